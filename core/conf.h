@@ -1,0 +1,128 @@
+/*
+ * conf.h - dvmilter.conf: parsing, validation and immutable snapshots.
+ *
+ * The file is opendkim-style: one "Key value" per line, '#' starts a
+ * comment, keys are case-insensitive, unknown and repeated keys are
+ * errors. A parsed struct conf is never changed; a reload builds a new
+ * one and swaps it in, and holders of the old one keep it alive with
+ * conf_ref()/conf_unref() until their transaction ends.
+ */
+#ifndef DV_CONF_H
+#define DV_CONF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cidr.h"
+
+#ifndef DV_SYSCONFDIR
+#define DV_SYSCONFDIR "/etc"
+#endif
+#define CONF_DEFAULT_PATH DV_SYSCONFDIR "/dvmilter/dvmilter.conf"
+
+/* What to do with a recipient or sender that a rule applies to. */
+enum conf_action {
+	CONF_ACCEPT = 0,	/* let it through untouched */
+	CONF_REJECT = 1,	/* 5xx */
+	CONF_TEMPFAIL = 2	/* 4xx */
+};
+
+/* An SMTP reply template: "550 5.7.1 <%a>: text". */
+struct conf_reply {
+	char code[4];		/* "550" */
+	char xcode[16];		/* "5.7.1" */
+	char *text;		/* may hold %a (the address) and %% */
+};
+
+struct conf_rule {
+	enum conf_action action;
+	struct conf_reply reply;
+};
+
+enum conf_socket_kind {
+	CONF_SOCK_INET = 0,
+	CONF_SOCK_INET6 = 1,
+	CONF_SOCK_UNIX = 2
+};
+
+struct conf {
+	atomic_int refs;
+	char *path;			/* the file it came from */
+
+	/* Fixed at start-up (see conf_restart_keys()). */
+	char *socket;			/* as written */
+	char *socket_milter;		/* as libmilter's smfi_setconn() wants */
+	enum conf_socket_kind socket_kind;
+	char *socket_path;		/* unix sockets only */
+	mode_t socket_mode;
+	char *socket_group;		/* NULL: leave as is */
+	char *database;
+	size_t database_mapsize;
+	char *userid;			/* "user" or "user:group"; NULL: none */
+	char *pidfile;			/* NULL: none */
+
+	/* Reloadable. */
+	bool syslog;
+	int syslog_facility;
+	int log_level;
+	struct cidr_list internal_hosts;
+	char subaddress_seps[16];	/* "" disables subaddress handling */
+	unsigned max_recipients;
+	struct conf_rule unapproved_rcpt;
+	struct conf_rule unapproved_sender;
+	struct conf_rule unknown_rcpt;
+	char **unknown_rcpt_domains;	/* NULL-terminated, A-label form */
+	struct conf_rule malformed;
+	struct conf_rule store_error;
+};
+
+/**
+ * conf_load - read and validate a configuration file.
+ * @param[in]  path     the file.
+ * @param[out] conf_r   a new snapshot with one reference.
+ * @param[out] error_r  "path:line: message" on failure.
+ * @return 0, DV_ECONF for a bad file, or an errno if it cannot be read.
+ */
+int conf_load(const char *path, struct conf **conf_r, const char **error_r);
+
+/**
+ * conf_parse_string - as conf_load() for text in memory; @name is used
+ * in error messages in place of a path.
+ */
+int conf_parse_string(const char *name, const char *text,
+    struct conf **conf_r, const char **error_r);
+
+/** conf_defaults - a snapshot holding only the defaults. */
+int conf_defaults(struct conf **conf_r);
+
+/** conf_ref - take one more reference; returns @c. */
+struct conf *conf_ref(struct conf *c);
+
+/** conf_unref - drop a reference; the last one frees. NULL is a no-op. */
+void conf_unref(struct conf *c);
+
+/**
+ * conf_restart_keys - which keys differ between @a and @b that only a
+ * restart applies.
+ * @param[out] out  receives "Socket, UserID" or "" (NUL-terminated).
+ */
+void conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
+    size_t outsz);
+
+/**
+ * conf_reply_format - expand a reply template for one address.
+ * %a becomes @addr with characters unsafe in an SMTP reply removed;
+ * %% becomes %. The result is cut at @outsz - 1 bytes.
+ */
+void conf_reply_format(const struct conf_reply *r, const char *addr,
+    char *out, size_t outsz);
+
+/** conf_action_name - "accept", "reject" or "tempfail". */
+const char *conf_action_name(enum conf_action a);
+
+/** conf_domain_listed - true if @domain (A-label form) is in the list. */
+bool conf_domain_listed(char *const *list, const char *domain);
+
+#endif

@@ -1,0 +1,569 @@
+/*
+ * store.c - mailbox and profile store on LMDB.
+ *
+ * Owns the environment, the schema check and the record tables. It knows
+ * the encodings only through mbox.h and nothing about SMTP or policy.
+ * It opens the environment with MDB_NOTLS so that a read transaction is a
+ * plain handle that can be reset and renewed cheaply on any thread.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "caps.h"
+#include "status.h"
+#include "store.h"
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, mailbox, profile;
+	char *path;
+};
+
+struct store_txn {
+	struct store *store;
+	MDB_txn *txn;
+	bool write;
+};
+
+struct store_reader {
+	struct store *store;
+	MDB_txn *txn;
+};
+
+static const char SCHEMA_KEY[] = "schema";
+
+/* Map an LMDB return code to ours, with text naming what failed. */
+static int
+mdb_fail(int rc, const char *what, const char **error_r)
+{
+	if (rc == MDB_NOTFOUND)
+		return DV_ENOTFOUND;
+	if (rc == MDB_MAP_FULL) {
+		*error_r = dv_error_set("%s: the store is full; raise "
+		    "DatabaseMapSize", what);
+		return DV_EFULL;
+	}
+	*error_r = dv_error_set("%s: %s", what, mdb_strerror(rc));
+	return rc > 0 ? rc : DV_ESTORE;
+}
+
+static int
+store_init_schema(struct store *st, const char **error_r)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = { sizeof(SCHEMA_KEY) - 1, (void *)SCHEMA_KEY }, v;
+	uint32_t ver;
+	unsigned char enc[4];
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		return mdb_fail(rc, st->path, error_r);
+	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "mailbox", MDB_CREATE, &st->mailbox)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "profile", MDB_CREATE, &st->profile)) != 0) {
+		rc = mdb_fail(rc, st->path, error_r);
+		goto out;
+	}
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		for (int i = 0; i < 4; i++)
+			enc[i] = (unsigned char)(STORE_SCHEMA_VERSION >> (8 * i));
+		v.mv_size = sizeof(enc);
+		v.mv_data = enc;
+		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
+			rc = mdb_fail(rc, st->path, error_r);
+			goto out;
+		}
+	} else if (rc != 0) {
+		rc = mdb_fail(rc, st->path, error_r);
+		goto out;
+	} else {
+		const unsigned char *p = v.mv_data;
+
+		if (v.mv_size != 4) {
+			*error_r = dv_error_set("%s: schema record is corrupt",
+			    st->path);
+			rc = DV_ECORRUPT;
+			goto out;
+		}
+		ver = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+		    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+		if (ver > STORE_SCHEMA_VERSION) {
+			*error_r = dv_error_set("%s: store schema %u is newer "
+			    "than this dvmilter supports (%u); upgrade dvmilter",
+			    st->path, ver, STORE_SCHEMA_VERSION);
+			rc = DV_ESCHEMA;
+			goto out;
+		}
+		/* Older schemas are migrated here when there are any. */
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		rc = mdb_fail(rc, st->path, error_r);
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+store_open(const char *path, const struct store_opts *opts,
+    struct store **store_r, const char **error_r)
+{
+	struct store_opts def = { 0 };
+	struct store *st;
+	struct stat sb;
+	int rc, dead;
+
+	if (opts == NULL)
+		opts = &def;
+	*store_r = NULL;
+	if (stat(path, &sb) != 0) {
+		if (errno != ENOENT || !opts->create) {
+			rc = errno;
+			*error_r = dv_error_set("store %s: %s", path,
+			    strerror(rc));
+			return rc;
+		}
+		if (mkdir(path, 0750) != 0) {
+			rc = errno;
+			*error_r = dv_error_set("store %s: cannot create: %s",
+			    path, strerror(rc));
+			return rc;
+		}
+	} else if (!S_ISDIR(sb.st_mode)) {
+		*error_r = dv_error_set("store %s: not a directory", path);
+		return ENOTDIR;
+	}
+
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->path = strdup(path)) == NULL) {
+		free(st);
+		*error_r = dv_error_set("store %s: out of memory", path);
+		return ENOMEM;
+	}
+	if ((rc = mdb_env_create(&st->env)) != 0) {
+		rc = mdb_fail(rc, path, error_r);
+		goto fail;
+	}
+	mdb_env_set_mapsize(st->env,
+	    opts->mapsize ? opts->mapsize : STORE_DEFAULT_MAPSIZE);
+	mdb_env_set_maxreaders(st->env,
+	    opts->maxreaders ? opts->maxreaders : 1024);
+	mdb_env_set_maxdbs(st->env, 32);
+	rc = mdb_env_open(st->env, path, MDB_NOTLS, 0660);
+	if (rc != 0) {
+		*error_r = dv_error_set("store %s: %s", path, mdb_strerror(rc));
+		rc = rc > 0 ? rc : DV_ESTORE;
+		goto fail;
+	}
+	/* Slots left by crashed dvmilterctl runs would pin old pages. */
+	mdb_reader_check(st->env, &dead);
+	if ((rc = store_init_schema(st, error_r)) != 0)
+		goto fail;
+	*store_r = st;
+	return 0;
+fail:
+	if (st->env != NULL)
+		mdb_env_close(st->env);
+	free(st->path);
+	free(st);
+	return rc;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	mdb_env_close(st->env);
+	free(st->path);
+	free(st);
+}
+
+const char *
+store_path(const struct store *st)
+{
+	return st->path;
+}
+
+int
+store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
+    const char **error_r)
+{
+	struct store_txn *t;
+	int rc;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc != 0) {
+		free(t);
+		return mdb_fail(rc, st->path, error_r);
+	}
+	t->store = st;
+	t->write = write;
+	*txn_r = t;
+	return 0;
+}
+
+int
+store_txn_commit(struct store_txn *t, const char **error_r)
+{
+	int rc = mdb_txn_commit(t->txn);
+	const char *path = t->store->path;
+
+	free(t);
+	return rc != 0 ? mdb_fail(rc, path, error_r) : 0;
+}
+
+void
+store_txn_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+static MDB_val
+key_of(const char *s)
+{
+	MDB_val k = { strlen(s), (void *)s };
+	return k;
+}
+
+/* Shared body of the put functions: mode checks, then mdb_put. */
+static int
+put_record(struct store_txn *t, MDB_dbi dbi, const char *key,
+    const unsigned char *data, size_t len, int mode, const char *what,
+    const char **error_r)
+{
+	MDB_val k = key_of(key), v;
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 511) {
+		*error_r = dv_error_set("%s: invalid key length", what);
+		return DV_EINVAL;
+	}
+	if (mode != STORE_PUT_UPSERT) {
+		rc = mdb_get(t->txn, dbi, &k, &v);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return mdb_fail(rc, what, error_r);
+		if (mode == STORE_PUT_CREATE && rc == 0) {
+			*error_r = dv_error_set("%s %s already exists", what, key);
+			return DV_EEXIST;
+		}
+		if (mode == STORE_PUT_UPDATE && rc == MDB_NOTFOUND) {
+			*error_r = dv_error_set("no such %s: %s", what, key);
+			return DV_ENOTFOUND;
+		}
+	}
+	v.mv_size = len;
+	v.mv_data = (void *)data;
+	if ((rc = mdb_put(t->txn, dbi, &k, &v, 0)) != 0)
+		return mdb_fail(rc, what, error_r);
+	return 0;
+}
+
+static int
+del_record(struct store_txn *t, MDB_dbi dbi, const char *key,
+    const char *what, const char **error_r)
+{
+	MDB_val k = key_of(key);
+	int rc = mdb_del(t->txn, dbi, &k, NULL);
+
+	if (rc == MDB_NOTFOUND) {
+		*error_r = dv_error_set("no such %s: %s", what, key);
+		return DV_ENOTFOUND;
+	}
+	return rc != 0 ? mdb_fail(rc, what, error_r) : 0;
+}
+
+/* Copy a key out of LMDB memory into a C string. */
+static int
+key_copy(const MDB_val *k, char *dst, size_t dstsz)
+{
+	if (k->mv_size >= dstsz || memchr(k->mv_data, '\0', k->mv_size))
+		return DV_ECORRUPT;
+	memcpy(dst, k->mv_data, k->mv_size);
+	dst[k->mv_size] = '\0';
+	return 0;
+}
+
+int
+store_mailbox_get(struct store_txn *t, const char *addr, struct mbox *mb,
+    const char **error_r)
+{
+	MDB_val k = key_of(addr), v;
+	int rc = mdb_get(t->txn, t->store->mailbox, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		*error_r = dv_error_set("no such mailbox: %s", addr);
+		return DV_ENOTFOUND;
+	}
+	if (rc != 0)
+		return mdb_fail(rc, "mailbox", error_r);
+	if ((rc = mbox_decode(v.mv_data, v.mv_size, addr, mb)) != 0)
+		*error_r = dv_error_set("mailbox %s: stored record is corrupt",
+		    addr);
+	return rc;
+}
+
+int
+store_mailbox_put(struct store_txn *t, const struct mbox *mb, int mode,
+    const char **error_r)
+{
+	unsigned char buf[DV_RECORD_MAX];
+	size_t len;
+	int rc;
+
+	if (mb->profile[0] != '\0') {
+		MDB_val k = key_of(mb->profile), v;
+
+		rc = mdb_get(t->txn, t->store->profile, &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			*error_r = dv_error_set("no such profile: %s",
+			    mb->profile);
+			return DV_ENOTFOUND;
+		}
+		if (rc != 0)
+			return mdb_fail(rc, "profile", error_r);
+	}
+	if ((rc = mbox_encode(mb, buf, sizeof(buf), &len)) != 0) {
+		*error_r = dv_error_set("mailbox %s: record too large",
+		    mb->address);
+		return rc;
+	}
+	return put_record(t, t->store->mailbox, mb->address, buf, len, mode,
+	    "mailbox", error_r);
+}
+
+int
+store_mailbox_remove(struct store_txn *t, const char *addr,
+    const char **error_r)
+{
+	return del_record(t, t->store->mailbox, addr, "mailbox", error_r);
+}
+
+int
+store_mailbox_foreach(struct store_txn *t,
+    int (*fn)(void *arg, const struct mbox *mb), void *arg,
+    const char **error_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct mbox *mb;
+	char addr[DV_ADDR_MAX + 1];
+	int rc, op = MDB_FIRST;
+
+	if ((mb = malloc(sizeof(*mb))) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	if ((rc = mdb_cursor_open(t->txn, t->store->mailbox, &cur)) != 0) {
+		free(mb);
+		return mdb_fail(rc, "mailbox", error_r);
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (key_copy(&k, addr, sizeof(addr)) != 0 ||
+		    mbox_decode(v.mv_data, v.mv_size, addr, mb) != 0) {
+			*error_r = dv_error_set("mailbox %.*s: stored record "
+			    "is corrupt", (int)(k.mv_size > 320 ? 320 :
+			    k.mv_size), (const char *)k.mv_data);
+			rc = DV_ECORRUPT;
+			goto out;
+		}
+		if ((rc = fn(arg, mb)) != 0)
+			goto out;
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : mdb_fail(rc, "mailbox", error_r);
+out:
+	mdb_cursor_close(cur);
+	free(mb);
+	return rc;
+}
+
+int
+store_mailbox_count(struct store_txn *t, size_t *count_r,
+    const char **error_r)
+{
+	MDB_stat ms;
+	int rc = mdb_stat(t->txn, t->store->mailbox, &ms);
+
+	if (rc != 0)
+		return mdb_fail(rc, "mailbox", error_r);
+	*count_r = ms.ms_entries;
+	return 0;
+}
+
+int
+store_profile_get(struct store_txn *t, const char *name, struct profile *p,
+    const char **error_r)
+{
+	MDB_val k = key_of(name), v;
+	int rc = mdb_get(t->txn, t->store->profile, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		*error_r = dv_error_set("no such profile: %s", name);
+		return DV_ENOTFOUND;
+	}
+	if (rc != 0)
+		return mdb_fail(rc, "profile", error_r);
+	if ((rc = profile_decode(v.mv_data, v.mv_size, name, p)) != 0)
+		*error_r = dv_error_set("profile %s: stored record is corrupt",
+		    name);
+	return rc;
+}
+
+int
+store_profile_put(struct store_txn *t, const struct profile *p, int mode,
+    const char **error_r)
+{
+	unsigned char buf[DV_RECORD_MAX];
+	size_t len;
+	int rc;
+
+	if ((rc = profile_encode(p, buf, sizeof(buf), &len)) != 0) {
+		*error_r = dv_error_set("profile %s: record too large", p->name);
+		return rc;
+	}
+	return put_record(t, t->store->profile, p->name, buf, len, mode,
+	    "profile", error_r);
+}
+
+struct profile_use {
+	const char *name;
+	size_t count;
+	char first[DV_ADDR_MAX + 1];
+};
+
+static int
+profile_use_cb(void *arg, const struct mbox *mb)
+{
+	struct profile_use *u = arg;
+
+	if (strcmp(mb->profile, u->name) == 0 && u->count++ == 0)
+		snprintf(u->first, sizeof(u->first), "%s", mb->address);
+	return 0;
+}
+
+int
+store_profile_remove(struct store_txn *t, const char *name,
+    const char **error_r)
+{
+	struct profile_use u = { name, 0, "" };
+	int rc;
+
+	if ((rc = store_mailbox_foreach(t, profile_use_cb, &u, error_r)) != 0)
+		return rc;
+	if (u.count > 0) {
+		*error_r = dv_error_set("profile %s is used by %zu mailbox%s "
+		    "(%s%s)", name, u.count, u.count == 1 ? "" : "es",
+		    u.first, u.count > 1 ? ", ..." : "");
+		return DV_EINUSE;
+	}
+	return del_record(t, t->store->profile, name, "profile", error_r);
+}
+
+int
+store_profile_foreach(struct store_txn *t,
+    int (*fn)(void *arg, const struct profile *p), void *arg,
+    const char **error_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct profile *p;
+	char name[DV_NAME_MAX + 1];
+	int rc, op = MDB_FIRST;
+
+	if ((p = malloc(sizeof(*p))) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	if ((rc = mdb_cursor_open(t->txn, t->store->profile, &cur)) != 0) {
+		free(p);
+		return mdb_fail(rc, "profile", error_r);
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (key_copy(&k, name, sizeof(name)) != 0 ||
+		    profile_decode(v.mv_data, v.mv_size, name, p) != 0) {
+			*error_r = dv_error_set("a stored profile record is "
+			    "corrupt");
+			rc = DV_ECORRUPT;
+			goto out;
+		}
+		if ((rc = fn(arg, p)) != 0)
+			goto out;
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : mdb_fail(rc, "profile", error_r);
+out:
+	mdb_cursor_close(cur);
+	free(p);
+	return rc;
+}
+
+int
+store_reader_open(struct store *st, struct store_reader **reader_r,
+    const char **error_r)
+{
+	struct store_reader *r;
+	int rc;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn)) != 0) {
+		free(r);
+		return mdb_fail(rc, st->path, error_r);
+	}
+	mdb_txn_reset(r->txn);
+	r->store = st;
+	*reader_r = r;
+	return 0;
+}
+
+void
+store_reader_close(struct store_reader *r)
+{
+	if (r == NULL)
+		return;
+	mdb_txn_abort(r->txn);
+	free(r);
+}
+
+int
+store_lookup_policy(struct store_reader *r, const char *addr,
+    struct mbox_policy *pol, const char **error_r)
+{
+	MDB_val k = key_of(addr), v;
+	int rc;
+
+	if ((rc = mdb_txn_renew(r->txn)) != 0)
+		return mdb_fail(rc, r->store->path, error_r);
+	rc = mdb_get(r->txn, r->store->mailbox, &k, &v);
+	if (rc == 0) {
+		if ((rc = mbox_decode_policy(v.mv_data, v.mv_size, pol)) != 0)
+			*error_r = dv_error_set("mailbox %s: stored record is "
+			    "corrupt", addr);
+	} else if (rc == MDB_NOTFOUND)
+		rc = DV_ENOTFOUND;
+	else
+		rc = mdb_fail(rc, "mailbox", error_r);
+	mdb_txn_reset(r->txn);
+	return rc;
+}

@@ -1,0 +1,151 @@
+/*
+ * store.h - the LMDB store of mailboxes and email server profiles.
+ *
+ * One LMDB environment (a directory holding data.mdb and lock.mdb) holds
+ * named databases:
+ *   meta     "schema" -> uint32 schema version
+ *   mailbox  normalised address -> encoded struct mbox (mbox.h)
+ *   profile  profile name -> encoded struct profile
+ * Later subsystems add their own databases to the same environment.
+ *
+ * Any number of processes may open the store at once: the daemon reads,
+ * dvmilterctl writes, and every read transaction sees the latest commit,
+ * so a change is visible to the next SMTP transaction without a reload.
+ *
+ * Threads: a struct store may be shared by all threads. A struct
+ * store_txn or struct store_reader belongs to one thread at a time.
+ * Never fork() with a store open.
+ */
+#ifndef DV_STORE_H
+#define DV_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mbox.h"
+
+#define STORE_SCHEMA_VERSION	1
+#define STORE_DEFAULT_MAPSIZE	((size_t)4 << 30)	/* 4 GiB of address space */
+
+struct store;
+struct store_txn;
+struct store_reader;
+
+struct store_opts {
+	size_t mapsize;		/* 0 for STORE_DEFAULT_MAPSIZE */
+	unsigned maxreaders;	/* 0 for 1024 */
+	bool create;		/* create the directory if it is missing */
+};
+
+/**
+ * store_open - open (and if new, initialise) a store.
+ * @param[in]  path     the store directory.
+ * @param[in]  opts     options; NULL for defaults (create = false).
+ * @param[out] store_r  the handle, closed with store_close().
+ * @param[out] error_r  on failure, the reason with the path in it.
+ * @return 0; DV_ESCHEMA if the store was written by a newer dvmilter;
+ *         DV_ESTORE or an errno (ENOENT, EACCES...) otherwise.
+ */
+int store_open(const char *path, const struct store_opts *opts,
+    struct store **store_r, const char **error_r);
+
+/** store_close - close a store; every txn and reader must be gone. */
+void store_close(struct store *store);
+
+/** store_path - the directory the store was opened from. */
+const char *store_path(const struct store *store);
+
+/**
+ * store_txn_begin - start a transaction.
+ * @param[in] write  true for a read-write transaction. LMDB allows one
+ *                   writer at a time across all processes; this waits.
+ * @return 0 or DV_ESTORE.
+ */
+int store_txn_begin(struct store *store, bool write, struct store_txn **txn_r,
+    const char **error_r);
+
+/**
+ * store_txn_commit - commit and free the transaction.
+ * @return 0; DV_EFULL when the map is full (raise DatabaseMapSize);
+ *         DV_ESTORE otherwise. The transaction is freed either way.
+ */
+int store_txn_commit(struct store_txn *txn, const char **error_r);
+
+/** store_txn_abort - discard and free the transaction; NULL is a no-op. */
+void store_txn_abort(struct store_txn *txn);
+
+/*
+ * Mailboxes. @addr is always a normalised address (addr_normalize()).
+ * Every function returns 0, DV_ENOTFOUND, DV_ECORRUPT, DV_EFULL or
+ * DV_ESTORE and sets *error_r on failure.
+ */
+
+#define STORE_PUT_UPSERT	0
+#define STORE_PUT_CREATE	1	/* DV_EEXIST if present */
+#define STORE_PUT_UPDATE	2	/* DV_ENOTFOUND if absent */
+
+/** store_mailbox_get - read one mailbox into @mb. */
+int store_mailbox_get(struct store_txn *txn, const char *addr,
+    struct mbox *mb, const char **error_r);
+
+/**
+ * store_mailbox_put - write one mailbox. A non-empty mb->profile must
+ * name an existing profile (DV_ENOTFOUND otherwise).
+ */
+int store_mailbox_put(struct store_txn *txn, const struct mbox *mb,
+    int mode, const char **error_r);
+
+/** store_mailbox_remove - delete one mailbox. */
+int store_mailbox_remove(struct store_txn *txn, const char *addr,
+    const char **error_r);
+
+/**
+ * store_mailbox_foreach - call @fn for every mailbox in address order.
+ * A non-zero return from @fn stops the walk and is returned.
+ * The struct passed to @fn is valid only during the call.
+ */
+int store_mailbox_foreach(struct store_txn *txn,
+    int (*fn)(void *arg, const struct mbox *mb), void *arg,
+    const char **error_r);
+
+/** store_mailbox_count - number of mailboxes. */
+int store_mailbox_count(struct store_txn *txn, size_t *count_r,
+    const char **error_r);
+
+/* Profiles: as for mailboxes, keyed by name. */
+int store_profile_get(struct store_txn *txn, const char *name,
+    struct profile *p, const char **error_r);
+int store_profile_put(struct store_txn *txn, const struct profile *p,
+    int mode, const char **error_r);
+
+/**
+ * store_profile_remove - delete a profile; DV_EINUSE while a mailbox
+ * still names it.
+ */
+int store_profile_remove(struct store_txn *txn, const char *name,
+    const char **error_r);
+int store_profile_foreach(struct store_txn *txn,
+    int (*fn)(void *arg, const struct profile *p), void *arg,
+    const char **error_r);
+
+/**
+ * store_reader_open - a reusable read handle for the SMTP path. Each
+ * lookup through it sees the latest committed data; between lookups it
+ * pins nothing, so it never holds back the writer's space reclamation.
+ * @return 0 or DV_ESTORE.
+ */
+int store_reader_open(struct store *store, struct store_reader **reader_r,
+    const char **error_r);
+
+/** store_reader_close - free a reader; NULL is a no-op. */
+void store_reader_close(struct store_reader *reader);
+
+/**
+ * store_lookup_policy - the hot-path lookup: the fixed fields of one
+ * mailbox, with no copying of strings.
+ * @return 0, DV_ENOTFOUND, DV_ECORRUPT or DV_ESTORE.
+ */
+int store_lookup_policy(struct store_reader *reader, const char *addr,
+    struct mbox_policy *pol, const char **error_r);
+
+#endif

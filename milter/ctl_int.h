@@ -1,0 +1,63 @@
+/*
+ * ctl_int.h - private interface of dvmilterctl (milter/ctl_*.c).
+ *
+ * Commands return an exit status: CTL_OK, CTL_FAIL (a bad request, with
+ * one line on stderr) or CTL_USAGE. They run against the store named by
+ * the configuration file, in one transaction each.
+ */
+#ifndef DV_CTL_INT_H
+#define DV_CTL_INT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "store.h"
+
+enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
+
+struct ctl {
+	const char *conf_path;
+	struct conf *conf;
+	struct store *store;	/* opened on first use */
+};
+
+/** ctl_fail - print "dvmilterctl: message" to stderr; returns CTL_FAIL. */
+int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** ctl_usage_error - print a usage complaint; returns CTL_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** ctl_store - open the store on first use; NULL after printing why. */
+struct store *ctl_store(struct ctl *ctl);
+
+/**
+ * ctl_txn - begin a transaction on the store.
+ * @return CTL_OK, or CTL_FAIL after printing why.
+ */
+int ctl_txn(struct ctl *ctl, bool write, struct store_txn **txn_r);
+
+/** ctl_commit - commit; CTL_OK or CTL_FAIL after printing why. */
+int ctl_commit(struct store_txn *txn);
+
+/** ctl_print_json - print one JSON document and release it. */
+int ctl_print_json(json_t *doc);
+
+/*
+ * An aligned text table: add the header and rows, then print.
+ */
+struct ctl_table;
+struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
+int ctl_table_row(struct ctl_table *t, const char *const *cells);
+void ctl_table_print(struct ctl_table *t, FILE *fp);
+void ctl_table_free(struct ctl_table *t);
+
+/** ctl_time - format a Unix time as "2026-11-28 10:00:00 UTC". */
+void ctl_time(long long t, char *out, size_t outsz);
+
+int ctl_mailbox(struct ctl *ctl, int argc, char **argv);
+int ctl_profile(struct ctl *ctl, int argc, char **argv);
+
+#endif

@@ -1,0 +1,833 @@
+/*
+ * ctl_mailbox.c - "dvmilterctl mailbox ...": add, approve, reject,
+ * remove, set, list, show and import.
+ *
+ * Every command is one store transaction, so an import either lands
+ * whole or not at all. Addresses go through the same normalisation as
+ * the milter's RCPT lookups (addr.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "addr.h"
+#include "csv.h"
+#include "ctl_int.h"
+#include "caps.h"
+#include "status.h"
+
+/* Which options a subcommand accepts. */
+enum {
+	O_TYPE = 1 << 0, O_OWNER = 1 << 1, O_METHODS = 1 << 2,
+	O_PROFILE = 1 << 3, O_NOPROFILE = 1 << 4, O_ENABLED = 1 << 5,
+	O_STATUS = 1 << 6, O_JSON = 1 << 7
+};
+
+struct mb_opts {
+	int type;			/* -1: not given */
+	const char *owner;
+	int method[MBOX_DIR_COUNT];
+	const char *profile;
+	bool no_profile;
+	int enabled;
+	int status[MBOX_DIR_COUNT];
+	const char *status_msg;
+	bool json;
+	char **pos;			/* positional arguments */
+	int npos;
+};
+
+enum {
+	OPT_QUEUE = 256, OPT_USER, OPT_OWNER, OPT_INCOMING, OPT_OUTGOING,
+	OPT_ACT, OPT_PROFILE, OPT_NOPROFILE, OPT_ENABLED, OPT_IN_STATUS,
+	OPT_OUT_STATUS, OPT_ACT_STATUS, OPT_STATUS_MSG, OPT_JSON
+};
+
+static const struct option mb_longopts[] = {
+	{ "queue", no_argument, NULL, OPT_QUEUE },
+	{ "user", no_argument, NULL, OPT_USER },
+	{ "owner", required_argument, NULL, OPT_OWNER },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "outgoing", required_argument, NULL, OPT_OUTGOING },
+	{ "act", required_argument, NULL, OPT_ACT },
+	{ "profile", required_argument, NULL, OPT_PROFILE },
+	{ "no-profile", no_argument, NULL, OPT_NOPROFILE },
+	{ "enabled", required_argument, NULL, OPT_ENABLED },
+	{ "incoming-status", required_argument, NULL, OPT_IN_STATUS },
+	{ "outgoing-status", required_argument, NULL, OPT_OUT_STATUS },
+	{ "act-status", required_argument, NULL, OPT_ACT_STATUS },
+	{ "status-message", required_argument, NULL, OPT_STATUS_MSG },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ NULL, 0, NULL, 0 }
+};
+
+static int
+parse_yesno(const char *s)
+{
+	if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0)
+		return 1;
+	if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 ||
+	    strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
+/* Printable text without control characters, at most max bytes. */
+static bool
+text_ok(const char *s, size_t max)
+{
+	if (strlen(s) > max)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static int
+mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
+{
+	const char *sub = argv[0];
+	int ch, v;
+	unsigned need;
+
+	memset(o, 0, sizeof(*o));
+	o->type = -1;
+	o->enabled = -1;
+	for (int i = 0; i < MBOX_DIR_COUNT; i++)
+		o->method[i] = o->status[i] = -1;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":", mb_longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_QUEUE: case OPT_USER: need = O_TYPE; break;
+		case OPT_OWNER: need = O_OWNER; break;
+		case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
+			need = O_METHODS; break;
+		case OPT_PROFILE: need = O_PROFILE; break;
+		case OPT_NOPROFILE: need = O_NOPROFILE; break;
+		case OPT_ENABLED: need = O_ENABLED; break;
+		case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
+		case OPT_STATUS_MSG: need = O_STATUS; break;
+		case OPT_JSON: need = O_JSON; break;
+		case ':':
+			return ctl_usage_error("mailbox %s: %s needs a value",
+			    sub, argv[optind - 1]);
+		default:
+			return ctl_usage_error("mailbox %s: unknown option %s",
+			    sub, argv[optind - 1]);
+		}
+		if (!(allowed & need))
+			return ctl_usage_error("mailbox %s does not take %s", sub,
+			    argv[optind - 1]);
+		switch (ch) {
+		case OPT_QUEUE: o->type = MBOX_QUEUE; break;
+		case OPT_USER: o->type = MBOX_USER; break;
+		case OPT_OWNER:
+			if (!text_ok(optarg, DV_OWNER_MAX))
+				return ctl_fail("owner must be at most %d bytes "
+				    "without control characters", DV_OWNER_MAX);
+			o->owner = optarg;
+			break;
+		case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
+			if ((v = mbox_method_parse(optarg)) < 0)
+				return ctl_fail("unknown method \"%s\" (use "
+				    "server-side-sync, outlook or none)", optarg);
+			o->method[ch - OPT_INCOMING] = v;
+			break;
+		case OPT_PROFILE:
+			if (optarg[0] == '\0' || !text_ok(optarg, DV_NAME_MAX))
+				return ctl_fail("bad profile name \"%s\"", optarg);
+			o->profile = optarg;
+			break;
+		case OPT_NOPROFILE: o->no_profile = true; break;
+		case OPT_ENABLED:
+			if ((o->enabled = parse_yesno(optarg)) < 0)
+				return ctl_fail("--enabled takes yes or no, not "
+				    "\"%s\"", optarg);
+			break;
+		case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
+			if ((v = mbox_test_parse(optarg)) < 0)
+				return ctl_fail("unknown status \"%s\" (use "
+				    "not-run, success or failure)", optarg);
+			o->status[ch - OPT_IN_STATUS] = v;
+			break;
+		case OPT_STATUS_MSG:
+			if (!text_ok(optarg, DV_STATUSMSG_MAX))
+				return ctl_fail("status message must be at most "
+				    "%d bytes without control characters",
+				    DV_STATUSMSG_MAX);
+			o->status_msg = optarg;
+			break;
+		case OPT_JSON: o->json = true; break;
+		}
+	}
+	if (o->profile != NULL && o->no_profile)
+		return ctl_usage_error("--profile and --no-profile conflict");
+	o->pos = argv + optind;
+	o->npos = argc - optind;
+	return CTL_OK;
+}
+
+/*
+ * Normalise an address for storage. A subaddress is refused rather than
+ * silently stored as its base mailbox.
+ */
+static int
+mb_address(const struct ctl *ctl, const char *in, char *out, size_t outsz)
+{
+	char plain[DV_ADDR_MAX + 1];
+	const char *err;
+	int rc;
+
+	rc = addr_normalize(in, ctl->conf->subaddress_seps, out, outsz, &err);
+	if (rc == DV_EEMPTY)
+		return ctl_fail("invalid address \"%s\": empty", in);
+	if (rc != 0)
+		return ctl_fail("invalid address \"%s\": %s", in, err);
+	if (addr_normalize(in, NULL, plain, sizeof(plain), &err) == 0 &&
+	    strcmp(plain, out) != 0)
+		return ctl_fail("%s is a subaddress of %s (SubaddressSeparator "
+		    "\"%s\"); add the base mailbox", in, out,
+		    ctl->conf->subaddress_seps);
+	return CTL_OK;
+}
+
+static json_t *
+mb_json(const struct mbox *mb)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, "
+	    "s:s, s:s, s:b}",
+	    "address", mb->address,
+	    "type", mbox_type_name(mb->pol.type),
+	    "owner", mb->owner,
+	    "incoming", mbox_method_name(mb->pol.method[MBOX_DIR_INCOMING]),
+	    "outgoing", mbox_method_name(mb->pol.method[MBOX_DIR_OUTGOING]),
+	    "act", mbox_method_name(mb->pol.method[MBOX_DIR_ACT]),
+	    "profile", mb->profile[0] ? json_string(mb->profile) : json_null(),
+	    "approval", mbox_approval_name(mb->pol.approval),
+	    "incoming_status", mbox_test_name(mb->test[MBOX_DIR_INCOMING].status),
+	    "outgoing_status", mbox_test_name(mb->test[MBOX_DIR_OUTGOING].status),
+	    "act_status", mbox_test_name(mb->test[MBOX_DIR_ACT].status),
+	    "enabled", mb->pol.enabled);
+}
+
+/* Apply the options that change a record. */
+static void
+mb_apply(struct mbox *mb, const struct mb_opts *o)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (o->type >= 0)
+		mb->pol.type = (uint8_t)o->type;
+	if (o->owner != NULL)
+		snprintf(mb->owner, sizeof(mb->owner), "%s", o->owner);
+	for (int d = 0; d < MBOX_DIR_COUNT; d++) {
+		if (o->method[d] >= 0)
+			mb->pol.method[d] = (uint8_t)o->method[d];
+		if (o->status[d] >= 0) {
+			mb->test[d].status = (uint8_t)o->status[d];
+			mb->test[d].when = o->status[d] == MBOX_TEST_NOT_RUN ?
+			    0 : now;
+			snprintf(mb->test[d].message, sizeof(mb->test[d].message),
+			    "%s", o->status_msg ? o->status_msg : "");
+		}
+	}
+	if (o->profile != NULL)
+		snprintf(mb->profile, sizeof(mb->profile), "%s", o->profile);
+	if (o->no_profile)
+		mb->profile[0] = '\0';
+	if (o->enabled >= 0)
+		mb->pol.enabled = o->enabled != 0;
+}
+
+static int
+mb_write(struct ctl *ctl, const struct mbox *mb, int mode)
+{
+	struct store_txn *txn;
+	const char *err;
+	int rc;
+
+	if ((rc = ctl_txn(ctl, true, &txn)) != CTL_OK)
+		return rc;
+	if (store_mailbox_put(txn, mb, mode, &err) != 0) {
+		store_txn_abort(txn);
+		return ctl_fail("%s", err);
+	}
+	return ctl_commit(txn);
+}
+
+static int
+cmd_add(struct ctl *ctl, int argc, char **argv)
+{
+	struct mb_opts o;
+	struct mbox mb;
+	char addr[DV_ADDR_MAX + 1];
+	int rc;
+
+	if ((rc = mb_parse(argc, argv, O_TYPE | O_OWNER | O_METHODS | O_PROFILE,
+	    &o)) != CTL_OK)
+		return rc;
+	if (o.npos != 1)
+		return ctl_usage_error("mailbox add takes one ADDRESS");
+	if ((rc = mb_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
+		return rc;
+	mbox_init(&mb, addr, o.type >= 0 ? o.type : MBOX_USER);
+	mb_apply(&mb, &o);
+	if ((rc = mb_write(ctl, &mb, STORE_PUT_CREATE)) != CTL_OK)
+		return rc;
+	printf("added %s %s (approval pending)\n", mbox_type_name(mb.pol.type),
+	    addr);
+	return CTL_OK;
+}
+
+/* Read-modify-write of one mailbox in one transaction. */
+static int
+mb_update(struct ctl *ctl, const char *in, const struct mb_opts *o,
+    int approval, struct mbox *out)
+{
+	struct store_txn *txn;
+	const char *err;
+	char addr[DV_ADDR_MAX + 1];
+	int rc;
+
+	if ((rc = mb_address(ctl, in, addr, sizeof(addr))) != CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, true, &txn)) != CTL_OK)
+		return rc;
+	if (store_mailbox_get(txn, addr, out, &err) != 0)
+		goto fail;
+	if (o != NULL)
+		mb_apply(out, o);
+	if (approval >= 0)
+		out->pol.approval = (uint8_t)approval;
+	if (store_mailbox_put(txn, out, STORE_PUT_UPDATE, &err) != 0)
+		goto fail;
+	return ctl_commit(txn);
+fail:
+	store_txn_abort(txn);
+	return ctl_fail("%s", err);
+}
+
+static int
+cmd_approval(struct ctl *ctl, int argc, char **argv, int approval)
+{
+	struct mb_opts o;
+	struct mbox mb;
+	int rc;
+
+	if ((rc = mb_parse(argc, argv, 0, &o)) != CTL_OK)
+		return rc;
+	if (o.npos != 1)
+		return ctl_usage_error("mailbox %s takes one ADDRESS", argv[0]);
+	if ((rc = mb_update(ctl, o.pos[0], NULL, approval, &mb)) != CTL_OK)
+		return rc;
+	printf("%s %s\n", mbox_approval_name(approval), mb.address);
+	return CTL_OK;
+}
+
+static int
+cmd_set(struct ctl *ctl, int argc, char **argv)
+{
+	struct mb_opts o;
+	struct mbox mb;
+	int rc;
+
+	if ((rc = mb_parse(argc, argv, O_OWNER | O_METHODS | O_PROFILE |
+	    O_NOPROFILE | O_ENABLED | O_STATUS | O_TYPE, &o)) != CTL_OK)
+		return rc;
+	if (o.npos != 1)
+		return ctl_usage_error("mailbox set takes one ADDRESS");
+	if (o.status_msg != NULL && o.status[0] < 0 && o.status[1] < 0 &&
+	    o.status[2] < 0)
+		return ctl_usage_error("--status-message goes with a --*-status");
+	if ((rc = mb_update(ctl, o.pos[0], &o, -1, &mb)) != CTL_OK)
+		return rc;
+	printf("updated %s\n", mb.address);
+	return CTL_OK;
+}
+
+static int
+cmd_remove(struct ctl *ctl, int argc, char **argv)
+{
+	struct mb_opts o;
+	struct store_txn *txn;
+	char addr[DV_ADDR_MAX + 1];
+	const char *err;
+	int rc;
+
+	if ((rc = mb_parse(argc, argv, 0, &o)) != CTL_OK)
+		return rc;
+	if (o.npos != 1)
+		return ctl_usage_error("mailbox remove takes one ADDRESS");
+	if ((rc = mb_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, true, &txn)) != CTL_OK)
+		return rc;
+	if (store_mailbox_remove(txn, addr, &err) != 0) {
+		store_txn_abort(txn);
+		return ctl_fail("%s", err);
+	}
+	if ((rc = ctl_commit(txn)) != CTL_OK)
+		return rc;
+	printf("removed %s\n", addr);
+	return CTL_OK;
+}
+
+static const char *const list_headers[] = {
+	"ADDRESS", "TYPE", "APPROVAL", "INCOMING", "OUTGOING", "ACT",
+	"PROFILE", "ENABLED", "OWNER"
+};
+#define LIST_COLS (sizeof(list_headers) / sizeof(list_headers[0]))
+
+static int
+list_row_cb(void *arg, const struct mbox *mb)
+{
+	const char *cells[LIST_COLS] = {
+		mb->address, mbox_type_name(mb->pol.type),
+		mbox_approval_name(mb->pol.approval),
+		mbox_method_name(mb->pol.method[MBOX_DIR_INCOMING]),
+		mbox_method_name(mb->pol.method[MBOX_DIR_OUTGOING]),
+		mbox_method_name(mb->pol.method[MBOX_DIR_ACT]),
+		mb->profile, mb->pol.enabled ? "yes" : "no", mb->owner
+	};
+
+	return ctl_table_row(arg, cells);
+}
+
+struct json_stream {
+	size_t n;
+};
+
+static int
+list_json_cb(void *arg, const struct mbox *mb)
+{
+	struct json_stream *js = arg;
+	json_t *o = mb_json(mb);
+	char *s;
+
+	if (o == NULL)
+		return ENOMEM;
+	s = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (s == NULL)
+		return ENOMEM;
+	/* Indent the object one level inside the array. */
+	fputs(js->n++ ? ",\n  " : "\n  ", stdout);
+	for (const char *p = s; *p; p++) {
+		putchar(*p);
+		if (*p == '\n')
+			fputs("  ", stdout);
+	}
+	free(s);
+	return 0;
+}
+
+static int
+cmd_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct mb_opts o;
+	struct store_txn *txn;
+	struct ctl_table *t = NULL;
+	struct json_stream js = { 0 };
+	const char *err = "out of memory";
+	int rc;
+
+	if ((rc = mb_parse(argc, argv, O_JSON, &o)) != CTL_OK)
+		return rc;
+	if (o.npos != 0)
+		return ctl_usage_error("mailbox list takes no ADDRESS");
+	if ((rc = ctl_txn(ctl, false, &txn)) != CTL_OK)
+		return rc;
+	if (o.json) {
+		fputs("[", stdout);
+		rc = store_mailbox_foreach(txn, list_json_cb, &js, &err);
+		fputs(js.n ? "\n]\n" : "]\n", stdout);
+	} else {
+		if ((t = ctl_table_new(LIST_COLS, list_headers)) == NULL)
+			rc = ENOMEM;
+		else
+			rc = store_mailbox_foreach(txn, list_row_cb, t, &err);
+		if (rc == 0)
+			ctl_table_print(t, stdout);
+		ctl_table_free(t);
+	}
+	store_txn_abort(txn);
+	if (rc != 0)
+		return ctl_fail("%s", rc == ENOMEM ? "out of memory" : err);
+	return CTL_OK;
+}
+
+static int
+cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+	struct mb_opts o;
+	struct store_txn *txn;
+	struct mbox mb;
+	char addr[DV_ADDR_MAX + 1], when[64];
+	const char *err;
+	int rc;
+
+	if ((rc = mb_parse(argc, argv, O_JSON, &o)) != CTL_OK)
+		return rc;
+	if (o.npos != 1)
+		return ctl_usage_error("mailbox show takes one ADDRESS");
+	if ((rc = mb_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, false, &txn)) != CTL_OK)
+		return rc;
+	rc = store_mailbox_get(txn, addr, &mb, &err);
+	store_txn_abort(txn);
+	if (rc != 0)
+		return ctl_fail("%s", err);
+	if (o.json)
+		return ctl_print_json(mb_json(&mb));
+	printf("address:          %s\n", mb.address);
+	printf("type:             %s\n", mbox_type_name(mb.pol.type));
+	printf("owner:            %s\n", mb.owner[0] ? mb.owner : "-");
+	printf("approval:         %s\n", mbox_approval_name(mb.pol.approval));
+	printf("enabled:          %s\n", mb.pol.enabled ? "yes" : "no");
+	printf("profile:          %s\n", mb.profile[0] ? mb.profile : "-");
+	for (int d = 0; d < MBOX_DIR_COUNT; d++)
+		printf("%s:%*s%s\n", mbox_dir_name(d),
+		    (int)(17 - strlen(mbox_dir_name(d))), "",
+		    mbox_method_name(mb.pol.method[d]));
+	for (int d = 0; d < MBOX_DIR_COUNT; d++) {
+		const struct mbox_testresult *t = &mb.test[d];
+
+		ctl_time(t->when, when, sizeof(when));
+		printf("%s_status:%*s%s", mbox_dir_name(d),
+		    (int)(10 - strlen(mbox_dir_name(d))), "",
+		    mbox_test_name(t->status));
+		if (t->when != 0)
+			printf(" at %s", when);
+		if (t->message[0] != '\0')
+			printf(": %s", t->message);
+		putchar('\n');
+	}
+	return CTL_OK;
+}
+
+/* --- import ----------------------------------------------------------------- */
+
+enum col {
+	COL_ADDRESS, COL_TYPE, COL_OWNER, COL_INCOMING, COL_OUTGOING, COL_ACT,
+	COL_PROFILE, COL_APPROVAL, COL_IN_STATUS, COL_OUT_STATUS,
+	COL_ACT_STATUS, COL_ENABLED, COL_COUNT
+};
+
+static const char *const col_names[COL_COUNT] = {
+	"address", "type", "owner", "incoming", "outgoing", "act", "profile",
+	"approval", "incoming_status", "outgoing_status", "act_status",
+	"enabled"
+};
+
+/* An open-addressing set of addresses, to catch repeats in one file. */
+struct addr_set {
+	char **key;
+	unsigned *line;
+	size_t cap, n;
+};
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void
+set_free(struct addr_set *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->key[i]);
+	free(s->key);
+	free(s->line);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Returns 0 if added, the earlier line if present, -1 on ENOMEM. */
+static long
+set_add(struct addr_set *s, const char *addr, unsigned line)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct addr_set ns = { 0 };
+
+		ns.cap = s->cap ? s->cap * 2 : 1024;
+		ns.key = calloc(ns.cap, sizeof(char *));
+		ns.line = calloc(ns.cap, sizeof(unsigned));
+		if (ns.key == NULL || ns.line == NULL) {
+			free(ns.key);
+			free(ns.line);
+			return -1;
+		}
+		for (size_t k = 0; k < s->cap; k++) {
+			if (s->key[k] == NULL)
+				continue;
+			i = fnv1a(s->key[k]) & (ns.cap - 1);
+			while (ns.key[i] != NULL)
+				i = (i + 1) & (ns.cap - 1);
+			ns.key[i] = s->key[k];
+			ns.line[i] = s->line[k];
+		}
+		ns.n = s->n;
+		free(s->key);
+		free(s->line);
+		*s = ns;
+	}
+	i = fnv1a(addr) & (s->cap - 1);
+	while (s->key[i] != NULL) {
+		if (strcmp(s->key[i], addr) == 0)
+			return (long)s->line[i];
+		i = (i + 1) & (s->cap - 1);
+	}
+	if ((s->key[i] = strdup(addr)) == NULL)
+		return -1;
+	s->line[i] = line;
+	s->n++;
+	return 0;
+}
+
+/* Apply one CSV cell to a record; on error print file:line: column. */
+static int
+import_cell(const char *file, unsigned line, enum col c, const char *v,
+    struct mbox *mb)
+{
+	int x = 0;
+
+	switch (c) {
+	case COL_ADDRESS:
+		return CTL_OK;
+	case COL_TYPE:
+		x = mbox_type_parse(v);
+		if (x >= 0)
+			mb->pol.type = (uint8_t)x;
+		break;
+	case COL_OWNER:
+		if (!text_ok(v, DV_OWNER_MAX))
+			return ctl_fail("%s:%u: column owner: longer than %d "
+			    "bytes or has control characters", file, line,
+			    DV_OWNER_MAX);
+		snprintf(mb->owner, sizeof(mb->owner), "%s", v);
+		return CTL_OK;
+	case COL_INCOMING: case COL_OUTGOING: case COL_ACT:
+		x = mbox_method_parse(v);
+		if (x >= 0)
+			mb->pol.method[c - COL_INCOMING] = (uint8_t)x;
+		break;
+	case COL_PROFILE:
+		if (!text_ok(v, DV_NAME_MAX))
+			return ctl_fail("%s:%u: column profile: bad name", file,
+			    line);
+		snprintf(mb->profile, sizeof(mb->profile), "%s", v);
+		return CTL_OK;
+	case COL_APPROVAL:
+		x = mbox_approval_parse(v);
+		if (x >= 0)
+			mb->pol.approval = (uint8_t)x;
+		break;
+	case COL_IN_STATUS: case COL_OUT_STATUS: case COL_ACT_STATUS:
+		x = mbox_test_parse(v);
+		if (x >= 0)
+			mb->test[c - COL_IN_STATUS].status = (uint8_t)x;
+		break;
+	case COL_ENABLED:
+		x = parse_yesno(v);
+		if (x >= 0)
+			mb->pol.enabled = x != 0;
+		break;
+	case COL_COUNT:
+		break;
+	}
+	if (x < 0)
+		return ctl_fail("%s:%u: column %s: invalid value \"%s\"", file,
+		    line, col_names[c], v);
+	return CTL_OK;
+}
+
+static int
+cmd_import(struct ctl *ctl, int argc, char **argv)
+{
+	struct mb_opts o;
+	struct csv_reader *csv = NULL;
+	struct store_txn *txn = NULL;
+	struct addr_set seen = { 0 };
+	struct mbox mb;
+	int colmap[CSV_MAX_FIELDS];
+	size_t ncols = 0, nf, created = 0, updated = 0;
+	char **f, addr[DV_ADDR_MAX + 1];
+	const char *file, *err;
+	unsigned line;
+	FILE *fp;
+	int rc;
+
+	if ((rc = mb_parse(argc, argv, 0, &o)) != CTL_OK)
+		return rc;
+	if (o.npos != 1)
+		return ctl_usage_error("mailbox import takes one FILE.csv");
+	file = o.pos[0];
+	if ((fp = fopen(file, "r")) == NULL)
+		return ctl_fail("%s: %s", file, strerror(errno));
+	if (csv_open(fp, &csv) != 0) {
+		rc = ctl_fail("out of memory");
+		goto out;
+	}
+	rc = csv_next(csv, &f, &nf, &line, &err);
+	if (rc == DV_ENOTFOUND) {
+		rc = ctl_fail("%s: empty file; the first line must name the "
+		    "columns", file);
+		goto out;
+	}
+	if (rc != 0) {
+		rc = ctl_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
+		goto out;
+	}
+	{
+		bool have[COL_COUNT] = { false };
+
+		for (size_t i = 0; i < nf; i++) {
+			size_t c;
+
+			for (c = 0; c < COL_COUNT; c++)
+				if (strcasecmp(f[i], col_names[c]) == 0)
+					break;
+			if (c == COL_COUNT) {
+				rc = ctl_fail("%s:%u: unknown column \"%s\"",
+				    file, line, f[i]);
+				goto out;
+			}
+			if (have[c]) {
+				rc = ctl_fail("%s:%u: column \"%s\" appears "
+				    "twice", file, line, col_names[c]);
+				goto out;
+			}
+			have[c] = true;
+			colmap[i] = (int)c;
+		}
+		if (!have[COL_ADDRESS]) {
+			rc = ctl_fail("%s:%u: no \"address\" column", file, line);
+			goto out;
+		}
+		ncols = nf;
+	}
+	if ((rc = ctl_txn(ctl, true, &txn)) != CTL_OK)
+		goto out;
+	while ((rc = csv_next(csv, &f, &nf, &line, &err)) == 0) {
+		const char *a = NULL;
+		bool exists;
+		long prev;
+
+		if (nf != ncols) {
+			rc = ctl_fail("%s:%u: %zu fields, but the header names "
+			    "%zu", file, line, nf, ncols);
+			goto out;
+		}
+		for (size_t i = 0; i < nf; i++)
+			if (colmap[i] == COL_ADDRESS)
+				a = f[i];
+		{
+			const char *e2;
+			char plain[DV_ADDR_MAX + 1];
+
+			rc = addr_normalize(a, ctl->conf->subaddress_seps, addr,
+			    sizeof(addr), &e2);
+			if (rc != 0) {
+				rc = ctl_fail("%s:%u: column address: invalid "
+				    "address \"%s\": %s", file, line, a, e2);
+				goto out;
+			}
+			if (addr_normalize(a, NULL, plain, sizeof(plain),
+			    &e2) == 0 && strcmp(plain, addr) != 0) {
+				rc = ctl_fail("%s:%u: column address: %s is a "
+				    "subaddress of %s", file, line, a, addr);
+				goto out;
+			}
+		}
+		if ((prev = set_add(&seen, addr, line)) != 0) {
+			rc = prev < 0 ? ctl_fail("out of memory") :
+			    ctl_fail("%s:%u: column address: %s repeats line "
+			    "%ld", file, line, addr, prev);
+			goto out;
+		}
+		rc = store_mailbox_get(txn, addr, &mb, &err);
+		exists = rc == 0;
+		if (rc == DV_ENOTFOUND)
+			mbox_init(&mb, addr, MBOX_USER);
+		else if (rc != 0) {
+			rc = ctl_fail("%s", err);
+			goto out;
+		}
+		for (size_t i = 0; i < nf; i++) {
+			if (f[i][0] == '\0')
+				continue;	/* empty cell: default or keep */
+			if ((rc = import_cell(file, line, colmap[i], f[i],
+			    &mb)) != CTL_OK)
+				goto out;
+		}
+		if (store_mailbox_put(txn, &mb, STORE_PUT_UPSERT, &err) != 0) {
+			rc = ctl_fail("%s:%u: %s", file, line, err);
+			goto out;
+		}
+		exists ? updated++ : created++;
+	}
+	if (rc != DV_ENOTFOUND) {
+		rc = ctl_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
+		goto out;
+	}
+	rc = ctl_commit(txn);
+	txn = NULL;
+	if (rc == CTL_OK)
+		printf("imported %zu mailboxes from %s (%zu added, %zu "
+		    "updated)\n", created + updated, file, created, updated);
+out:
+	if (txn != NULL) {
+		store_txn_abort(txn);
+		fprintf(stderr, "dvmilterctl: nothing was imported\n");
+	}
+	set_free(&seen);
+	csv_close(csv);
+	fclose(fp);
+	return rc;
+}
+
+int
+ctl_mailbox(struct ctl *ctl, int argc, char **argv)
+{
+	const char *sub;
+
+	if (argc < 2)
+		return ctl_usage_error("mailbox needs a subcommand");
+	sub = argv[1];
+	argc--;
+	argv++;
+	if (strcmp(sub, "add") == 0)
+		return cmd_add(ctl, argc, argv);
+	if (strcmp(sub, "approve") == 0)
+		return cmd_approval(ctl, argc, argv, MBOX_APPROVAL_APPROVED);
+	if (strcmp(sub, "reject") == 0)
+		return cmd_approval(ctl, argc, argv, MBOX_APPROVAL_REJECTED);
+	if (strcmp(sub, "remove") == 0)
+		return cmd_remove(ctl, argc, argv);
+	if (strcmp(sub, "set") == 0)
+		return cmd_set(ctl, argc, argv);
+	if (strcmp(sub, "list") == 0)
+		return cmd_list(ctl, argc, argv);
+	if (strcmp(sub, "show") == 0)
+		return cmd_show(ctl, argc, argv);
+	if (strcmp(sub, "import") == 0)
+		return cmd_import(ctl, argc, argv);
+	return ctl_usage_error("unknown mailbox subcommand \"%s\"", sub);
+}

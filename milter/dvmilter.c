@@ -1,0 +1,207 @@
+/*
+ * dvmilter.c - the daemon's entry point: options, start-up order, and
+ * shutdown.
+ *
+ * Start-up order matters and is fixed here: read the config, detach,
+ * open the store (LMDB must not cross a fork), prepare and open the
+ * socket, drop privileges, block SIGUSR1 for every thread, and only then
+ * hand control to libmilter. The parent of a detaching daemon waits until
+ * the child is listening, so a failed start is a non-zero exit status.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "log.h"
+#include "mf_int.h"
+#include "status.h"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: dvmilter [-f] [-c FILE]    run the filter\n"
+	    "       dvmilter -n [-c FILE]      check the configuration\n"
+	    "       dvmilter -V                print the version\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -f       stay in the foreground\n", CONF_DEFAULT_PATH);
+}
+
+static void
+print_version(void)
+{
+	unsigned ma = 0, mi = 0, pl = 0;
+
+	smfi_version(&ma, &mi, &pl);
+	printf("dvmilter %s\n", PACKAGE_VERSION);
+	printf("  libmilter %u.%u.%u, %s\n", ma, mi, pl,
+	    mdb_version(NULL, NULL, NULL));
+	printf("  store schema %d, plugins in %s\n", STORE_SCHEMA_VERSION,
+	    DV_PLUGINDIR);
+}
+
+/*
+ * Fork; the parent waits for one byte on a pipe (the child is ready) or
+ * for EOF (it failed and has logged why) and exits accordingly.
+ */
+static int
+daemonize(void)
+{
+	int pfd[2], fd;
+	pid_t pid;
+	char c;
+
+	if (pipe(pfd) != 0)
+		fatal("pipe: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid > 0) {
+		ssize_t n;
+
+		close(pfd[1]);
+		do
+			n = read(pfd[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			_exit(0);
+		fprintf(stderr, "dvmilter: start-up failed; see the log\n");
+		_exit(1);
+	}
+	close(pfd[0]);
+	if (setsid() < 0)
+		fatal("setsid: %s", strerror(errno));
+	if (chdir("/") != 0)
+		fatal("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (dvd.conf->syslog)
+			dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return pfd[1];
+}
+
+static void
+write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fatal("PidFile %s: %s", path, strerror(errno));
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n || close(fd) != 0)
+		fatal("PidFile %s: %s", path, strerror(errno));
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = CONF_DEFAULT_PATH, *err;
+	struct store_opts sopts = { 0 };
+	bool check = false;
+	sigset_t set;
+	int ch, ready = -1, rc;
+
+	while ((ch = getopt(argc, argv, "c:fnVh")) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'f': dvd.foreground = true; break;
+		case 'n': check = true; break;
+		case 'V': print_version(); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	dvd.conf_path = path;
+	if (conf_load(path, &dvd.conf, &err) != 0) {
+		fprintf(stderr, "dvmilter: %s\n", err);
+		return 1;
+	}
+	if (mf_check_names(dvd.conf, &err) != 0) {
+		fprintf(stderr, "dvmilter: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration OK\n", path);
+		return 0;
+	}
+	dvd.boot = conf_ref(dvd.conf);
+
+	log_open("dvmilter", dvd.conf->syslog, dvd.conf->syslog_facility);
+	log_set_level(dvd.conf->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (!dvd.foreground)
+		ready = daemonize();
+
+	sopts.mapsize = dvd.conf->database_mapsize;
+	sopts.create = true;
+	if (store_open(dvd.conf->database, &sopts, &dvd.store, &err) != 0)
+		fatal("%s", err);
+
+	if (mf_socket_prepare(dvd.conf, &err) != 0)
+		fatal("%s", err);
+	if (smfi_setconn(dvd.conf->socket_milter) != MI_SUCCESS)
+		fatal("Socket %s: rejected by libmilter", dvd.conf->socket);
+	if (smfi_register(mf_description) != MI_SUCCESS)
+		fatal("smfi_register failed");
+	/* The socket is created with no more than SocketMode allows. */
+	umask(0777 & ~dvd.conf->socket_mode);
+	if (smfi_opensocket(false) != MI_SUCCESS)
+		fatal("cannot listen on %s (in use, or a bad address?)",
+		    dvd.conf->socket);
+	umask(022);
+	if (mf_socket_finish(dvd.conf, &err) != 0)
+		fatal("%s", err);
+	if (dvd.conf->pidfile != NULL)
+		write_pidfile(dvd.conf->pidfile);
+	if (mf_drop_privileges(dvd.conf, &err) != 0)
+		fatal("%s", err);
+
+	/* Only the reload thread takes SIGUSR1; libmilter takes HUP/TERM. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    mf_reload_thread_start() != 0)
+		fatal("cannot start the reload thread");
+
+	log_notice("dvmilter %s listening on %s, store %s", PACKAGE_VERSION,
+	    dvd.conf->socket, dvd.conf->database);
+	if (ready >= 0) {
+		if (write(ready, "R", 1) != 1)
+			log_warn("could not tell the parent we are ready");
+		close(ready);
+	}
+
+	rc = smfi_main();
+
+	log_notice("dvmilter stopping");
+	if (dvd.boot->socket_path != NULL)
+		unlink(dvd.boot->socket_path);
+	if (dvd.boot->pidfile != NULL)
+		unlink(dvd.boot->pidfile);
+	/*
+	 * smfi_stop() does not wait for connection threads, so the store and
+	 * the config stay open: a thread may still be finishing a callback.
+	 * Every committed LMDB transaction is already durable.
+	 */
+	return rc == MI_SUCCESS ? 0 : 1;
+}

@@ -1,0 +1,291 @@
+/*
+ * mf_callbacks.c - the libmilter callbacks.
+ *
+ * Each callback is thin: fetch the connection context, ask core/ for a
+ * decision, turn it into a return code and an smfi_setreply(). Nothing
+ * here blocks: the only I/O is an LMDB read through the store reader.
+ *
+ * Per-connection state is created in connect (or lazily, should the MTA
+ * skip connect), per-message state is reset at MAIL FROM, end of message
+ * and abort, and everything is freed in close, which may run without a
+ * connect having run at all.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "mf_int.h"
+
+#define QID_NONE "NOQUEUE"
+
+/* libmilter's prototypes take char *, so the literals live in arrays. */
+static char mf_name[] = "dvmilter";
+static char macro_qid[] = "i";
+static char macro_auth[] = "{auth_authen}";
+static char macros_from[] = "i {auth_authen}";
+static char macros_rcpt[] = "i";
+static char macros_data[] = "i";
+
+static void
+conn_reset_message(struct mf_conn *cc)
+{
+	cc->nrcpt = 0;
+	cc->outbound = false;
+	cc->involved = false;
+}
+
+static void
+conn_free(struct mf_conn *cc)
+{
+	if (cc == NULL)
+		return;
+	store_reader_close(cc->reader);
+	conf_unref(cc->conf);
+	free(cc);
+}
+
+/* The context, created here if the MTA skipped the connect stage. */
+static struct mf_conn *
+conn_get(SMFICTX *ctx)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+	const char *err;
+
+	if (cc != NULL)
+		return cc;
+	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
+		log_error("out of memory for a connection context");
+		return NULL;
+	}
+	if (store_reader_open(dvd.store, &cc->reader, &err) != 0) {
+		log_error("cannot open a store reader: %s", err);
+		free(cc);
+		return NULL;
+	}
+	cc->conf = mf_conf_acquire();
+	snprintf(cc->client, sizeof(cc->client), "unknown");
+	if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
+		conn_free(cc);
+		return NULL;
+	}
+	return cc;
+}
+
+static const char *
+qid_of(SMFICTX *ctx)
+{
+	const char *q = smfi_getsymval(ctx, macro_qid);
+
+	return q != NULL && *q != '\0' ? q : QID_NONE;
+}
+
+/* smfi_setreply() treats '%' as a format character. */
+static void
+escape_percent(const char *in, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (; *in != '\0' && o + 2 < outsz; in++) {
+		if (*in == '%')
+			out[o++] = '%';
+		out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
+static sfsistat
+apply(SMFICTX *ctx, const struct decision *d, const char *qid,
+    const char *stage)
+{
+	char text[DV_REPLY_TEXT_MAX * 2 + 1];
+
+	if (d->verdict == VERDICT_CONTINUE)
+		return SMFIS_CONTINUE;
+	escape_percent(d->text, text, sizeof(text));
+	if (smfi_setreply(ctx, (char *)d->code, (char *)d->xcode, text) !=
+	    MI_SUCCESS)
+		log_warn("%s: %s: could not set reply \"%s %s %s\"; the MTA "
+		    "will use its default", qid, stage, d->code, d->xcode,
+		    d->text);
+	return d->verdict == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+}
+
+static void
+log_decision(const char *qid, const char *stage, const char *raw,
+    const struct mf_conn *cc, const struct decision *d)
+{
+	char reply[DV_REPLY_TEXT_MAX + 40] = "";
+	int level = d->verdict == VERDICT_CONTINUE ? LOG_LVL_INFO :
+	    LOG_LVL_NOTICE;
+
+	if (d->verdict == VERDICT_TEMPFAIL && d->detail != NULL)
+		level = LOG_LVL_WARNING;
+	if (!log_enabled(level))
+		return;
+	if (d->verdict != VERDICT_CONTINUE)
+		snprintf(reply, sizeof(reply), " reply=\"%s %s %s\"", d->code,
+		    d->xcode, d->text);
+	log_msg(level, "%s: %s=%s mailbox=%s approval=%s reason=%s "
+	    "action=%s%s client=%s%s%s", qid, stage, raw,
+	    d->found ? d->addr : "-",
+	    d->found ? mbox_approval_name(d->pol.approval) : "-",
+	    d->reason, policy_verdict_name(d->verdict), reply, cc->client,
+	    d->detail != NULL ? " error=" : "",
+	    d->detail != NULL ? d->detail : "");
+}
+
+static sfsistat
+mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	/* Stages we never look at; the MTA need not send them. */
+	unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOHDRS |
+	    SMFIP_NOEOH | SMFIP_NOBODY;
+
+	*pf0 = f0 & SMFIF_SETSYMLIST;
+	/* Connect only records the client: no reply needed. */
+	*pf1 = (skip | SMFIP_NR_CONN) & f1;
+	*pf2 = 0;
+	*pf3 = 0;
+	if (f0 & SMFIF_SETSYMLIST) {
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, macros_from);
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, macros_rcpt);
+		smfi_setsymlist(ctx, SMFIM_DATA, macros_data);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mf_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+	struct mf_conn *cc = conn_get(ctx);
+
+	if (cc == NULL)
+		return SMFIS_NOREPLY;
+	cc->internal = cidr_list_match(&cc->conf->internal_hosts, sa);
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr,
+		    cc->client, sizeof(cc->client));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((struct sockaddr_in6 *)(void *)sa)->sin6_addr,
+		    cc->client, sizeof(cc->client));
+	else
+		snprintf(cc->client, sizeof(cc->client), "%s",
+		    hostname != NULL ? hostname : "local");
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+mf_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct mf_conn *cc = conn_get(ctx);
+	struct decision d;
+	const char *auth, *qid;
+
+	if (cc == NULL)
+		return SMFIS_TEMPFAIL;
+	conn_reset_message(cc);
+	/* A new transaction sees the config of the moment. */
+	conf_unref(cc->conf);
+	cc->conf = mf_conf_acquire();
+	auth = smfi_getsymval(ctx, macro_auth);
+	cc->outbound = (auth != NULL && *auth != '\0') || cc->internal;
+	policy_sender(cc->conf, cc->reader, argv[0], cc->outbound, &d);
+	if (d.found)
+		cc->involved = true;
+	qid = qid_of(ctx);
+	if (cc->outbound)
+		log_decision(qid, "from", argv[0], cc, &d);
+	return apply(ctx, &d, qid, "MAIL FROM");
+}
+
+static sfsistat
+mf_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct mf_conn *cc = conn_get(ctx);
+	struct decision d;
+	const char *qid;
+
+	if (cc == NULL)
+		return SMFIS_TEMPFAIL;
+	policy_rcpt(cc->conf, cc->reader, argv[0], ++cc->nrcpt, &d);
+	if (d.found)
+		cc->involved = true;
+	qid = qid_of(ctx);
+	log_decision(qid, "rcpt", argv[0], cc, &d);
+	return apply(ctx, &d, qid, "RCPT TO");
+}
+
+static sfsistat
+mf_data(SMFICTX *ctx)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+
+	/*
+	 * Nothing after DATA concerns us yet: accepting the message here
+	 * ends filtering for it and spares the MTA sending the content.
+	 */
+	if (cc != NULL)
+		conn_reset_message(cc);
+	return SMFIS_ACCEPT;
+}
+
+static sfsistat
+mf_eom(SMFICTX *ctx)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+
+	if (cc != NULL)
+		conn_reset_message(cc);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mf_abort(SMFICTX *ctx)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+
+	if (cc != NULL)
+		conn_reset_message(cc);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mf_close(SMFICTX *ctx)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+
+	/* cc is NULL when the MTA closed before connect (a probe). */
+	if (cc != NULL) {
+		smfi_setpriv(ctx, NULL);
+		conn_free(cc);
+	}
+	return SMFIS_CONTINUE;
+}
+
+struct smfiDesc mf_description = {
+	.xxfi_name = mf_name,
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_SETSYMLIST,
+	.xxfi_connect = mf_connect,
+	.xxfi_helo = NULL,
+	.xxfi_envfrom = mf_envfrom,
+	.xxfi_envrcpt = mf_envrcpt,
+	.xxfi_header = NULL,
+	.xxfi_eoh = NULL,
+	.xxfi_body = NULL,
+	.xxfi_eom = mf_eom,
+	.xxfi_abort = mf_abort,
+	.xxfi_close = mf_close,
+	.xxfi_unknown = NULL,
+	.xxfi_data = mf_data,
+	.xxfi_negotiate = mf_negotiate,
+};
