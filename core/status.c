@@ -38,8 +38,15 @@ dv_strerror(int code)
 const char *
 dv_error_vset(const char *fmt, va_list ap)
 {
-	if (vsnprintf(errbuf, sizeof(errbuf), fmt, ap) < 0)
-		snprintf(errbuf, sizeof(errbuf), "(unprintable error)");
+	char tmp[sizeof(errbuf)];
+
+	/*
+	 * Format into a copy first: callers routinely wrap an earlier
+	 * message ("file:line: %s", err), and err points into errbuf.
+	 */
+	if (vsnprintf(tmp, sizeof(tmp), fmt, ap) < 0)
+		snprintf(tmp, sizeof(tmp), "(unprintable error)");
+	memcpy(errbuf, tmp, sizeof(errbuf));
 	return errbuf;
 }
 

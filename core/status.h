@@ -38,7 +38,8 @@ const char *dv_strerror(int code);
  *
  * Functions that take `const char **error_r` point it at this buffer.
  * The text stays valid until the next dv_error_set() on the same thread,
- * so callers copy it if they need it longer.
+ * so callers copy it if they need it longer. The arguments may point
+ * into the buffer itself (wrapping an earlier message is safe).
  * @param[in] fmt  printf format.
  * @return the formatted text (truncated at 1023 bytes).
  */

@@ -1,0 +1,321 @@
+/* test_conf.c - the config parser, every error path, table-driven. */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+#include "log.h"
+#include "status.h"
+#include "testutil.h"
+
+static void
+defaults_are_safe(void **state)
+{
+	struct conf *c;
+	const char *err;
+
+	assert_int_equal(conf_parse_string("empty.conf", "", &c, &err), 0);
+	assert_string_equal(c->socket, "local:/run/dvmilter/dvmilter.sock");
+	assert_string_equal(c->socket_milter, "local:/run/dvmilter/dvmilter.sock");
+	assert_string_equal(c->database, "/var/lib/dvmilter");
+	assert_int_equal(c->socket_mode, 0660);
+	assert_true(c->syslog);
+	assert_int_equal(c->log_level, LOG_LVL_INFO);
+	assert_string_equal(c->subaddress_seps, "+");
+	assert_int_equal(c->max_recipients, 1000);
+	assert_int_equal(c->unapproved_rcpt.action, CONF_REJECT);
+	assert_string_equal(c->unapproved_rcpt.reply.code, "550");
+	assert_string_equal(c->unapproved_rcpt.reply.xcode, "5.7.1");
+	assert_string_equal(c->unapproved_rcpt.reply.text,
+	    "<%a>: mailbox is not approved");
+	assert_int_equal(c->unknown_rcpt.action, CONF_ACCEPT);
+	assert_int_equal(c->store_error.action, CONF_TEMPFAIL);
+	assert_string_equal(c->store_error.reply.code, "451");
+	assert_string_equal(c->store_error.reply.xcode, "4.3.0");
+	assert_true(cidr_list_match_text(&c->internal_hosts, "127.0.0.1"));
+	assert_true(cidr_list_match_text(&c->internal_hosts, "::1"));
+	assert_false(cidr_list_match_text(&c->internal_hosts, "192.0.2.1"));
+	assert_null(c->userid);
+	conf_unref(c);
+}
+
+static void
+full_config_parsed(void **state)
+{
+	static const char text[] =
+	    "# a comment\n"
+	    "\n"
+	    "socket   inet:8891@127.0.0.1   # trailing comment\n"
+	    "SocketMode 0600\n"
+	    "SocketGroup postfix\n"
+	    "Database /var/lib/dvtest\n"
+	    "DatabaseMapSize 512M\n"
+	    "UserID dvmilter:dvmilter\n"
+	    "PidFile /run/dvmilter.pid\n"
+	    "Syslog no\n"
+	    "SyslogFacility local3\n"
+	    "LogLevel debug\n"
+	    "InternalHosts 10.0.0.0/8, [2001:db8::1]\n"
+	    "SubaddressSeparator +-\n"
+	    "MaxRecipients 50\n"
+	    "UnapprovedRecipientAction tempfail\n"
+	    "UnapprovedRecipientReply \"450 4.7.1 <%a> waits for approval # not a comment\"\n"
+	    "UnapprovedSenderAction accept\n"
+	    "UnknownRecipientAction reject\n"
+	    "UnknownRecipientDomains example.com, Bücher.example\n"
+	    "MalformedAddressAction accept\n"
+	    "StoreErrorAction reject\n"
+	    "StoreErrorReply 554 5.3.0 store down for %a, 100%% sure\r\n";
+	struct conf *c;
+	const char *err;
+
+	if (conf_parse_string("full.conf", text, &c, &err) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c->socket, "inet:8891@127.0.0.1");
+	assert_int_equal(c->socket_kind, CONF_SOCK_INET);
+	assert_null(c->socket_path);
+	assert_int_equal(c->socket_mode, 0600);
+	assert_string_equal(c->socket_group, "postfix");
+	assert_int_equal(c->database_mapsize, (size_t)512 << 20);
+	assert_string_equal(c->userid, "dvmilter:dvmilter");
+	assert_false(c->syslog);
+	assert_int_equal(c->log_level, LOG_LVL_DEBUG);
+	assert_true(cidr_list_match_text(&c->internal_hosts, "10.2.3.4"));
+	assert_false(cidr_list_match_text(&c->internal_hosts, "127.0.0.1"));
+	assert_string_equal(c->subaddress_seps, "+-");
+	assert_int_equal(c->max_recipients, 50);
+	assert_int_equal(c->unapproved_rcpt.action, CONF_TEMPFAIL);
+	assert_string_equal(c->unapproved_rcpt.reply.text,
+	    "<%a> waits for approval # not a comment");
+	assert_int_equal(c->unapproved_sender.action, CONF_ACCEPT);
+	assert_true(conf_domain_listed(c->unknown_rcpt_domains, "example.com"));
+	assert_true(conf_domain_listed(c->unknown_rcpt_domains,
+	    "xn--bcher-kva.example"));
+	assert_false(conf_domain_listed(c->unknown_rcpt_domains, "other.example"));
+	assert_int_equal(c->malformed.action, CONF_ACCEPT);
+	assert_int_equal(c->store_error.action, CONF_REJECT);
+	conf_unref(c);
+}
+
+struct sock_case {
+	const char *value;
+	const char *milter;
+	int kind;
+};
+
+static void
+socket_forms(void **state)
+{
+	static const struct sock_case cases[] = {
+		{ "inet:8891", "inet:8891", CONF_SOCK_INET },
+		{ "inet:8891@localhost", "inet:8891@localhost", CONF_SOCK_INET },
+		{ "inet:8891@[127.0.0.1]", "inet:8891@127.0.0.1", CONF_SOCK_INET },
+		{ "inet6:8891@[::1]", "inet6:8891@::1", CONF_SOCK_INET6 },
+		{ "local:/run/x.sock", "local:/run/x.sock", CONF_SOCK_UNIX },
+		{ "unix:/run/x.sock", "local:/run/x.sock", CONF_SOCK_UNIX },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[200];
+		struct conf *c;
+		const char *err;
+
+		snprintf(text, sizeof(text), "Socket %s\n", cases[i].value);
+		if (conf_parse_string("s.conf", text, &c, &err) != 0)
+			fail_msg("%s: %s", cases[i].value, err);
+		assert_string_equal(c->socket_milter, cases[i].milter);
+		assert_int_equal(c->socket_kind, cases[i].kind);
+		conf_unref(c);
+	}
+}
+
+struct err_case {
+	const char *text;
+	const char *msg;	/* the whole message must contain this */
+};
+
+static const struct err_case errors[] = {
+	{ "Sokcet local:/x\n", "e.conf:1: unknown key \"Sokcet\" (did you mean \"Socket\"?)" },
+	{ "# c\nFrobnicate yes\n", "e.conf:2: unknown key \"Frobnicate\"" },
+	{ "Socket\n", "e.conf:1: Socket needs a value" },
+	{ "Syslog no\nSyslog yes\n", "e.conf:2: Syslog is set twice" },
+	{ "Socket tcp:25\n", "e.conf:1: Socket: socket \"tcp:25\": expected" },
+	{ "Socket inet:0@127.0.0.1\n", "bad port \"0\"" },
+	{ "Socket inet:70000\n", "bad port \"70000\"" },
+	{ "Socket inet:@host\n", "expected inet:PORT@HOST" },
+	{ "Socket inet:25@[::1\n", "unbalanced brackets" },
+	{ "Socket inet:25@a b\n", "bad host" },
+	{ "Socket local:relative.sock\n", "not an absolute path" },
+	{ "Socket local:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n", "socket path is longer" },
+	{ "SocketMode 999\n", "not an octal mode" },
+	{ "SocketMode rw\n", "not an octal mode" },
+	{ "SocketGroup a/b\n", "not a valid name" },
+	{ "Database var/lib\n", "not an absolute path" },
+	{ "DatabaseMapSize 12Q\n", "not a size" },
+	{ "DatabaseMapSize 1K\n", "below the minimum" },
+	{ "DatabaseMapSize -4G\n", "not a size" },
+	{ "UserID :grp\n", "not user or user:group" },
+	{ "UserID a:b:c\n", "not user or user:group" },
+	{ "PidFile x.pid\n", "not an absolute path" },
+	{ "Syslog maybe\n", "\"maybe\" is not yes or no" },
+	{ "SyslogFacility kern\n", "unknown syslog facility" },
+	{ "LogLevel chatty\n", "unknown log level \"chatty\"" },
+	{ "InternalHosts 10.0.0.0/99\n", "e.conf:1: InternalHosts: bad network" },
+	{ "SubaddressSeparator @\n", "cannot be a subaddress separator" },
+	{ "SubaddressSeparator +-_=.~+-_=.~+-_=.~\n", "separator characters" },
+	{ "MaxRecipients 0\n", "out of range" },
+	{ "MaxRecipients lots\n", "not a number" },
+	{ "MaxRecipients 12abc\n", "not a number" },
+	{ "UnapprovedRecipientAction bounce\n", "unknown action \"bounce\"" },
+	{ "UnapprovedRecipientReply 250 2.0.0 fine\n", "4xx or 5xx" },
+	{ "UnapprovedRecipientReply 550 text only\n", "enhanced status code" },
+	{ "UnapprovedRecipientReply 550 4.7.1 wrong class\n", "enhanced status code" },
+	{ "UnapprovedRecipientReply 550 5.7.1\n", "no text" },
+	{ "UnapprovedRecipientReply 550 5.7.1 %s here\n", "may use only %a" },
+	{ "UnapprovedRecipientReply \"550 5.7.1 open\n", "unterminated quoted value" },
+	{ "UnapprovedRecipientAction tempfail\n", "UnapprovedRecipientAction is tempfail but UnapprovedRecipientReply has code 550" },
+	{ "StoreErrorAction reject\n", "StoreErrorAction is reject but StoreErrorReply has code 451" },
+	{ "UnknownRecipientAction reject\n", "needs UnknownRecipientDomains" },
+	{ "UnknownRecipientDomains exa$mple\n", "bad domain" },
+	{ "UnknownRecipientDomains bad..example\n", "bad domain \"bad..example\"" },
+	{ "Syslog no\x01\n", "e.conf:1: control character (0x01)" },
+};
+
+static void
+every_error_names_file_line_and_problem(void **state)
+{
+	for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+		struct conf *c = NULL;
+		const char *err = "";
+		int rc = conf_parse_string("e.conf", errors[i].text, &c, &err);
+
+		if (rc == 0) {
+			conf_unref(c);
+			fail_msg("case %zu accepted: %s", i, errors[i].text);
+		}
+		assert_int_equal(rc, DV_ECONF);
+		if (strstr(err, errors[i].msg) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err,
+			    errors[i].msg);
+		if (strncmp(err, "e.conf:", 7) != 0)
+			fail_msg("case %zu: \"%s\" does not name the file", i, err);
+	}
+}
+
+static void
+overlong_line_rejected(void **state)
+{
+	static char text[5000];
+	struct conf *c;
+	const char *err;
+
+	memcpy(text, "Database /", 10);
+	memset(text + 10, 'a', sizeof(text) - 12);
+	text[sizeof(text) - 2] = '\n';
+	assert_int_equal(conf_parse_string("e.conf", text, &c, &err), DV_ECONF);
+	assert_non_null(strstr(err, "e.conf:1: line is longer"));
+}
+
+static void
+garbage_file_rejected(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	unsigned char junk[4096];
+	struct conf *c;
+	const char *err;
+	FILE *fp;
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)((i * 7919 + 13) & 0xff);
+	snprintf(path, sizeof(path), "%s/garbage.conf", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fwrite(junk, 1, sizeof(junk), fp);
+	fclose(fp);
+	assert_int_equal(conf_load(path, &c, &err), DV_ECONF);
+	assert_non_null(strstr(err, path));
+
+	/* Printable garbage: an unknown key on line 1. */
+	fp = fopen(path, "w");
+	fputs("lorem ipsum dolor sit amet\n", fp);
+	fclose(fp);
+	assert_int_equal(conf_load(path, &c, &err), DV_ECONF);
+	assert_non_null(strstr(err, ":1: unknown key \"lorem\""));
+
+	snprintf(path, sizeof(path), "%s/absent.conf", dir);
+	assert_int_equal(conf_load(path, &c, &err), ENOENT);
+	assert_non_null(strstr(err, "absent.conf"));
+	rm_tree(dir);
+}
+
+static void
+reply_format_substitutes_and_sanitises(void **state)
+{
+	struct conf_reply r = { "550", "5.7.1", (char *)"<%a>: 100%% no" };
+	char out[64];
+
+	conf_reply_format(&r, "<bob@example.com>", out, sizeof(out));
+	assert_string_equal(out, "<bob@example.com>: 100% no");
+	conf_reply_format(&r, "e\r\nvil@x", out, sizeof(out));
+	assert_string_equal(out, "<evil@x>: 100% no");
+	conf_reply_format(&r, "a-very-long-address@example.com", out, 12);
+	assert_int_equal(strlen(out), 11);
+}
+
+static void
+restart_keys_listed(void **state)
+{
+	struct conf *a, *b;
+	char out[128];
+	const char *err;
+
+	assert_int_equal(conf_parse_string("a", "Socket inet:1@127.0.0.1\n"
+	    "LogLevel info\n", &a, &err), 0);
+	assert_int_equal(conf_parse_string("b", "Socket inet:2@127.0.0.1\n"
+	    "LogLevel debug\nPidFile /run/x.pid\n", &b, &err), 0);
+	conf_restart_keys(a, b, out, sizeof(out));
+	assert_string_equal(out, "Socket, PidFile");
+	conf_restart_keys(a, a, out, sizeof(out));
+	assert_string_equal(out, "");
+	conf_unref(a);
+	conf_unref(b);
+}
+
+static void
+refcount_keeps_snapshot_alive(void **state)
+{
+	struct conf *c, *ref;
+	const char *err;
+
+	assert_int_equal(conf_parse_string("r", "LogLevel debug\n", &c, &err), 0);
+	ref = conf_ref(c);
+	conf_unref(c);
+	assert_int_equal(ref->log_level, LOG_LVL_DEBUG);	/* still alive */
+	conf_unref(ref);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_are_safe),
+		cmocka_unit_test(full_config_parsed),
+		cmocka_unit_test(socket_forms),
+		cmocka_unit_test(every_error_names_file_line_and_problem),
+		cmocka_unit_test(overlong_line_rejected),
+		cmocka_unit_test(garbage_file_rejected),
+		cmocka_unit_test(reply_format_substitutes_and_sanitises),
+		cmocka_unit_test(restart_keys_listed),
+		cmocka_unit_test(refcount_keeps_snapshot_alive),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
