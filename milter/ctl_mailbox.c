@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,6 +602,20 @@ set_add(struct addr_set *s, const char *addr, unsigned line)
 	return 0;
 }
 
+/* An import error: one line, saying that nothing landed. */
+static int __attribute__((format(printf, 1, 2)))
+import_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("dvmilterctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("; nothing was imported\n", stderr);
+	return CTL_FAIL;
+}
+
 /* Apply one CSV cell to a record; on error print file:line: column. */
 static int
 import_cell(const char *file, unsigned line, enum col c, const char *v,
@@ -618,7 +633,7 @@ import_cell(const char *file, unsigned line, enum col c, const char *v,
 		break;
 	case COL_OWNER:
 		if (!text_ok(v, DV_OWNER_MAX))
-			return ctl_fail("%s:%u: column owner: longer than %d "
+			return import_fail("%s:%u: column owner: longer than %d "
 			    "bytes or has control characters", file, line,
 			    DV_OWNER_MAX);
 		snprintf(mb->owner, sizeof(mb->owner), "%s", v);
@@ -630,7 +645,7 @@ import_cell(const char *file, unsigned line, enum col c, const char *v,
 		break;
 	case COL_PROFILE:
 		if (!text_ok(v, DV_NAME_MAX))
-			return ctl_fail("%s:%u: column profile: bad name", file,
+			return import_fail("%s:%u: column profile: bad name", file,
 			    line);
 		snprintf(mb->profile, sizeof(mb->profile), "%s", v);
 		return CTL_OK;
@@ -653,7 +668,7 @@ import_cell(const char *file, unsigned line, enum col c, const char *v,
 		break;
 	}
 	if (x < 0)
-		return ctl_fail("%s:%u: column %s: invalid value \"%s\"", file,
+		return import_fail("%s:%u: column %s: invalid value \"%s\"", file,
 		    line, col_names[c], v);
 	return CTL_OK;
 }
@@ -680,19 +695,19 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage_error("mailbox import takes one FILE.csv");
 	file = o.pos[0];
 	if ((fp = fopen(file, "r")) == NULL)
-		return ctl_fail("%s: %s", file, strerror(errno));
+		return import_fail("%s: %s", file, strerror(errno));
 	if (csv_open(fp, &csv) != 0) {
-		rc = ctl_fail("out of memory");
+		rc = import_fail("out of memory");
 		goto out;
 	}
 	rc = csv_next(csv, &f, &nf, &line, &err);
 	if (rc == DV_ENOTFOUND) {
-		rc = ctl_fail("%s: empty file; the first line must name the "
+		rc = import_fail("%s: empty file; the first line must name the "
 		    "columns", file);
 		goto out;
 	}
 	if (rc != 0) {
-		rc = ctl_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
+		rc = import_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
 		goto out;
 	}
 	{
@@ -705,12 +720,12 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 				if (strcasecmp(f[i], col_names[c]) == 0)
 					break;
 			if (c == COL_COUNT) {
-				rc = ctl_fail("%s:%u: unknown column \"%s\"",
+				rc = import_fail("%s:%u: unknown column \"%s\"",
 				    file, line, f[i]);
 				goto out;
 			}
 			if (have[c]) {
-				rc = ctl_fail("%s:%u: column \"%s\" appears "
+				rc = import_fail("%s:%u: column \"%s\" appears "
 				    "twice", file, line, col_names[c]);
 				goto out;
 			}
@@ -718,7 +733,7 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 			colmap[i] = (int)c;
 		}
 		if (!have[COL_ADDRESS]) {
-			rc = ctl_fail("%s:%u: no \"address\" column", file, line);
+			rc = import_fail("%s:%u: no \"address\" column", file, line);
 			goto out;
 		}
 		ncols = nf;
@@ -731,7 +746,7 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		long prev;
 
 		if (nf != ncols) {
-			rc = ctl_fail("%s:%u: %zu fields, but the header names "
+			rc = import_fail("%s:%u: %zu fields, but the header names "
 			    "%zu", file, line, nf, ncols);
 			goto out;
 		}
@@ -745,20 +760,20 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 			rc = addr_normalize(a, ctl->conf->subaddress_seps, addr,
 			    sizeof(addr), &e2);
 			if (rc != 0) {
-				rc = ctl_fail("%s:%u: column address: invalid "
+				rc = import_fail("%s:%u: column address: invalid "
 				    "address \"%s\": %s", file, line, a, e2);
 				goto out;
 			}
 			if (addr_normalize(a, NULL, plain, sizeof(plain),
 			    &e2) == 0 && strcmp(plain, addr) != 0) {
-				rc = ctl_fail("%s:%u: column address: %s is a "
+				rc = import_fail("%s:%u: column address: %s is a "
 				    "subaddress of %s", file, line, a, addr);
 				goto out;
 			}
 		}
 		if ((prev = set_add(&seen, addr, line)) != 0) {
-			rc = prev < 0 ? ctl_fail("out of memory") :
-			    ctl_fail("%s:%u: column address: %s repeats line "
+			rc = prev < 0 ? import_fail("out of memory") :
+			    import_fail("%s:%u: column address: %s repeats line "
 			    "%ld", file, line, addr, prev);
 			goto out;
 		}
@@ -767,7 +782,7 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		if (rc == DV_ENOTFOUND)
 			mbox_init(&mb, addr, MBOX_USER);
 		else if (rc != 0) {
-			rc = ctl_fail("%s", err);
+			rc = import_fail("%s", err);
 			goto out;
 		}
 		for (size_t i = 0; i < nf; i++) {
@@ -778,13 +793,13 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 				goto out;
 		}
 		if (store_mailbox_put(txn, &mb, STORE_PUT_UPSERT, &err) != 0) {
-			rc = ctl_fail("%s:%u: %s", file, line, err);
+			rc = import_fail("%s:%u: %s", file, line, err);
 			goto out;
 		}
 		exists ? updated++ : created++;
 	}
 	if (rc != DV_ENOTFOUND) {
-		rc = ctl_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
+		rc = import_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
 		goto out;
 	}
 	rc = ctl_commit(txn);
@@ -793,10 +808,7 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		printf("imported %zu mailboxes from %s (%zu added, %zu "
 		    "updated)\n", created + updated, file, created, updated);
 out:
-	if (txn != NULL) {
-		store_txn_abort(txn);
-		fprintf(stderr, "dvmilterctl: nothing was imported\n");
-	}
+	store_txn_abort(txn);
 	set_free(&seen);
 	csv_close(csv);
 	fclose(fp);

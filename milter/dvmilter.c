@@ -176,9 +176,16 @@ main(int argc, char **argv)
 	if (mf_drop_privileges(dvd.conf, &err) != 0)
 		fatal("%s", err);
 
-	/* Only the reload thread takes SIGUSR1; libmilter takes HUP/TERM. */
+	/*
+	 * Only the reload thread takes SIGUSR1, and only libmilter's signal
+	 * thread takes HUP/TERM/INT: every other thread must block all four,
+	 * or the kernel may deliver SIGTERM to a thread that would die of it.
+	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
 	    mf_reload_thread_start() != 0)
 		fatal("cannot start the reload thread");

@@ -7,6 +7,8 @@
 DVMILTER="$top_builddir/dvmilter"
 DVMILTERCTL="$top_builddir/dvmilterctl"
 DV_TIMEOUT=${DV_TIMEOUT:-600}
+_dv_cleanup_dirs=""
+DV_DAEMON_PID=""
 
 # dv_tmpdir: a scratch directory that the postfix user can traverse.
 dv_tmpdir() {
