@@ -1,0 +1,95 @@
+#!/bin/bash
+# demo.sh - the quick start's demonstration (run by "quickstart.sh demo").
+#
+# Starts dvmilter with a scratch LMDB store and a throwaway Postfix on
+# 127.0.0.1 wired to it, creates a few mailboxes, sends sample mail, and
+# shows which recipients were accepted or refused and why. Everything it
+# starts is stopped when it ends, whatever happens.
+set -u
+SRC=${1:?usage: demo.sh SRCDIR BUILDDIR}
+BUILD=${2:?usage: demo.sh SRCDIR BUILDDIR}
+export top_srcdir=$SRC top_builddir=$BUILD
+
+bail() { echo "demo: $*" >&2; exit 1; }
+. "$SRC/tests/lib/daemon.sh"
+. "$SRC/tests/lib/postfix.sh"
+
+why=$(pf_available) || bail "cannot run a test Postfix here: $why"
+
+B=$(tput bold 2>/dev/null || true); N=$(tput sgr0 2>/dev/null || true)
+step() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
+
+dv_tmpdir
+# Postfix's smtpd runs as "postfix": give that group the socket.
+dv_conf "InternalHosts 127.0.0.1/32" "SocketGroup postfix"
+step "Mailboxes, as dvmilterctl creates them (store: $DV_TMP/db)"
+set -e
+ctl mailbox add support@demo.example --queue --owner "Support queue" >/dev/null
+ctl mailbox add alice@demo.example --owner "Alice Adams" >/dev/null
+ctl mailbox approve alice@demo.example >/dev/null
+ctl mailbox add bob@demo.example --owner "Bob Brown" >/dev/null
+ctl mailbox reject bob@demo.example >/dev/null
+ctl mailbox add carol@demo.example --owner "Carol Clark" --incoming none >/dev/null
+set +e
+ctl mailbox list | sed 's/^/   /'
+
+step "Starting dvmilter and a throwaway Postfix on 127.0.0.1"
+dv_start || bail "dvmilter did not start"
+port=$(free_port) || bail "no free port"
+pf_start "$DV_TMP/postfix" "$port" "unix:$DV_SOCK" || bail "Postfix did not start"
+echo "   dvmilter on $DV_SOCK, Postfix on 127.0.0.1:$port (smtpd_milters = unix:$DV_SOCK)"
+
+# show TITLE [-s SRC] FROM RCPT...: one transaction, reply and reason
+# for each recipient.
+show() {
+	local title=$1 out line addr reason
+	shift
+	step "$title"
+	out=$(smtp_send "$@")
+	sleep 0.2	# let the decision lines reach the log
+	printf '%s\n' "$out" | while IFS= read -r line; do
+		case $line in
+		"MAIL FROM:"*|"RCPT TO:"*|". =>"*)
+			addr=$(printf '%s' "$line" | sed -n 's/^[A-Z ]*[A-Z]*:\(<[^>]*>\).*/\1/p')
+			reason=""
+			if [ -n "$addr" ]; then
+				reason=$(grep -F "=$addr " "$DV_LOG" | tail -n 1 |
+				    sed -n 's/.* approval=\([^ ]*\) reason=\([^ ]*\) action=\([^ ]*\).*/approval=\1, \2 -> \3/p')
+			fi
+			case $line in
+			*"=> 2"*) mark="accepted" ;;
+			*"=> 4"*) mark="deferred" ;;
+			*"=> 5"*) mark="REFUSED " ;;
+			*) mark="        " ;;
+			esac
+			[ "${line#. =>}" != "$line" ] && line="message ${line#. }"
+			printf '   %-8s %s\n' "$mark" "$line"
+			[ -z "$reason" ] || printf '            dvmilter: %s\n' "$reason"
+			;;
+		esac
+	done
+}
+
+show "1. Mail to an approved mailbox" \
+    -s 127.0.0.2 customer@outside.example alice@demo.example
+show "2. Mail to a mailbox still pending approval (support@ is a queue)" \
+    -s 127.0.0.2 customer@outside.example support@demo.example
+show "3. One message, four recipients: approved, rejected, no mailbox, subaddress of a pending queue" \
+    -s 127.0.0.2 customer@outside.example alice@demo.example bob@demo.example nobody@demo.example support+billing@demo.example
+show "4. An internal client sends as bob@ (outgoing server-side sync, rejected)" \
+    bob@demo.example customer@outside.example
+
+step "An administrator approves support@ while everything runs"
+ctl mailbox approve support@demo.example | sed 's/^/   dvmilterctl: /'
+show "5. The same mail to support@ again: no reload needed" \
+    -s 127.0.0.2 customer@outside.example support@demo.example
+
+step "The decisions as dvmilter logged them"
+grep -E ' (rcpt|from)=' "$DV_LOG" | sed 's/^[^ ]* /   /'
+step "What Postfix logged for the refusals"
+grep -E 'milter-reject' "$PF_LOG" | sed 's/^/   /' | head -n 10
+
+step "Stopping dvmilter and Postfix"
+pf_stop
+dv_stop && echo "   dvmilter stopped cleanly"
+echo "   done; the scratch directory $DV_TMP is removed"

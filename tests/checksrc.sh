@@ -1,0 +1,25 @@
+#!/bin/bash
+# checksrc.sh - house-style checks that a compiler does not make: banned
+# calls (STYLE.md), and core/ never including libmilter.
+set -u
+. "$top_srcdir/tests/lib/tap.sh"
+cd "$top_srcdir" || bail "no source tree"
+
+files=$(ls core/*.[ch] milter/*.[ch] plugins/*/*.[ch] plugins/*.h 2>/dev/null)
+for fn in strcpy strcat sprintf vsprintf strtok atoi atol gets; do
+	hits=$(grep -nE "(^|[^_a-zA-Z0-9])$fn[[:space:]]*\(" $files || true)
+	if [ -z "$hits" ]; then
+		ok "no $fn() in the sources"
+	else
+		not_ok "no $fn() in the sources"
+		printf '%s\n' "$hits" | sed 's/^/#   /'
+	fi
+done
+hits=$(grep -ln 'mfapi.h' core/*.[ch] || true)
+check_eq "core/ never includes libmilter" "" "$hits"
+missing=""
+for c in core/*.c milter/*.c; do
+	head -3 "$c" | grep -q '^/\*$' && head -3 "$c" | grep -q ' - ' || missing="$missing $c"
+done
+check_eq "every source file starts with a preamble" "" "$missing"
+tap_done

@@ -1,0 +1,297 @@
+# tests/lib/postfix.sh - a throwaway Postfix instance for system tests and
+# benchmarks, and an SMTP client helper (sourced after tests/lib/daemon.sh).
+#
+# pf_start builds a complete Postfix instance under one directory: its own
+# config (DIR/etc), queue (DIR/spool), data directory (DIR/data) and log
+# (DIR/maillog). It listens only on 127.0.0.1:PORT, relays for loopback
+# clients and discards every message, so nothing ever leaves the machine.
+# No chroot, so a unix: milter socket path is used as written.
+#
+# "postfix -c DIR" refuses a config directory that the default instance's
+# main.cf does not list in alternate_config_directories. pf_start adds its
+# own directory there (creating a minimal /etc/postfix/main.cf if the host
+# has none) and pf_stop takes it out again; edits are serialised with
+# flock(1) so parallel tests do not lose each other's entries.
+#
+# Everything is set -u safe. The EXIT trap of daemon.sh calls _pf_cleanup,
+# so a failing test never leaves a Postfix running.
+
+PF_SYSCONF=/etc/postfix
+PF_MARKER="# Created by dvmilter tests/lib/postfix.sh for test instances."
+if [ -d /run/lock ] && [ -w /run/lock ]; then
+	PF_LOCK=/run/lock/dvmilter-postfix.lock
+else
+	PF_LOCK=/tmp/dvmilter-postfix.lock
+fi
+PF_DIR=
+PF_CONF=
+PF_PORT=
+PF_LOG=
+_pf_running=
+
+# pf_available: 0 if this host can run a test instance (root, Postfix).
+pf_available() {
+	[ "$(id -u)" -eq 0 ] || { echo "not running as root"; return 1; }
+	command -v postfix >/dev/null 2>&1 && command -v postconf >/dev/null 2>&1 ||
+	    { echo "postfix is not installed"; return 1; }
+	getent passwd postfix >/dev/null ||
+	    { echo "no postfix user"; return 1; }
+	command -v flock >/dev/null 2>&1 || { echo "flock(1) missing"; return 1; }
+	return 0
+}
+
+# _pf_altdirs add|del DIR: edit alternate_config_directories of the
+# default instance under the lock.
+_pf_altdirs() {
+	local op=$1 dir=$2
+	(
+		flock -w 60 9 || { echo "# cannot lock $PF_LOCK" >&2; exit 1; }
+		local main="$PF_SYSCONF/main.cf" cur new d
+		if [ ! -e "$main" ]; then
+			[ "$op" = add ] || exit 0
+			mkdir -p "$PF_SYSCONF" || exit 1
+			printf '%s\n%s\ncompatibility_level = 3.6\n' "$PF_MARKER" \
+			    "# It is removed when the last instance stops." \
+			    > "$main" || exit 1
+		fi
+		cur=$(postconf -c "$PF_SYSCONF" -h alternate_config_directories \
+		    2>/dev/null) || cur=
+		new=
+		for d in $(printf '%s' "$cur" | tr ',' ' '); do
+			[ "$d" = "$dir" ] || new="$new${new:+, }$d"
+		done
+		[ "$op" = add ] && new="$new${new:+, }$dir"
+		if [ -n "$new" ]; then
+			postconf -c "$PF_SYSCONF" -e \
+			    "alternate_config_directories = $new" || exit 1
+		elif head -n 1 "$main" | grep -qxF "$PF_MARKER"; then
+			rm -f "$main"
+		else
+			postconf -c "$PF_SYSCONF" -X alternate_config_directories
+		fi
+	) 9>>"$PF_LOCK"
+}
+
+# _pf_master_pid: the master's pid, or nothing.
+_pf_master_pid() {
+	local pid
+	[ -n "$PF_DIR" ] && [ -r "$PF_DIR/spool/pid/master.pid" ] || return 0
+	pid=$(tr -dc '0-9' < "$PF_DIR/spool/pid/master.pid")
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+	return 0
+}
+
+# _pf_instance_pids: every process of this instance, found by the
+# MAIL_CONFIG that master passes down to all its children.
+_pf_instance_pids() {
+	local e pid
+	[ -n "$PF_CONF" ] || return 0
+	{
+		for e in /proc/[0-9]*/environ; do
+			pid=${e#/proc/}
+			pid=${pid%/environ}
+			if tr '\0' '\n' < "$e" |
+			    grep -qxF "MAIL_CONFIG=$PF_CONF"; then
+				echo "$pid"
+			fi
+		done
+	} 2>/dev/null
+}
+
+# pf_start DIR PORT MILTER [extra main.cf lines...]
+#   MILTER is what smtpd_milters takes ("unix:/path", "inet:127.0.0.1:N")
+#   or "" for none. Sets PF_DIR, PF_CONF, PF_PORT and PF_LOG (the maillog).
+pf_start() {
+	local dir=$1 port=$2 milter=$3 line i d
+	shift 3
+	[ -z "$_pf_running" ] || { echo "# pf_start: $PF_DIR still runs"; return 1; }
+	case "$dir" in
+	/*) ;;
+	*) dir="$(pwd)/$dir" ;;
+	esac
+	PF_DIR=$dir
+	PF_CONF=$dir/etc
+	PF_PORT=$port
+	PF_LOG=$dir/maillog
+	mkdir -p "$PF_CONF" "$dir/spool" "$dir/data" || return 1
+	chmod 755 "$dir" "$PF_CONF" "$dir/spool"
+	chown postfix: "$dir/data" && chmod 700 "$dir/data" || return 1
+	# Every parent must be traversable by the postfix user.
+	d=$dir
+	while [ "$d" != / ] && [ -n "$d" ]; do
+		if ! su -s /bin/sh postfix -c "test -x '$d'" 2>/dev/null; then
+			echo "# pf_start: $d is not traversable by postfix"
+			return 1
+		fi
+		d=$(dirname "$d")
+	done
+	: > "$PF_LOG"
+
+	{
+		echo "# Test instance written by tests/lib/postfix.sh."
+		echo "compatibility_level = 3.6"
+		echo "queue_directory = $dir/spool"
+		echo "data_directory = $dir/data"
+		echo "myhostname = dvmilter-test.localdomain"
+		echo "mydomain = localdomain"
+		echo "mydestination ="
+		echo "inet_interfaces = 127.0.0.1"
+		echo "inet_protocols = ipv4"
+		echo "mynetworks = 127.0.0.0/8"
+		echo "smtpd_relay_restrictions = permit_mynetworks, reject"
+		echo "smtpd_recipient_restrictions ="
+		echo "default_transport = discard"
+		echo "local_transport = discard"
+		echo "relay_transport = discard"
+		echo "alias_maps ="
+		echo "alias_database ="
+		echo "smtpd_milters = $milter"
+		echo "milter_default_action = tempfail"
+		echo "maillog_file = $PF_LOG"
+		echo "maillog_file_prefixes = $dir"
+		echo "smtpd_recipient_limit = 2000"
+		# Refused recipients count as client errors; a test that is
+		# refused on purpose must not be slowed down or cut off.
+		echo "smtpd_soft_error_limit = 5000"
+		echo "smtpd_hard_error_limit = 5000"
+		echo "smtpd_error_sleep_time = 0"
+		echo "smtpd_banner = \$myhostname ESMTP"
+		echo "biff = no"
+		for line in "$@"; do echo "$line"; done
+	} > "$PF_CONF/main.cf"
+	{
+		echo "127.0.0.1:$port inet n - n - - smtpd"
+		echo "pickup    unix n - n 60 1 pickup"
+		echo "cleanup   unix n - n - 0 cleanup"
+		echo "qmgr      unix n - n 300 1 qmgr"
+		echo "rewrite   unix - - n - - trivial-rewrite"
+		echo "bounce    unix - - n - 0 bounce"
+		echo "defer     unix - - n - 0 bounce"
+		echo "trace     unix - - n - 0 bounce"
+		echo "verify    unix - - n - 1 verify"
+		echo "flush     unix n - n 1000? 0 flush"
+		echo "proxymap  unix - - n - - proxymap"
+		echo "showq     unix n - n - - showq"
+		echo "error     unix - - n - - error"
+		echo "retry     unix - - n - - error"
+		echo "discard   unix - - n - - discard"
+		echo "anvil     unix - - n - 1 anvil"
+		echo "scache    unix - - n - 1 scache"
+		echo "postlog   unix-dgram n - n - 1 postlogd"
+	} > "$PF_CONF/master.cf"
+
+	_pf_altdirs add "$PF_CONF" || { echo "# pf_start: cannot register $PF_CONF"; return 1; }
+	_pf_running=1
+	if ! postfix -c "$PF_CONF" start >"$dir/start.out" 2>&1; then
+		echo "# postfix -c $PF_CONF start failed:"
+		sed 's/^/#   /' "$dir/start.out" "$PF_LOG"
+		pf_stop
+		return 1
+	fi
+	for i in $(seq 1 100); do
+		if ss -Htln "sport = :$port" 2>/dev/null | grep -q "127.0.0.1:$port"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "# postfix did not listen on 127.0.0.1:$port; its log:"
+	sed 's/^/#   /' "$PF_LOG"
+	pf_stop
+	return 1
+}
+
+# pf_stop: stop the instance, kill whatever is left of it, and take its
+# directory out of alternate_config_directories. Safe to call twice.
+pf_stop() {
+	local pid i left
+	[ -n "$_pf_running" ] || return 0
+	pid=$(_pf_master_pid)
+	if [ -n "$pid" ]; then
+		postfix -c "$PF_CONF" stop >/dev/null 2>&1
+		for i in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		# master runs in its own session; take its group down too.
+		kill -KILL -- "-$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	left=$(_pf_instance_pids)
+	[ -z "$left" ] || kill -KILL $left 2>/dev/null
+	_pf_altdirs del "$PF_CONF"
+	_pf_running=
+	return 0
+}
+
+# pf_wait_queue [SECONDS]: wait until the instance's queue is empty
+# (every message discarded). Fails on timeout.
+pf_wait_queue() {
+	local limit=${1:-60} i n
+	for i in $(seq 1 $((limit * 10))); do
+		n=$(find "$PF_DIR/spool/incoming" "$PF_DIR/spool/active" \
+		    "$PF_DIR/spool/deferred" "$PF_DIR/spool/maildrop" \
+		    -type f 2>/dev/null | wc -l)
+		[ "$n" -eq 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+_pf_cleanup() {
+	pf_stop
+}
+
+# smtp_send [-s SOURCE_ADDR] [-p PORT] FROM RCPT[,RCPT...] [RCPT...]
+#
+# One SMTP transaction with swaks against 127.0.0.1:PORT (default
+# $PF_PORT), from SOURCE_ADDR (e.g. 127.0.0.2) if given. Prints one line
+# per command and the final line of the server's reply to it:
+#   CONNECT => 220 dvmilter-test.localdomain ESMTP
+#   MAIL FROM:<a@ext.example> => 250 2.1.0 Ok
+#   RCPT TO:<x@example.com> => 550 5.7.1 <x@example.com>: mailbox is not approved
+#   DATA => 354 End data with <CR><LF>.<CR><LF>
+#   . => 250 2.0.0 Ok: queued as 4Xyz
+# swaks goes on to DATA when at least one recipient was accepted. The
+# exit status is swaks' (0 only if every step succeeded).
+smtp_send() {
+	local port=${PF_PORT:-} src= from rcpts opt rc
+	OPTIND=1
+	while getopts "s:p:" opt; do
+		case $opt in
+		s) src=$OPTARG ;;
+		p) port=$OPTARG ;;
+		*) echo "usage: smtp_send [-s ADDR] [-p PORT] FROM RCPT..." >&2
+		   return 2 ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	from=$1
+	shift
+	rcpts=$(IFS=,; printf '%s' "$*")
+	local args=(--server 127.0.0.1 --port "$port" --from "$from"
+	    --to "$rcpts" --helo client.test --suppress-data
+	    --timeout 60 --header "Subject: dvmilter test")
+	[ -z "$src" ] || args+=(--local-interface "$src")
+	swaks "${args[@]}" 2>&1 | awk '
+		/^=== Connected/ { cmd = "CONNECT"; next }
+		/^ [-~]> [0-9]+ lines sent$/ { cmd = "."; next }
+		/^ [-~]> / { cmd = substr($0, 5); next }
+		/^<[-~*]+ +[0-9][0-9][0-9] / {
+			sub(/^<[-~*]+ +/, "")
+			print cmd " => " $0
+			next
+		}
+		/^<[-~*]+ +[0-9][0-9][0-9]-/ { next }
+		/^\*\*\* / { print "ERROR => " substr($0, 5) }
+	'
+	rc=${PIPESTATUS[0]}
+	return "$rc"
+}
+
+# smtp_reply OUTPUT COMMAND: the server's reply to COMMAND in the output
+# of smtp_send, e.g. smtp_reply "$out" "RCPT TO:<x@example.com>" or
+# smtp_reply "$out" "." for the reply to the message itself.
+smtp_reply() {
+	printf '%s\n' "$1" | awk -v c="$2" '
+		index($0, c " => ") == 1 { print substr($0, length(c) + 5); exit }'
+}
