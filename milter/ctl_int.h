@@ -24,11 +24,30 @@ struct ctl {
 	struct store *store;	/* opened on first use */
 };
 
+#include <stdarg.h>
+
+/** ctl_vmessage - print "dvmilterctl: " + message + @suffix to stderr. */
+void ctl_vmessage(const char *suffix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 /** ctl_fail - print "dvmilterctl: message" to stderr; returns CTL_FAIL. */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /** ctl_usage_error - print a usage complaint; returns CTL_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A subcommand: argv[0] is its name. */
+struct ctl_command {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+};
+
+/**
+ * ctl_dispatch - run the subcommand argv[1] of command @what from the
+ * NULL-terminated table @cmds; a usage error if there is none.
+ */
+int ctl_dispatch(struct ctl *ctl, const char *what,
+    const struct ctl_command *cmds, int argc, char **argv);
 
 /** ctl_store - open the store on first use; NULL after printing why. */
 struct store *ctl_store(struct ctl *ctl);

@@ -608,11 +608,9 @@ import_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("dvmilterctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_vmessage("; nothing was imported\n", fmt, ap);
 	va_end(ap);
-	fputs("; nothing was imported\n", stderr);
 	return CTL_FAIL;
 }
 
@@ -815,31 +813,32 @@ out:
 	return rc;
 }
 
+static int
+cmd_approve(struct ctl *ctl, int argc, char **argv)
+{
+	return cmd_approval(ctl, argc, argv, MBOX_APPROVAL_APPROVED);
+}
+
+static int
+cmd_reject(struct ctl *ctl, int argc, char **argv)
+{
+	return cmd_approval(ctl, argc, argv, MBOX_APPROVAL_REJECTED);
+}
+
 int
 ctl_mailbox(struct ctl *ctl, int argc, char **argv)
 {
-	const char *sub;
+	static const struct ctl_command cmds[] = {
+		{ "add", cmd_add },
+		{ "approve", cmd_approve },
+		{ "reject", cmd_reject },
+		{ "remove", cmd_remove },
+		{ "set", cmd_set },
+		{ "list", cmd_list },
+		{ "show", cmd_show },
+		{ "import", cmd_import },
+		{ NULL, NULL }
+	};
 
-	if (argc < 2)
-		return ctl_usage_error("mailbox needs a subcommand");
-	sub = argv[1];
-	argc--;
-	argv++;
-	if (strcmp(sub, "add") == 0)
-		return cmd_add(ctl, argc, argv);
-	if (strcmp(sub, "approve") == 0)
-		return cmd_approval(ctl, argc, argv, MBOX_APPROVAL_APPROVED);
-	if (strcmp(sub, "reject") == 0)
-		return cmd_approval(ctl, argc, argv, MBOX_APPROVAL_REJECTED);
-	if (strcmp(sub, "remove") == 0)
-		return cmd_remove(ctl, argc, argv);
-	if (strcmp(sub, "set") == 0)
-		return cmd_set(ctl, argc, argv);
-	if (strcmp(sub, "list") == 0)
-		return cmd_list(ctl, argc, argv);
-	if (strcmp(sub, "show") == 0)
-		return cmd_show(ctl, argc, argv);
-	if (strcmp(sub, "import") == 0)
-		return cmd_import(ctl, argc, argv);
-	return ctl_usage_error("unknown mailbox subcommand \"%s\"", sub);
+	return ctl_dispatch(ctl, "mailbox", cmds, argc, argv);
 }

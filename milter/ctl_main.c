@@ -20,16 +20,22 @@
 #include "ctl_int.h"
 #include "status.h"
 
+void
+ctl_vmessage(const char *suffix, const char *fmt, va_list ap)
+{
+	fputs("dvmilterctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(suffix, stderr);
+}
+
 int
 ctl_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("dvmilterctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_vmessage("\n", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CTL_FAIL;
 }
 
@@ -38,12 +44,22 @@ ctl_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("dvmilterctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_vmessage("\nTry 'dvmilterctl help'.\n", fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'dvmilterctl help'.\n", stderr);
 	return CTL_USAGE;
+}
+
+int
+ctl_dispatch(struct ctl *ctl, const char *what,
+    const struct ctl_command *cmds, int argc, char **argv)
+{
+	if (argc < 2)
+		return ctl_usage_error("%s needs a subcommand", what);
+	for (; cmds->name != NULL; cmds++)
+		if (strcmp(argv[1], cmds->name) == 0)
+			return cmds->run(ctl, argc - 1, argv + 1);
+	return ctl_usage_error("unknown %s subcommand \"%s\"", what, argv[1]);
 }
 
 struct store *

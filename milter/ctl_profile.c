@@ -334,25 +334,29 @@ cmd_remove(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+static int
+cmd_add(struct ctl *ctl, int argc, char **argv)
+{
+	return cmd_write(ctl, argc, argv, true);
+}
+
+static int
+cmd_set(struct ctl *ctl, int argc, char **argv)
+{
+	return cmd_write(ctl, argc, argv, false);
+}
+
 int
 ctl_profile(struct ctl *ctl, int argc, char **argv)
 {
-	const char *sub;
+	static const struct ctl_command cmds[] = {
+		{ "add", cmd_add },
+		{ "set", cmd_set },
+		{ "list", cmd_list },
+		{ "show", cmd_show },
+		{ "remove", cmd_remove },
+		{ NULL, NULL }
+	};
 
-	if (argc < 2)
-		return ctl_usage_error("profile needs a subcommand");
-	sub = argv[1];
-	argc--;
-	argv++;
-	if (strcmp(sub, "add") == 0)
-		return cmd_write(ctl, argc, argv, true);
-	if (strcmp(sub, "set") == 0)
-		return cmd_write(ctl, argc, argv, false);
-	if (strcmp(sub, "list") == 0)
-		return cmd_list(ctl, argc, argv);
-	if (strcmp(sub, "show") == 0)
-		return cmd_show(ctl, argc, argv);
-	if (strcmp(sub, "remove") == 0)
-		return cmd_remove(ctl, argc, argv);
-	return ctl_usage_error("unknown profile subcommand \"%s\"", sub);
+	return ctl_dispatch(ctl, "profile", cmds, argc, argv);
 }
