@@ -23,11 +23,15 @@ if [ -d /run/lock ] && [ -w /run/lock ]; then
 else
 	PF_LOCK=/tmp/dvmilter-postfix.lock
 fi
+PF_TIMEOUT=${PF_TIMEOUT:-${DV_TIMEOUT:-600}}
+_PF_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 PF_DIR=
 PF_CONF=
 PF_PORT=
 PF_LOG=
 _pf_running=
+_pf_master=
+_pf_wd=
 
 # pf_available: 0 if this host can run a test instance (root, Postfix).
 pf_available() {
@@ -38,6 +42,13 @@ pf_available() {
 	    { echo "no postfix user"; return 1; }
 	command -v flock >/dev/null 2>&1 || { echo "flock(1) missing"; return 1; }
 	return 0
+}
+
+# _pf_age FILE...: backdate files. Postfix refuses to read a table or
+# main.cf modified in the last second or so and sleeps until it is older,
+# which would cost seconds per start.
+_pf_age() {
+	touch -d "@$(($(date +%s) - 10))" "$@"
 }
 
 # _pf_altdirs add|del DIR: edit alternate_config_directories of the
@@ -64,6 +75,7 @@ _pf_altdirs() {
 		if [ -n "$new" ]; then
 			postconf -c "$PF_SYSCONF" -e \
 			    "alternate_config_directories = $new" || exit 1
+			_pf_age "$main"
 		elif head -n 1 "$main" | grep -qxF "$PF_MARKER"; then
 			rm -f "$main"
 		else
@@ -72,30 +84,54 @@ _pf_altdirs() {
 	) 9>>"$PF_LOCK"
 }
 
-# _pf_master_pid: the master's pid, or nothing.
-_pf_master_pid() {
-	local pid
-	[ -n "$PF_DIR" ] && [ -r "$PF_DIR/spool/pid/master.pid" ] || return 0
-	pid=$(tr -dc '0-9' < "$PF_DIR/spool/pid/master.pid")
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
-	return 0
-}
-
-# _pf_instance_pids: every process of this instance, found by the
-# MAIL_CONFIG that master passes down to all its children.
+# _pf_instance_pids CONF: every process of the instance with config
+# directory CONF, found by the MAIL_CONFIG that postfix(1) hands down to
+# master and master to all its children.
 _pf_instance_pids() {
-	local e pid
-	[ -n "$PF_CONF" ] || return 0
+	local conf=$1 e pid
 	{
 		for e in /proc/[0-9]*/environ; do
 			pid=${e#/proc/}
 			pid=${pid%/environ}
 			if tr '\0' '\n' < "$e" |
-			    grep -qxF "MAIL_CONFIG=$PF_CONF"; then
+			    grep -qxF "MAIL_CONFIG=$conf"; then
 				echo "$pid"
 			fi
 		done
 	} 2>/dev/null
+}
+
+# _pf_kill_instance CONF MASTER_PID: "postfix stop", then SIGKILL for
+# whatever is left, then unregister CONF. Works even when the instance's
+# directory is already gone.
+_pf_kill_instance() {
+	local conf=$1 master=$2 i left
+	if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
+		[ -d "$conf" ] && postfix -c "$conf" stop >/dev/null 2>&1
+		for i in $(seq 1 50); do
+			kill -0 "$master" 2>/dev/null || break
+			sleep 0.1
+		done
+		# master runs in its own session: take its group down too.
+		kill -KILL -- "-$master" 2>/dev/null
+		kill -KILL "$master" 2>/dev/null
+	fi
+	left=$(_pf_instance_pids "$conf")
+	[ -z "$left" ] || kill -KILL $left 2>/dev/null
+	_pf_altdirs del "$conf"
+}
+
+# _pf_watch OWNER CONF MASTER LIMIT: the watchdog. Runs in a session of
+# its own, so it outlives a test that is killed outright, and stops the
+# instance when OWNER exits or after LIMIT seconds, like timeout(1) does
+# for dvmilter in daemon.sh.
+_pf_watch() {
+	local owner=$1 conf=$2 master=$3 limit=$4 i
+	for ((i = 0; i < limit; i++)); do
+		kill -0 "$owner" 2>/dev/null || break
+		sleep 1
+	done
+	_pf_kill_instance "$conf" "$master"
 }
 
 # pf_start DIR PORT MILTER [extra main.cf lines...]
@@ -179,15 +215,22 @@ pf_start() {
 		echo "scache    unix - - n - 1 scache"
 		echo "postlog   unix-dgram n - n - 1 postlogd"
 	} > "$PF_CONF/master.cf"
+	_pf_age "$PF_CONF/main.cf" "$PF_CONF/master.cf"
 
 	_pf_altdirs add "$PF_CONF" || { echo "# pf_start: cannot register $PF_CONF"; return 1; }
 	_pf_running=1
+	_pf_master=
 	if ! postfix -c "$PF_CONF" start >"$dir/start.out" 2>&1; then
 		echo "# postfix -c $PF_CONF start failed:"
 		sed 's/^/#   /' "$dir/start.out" "$PF_LOG"
 		pf_stop
 		return 1
 	fi
+	_pf_master=$(tr -dc '0-9' < "$dir/spool/pid/master.pid" 2>/dev/null)
+	setsid bash -c 'echo $$ > "$2/watchdog.pid"; . "$1"; shift 2; _pf_watch "$@"' \
+	    pf-watchdog "$_PF_LIB" "$dir" "$$" "$PF_CONF" "$_pf_master" \
+	    "$PF_TIMEOUT" </dev/null >/dev/null 2>&1 &
+	_pf_wd=$!
 	for i in $(seq 1 100); do
 		if ss -Htln "sport = :$port" 2>/dev/null | grep -q "127.0.0.1:$port"; then
 			return 0
@@ -203,23 +246,17 @@ pf_start() {
 # pf_stop: stop the instance, kill whatever is left of it, and take its
 # directory out of alternate_config_directories. Safe to call twice.
 pf_stop() {
-	local pid i left
+	local w
 	[ -n "$_pf_running" ] || return 0
-	pid=$(_pf_master_pid)
-	if [ -n "$pid" ]; then
-		postfix -c "$PF_CONF" stop >/dev/null 2>&1
-		for i in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		# master runs in its own session; take its group down too.
-		kill -KILL -- "-$pid" 2>/dev/null
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	left=$(_pf_instance_pids)
-	[ -z "$left" ] || kill -KILL $left 2>/dev/null
-	_pf_altdirs del "$PF_CONF"
+	for w in ${_pf_wd:-} $(cat "$PF_DIR/watchdog.pid" 2>/dev/null); do
+		kill "$w" 2>/dev/null
+	done
+	_pf_wd=
+	[ -n "$_pf_master" ] ||
+	    _pf_master=$(tr -dc '0-9' < "$PF_DIR/spool/pid/master.pid" 2>/dev/null)
+	_pf_kill_instance "$PF_CONF" "$_pf_master"
 	_pf_running=
+	_pf_master=
 	return 0
 }
 
