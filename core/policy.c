@@ -41,6 +41,16 @@ apply_rule(struct decision *d, const struct conf_rule *rule,
 	conf_reply_format(&rule->reply, raw, d->text, sizeof(d->text));
 }
 
+static const char *
+unapproved_reason(const struct mbox_policy *pol)
+{
+	switch (pol->approval) {
+	case MBOX_APPROVAL_REJECTED:	return "approval-rejected";
+	case MBOX_APPROVAL_EMPTY:	return "approval-empty";
+	}
+	return "approval-pending";
+}
+
 static void
 decision_init(struct decision *d)
 {
@@ -117,9 +127,7 @@ policy_rcpt(const struct conf *c, struct store_reader *r, const char *raw,
 		d->reason = "approved";
 		return;
 	}
-	apply_rule(d, &c->unapproved_rcpt, raw,
-	    d->pol.approval == MBOX_APPROVAL_REJECTED ? "approval-rejected" :
-	    "approval-pending");
+	apply_rule(d, &c->unapproved_rcpt, raw, unapproved_reason(&d->pol));
 }
 
 void
@@ -163,9 +171,7 @@ policy_sender(const struct conf *c, struct store_reader *r, const char *raw,
 		d->reason = "approved";
 		return;
 	}
-	apply_rule(d, &c->unapproved_sender, raw,
-	    d->pol.approval == MBOX_APPROVAL_REJECTED ? "approval-rejected" :
-	    "approval-pending");
+	apply_rule(d, &c->unapproved_sender, raw, unapproved_reason(&d->pol));
 }
 
 const char *

@@ -158,7 +158,7 @@ store_open(const char *path, const struct store_opts *opts,
 	mdb_env_set_mapsize(st->env,
 	    opts->mapsize ? opts->mapsize : STORE_DEFAULT_MAPSIZE);
 	mdb_env_set_maxreaders(st->env,
-	    opts->maxreaders ? opts->maxreaders : 1024);
+	    opts->maxreaders ? opts->maxreaders : 4096);
 	mdb_env_set_maxdbs(st->env, 32);
 	rc = mdb_env_open(st->env, path, MDB_NOTLS, 0660);
 	if (rc != 0) {

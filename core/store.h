@@ -33,7 +33,7 @@ struct store_reader;
 
 struct store_opts {
 	size_t mapsize;		/* 0 for STORE_DEFAULT_MAPSIZE */
-	unsigned maxreaders;	/* 0 for 1024 */
+	unsigned maxreaders;	/* 0 for 4096; each daemon connection holds one */
 	bool create;		/* create the directory if it is missing */
 };
 

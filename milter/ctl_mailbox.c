@@ -28,7 +28,7 @@
 enum {
 	O_TYPE = 1 << 0, O_OWNER = 1 << 1, O_METHODS = 1 << 2,
 	O_PROFILE = 1 << 3, O_NOPROFILE = 1 << 4, O_ENABLED = 1 << 5,
-	O_STATUS = 1 << 6, O_JSON = 1 << 7
+	O_STATUS = 1 << 6, O_JSON = 1 << 7, O_APPROVAL = 1 << 8
 };
 
 struct mb_opts {
@@ -38,6 +38,7 @@ struct mb_opts {
 	const char *profile;
 	bool no_profile;
 	int enabled;
+	int approval;
 	int status[MBOX_DIR_COUNT];
 	const char *status_msg;
 	bool json;
@@ -48,7 +49,7 @@ struct mb_opts {
 enum {
 	OPT_QUEUE = 256, OPT_USER, OPT_OWNER, OPT_INCOMING, OPT_OUTGOING,
 	OPT_ACT, OPT_PROFILE, OPT_NOPROFILE, OPT_ENABLED, OPT_IN_STATUS,
-	OPT_OUT_STATUS, OPT_ACT_STATUS, OPT_STATUS_MSG, OPT_JSON
+	OPT_OUT_STATUS, OPT_ACT_STATUS, OPT_STATUS_MSG, OPT_JSON, OPT_APPROVAL
 };
 
 static const struct option mb_longopts[] = {
@@ -66,6 +67,7 @@ static const struct option mb_longopts[] = {
 	{ "act-status", required_argument, NULL, OPT_ACT_STATUS },
 	{ "status-message", required_argument, NULL, OPT_STATUS_MSG },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "approval", required_argument, NULL, OPT_APPROVAL },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -103,6 +105,7 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->type = -1;
 	o->enabled = -1;
+	o->approval = -1;
 	for (int i = 0; i < MBOX_DIR_COUNT; i++)
 		o->method[i] = o->status[i] = -1;
 	optind = 0;
@@ -119,6 +122,7 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 		case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
 		case OPT_STATUS_MSG: need = O_STATUS; break;
 		case OPT_JSON: need = O_JSON; break;
+		case OPT_APPROVAL: need = O_APPROVAL; break;
 		case ':':
 			return ctl_usage_error("mailbox %s: %s needs a value",
 			    sub, argv[optind - 1]);
@@ -169,6 +173,12 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 			o->status_msg = optarg;
 			break;
 		case OPT_JSON: o->json = true; break;
+		case OPT_APPROVAL:
+			if ((o->approval = mbox_approval_parse(optarg)) < 0)
+				return ctl_fail("unknown approval \"%s\" (use "
+				    "pending, approved, rejected or empty)",
+				    optarg);
+			break;
 		}
 	}
 	if (o->profile != NULL && o->no_profile)
@@ -248,6 +258,8 @@ mb_apply(struct mbox *mb, const struct mb_opts *o)
 		mb->profile[0] = '\0';
 	if (o->enabled >= 0)
 		mb->pol.enabled = o->enabled != 0;
+	if (o->approval >= 0)
+		mb->pol.approval = (uint8_t)o->approval;
 }
 
 static int
@@ -343,7 +355,8 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	int rc;
 
 	if ((rc = mb_parse(argc, argv, O_OWNER | O_METHODS | O_PROFILE |
-	    O_NOPROFILE | O_ENABLED | O_STATUS | O_TYPE, &o)) != CTL_OK)
+	    O_NOPROFILE | O_ENABLED | O_STATUS | O_TYPE | O_APPROVAL,
+	    &o)) != CTL_OK)
 		return rc;
 	if (o.npos != 1)
 		return ctl_usage_error("mailbox set takes one ADDRESS");

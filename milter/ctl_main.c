@@ -232,6 +232,7 @@ usage(FILE *fp)
 "  mailbox approve|reject|remove ADDRESS\n"
 "  mailbox set ADDRESS [--incoming M] [--outgoing M] [--act M]\n"
 "                      [--profile NAME | --no-profile] [--owner NAME]\n"
+"                      [--queue|--user] [--approval A]\n"
 "                      [--enabled yes|no] [--incoming-status S]\n"
 "                      [--outgoing-status S] [--act-status S]\n"
 "                      [--status-message TEXT]\n"
@@ -245,8 +246,10 @@ usage(FILE *fp)
 "  profile remove NAME\n"
 "  reload        ask the running daemon (PidFile) to reload its config\n"
 "\n"
-"  M is server-side-sync, outlook or none; S is not-run, success or failure.\n"
+"  M is server-side-sync, outlook or none; S is not-run, success or failure;\n"
+"  A is pending, approved, rejected or empty.\n"
 "  -c FILE  configuration file (default " CONF_DEFAULT_PATH ")\n"
+"  -h       this help; -V the version\n"
 "Exit status: 0 done, 1 the request failed, 2 usage error.\n", fp);
 }
 

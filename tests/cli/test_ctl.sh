@@ -49,6 +49,10 @@ check_eq "approve sets approved" "approved" \
 run 0 "mailbox reject exits 0" ctl mailbox reject support@example.com
 check_eq "reject sets rejected" "rejected" \
     "$(ctl mailbox show support@example.com --json | jq -r .approval)"
+run 0 "mailbox set --approval pending exits 0" ctl mailbox set support@example.com --approval pending
+check_eq "set --approval puts a mailbox back to pending" "pending" \
+    "$(ctl mailbox show support@example.com --json | jq -r .approval)"
+ctl mailbox reject support@example.com >/dev/null
 run 0 "profile add exits 0" ctl profile add "Exchange Online" --server-type exchange-online-hybrid --smtp-url smtps://smtp.example.net:465 --tls implicit --auth oauth --username crm@example.com --secret-file /etc/dvmilter/eo.secret
 run 0 "mailbox set methods and profile exits 0" ctl mailbox set alice@example.com --incoming outlook --act server-side-sync --profile "Exchange Online" --owner "Alice B"
 json=$(ctl mailbox show alice@example.com --json)
@@ -109,6 +113,7 @@ check_match "profile in use error names a mailbox" "used by 1 mailbox \(alice@ex
 run 1 "bad smtp url exits 1" ctl profile add P2 --smtp-url http://x.example/
 run 1 "bad --enabled exits 1" ctl mailbox set alice@example.com --enabled perhaps
 run 1 "bad status exits 1" ctl mailbox set alice@example.com --incoming-status great
+run 1 "bad approval exits 1" ctl mailbox set alice@example.com --approval maybe
 run 1 "missing config file exits 1" "$DVMILTERCTL" -c "$DV_TMP/absent.conf" mailbox list
 check_match "missing config error names the file" "absent.conf: No such file" "$err"
 printf 'Sokcet x\n' > "$DV_TMP/bad.conf"

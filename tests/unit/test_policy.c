@@ -120,7 +120,7 @@ static const struct rcpt_case rcpt_default[] = {
 	    VERDICT_REJECT, "approval-rejected",
 	    "550 5.7.1 <Sales@Example.com>: mailbox is not approved" },
 	{ "rcpt_empty_approval_counts_as_unapproved", "<empty@example.com>",
-	    VERDICT_REJECT, "approval-pending", NULL },
+	    VERDICT_REJECT, "approval-empty", NULL },
 	{ "rcpt_subaddress_uses_base_mailbox", "<support+acme@example.com>",
 	    VERDICT_REJECT, "approval-pending", NULL },
 	{ "rcpt_idn_ulabel_finds_alabel_mailbox", "<carol@BÜCHER.example>",
