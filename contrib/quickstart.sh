@@ -104,7 +104,8 @@ cmd_check() {
 	fi
 	say "summary"
 	printf '%s' "$REPORT"
-	echo "($TOTAL_SKIP skipped: a check that cannot run on this machine)"
+	[ "$TOTAL_SKIP" -eq 0 ] ||
+	    echo "($TOTAL_SKIP skipped: checks that cannot run on this machine)"
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
 	[ "$TOTAL_FAIL" -eq 0 ] || status=1
 	return $status

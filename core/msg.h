@@ -1,0 +1,116 @@
+/*
+ * msg.h - the message model: what tracking needs from one message, parsed
+ * from its raw RFC 5322 form.
+ *
+ * Parsing never fails because a message is malformed: whatever can be
+ * decoded is returned, and what could not is listed in msg->problems for
+ * the log. Only a resource failure (or a call before msg_init()) is an
+ * error. All strings are UTF-8 and owned by the struct msg.
+ */
+#ifndef DV_MSG_H
+#define DV_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct msg_addr {
+	char *name;		/* decoded display name, or NULL */
+	char *address;		/* addr-spec as written */
+};
+
+struct msg_header {
+	char *name;		/* as written */
+	char *value;		/* unfolded, RFC 2047 decoded */
+};
+
+struct msg_attachment {
+	char *filename;		/* decoded, or NULL */
+	char *content_type;	/* lower-case "type/subtype" */
+	size_t size;		/* decoded size in bytes */
+	char sha256[65];	/* hex digest of the decoded content */
+	unsigned char *data;	/* decoded content (size bytes) */
+};
+
+enum msg_text_source {
+	MSG_TEXT_NONE = 0,
+	MSG_TEXT_PLAIN = 1,
+	MSG_TEXT_HTML = 2
+};
+
+struct msg {
+	char *message_id;	/* without <>, or NULL */
+	char *in_reply_to;	/* first msg-id, without <>, or NULL */
+	char **references;	/* msg-ids in order, without <> */
+	size_t nreferences;
+	char *subject;		/* decoded, trimmed; "" if none */
+	int64_t date;		/* Unix time; 0 if absent or unparsable */
+	bool has_date;
+	struct msg_addr *from, *to, *cc, *reply_to;
+	size_t nfrom, nto, ncc, nreply_to;
+	char *auto_submitted;	/* keyword, lower-case, or NULL */
+	char *precedence;	/* lower-case, or NULL */
+	char *list_id;		/* or NULL */
+	struct msg_header *headers;	/* every top-level header, in order */
+	size_t nheaders;
+	char *text;		/* body text; "" if none */
+	enum msg_text_source text_source;
+	struct msg_attachment *att;
+	size_t natt;
+	bool truncated;		/* over the size cap: no attachments */
+	char digest[65];	/* SHA-256 of the raw bytes, for dedup */
+	char **problems;	/* what could not be decoded, for the log */
+	size_t nproblems;
+};
+
+struct msg_opts {
+	size_t max_size;	/* 0: no cap. Larger messages are parsed up
+				   to the cap, without attachments, and
+				   marked truncated. */
+	size_t max_headers;	/* 0: 1000 */
+};
+
+/**
+ * msg_init - initialise the MIME library once per process, before any
+ * thread parses. Safe to call more than once.
+ */
+void msg_init(void);
+
+/**
+ * msg_parse - parse a message held in memory.
+ * @param[in]  raw, len  the message as received (headers and body).
+ * @param[in]  opts      caps; NULL for none.
+ * @param[out] msg_r     the model, freed with msg_free().
+ * @param[out] error_r   on failure, why.
+ * @return 0, or ENOMEM.
+ */
+int msg_parse(const void *raw, size_t len, const struct msg_opts *opts,
+    struct msg **msg_r, const char **error_r);
+
+/**
+ * msg_parse_fd - as msg_parse() for a message in a file (a spilled body);
+ * the file is read from its current offset and not closed.
+ * @return 0, ENOMEM, or an errno for a read error.
+ */
+int msg_parse_fd(int fd, const struct msg_opts *opts, struct msg **msg_r,
+    const char **error_r);
+
+/** msg_free - free a model; NULL is a no-op. */
+void msg_free(struct msg *m);
+
+/**
+ * msg_header_get - the first top-level header named @name
+ * (case-insensitive), decoded; NULL if absent. Valid as long as @m.
+ */
+const char *msg_header_get(const struct msg *m, const char *name);
+
+/**
+ * msg_to_json - the model as JSON, the form the golden tests compare:
+ * every field but headers, problems, digest and attachment data.
+ * @return a new reference, or NULL on ENOMEM.
+ */
+json_t *msg_to_json(const struct msg *m);
+
+#endif
