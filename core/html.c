@@ -2,7 +2,8 @@
  * html.c - HTML to text with libxml2.
  *
  * The tree walk emits text nodes with collapsed white space and marks
- * block boundaries; a final pass trims lines and squeezes blank lines.
+ * block boundaries (a blank line around paragraphs, a line break around
+ * other blocks); a final pass trims lines and squeezes blank lines.
  * It does not try to render tables or lists faithfully: the goal is
  * readable text for an activity's description, not layout.
  */
@@ -24,11 +25,17 @@
 static const char *const skip_tags[] = {
 	"script", "style", "head", "title", "noscript", "template", NULL
 };
-static const char *const block_tags[] = {
-	"p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
-	"blockquote", "table", "ul", "ol", "pre", "dl", "dt", "dd", "hr",
-	"section", "article", "header", "footer", "nav", "aside", "address",
-	"form", "fieldset", "figure", "main", "body", NULL
+/* Blocks that a reader sees as paragraphs: a blank line around them. */
+static const char *const para_tags[] = {
+	"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "ul",
+	"ol", "pre", "dl", "hr", NULL
+};
+/* Blocks that only start a new line (Gmail and Outlook write a <div> per
+ * line of text). */
+static const char *const line_tags[] = {
+	"div", "li", "tr", "dt", "dd", "section", "article", "header",
+	"footer", "nav", "aside", "address", "form", "fieldset", "figure",
+	"figcaption", "main", "body", "caption", "center", NULL
 };
 
 static bool
@@ -53,11 +60,20 @@ out_add(struct out *o, const char *s, size_t n)
 		o->err = dbuf_add(&o->b, s, n);
 }
 
+/* End the current line and leave @n line breaks (2: a blank line), but
+ * never at the very start and never more than asked. */
 static void
-out_newline(struct out *o)
+out_break(struct out *o, size_t n)
 {
+	size_t have = 0;
+
 	o->space = false;
-	out_add(o, "\n", 1);
+	if (o->b.len == 0)
+		return;
+	while (have < o->b.len && o->b.p[o->b.len - 1 - have] == '\n')
+		have++;
+	for (; have < n; have++)
+		out_add(o, "\n", 1);
 }
 
 static void
@@ -96,15 +112,17 @@ walk(struct out *o, xmlNode *n, int depth)
 		if (tag_in(n->name, skip_tags))
 			continue;
 		if (strcasecmp((const char *)n->name, "br") == 0) {
-			out_newline(o);
+			o->space = false;
+			out_add(o, "\n", 1);
 			continue;
 		}
-		bool block = tag_in(n->name, block_tags);
-		if (block)
-			out_newline(o);
+		size_t brk = tag_in(n->name, para_tags) ? 2 :
+		    tag_in(n->name, line_tags) ? 1 : 0;
+		if (brk)
+			out_break(o, brk);
 		walk(o, n->children, depth + 1);
-		if (block)
-			out_newline(o);
+		if (brk)
+			out_break(o, brk);
 		else if (strcasecmp((const char *)n->name, "td") == 0 ||
 		    strcasecmp((const char *)n->name, "th") == 0)
 			o->space = true;	/* cells are words apart */

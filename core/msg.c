@@ -49,14 +49,19 @@ msg_init(void)
 
 /* --- small helpers -------------------------------------------------------- */
 
+/* A copy that is always valid UTF-8: JSON and the CRM need it. */
 static char *
 xstrdup(struct parse_ctx *pc, const char *s)
 {
+	gchar *valid;
 	char *p;
 
 	if (s == NULL)
 		return NULL;
-	if ((p = strdup(s)) == NULL)
+	valid = g_utf8_make_valid(s, -1);
+	p = valid != NULL ? strdup(valid) : NULL;
+	g_free(valid);
+	if (p == NULL)
 		pc->oom = 1;
 	return p;
 }
@@ -231,6 +236,48 @@ lower_keyword(struct parse_ctx *pc, const char *v)
 	return p;
 }
 
+/*
+ * The subject, decoded, with each fold (and the white space around it)
+ * as one space: RFC 5322 unfolding alone would keep "a   \t  b".
+ */
+static char *
+subject_of(struct parse_ctx *pc, GMimeHeaderList *hl,
+    GMimeParserOptions *popts)
+{
+	GMimeHeader *h = g_mime_header_list_get_header(hl, "Subject");
+	const char *raw;
+	char *unfolded, *decoded, *r;
+	size_t o = 0;
+
+	if (h == NULL || (raw = g_mime_header_get_raw_value(h)) == NULL)
+		return xstrdup(pc, "");
+	if ((unfolded = malloc(strlen(raw) + 1)) == NULL) {
+		pc->oom = 1;
+		return NULL;
+	}
+	for (const char *p = raw; *p != '\0'; p++) {
+		const char *q = p;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '\r' || *q == '\n') {
+			while (*q == ' ' || *q == '\t' || *q == '\r' ||
+			    *q == '\n')
+				q++;
+			unfolded[o++] = ' ';
+			p = q - 1;
+			continue;
+		}
+		unfolded[o++] = *p;
+	}
+	unfolded[o] = '\0';
+	decoded = g_mime_utils_header_decode_text(popts, unfolded);
+	free(unfolded);
+	r = xstrdup(pc, decoded != NULL ? decoded : "");
+	g_free(decoded);
+	return r;
+}
+
 static void
 parse_headers(struct parse_ctx *pc, GMimeMessage *message,
     GMimeParserOptions *popts)
@@ -265,8 +312,7 @@ parse_headers(struct parse_ctx *pc, GMimeMessage *message,
 	}
 
 	m->message_id = msgid_dup(pc, g_mime_message_get_message_id(message));
-	v = g_mime_message_get_subject(message);
-	m->subject = xstrdup(pc, v != NULL ? v : "");
+	m->subject = subject_of(pc, hl, popts);
 	if (m->subject != NULL) {
 		char *t = trim(m->subject);
 		memmove(m->subject, t, strlen(t) + 1);
@@ -329,13 +375,90 @@ is_attachment_disposition(GMimeObject *obj)
 	return d != NULL && g_mime_content_disposition_is_attachment(d);
 }
 
+/* RFC 2045 5.2: an unparsable Content-Type means text/plain. */
+static bool
+garbage_content_type(GMimeObject *obj)
+{
+	const char *raw = g_mime_object_get_header(obj, "Content-Type");
+	size_t n;
+
+	if (raw == NULL)
+		return false;
+	while (*raw == ' ' || *raw == '\t')
+		raw++;
+	n = strspn(raw, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789!#$&^_.+-");
+	if (n == 0 || raw[n] != '/')
+		return true;
+	return strspn(raw + n + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+	    "OPQRSTUVWXYZ0123456789!#$&^_.+-") == 0;
+}
+
 static bool
 is_text(GMimeObject *obj, const char *subtype)
 {
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
 
-	return GMIME_IS_TEXT_PART(obj) && ct != NULL &&
-	    g_mime_content_type_is_type(ct, "text", subtype);
+	if (!GMIME_IS_PART(obj))
+		return false;
+	if (ct != NULL && g_mime_content_type_is_type(ct, "text", subtype))
+		return true;
+	return strcmp(subtype, "plain") == 0 && garbage_content_type(obj);
+}
+
+/* The decoded bytes of a leaf part (transfer encoding undone). */
+static GByteArray *
+part_bytes(GMimeObject *obj, GMimeStream **keep_r)
+{
+	GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(obj));
+	GMimeStream *out = g_mime_stream_mem_new();
+
+	if (dw != NULL)
+		g_mime_data_wrapper_write_to_stream(dw, out);
+	*keep_r = out;
+	return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+}
+
+/*
+ * A text part as UTF-8: its charset if it has a usable one, else UTF-8
+ * if the bytes are valid, else windows-1252, else Latin-1 (which never
+ * fails). NUL bytes are dropped rather than ending the text.
+ */
+static char *
+part_text(struct parse_ctx *pc, GMimeObject *obj)
+{
+	GMimeStream *keep;
+	GByteArray *ba = part_bytes(obj, &keep);
+	const char *cs = g_mime_object_get_content_type_parameter(obj, "charset");
+	gchar *utf8 = NULL;
+	gsize w = 0, len = 0;
+	char *r;
+
+	for (guint i = 0; i < ba->len; i++)
+		if (ba->data[i] != '\0')
+			ba->data[len++] = ba->data[i];
+	if (len < ba->len)
+		problem(pc, "NUL bytes in a text part were dropped");
+	if (len == 0)
+		utf8 = g_strdup("");
+	if (utf8 == NULL && cs != NULL)
+		utf8 = g_convert((const gchar *)ba->data, (gssize)len, "UTF-8",
+		    g_mime_charset_iconv_name(cs), NULL, &w, NULL);
+	if (utf8 == NULL && g_utf8_validate((const gchar *)ba->data,
+	    (gssize)len, NULL))
+		utf8 = g_strndup((const gchar *)ba->data, len);
+	if (utf8 == NULL)
+		utf8 = g_convert((const gchar *)ba->data, (gssize)len, "UTF-8",
+		    "WINDOWS-1252", NULL, &w, NULL);
+	if (utf8 == NULL)
+		utf8 = g_convert((const gchar *)ba->data, (gssize)len, "UTF-8",
+		    "ISO-8859-1", NULL, &w, NULL);
+	g_object_unref(keep);
+	if (utf8 == NULL)
+		return NULL;
+	r = xstrdup(pc, utf8);
+	g_free(utf8);
+	return r;
 }
 
 /*
@@ -397,7 +520,7 @@ text_finish(char *t)
 static void
 take_text(struct parse_ctx *pc, GMimeObject *part, bool html)
 {
-	char *raw = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+	char *raw = part_text(pc, part);
 	char *t;
 	size_t len;
 
@@ -407,12 +530,15 @@ take_text(struct parse_ctx *pc, GMimeObject *part, bool html)
 	}
 	len = strlen(raw);
 	if (len > MSG_TEXT_MAX) {
-		raw[MSG_TEXT_MAX] = '\0';
+		/* Cut on a character boundary. */
 		len = MSG_TEXT_MAX;
+		while (len > 0 && ((unsigned char)raw[len] & 0xc0) == 0x80)
+			len--;
+		raw[len] = '\0';
 		problem(pc, "text longer than %u bytes was cut", MSG_TEXT_MAX);
 	}
 	t = html ? html_to_text(raw, len) : strdup(raw);
-	g_free(raw);
+	free(raw);
 	if (t == NULL) {
 		pc->oom = 1;
 		return;

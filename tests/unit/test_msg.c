@@ -1,0 +1,252 @@
+/*
+ * test_msg.c - the message model: golden files (every .eml in
+ * tests/data/mime against the .json beside it) and the caps.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "msg.h"
+
+static char *
+slurp(const char *path, size_t *len_r)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (fp == NULL)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf != NULL && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(fp);
+	if (buf != NULL) {
+		buf[n] = '\0';
+		*len_r = (size_t)n;
+	}
+	return buf;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+golden_corpus(void **state)
+{
+	const char *top = getenv("top_srcdir");
+	char dir[1024], **names = NULL;
+	size_t n = 0, failed = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/tests/data/mime", top ? top : ".");
+	d = opendir(dir);
+	if (d == NULL)
+		fail_msg("cannot open %s", dir);
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (l > 4 && strcmp(de->d_name + l - 4, ".eml") == 0) {
+			names = realloc(names, (n + 1) * sizeof(*names));
+			names[n++] = strdup(de->d_name);
+		}
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_names);
+	if (n < 40)
+		fail_msg("only %zu messages in %s; the corpus needs 40", n, dir);
+	for (size_t i = 0; i < n; i++) {
+		char path[1400], jpath[1400], *raw, *got_s, *want_s;
+		size_t len = 0;
+		struct msg *m;
+		const char *err;
+		json_t *got, *want;
+		json_error_t jerr;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		snprintf(jpath, sizeof(jpath), "%.*s.json",
+		    (int)(strlen(path) - 4), path);
+		raw = slurp(path, &len);
+		assert_non_null(raw);
+		assert_int_equal(msg_parse(raw, len, NULL, &m, &err), 0);
+		got = msg_to_json(m);
+		assert_non_null(got);
+		want = json_load_file(jpath, 0, &jerr);
+		if (want == NULL)
+			fail_msg("%s: %s", jpath, jerr.text);
+		if (!json_equal(got, want)) {
+			failed++;
+			got_s = json_dumps(got, JSON_INDENT(2) | JSON_SORT_KEYS);
+			want_s = json_dumps(want, JSON_INDENT(2) | JSON_SORT_KEYS);
+			print_message("MISMATCH %s\n--- want\n%s\n--- got\n%s\n",
+			    names[i], want_s, got_s);
+			free(got_s);
+			free(want_s);
+		}
+		json_decref(got);
+		json_decref(want);
+		msg_free(m);
+		free(raw);
+		free(names[i]);
+	}
+	free(names);
+	if (failed > 0)
+		fail_msg("%zu of %zu messages did not match", failed, n);
+}
+
+static const char simple[] =
+    "From: Ann <ann@example.com>\r\n"
+    "To: support@example.com\r\n"
+    "Subject: Help\r\n"
+    "Message-ID: <m1@example.com>\r\n"
+    "Content-Type: multipart/mixed; boundary=b\r\n"
+    "\r\n"
+    "--b\r\n"
+    "Content-Type: text/plain\r\n"
+    "\r\n"
+    "Body text\r\n"
+    "--b\r\n"
+    "Content-Type: application/pdf; name=a.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "JVBERi0xLjQK\r\n"
+    "--b--\r\n";
+
+static void
+size_cap_drops_attachments_and_marks_truncated(void **state)
+{
+	struct msg *m;
+	const char *err;
+	struct msg_opts o = { .max_size = 200 };
+
+	assert_int_equal(msg_parse(simple, sizeof(simple) - 1, NULL, &m, &err),
+	    0);
+	assert_int_equal(m->natt, 1);
+	assert_int_equal(m->att[0].size, 9);
+	assert_false(m->truncated);
+	msg_free(m);
+
+	assert_int_equal(msg_parse(simple, sizeof(simple) - 1, &o, &m, &err), 0);
+	assert_true(m->truncated);
+	assert_int_equal(m->natt, 0);
+	assert_string_equal(m->subject, "Help");
+	assert_string_equal(m->message_id, "m1@example.com");
+	assert_true(m->nproblems > 0);
+	msg_free(m);
+}
+
+static void
+parse_from_a_file_matches_memory(void **state)
+{
+	char path[] = "/tmp/dvmilter-msg.XXXXXX";
+	int fd = mkstemp(path);
+	struct msg *a, *b;
+	const char *err;
+	json_t *ja, *jb;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, simple, sizeof(simple) - 1),
+	    (ssize_t)(sizeof(simple) - 1));
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(msg_parse_fd(fd, NULL, &a, &err), 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(msg_parse(simple, sizeof(simple) - 1, NULL, &b, &err),
+	    0);
+	ja = msg_to_json(a);
+	jb = msg_to_json(b);
+	assert_true(json_equal(ja, jb));
+	assert_string_equal(a->digest, b->digest);
+	json_decref(ja);
+	json_decref(jb);
+	msg_free(a);
+	msg_free(b);
+}
+
+static void
+garbage_and_empty_input_never_fail(void **state)
+{
+	unsigned char junk[8192];
+	struct msg *m;
+	const char *err;
+
+	assert_int_equal(msg_parse("", 0, NULL, &m, &err), 0);
+	assert_string_equal(m->subject, "");
+	assert_string_equal(m->text, "");
+	assert_null(m->message_id);
+	msg_free(m);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)((i * 2654435761u) >> 13);
+	assert_int_equal(msg_parse(junk, sizeof(junk), NULL, &m, &err), 0);
+	msg_free(m);
+}
+
+static void
+header_cap_and_lookup(void **state)
+{
+	static char big[64 * 1024];
+	size_t len = 0;
+	struct msg *m;
+	const char *err;
+	struct msg_opts o = { .max_headers = 10 };
+
+	for (int i = 0; i < 50; i++)
+		len += (size_t)snprintf(big + len, sizeof(big) - len,
+		    "X-H%d: v%d\r\n", i, i);
+	len += (size_t)snprintf(big + len, sizeof(big) - len, "\r\nbody\r\n");
+	assert_int_equal(msg_parse(big, len, &o, &m, &err), 0);
+	assert_int_equal(m->nheaders, 10);
+	assert_string_equal(msg_header_get(m, "x-h3"), "v3");
+	assert_null(msg_header_get(m, "X-H40"));
+	msg_free(m);
+}
+
+static void
+digest_differs_with_content(void **state)
+{
+	struct msg *a, *b;
+	const char *err;
+
+	assert_int_equal(msg_parse("Subject: a\r\n\r\nx\r\n", 17, NULL, &a,
+	    &err), 0);
+	assert_int_equal(msg_parse("Subject: a\r\n\r\ny\r\n", 17, NULL, &b,
+	    &err), 0);
+	assert_int_equal(strlen(a->digest), 64);
+	assert_string_not_equal(a->digest, b->digest);
+	msg_free(a);
+	msg_free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(golden_corpus),
+		cmocka_unit_test(size_cap_drops_attachments_and_marks_truncated),
+		cmocka_unit_test(parse_from_a_file_matches_memory),
+		cmocka_unit_test(garbage_and_empty_input_never_fail),
+		cmocka_unit_test(header_cap_and_lookup),
+		cmocka_unit_test(digest_differs_with_content),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
