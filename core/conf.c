@@ -529,6 +529,70 @@ fail:
 	return DV_EINVAL;
 }
 
+static int
+set_plugins(struct conf *c, const char *v, const char **error_r)
+{
+	char **list = NULL, **nl;
+	size_t n = 0;
+	const char *p = v;
+
+	while (*p != '\0') {
+		size_t len;
+
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		if (len > 64) {
+			*error_r = dv_error_set("plugin name \"%.20s...\" is "
+			    "too long", p);
+			goto fail;
+		}
+		for (size_t i = 0; i < len; i++)
+			if (!((p[i] >= 'a' && p[i] <= 'z') ||
+			    (p[i] >= 'A' && p[i] <= 'Z') ||
+			    (p[i] >= '0' && p[i] <= '9') || p[i] == '_' ||
+			    p[i] == '-')) {
+				*error_r = dv_error_set("bad plugin name \"%.*s\" "
+				    "(letters, digits, - and _)", (int)len, p);
+				goto fail;
+			}
+		for (size_t i = 0; i < n; i++)
+			if (strncasecmp(list[i], p, len) == 0 &&
+			    list[i][len] == '\0') {
+				*error_r = dv_error_set("plugin \"%.*s\" is "
+				    "listed twice", (int)len, p);
+				goto fail;
+			}
+		if ((nl = realloc(list, (n + 2) * sizeof(*list))) == NULL)
+			goto oom;
+		list = nl;
+		if ((list[n] = strndup(p, len)) == NULL)
+			goto oom;
+		for (char *q = list[n]; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		list[++n] = NULL;
+		p += len;
+	}
+	free_list(c->plugins);
+	c->plugins = list;
+	return 0;
+oom:
+	*error_r = dv_error_set("out of memory");
+fail:
+	free_list(list);
+	return DV_EINVAL;
+}
+
+static int
+set_plugin_dir(struct conf *c, const char *v, const char **error_r)
+{
+	int rc = parse_absolute_path(v, error_r);
+
+	return rc != 0 ? rc : set_str(&c->plugin_dir, v, error_r);
+}
+
 static const struct conf_key conf_keys[] = {
 	{ "Socket", set_socket, true },
 	{ "SocketMode", set_socket_mode, true },
@@ -554,6 +618,8 @@ static const struct conf_key conf_keys[] = {
 	{ "MalformedAddressReply", set_malformed_reply, false },
 	{ "StoreErrorAction", set_store_error_action, false },
 	{ "StoreErrorReply", set_store_error_reply, false },
+	{ "Plugins", set_plugins, true },
+	{ "PluginDir", set_plugin_dir, true },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -577,6 +643,14 @@ conf_free(struct conf *c)
 	free(c->malformed.reply.text);
 	free(c->store_error.reply.text);
 	free_list(c->unknown_rcpt_domains);
+	free_list(c->plugins);
+	free(c->plugin_dir);
+	for (size_t i = 0; i < c->nplugin_keys; i++) {
+		free(c->plugin_keys[i].plugin);
+		free(c->plugin_keys[i].key);
+		free(c->plugin_keys[i].value);
+	}
+	free(c->plugin_keys);
 	free(c);
 }
 
@@ -596,6 +670,7 @@ conf_set_defaults(struct conf *c, const char **error_r)
 		{ "MalformedAddressReply", "553 5.1.3 <%a>: malformed address" },
 		{ "StoreErrorReply",
 		    "451 4.3.0 <%a>: mailbox lookup failed, try again later" },
+		{ "PluginDir", DV_PLUGINDIR },
 	};
 	int rc;
 
@@ -698,6 +773,55 @@ find_key(const char *name, const char **suggest_r)
 	return NULL;
 }
 
+/* Record "Plugin.Key value"; checked against Plugins in conf_validate. */
+static int
+add_plugin_key(struct conf *c, const char *key, const char *value,
+    unsigned line, const char **error_r)
+{
+	const char *dot = strchr(key, '.');
+	struct conf_plugin_key *nk, *k;
+
+	if (dot == key || dot[1] == '\0' || strchr(dot + 1, '.') != NULL) {
+		*error_r = dv_error_set("\"%s\" is not a Plugin.Key name", key);
+		return DV_EINVAL;
+	}
+	if (value[0] == '\0') {
+		*error_r = dv_error_set("%s needs a value", key);
+		return DV_EINVAL;
+	}
+	for (size_t i = 0; i < c->nplugin_keys; i++)
+		if (strncasecmp(c->plugin_keys[i].plugin, key,
+		    (size_t)(dot - key)) == 0 &&
+		    c->plugin_keys[i].plugin[dot - key] == '\0' &&
+		    strcasecmp(c->plugin_keys[i].key, dot + 1) == 0) {
+			*error_r = dv_error_set("%s is set twice", key);
+			return DV_EINVAL;
+		}
+	nk = realloc(c->plugin_keys, (c->nplugin_keys + 1) * sizeof(*nk));
+	if (nk == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	c->plugin_keys = nk;
+	k = &nk[c->nplugin_keys];
+	k->plugin = strndup(key, (size_t)(dot - key));
+	k->key = strdup(dot + 1);
+	k->value = strdup(value);
+	k->line = line;
+	if (k->plugin == NULL || k->key == NULL || k->value == NULL) {
+		free(k->plugin);
+		free(k->key);
+		free(k->value);
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	for (char *q = k->plugin; *q; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	c->nplugin_keys++;
+	return 0;
+}
+
 /* Split one line into key and value in place; both may come back "". */
 static int
 split_line(char *line, char **key_r, char **value_r, const char **error_r)
@@ -765,6 +889,20 @@ conf_validate(const struct conf *c, const char **error_r)
 			return DV_EINVAL;
 		}
 	}
+	for (size_t i = 0; i < c->nplugin_keys; i++) {
+		const struct conf_plugin_key *k = &c->plugin_keys[i];
+		bool listed = false;
+
+		for (size_t j = 0; c->plugins != NULL && c->plugins[j]; j++)
+			if (strcmp(c->plugins[j], k->plugin) == 0)
+				listed = true;
+		if (!listed) {
+			*error_r = dv_error_set("line %u: %s.%s is for plugin "
+			    "\"%s\", which Plugins does not list", k->line,
+			    k->plugin, k->key, k->plugin);
+			return DV_EINVAL;
+		}
+	}
 	if (c->unknown_rcpt.action != CONF_ACCEPT &&
 	    c->unknown_rcpt_domains == NULL) {
 		*error_r = dv_error_set("UnknownRecipientAction %s needs "
@@ -826,6 +964,16 @@ conf_parse_string(const char *name, const char *text, struct conf **conf_r,
 		}
 		if (key[0] == '\0')
 			continue;
+		if (strchr(key, '.') != NULL) {
+			if ((rc = add_plugin_key(c, key, value, lineno,
+			    &err)) != 0) {
+				*error_r = dv_error_set("%s:%u: %s", name, lineno,
+				    err);
+				rc = rc == ENOMEM ? ENOMEM : DV_ECONF;
+				goto fail;
+			}
+			continue;
+		}
 		if ((k = find_key(key, &suggest)) == NULL) {
 			if (suggest != NULL)
 				*error_r = dv_error_set("%s:%u: unknown key \"%s\""
@@ -933,6 +1081,7 @@ conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
 		{ "DatabaseMapSize", a->database_mapsize == b->database_mapsize },
 		{ "UserID", str_eq(a->userid, b->userid) },
 		{ "PidFile", str_eq(a->pidfile, b->pidfile) },
+		{ "PluginDir", str_eq(a->plugin_dir, b->plugin_dir) },
 	};
 	size_t used = 0;
 
@@ -987,6 +1136,16 @@ conf_action_name(enum conf_action a)
 	case CONF_TEMPFAIL:	return "tempfail";
 	}
 	return "?";
+}
+
+const char *
+conf_plugin_value(const struct conf *c, const char *plugin, const char *key)
+{
+	for (size_t i = 0; i < c->nplugin_keys; i++)
+		if (strcasecmp(c->plugin_keys[i].plugin, plugin) == 0 &&
+		    strcasecmp(c->plugin_keys[i].key, key) == 0)
+			return c->plugin_keys[i].value;
+	return NULL;
 }
 
 bool

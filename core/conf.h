@@ -17,6 +17,9 @@
 
 #include "cidr.h"
 
+#ifndef DV_PLUGINDIR
+#define DV_PLUGINDIR "/usr/lib/dvmilter"
+#endif
 #ifndef DV_SYSCONFDIR
 #define DV_SYSCONFDIR "/etc"
 #endif
@@ -45,6 +48,14 @@ enum conf_socket_kind {
 	CONF_SOCK_INET = 0,
 	CONF_SOCK_INET6 = 1,
 	CONF_SOCK_UNIX = 2
+};
+
+/* A "Plugin.Key value" line, kept for the plugin to read. */
+struct conf_plugin_key {
+	char *plugin;		/* lower-case plugin name */
+	char *key;		/* the part after the dot, as written */
+	char *value;
+	unsigned line;
 };
 
 struct conf {
@@ -76,6 +87,12 @@ struct conf {
 	char **unknown_rcpt_domains;	/* NULL-terminated, A-label form */
 	struct conf_rule malformed;
 	struct conf_rule store_error;
+
+	/* Plugins, in delivery order; restart to change. */
+	char **plugins;			/* NULL-terminated, lower-case */
+	char *plugin_dir;		/* default DV_PLUGINDIR */
+	struct conf_plugin_key *plugin_keys;
+	size_t nplugin_keys;
 };
 
 /**
@@ -121,6 +138,13 @@ void conf_reply_format(const struct conf_reply *r, const char *addr,
 
 /** conf_action_name - "accept", "reject" or "tempfail". */
 const char *conf_action_name(enum conf_action a);
+
+/**
+ * conf_plugin_value - the value of "Plugin.Key" (both case-insensitive),
+ * or NULL. Valid as long as the snapshot.
+ */
+const char *conf_plugin_value(const struct conf *c, const char *plugin,
+    const char *key);
 
 /** conf_domain_listed - true if @domain (A-label form) is in the list. */
 bool conf_domain_listed(char *const *list, const char *domain);

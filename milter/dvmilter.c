@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "mf_int.h"
+#include "plugin.h"
 #include "status.h"
 
 static void
@@ -139,6 +140,22 @@ main(int argc, char **argv)
 	if (mf_check_names(dvd.conf, &err) != 0) {
 		fprintf(stderr, "dvmilter: %s\n", err);
 		return 1;
+	}
+	/* Every plugin must load and accept its keys, or the config is bad. */
+	{
+		struct plugin_set *ps;
+
+		if (plugin_set_load(dvd.conf, NULL, NULL, &ps, &err) != 0) {
+			fprintf(stderr, "dvmilter: %s\n", err);
+			return 1;
+		}
+		if (check)
+			for (size_t i = 0; i < plugin_set_count(ps); i++)
+				printf("plugin %s %s loaded from %s\n",
+				    plugin_name(plugin_set_get(ps, i)),
+				    plugin_desc(plugin_set_get(ps, i))->version,
+				    dvd.conf->plugin_dir);
+		plugin_set_free(ps);
 	}
 	if (check) {
 		printf("%s: configuration OK\n", path);

@@ -61,6 +61,19 @@ out=$("$DVMILTER" -n -c "$DV_TMP/absent.conf" 2>&1); rc=$?
 check "-n on a missing file exits non-zero" test "$rc" -ne 0
 check_match "-n on a missing file names it" "absent.conf: No such file" "$out"
 
+# --- plugins ----------------------------------------------------------------------------
+printf 'plugin-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+nconf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret"
+check_eq "-n with a working plugin exits 0" 0 "$rc"
+check_match "-n reports each plugin it loaded" "plugin webhook 1.0 loaded from $top_builddir/plugins/webhook/.libs" "$out"
+nconf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret" "Webhook.Colour blue"
+check "-n with an unknown plugin key exits non-zero" test "$rc" -ne 0
+check_match "the unknown plugin key is named with file and line" "n.conf:5: unknown key \"webhook.Colour\"" "$out"
+nconf "PluginDir $DV_TMP" "Plugins absent"
+check_match "-n names a plugin that cannot be loaded and its path" "plugin absent \($DV_TMP/absent.so\): No such file" "$out"
+
 # --- foreground run, socket mode, stale socket -------------------------------------------
 dv_conf "SocketMode 0600"
 check "daemon starts in the foreground" dv_start

@@ -1,0 +1,77 @@
+/*
+ * plugin.h - loading dvmilter plugins (plugins/dvmilter_plugin.h).
+ *
+ * A plugin set is the ordered list of the Plugins key, each loaded from
+ * PluginDir/NAME.so, checked against the ABI, and initialised with its
+ * own "Name.*" keys. Loading is all-or-nothing: any failure names the
+ * file and the reason, and nothing stays loaded.
+ */
+#ifndef DV_PLUGIN_H
+#define DV_PLUGIN_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "dvmilter_plugin.h"
+
+struct plugin;
+struct plugin_set;
+
+/*
+ * The host's side of struct dvp_host: the store access a plugin gets
+ * during deliver(). The functions receive the @arg given here.
+ */
+struct plugin_kv_ops {
+	int (*get)(void *arg, const char *plugin, const char *key,
+	    const void **val, size_t *len);
+	int (*put)(void *arg, const char *plugin, const char *key,
+	    const void *val, size_t len);
+	int (*del)(void *arg, const char *plugin, const char *key);
+	int (*next)(void *arg, const char *plugin, const char *counter,
+	    uint64_t *value);
+};
+
+/**
+ * plugin_set_load - load and initialise every plugin the config lists.
+ * @param[in]  c        the config (Plugins, PluginDir, "Name.*" keys);
+ *                      it must outlive the set.
+ * @param[in]  kv       store access for deliver(), or NULL when the set
+ *                      is only loaded to check the configuration.
+ * @param[in]  kv_arg   passed to the kv functions.
+ * @param[out] set_r    the loaded set (possibly empty).
+ * @param[out] error_r  "plugin webhook (/usr/lib/dvmilter/webhook.so):
+ *                      reason" on failure.
+ * @return 0, or DV_ECONF.
+ */
+int plugin_set_load(const struct conf *c, const struct plugin_kv_ops *kv,
+    void *kv_arg, struct plugin_set **set_r, const char **error_r);
+
+/** plugin_set_free - shut every plugin down (in reverse order), unload. */
+void plugin_set_free(struct plugin_set *set);
+
+/** plugin_set_count - how many plugins the set holds. */
+size_t plugin_set_count(const struct plugin_set *set);
+
+/** plugin_set_get - the i-th plugin, in configured order. */
+struct plugin *plugin_set_get(const struct plugin_set *set, size_t i);
+
+/** plugin_name - the plugin's name. */
+const char *plugin_name(const struct plugin *p);
+
+/** plugin_desc - the plugin's descriptor. */
+const struct dvp_plugin *plugin_desc(const struct plugin *p);
+
+/**
+ * plugin_health - ask the plugin whether it can deliver now.
+ * @return a dvp_status; @msg holds the reason when not DVP_OK.
+ */
+int plugin_health(struct plugin *p, char *msg, size_t msgsz);
+
+/**
+ * plugin_deliver - hand one message to the plugin. A plugin that returns
+ * an out-of-range status is treated as DVP_PERMANENT.
+ */
+void plugin_deliver(struct plugin *p, const struct dvp_message *m,
+    const struct dvp_decision *d, struct dvp_result *r);
+
+#endif

@@ -1,0 +1,450 @@
+/*
+ * test_webhook.c - the webhook plugin, loaded through the real plugin
+ * loader, against a real HTTP server on 127.0.0.1.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "../unit/testutil.h"
+#include "conf.h"
+#include "httpd.h"
+#include "plugin.h"
+#include "status.h"
+
+static const char SECRET[] = "0123456789abcdef-test-secret";
+
+struct fx {
+	char *dir;
+	struct httpd h;
+	struct conf *conf;
+	struct plugin_set *set;
+};
+
+static const char *
+plugin_dir(void)
+{
+	static char d[1024];
+	const char *b = getenv("top_builddir");
+
+	snprintf(d, sizeof(d), "%s/plugins/webhook/.libs", b ? b : ".");
+	return d;
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	chmod(path, mode);
+}
+
+/* Load the plugin with extra config lines; returns the loader's status. */
+static int
+load(struct fx *f, const char *extra, const char **err)
+{
+	char text[4096], secret[600];
+
+	snprintf(secret, sizeof(secret), "%s/secret", f->dir);
+	snprintf(text, sizeof(text),
+	    "PluginDir %s\nPlugins webhook\n"
+	    "Webhook.URL http://127.0.0.1:%d/hook\n"
+	    "Webhook.SecretFile %s\nWebhook.Timeout 2\n%s",
+	    plugin_dir(), f->h.port, secret, extra ? extra : "");
+	if (conf_parse_string("wh.conf", text, &f->conf, err) != 0)
+		return DV_ECONF;
+	return plugin_set_load(f->conf, NULL, NULL, &f->set, err);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[600];
+
+	if (f == NULL || (f->dir = scratch_dir()) == NULL ||
+	    httpd_start(&f->h) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/secret", f->dir);
+	write_file(path, SECRET, 0600);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	plugin_set_free(f->set);
+	conf_unref(f->conf);
+	httpd_stop(&f->h);
+	rm_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+static const char *const rcpts[] = { "support@example.com" };
+static const struct dvp_address from[] = { { "Ann Customer", "ann@ext.example" } };
+static const struct dvp_address to[] = { { NULL, "support@example.com" } };
+static const unsigned char pdf[] = "%PDF-1.4\n";
+static const struct dvp_attachment att[] = {
+	{ "a.pdf", "application/pdf", 9,
+	    "b1f6fcbdd1b9b1d3bcb53a1bd3c9ab0f5cfc07ab8e2d1d0a1c1aa4bb2f1b2f3d",
+	    pdf },
+};
+static const struct dvp_mailbox mbs[] = {
+	{ "support@example.com", DVP_MAILBOX_QUEUE, "acme", "account", "ACME" },
+};
+
+static void
+sample(struct dvp_message *m, struct dvp_decision *d)
+{
+	memset(m, 0, sizeof(*m));
+	memset(d, 0, sizeof(*d));
+	m->size = sizeof(*m);
+	m->id = "0000000000000042";
+	m->direction = DVP_INCOMING;
+	m->received = 1795000000;
+	m->queue_id = "4XyZ";
+	m->envelope_from = "ann@ext.example";
+	m->envelope_rcpts = rcpts;
+	m->nrcpts = 1;
+	m->message_id = "m1@ext.example";
+	m->subject = "Printer on fire";
+	m->from = from;
+	m->nfrom = 1;
+	m->to = to;
+	m->nto = 1;
+	m->text = "It is on fire.";
+	m->attachments = att;
+	m->nattachments = 1;
+	d->size = sizeof(*d);
+	d->mailboxes = mbs;
+	d->nmailboxes = 1;
+	d->correlation = DVP_CORR_NONE;
+}
+
+static void
+deliver(struct fx *f, struct dvp_result *r)
+{
+	struct dvp_message m;
+	struct dvp_decision d;
+
+	sample(&m, &d);
+	plugin_deliver(plugin_set_get(f->set, 0), &m, &d, r);
+}
+
+static void
+delivery_posts_signed_json_and_returns_ids(void **state)
+{
+	struct fx *f = *state;
+	struct dvp_result r;
+	const char *err;
+	char stamp[64], sig[128], idem[64], want[80];
+	unsigned char md[64];
+	unsigned int mdlen;
+	json_t *body;
+	char *msg;
+
+	assert_int_equal(load(f, NULL, &err), 0);
+	httpd_respond(&f->h, 201, NULL,
+	    "{\"activity_id\":\"act-7\",\"case_id\":\"CAS-01001\"}", 0);
+	deliver(f, &r);
+	assert_int_equal(r.status, DVP_OK);
+	assert_string_equal(r.activity_id, "act-7");
+	assert_string_equal(r.case_id, "CAS-01001");
+
+	assert_string_equal(f->h.last.method, "POST");
+	assert_string_equal(f->h.last.path, "/hook");
+	assert_non_null(httpd_header(&f->h, "Idempotency-Key", idem,
+	    sizeof(idem)));
+	assert_string_equal(idem, "0000000000000042");
+	assert_non_null(httpd_header(&f->h, "X-Dvmilter-Timestamp", stamp,
+	    sizeof(stamp)));
+	assert_non_null(httpd_header(&f->h, "X-Dvmilter-Signature", sig,
+	    sizeof(sig)));
+	/* The receiver's check: HMAC-SHA256(secret, stamp "." body). */
+	assert_true(asprintf(&msg, "%s.%s", stamp, f->h.last.body) > 0);
+	HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET),
+	    (unsigned char *)msg, strlen(msg), md, &mdlen);
+	free(msg);
+	memcpy(want, "v1=", 4);
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(want + 3 + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(sig, want);
+
+	body = json_loads(f->h.last.body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(body, "id")),
+	    "0000000000000042");
+	assert_string_equal(json_string_value(json_object_get(body, "subject")),
+	    "Printer on fire");
+	assert_string_equal(json_string_value(json_object_get(body,
+	    "direction")), "incoming");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    json_object_get(body, "mailboxes"), 0), "folder")), "acme");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_array_get(json_object_get(body, "mailboxes"), 0), "regarding"),
+	    "id")), "ACME");
+	assert_null(json_object_get(json_array_get(json_object_get(body,
+	    "attachments"), 0), "content_base64"));
+	json_decref(body);
+}
+
+static void
+tampered_body_fails_the_signature(void **state)
+{
+	struct fx *f = *state;
+	struct dvp_result r;
+	const char *err;
+	char stamp[64], sig[128], want[80];
+	unsigned char md[64];
+	unsigned int mdlen;
+	char *msg;
+
+	assert_int_equal(load(f, NULL, &err), 0);
+	deliver(f, &r);
+	httpd_header(&f->h, "X-Dvmilter-Timestamp", stamp, sizeof(stamp));
+	httpd_header(&f->h, "X-Dvmilter-Signature", sig, sizeof(sig));
+	f->h.last.body[10] ^= 1;
+	assert_true(asprintf(&msg, "%s.%s", stamp, f->h.last.body) > 0);
+	HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET),
+	    (unsigned char *)msg, strlen(msg), md, &mdlen);
+	free(msg);
+	memcpy(want, "v1=", 4);
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(want + 3 + 2 * i, 3, "%02x", md[i]);
+	assert_string_not_equal(sig, want);
+}
+
+static void
+attachments_included_on_request(void **state)
+{
+	struct fx *f = *state;
+	struct dvp_result r;
+	const char *err;
+	json_t *body;
+
+	assert_int_equal(load(f, "Webhook.IncludeAttachments yes\n", &err), 0);
+	deliver(f, &r);
+	assert_int_equal(r.status, DVP_OK);
+	body = json_loads(f->h.last.body, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    json_object_get(body, "attachments"), 0), "content_base64")),
+	    "JVBERi0xLjQK");
+	json_decref(body);
+}
+
+struct status_case {
+	int http;
+	const char *headers;
+	int want;
+	long retry;
+};
+
+static void
+http_statuses_map_to_transient_or_permanent(void **state)
+{
+	static const struct status_case cases[] = {
+		{ 200, NULL, DVP_OK, 0 },
+		{ 204, NULL, DVP_OK, 0 },
+		{ 500, NULL, DVP_TRANSIENT, 0 },
+		{ 503, "Retry-After: 120\r\n", DVP_TRANSIENT, 120 },
+		{ 429, "Retry-After: 7\r\n", DVP_TRANSIENT, 7 },
+		{ 408, NULL, DVP_TRANSIENT, 0 },
+		{ 400, NULL, DVP_PERMANENT, 0 },
+		{ 401, NULL, DVP_PERMANENT, 0 },
+		{ 404, NULL, DVP_PERMANENT, 0 },
+		{ 301, "Location: http://127.0.0.1:1/\r\n", DVP_PERMANENT, 0 },
+	};
+	struct fx *f = *state;
+	const char *err;
+
+	assert_int_equal(load(f, NULL, &err), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dvp_result r;
+
+		httpd_respond(&f->h, cases[i].http, cases[i].headers,
+		    "{\"error\":\"x\"}", 0);
+		deliver(f, &r);
+		if (r.status != cases[i].want || r.retry_after != cases[i].retry)
+			fail_msg("HTTP %d: status %d retry %lld (%s)",
+			    cases[i].http, r.status, (long long)r.retry_after,
+			    r.error);
+		if (r.status != DVP_OK && strstr(r.error, "answered HTTP") == NULL)
+			fail_msg("HTTP %d: error \"%s\"", cases[i].http, r.error);
+	}
+}
+
+static void
+refused_connection_is_transient(void **state)
+{
+	struct fx *f = *state;
+	struct dvp_result r;
+	char msg[256];
+	const char *err;
+
+	assert_int_equal(load(f, NULL, &err), 0);
+	assert_int_equal(plugin_health(plugin_set_get(f->set, 0), msg,
+	    sizeof(msg)), DVP_OK);
+	httpd_stop(&f->h);		/* nobody listens any more */
+	f->h.fd = -1;
+	deliver(f, &r);
+	assert_int_equal(r.status, DVP_TRANSIENT);
+	assert_non_null(strstr(r.error, "127.0.0.1"));
+	assert_int_equal(plugin_health(plugin_set_get(f->set, 0), msg,
+	    sizeof(msg)), DVP_TRANSIENT);
+	assert_true(strlen(msg) > 0);
+	httpd_start(&f->h);		/* for teardown */
+}
+
+static void
+slow_server_times_out_transient(void **state)
+{
+	struct fx *f = *state;
+	struct dvp_result r;
+	const char *err;
+
+	assert_int_equal(load(f, "", &err), 0);
+	httpd_respond(&f->h, 200, NULL, "{}", 3500);
+	deliver(f, &r);
+	assert_int_equal(r.status, DVP_TRANSIENT);
+	assert_non_null(strstr(r.error, "imeout"));
+}
+
+struct cfg_case {
+	const char *extra;
+	const char *msg;
+};
+
+static void
+bad_configuration_names_plugin_and_reason(void **state)
+{
+	struct fx *f = *state;
+	char text[2048], path[700];
+	const char *err;
+
+	/* Missing required keys. */
+	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n",
+	    plugin_dir());
+	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
+	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	    DV_ECONF);
+	assert_non_null(strstr(err, "plugin webhook ("));
+	assert_non_null(strstr(err, "webhook.so): init failed: Webhook.URL and "
+	    "Webhook.SecretFile are required"));
+	conf_unref(f->conf);
+	f->conf = NULL;
+
+	/* A typo in a key is an error with file and line. */
+	assert_int_equal(load(f, "Webhook.Timout 5\n", &err), DV_ECONF);
+	assert_non_null(strstr(err, "wh.conf:6: unknown key \"webhook.Timout\""));
+	conf_unref(f->conf);
+	f->conf = NULL;
+
+	/* Bad values. */
+	assert_int_equal(load(f, "Webhook.IncludeAttachments maybe\n", &err),
+	    DV_ECONF);
+	assert_non_null(strstr(err, "IncludeAttachments is yes or no"));
+	conf_unref(f->conf);
+	f->conf = NULL;
+
+	/* A world-readable secret is refused. */
+	snprintf(path, sizeof(path), "%s/secret", f->dir);
+	chmod(path, 0644);
+	assert_int_equal(load(f, NULL, &err), DV_ECONF);
+	assert_non_null(strstr(err, "readable by everyone"));
+	chmod(path, 0600);
+	conf_unref(f->conf);
+	f->conf = NULL;
+
+	/* A key for a plugin that is not listed. */
+	snprintf(text, sizeof(text), "Plugins webhook\nLocal.Thing 1\n");
+	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err),
+	    DV_ECONF);
+	assert_non_null(strstr(err, "wh.conf: line 2: local.Thing is for plugin \"local\", which Plugins does not list"));
+	f->conf = NULL;
+}
+
+static void
+loader_refuses_unsafe_or_missing_files(void **state)
+{
+	struct fx *f = *state;
+	char text[2048], cmd[2048];
+	const char *err;
+
+	snprintf(text, sizeof(text), "PluginDir %s\nPlugins nosuch\n", f->dir);
+	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
+	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	    DV_ECONF);
+	assert_non_null(strstr(err, "plugin nosuch ("));
+	assert_non_null(strstr(err, "/nosuch.so): No such file"));
+	conf_unref(f->conf);
+	f->conf = NULL;
+
+	/* A copy anyone may overwrite is not loaded. */
+	snprintf(cmd, sizeof(cmd), "cp %s/webhook.so %s/webhook.so && "
+	    "chmod 666 %s/webhook.so", plugin_dir(), f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n", f->dir);
+	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
+	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	    DV_ECONF);
+	assert_non_null(strstr(err, "writable by group or others"));
+	conf_unref(f->conf);
+	f->conf = NULL;
+
+	/* A shared object that is not a dvmilter plugin. */
+	snprintf(cmd, sizeof(cmd), "cp \"$(ldd /bin/sh | awk '/libc.so/ {print "
+	    "$3}')\" %s/libc.so && chmod 644 %s/libc.so", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(text, sizeof(text), "PluginDir %s\nPlugins libc\n", f->dir);
+	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
+	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	    DV_ECONF);
+	assert_non_null(strstr(err, "not a dvmilter plugin"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    delivery_posts_signed_json_and_returns_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(tampered_body_fails_the_signature,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(attachments_included_on_request,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    http_statuses_map_to_transient_or_permanent, setup, teardown),
+		cmocka_unit_test_setup_teardown(refused_connection_is_transient,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(slow_server_times_out_transient,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    bad_configuration_names_plugin_and_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    loader_refuses_unsafe_or_missing_files, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
