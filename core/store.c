@@ -20,18 +20,7 @@
 #include "caps.h"
 #include "status.h"
 #include "store.h"
-
-struct store {
-	MDB_env *env;
-	MDB_dbi meta, mailbox, profile;
-	char *path;
-};
-
-struct store_txn {
-	struct store *store;
-	MDB_txn *txn;
-	bool write;
-};
+#include "store_int.h"
 
 struct store_reader {
 	struct store *store;
@@ -41,8 +30,8 @@ struct store_reader {
 static const char SCHEMA_KEY[] = "schema";
 
 /* Map an LMDB return code to ours, with text naming what failed. */
-static int
-mdb_fail(int rc, const char *what, const char **error_r)
+int
+store_mdb_fail(int rc, const char *what, const char **error_r)
 {
 	if (rc == MDB_NOTFOUND)
 		return DV_ENOTFOUND;
@@ -65,11 +54,16 @@ store_init_schema(struct store *st, const char **error_r)
 	int rc;
 
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
-		return mdb_fail(rc, st->path, error_r);
+		return store_mdb_fail(rc, st->path, error_r);
 	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "mailbox", MDB_CREATE, &st->mailbox)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "profile", MDB_CREATE, &st->profile)) != 0) {
-		rc = mdb_fail(rc, st->path, error_r);
+	    (rc = mdb_dbi_open(txn, "profile", MDB_CREATE, &st->profile)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "qmsg", MDB_CREATE, &st->qmsg)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "qdel", MDB_CREATE, &st->qdel)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "qdue", MDB_CREATE, &st->qdue)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "qmsgid", MDB_CREATE, &st->qmsgid)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "plugkv", MDB_CREATE, &st->plugkv)) != 0) {
+		rc = store_mdb_fail(rc, st->path, error_r);
 		goto out;
 	}
 	rc = mdb_get(txn, st->meta, &k, &v);
@@ -79,11 +73,11 @@ store_init_schema(struct store *st, const char **error_r)
 		v.mv_size = sizeof(enc);
 		v.mv_data = enc;
 		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
-			rc = mdb_fail(rc, st->path, error_r);
+			rc = store_mdb_fail(rc, st->path, error_r);
 			goto out;
 		}
 	} else if (rc != 0) {
-		rc = mdb_fail(rc, st->path, error_r);
+		rc = store_mdb_fail(rc, st->path, error_r);
 		goto out;
 	} else {
 		const unsigned char *p = v.mv_data;
@@ -108,7 +102,7 @@ store_init_schema(struct store *st, const char **error_r)
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0)
-		rc = mdb_fail(rc, st->path, error_r);
+		rc = store_mdb_fail(rc, st->path, error_r);
 out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -152,7 +146,7 @@ store_open(const char *path, const struct store_opts *opts,
 		return ENOMEM;
 	}
 	if ((rc = mdb_env_create(&st->env)) != 0) {
-		rc = mdb_fail(rc, path, error_r);
+		rc = store_mdb_fail(rc, path, error_r);
 		goto fail;
 	}
 	mdb_env_set_mapsize(st->env,
@@ -210,7 +204,7 @@ store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
 	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc != 0) {
 		free(t);
-		return mdb_fail(rc, st->path, error_r);
+		return store_mdb_fail(rc, st->path, error_r);
 	}
 	t->store = st;
 	t->write = write;
@@ -225,7 +219,7 @@ store_txn_commit(struct store_txn *t, const char **error_r)
 	const char *path = t->store->path;
 
 	free(t);
-	return rc != 0 ? mdb_fail(rc, path, error_r) : 0;
+	return rc != 0 ? store_mdb_fail(rc, path, error_r) : 0;
 }
 
 void
@@ -260,7 +254,7 @@ put_record(struct store_txn *t, MDB_dbi dbi, const char *key,
 	if (mode != STORE_PUT_UPSERT) {
 		rc = mdb_get(t->txn, dbi, &k, &v);
 		if (rc != 0 && rc != MDB_NOTFOUND)
-			return mdb_fail(rc, what, error_r);
+			return store_mdb_fail(rc, what, error_r);
 		if (mode == STORE_PUT_CREATE && rc == 0) {
 			*error_r = dv_error_set("%s %s already exists", what, key);
 			return DV_EEXIST;
@@ -273,7 +267,7 @@ put_record(struct store_txn *t, MDB_dbi dbi, const char *key,
 	v.mv_size = len;
 	v.mv_data = (void *)data;
 	if ((rc = mdb_put(t->txn, dbi, &k, &v, 0)) != 0)
-		return mdb_fail(rc, what, error_r);
+		return store_mdb_fail(rc, what, error_r);
 	return 0;
 }
 
@@ -288,7 +282,7 @@ del_record(struct store_txn *t, MDB_dbi dbi, const char *key,
 		*error_r = dv_error_set("no such %s: %s", what, key);
 		return DV_ENOTFOUND;
 	}
-	return rc != 0 ? mdb_fail(rc, what, error_r) : 0;
+	return rc != 0 ? store_mdb_fail(rc, what, error_r) : 0;
 }
 
 /* Copy a key out of LMDB memory into a C string. */
@@ -314,7 +308,7 @@ store_mailbox_get(struct store_txn *t, const char *addr, struct mbox *mb,
 		return DV_ENOTFOUND;
 	}
 	if (rc != 0)
-		return mdb_fail(rc, "mailbox", error_r);
+		return store_mdb_fail(rc, "mailbox", error_r);
 	if ((rc = mbox_decode(v.mv_data, v.mv_size, addr, mb)) != 0)
 		*error_r = dv_error_set("mailbox %s: stored record is corrupt",
 		    addr);
@@ -339,7 +333,7 @@ store_mailbox_put(struct store_txn *t, const struct mbox *mb, int mode,
 			return DV_ENOTFOUND;
 		}
 		if (rc != 0)
-			return mdb_fail(rc, "profile", error_r);
+			return store_mdb_fail(rc, "profile", error_r);
 	}
 	if ((rc = mbox_encode(mb, buf, sizeof(buf), &len)) != 0) {
 		*error_r = dv_error_set("mailbox %s: record too large",
@@ -374,7 +368,7 @@ store_mailbox_foreach(struct store_txn *t,
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->store->mailbox, &cur)) != 0) {
 		free(mb);
-		return mdb_fail(rc, "mailbox", error_r);
+		return store_mdb_fail(rc, "mailbox", error_r);
 	}
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
 		op = MDB_NEXT;
@@ -389,7 +383,7 @@ store_mailbox_foreach(struct store_txn *t,
 		if ((rc = fn(arg, mb)) != 0)
 			goto out;
 	}
-	rc = rc == MDB_NOTFOUND ? 0 : mdb_fail(rc, "mailbox", error_r);
+	rc = rc == MDB_NOTFOUND ? 0 : store_mdb_fail(rc, "mailbox", error_r);
 out:
 	mdb_cursor_close(cur);
 	free(mb);
@@ -404,7 +398,7 @@ store_mailbox_count(struct store_txn *t, size_t *count_r,
 	int rc = mdb_stat(t->txn, t->store->mailbox, &ms);
 
 	if (rc != 0)
-		return mdb_fail(rc, "mailbox", error_r);
+		return store_mdb_fail(rc, "mailbox", error_r);
 	*count_r = ms.ms_entries;
 	return 0;
 }
@@ -421,7 +415,7 @@ store_profile_get(struct store_txn *t, const char *name, struct profile *p,
 		return DV_ENOTFOUND;
 	}
 	if (rc != 0)
-		return mdb_fail(rc, "profile", error_r);
+		return store_mdb_fail(rc, "profile", error_r);
 	if ((rc = profile_decode(v.mv_data, v.mv_size, name, p)) != 0)
 		*error_r = dv_error_set("profile %s: stored record is corrupt",
 		    name);
@@ -495,7 +489,7 @@ store_profile_foreach(struct store_txn *t,
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->store->profile, &cur)) != 0) {
 		free(p);
-		return mdb_fail(rc, "profile", error_r);
+		return store_mdb_fail(rc, "profile", error_r);
 	}
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
 		op = MDB_NEXT;
@@ -509,7 +503,7 @@ store_profile_foreach(struct store_txn *t,
 		if ((rc = fn(arg, p)) != 0)
 			goto out;
 	}
-	rc = rc == MDB_NOTFOUND ? 0 : mdb_fail(rc, "profile", error_r);
+	rc = rc == MDB_NOTFOUND ? 0 : store_mdb_fail(rc, "profile", error_r);
 out:
 	mdb_cursor_close(cur);
 	free(p);
@@ -529,7 +523,7 @@ store_reader_open(struct store *st, struct store_reader **reader_r,
 	}
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn)) != 0) {
 		free(r);
-		return mdb_fail(rc, st->path, error_r);
+		return store_mdb_fail(rc, st->path, error_r);
 	}
 	mdb_txn_reset(r->txn);
 	r->store = st;
@@ -554,7 +548,7 @@ store_lookup_policy(struct store_reader *r, const char *addr,
 	int rc;
 
 	if ((rc = mdb_txn_renew(r->txn)) != 0)
-		return mdb_fail(rc, r->store->path, error_r);
+		return store_mdb_fail(rc, r->store->path, error_r);
 	rc = mdb_get(r->txn, r->store->mailbox, &k, &v);
 	if (rc == 0) {
 		if ((rc = mbox_decode_policy(v.mv_data, v.mv_size, pol)) != 0)
@@ -563,7 +557,42 @@ store_lookup_policy(struct store_reader *r, const char *addr,
 	} else if (rc == MDB_NOTFOUND)
 		rc = DV_ENOTFOUND;
 	else
-		rc = mdb_fail(rc, "mailbox", error_r);
+		rc = store_mdb_fail(rc, "mailbox", error_r);
 	mdb_txn_reset(r->txn);
 	return rc;
+}
+
+int
+store_counter_next(struct store_txn *t, const char *name, uint64_t *value_r,
+    const char **error_r)
+{
+	char key[80];
+	MDB_val k, v;
+	unsigned char enc[8];
+	uint64_t n = 0;
+	int rc, len = snprintf(key, sizeof(key), "counter/%s", name);
+
+	if (len < 0 || (size_t)len >= sizeof(key)) {
+		*error_r = dv_error_set("counter name too long");
+		return DV_EINVAL;
+	}
+	k.mv_size = (size_t)len;
+	k.mv_data = key;
+	rc = mdb_get(t->txn, t->store->meta, &k, &v);
+	if (rc == 0 && v.mv_size == 8) {
+		const unsigned char *p = v.mv_data;
+
+		for (int i = 0; i < 8; i++)
+			n = (n << 8) | p[i];
+	} else if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_mdb_fail(rc, "counter", error_r);
+	n++;
+	for (int i = 7; i >= 0; i--)
+		enc[7 - i] = (unsigned char)(n >> (8 * i));
+	v.mv_size = 8;
+	v.mv_data = enc;
+	if ((rc = mdb_put(t->txn, t->store->meta, &k, &v, 0)) != 0)
+		return store_mdb_fail(rc, "counter", error_r);
+	*value_r = n;
+	return 0;
 }

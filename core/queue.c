@@ -1,0 +1,740 @@
+/*
+ * queue.c - the outbox tables.
+ *
+ * Layout (all in the store's environment; ids are 8-byte big-endian so
+ * LMDB's byte order is numeric order):
+ *   qmsg    id -> version byte, 4-byte length, JSON envelope, raw message
+ *   qdel    id + plugin -> JSON delivery state
+ *   qdue    next_at (8) + id (8) + plugin -> ""   (pending ones only)
+ *   qmsgid  Message-ID (or its SHA-256 if too long for a key) -> id
+ * It decides nothing about what to track and never calls a plugin.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+
+#include "queue.h"
+#include "status.h"
+#include "store_int.h"
+
+#define QMSG_VERSION	1
+#define PLUGIN_MAX	64
+
+static void
+be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* id + plugin key. */
+static int
+del_key(unsigned char *buf, uint64_t id, const char *plugin, MDB_val *k)
+{
+	size_t pl = strlen(plugin);
+
+	if (pl == 0 || pl > PLUGIN_MAX)
+		return DV_EINVAL;
+	be64(buf, id);
+	memcpy(buf + 8, plugin, pl);
+	k->mv_size = 8 + pl;
+	k->mv_data = buf;
+	return 0;
+}
+
+static void
+due_key(unsigned char *buf, int64_t at, uint64_t id, const char *plugin,
+    MDB_val *k)
+{
+	size_t pl = strlen(plugin);
+
+	be64(buf, at < 0 ? 0 : (uint64_t)at);
+	be64(buf + 8, id);
+	memcpy(buf + 16, plugin, pl);
+	k->mv_size = 16 + pl;
+	k->mv_data = buf;
+}
+
+/* Message-IDs longer than an LMDB key can hold are keyed by digest. */
+static void
+msgid_key(const char *mid, char *buf, MDB_val *k)
+{
+	size_t n = strlen(mid);
+
+	if (n <= 400) {
+		k->mv_size = n;
+		k->mv_data = (void *)mid;
+		return;
+	}
+	{
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int ml = 0;
+
+		EVP_Digest(mid, n, md, &ml, EVP_sha256(), NULL);
+		memcpy(buf, "sha256:", 7);
+		for (unsigned i = 0; i < ml && i < 32; i++)
+			snprintf(buf + 7 + 2 * i, 3, "%02x", md[i]);
+		k->mv_size = 7 + 64;
+		k->mv_data = buf;
+	}
+}
+
+/* --- delivery records ------------------------------------------------------ */
+
+static int
+del_encode(const struct queue_delivery *d, char **out)
+{
+	json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:s}",
+	    "state", d->state, "attempts", (json_int_t)d->attempts,
+	    "next_at", (json_int_t)d->next_at,
+	    "updated", (json_int_t)d->updated, "error", d->last_error,
+	    "activity_id", d->activity_id, "case_id", d->case_id);
+
+	if (o == NULL)
+		return ENOMEM;
+	*out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return *out != NULL ? 0 : ENOMEM;
+}
+
+static int
+del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
+{
+	json_t *o;
+	json_error_t je;
+	const char *err = "", *act = "", *cas = "";
+	json_int_t attempts = 0, next = 0, upd = 0;
+	int state = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (k->mv_size <= 8 || k->mv_size > 8 + PLUGIN_MAX)
+		return DV_ECORRUPT;
+	d->id = get_be64(k->mv_data);
+	memcpy(d->plugin, (const char *)k->mv_data + 8, k->mv_size - 8);
+	d->plugin[k->mv_size - 8] = '\0';
+	if ((o = json_loadb(v->mv_data, v->mv_size, 0, &je)) == NULL)
+		return DV_ECORRUPT;
+	if (json_unpack(o, "{s:i, s:I, s:I, s:I, s?s, s?s, s?s}", "state",
+	    &state, "attempts", &attempts, "next_at", &next, "updated", &upd,
+	    "error", &err, "activity_id", &act, "case_id", &cas) != 0) {
+		json_decref(o);
+		return DV_ECORRUPT;
+	}
+	d->state = state;
+	d->attempts = (unsigned)attempts;
+	d->next_at = next;
+	d->updated = upd;
+	snprintf(d->last_error, sizeof(d->last_error), "%s", err);
+	snprintf(d->activity_id, sizeof(d->activity_id), "%s", act);
+	snprintf(d->case_id, sizeof(d->case_id), "%s", cas);
+	json_decref(o);
+	return 0;
+}
+
+static int
+del_put(struct store_txn *t, const struct queue_delivery *d,
+    const char **error_r)
+{
+	unsigned char kb[8 + PLUGIN_MAX];
+	MDB_val k, v;
+	char *enc;
+	int rc;
+
+	if (del_key(kb, d->id, d->plugin, &k) != 0) {
+		*error_r = dv_error_set("bad plugin name \"%s\"", d->plugin);
+		return DV_EINVAL;
+	}
+	if ((rc = del_encode(d, &enc)) != 0) {
+		*error_r = dv_error_set("out of memory");
+		return rc;
+	}
+	v.mv_size = strlen(enc);
+	v.mv_data = enc;
+	rc = mdb_put(t->txn, t->store->qdel, &k, &v, 0);
+	free(enc);
+	return rc != 0 ? store_mdb_fail(rc, "outbox", error_r) : 0;
+}
+
+static int
+due_set(struct store_txn *t, int64_t at, uint64_t id, const char *plugin,
+    bool on, const char **error_r)
+{
+	static char empty[1];
+	unsigned char kb[16 + PLUGIN_MAX];
+	MDB_val k, v = { 0, empty };
+	int rc;
+
+	due_key(kb, at, id, plugin, &k);
+	rc = on ? mdb_put(t->txn, t->store->qdue, &k, &v, 0) :
+	    mdb_del(t->txn, t->store->qdue, &k, NULL);
+	if (rc == MDB_NOTFOUND && !on)
+		rc = 0;
+	return rc != 0 ? store_mdb_fail(rc, "outbox", error_r) : 0;
+}
+
+/* --- messages ------------------------------------------------------------------ */
+
+int
+queue_put(struct store_txn *t, const struct queue_item *it,
+    char *const *plugins, uint64_t *id_r, const char **error_r)
+{
+	unsigned char kb[8], *buf = NULL;
+	json_t *hdr = NULL, *rcpts;
+	char *hs = NULL, mkb[80];
+	MDB_val k, v;
+	uint64_t id;
+	size_t hl;
+	int rc;
+
+	if ((rc = store_counter_next(t, "queue", &id, error_r)) != 0)
+		return rc;
+	if ((rcpts = json_array()) == NULL)
+		goto oom;
+	for (size_t i = 0; i < it->nrcpts; i++)
+		json_array_append_new(rcpts, json_string(it->rcpts[i]));
+	hdr = json_pack("{s:i, s:I, s:s?, s:s?, s:o, s:s?, s:s?, s:b}",
+	    "direction", it->direction, "received", (json_int_t)it->received,
+	    "queue_id", it->queue_id, "from", it->envelope_from,
+	    "rcpts", rcpts, "message_id", it->message_id,
+	    "decision", it->decision, "truncated", it->truncated);
+	if (hdr == NULL || (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
+		goto oom;
+	hl = strlen(hs);
+	if ((buf = malloc(5 + hl + it->raw_len)) == NULL)
+		goto oom;
+	buf[0] = QMSG_VERSION;
+	buf[1] = (unsigned char)(hl >> 24);
+	buf[2] = (unsigned char)(hl >> 16);
+	buf[3] = (unsigned char)(hl >> 8);
+	buf[4] = (unsigned char)hl;
+	memcpy(buf + 5, hs, hl);
+	if (it->raw_len > 0)
+		memcpy(buf + 5 + hl, it->raw, it->raw_len);
+	be64(kb, id);
+	k.mv_size = 8;
+	k.mv_data = kb;
+	v.mv_size = 5 + hl + it->raw_len;
+	v.mv_data = buf;
+	if ((rc = mdb_put(t->txn, t->store->qmsg, &k, &v, MDB_NOOVERWRITE)) != 0) {
+		rc = store_mdb_fail(rc, "outbox", error_r);
+		goto out;
+	}
+	if (it->message_id != NULL && it->message_id[0] != '\0') {
+		msgid_key(it->message_id, mkb, &k);
+		v.mv_size = 8;
+		v.mv_data = kb;
+		if ((rc = mdb_put(t->txn, t->store->qmsgid, &k, &v, 0)) != 0) {
+			rc = store_mdb_fail(rc, "outbox", error_r);
+			goto out;
+		}
+	}
+	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
+		struct queue_delivery d = { .id = id, .state = QUEUE_PENDING,
+		    .next_at = it->received, .updated = it->received };
+
+		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
+		if ((rc = del_put(t, &d, error_r)) != 0 ||
+		    (rc = due_set(t, d.next_at, id, d.plugin, true,
+		    error_r)) != 0)
+			goto out;
+	}
+	*id_r = id;
+	rc = 0;
+	goto out;
+oom:
+	*error_r = dv_error_set("out of memory");
+	rc = ENOMEM;
+out:
+	free(buf);
+	free(hs);
+	json_decref(hdr);
+	return rc;
+}
+
+void
+queue_msg_free(struct queue_msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->queue_id);
+	free(m->envelope_from);
+	free(m->message_id);
+	free(m->decision);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	free(m->raw);
+	free(m);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+int
+queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
+    const char **error_r)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	const unsigned char *p;
+	struct queue_msg *m;
+	json_t *hdr, *rcpts;
+	json_int_t received = 0;
+	const char *qid = NULL, *from = NULL, *mid = NULL, *dec = NULL;
+	int dir = 0, trunc = 0, rc;
+	size_t hl;
+
+	be64(kb, id);
+	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0) {
+		if (rc == MDB_NOTFOUND) {
+			*error_r = dv_error_set("no queued message %llu",
+			    (unsigned long long)id);
+			return DV_ENOTFOUND;
+		}
+		return store_mdb_fail(rc, "outbox", error_r);
+	}
+	p = v.mv_data;
+	if (v.mv_size < 5 || p[0] != QMSG_VERSION)
+		goto corrupt;
+	hl = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+	if (hl > v.mv_size - 5)
+		goto corrupt;
+	if ((hdr = json_loadb((const char *)p + 5, hl, 0, NULL)) == NULL)
+		goto corrupt;
+	if (json_unpack(hdr, "{s:i, s:I, s?s, s?s, s:o, s?s, s?s, s:b}",
+	    "direction", &dir, "received", &received, "queue_id", &qid,
+	    "from", &from, "rcpts", &rcpts, "message_id", &mid, "decision",
+	    &dec, "truncated", &trunc) != 0 || !json_is_array(rcpts)) {
+		json_decref(hdr);
+		goto corrupt;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		goto oom_hdr;
+	m->id = id;
+	m->direction = dir;
+	m->received = received;
+	m->truncated = trunc != 0;
+	m->queue_id = dup_or_null(qid);
+	m->envelope_from = dup_or_null(from);
+	m->message_id = dup_or_null(mid);
+	m->decision = dup_or_null(dec);
+	m->nrcpts = json_array_size(rcpts);
+	m->rcpts = calloc(m->nrcpts + 1, sizeof(char *));
+	for (size_t i = 0; m->rcpts != NULL && i < m->nrcpts; i++)
+		m->rcpts[i] = dup_or_null(json_string_value(
+		    json_array_get(rcpts, i)));
+	m->raw_len = v.mv_size - 5 - hl;
+	m->raw = malloc(m->raw_len + 1);
+	if (m->raw == NULL || m->rcpts == NULL) {
+		queue_msg_free(m);
+		goto oom_hdr;
+	}
+	memcpy(m->raw, p + 5 + hl, m->raw_len);
+	m->raw[m->raw_len] = '\0';
+	json_decref(hdr);
+	*msg_r = m;
+	return 0;
+oom_hdr:
+	json_decref(hdr);
+	*error_r = dv_error_set("out of memory");
+	return ENOMEM;
+corrupt:
+	*error_r = dv_error_set("queued message %llu is corrupt",
+	    (unsigned long long)id);
+	return DV_ECORRUPT;
+}
+
+/* --- deliveries ------------------------------------------------------------------- */
+
+int
+queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
+    struct queue_delivery *d_r, const char **error_r)
+{
+	unsigned char kb[8 + PLUGIN_MAX];
+	MDB_val k, v;
+	int rc;
+
+	if (del_key(kb, id, plugin, &k) != 0) {
+		*error_r = dv_error_set("bad plugin name");
+		return DV_EINVAL;
+	}
+	if ((rc = mdb_get(t->txn, t->store->qdel, &k, &v)) != 0) {
+		if (rc == MDB_NOTFOUND) {
+			*error_r = dv_error_set("no delivery of message %llu to "
+			    "%s", (unsigned long long)id, plugin);
+			return DV_ENOTFOUND;
+		}
+		return store_mdb_fail(rc, "outbox", error_r);
+	}
+	if (del_decode(&k, &v, d_r) != 0) {
+		*error_r = dv_error_set("delivery record of %llu is corrupt",
+		    (unsigned long long)id);
+		return DV_ECORRUPT;
+	}
+	return 0;
+}
+
+int
+queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
+    int64_t *next_r, const char **error_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char plugin[PLUGIN_MAX + 1];
+	int64_t at;
+	uint64_t id;
+	int rc;
+
+	if (next_r != NULL)
+		*next_r = 0;
+	if ((rc = mdb_cursor_open(t->txn, t->store->qdue, &cur)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return DV_ENOTFOUND;
+	if (rc != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	if (k.mv_size <= 16 || k.mv_size > 16 + PLUGIN_MAX) {
+		*error_r = dv_error_set("outbox due index is corrupt");
+		return DV_ECORRUPT;
+	}
+	at = (int64_t)get_be64(k.mv_data);
+	if (at > now) {
+		if (next_r != NULL)
+			*next_r = at;
+		return DV_ENOTFOUND;
+	}
+	id = get_be64((const unsigned char *)k.mv_data + 8);
+	memcpy(plugin, (const char *)k.mv_data + 16, k.mv_size - 16);
+	plugin[k.mv_size - 16] = '\0';
+	return queue_delivery_get(t, id, plugin, d_r, error_r);
+}
+
+int64_t
+queue_backoff(const struct queue_policy *pol, unsigned attempts,
+    double jitter)
+{
+	double d = pol->base_delay;
+
+	for (unsigned i = 1; i < attempts && d < pol->max_delay; i++)
+		d *= 2;
+	if (d > pol->max_delay)
+		d = pol->max_delay;
+	/* Full jitter on the upper half spreads a burst of retries. */
+	d = d / 2 + d / 2 * jitter;
+	return d < 1 ? 1 : (int64_t)d;
+}
+
+int
+queue_record(struct store_txn *t, uint64_t id, const char *plugin,
+    enum queue_outcome outcome, const char *error, const char *activity_id,
+    const char *case_id, int64_t retry_after, int64_t now,
+    const struct queue_policy *pol, double jitter,
+    struct queue_delivery *d_r, const char **error_r)
+{
+	struct queue_delivery d;
+	int rc;
+
+	if ((rc = queue_delivery_get(t, id, plugin, &d, error_r)) != 0)
+		return rc;
+	if (d.state == QUEUE_PENDING &&
+	    (rc = due_set(t, d.next_at, id, plugin, false, error_r)) != 0)
+		return rc;
+	d.attempts++;
+	d.updated = now;
+	snprintf(d.last_error, sizeof(d.last_error), "%s", error ? error : "");
+	switch (outcome) {
+	case QUEUE_OK:
+		d.state = QUEUE_DONE;
+		d.last_error[0] = '\0';
+		snprintf(d.activity_id, sizeof(d.activity_id), "%s",
+		    activity_id ? activity_id : "");
+		snprintf(d.case_id, sizeof(d.case_id), "%s",
+		    case_id ? case_id : "");
+		break;
+	case QUEUE_TRANSIENT:
+		if (d.attempts >= pol->max_attempts) {
+			d.state = QUEUE_DEAD;
+			snprintf(d.last_error, sizeof(d.last_error),
+			    "gave up after %u attempts: %s", d.attempts,
+			    error ? error : "");
+			break;
+		}
+		d.state = QUEUE_PENDING;
+		d.next_at = now + (retry_after > 0 ? retry_after :
+		    queue_backoff(pol, d.attempts, jitter));
+		break;
+	case QUEUE_PERMANENT:
+	default:
+		d.state = QUEUE_DEAD;
+		break;
+	}
+	if ((rc = del_put(t, &d, error_r)) != 0)
+		return rc;
+	if (d.state == QUEUE_PENDING &&
+	    (rc = due_set(t, d.next_at, id, plugin, true, error_r)) != 0)
+		return rc;
+	if (d_r != NULL)
+		*d_r = d;
+	return 0;
+}
+
+/* Visit every delivery of one message. */
+static int
+each_delivery(struct store_txn *t, uint64_t id,
+    int (*fn)(void *arg, struct queue_delivery *d), void *arg,
+    const char **error_r)
+{
+	unsigned char kb[8];
+	MDB_cursor *cur;
+	MDB_val k = { 8, kb }, v;
+	int rc, op = MDB_SET_RANGE;
+
+	be64(kb, id);
+	if ((rc = mdb_cursor_open(t->txn, t->store->qdel, &cur)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		struct queue_delivery d;
+
+		op = MDB_NEXT;
+		if (k.mv_size <= 8 || get_be64(k.mv_data) != id)
+			break;
+		if (del_decode(&k, &v, &d) != 0) {
+			rc = DV_ECORRUPT;
+			*error_r = dv_error_set("delivery record of %llu is "
+			    "corrupt", (unsigned long long)id);
+			goto out;
+		}
+		if ((rc = fn(arg, &d)) != 0)
+			goto out;
+	}
+	rc = rc == 0 || rc == MDB_NOTFOUND ? 0 :
+	    store_mdb_fail(rc, "outbox", error_r);
+out:
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+struct retry_arg {
+	struct store_txn *t;
+	const char *plugin;
+	int64_t now;
+	size_t n;
+	const char **error_r;
+};
+
+static int
+retry_one(void *arg, struct queue_delivery *d)
+{
+	struct retry_arg *a = arg;
+	int rc;
+
+	if (a->plugin != NULL && strcmp(a->plugin, d->plugin) != 0)
+		return 0;
+	if (d->state == QUEUE_DONE)
+		return 0;
+	if (d->state == QUEUE_PENDING &&
+	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
+	    a->error_r)) != 0)
+		return rc;
+	d->state = QUEUE_PENDING;
+	d->attempts = 0;
+	d->next_at = a->now;
+	d->updated = a->now;
+	a->n++;
+	if ((rc = del_put(a->t, d, a->error_r)) != 0)
+		return rc;
+	return due_set(a->t, d->next_at, d->id, d->plugin, true, a->error_r);
+}
+
+int
+queue_retry(struct store_txn *t, uint64_t id, const char *plugin, int64_t now,
+    const char **error_r)
+{
+	struct retry_arg a = { t, plugin, now, 0, error_r };
+	int rc = each_delivery(t, id, retry_one, &a, error_r);
+
+	if (rc != 0)
+		return rc;
+	if (a.n == 0) {
+		*error_r = dv_error_set("message %llu has nothing to retry%s%s",
+		    (unsigned long long)id, plugin ? " for " : "",
+		    plugin ? plugin : "");
+		return DV_ENOTFOUND;
+	}
+	return 0;
+}
+
+struct drop_arg {
+	struct store_txn *t;
+	const char **error_r;
+	unsigned char keys[16][8 + PLUGIN_MAX];
+	size_t klen[16];
+	size_t n;
+};
+
+static int
+drop_collect(void *arg, struct queue_delivery *d)
+{
+	struct drop_arg *a = arg;
+	MDB_val k = { 0, NULL };
+	int rc;
+
+	if (d->state == QUEUE_PENDING &&
+	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
+	    a->error_r)) != 0)
+		return rc;
+	if (a->n == 16)
+		return 0;	/* more plugins than anyone configures */
+	if (del_key(a->keys[a->n], d->id, d->plugin, &k) != 0)
+		return 0;
+	a->klen[a->n++] = k.mv_size;
+	return 0;
+}
+
+int
+queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
+{
+	struct drop_arg a = { .t = t, .error_r = error_r };
+	struct queue_msg *m;
+	unsigned char kb[8];
+	MDB_val k = { 8, kb };
+	char mkb[80];
+	int rc;
+
+	if ((rc = queue_get(t, id, &m, error_r)) != 0)
+		return rc;
+	if ((rc = each_delivery(t, id, drop_collect, &a, error_r)) != 0)
+		goto out;
+	/* Delete after the walk: a cursor must not see its own deletes. */
+	for (size_t i = 0; i < a.n; i++) {
+		MDB_val dk = { a.klen[i], a.keys[i] };
+
+		if ((rc = mdb_del(t->txn, t->store->qdel, &dk, NULL)) != 0) {
+			rc = store_mdb_fail(rc, "outbox", error_r);
+			goto out;
+		}
+	}
+	if (m->message_id != NULL) {
+		MDB_val mk, mv;
+
+		msgid_key(m->message_id, mkb, &mk);
+		if (mdb_get(t->txn, t->store->qmsgid, &mk, &mv) == 0 &&
+		    mv.mv_size == 8 && get_be64(mv.mv_data) == id)
+			mdb_del(t->txn, t->store->qmsgid, &mk, NULL);
+	}
+	be64(kb, id);
+	if ((rc = mdb_del(t->txn, t->store->qmsg, &k, NULL)) != 0)
+		rc = store_mdb_fail(rc, "outbox", error_r);
+out:
+	queue_msg_free(m);
+	return rc;
+}
+
+struct list_arg {
+	struct queue_delivery d[16];
+	size_t n;
+};
+
+static int
+list_collect(void *arg, struct queue_delivery *d)
+{
+	struct list_arg *a = arg;
+
+	if (a->n < 16)
+		a->d[a->n++] = *d;
+	return 0;
+}
+
+int
+queue_foreach(struct store_txn *t,
+    int (*fn)(void *arg, uint64_t id, const struct queue_delivery *d,
+    size_t nd), void *arg, const char **error_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+	struct list_arg *la = malloc(sizeof(*la));
+
+	if (la == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	if ((rc = mdb_cursor_open(t->txn, t->store->qmsg, &cur)) != 0) {
+		free(la);
+		return store_mdb_fail(rc, "outbox", error_r);
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		uint64_t id;
+
+		op = MDB_NEXT;
+		if (k.mv_size != 8)
+			continue;
+		id = get_be64(k.mv_data);
+		la->n = 0;
+		if ((rc = each_delivery(t, id, list_collect, la, error_r)) != 0 ||
+		    (rc = fn(arg, id, la->d, la->n)) != 0)
+			goto out;
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_mdb_fail(rc, "outbox", error_r);
+out:
+	mdb_cursor_close(cur);
+	free(la);
+	return rc;
+}
+
+int
+queue_find_message_id(struct store_txn *t, const char *message_id,
+    uint64_t *id_r, const char **error_r)
+{
+	MDB_val k, v;
+	char mkb[80];
+	int rc;
+
+	msgid_key(message_id, mkb, &k);
+	if ((rc = mdb_get(t->txn, t->store->qmsgid, &k, &v)) != 0) {
+		if (rc == MDB_NOTFOUND)
+			return DV_ENOTFOUND;
+		return store_mdb_fail(rc, "outbox", error_r);
+	}
+	if (v.mv_size != 8) {
+		*error_r = dv_error_set("outbox Message-ID index is corrupt");
+		return DV_ECORRUPT;
+	}
+	*id_r = get_be64(v.mv_data);
+	return 0;
+}
+
+const char *
+queue_state_name(int state)
+{
+	switch (state) {
+	case QUEUE_PENDING:	return "pending";
+	case QUEUE_DONE:	return "done";
+	case QUEUE_DEAD:	return "dead";
+	}
+	return "?";
+}

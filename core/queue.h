@@ -1,0 +1,176 @@
+/*
+ * queue.h - the durable outbox: tracked messages waiting for plugins.
+ *
+ * At end of message the milter commits one queue entry (the raw message,
+ * its envelope and the tracking decision) in the same LMDB environment
+ * as the mailboxes, before it answers the MTA. A worker then hands the
+ * entry to each configured plugin, off the SMTP path, and records each
+ * plugin's outcome: done (with the ids it created), a retry later
+ * (exponential backoff with jitter, or the plugin's Retry-After), or dead
+ * (a permanent error, or too many attempts). Every step is one LMDB
+ * transaction, so a crash at any point loses nothing and a restart
+ * resumes where it stopped.
+ *
+ * All functions work inside a caller's struct store_txn, so a plugin's
+ * own writes (its key/value store) commit together with its delivery
+ * state, which is what makes deliveries idempotent per plugin.
+ */
+#ifndef DV_QUEUE_H
+#define DV_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+enum queue_state {
+	QUEUE_PENDING = 0,	/* waiting for its next attempt */
+	QUEUE_DONE = 1,		/* the plugin recorded it */
+	QUEUE_DEAD = 2		/* given up; see last_error */
+};
+
+/* What the milter commits at end of message. */
+struct queue_item {
+	int direction;			/* 0 incoming, 1 outgoing */
+	int64_t received;		/* Unix time */
+	const char *queue_id;		/* the MTA's, or NULL */
+	const char *envelope_from;
+	const char *const *rcpts;
+	size_t nrcpts;
+	const char *message_id;		/* without <>, or NULL */
+	const char *decision;		/* JSON text of the tracking decision */
+	const void *raw;		/* the message as received */
+	size_t raw_len;
+	bool truncated;
+};
+
+/* A queued message as read back. Strings point into the struct. */
+struct queue_msg {
+	uint64_t id;
+	int direction;
+	int64_t received;
+	char *queue_id, *envelope_from, *message_id, *decision;
+	char **rcpts;
+	size_t nrcpts;
+	bool truncated;
+	unsigned char *raw;
+	size_t raw_len;
+};
+
+/* One plugin's delivery state for one message. */
+struct queue_delivery {
+	uint64_t id;
+	char plugin[65];
+	int state;			/* enum queue_state */
+	unsigned attempts;
+	int64_t next_at;		/* Unix time of the next attempt */
+	int64_t updated;
+	char last_error[256];
+	char activity_id[80];
+	char case_id[80];
+};
+
+/* Retry policy. */
+struct queue_policy {
+	unsigned base_delay;		/* seconds before the first retry */
+	unsigned max_delay;		/* cap on one delay */
+	unsigned max_attempts;		/* then dead */
+};
+
+#define QUEUE_POLICY_DEFAULT { 30, 3600, 25 }
+
+/**
+ * queue_put - add a message with one pending delivery per plugin, due at
+ * item->received.
+ * @param[in]  plugins  NULL-terminated plugin names (may be empty).
+ * @param[out] id_r     the message's id, unique for the store's life.
+ * @return 0, DV_EFULL, DV_ETOOBIG or DV_ESTORE.
+ */
+int queue_put(struct store_txn *t, const struct queue_item *it,
+    char *const *plugins, uint64_t *id_r, const char **error_r);
+
+/**
+ * queue_get - read a message back.
+ * @param[out] msg_r  freed with queue_msg_free().
+ * @return 0, DV_ENOTFOUND, DV_ECORRUPT or DV_ESTORE.
+ */
+int queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
+    const char **error_r);
+
+/** queue_msg_free - NULL is a no-op. */
+void queue_msg_free(struct queue_msg *m);
+
+/**
+ * queue_next_due - the pending delivery with the earliest next_at,
+ * if that is at or before @now.
+ * @return 0 with *d_r filled; DV_ENOTFOUND if nothing is due (then
+ *         *next_r, if not NULL, is the next due time, or 0 if none).
+ */
+int queue_next_due(struct store_txn *t, int64_t now,
+    struct queue_delivery *d_r, int64_t *next_r, const char **error_r);
+
+/**
+ * queue_delivery_get - one plugin's state for one message.
+ * @return 0 or DV_ENOTFOUND.
+ */
+int queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
+    struct queue_delivery *d_r, const char **error_r);
+
+enum queue_outcome {
+	QUEUE_OK = 0,		/* as DVP_OK */
+	QUEUE_TRANSIENT = 1,	/* as DVP_TRANSIENT */
+	QUEUE_PERMANENT = 2	/* as DVP_PERMANENT */
+};
+
+/**
+ * queue_record - record the outcome of one attempt.
+ * @param[in] retry_after  for QUEUE_TRANSIENT: seconds the plugin asked
+ *                         for, or 0 for the policy's backoff.
+ * @param[in] jitter       a random value in [0, 1) for the backoff.
+ * @param[out] d_r         the new state, if not NULL.
+ */
+int queue_record(struct store_txn *t, uint64_t id, const char *plugin,
+    enum queue_outcome outcome, const char *error, const char *activity_id,
+    const char *case_id, int64_t retry_after, int64_t now,
+    const struct queue_policy *pol, double jitter,
+    struct queue_delivery *d_r, const char **error_r);
+
+/**
+ * queue_retry - make every dead or pending delivery of @id (or of one
+ * @plugin, if not NULL) due at @now again, with its attempts reset.
+ * @return 0 or DV_ENOTFOUND.
+ */
+int queue_retry(struct store_txn *t, uint64_t id, const char *plugin,
+    int64_t now, const char **error_r);
+
+/**
+ * queue_drop - delete a message and all its delivery state.
+ * @return 0 or DV_ENOTFOUND.
+ */
+int queue_drop(struct store_txn *t, uint64_t id, const char **error_r);
+
+/**
+ * queue_foreach - call @fn for every message in id order, with all its
+ * deliveries. A non-zero return stops the walk and is returned.
+ */
+int queue_foreach(struct store_txn *t,
+    int (*fn)(void *arg, uint64_t id, const struct queue_delivery *d,
+    size_t nd), void *arg, const char **error_r);
+
+/**
+ * queue_find_message_id - the id of the queued message with this
+ * Message-ID (compared case-sensitively, as RFC 5322 says).
+ * @return 0 or DV_ENOTFOUND.
+ */
+int queue_find_message_id(struct store_txn *t, const char *message_id,
+    uint64_t *id_r, const char **error_r);
+
+/** queue_backoff - the delay before attempt @attempts + 1. */
+int64_t queue_backoff(const struct queue_policy *pol, unsigned attempts,
+    double jitter);
+
+/** queue_state_name - "pending", "done" or "dead". */
+const char *queue_state_name(int state);
+
+#endif

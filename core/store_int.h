@@ -1,0 +1,45 @@
+/*
+ * store_int.h - the store's private interface for sibling core modules
+ * (queue.c) that keep their own tables in the same LMDB environment and
+ * must write them in the same transactions. Nothing outside core/
+ * includes this.
+ */
+#ifndef DV_STORE_INT_H
+#define DV_STORE_INT_H
+
+#include <lmdb.h>
+
+#include "store.h"
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, mailbox, profile;
+	/* The outbox (queue.c). */
+	MDB_dbi qmsg;		/* id (8 bytes BE) -> message record */
+	MDB_dbi qdel;		/* id + plugin -> delivery state */
+	MDB_dbi qdue;		/* due time (8 BE) + id + plugin -> "" */
+	MDB_dbi qmsgid;		/* Message-ID -> id */
+	MDB_dbi plugkv;		/* plugin + '\0' + key -> plugin's value */
+	char *path;
+};
+
+struct store_txn {
+	struct store *store;
+	MDB_txn *txn;
+	bool write;
+};
+
+/**
+ * store_mdb_fail - turn an LMDB return code into a project status with
+ * text naming @what (MDB_NOTFOUND becomes DV_ENOTFOUND, silently).
+ */
+int store_mdb_fail(int rc, const char *what, const char **error_r);
+
+/**
+ * store_counter_next - the next value (from 1) of a named counter in the
+ * meta table, within @t.
+ */
+int store_counter_next(struct store_txn *t, const char *name,
+    uint64_t *value_r, const char **error_r);
+
+#endif

@@ -1,0 +1,351 @@
+/* test_queue.c - the durable outbox on real LMDB files. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "queue.h"
+#include "status.h"
+#include "testutil.h"
+
+struct fx {
+	char *dir;
+	char path[300];
+	struct store *st;
+};
+
+static char p_local[] = "local", p_webhook[] = "webhook";
+static char *const two_plugins[] = { p_local, p_webhook, NULL };
+static const char *const rcpts[] = { "support@example.com", "alice@example.com" };
+static const char raw[] = "Subject: hi\r\n\r\nbody\0with a NUL\r\n";
+static const struct queue_policy pol = QUEUE_POLICY_DEFAULT;
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct store_opts o = { .mapsize = 64 << 20, .create = true };
+	const char *err;
+
+	if (f == NULL || (f->dir = scratch_dir()) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
+	if (store_open(f->path, &o, &f->st, &err) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	store_close(f->st);
+	rm_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct store_txn *
+begin(struct fx *f, bool write)
+{
+	struct store_txn *t;
+	const char *err;
+
+	assert_int_equal(store_txn_begin(f->st, write, &t, &err), 0);
+	return t;
+}
+
+static void
+commit(struct store_txn *t)
+{
+	const char *err;
+
+	assert_int_equal(store_txn_commit(t, &err), 0);
+}
+
+static uint64_t
+put(struct fx *f, const char *mid, int64_t received)
+{
+	struct queue_item it = {
+		.direction = 0, .received = received, .queue_id = "4XyZ",
+		.envelope_from = "ann@ext.example", .rcpts = rcpts, .nrcpts = 2,
+		.message_id = mid, .decision = "{\"mailboxes\":[]}",
+		.raw = raw, .raw_len = sizeof(raw) - 1,
+	};
+	struct store_txn *t = begin(f, true);
+	const char *err;
+	uint64_t id;
+
+	assert_int_equal(queue_put(t, &it, two_plugins, &id, &err), 0);
+	commit(t);
+	return id;
+}
+
+static void
+put_then_get_round_trips(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id = put(f, "m1@ext.example", 1000), id2;
+	struct store_txn *t = begin(f, false);
+	struct queue_msg *m;
+	const char *err;
+
+	assert_int_equal(queue_get(t, id, &m, &err), 0);
+	assert_int_equal(m->raw_len, sizeof(raw) - 1);
+	assert_memory_equal(m->raw, raw, sizeof(raw) - 1);
+	assert_string_equal(m->envelope_from, "ann@ext.example");
+	assert_int_equal(m->nrcpts, 2);
+	assert_string_equal(m->rcpts[1], "alice@example.com");
+	assert_string_equal(m->message_id, "m1@ext.example");
+	assert_string_equal(m->decision, "{\"mailboxes\":[]}");
+	assert_int_equal(m->received, 1000);
+	queue_msg_free(m);
+	assert_int_equal(queue_find_message_id(t, "m1@ext.example", &id2, &err),
+	    0);
+	assert_int_equal(id2, id);
+	assert_int_equal(queue_find_message_id(t, "M1@ext.example", &id2, &err),
+	    DV_ENOTFOUND);
+	assert_int_equal(queue_get(t, id + 100, &m, &err), DV_ENOTFOUND);
+	store_txn_abort(t);
+	assert_true(put(f, NULL, 1000) > id);
+}
+
+static void
+deliveries_fall_due_in_time_order(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = put(f, "a@x", 2000), b = put(f, "b@x", 1000);
+	struct store_txn *t = begin(f, false);
+	struct queue_delivery d;
+	int64_t next;
+	const char *err;
+
+	assert_int_equal(queue_next_due(t, 999, &d, &next, &err), DV_ENOTFOUND);
+	assert_int_equal(next, 1000);
+	assert_int_equal(queue_next_due(t, 5000, &d, &next, &err), 0);
+	assert_int_equal(d.id, b);	/* the older one first */
+	assert_string_equal(d.plugin, "local");
+	assert_int_equal(d.state, QUEUE_PENDING);
+	store_txn_abort(t);
+	(void)a;
+}
+
+static void
+success_marks_done_with_ids(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id = put(f, "m@x", 1000);
+	struct store_txn *t = begin(f, true);
+	struct queue_delivery d;
+	const char *err;
+
+	assert_int_equal(queue_record(t, id, "local", QUEUE_OK, NULL, "act-1",
+	    "CAS-01001", 0, 1001, &pol, 0.5, &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(d.attempts, 1);
+	commit(t);
+	t = begin(f, false);
+	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	assert_string_equal(d.activity_id, "act-1");
+	assert_string_equal(d.case_id, "CAS-01001");
+	/* Only webhook is still due. */
+	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_string_equal(d.plugin, "webhook");
+	store_txn_abort(t);
+}
+
+static void
+transient_failure_backs_off(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id = put(f, "m@x", 1000);
+	struct store_txn *t = begin(f, true);
+	struct queue_delivery d;
+	int64_t next;
+	const char *err;
+
+	assert_int_equal(queue_record(t, id, "local", QUEUE_TRANSIENT, "down",
+	    NULL, NULL, 0, 1000, &pol, 1.0, &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(d.next_at, 1000 + 30);
+	assert_string_equal(d.last_error, "down");
+	assert_int_equal(queue_record(t, id, "webhook", QUEUE_TRANSIENT, "429",
+	    NULL, NULL, 600, 1000, &pol, 0.0, &d, &err), 0);
+	assert_int_equal(d.next_at, 1600);	/* Retry-After wins */
+	commit(t);
+	t = begin(f, false);
+	assert_int_equal(queue_next_due(t, 1029, &d, &next, &err), DV_ENOTFOUND);
+	assert_int_equal(next, 1030);
+	assert_int_equal(queue_next_due(t, 1030, &d, NULL, &err), 0);
+	assert_string_equal(d.plugin, "local");
+	store_txn_abort(t);
+}
+
+static void
+backoff_doubles_with_jitter_and_cap(void **state)
+{
+	assert_int_equal(queue_backoff(&pol, 1, 1.0), 30);
+	assert_int_equal(queue_backoff(&pol, 1, 0.0), 15);
+	assert_int_equal(queue_backoff(&pol, 2, 1.0), 60);
+	assert_int_equal(queue_backoff(&pol, 4, 1.0), 240);
+	assert_int_equal(queue_backoff(&pol, 30, 1.0), 3600);
+	assert_int_equal(queue_backoff(&pol, 30, 0.0), 1800);
+	for (double j = 0; j < 1; j += 0.1) {
+		int64_t v = queue_backoff(&pol, 3, j);
+		assert_true(v >= 60 && v <= 120);
+	}
+}
+
+static void
+permanent_or_exhausted_goes_dead_and_retry_revives(void **state)
+{
+	struct fx *f = *state;
+	struct queue_policy few = { 10, 100, 2 };
+	uint64_t id = put(f, "m@x", 1000);
+	struct store_txn *t = begin(f, true);
+	struct queue_delivery d;
+	const char *err;
+
+	assert_int_equal(queue_record(t, id, "local", QUEUE_PERMANENT,
+	    "HTTP 400", NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_DEAD);
+	assert_int_equal(queue_record(t, id, "webhook", QUEUE_TRANSIENT, "x",
+	    NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(queue_record(t, id, "webhook", QUEUE_TRANSIENT, "x",
+	    NULL, NULL, 0, 1100, &few, 0.5, &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_DEAD);
+	assert_non_null(strstr(d.last_error, "gave up after 2 attempts"));
+	assert_int_equal(queue_next_due(t, 99999, &d, NULL, &err), DV_ENOTFOUND);
+
+	assert_int_equal(queue_retry(t, id, "local", 2000, &err), 0);
+	assert_int_equal(queue_next_due(t, 2000, &d, NULL, &err), 0);
+	assert_string_equal(d.plugin, "local");
+	assert_int_equal(d.attempts, 0);
+	assert_int_equal(queue_retry(t, id, NULL, 2000, &err), 0);
+	commit(t);
+}
+
+static int
+count_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
+{
+	size_t *n = arg;
+
+	n[0]++;
+	n[1] += nd;
+	return 0;
+}
+
+static void
+drop_removes_everything(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id = put(f, "gone@x", 1000), keep = put(f, "keep@x", 1000);
+	struct store_txn *t = begin(f, true);
+	struct queue_delivery d;
+	size_t n[2] = { 0, 0 };
+	uint64_t found;
+	const char *err;
+
+	assert_int_equal(queue_drop(t, id, &err), 0);
+	assert_int_equal(queue_drop(t, id, &err), DV_ENOTFOUND);
+	assert_int_equal(queue_find_message_id(t, "gone@x", &found, &err),
+	    DV_ENOTFOUND);
+	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err),
+	    DV_ENOTFOUND);
+	assert_int_equal(queue_foreach(t, count_cb, n, &err), 0);
+	assert_int_equal(n[0], 1);
+	assert_int_equal(n[1], 2);
+	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_int_equal(d.id, keep);
+	commit(t);
+}
+
+static void
+state_survives_reopening_the_store(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id = put(f, "m@x", 1000);
+	struct store_txn *t = begin(f, true);
+	struct queue_delivery d;
+	const char *err;
+
+	assert_int_equal(queue_record(t, id, "local", QUEUE_OK, NULL, "a", "",
+	    0, 1000, &pol, 0.5, NULL, &err), 0);
+	commit(t);
+	store_close(f->st);		/* as a crash or restart would */
+	assert_int_equal(store_open(f->path, NULL, &f->st, &err), 0);
+	t = begin(f, false);
+	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_string_equal(d.plugin, "webhook");
+	store_txn_abort(t);
+	/* Ids keep growing after a restart. */
+	assert_true(put(f, NULL, 1000) > id);
+}
+
+static void
+uncommitted_put_leaves_no_trace(void **state)
+{
+	struct fx *f = *state;
+	struct queue_item it = { .received = 1, .raw = raw, .raw_len = 4,
+	    .message_id = "ghost@x" };
+	struct store_txn *t = begin(f, true);
+	struct queue_delivery d;
+	uint64_t id;
+	const char *err;
+
+	assert_int_equal(queue_put(t, &it, two_plugins, &id, &err), 0);
+	store_txn_abort(t);		/* the milter tempfails instead */
+	t = begin(f, false);
+	assert_int_equal(queue_find_message_id(t, "ghost@x", &id, &err),
+	    DV_ENOTFOUND);
+	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), DV_ENOTFOUND);
+	store_txn_abort(t);
+}
+
+static void
+long_message_id_is_indexed_by_digest(void **state)
+{
+	struct fx *f = *state;
+	char mid[1000];
+	uint64_t id, found;
+	struct store_txn *t;
+	const char *err;
+
+	memset(mid, 'x', sizeof(mid) - 1);
+	mid[sizeof(mid) - 1] = '\0';
+	id = put(f, mid, 5);
+	t = begin(f, false);
+	assert_int_equal(queue_find_message_id(t, mid, &found, &err), 0);
+	assert_int_equal(found, id);
+	store_txn_abort(t);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(put_then_get_round_trips),
+		T(deliveries_fall_due_in_time_order),
+		T(success_marks_done_with_ids),
+		T(transient_failure_backs_off),
+		cmocka_unit_test(backoff_doubles_with_jitter_and_cap),
+		T(permanent_or_exhausted_goes_dead_and_retry_revives),
+		T(drop_removes_everything),
+		T(state_survives_reopening_the_store),
+		T(uncommitted_put_leaves_no_trace),
+		T(long_message_id_is_indexed_by_digest),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
