@@ -78,5 +78,6 @@ void ctl_time(long long t, char *out, size_t outsz);
 
 int ctl_mailbox(struct ctl *ctl, int argc, char **argv);
 int ctl_profile(struct ctl *ctl, int argc, char **argv);
+int ctl_queue(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -244,6 +244,10 @@ usage(FILE *fp)
 "  profile list [--json]\n"
 "  profile show NAME [--json]\n"
 "  profile remove NAME\n"
+"  queue list [--json]\n"
+"  queue show ID [--json]\n"
+"  queue retry ID [--plugin NAME]\n"
+"  queue drop ID\n"
 "  reload        ask the running daemon (PidFile) to reload its config\n"
 "\n"
 "  M is server-side-sync, outlook or none; S is not-run, success or failure;\n"
@@ -314,7 +318,7 @@ main(int argc, char **argv)
 		return CTL_OK;
 	}
 	if (strcmp(argv[0], "mailbox") != 0 && strcmp(argv[0], "profile") != 0 &&
-	    strcmp(argv[0], "reload") != 0)
+	    strcmp(argv[0], "queue") != 0 && strcmp(argv[0], "reload") != 0)
 		return ctl_usage_error("unknown command \"%s\"", argv[0]);
 	if (conf_load(ctl.conf_path, &ctl.conf, &err) != 0)
 		return ctl_fail("%s", err);
@@ -322,6 +326,8 @@ main(int argc, char **argv)
 		rc = ctl_mailbox(&ctl, argc, argv);
 	else if (strcmp(argv[0], "profile") == 0)
 		rc = ctl_profile(&ctl, argc, argv);
+	else if (strcmp(argv[0], "queue") == 0)
+		rc = ctl_queue(&ctl, argc, argv);
 	else
 		rc = ctl_reload(&ctl, argc, argv);
 	if (fflush(stdout) != 0 || ferror(stdout))

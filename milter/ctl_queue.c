@@ -1,0 +1,354 @@
+/*
+ * ctl_queue.c - "dvmilterctl queue ...": the outbox as an operator sees
+ * it: what waits, what failed and why, and the two remedies (retry now,
+ * or drop). It never delivers anything itself; the worker does.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl_int.h"
+#include "queue.h"
+#include "status.h"
+
+static int
+parse_id(const char *s, uint64_t *id)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return ctl_fail("\"%s\" is not a queue id", s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0)
+		return ctl_fail("\"%s\" is not a queue id", s);
+	*id = v;
+	return CTL_OK;
+}
+
+/* Parse "[--json] [ID]" style arguments. */
+static int
+args(int argc, char **argv, bool want_id, bool allow_json, bool *json,
+    uint64_t *id, const char **plugin)
+{
+	int npos = 0;
+
+	*json = false;
+	if (plugin != NULL)
+		*plugin = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0 && allow_json)
+			*json = true;
+		else if (strcmp(argv[i], "--plugin") == 0 && plugin != NULL &&
+		    i + 1 < argc)
+			*plugin = argv[++i];
+		else if (argv[i][0] == '-')
+			return ctl_usage_error("queue %s: unknown option %s",
+			    argv[0], argv[i]);
+		else if (want_id && npos++ == 0) {
+			int rc = parse_id(argv[i], id);
+			if (rc != CTL_OK)
+				return rc;
+		} else
+			return ctl_usage_error("queue %s: unexpected \"%s\"",
+			    argv[0], argv[i]);
+	}
+	if (want_id && npos == 0)
+		return ctl_usage_error("queue %s takes a queue ID", argv[0]);
+	return CTL_OK;
+}
+
+static json_t *
+delivery_json(const struct queue_delivery *d)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
+	    "plugin", d->plugin, "state", queue_state_name(d->state),
+	    "attempts", (json_int_t)d->attempts,
+	    "next_attempt", (json_int_t)(d->state == QUEUE_PENDING ?
+	    d->next_at : 0),
+	    "updated", (json_int_t)d->updated,
+	    "error", d->last_error[0] ? json_string(d->last_error) : json_null(),
+	    "activity_id", d->activity_id[0] ? json_string(d->activity_id) :
+	    json_null(),
+	    "case_id", d->case_id[0] ? json_string(d->case_id) : json_null());
+}
+
+/* The state of a message as a whole: dead beats pending beats done. */
+static const char *
+overall(const struct queue_delivery *d, size_t nd)
+{
+	bool pending = false;
+
+	for (size_t i = 0; i < nd; i++) {
+		if (d[i].state == QUEUE_DEAD)
+			return "dead";
+		if (d[i].state == QUEUE_PENDING)
+			pending = true;
+	}
+	return pending ? "pending" : "done";
+}
+
+struct list_ctx {
+	struct store_txn *t;
+	bool json;
+	json_t *arr;
+	struct ctl_table *tab;
+};
+
+static int
+list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
+{
+	struct list_ctx *lc = arg;
+	struct queue_msg *m;
+	const char *err;
+	char idbuf[24], when[40], plugins[200] = "";
+	size_t used = 0;
+	int rc;
+
+	if ((rc = queue_get(lc->t, id, &m, &err)) != 0)
+		return rc == DV_ENOTFOUND ? 0 : rc;
+	if (lc->json) {
+		json_t *ds = json_array();
+
+		for (size_t i = 0; i < nd; i++)
+			json_array_append_new(ds, delivery_json(&d[i]));
+		json_array_append_new(lc->arr, json_pack("{s:I, s:s, s:s, "
+		    "s:I, s:o, s:o, s:o, s:I, s:o}",
+		    "id", (json_int_t)id, "state", overall(d, nd),
+		    "direction", m->direction ? "outgoing" : "incoming",
+		    "received", (json_int_t)m->received,
+		    "queue_id", m->queue_id ? json_string(m->queue_id) :
+		    json_null(),
+		    "from", m->envelope_from ? json_string(m->envelope_from) :
+		    json_null(),
+		    "message_id", m->message_id ? json_string(m->message_id) :
+		    json_null(),
+		    "size", (json_int_t)m->raw_len, "deliveries", ds));
+	} else {
+		const char *cells[6];
+
+		for (size_t i = 0; i < nd; i++) {
+			int n = snprintf(plugins + used, sizeof(plugins) - used,
+			    "%s%s:%s", i ? " " : "", d[i].plugin,
+			    queue_state_name(d[i].state));
+			if (n > 0 && (size_t)n < sizeof(plugins) - used)
+				used += (size_t)n;
+		}
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+		ctl_time(m->received, when, sizeof(when));
+		cells[0] = idbuf;
+		cells[1] = overall(d, nd);
+		cells[2] = when;
+		cells[3] = m->envelope_from;
+		cells[4] = m->message_id;
+		cells[5] = plugins;
+		rc = ctl_table_row(lc->tab, cells);
+	}
+	queue_msg_free(m);
+	return rc;
+}
+
+static int
+cmd_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const headers[] = {
+		"ID", "STATE", "RECEIVED", "FROM", "MESSAGE-ID", "DELIVERIES"
+	};
+	struct list_ctx lc = { 0 };
+	const char *err = "out of memory";
+	uint64_t id;
+	int rc;
+
+	if ((rc = args(argc, argv, false, true, &lc.json, &id, NULL)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, false, &lc.t)) != CTL_OK)
+		return rc;
+	if (lc.json)
+		lc.arr = json_array();
+	else
+		lc.tab = ctl_table_new(6, headers);
+	rc = (lc.arr == NULL && lc.tab == NULL) ? ENOMEM :
+	    queue_foreach(lc.t, list_cb, &lc, &err);
+	store_txn_abort(lc.t);
+	if (rc != 0) {
+		json_decref(lc.arr);
+		ctl_table_free(lc.tab);
+		return ctl_fail("%s", rc == ENOMEM ? "out of memory" : err);
+	}
+	if (lc.json)
+		return ctl_print_json(lc.arr);
+	ctl_table_print(lc.tab, stdout);
+	ctl_table_free(lc.tab);
+	return CTL_OK;
+}
+
+struct show_ctx {
+	uint64_t id;
+	struct queue_delivery d[16];
+	size_t nd;
+	bool found;
+};
+
+static int
+show_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
+{
+	struct show_ctx *sc = arg;
+
+	if (id != sc->id)
+		return 0;
+	sc->found = true;
+	sc->nd = nd < 16 ? nd : 16;
+	memcpy(sc->d, d, sc->nd * sizeof(*d));
+	return 1;	/* stop the walk */
+}
+
+static int
+cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+	struct show_ctx sc = { 0 };
+	struct store_txn *t;
+	struct queue_msg *m;
+	const char *err;
+	char when[40];
+	bool json;
+	int rc;
+
+	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
+		return rc;
+	if ((rc = queue_get(t, sc.id, &m, &err)) != 0) {
+		store_txn_abort(t);
+		return ctl_fail("%s", err);
+	}
+	rc = queue_foreach(t, show_cb, &sc, &err);
+	store_txn_abort(t);
+	if (rc < 0 && rc != 1) {
+		queue_msg_free(m);
+		return ctl_fail("%s", err);
+	}
+	if (json) {
+		json_t *ds = json_array(), *rc_arr = json_array();
+
+		for (size_t i = 0; i < sc.nd; i++)
+			json_array_append_new(ds, delivery_json(&sc.d[i]));
+		for (size_t i = 0; i < m->nrcpts; i++)
+			json_array_append_new(rc_arr, json_string(m->rcpts[i]));
+		rc = ctl_print_json(json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, "
+		    "s:o, s:o, s:I, s:b, s:o, s:o}",
+		    "id", (json_int_t)m->id, "state", overall(sc.d, sc.nd),
+		    "direction", m->direction ? "outgoing" : "incoming",
+		    "received", (json_int_t)m->received,
+		    "queue_id", m->queue_id ? json_string(m->queue_id) :
+		    json_null(),
+		    "from", m->envelope_from ? json_string(m->envelope_from) :
+		    json_null(),
+		    "rcpts", rc_arr,
+		    "message_id", m->message_id ? json_string(m->message_id) :
+		    json_null(),
+		    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
+		    "decision", m->decision ? json_loads(m->decision, 0, NULL) :
+		    json_null(),
+		    "deliveries", ds));
+		queue_msg_free(m);
+		return rc;
+	}
+	ctl_time(m->received, when, sizeof(when));
+	printf("id:          %" PRIu64 "\n", m->id);
+	printf("state:       %s\n", overall(sc.d, sc.nd));
+	printf("direction:   %s\n", m->direction ? "outgoing" : "incoming");
+	printf("received:    %s\n", when);
+	printf("queue_id:    %s\n", m->queue_id ? m->queue_id : "-");
+	printf("from:        %s\n", m->envelope_from ? m->envelope_from : "-");
+	for (size_t i = 0; i < m->nrcpts; i++)
+		printf("rcpt:        %s\n", m->rcpts[i]);
+	printf("message_id:  %s\n", m->message_id ? m->message_id : "-");
+	printf("size:        %zu%s\n", m->raw_len,
+	    m->truncated ? " (truncated)" : "");
+	for (size_t i = 0; i < sc.nd; i++) {
+		const struct queue_delivery *d = &sc.d[i];
+
+		printf("delivery:    %s %s, %u attempt%s", d->plugin,
+		    queue_state_name(d->state), d->attempts,
+		    d->attempts == 1 ? "" : "s");
+		if (d->state == QUEUE_PENDING) {
+			ctl_time(d->next_at, when, sizeof(when));
+			printf(", next at %s", when);
+		}
+		if (d->activity_id[0])
+			printf(", activity %s", d->activity_id);
+		if (d->case_id[0])
+			printf(", case %s", d->case_id);
+		if (d->last_error[0])
+			printf(": %s", d->last_error);
+		putchar('\n');
+	}
+	queue_msg_free(m);
+	return CTL_OK;
+}
+
+static int
+cmd_retry(struct ctl *ctl, int argc, char **argv)
+{
+	struct store_txn *t;
+	const char *err, *plugin;
+	uint64_t id;
+	bool json;
+	int rc;
+
+	if ((rc = args(argc, argv, true, false, &json, &id, &plugin)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
+		return rc;
+	if (queue_retry(t, id, plugin, (int64_t)time(NULL), &err) != 0) {
+		store_txn_abort(t);
+		return ctl_fail("%s", err);
+	}
+	if ((rc = ctl_commit(t)) != CTL_OK)
+		return rc;
+	printf("queued %" PRIu64 " for another attempt now\n", id);
+	return CTL_OK;
+}
+
+static int
+cmd_drop(struct ctl *ctl, int argc, char **argv)
+{
+	struct store_txn *t;
+	const char *err;
+	uint64_t id;
+	bool json;
+	int rc;
+
+	if ((rc = args(argc, argv, true, false, &json, &id, NULL)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
+		return rc;
+	if (queue_drop(t, id, &err) != 0) {
+		store_txn_abort(t);
+		return ctl_fail("%s", err);
+	}
+	if ((rc = ctl_commit(t)) != CTL_OK)
+		return rc;
+	printf("dropped %" PRIu64 "\n", id);
+	return CTL_OK;
+}
+
+int
+ctl_queue(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct ctl_command cmds[] = {
+		{ "list", cmd_list },
+		{ "show", cmd_show },
+		{ "retry", cmd_retry },
+		{ "drop", cmd_drop },
+		{ NULL, NULL }
+	};
+
+	return ctl_dispatch(ctl, "queue", cmds, argc, argv);
+}
