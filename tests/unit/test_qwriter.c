@@ -1,0 +1,165 @@
+/* test_qwriter.c - group commit: concurrent submitters, failure isolation. */
+#include "config.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qwriter.h"
+#include "status.h"
+#include "testutil.h"
+
+#define THREADS 8
+#define PER_THREAD 100
+
+static char p_local[] = "local";
+static char *const plugins[] = { p_local, NULL };
+
+struct worker {
+	struct qwriter *w;
+	int n;
+	uint64_t ids[PER_THREAD];
+	char mids[PER_THREAD][64];
+	int failures;
+};
+
+static void *
+submit_many(void *arg)
+{
+	struct worker *wk = arg;
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		struct queue_item it = { .received = 1, .raw = "x", .raw_len = 1 };
+		char err[256];
+
+		snprintf(wk->mids[i], sizeof(wk->mids[i]), "t%d-m%d@x", wk->n, i);
+		it.message_id = wk->mids[i];
+		if (qwriter_submit(wk->w, &it, &wk->ids[i], err, sizeof(err)) != 0)
+			wk->failures++;
+	}
+	return NULL;
+}
+
+static void
+concurrent_submitters_all_land_with_their_own_ids(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 64 << 20, .create = true };
+	struct worker wk[THREADS];
+	pthread_t th[THREADS];
+	struct store *st;
+	struct store_txn *t;
+	struct qwriter *w;
+	uint64_t msgs, commits, found;
+	const char *err;
+
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, &w, &err), 0);
+	for (int i = 0; i < THREADS; i++) {
+		wk[i] = (struct worker){ .w = w, .n = i };
+		pthread_create(&th[i], NULL, submit_many, &wk[i]);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	qwriter_stats(w, &msgs, &commits);
+	qwriter_stop(w);
+	print_message("# %llu messages in %llu commits\n",
+	    (unsigned long long)msgs, (unsigned long long)commits);
+	assert_int_equal(msgs, THREADS * PER_THREAD);
+	assert_true(commits <= msgs);
+
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(wk[i].failures, 0);
+		for (int j = 0; j < PER_THREAD; j++) {
+			assert_int_equal(queue_find_message_id(t, wk[i].mids[j],
+			    &found, &err), 0);
+			assert_int_equal(found, wk[i].ids[j]);
+		}
+	}
+	store_txn_abort(t);
+	store_close(st);
+	rm_tree(dir);
+}
+
+struct big_arg {
+	struct qwriter *w;
+	int rc;
+	char err[256];
+};
+
+static void *
+submit_big(void *arg)
+{
+	struct big_arg *b = arg;
+	static char huge[3 << 20];
+	struct queue_item it = { .received = 1, .raw = huge,
+	    .raw_len = sizeof(huge), .message_id = "huge@x" };
+	uint64_t id;
+
+	b->rc = qwriter_submit(b->w, &it, &id, b->err, sizeof(b->err));
+	return NULL;
+}
+
+static void
+a_message_that_cannot_be_stored_fails_alone(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 2 << 20, .create = true };
+	struct worker wk = { .n = 0 };
+	struct big_arg big;
+	pthread_t a, b;
+	struct store *st;
+	const char *err;
+
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, &wk.w, &err), 0);
+	big.w = wk.w;
+	pthread_create(&a, NULL, submit_big, &big);
+	pthread_create(&b, NULL, submit_many, &wk);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	qwriter_stop(wk.w);
+	assert_int_equal(big.rc, DV_EFULL);
+	assert_non_null(strstr(big.err, "DatabaseMapSize"));
+	assert_int_equal(wk.failures, 0);
+	store_close(st);
+	rm_tree(dir);
+}
+
+static void
+stop_with_nothing_pending_returns(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 2 << 20, .create = true };
+	struct store *st;
+	struct qwriter *w;
+	const char *err;
+
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(qwriter_start(st, NULL, &w, &err), 0);
+	qwriter_stop(w);
+	qwriter_stop(NULL);
+	store_close(st);
+	rm_tree(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(concurrent_submitters_all_land_with_their_own_ids),
+		cmocka_unit_test(a_message_that_cannot_be_stored_fails_alone),
+		cmocka_unit_test(stop_with_nothing_pending_returns),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
