@@ -889,20 +889,6 @@ conf_validate(const struct conf *c, const char **error_r)
 			return DV_EINVAL;
 		}
 	}
-	for (size_t i = 0; i < c->nplugin_keys; i++) {
-		const struct conf_plugin_key *k = &c->plugin_keys[i];
-		bool listed = false;
-
-		for (size_t j = 0; c->plugins != NULL && c->plugins[j]; j++)
-			if (strcmp(c->plugins[j], k->plugin) == 0)
-				listed = true;
-		if (!listed) {
-			*error_r = dv_error_set("line %u: %s.%s is for plugin "
-			    "\"%s\", which Plugins does not list", k->line,
-			    k->plugin, k->key, k->plugin);
-			return DV_EINVAL;
-		}
-	}
 	if (c->unknown_rcpt.action != CONF_ACCEPT &&
 	    c->unknown_rcpt_domains == NULL) {
 		*error_r = dv_error_set("UnknownRecipientAction %s needs "
@@ -1005,6 +991,21 @@ conf_parse_string(const char *name, const char *text, struct conf **conf_r,
 			goto fail;
 		}
 	}
+	for (size_t i = 0; i < c->nplugin_keys; i++) {
+		const struct conf_plugin_key *k = &c->plugin_keys[i];
+		bool listed = false;
+
+		for (size_t j = 0; c->plugins != NULL && c->plugins[j]; j++)
+			if (strcmp(c->plugins[j], k->plugin) == 0)
+				listed = true;
+		if (!listed) {
+			*error_r = dv_error_set("%s:%u: %s.%s is for plugin "
+			    "\"%s\", which Plugins does not list", name,
+			    k->line, k->plugin, k->key, k->plugin);
+			rc = DV_ECONF;
+			goto fail;
+		}
+	}
 	if ((rc = conf_validate(c, &err)) != 0) {
 		*error_r = dv_error_set("%s: %s", name, err);
 		rc = DV_ECONF;
@@ -1069,6 +1070,19 @@ str_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+static bool
+lists_eq(char *const *a, char *const *b)
+{
+	size_t i = 0;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	for (; a[i] != NULL && b[i] != NULL; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return a[i] == b[i];
+}
+
 void
 conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
     size_t outsz)
@@ -1082,6 +1096,7 @@ conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
 		{ "UserID", str_eq(a->userid, b->userid) },
 		{ "PidFile", str_eq(a->pidfile, b->pidfile) },
 		{ "PluginDir", str_eq(a->plugin_dir, b->plugin_dir) },
+		{ "Plugins", lists_eq(a->plugins, b->plugins) },
 	};
 	size_t used = 0;
 

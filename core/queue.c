@@ -608,7 +608,7 @@ drop_collect(void *arg, struct queue_delivery *d)
 	    a->error_r)) != 0)
 		return rc;
 	if (a->n == 16)
-		return 0;	/* more plugins than anyone configures */
+		return 0;	/* the rest in the next round */
 	if (del_key(a->keys[a->n], d->id, d->plugin, &k) != 0)
 		return 0;
 	a->klen[a->n++] = k.mv_size;
@@ -627,17 +627,22 @@ queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
 
 	if ((rc = queue_get(t, id, &m, error_r)) != 0)
 		return rc;
-	if ((rc = each_delivery(t, id, drop_collect, &a, error_r)) != 0)
-		goto out;
-	/* Delete after the walk: a cursor must not see its own deletes. */
-	for (size_t i = 0; i < a.n; i++) {
-		MDB_val dk = { a.klen[i], a.keys[i] };
-
-		if ((rc = mdb_del(t->txn, t->store->qdel, &dk, NULL)) != 0) {
-			rc = store_mdb_fail(rc, "outbox", error_r);
+	/* Delete after each walk (a cursor must not see its own deletes),
+	 * 16 at a time, until none is left. */
+	do {
+		a.n = 0;
+		if ((rc = each_delivery(t, id, drop_collect, &a, error_r)) != 0)
 			goto out;
+		for (size_t i = 0; i < a.n; i++) {
+			MDB_val dk = { a.klen[i], a.keys[i] };
+
+			if ((rc = mdb_del(t->txn, t->store->qdel, &dk,
+			    NULL)) != 0) {
+				rc = store_mdb_fail(rc, "outbox", error_r);
+				goto out;
+			}
 		}
-	}
+	} while (a.n == 16);
 	if (m->message_id != NULL) {
 		MDB_val mk, mv;
 

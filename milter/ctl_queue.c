@@ -45,9 +45,12 @@ args(int argc, char **argv, bool want_id, bool allow_json, bool *json,
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0 && allow_json)
 			*json = true;
-		else if (strcmp(argv[i], "--plugin") == 0 && plugin != NULL &&
-		    i + 1 < argc)
+		else if (strcmp(argv[i], "--plugin") == 0 && plugin != NULL) {
+			if (i + 1 >= argc)
+				return ctl_usage_error("queue %s: --plugin needs "
+				    "a NAME", argv[0]);
 			*plugin = argv[++i];
+		}
 		else if (argv[i][0] == '-')
 			return ctl_usage_error("queue %s: unknown option %s",
 			    argv[0], argv[i]);
@@ -96,6 +99,7 @@ overall(const struct queue_delivery *d, size_t nd)
 
 struct list_ctx {
 	struct store_txn *t;
+	char err[512];
 	bool json;
 	json_t *arr;
 	struct ctl_table *tab;
@@ -111,8 +115,10 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 	size_t used = 0;
 	int rc;
 
-	if ((rc = queue_get(lc->t, id, &m, &err)) != 0)
+	if ((rc = queue_get(lc->t, id, &m, &err)) != 0) {
+		snprintf(lc->err, sizeof(lc->err), "%s", err);
 		return rc == DV_ENOTFOUND ? 0 : rc;
+	}
 	if (lc->json) {
 		json_t *ds = json_array();
 
@@ -179,7 +185,8 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	if (rc != 0) {
 		json_decref(lc.arr);
 		ctl_table_free(lc.tab);
-		return ctl_fail("%s", rc == ENOMEM ? "out of memory" : err);
+		return ctl_fail("%s", lc.err[0] ? lc.err :
+		    rc == ENOMEM ? "out of memory" : err);
 	}
 	if (lc.json)
 		return ctl_print_json(lc.arr);
@@ -208,6 +215,18 @@ show_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 	return 1;	/* stop the walk */
 }
 
+/* The stored decision as JSON; as a string if it does not parse. */
+static json_t *
+decision_json(const char *text)
+{
+	json_t *j;
+
+	if (text == NULL)
+		return json_null();
+	j = json_loads(text, 0, NULL);
+	return j != NULL ? j : json_string(text);
+}
+
 static int
 cmd_show(struct ctl *ctl, int argc, char **argv)
 {
@@ -229,7 +248,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	}
 	rc = queue_foreach(t, show_cb, &sc, &err);
 	store_txn_abort(t);
-	if (rc < 0 && rc != 1) {
+	if (rc != 0 && rc != 1) {
 		queue_msg_free(m);
 		return ctl_fail("%s", err);
 	}
@@ -253,8 +272,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		    "message_id", m->message_id ? json_string(m->message_id) :
 		    json_null(),
 		    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
-		    "decision", m->decision ? json_loads(m->decision, 0, NULL) :
-		    json_null(),
+		    "decision", decision_json(m->decision),
 		    "deliveries", ds));
 		queue_msg_free(m);
 		return rc;

@@ -14,9 +14,12 @@
  * expects.
  *
  * Compatibility rules: within one major version, fields are only ever
- * appended to the structs below, and every struct that crosses the
- * boundary starts with its own size, so either side can tell which
- * fields the other knows. A minor version bump announces additions.
+ * appended to the structs that start with their own size (dvp_host,
+ * dvp_message, dvp_decision, dvp_plugin), so either side can tell which
+ * fields the other knows. The element structs passed in arrays
+ * (dvp_address, dvp_attachment, dvp_mailbox) and dvp_result are fixed
+ * for the life of a major version. A minor version bump announces
+ * additions.
  *
  * Threads: the host calls a plugin from one thread at a time.
  * Memory: the struct dvp_host passed to init stays valid until shutdown,
@@ -137,7 +140,7 @@ struct dvp_message {
 	const char *text;
 	const struct dvp_attachment *attachments;
 	size_t nattachments;
-	int truncated;		/* over MaxMessageSize: no attachments */
+	int truncated;		/* over the size cap: no attachments */
 	const char *headers;	/* the raw header block */
 };
 

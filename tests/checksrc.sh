@@ -1,6 +1,6 @@
 #!/bin/bash
 # checksrc.sh - house-style checks that a compiler does not make: banned
-# calls (STYLE.md), and core/ never including libmilter.
+# calls (the house style), and core/ never including libmilter.
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
 cd "$top_srcdir" || bail "no source tree"

@@ -84,13 +84,14 @@ dv_stop() {
 }
 
 _dv_cleanup() {
+	# Postfix first: its instance lives in a directory removed below.
+	type _pf_cleanup >/dev/null 2>&1 && _pf_cleanup
 	if [ -n "${DV_DAEMON_PID:-}" ]; then
 		kill -KILL "$DV_DAEMON_PID" 2>/dev/null
 	fi
 	for d in $_dv_cleanup_dirs; do
 		[ -n "${KEEP_TMP:-}" ] || rm -rf "$d"
 	done
-	type _pf_cleanup >/dev/null 2>&1 && _pf_cleanup
 	return 0
 }
 trap _dv_cleanup EXIT

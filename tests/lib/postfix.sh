@@ -13,8 +13,12 @@
 # has none) and pf_stop takes it out again; edits are serialised with
 # flock(1) so parallel tests do not lose each other's entries.
 #
-# Everything is set -u safe. The EXIT trap of daemon.sh calls _pf_cleanup,
-# so a failing test never leaves a Postfix running.
+# Nothing outlives the test: the EXIT trap of daemon.sh calls _pf_cleanup,
+# and a watchdog in its own session stops the instance when the test's
+# shell is gone (even after SIGKILL) or after PF_TIMEOUT seconds.
+#
+# Functions: pf_available, pf_start, pf_stop, pf_wait_queue, smtp_send,
+# smtp_reply. Everything is set -u safe.
 
 PF_SYSCONF=/etc/postfix
 PF_MARKER="# Created by dvmilter tests/lib/postfix.sh for test instances."
@@ -135,15 +139,34 @@ _pf_watch() {
 }
 
 # pf_start DIR PORT MILTER [extra main.cf lines...]
+#   PORT "auto" (or "") picks a free port with free_port and, should
+#   another process take it first, tries again with another one.
 #   MILTER is what smtpd_milters takes ("unix:/path", "inet:127.0.0.1:N")
 #   or "" for none. Sets PF_DIR, PF_CONF, PF_PORT and PF_LOG (the maillog).
+#   An extra line that starts with "master.cf:" goes to master.cf instead,
+#   e.g. "master.cf: 127.0.0.1:2526 inet n - n - - smtpd -o smtpd_milters="
+#   for a second listener with other settings.
 pf_start() {
-	local dir=$1 port=$2 milter=$3 line i d
+	local dir=$1 port=$2 milter=$3 line i d auto= attempt
+	local main_extra=() master_extra=()
 	shift 3
+	for line in "$@"; do
+		case $line in
+		master.cf:*)
+			# A leading blank would continue the previous entry.
+			line=${line#master.cf:}
+			master_extra+=("${line#"${line%%[![:space:]]*}"}")
+			;;
+		*) main_extra+=("$line") ;;
+		esac
+	done
 	[ -z "$_pf_running" ] || { echo "# pf_start: $PF_DIR still runs"; return 1; }
 	case "$dir" in
 	/*) ;;
 	*) dir="$(pwd)/$dir" ;;
+	esac
+	case "$port" in
+	""|auto) auto=1 ;;
 	esac
 	PF_DIR=$dir
 	PF_CONF=$dir/etc
@@ -161,7 +184,6 @@ pf_start() {
 		fi
 		d=$(dirname "$d")
 	done
-	: > "$PF_LOG"
 
 	{
 		echo "# Test instance written by tests/lib/postfix.sh."
@@ -193,39 +215,54 @@ pf_start() {
 		echo "smtpd_error_sleep_time = 0"
 		echo "smtpd_banner = \$myhostname ESMTP"
 		echo "biff = no"
-		for line in "$@"; do echo "$line"; done
+		for line in ${main_extra[@]+"${main_extra[@]}"}; do
+			echo "$line"
+		done
 	} > "$PF_CONF/main.cf"
-	{
-		echo "127.0.0.1:$port inet n - n - - smtpd"
-		echo "pickup    unix n - n 60 1 pickup"
-		echo "cleanup   unix n - n - 0 cleanup"
-		echo "qmgr      unix n - n 300 1 qmgr"
-		echo "rewrite   unix - - n - - trivial-rewrite"
-		echo "bounce    unix - - n - 0 bounce"
-		echo "defer     unix - - n - 0 bounce"
-		echo "trace     unix - - n - 0 bounce"
-		echo "verify    unix - - n - 1 verify"
-		echo "flush     unix n - n 1000? 0 flush"
-		echo "proxymap  unix - - n - - proxymap"
-		echo "showq     unix n - n - - showq"
-		echo "error     unix - - n - - error"
-		echo "retry     unix - - n - - error"
-		echo "discard   unix - - n - - discard"
-		echo "anvil     unix - - n - 1 anvil"
-		echo "scache    unix - - n - 1 scache"
-		echo "postlog   unix-dgram n - n - 1 postlogd"
-	} > "$PF_CONF/master.cf"
-	_pf_age "$PF_CONF/main.cf" "$PF_CONF/master.cf"
 
 	_pf_altdirs add "$PF_CONF" || { echo "# pf_start: cannot register $PF_CONF"; return 1; }
 	_pf_running=1
 	_pf_master=
-	if ! postfix -c "$PF_CONF" start >"$dir/start.out" 2>&1; then
+	for ((attempt = 1; ; attempt++)); do
+		if [ -n "$auto" ]; then
+			port=$(free_port) || { echo "# pf_start: no free port"; pf_stop; return 1; }
+		fi
+		PF_PORT=$port
+		{
+			echo "127.0.0.1:$port inet n - n - - smtpd"
+			echo "pickup    unix n - n 60 1 pickup"
+			echo "cleanup   unix n - n - 0 cleanup"
+			echo "qmgr      unix n - n 300 1 qmgr"
+			echo "rewrite   unix - - n - - trivial-rewrite"
+			echo "bounce    unix - - n - 0 bounce"
+			echo "defer     unix - - n - 0 bounce"
+			echo "trace     unix - - n - 0 bounce"
+			echo "verify    unix - - n - 1 verify"
+			echo "flush     unix n - n 1000? 0 flush"
+			echo "proxymap  unix - - n - - proxymap"
+			echo "showq     unix n - n - - showq"
+			echo "error     unix - - n - - error"
+			echo "retry     unix - - n - - error"
+			echo "discard   unix - - n - - discard"
+			echo "anvil     unix - - n - 1 anvil"
+			echo "scache    unix - - n - 1 scache"
+			echo "postlog   unix-dgram n - n - 1 postlogd"
+			for line in ${master_extra[@]+"${master_extra[@]}"}; do
+				echo "$line"
+			done
+		} > "$PF_CONF/master.cf"
+		_pf_age "$PF_CONF/main.cf" "$PF_CONF/master.cf"
+		: > "$PF_LOG"
+		postfix -c "$PF_CONF" start >"$dir/start.out" 2>&1 && break
+		if [ -n "$auto" ] && [ "$attempt" -lt 5 ] &&
+		    grep -q "port $port: Address already in use" "$PF_LOG"; then
+			continue
+		fi
 		echo "# postfix -c $PF_CONF start failed:"
 		sed 's/^/#   /' "$dir/start.out" "$PF_LOG"
 		pf_stop
 		return 1
-	fi
+	done
 	_pf_master=$(tr -dc '0-9' < "$dir/spool/pid/master.pid" 2>/dev/null)
 	setsid bash -c 'echo $$ > "$2/watchdog.pid"; . "$1"; shift 2; _pf_watch "$@"' \
 	    pf-watchdog "$_PF_LIB" "$dir" "$$" "$PF_CONF" "$_pf_master" \

@@ -382,7 +382,7 @@ bad_configuration_names_plugin_and_reason(void **state)
 	snprintf(text, sizeof(text), "Plugins webhook\nLocal.Thing 1\n");
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err),
 	    DV_ECONF);
-	assert_non_null(strstr(err, "wh.conf: line 2: local.Thing is for plugin \"local\", which Plugins does not list"));
+	assert_non_null(strstr(err, "wh.conf:2: local.Thing is for plugin \"local\", which Plugins does not list"));
 	f->conf = NULL;
 }
 
