@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "caps.h"
 #include "status.h"
+#include "utf8.h"
 
 static bool
 is_atext(unsigned char c)
@@ -32,39 +33,6 @@ static char
 lower(char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Length of one valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
 }
 
 /* Strip <>, white space and a source route; returns a view into in. */
@@ -166,10 +134,21 @@ local_normalize(const char *s, size_t len, const char *seps, char *out,
 			continue;
 		}
 		if (quoted && c == '\\' && i + 1 < len) {
-			/* Keep the escape: it is part of the quoted form. */
-			tmp[n++] = '\\';
-			tmp[n++] = lower(s[++i]);
-			need_quotes = true;
+			/*
+			 * RFC 5321 4.1.2: "\x" is x. Only a quote or a
+			 * backslash needs its escape kept, and quotes then.
+			 */
+			char c2 = s[++i];
+
+			if (c2 == '"' || c2 == '\\') {
+				tmp[n++] = '\\';
+				tmp[n++] = c2;
+				need_quotes = true;
+			} else {
+				tmp[n++] = lower(c2);
+				if (!is_atext((unsigned char)c2))
+					need_quotes = true;
+			}
 			continue;
 		}
 		if (!is_atext(c)) {

@@ -410,12 +410,23 @@ parse_reply(const char *v, struct conf_reply *r, const char **error_r)
 	x = p + 4;
 	xl = strcspn(x, " ");
 	{
-		unsigned a, b, cc;
-		int used = 0;
+		/* class "." 1-3 digits "." 1-3 digits, as libmilter checks */
+		size_t i = 2, d1 = 0, d2 = 0;
 
-		if (xl >= sizeof(r->xcode) ||
-		    sscanf(x, "%1u.%3u.%3u%n", &a, &b, &cc, &used) != 3 ||
-		    (size_t)used != xl || a != (unsigned)(p[0] - '0')) {
+		while (i < xl && x[i] >= '0' && x[i] <= '9') {
+			i++;
+			d1++;
+		}
+		if (i < xl && x[i] == '.')
+			i++;
+		else
+			d1 = 0;
+		while (i < xl && x[i] >= '0' && x[i] <= '9') {
+			i++;
+			d2++;
+		}
+		if (xl >= sizeof(r->xcode) || x[0] != p[0] || x[1] != '.' ||
+		    d1 < 1 || d1 > 3 || d2 < 1 || d2 > 3 || i != xl) {
 			*error_r = dv_error_set("reply needs an enhanced status "
 			    "code of the same class after the code (like "
 			    "\"550 5.7.1 ...\"): \"%s\"", v);

@@ -349,6 +349,8 @@ plugin_deliver(struct plugin *p, const struct dvp_message *m,
 	r->activity_id[sizeof(r->activity_id) - 1] = '\0';
 	r->case_id[sizeof(r->case_id) - 1] = '\0';
 	r->error[sizeof(r->error) - 1] = '\0';
+	if (r->retry_after < 0 || r->retry_after > 86400)
+		r->retry_after = r->retry_after < 0 ? 0 : 86400;
 	if (r->status < DVP_OK || r->status > DVP_PERMANENT) {
 		snprintf(r->error, sizeof(r->error), "plugin returned status %d",
 		    r->status);

@@ -23,6 +23,7 @@
 #include "queue.h"
 #include "status.h"
 #include "store_int.h"
+#include "utf8.h"
 
 #define QMSG_VERSION	1
 #define PLUGIN_MAX	64
@@ -193,6 +194,28 @@ due_set(struct store_txn *t, int64_t at, uint64_t id, const char *plugin,
 
 /* --- messages ------------------------------------------------------------------ */
 
+/*
+ * A JSON string for text from the SMTP envelope, which may carry 8-bit
+ * bytes that are not UTF-8: invalid bytes become U+FFFD rather than
+ * making the whole record unstorable. NULL stays NULL.
+ */
+static json_t *
+jstr(const char *s)
+{
+	json_t *j;
+	char *fixed;
+
+	if (s == NULL)
+		return NULL;
+	if ((j = json_string(s)) != NULL)
+		return j;
+	if ((fixed = utf8_sanitize(s)) == NULL)
+		return NULL;
+	j = json_string(fixed);
+	free(fixed);
+	return j;
+}
+
 int
 queue_put(struct store_txn *t, const struct queue_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r)
@@ -210,11 +233,15 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 	if ((rcpts = json_array()) == NULL)
 		goto oom;
 	for (size_t i = 0; i < it->nrcpts; i++)
-		json_array_append_new(rcpts, json_string(it->rcpts[i]));
-	hdr = json_pack("{s:i, s:I, s:s?, s:s?, s:o, s:s?, s:s?, s:b}",
+		if (json_array_append_new(rcpts, jstr(it->rcpts[i])) != 0) {
+			json_decref(rcpts);
+			goto oom;
+		}
+	/* s* leaves a NULL field out; "s?s" unpacking then finds no key. */
+	hdr = json_pack("{s:i, s:I, s:o*, s:o*, s:o, s:o*, s:s*, s:b}",
 	    "direction", it->direction, "received", (json_int_t)it->received,
-	    "queue_id", it->queue_id, "from", it->envelope_from,
-	    "rcpts", rcpts, "message_id", it->message_id,
+	    "queue_id", jstr(it->queue_id), "from", jstr(it->envelope_from),
+	    "rcpts", rcpts, "message_id", jstr(it->message_id),
 	    "decision", it->decision, "truncated", it->truncated);
 	if (hdr == NULL || (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
 		goto oom;
@@ -430,7 +457,17 @@ queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
 	id = get_be64((const unsigned char *)k.mv_data + 8);
 	memcpy(plugin, (const char *)k.mv_data + 16, k.mv_size - 16);
 	plugin[k.mv_size - 16] = '\0';
-	return queue_delivery_get(t, id, plugin, d_r, error_r);
+	rc = queue_delivery_get(t, id, plugin, d_r, error_r);
+	if ((rc == DV_ENOTFOUND || rc == DV_ECORRUPT) && t->write) {
+		/*
+		 * An index entry without a sane delivery must not block the
+		 * head of the queue forever: drop it and look again.
+		 */
+		if ((rc = mdb_del(t->txn, t->store->qdue, &k, NULL)) != 0)
+			return store_mdb_fail(rc, "outbox", error_r);
+		return queue_next_due(t, now, d_r, next_r, error_r);
+	}
+	return rc;
 }
 
 int64_t

@@ -103,7 +103,8 @@ void queue_msg_free(struct queue_msg *m);
 
 /**
  * queue_next_due - the pending delivery with the earliest next_at,
- * if that is at or before @now.
+ * if that is at or before @now. In a write transaction, index entries
+ * whose delivery is missing or corrupt are removed on the way.
  * @return 0 with *d_r filled; DV_ENOTFOUND if nothing is due (then
  *         *next_r, if not NULL, is the next due time, or 0 if none).
  */

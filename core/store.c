@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,11 +38,81 @@ store_mdb_fail(int rc, const char *what, const char **error_r)
 		return DV_ENOTFOUND;
 	if (rc == MDB_MAP_FULL) {
 		*error_r = dv_error_set("%s: the store is full; raise "
-		    "DatabaseMapSize", what);
+		    "DatabaseMapSize (then restart dvmilter)", what);
 		return DV_EFULL;
 	}
 	*error_r = dv_error_set("%s: %s", what, mdb_strerror(rc));
 	return rc > 0 ? rc : DV_ESTORE;
+}
+
+static const struct {
+	const char *name;
+	size_t off;
+} store_tables[] = {
+	{ "meta", offsetof(struct store, meta) },
+	{ "mailbox", offsetof(struct store, mailbox) },
+	{ "profile", offsetof(struct store, profile) },
+	{ "qmsg", offsetof(struct store, qmsg) },
+	{ "qdel", offsetof(struct store, qdel) },
+	{ "qdue", offsetof(struct store, qdue) },
+	{ "qmsgid", offsetof(struct store, qmsgid) },
+	{ "plugkv", offsetof(struct store, plugkv) },
+};
+
+static int
+check_schema(struct store *st, const MDB_val *v, const char **error_r)
+{
+	const unsigned char *p = v->mv_data;
+	uint32_t ver;
+
+	if (v->mv_size != 4) {
+		*error_r = dv_error_set("%s: schema record is corrupt", st->path);
+		return DV_ECORRUPT;
+	}
+	ver = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+	if (ver > STORE_SCHEMA_VERSION) {
+		*error_r = dv_error_set("%s: store schema %u is newer than this "
+		    "dvmilter supports (%u); upgrade dvmilter", st->path, ver,
+		    STORE_SCHEMA_VERSION);
+		return DV_ESCHEMA;
+	}
+	return 0;
+}
+
+/*
+ * The common case, an initialised store, needs only a read transaction:
+ * opening the store must not wait behind a long import holding LMDB's
+ * writer lock. Returns DV_ENOTFOUND when something must be created.
+ */
+static int
+store_open_tables_ro(struct store *st, const char **error_r)
+{
+	MDB_txn *txn;
+	MDB_val k = { sizeof(SCHEMA_KEY) - 1, (void *)SCHEMA_KEY }, v;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return store_mdb_fail(rc, st->path, error_r);
+	for (size_t i = 0; i < sizeof(store_tables) / sizeof(store_tables[0]);
+	    i++) {
+		rc = mdb_dbi_open(txn, store_tables[i].name, 0,
+		    (MDB_dbi *)((char *)st + store_tables[i].off));
+		if (rc != 0)
+			goto out;
+	}
+	if ((rc = mdb_get(txn, st->meta, &k, &v)) == 0 &&
+	    (rc = check_schema(st, &v, error_r)) == 0) {
+		/* Handles opened in a committed read txn stay valid. */
+		return mdb_txn_commit(txn) == 0 ? 0 : DV_ENOTFOUND;
+	}
+out:
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND || rc == DV_ENOTFOUND)
+		return DV_ENOTFOUND;
+	if (rc >= DV_ENOTFOUND && rc <= DV_ELAST)
+		return rc;		/* ours, with its text set */
+	return store_mdb_fail(rc, st->path, error_r);
 }
 
 static int
@@ -49,7 +120,6 @@ store_init_schema(struct store *st, const char **error_r)
 {
 	MDB_txn *txn = NULL;
 	MDB_val k = { sizeof(SCHEMA_KEY) - 1, (void *)SCHEMA_KEY }, v;
-	uint32_t ver;
 	unsigned char enc[4];
 	int rc;
 
@@ -67,7 +137,10 @@ store_init_schema(struct store *st, const char **error_r)
 		goto out;
 	}
 	rc = mdb_get(txn, st->meta, &k, &v);
-	if (rc == MDB_NOTFOUND) {
+	if (rc == 0) {
+		if ((rc = check_schema(st, &v, error_r)) != 0)
+			goto out;
+	} else if (rc == MDB_NOTFOUND) {
 		for (int i = 0; i < 4; i++)
 			enc[i] = (unsigned char)(STORE_SCHEMA_VERSION >> (8 * i));
 		v.mv_size = sizeof(enc);
@@ -76,29 +149,12 @@ store_init_schema(struct store *st, const char **error_r)
 			rc = store_mdb_fail(rc, st->path, error_r);
 			goto out;
 		}
-	} else if (rc != 0) {
+	} else {
 		rc = store_mdb_fail(rc, st->path, error_r);
 		goto out;
-	} else {
-		const unsigned char *p = v.mv_data;
-
-		if (v.mv_size != 4) {
-			*error_r = dv_error_set("%s: schema record is corrupt",
-			    st->path);
-			rc = DV_ECORRUPT;
-			goto out;
-		}
-		ver = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
-		    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-		if (ver > STORE_SCHEMA_VERSION) {
-			*error_r = dv_error_set("%s: store schema %u is newer "
-			    "than this dvmilter supports (%u); upgrade dvmilter",
-			    st->path, ver, STORE_SCHEMA_VERSION);
-			rc = DV_ESCHEMA;
-			goto out;
-		}
-		/* Older schemas are migrated here when there are any. */
 	}
+	/* Older schemas are migrated here when there are any. */
+
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0)
@@ -145,6 +201,7 @@ store_open(const char *path, const struct store_opts *opts,
 		*error_r = dv_error_set("store %s: out of memory", path);
 		return ENOMEM;
 	}
+	pthread_rwlock_init(&st->maplock, NULL);
 	if ((rc = mdb_env_create(&st->env)) != 0) {
 		rc = store_mdb_fail(rc, path, error_r);
 		goto fail;
@@ -162,7 +219,10 @@ store_open(const char *path, const struct store_opts *opts,
 	}
 	/* Slots left by crashed dvmilterctl runs would pin old pages. */
 	mdb_reader_check(st->env, &dead);
-	if ((rc = store_init_schema(st, error_r)) != 0)
+	rc = store_open_tables_ro(st, error_r);
+	if (rc == DV_ENOTFOUND)
+		rc = store_init_schema(st, error_r);
+	if (rc != 0)
 		goto fail;
 	*store_r = st;
 	return 0;
@@ -180,8 +240,22 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	mdb_env_close(st->env);
+	pthread_rwlock_destroy(&st->maplock);
 	free(st->path);
 	free(st);
+}
+
+/*
+ * Another process grew the map past ours (MDB_MAP_RESIZED): adopt its
+ * size. Called without the read lock; takes the write lock so that no
+ * transaction of this process is active.
+ */
+static void
+adopt_map_size(struct store *st)
+{
+	pthread_rwlock_wrlock(&st->maplock);
+	mdb_env_set_mapsize(st->env, 0);
+	pthread_rwlock_unlock(&st->maplock);
 }
 
 const char *
@@ -201,8 +275,17 @@ store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
 		*error_r = dv_error_set("out of memory");
 		return ENOMEM;
 	}
+	pthread_rwlock_rdlock(&st->maplock);
 	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&st->maplock);
+		adopt_map_size(st);
+		pthread_rwlock_rdlock(&st->maplock);
+		rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY,
+		    &t->txn);
+	}
 	if (rc != 0) {
+		pthread_rwlock_unlock(&st->maplock);
 		free(t);
 		return store_mdb_fail(rc, st->path, error_r);
 	}
@@ -216,10 +299,11 @@ int
 store_txn_commit(struct store_txn *t, const char **error_r)
 {
 	int rc = mdb_txn_commit(t->txn);
-	const char *path = t->store->path;
+	struct store *st = t->store;
 
+	pthread_rwlock_unlock(&st->maplock);
 	free(t);
-	return rc != 0 ? store_mdb_fail(rc, path, error_r) : 0;
+	return rc != 0 ? store_mdb_fail(rc, st->path, error_r) : 0;
 }
 
 void
@@ -228,6 +312,7 @@ store_txn_abort(struct store_txn *t)
 	if (t == NULL)
 		return;
 	mdb_txn_abort(t->txn);
+	pthread_rwlock_unlock(&t->store->maplock);
 	free(t);
 }
 
@@ -521,11 +606,21 @@ store_reader_open(struct store *st, struct store_reader **reader_r,
 		*error_r = dv_error_set("out of memory");
 		return ENOMEM;
 	}
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn)) != 0) {
+	pthread_rwlock_rdlock(&st->maplock);
+	rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&st->maplock);
+		adopt_map_size(st);
+		pthread_rwlock_rdlock(&st->maplock);
+		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+	}
+	if (rc != 0) {
+		pthread_rwlock_unlock(&st->maplock);
 		free(r);
 		return store_mdb_fail(rc, st->path, error_r);
 	}
 	mdb_txn_reset(r->txn);
+	pthread_rwlock_unlock(&st->maplock);
 	r->store = st;
 	*reader_r = r;
 	return 0;
@@ -547,8 +642,18 @@ store_lookup_policy(struct store_reader *r, const char *addr,
 	MDB_val k = key_of(addr), v;
 	int rc;
 
-	if ((rc = mdb_txn_renew(r->txn)) != 0)
+	pthread_rwlock_rdlock(&r->store->maplock);
+	rc = mdb_txn_renew(r->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&r->store->maplock);
+		adopt_map_size(r->store);
+		pthread_rwlock_rdlock(&r->store->maplock);
+		rc = mdb_txn_renew(r->txn);
+	}
+	if (rc != 0) {
+		pthread_rwlock_unlock(&r->store->maplock);
 		return store_mdb_fail(rc, r->store->path, error_r);
+	}
 	rc = mdb_get(r->txn, r->store->mailbox, &k, &v);
 	if (rc == 0) {
 		if ((rc = mbox_decode_policy(v.mv_data, v.mv_size, pol)) != 0)
@@ -559,6 +664,7 @@ store_lookup_policy(struct store_reader *r, const char *addr,
 	else
 		rc = store_mdb_fail(rc, "mailbox", error_r);
 	mdb_txn_reset(r->txn);
+	pthread_rwlock_unlock(&r->store->maplock);
 	return rc;
 }
 
@@ -579,7 +685,11 @@ store_counter_next(struct store_txn *t, const char *name, uint64_t *value_r,
 	k.mv_size = (size_t)len;
 	k.mv_data = key;
 	rc = mdb_get(t->txn, t->store->meta, &k, &v);
-	if (rc == 0 && v.mv_size == 8) {
+	if (rc == 0 && v.mv_size != 8) {
+		*error_r = dv_error_set("counter %s is corrupt", name);
+		return DV_ECORRUPT;
+	}
+	if (rc == 0) {
 		const unsigned char *p = v.mv_data;
 
 		for (int i = 0; i < 8; i++)

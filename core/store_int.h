@@ -8,6 +8,7 @@
 #define DV_STORE_INT_H
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "store.h"
 
@@ -21,6 +22,13 @@ struct store {
 	MDB_dbi qmsgid;		/* Message-ID -> id */
 	MDB_dbi plugkv;		/* plugin + '\0' + key -> plugin's value */
 	char *path;
+	/*
+	 * Held for reading by every transaction of this process, for
+	 * writing only to adopt a map that another process (dvmilterctl
+	 * with a larger DatabaseMapSize) grew: mdb_env_set_mapsize() needs
+	 * no transaction to be active.
+	 */
+	pthread_rwlock_t maplock;
 };
 
 struct store_txn {

@@ -23,6 +23,7 @@
 #include "ctl_int.h"
 #include "caps.h"
 #include "status.h"
+#include "utf8.h"
 
 /* Which options a subcommand accepts. */
 enum {
@@ -83,11 +84,11 @@ parse_yesno(const char *s)
 	return -1;
 }
 
-/* Printable text without control characters, at most max bytes. */
+/* Valid UTF-8 without control characters, at most max bytes. */
 static bool
 text_ok(const char *s, size_t max)
 {
-	if (strlen(s) > max)
+	if (strlen(s) > max || !utf8_valid(s, strlen(s)))
 		return false;
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -138,8 +139,9 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 		case OPT_USER: o->type = MBOX_USER; break;
 		case OPT_OWNER:
 			if (!text_ok(optarg, DV_OWNER_MAX))
-				return ctl_fail("owner must be at most %d bytes "
-				    "without control characters", DV_OWNER_MAX);
+				return ctl_fail("owner must be UTF-8 text of at most "
+				    "%d bytes without control characters",
+				    DV_OWNER_MAX);
 			o->owner = optarg;
 			break;
 		case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
@@ -644,9 +646,9 @@ import_cell(const char *file, unsigned line, enum col c, const char *v,
 		break;
 	case COL_OWNER:
 		if (!text_ok(v, DV_OWNER_MAX))
-			return import_fail("%s:%u: column owner: longer than %d "
-			    "bytes or has control characters", file, line,
-			    DV_OWNER_MAX);
+			return import_fail("%s:%u: column owner: not UTF-8, longer "
+			    "than %d bytes or has control characters (save the "
+			    "CSV as UTF-8)", file, line, DV_OWNER_MAX);
 		snprintf(mb->owner, sizeof(mb->owner), "%s", v);
 		return CTL_OK;
 	case COL_INCOMING: case COL_OUTGOING: case COL_ACT:

@@ -20,6 +20,7 @@
 #include "ctl_int.h"
 #include "caps.h"
 #include "status.h"
+#include "utf8.h"
 
 struct pr_opts {
 	int server_type, tls, auth;	/* -1: not given */
@@ -76,7 +77,8 @@ name_ok(const char *s)
 {
 	size_t len = strlen(s);
 
-	if (len == 0 || len > DV_NAME_MAX || s[0] == ' ' || s[len - 1] == ' ')
+	if (len == 0 || len > DV_NAME_MAX || s[0] == ' ' || s[len - 1] == ' ' ||
+	    !utf8_valid(s, len))
 		return false;
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)

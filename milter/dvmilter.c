@@ -118,6 +118,15 @@ main(int argc, char **argv)
 	sigset_t set;
 	int ch, ready = -1, rc;
 
+	/*
+	 * A reload signal that arrives during start-up (a slow store open,
+	 * say) must not kill us by its default action: block it now; the
+	 * reload thread takes it once we run.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
 	while ((ch = getopt(argc, argv, "c:fnVh")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;

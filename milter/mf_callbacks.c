@@ -50,28 +50,41 @@ conn_free(struct mf_conn *cc)
 	free(cc);
 }
 
-/* The context, created here if the MTA skipped the connect stage. */
+/* A new connection context: the client, the config; no reader yet. */
 static struct mf_conn *
-conn_get(SMFICTX *ctx)
+conn_new(SMFICTX *ctx)
 {
-	struct mf_conn *cc = smfi_getpriv(ctx);
-	const char *err;
+	struct mf_conn *cc = calloc(1, sizeof(*cc));
 
-	if (cc != NULL)
-		return cc;
-	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
+	if (cc == NULL) {
 		log_error("out of memory for a connection context");
-		return NULL;
-	}
-	if (store_reader_open(dvd.store, &cc->reader, &err) != 0) {
-		log_error("cannot open a store reader: %s", err);
-		free(cc);
 		return NULL;
 	}
 	cc->conf = mf_conf_acquire();
 	snprintf(cc->client, sizeof(cc->client), "unknown");
 	if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
 		conn_free(cc);
+		return NULL;
+	}
+	return cc;
+}
+
+/*
+ * The context for a SMTP command, with its store reader. NULL (the
+ * caller tempfails) if connect could not set it up: making one now
+ * would lose what connect knew, such as whether the client is internal.
+ */
+static struct mf_conn *
+conn_get(SMFICTX *ctx)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+	const char *err;
+
+	if (cc == NULL)
+		return NULL;
+	if (cc->reader == NULL &&
+	    store_reader_open(dvd.store, &cc->reader, &err) != 0) {
+		log_error("cannot open a store reader: %s", err);
 		return NULL;
 	}
 	return cc;
@@ -140,6 +153,19 @@ log_decision(const char *qid, const char *stage, const char *raw,
 	    d->detail != NULL ? d->detail : "");
 }
 
+/* Setting up the connection failed (logged already): tempfail. */
+static sfsistat
+internal_error(SMFICTX *ctx, const char *stage)
+{
+	static char code[] = "451", xcode[] = "4.3.0";
+	static char text[] = "temporary failure in the mail filter, try again";
+
+	log_warn("%s: %s: no connection context; tempfailing", qid_of(ctx),
+	    stage);
+	smfi_setreply(ctx, code, xcode, text);
+	return SMFIS_TEMPFAIL;
+}
+
 static sfsistat
 mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
@@ -165,7 +191,7 @@ mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 static sfsistat
 mf_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
-	struct mf_conn *cc = conn_get(ctx);
+	struct mf_conn *cc = conn_new(ctx);
 
 	if (cc == NULL)
 		return SMFIS_NOREPLY;
@@ -191,7 +217,7 @@ mf_envfrom(SMFICTX *ctx, char **argv)
 	const char *auth, *qid;
 
 	if (cc == NULL)
-		return SMFIS_TEMPFAIL;
+		return internal_error(ctx, "MAIL FROM");
 	conn_reset_message(cc);
 	/* A new transaction sees the config of the moment. */
 	conf_unref(cc->conf);
@@ -215,7 +241,7 @@ mf_envrcpt(SMFICTX *ctx, char **argv)
 	const char *qid;
 
 	if (cc == NULL)
-		return SMFIS_TEMPFAIL;
+		return internal_error(ctx, "RCPT TO");
 	policy_rcpt(cc->conf, cc->reader, argv[0], ++cc->nrcpt, &d);
 	if (d.found)
 		cc->involved = true;

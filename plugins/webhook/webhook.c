@@ -419,10 +419,13 @@ sign(const struct webhook *w, const char *stamp, const char *body,
 	memcpy(msg, stamp, sl);
 	msg[sl] = '.';
 	memcpy(msg + sl + 1, body, bl);
-	HMAC(EVP_sha256(), w->secret, (int)w->secret_len, msg, sl + 1 + bl,
-	    md, &mdlen);
+	if (HMAC(EVP_sha256(), w->secret, (int)w->secret_len, msg,
+	    sl + 1 + bl, md, &mdlen) == NULL)
+		mdlen = 0;
 	free(msg);
-	memcpy(out, "v1=", 3);
+	if (mdlen == 0)
+		return;
+	memcpy(out, "v1=", 4);
 	for (unsigned i = 0; i < mdlen && i < 32; i++)
 		snprintf(out + 3 + 2 * i, 3, "%02x", md[i]);
 }
@@ -466,6 +469,13 @@ webhook_deliver(void *state, const struct dvp_message *m,
 	}
 	snprintf(stamp, sizeof(stamp), "%lld", (long long)time(NULL));
 	sign(w, stamp, body, sig);
+	if (sig[0] == '\0') {
+		free(body);
+		r->status = DVP_TRANSIENT;
+		snprintf(r->error, sizeof(r->error), "could not sign the "
+		    "request");
+		return;
+	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	snprintf(line, sizeof(line), "Idempotency-Key: %s", m->id);
 	hdrs = curl_slist_append(hdrs, line);

@@ -114,6 +114,11 @@ run 1 "bad smtp url exits 1" ctl profile add P2 --smtp-url http://x.example/
 run 1 "bad --enabled exits 1" ctl mailbox set alice@example.com --enabled perhaps
 run 1 "bad status exits 1" ctl mailbox set alice@example.com --incoming-status great
 run 1 "bad approval exits 1" ctl mailbox set alice@example.com --approval maybe
+run 1 "an owner that is not UTF-8 exits 1" ctl mailbox set alice@example.com --owner "$(printf 'Ren\xe9')"
+check_match "the owner error says UTF-8" "owner must be UTF-8" "$err"
+printf 'address,owner\nlatin@example.com,Ren\xe9\n' > "$DV_TMP/latin1.csv"
+run 1 "a Latin-1 CSV exits 1" ctl mailbox import "$DV_TMP/latin1.csv"
+check_match "the Latin-1 CSV error names line and column" "latin1.csv:2: column owner: not UTF-8" "$err"
 run 1 "missing config file exits 1" "$DVMILTERCTL" -c "$DV_TMP/absent.conf" mailbox list
 check_match "missing config error names the file" "absent.conf: No such file" "$err"
 printf 'Sokcet x\n' > "$DV_TMP/bad.conf"

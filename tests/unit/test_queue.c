@@ -12,6 +12,7 @@
 
 #include "queue.h"
 #include "status.h"
+#include "store_int.h"
 #include "testutil.h"
 
 struct fx {
@@ -331,6 +332,55 @@ long_message_id_is_indexed_by_digest(void **state)
 	store_txn_abort(t);
 }
 
+static void
+missing_fields_and_8bit_envelope_round_trip(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad_rcpts[] = { "j\xf6rg@example.com" };
+	struct queue_item it = { .received = 7, .raw = "x", .raw_len = 1,
+	    .envelope_from = "ren\xe9@ext.example", .rcpts = bad_rcpts,
+	    .nrcpts = 1 };		/* no queue id, Message-ID, decision */
+	struct store_txn *t = begin(f, true);
+	struct queue_msg *m;
+	uint64_t id;
+	const char *err;
+
+	assert_int_equal(queue_put(t, &it, two_plugins, &id, &err), 0);
+	commit(t);
+	t = begin(f, true);
+	assert_int_equal(queue_get(t, id, &m, &err), 0);
+	assert_null(m->queue_id);
+	assert_null(m->message_id);
+	assert_null(m->decision);
+	assert_string_equal(m->envelope_from, "ren\xef\xbf\xbd@ext.example");
+	assert_string_equal(m->rcpts[0], "j\xef\xbf\xbdrg@example.com");
+	queue_msg_free(m);
+	assert_int_equal(queue_drop(t, id, &err), 0);
+	commit(t);
+}
+
+static void
+orphan_due_entry_does_not_block_the_queue(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = put(f, "a@x", 1000), b = put(f, "b@x", 2000);
+	struct store_txn *t = begin(f, true);
+	struct queue_delivery d;
+	unsigned char kb[8 + 5];
+	MDB_val k = { sizeof(kb), kb };
+	const char *err;
+
+	/* Lose the delivery records of a, as a damaged store might. */
+	for (int i = 7, v = (int)a; i >= 0; i--, v >>= 8)
+		kb[i] = (unsigned char)(v & 0xff);
+	memcpy(kb + 8, "local", 5);
+	assert_int_equal(mdb_del(t->txn, f->st->qdel, &k, NULL), 0);
+	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_true(d.id == a || d.id == b);
+	assert_string_equal(d.plugin, d.id == a ? "webhook" : "local");
+	commit(t);
+}
+
 int
 main(void)
 {
@@ -346,6 +396,8 @@ main(void)
 		T(state_survives_reopening_the_store),
 		T(uncommitted_put_leaves_no_trace),
 		T(long_message_id_is_indexed_by_digest),
+		T(missing_fields_and_8bit_envelope_round_trip),
+		T(orphan_due_entry_does_not_block_the_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

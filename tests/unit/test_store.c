@@ -164,6 +164,58 @@ other_process_writes_are_seen_by_reader(void **state)
 	store_reader_close(r);
 }
 
+static void
+map_grown_by_another_process_is_adopted(void **state)
+{
+	struct store_opts small = { .mapsize = 1 << 20, .create = true };
+	char *dir = scratch_dir(), path[300];
+	struct store *st;
+	struct store_reader *r;
+	struct store_txn *t;
+	struct mbox_policy p;
+	const char *err;
+	pid_t pid;
+	int status;
+
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &small, &st, &err), 0);
+	assert_int_equal(store_reader_open(st, &r, &err), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* dvmilterctl run with a larger DatabaseMapSize. */
+		struct store_opts big = { .mapsize = 64 << 20 };
+		struct store *o;
+		struct store_txn *w;
+		struct mbox mb;
+
+		if (store_open(path, &big, &o, &err) != 0 ||
+		    store_txn_begin(o, true, &w, &err) != 0)
+			_exit(1);
+		for (int i = 0; i < 30000; i++) {
+			char a[64];
+
+			snprintf(a, sizeof(a), "grow%05d@example.com", i);
+			mbox_init(&mb, a, MBOX_USER);
+			mb.pol.approval = MBOX_APPROVAL_APPROVED;
+			if (store_mailbox_put(w, &mb, STORE_PUT_UPSERT, &err) != 0)
+				_exit(2);
+		}
+		_exit(store_txn_commit(w, &err) == 0 ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Without adopting the new size every lookup would now fail. */
+	assert_int_equal(store_lookup_policy(r, "grow29999@example.com", &p,
+	    &err), 0);
+	assert_int_equal(p.approval, MBOX_APPROVAL_APPROVED);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	store_txn_abort(t);
+	store_reader_close(r);
+	store_close(st);
+	rm_tree(dir);
+}
+
 static int
 count_cb(void *arg, const struct mbox *mb)
 {
@@ -322,6 +374,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    missing_directory_is_an_error_unless_create, setup, teardown),
 		cmocka_unit_test(full_map_reported_as_full),
+		cmocka_unit_test(map_grown_by_another_process_is_adopted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
