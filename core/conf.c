@@ -236,8 +236,38 @@ set_database(struct conf *c, const char *v, const char **error_r)
 	return rc != 0 ? rc : set_str(&c->database, v, error_r);
 }
 
+static int parse_size(const char *v, size_t min, size_t *out,
+    const char **error_r);
+
 static int
 set_mapsize(struct conf *c, const char *v, const char **error_r)
+{
+	return parse_size(v, (size_t)1 << 20, &c->database_mapsize, error_r);
+}
+
+static int
+set_mem_limit(struct conf *c, const char *v, const char **error_r)
+{
+	return parse_size(v, 4096, &c->message_memory_limit, error_r);
+}
+
+static int
+set_max_size(struct conf *c, const char *v, const char **error_r)
+{
+	return parse_size(v, 4096, &c->max_message_size, error_r);
+}
+
+static int
+set_spool_dir(struct conf *c, const char *v, const char **error_r)
+{
+	int rc = parse_absolute_path(v, error_r);
+
+	return rc != 0 ? rc : set_str(&c->spool_dir, v, error_r);
+}
+
+/* "4G", "512M", "64K" or bytes; at least @min. */
+static int
+parse_size(const char *v, size_t min, size_t *out, const char **error_r)
 {
 	char num[32];
 	size_t len = strlen(v), mult = 1;
@@ -258,11 +288,12 @@ set_mapsize(struct conf *c, const char *v, const char **error_r)
 		*error_r = dv_error_set("\"%s\" is not a size like 4G", v);
 		return DV_EINVAL;
 	}
-	if (n * mult < ((size_t)1 << 20)) {
-		*error_r = dv_error_set("%s is below the minimum of 1M", v);
+	if (n * mult < min) {
+		*error_r = dv_error_set("%s is below the minimum of %zu bytes",
+		    v, min);
 		return DV_EINVAL;
 	}
-	c->database_mapsize = n * mult;
+	*out = n * mult;
 	return 0;
 }
 
@@ -631,6 +662,9 @@ static const struct conf_key conf_keys[] = {
 	{ "StoreErrorReply", set_store_error_reply, false },
 	{ "Plugins", set_plugins, true },
 	{ "PluginDir", set_plugin_dir, true },
+	{ "MessageMemoryLimit", set_mem_limit, false },
+	{ "MaxMessageSize", set_max_size, false },
+	{ "SpoolDirectory", set_spool_dir, false },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -656,6 +690,7 @@ conf_free(struct conf *c)
 	free_list(c->unknown_rcpt_domains);
 	free_list(c->plugins);
 	free(c->plugin_dir);
+	free(c->spool_dir);
 	for (size_t i = 0; i < c->nplugin_keys; i++) {
 		free(c->plugin_keys[i].plugin);
 		free(c->plugin_keys[i].key);
@@ -682,6 +717,7 @@ conf_set_defaults(struct conf *c, const char **error_r)
 		{ "StoreErrorReply",
 		    "451 4.3.0 <%a>: mailbox lookup failed, try again later" },
 		{ "PluginDir", DV_PLUGINDIR },
+		{ "SpoolDirectory", "/var/tmp" },
 	};
 	int rc;
 
@@ -693,6 +729,8 @@ conf_set_defaults(struct conf *c, const char **error_r)
 	c->log_level = LOG_LVL_INFO;
 	memcpy(c->subaddress_seps, "+", 2);
 	c->max_recipients = 1000;
+	c->message_memory_limit = (size_t)1 << 20;
+	c->max_message_size = (size_t)25 << 20;
 	c->unapproved_rcpt.action = CONF_REJECT;
 	c->unapproved_sender.action = CONF_REJECT;
 	c->unknown_rcpt.action = CONF_ACCEPT;

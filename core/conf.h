@@ -88,6 +88,11 @@ struct conf {
 	struct conf_rule malformed;
 	struct conf_rule store_error;
 
+	/* Tracked messages' content. */
+	size_t message_memory_limit;	/* spill to SpoolDirectory past this */
+	size_t max_message_size;	/* keep no more; track it truncated */
+	char *spool_dir;
+
 	/* Plugins, in delivery order; restart to change. */
 	char **plugins;			/* NULL-terminated, lower-case */
 	char *plugin_dir;		/* default DV_PLUGINDIR */

@@ -220,7 +220,7 @@ int
 queue_put(struct store_txn *t, const struct queue_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r)
 {
-	unsigned char kb[8], *buf = NULL;
+	unsigned char kb[8], *buf;
 	json_t *hdr = NULL, *rcpts;
 	char *hs = NULL, mkb[80];
 	MDB_val k, v;
@@ -246,24 +246,36 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 	if (hdr == NULL || (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
 		goto oom;
 	hl = strlen(hs);
-	if ((buf = malloc(5 + hl + it->raw_len)) == NULL)
-		goto oom;
+	be64(kb, id);
+	k.mv_size = 8;
+	k.mv_data = kb;
+	/* Reserve the value and write it in place: no copy of the message. */
+	v.mv_size = 5 + hl + it->raw_len;
+	v.mv_data = NULL;
+	if ((rc = mdb_put(t->txn, t->store->qmsg, &k, &v,
+	    MDB_NOOVERWRITE | MDB_RESERVE)) != 0) {
+		rc = store_mdb_fail(rc, "outbox", error_r);
+		goto out;
+	}
+	buf = v.mv_data;
 	buf[0] = QMSG_VERSION;
 	buf[1] = (unsigned char)(hl >> 24);
 	buf[2] = (unsigned char)(hl >> 16);
 	buf[3] = (unsigned char)(hl >> 8);
 	buf[4] = (unsigned char)hl;
 	memcpy(buf + 5, hs, hl);
-	if (it->raw_len > 0)
-		memcpy(buf + 5 + hl, it->raw, it->raw_len);
-	be64(kb, id);
-	k.mv_size = 8;
-	k.mv_data = kb;
-	v.mv_size = 5 + hl + it->raw_len;
-	v.mv_data = buf;
-	if ((rc = mdb_put(t->txn, t->store->qmsg, &k, &v, MDB_NOOVERWRITE)) != 0) {
-		rc = store_mdb_fail(rc, "outbox", error_r);
-		goto out;
+	buf = NULL;		/* LMDB's memory, not ours */
+	if (it->raw_len > 0) {
+		unsigned char *dst = (unsigned char *)v.mv_data + 5 + hl;
+
+		if (it->raw_fill != NULL) {
+			if ((rc = it->raw_fill(it->raw_arg, dst)) != 0) {
+				*error_r = dv_error_set("reading the spooled "
+				    "message: %s", strerror(rc));
+				goto out;
+			}
+		} else
+			memcpy(dst, it->raw, it->raw_len);
 	}
 	if (it->message_id != NULL && it->message_id[0] != '\0') {
 		msgid_key(it->message_id, mkb, &k);
@@ -291,7 +303,6 @@ oom:
 	*error_r = dv_error_set("out of memory");
 	rc = ENOMEM;
 out:
-	free(buf);
 	free(hs);
 	json_decref(hdr);
 	return rc;

@@ -40,8 +40,13 @@ struct queue_item {
 	size_t nrcpts;
 	const char *message_id;		/* without <>, or NULL */
 	const char *decision;		/* JSON text of the tracking decision */
-	const void *raw;		/* the message as received */
+	const void *raw;		/* the message as received, or NULL: */
 	size_t raw_len;
+	/* ... when raw is NULL, raw_fill writes raw_len bytes into the
+	 * reserved record (a spooled message goes straight from its file
+	 * into LMDB); returns 0 or an errno. */
+	int (*raw_fill)(void *arg, void *dst);
+	void *raw_arg;
 	bool truncated;
 };
 

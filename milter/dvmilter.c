@@ -215,6 +215,10 @@ main(int argc, char **argv)
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
 	    mf_reload_thread_start() != 0)
 		fatal("cannot start the reload thread");
+	/* With plugins configured, tracked mail goes to the outbox. */
+	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
+	    qwriter_start(dvd.store, dvd.conf->plugins, &dvd.qw, &err) != 0)
+		fatal("%s", err);
 
 	log_notice("dvmilter %s listening on %s, store %s", PACKAGE_VERSION,
 	    dvd.conf->socket, dvd.conf->database);

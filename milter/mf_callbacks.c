@@ -38,6 +38,7 @@ conn_reset_message(struct mf_conn *cc)
 	cc->nrcpt = 0;
 	cc->outbound = false;
 	cc->involved = false;
+	mf_track_reset(cc);
 }
 
 static void
@@ -45,6 +46,8 @@ conn_free(struct mf_conn *cc)
 {
 	if (cc == NULL)
 		return;
+	mf_track_reset(cc);
+	spool_free(&cc->spool);
 	store_reader_close(cc->reader);
 	conf_unref(cc->conf);
 	free(cc);
@@ -171,19 +174,23 @@ mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-	/* Stages we never look at; the MTA need not send them. */
-	unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOHDRS |
-	    SMFIP_NOEOH | SMFIP_NOBODY;
+	/* Stages we never look at; the MTA need not send them. Content is
+	 * needed only when tracked mail goes to the outbox. */
+	unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 
+	if (dvd.qw == NULL)
+		skip |= SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY;
 	*pf0 = f0 & SMFIF_SETSYMLIST;
-	/* Connect only records the client: no reply needed. */
-	*pf1 = (skip | SMFIP_NR_CONN) & f1;
+	/* Connect and content callbacks only record: no replies needed. */
+	*pf1 = (skip | SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_EOH |
+	    SMFIP_NR_BODY) & f1;
 	*pf2 = 0;
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_ENVFROM, macros_from);
 		smfi_setsymlist(ctx, SMFIM_ENVRCPT, macros_rcpt);
 		smfi_setsymlist(ctx, SMFIM_DATA, macros_data);
+		smfi_setsymlist(ctx, SMFIM_EOM, macros_data);
 	}
 	return SMFIS_CONTINUE;
 }
@@ -227,6 +234,8 @@ mf_envfrom(SMFICTX *ctx, char **argv)
 	policy_sender(cc->conf, cc->reader, argv[0], cc->outbound, &d);
 	if (d.found)
 		cc->involved = true;
+	if (d.verdict == VERDICT_CONTINUE)
+		mf_track_sender(cc, argv[0], &d);
 	qid = qid_of(ctx);
 	if (cc->outbound)
 		log_decision(qid, "from", argv[0], cc, &d);
@@ -245,6 +254,7 @@ mf_envrcpt(SMFICTX *ctx, char **argv)
 	policy_rcpt(cc->conf, cc->reader, argv[0], ++cc->nrcpt, &d);
 	if (d.found)
 		cc->involved = true;
+	mf_track_rcpt(cc, argv[0], &d);
 	qid = qid_of(ctx);
 	log_decision(qid, "rcpt", argv[0], cc, &d);
 	return apply(ctx, &d, qid, "RCPT TO");
@@ -256,9 +266,11 @@ mf_data(SMFICTX *ctx)
 	struct mf_conn *cc = smfi_getpriv(ctx);
 
 	/*
-	 * Nothing after DATA concerns us yet: accepting the message here
+	 * An untracked message needs nothing after DATA: accepting it here
 	 * ends filtering for it and spares the MTA sending the content.
 	 */
+	if (cc != NULL && mf_track_begin(cc))
+		return SMFIS_CONTINUE;
 	if (cc != NULL)
 		conn_reset_message(cc);
 	return SMFIS_ACCEPT;
@@ -268,10 +280,13 @@ static sfsistat
 mf_eom(SMFICTX *ctx)
 {
 	struct mf_conn *cc = smfi_getpriv(ctx);
+	sfsistat r = SMFIS_CONTINUE;
 
+	if (cc != NULL && cc->collecting)
+		r = mf_track_eom(ctx, cc);
 	if (cc != NULL)
 		conn_reset_message(cc);
-	return SMFIS_CONTINUE;
+	return r;
 }
 
 static sfsistat
@@ -305,9 +320,9 @@ struct smfiDesc mf_description = {
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = mf_envfrom,
 	.xxfi_envrcpt = mf_envrcpt,
-	.xxfi_header = NULL,
-	.xxfi_eoh = NULL,
-	.xxfi_body = NULL,
+	.xxfi_header = mf_track_header,
+	.xxfi_eoh = mf_track_eoh,
+	.xxfi_body = mf_track_body,
 	.xxfi_eom = mf_eom,
 	.xxfi_abort = mf_abort,
 	.xxfi_close = mf_close,

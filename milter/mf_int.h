@@ -15,6 +15,8 @@
 
 #include "conf.h"
 #include "policy.h"
+#include "qwriter.h"
+#include "spool.h"
 #include "store.h"
 
 struct dv_daemon {
@@ -24,6 +26,14 @@ struct dv_daemon {
 	const char *conf_path;
 	struct conf *boot;		/* snapshot the daemon started with */
 	bool foreground;
+	struct qwriter *qw;		/* the outbox writer, if tracking */
+};
+
+/* A mailbox the message is tracked for. */
+struct mf_tracked {
+	char addr[DV_ADDR_MAX + 1];
+	uint8_t type;			/* enum mbox_type */
+	bool sender;			/* the sender (outgoing), not a recipient */
 };
 
 extern struct dv_daemon dvd;
@@ -38,12 +48,39 @@ struct mf_conn {
 	unsigned nrcpt;
 	bool outbound;			/* authenticated or internal client */
 	bool involved;			/* a known mailbox is a party */
+	char *env_from;			/* envelope sender as sent */
+	char **rcpts;			/* accepted recipients as sent */
+	size_t nrcpts;
+	struct mf_tracked *tracked;	/* mailboxes to track it for */
+	size_t ntracked;
+	char *message_id;		/* from the header, without <> */
+	struct spool spool;		/* the content, when tracked */
+	bool collecting;
+	int spool_err;			/* first error storing the content */
 };
 
 /* mf_callbacks.c */
 
 /** mf_description - the filter description for smfi_register(). */
 extern struct smfiDesc mf_description;
+
+/* mf_track.c */
+
+/** mf_track_reset - forget the message being tracked (any stage). */
+void mf_track_reset(struct mf_conn *cc);
+/** mf_track_sender - note the sender; tracked if outgoing and synced. */
+void mf_track_sender(struct mf_conn *cc, const char *raw,
+    const struct decision *d);
+/** mf_track_rcpt - note an accepted recipient; tracked if synced. */
+void mf_track_rcpt(struct mf_conn *cc, const char *raw,
+    const struct decision *d);
+/** mf_track_begin - at DATA: true if the content must be collected. */
+bool mf_track_begin(struct mf_conn *cc);
+sfsistat mf_track_header(SMFICTX *ctx, char *name, char *value);
+sfsistat mf_track_eoh(SMFICTX *ctx);
+sfsistat mf_track_body(SMFICTX *ctx, unsigned char *chunk, size_t len);
+/** mf_track_eom - commit to the outbox; TEMPFAIL if that fails. */
+sfsistat mf_track_eom(SMFICTX *ctx, struct mf_conn *cc);
 
 /* mf_daemon.c */
 

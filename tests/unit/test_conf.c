@@ -32,6 +32,9 @@ defaults_are_safe(void **state)
 	assert_int_equal(c->log_level, LOG_LVL_INFO);
 	assert_string_equal(c->subaddress_seps, "+");
 	assert_int_equal(c->max_recipients, 1000);
+	assert_int_equal(c->max_message_size, (size_t)25 << 20);
+	assert_int_equal(c->message_memory_limit, (size_t)1 << 20);
+	assert_string_equal(c->spool_dir, "/var/tmp");
 	assert_int_equal(c->unapproved_rcpt.action, CONF_REJECT);
 	assert_string_equal(c->unapproved_rcpt.reply.code, "550");
 	assert_string_equal(c->unapproved_rcpt.reply.xcode, "5.7.1");
@@ -162,6 +165,9 @@ static const struct err_case errors[] = {
 	{ "Database var/lib\n", "not an absolute path" },
 	{ "DatabaseMapSize 12Q\n", "not a size" },
 	{ "DatabaseMapSize 1K\n", "below the minimum" },
+	{ "MaxMessageSize 10\n", "below the minimum of 4096 bytes" },
+	{ "MessageMemoryLimit lots\n", "not a size" },
+	{ "SpoolDirectory tmp\n", "not an absolute path" },
 	{ "DatabaseMapSize -4G\n", "not a size" },
 	{ "UserID :grp\n", "not user or user:group" },
 	{ "UserID a:b:c\n", "not user or user:group" },

@@ -1,0 +1,89 @@
+#!/bin/bash
+# test_track.sh - with plugins configured, mail for an approved,
+# server-side-synced mailbox is collected and committed to the outbox at
+# end of message; other mail is not; failures tempfail.
+set -u
+. "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/daemon.sh"
+
+command -v miltertest >/dev/null || skip_all "miltertest is not installed"
+command -v jq >/dev/null || skip_all "jq is not installed"
+LUA="$top_srcdir/tests/milter"
+dv_tmpdir
+mkdir "$DV_TMP/spool"
+printf 'track-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+plugin_conf=("PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook"
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret"
+    "SpoolDirectory $DV_TMP/spool")
+
+mt() {
+	local script=$1 args=() kv
+	shift
+	for kv in "$@"; do args+=(-D "$kv"); done
+	miltertest -s "$LUA/$script" -D "sock=unix:$DV_SOCK" "${args[@]}" \
+	    >"$DV_TMP/mt.out" 2>&1
+}
+mt_check() {
+	local desc=$1
+	shift
+	if mt "$@"; then ok "$desc"; else not_ok "$desc"; sed 's/^/#   /' "$DV_TMP/mt.out"; fi
+}
+
+dv_conf "${plugin_conf[@]}" "MessageMemoryLimit 4096" "MaxMessageSize 64K"
+ctl mailbox add support@example.com --queue >/dev/null
+ctl mailbox approve support@example.com >/dev/null
+ctl mailbox add outlook@example.com --incoming outlook >/dev/null
+ctl mailbox approve outlook@example.com >/dev/null
+ctl mailbox add out@example.com >/dev/null
+ctl mailbox approve out@example.com >/dev/null
+dv_start || bail "dvmilter did not start"
+
+mt_check "with plugins, headers and body are negotiated without replies" negotiate_track.lua
+mt_check "a message to an approved synced mailbox is collected and kept" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue body=100 msgid=t1@ext.example
+q=$(ctl queue list --json)
+check_eq "it is in the outbox, pending for the plugin" "1 pending webhook:pending" \
+    "$(jq -r '(length|tostring) + " " + .[0].state + " " + ([.[0].deliveries[] | .plugin + ":" + .state] | join(","))' <<<"$q")"
+id=$(jq -r '.[0].id' <<<"$q")
+s=$(ctl queue show "$id" --json)
+check_eq "the envelope is stored without brackets" "ann@ext.example support@example.com" \
+    "$(jq -r '.from + " " + .rcpts[0]' <<<"$s")"
+check_eq "the Message-ID is indexed" "t1@ext.example" "$(jq -r .message_id <<<"$s")"
+check_eq "the decision names the mailbox as a recipient queue" "incoming support@example.com queue recipient" \
+    "$(jq -r '.decision.direction + " " + (.decision.mailboxes[0] | .address + " " + .type + " " + .role)' <<<"$s")"
+check_eq "headers (30 + 26 + 2 bytes) and 100 body lines are stored whole" "10058" "$(jq -r .size <<<"$s")"
+check_eq "content over MessageMemoryLimit spilled and left no file" "0" "$(ls -A "$DV_TMP/spool" | wc -l)"
+check_match "the daemon logged the outbox entry" "tracked as outbox entry $id: direction=incoming mailboxes=1 size=10058" "$(cat "$DV_LOG")"
+
+mt_check "a message with no tracked mailbox is accepted at DATA" \
+    track.lua "rcpt=<nobody@example.com>" data_expect=accept
+mt_check "a mailbox synced by Outlook is not tracked" \
+    track.lua "rcpt=<outlook@example.com>" data_expect=accept
+check_eq "neither reached the outbox" "1" "$(ctl queue list --json | jq length)"
+
+mt_check "a message over MaxMessageSize is still accepted" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue body=1000 msgid=big@ext.example
+s=$(ctl queue list --json | jq -r '.[] | select(.message_id == "big@ext.example") | .id')
+check_eq "it is kept up to MaxMessageSize and marked truncated" "65536 true" \
+    "$(ctl queue show "$s" --json | jq -r '(.size|tostring) + " " + (.truncated|tostring)')"
+check "the daemon stops cleanly" dv_stop
+
+# A store that cannot take the message: the sender must retry.
+dv_tmpdir
+mkdir "$DV_TMP/spool"
+printf 'track-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+plugin_conf=("PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook"
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret"
+    "SpoolDirectory $DV_TMP/spool")
+dv_conf "${plugin_conf[@]}" "DatabaseMapSize 1M" "MaxMessageSize 4M"
+ctl mailbox add support@example.com --queue >/dev/null
+ctl mailbox approve support@example.com >/dev/null
+dv_start || bail "dvmilter did not start"
+mt_check "a message the store cannot hold is tempfailed at end of message" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue body=20000 eom_expect=reply
+check_match "the tempfail is logged with its reason" "tempfailing: the message could not be stored for tracking: .*store is full" "$(cat "$DV_LOG")"
+check_eq "nothing half-written is left in the outbox" "0" "$(ctl queue list --json | jq length)"
+mt_check "the next small message is stored again" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue body=3
+check "the daemon stops cleanly after a failed commit" dv_stop
+tap_done

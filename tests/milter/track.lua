@@ -1,0 +1,31 @@
+-- track.lua: one message with headers and a body, driven by -D variables.
+--   sock, rcpt, data_expect (accept|continue), eom_expect (continue|reply),
+--   body (repeat count of a 100-byte line, default 3), msgid
+conn = mt.connect(sock, 40, 0.25)
+if conn == nil then error("cannot connect to " .. sock) end
+if mt.conninfo(conn, "client.example", "192.0.2.1") ~= nil then error("conninfo") end
+if mt.mailfrom(conn, "<ann@ext.example>") ~= nil then error("mailfrom") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("MAIL FROM refused") end
+if mt.rcptto(conn, rcpt) ~= nil then error("rcptto") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("RCPT refused") end
+if mt.data(conn) ~= nil then error("data") end
+local d = mt.getreply(conn)
+if data_expect == "accept" then
+	if d ~= SMFIR_ACCEPT then error("DATA: want accept, got " .. tostring(d)) end
+	mt.disconnect(conn)
+	return
+end
+if d ~= SMFIR_CONTINUE then error("DATA: want continue, got " .. tostring(d)) end
+if mt.header(conn, "Message-ID", "<" .. (msgid or "m1@ext.example") .. ">") ~= nil then error("header") end
+if mt.header(conn, "Subject", "Printer on fire") ~= nil then error("header") end
+if mt.eoh(conn) ~= nil then error("eoh") end
+local line = string.rep("x", 98) .. "\r\n"
+for i = 1, tonumber(body or "3") do
+	if mt.bodystring(conn, line) ~= nil then error("body") end
+end
+if mt.eom(conn) ~= nil then error("eom") end
+local e = mt.getreply(conn)
+local want = SMFIR_CONTINUE
+if eom_expect == "reply" then want = SMFIR_REPLYCODE end
+if e ~= want then error("EOM: got " .. tostring(e)) end
+mt.disconnect(conn)
