@@ -113,8 +113,9 @@ int
 main(int argc, char **argv)
 {
 	const char *path = CONF_DEFAULT_PATH, *err;
+	char *abs_path = NULL;
 	struct store_opts sopts = { 0 };
-	bool check = false;
+	bool check = false, worker = false;
 	sigset_t set;
 	int ch, ready = -1, rc;
 
@@ -127,9 +128,10 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	while ((ch = getopt(argc, argv, "c:fnVh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fnVhW")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
+		case 'W': worker = true; break;
 		case 'f': dvd.foreground = true; break;
 		case 'n': check = true; break;
 		case 'V': print_version(); return 0;
@@ -141,7 +143,12 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* The worker is started later, after a chdir("/"). */
+	if (path[0] != '/' && (abs_path = realpath(path, NULL)) != NULL)
+		path = abs_path;
 	dvd.conf_path = path;
+	if (worker)
+		return mf_worker_main(path);
 	if (conf_load(path, &dvd.conf, &err) != 0) {
 		fprintf(stderr, "dvmilter: %s\n", err);
 		return 1;
@@ -217,7 +224,8 @@ main(int argc, char **argv)
 		fatal("cannot start the reload thread");
 	/* With plugins configured, tracked mail goes to the outbox. */
 	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
-	    qwriter_start(dvd.store, dvd.conf->plugins, &dvd.qw, &err) != 0)
+	    (qwriter_start(dvd.store, dvd.conf->plugins, &dvd.qw, &err) != 0 ||
+	    mf_worker_start(&err) != 0))
 		fatal("%s", err);
 
 	log_notice("dvmilter %s listening on %s, store %s", PACKAGE_VERSION,
@@ -231,6 +239,7 @@ main(int argc, char **argv)
 	rc = smfi_main();
 
 	log_notice("dvmilter stopping");
+	mf_worker_stop();
 	if (dvd.boot->socket_path != NULL)
 		unlink(dvd.boot->socket_path);
 	if (dvd.boot->pidfile != NULL)

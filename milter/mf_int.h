@@ -82,6 +82,17 @@ sfsistat mf_track_body(SMFICTX *ctx, unsigned char *chunk, size_t len);
 /** mf_track_eom - commit to the outbox; TEMPFAIL if that fails. */
 sfsistat mf_track_eom(SMFICTX *ctx, struct mf_conn *cc);
 
+/* mf_worker.c */
+
+/** mf_worker_main - run as the outbox worker ("dvmilter -W"). */
+int mf_worker_main(const char *conf_path);
+/** mf_worker_start - start the supervisor, which starts the worker. */
+int mf_worker_start(const char **error_r);
+/** mf_worker_kick - tell the worker a new message was committed. */
+void mf_worker_kick(void);
+/** mf_worker_stop - stop the worker and its supervisor; waits. */
+void mf_worker_stop(void);
+
 /* mf_daemon.c */
 
 /**

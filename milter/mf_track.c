@@ -244,6 +244,7 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	free(dec);
 	if (rc != 0)
 		goto fail;
+	mf_worker_kick();
 	log_info("%s: tracked as outbox entry %llu: direction=%s mailboxes=%zu "
 	    "size=%zu%s", qid, (unsigned long long)id,
 	    outgoing ? "outgoing" : "incoming", cc->ntracked, cc->spool.len,

@@ -1,0 +1,222 @@
+/*
+ * deliver.c - from an outbox entry to a plugin call and back.
+ *
+ * Turns a queued message into the plugin ABI's view (the parsed message
+ * from core/msg and the stored decision) and records the result with
+ * core/queue's retry policy. It decides nothing about tracking.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "msg.h"
+#include "status.h"
+
+static struct plugin *
+find_plugin(struct plugin_set *ps, const char *name)
+{
+	for (size_t i = 0; i < plugin_set_count(ps); i++)
+		if (strcmp(plugin_name(plugin_set_get(ps, i)), name) == 0)
+			return plugin_set_get(ps, i);
+	return NULL;
+}
+
+static double
+jitter(void)
+{
+	uint32_t r = 0;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint32_t)rand();
+	return (double)r / 4294967296.0;
+}
+
+/* The ABI's arrays, pointing into the parsed message. */
+struct view {
+	struct dvp_message m;
+	struct dvp_decision d;
+	struct dvp_address *from, *to, *cc;
+	struct dvp_attachment *att;
+	struct dvp_mailbox *mbs;
+	json_t *dec;
+	char id[24];
+};
+
+static struct dvp_address *
+addrs(const struct msg_addr *a, size_t n)
+{
+	struct dvp_address *v = calloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		v[i].name = a[i].name;
+		v[i].address = a[i].address;
+	}
+	return v;
+}
+
+static int
+view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
+{
+	json_t *mbs;
+
+	memset(v, 0, sizeof(*v));
+	snprintf(v->id, sizeof(v->id), "%016llx", (unsigned long long)q->id);
+	v->from = addrs(m->from, m->nfrom);
+	v->to = addrs(m->to, m->nto);
+	v->cc = addrs(m->cc, m->ncc);
+	v->att = calloc(m->natt + 1, sizeof(*v->att));
+	if (v->from == NULL || v->to == NULL || v->cc == NULL || v->att == NULL)
+		return ENOMEM;
+	for (size_t i = 0; i < m->natt; i++) {
+		v->att[i].filename = m->att[i].filename;
+		v->att[i].content_type = m->att[i].content_type;
+		v->att[i].size = m->att[i].size;
+		v->att[i].sha256 = m->att[i].sha256;
+		v->att[i].data = m->att[i].data;
+	}
+	v->m = (struct dvp_message) {
+		.size = sizeof(struct dvp_message), .id = v->id,
+		.direction = q->direction, .received = q->received,
+		.queue_id = q->queue_id, .envelope_from = q->envelope_from,
+		.envelope_rcpts = (const char *const *)q->rcpts,
+		.nrcpts = q->nrcpts, .message_id = m->message_id,
+		.in_reply_to = m->in_reply_to,
+		.references = (const char *const *)m->references,
+		.nreferences = m->nreferences, .subject = m->subject,
+		.date = m->has_date ? m->date : 0,
+		.from = v->from, .to = v->to, .cc = v->cc,
+		.nfrom = m->nfrom, .nto = m->nto, .ncc = m->ncc,
+		.auto_submitted = m->auto_submitted,
+		.precedence = m->precedence, .list_id = m->list_id,
+		.text = m->text, .attachments = v->att,
+		.nattachments = m->natt, .truncated = q->truncated,
+	};
+	v->d.size = sizeof(struct dvp_decision);
+	v->d.correlation = DVP_CORR_NONE;
+	v->dec = q->decision ? json_loads(q->decision, 0, NULL) : NULL;
+	mbs = json_object_get(v->dec, "mailboxes");
+	v->mbs = calloc(json_array_size(mbs) + 1, sizeof(*v->mbs));
+	if (v->mbs == NULL)
+		return ENOMEM;
+	for (size_t i = 0; i < json_array_size(mbs); i++) {
+		json_t *b = json_array_get(mbs, i);
+		const char *addr = json_string_value(json_object_get(b,
+		    "address"));
+		const char *type = json_string_value(json_object_get(b, "type"));
+
+		if (addr == NULL)
+			continue;
+		v->mbs[v->d.nmailboxes].address = addr;
+		v->mbs[v->d.nmailboxes].type = type != NULL &&
+		    strcmp(type, "queue") == 0 ? DVP_MAILBOX_QUEUE :
+		    DVP_MAILBOX_USER;
+		v->d.nmailboxes++;
+	}
+	v->d.mailboxes = v->mbs;
+	return 0;
+}
+
+static void
+view_free(struct view *v)
+{
+	free(v->from);
+	free(v->to);
+	free(v->cc);
+	free(v->att);
+	free(v->mbs);
+	json_decref(v->dec);
+}
+
+int
+deliver_next(struct store *st, struct plugin_set *ps,
+    const struct queue_policy *pol, int64_t now, int *did_r,
+    int64_t *next_r, const char **error_r)
+{
+	struct store_txn *t;
+	struct queue_delivery d;
+	struct queue_msg *q = NULL;
+	struct msg *m = NULL;
+	struct dvp_result r;
+	struct plugin *p;
+	struct view v;
+	char why[256];
+	int rc;
+
+	*did_r = 0;
+	*next_r = 0;
+	/* A write transaction: it may clear a broken index entry. */
+	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
+		return rc;
+	rc = queue_next_due(t, now, &d, next_r, error_r);
+	if (rc == 0)
+		rc = queue_get(t, d.id, &q, error_r);
+	if (rc == DV_ENOTFOUND) {
+		return store_txn_commit(t, error_r);
+	}
+	if (rc != 0) {
+		store_txn_abort(t);
+		return rc;
+	}
+	if ((rc = store_txn_commit(t, error_r)) != 0) {
+		queue_msg_free(q);
+		return rc;
+	}
+	*did_r = 1;
+
+	memset(&r, 0, sizeof(r));
+	if ((p = find_plugin(ps, d.plugin)) == NULL) {
+		r.status = DVP_PERMANENT;
+		snprintf(r.error, sizeof(r.error), "plugin %s is not "
+		    "configured any more", d.plugin);
+	} else if (msg_parse(q->raw, q->raw_len, NULL, &m, error_r) != 0) {
+		r.status = DVP_TRANSIENT;
+		snprintf(r.error, sizeof(r.error), "%s", *error_r);
+	} else if (view_build(&v, q, m) != 0) {
+		view_free(&v);
+		r.status = DVP_TRANSIENT;
+		snprintf(r.error, sizeof(r.error), "out of memory");
+	} else {
+		for (size_t i = 0; i < m->nproblems; i++)
+			log_info("outbox %llu: %s", (unsigned long long)q->id,
+			    m->problems[i]);
+		plugin_deliver(p, &v.m, &v.d, &r);
+		view_free(&v);
+	}
+
+	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
+		goto out;
+	rc = queue_record(t, d.id, d.plugin, (enum queue_outcome)r.status,
+	    r.error, r.activity_id, r.case_id, r.retry_after, now, pol,
+	    jitter(), &d, error_r);
+	if (rc == 0)
+		rc = store_txn_commit(t, error_r);
+	else
+		store_txn_abort(t);
+	if (rc != 0)
+		goto out;
+	snprintf(why, sizeof(why), "%s", r.error);
+	if (d.state == QUEUE_DONE)
+		log_info("outbox %llu: delivered to %s: activity=%s case=%s",
+		    (unsigned long long)d.id, d.plugin,
+		    d.activity_id[0] ? d.activity_id : "-",
+		    d.case_id[0] ? d.case_id : "-");
+	else if (d.state == QUEUE_PENDING)
+		log_warn("outbox %llu: %s failed (attempt %u), retrying in %lld "
+		    "s: %s", (unsigned long long)d.id, d.plugin, d.attempts,
+		    (long long)(d.next_at - now), why);
+	else
+		log_error("outbox %llu: %s gave up: %s",
+		    (unsigned long long)d.id, d.plugin, d.last_error);
+out:
+	msg_free(m);
+	queue_msg_free(q);
+	return rc;
+}

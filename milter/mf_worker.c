@@ -1,0 +1,215 @@
+/*
+ * mf_worker.c - the outbox worker process and its supervisor.
+ *
+ * The worker ("dvmilter -W") is a separate process so that a plugin that
+ * crashes or hangs never takes the milter down: it loads the plugins,
+ * makes due deliveries one at a time (core/deliver.c) and sleeps until
+ * the next is due, a second at most, or until the daemon's SIGUSR2 says
+ * that a new message was committed. The supervisor, a thread of the
+ * daemon, starts it, restarts it with backoff when it dies, and stops it
+ * with SIGTERM when the daemon stops. Outbox state is all in LMDB, so a
+ * restarted worker resumes where the last one stopped.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "mf_int.h"
+#include "msg.h"
+#include "plugin.h"
+#include "status.h"
+
+/* --- the worker process ----------------------------------------------------- */
+
+int
+mf_worker_main(const char *conf_path)
+{
+	struct queue_policy pol = QUEUE_POLICY_DEFAULT;
+	struct store_opts so = { 0 };
+	struct plugin_set *ps;
+	struct conf *c;
+	struct store *st;
+	const char *err;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (conf_load(conf_path, &c, &err) != 0) {
+		fprintf(stderr, "dvmilter worker: %s\n", err);
+		return 1;
+	}
+	log_open("dvmilter-worker", c->syslog, c->syslog_facility);
+	log_set_level(c->log_level);
+	msg_init();
+	so.mapsize = c->database_mapsize;
+	if (store_open(c->database, &so, &st, &err) != 0)
+		fatal("%s", err);
+	if (plugin_set_load(c, NULL, NULL, &ps, &err) != 0)
+		fatal("%s", err);
+	log_notice("worker started: %zu plugin%s", plugin_set_count(ps),
+	    plugin_set_count(ps) == 1 ? "" : "s");
+
+	for (;;) {
+		int64_t now = (int64_t)time(NULL), next = 0;
+		struct timespec ts = { 1, 0 };
+		siginfo_t si;
+		int did = 0, sig;
+
+		if (deliver_next(st, ps, &pol, now, &did, &next, &err) != 0) {
+			log_error("outbox: %s", err);
+			did = 0;
+		}
+		if (did)
+			ts.tv_sec = 0;		/* more may be due: look now */
+		else if (next > now && next - now < 1)
+			ts.tv_sec = next - now;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+			break;
+		/* SIGUSR2: a new message; SIGUSR1: ignored here. */
+	}
+	log_notice("worker stopping");
+	plugin_set_free(ps);
+	store_close(st);
+	conf_unref(c);
+	return 0;
+}
+
+/* --- the supervisor --------------------------------------------------------- */
+
+static struct {
+	pthread_t thread;
+	atomic_int pid;
+	atomic_bool stopping;
+	char exe[1024];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+} sup = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static pid_t
+spawn(void)
+{
+	char *argv[] = { sup.exe, (char *)"-W", (char *)"-c",
+	    (char *)dvd.conf_path, NULL };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		pthread_sigmask(SIG_SETMASK, &none, NULL);
+		execv(sup.exe, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void *
+supervise(void *arg)
+{
+	unsigned delay = 1;
+
+	while (!atomic_load(&sup.stopping)) {
+		time_t started = time(NULL);
+		pid_t pid = spawn();
+		int status;
+
+		if (pid < 0) {
+			log_error("cannot start the outbox worker: %s",
+			    strerror(errno));
+		} else {
+			atomic_store(&sup.pid, pid);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			atomic_store(&sup.pid, 0);
+			if (atomic_load(&sup.stopping))
+				break;
+			if (WIFSIGNALED(status))
+				log_error("outbox worker %d killed by signal %d",
+				    (int)pid, WTERMSIG(status));
+			else
+				log_error("outbox worker %d exited with status %d",
+				    (int)pid, WEXITSTATUS(status));
+		}
+		/* A worker that ran a while restarts at once; a crash loop
+		 * backs off up to a minute. */
+		delay = time(NULL) - started > 60 ? 1 :
+		    (delay * 2 > 60 ? 60 : delay * 2);
+		log_notice("restarting the outbox worker in %u s", delay);
+		pthread_mutex_lock(&sup.lock);
+		if (!atomic_load(&sup.stopping)) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += delay;
+			pthread_cond_timedwait(&sup.cond, &sup.lock, &until);
+		}
+		pthread_mutex_unlock(&sup.lock);
+	}
+	return NULL;
+}
+
+int
+mf_worker_start(const char **error_r)
+{
+	ssize_t n = readlink("/proc/self/exe", sup.exe, sizeof(sup.exe) - 1);
+	int rc;
+
+	if (n <= 0) {
+		*error_r = dv_error_set("cannot find my own executable: %s",
+		    strerror(errno));
+		return -1;
+	}
+	sup.exe[n] = '\0';
+	if ((rc = pthread_create(&sup.thread, NULL, supervise, NULL)) != 0) {
+		*error_r = dv_error_set("cannot start the worker supervisor: "
+		    "%s", strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void
+mf_worker_kick(void)
+{
+	pid_t pid = atomic_load(&sup.pid);
+
+	if (pid > 0)
+		kill(pid, SIGUSR2);
+}
+
+void
+mf_worker_stop(void)
+{
+	pid_t pid;
+
+	if (sup.exe[0] == '\0')
+		return;
+	atomic_store(&sup.stopping, true);
+	pthread_mutex_lock(&sup.lock);
+	pthread_cond_signal(&sup.cond);
+	pthread_mutex_unlock(&sup.lock);
+	if ((pid = atomic_load(&sup.pid)) > 0)
+		kill(pid, SIGTERM);
+	pthread_join(sup.thread, NULL);
+}

@@ -1,0 +1,89 @@
+#!/bin/bash
+# test_worker.sh - the outbox worker: tracked mail reaches the webhook
+# plugin off the SMTP path; failures are retried or dead-lettered; a
+# worker killed in the middle of a delivery is restarted by the daemon
+# and the delivery is made again, once, under the same idempotency key.
+set -u
+. "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/daemon.sh"
+
+command -v miltertest >/dev/null || skip_all "miltertest is not installed"
+command -v jq >/dev/null || skip_all "jq is not installed"
+LUA="$top_srcdir/tests/milter"
+HOOKD="$top_builddir/tests/plugins/hookd"
+dv_tmpdir
+mkdir "$DV_TMP/req" "$DV_TMP/spool"
+"$HOOKD" "$DV_TMP/port" "$DV_TMP/req" 201 '{"activity_id":"act-7","case_id":"CAS-01001"}' 120 &
+HOOKD_PID=$!
+trap 'kill $HOOKD_PID 2>/dev/null; _dv_cleanup' EXIT
+for _ in $(seq 1 50); do [ -s "$DV_TMP/port" ] && break; sleep 0.1; done
+port=$(cat "$DV_TMP/port")
+printf 'worker-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+dv_conf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
+    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.SecretFile $DV_TMP/secret" \
+    "Webhook.Timeout 10" "SpoolDirectory $DV_TMP/spool"
+ctl mailbox add support@example.com --queue >/dev/null
+ctl mailbox approve support@example.com >/dev/null
+dv_start || bail "dvmilter did not start"
+
+send() {	# send MSGID: one tracked message
+	miltertest -s "$LUA/track.lua" -D "sock=unix:$DV_SOCK" \
+	    -D "rcpt=<support@example.com>" -D data_expect=continue \
+	    -D "msgid=$1" >"$DV_TMP/mt.out" 2>&1
+}
+state_of() {	# state_of MSGID: "state attempts activity"
+	ctl queue list --json | jq -r --arg m "$1" '.[] | select(.message_id == $m) |
+	    .deliveries[0] | .state + " " + (.attempts|tostring) + " " + (.activity_id // "-")'
+}
+wait_state() {	# wait_state MSGID STATE
+	for _ in $(seq 1 100); do
+		case "$(state_of "$1")" in "$2"*) return 0 ;; esac
+		sleep 0.1
+	done
+	return 1
+}
+worker_pid() {
+	pgrep -f -- "-W -c $DV_CONF" | head -n 1
+}
+
+check "the daemon started an outbox worker" bash -c "for i in \$(seq 50); do pgrep -f -- '-[W] -c $DV_CONF' >/dev/null && exit 0; sleep 0.1; done; exit 1"
+check "a tracked message is accepted" send ok1@ext.example
+check "the worker delivers it to the webhook" wait_state ok1@ext.example done
+check_eq "the delivery records the ids the receiver returned" "done 1 act-7" "$(state_of ok1@ext.example)"
+for _ in $(seq 1 30); do [ -s "$DV_TMP/req/1.headers" ] && break; sleep 0.1; done
+body=$(cat "$DV_TMP/req/1.json" 2>/dev/null)
+check_eq "the receiver got the parsed message" "Printer on fire support@example.com ok1@ext.example" \
+    "$(jq -r '.subject + " " + .mailboxes[0].address + " " + .message_id' <<<"$body")"
+check_match "the request carries an idempotency key" "Idempotency-Key: [0-9a-f]{16}" "$(cat "$DV_TMP/req/1.headers")"
+check_match "the worker logged the delivery" "outbox [0-9]+: delivered to webhook: activity=act-7 case=CAS-01001" "$(cat "$DV_LOG")"
+
+echo "503" > "$DV_TMP/req/status"; sleep 0.3
+check "a message sent while the receiver fails is still accepted" send fail@ext.example
+check "a 503 leaves the delivery pending for a retry" wait_state fail@ext.example "pending 1"
+check_match "the retry is logged with the reason" "webhook failed \(attempt 1\), retrying in [0-9]+ s: .*HTTP 503" "$(cat "$DV_LOG")"
+echo "400" > "$DV_TMP/req/status"; sleep 0.3
+check "a message the receiver refuses is accepted" send dead@ext.example
+check "a 400 dead-letters the delivery" wait_state dead@ext.example "dead 1"
+check_match "queue show gives the dead delivery's reason" "delivery: +webhook dead, 1 attempt: .*HTTP 400" \
+    "$(ctl queue show "$(ctl queue list --json | jq -r '.[] | select(.message_id == "dead@ext.example") | .id')")"
+
+# Kill the worker in the middle of a delivery.
+echo "200 3000" > "$DV_TMP/req/status"; sleep 0.3
+n_before=$(ls "$DV_TMP/req"/*.json | wc -l)
+w1=$(worker_pid)
+check "a message is accepted before the crash" send crash@ext.example
+for _ in $(seq 1 50); do [ "$(ls "$DV_TMP/req"/*.json | wc -l)" -gt "$n_before" ] && break; sleep 0.1; done
+kill -KILL "$w1"
+check "the killed delivery was still pending" wait_state crash@ext.example "pending 0"
+for _ in $(seq 1 50); do w2=$(worker_pid); [ -n "$w2" ] && [ "$w2" != "$w1" ] && break; sleep 0.1; done
+check "the daemon restarted the worker" test -n "$w2" -a "$w2" != "$w1"
+check_match "the crash and the restart are logged" "outbox worker $w1 killed by signal 9" "$(cat "$DV_LOG")"
+check "after the restart the delivery completes" wait_state crash@ext.example "done 1"
+sleep 0.3	# hookd saves requests every 100 ms
+keys=$(cat "$DV_TMP/req"/*.headers | grep -i '^Idempotency-Key' | sort | uniq -c | awk '$1 > 1 {print $1}')
+check_eq "the repeated request used the same idempotency key (exactly two attempts)" "2" "$keys"
+check_eq "the outbox holds each message once" "4" "$(ctl queue list --json | jq length)"
+
+check "SIGTERM stops the daemon and its worker" dv_stop
+check "no worker is left" bash -c "! pgrep -f -- '-[W] -c $DV_CONF' >/dev/null"
+tap_done
