@@ -635,6 +635,27 @@ set_plugin_dir(struct conf *c, const char *v, const char **error_r)
 	return rc != 0 ? rc : set_str(&c->plugin_dir, v, error_r);
 }
 
+static int
+set_token_prefix(struct conf *c, const char *v, const char **error_r)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 20 || strcspn(v, " \t\"") != n) {
+		*error_r = dv_error_set("\"%s\" is not 1 to 20 characters "
+		    "without spaces", v);
+		return DV_EINVAL;
+	}
+	return set_str(&c->token_prefix, v, error_r);
+}
+
+static int
+set_token_key(struct conf *c, const char *v, const char **error_r)
+{
+	int rc = parse_absolute_path(v, error_r);
+
+	return rc != 0 ? rc : set_str(&c->token_key_file, v, error_r);
+}
+
 static const struct conf_key conf_keys[] = {
 	{ "Socket", set_socket, true },
 	{ "SocketMode", set_socket_mode, true },
@@ -665,6 +686,8 @@ static const struct conf_key conf_keys[] = {
 	{ "MessageMemoryLimit", set_mem_limit, false },
 	{ "MaxMessageSize", set_max_size, false },
 	{ "SpoolDirectory", set_spool_dir, false },
+	{ "TrackingTokenPrefix", set_token_prefix, true },
+	{ "TrackingTokenKeyFile", set_token_key, true },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -691,6 +714,8 @@ conf_free(struct conf *c)
 	free_list(c->plugins);
 	free(c->plugin_dir);
 	free(c->spool_dir);
+	free(c->token_prefix);
+	free(c->token_key_file);
 	for (size_t i = 0; i < c->nplugin_keys; i++) {
 		free(c->plugin_keys[i].plugin);
 		free(c->plugin_keys[i].key);
@@ -718,6 +743,7 @@ conf_set_defaults(struct conf *c, const char **error_r)
 		    "451 4.3.0 <%a>: mailbox lookup failed, try again later" },
 		{ "PluginDir", DV_PLUGINDIR },
 		{ "SpoolDirectory", "/var/tmp" },
+		{ "TrackingTokenPrefix", "CRM:" },
 	};
 	int rc;
 
@@ -1210,6 +1236,15 @@ conf_plugin_value(const struct conf *c, const char *plugin, const char *key)
 		    strcasecmp(c->plugin_keys[i].key, key) == 0)
 			return c->plugin_keys[i].value;
 	return NULL;
+}
+
+void
+conf_token_key_path(const struct conf *c, char *out, size_t outsz)
+{
+	if (c->token_key_file != NULL)
+		snprintf(out, outsz, "%s", c->token_key_file);
+	else
+		snprintf(out, outsz, "%s/token.key", c->database);
 }
 
 bool

@@ -92,6 +92,8 @@ struct conf {
 	size_t message_memory_limit;	/* spill to SpoolDirectory past this */
 	size_t max_message_size;	/* keep no more; track it truncated */
 	char *spool_dir;
+	char *token_prefix;		/* TrackingTokenPrefix, "CRM:" */
+	char *token_key_file;		/* NULL: Database/token.key */
 
 	/* Plugins, in delivery order; restart to change. */
 	char **plugins;			/* NULL-terminated, lower-case */
@@ -150,6 +152,12 @@ const char *conf_action_name(enum conf_action a);
  */
 const char *conf_plugin_value(const struct conf *c, const char *plugin,
     const char *key);
+
+/**
+ * conf_token_key_path - TrackingTokenKeyFile, or "token.key" in the
+ * Database directory when it is not set.
+ */
+void conf_token_key_path(const struct conf *c, char *out, size_t outsz);
 
 /** conf_domain_listed - true if @domain (A-label form) is in the list. */
 bool conf_domain_listed(char *const *list, const char *domain);

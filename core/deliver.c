@@ -43,6 +43,8 @@ jitter(void)
 struct view {
 	struct dvp_message m;
 	struct dvp_decision d;
+	char corr_id[24];
+	char token[TOKEN_MAX];
 	struct dvp_address *from, *to, *cc;
 	struct dvp_attachment *att;
 	struct dvp_mailbox *mbs;
@@ -124,6 +126,56 @@ view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
 	return 0;
 }
 
+/* Correlate with an earlier outbox message; see deliver.h. */
+static void
+correlate(struct store *st, const struct deliver_opts *o,
+    const struct queue_msg *q, const struct msg *m, struct view *v)
+{
+	struct store_txn *t;
+	const char *err;
+	uint64_t id = 0, root = q->id;
+	int how = DVP_CORR_NONE;
+
+	if (store_txn_begin(st, false, &t, &err) != 0) {
+		log_warn("outbox %llu: no correlation: %s",
+		    (unsigned long long)q->id, err);
+		return;
+	}
+	if (m->in_reply_to != NULL &&
+	    queue_find_message_id(t, m->in_reply_to, &id, &err) == 0 &&
+	    id != q->id)
+		how = DVP_CORR_IN_REPLY_TO;
+	for (size_t i = m->nreferences; how == DVP_CORR_NONE && i > 0; i--)
+		if (queue_find_message_id(t, m->references[i - 1], &id,
+		    &err) == 0 && id != q->id)
+			how = DVP_CORR_IN_REPLY_TO;
+	if (how == DVP_CORR_NONE && o->key != NULL) {
+		int rc = token_find(o->key, o->token_prefix, m->subject, &id);
+		struct queue_msg *x;
+
+		if (rc == DV_EINVAL)
+			log_notice("outbox %llu: invalid tracking token in "
+			    "subject ignored", (unsigned long long)q->id);
+		else if (rc == 0 && id != q->id &&
+		    queue_get(t, id, &x, &err) == 0) {
+			queue_msg_free(x);
+			how = DVP_CORR_TRACKING_TOKEN;
+		}
+	}
+	store_txn_abort(t);
+	if (how != DVP_CORR_NONE) {
+		snprintf(v->corr_id, sizeof(v->corr_id), "%016llx",
+		    (unsigned long long)id);
+		v->d.correlated_id = v->corr_id;
+		v->d.correlation = how;
+		root = id;
+	}
+	if (o->key != NULL &&
+	    token_make(o->key, o->token_prefix, root, v->token,
+	    sizeof(v->token)) == 0)
+		v->d.tracking_token = v->token;
+}
+
 static void
 view_free(struct view *v)
 {
@@ -137,7 +189,7 @@ view_free(struct view *v)
 
 int
 deliver_next(struct store *st, struct plugin_set *ps,
-    const struct queue_policy *pol, int64_t now, int *did_r,
+    const struct deliver_opts *o, int64_t now, int *did_r,
     int64_t *next_r, const char **error_r)
 {
 	struct store_txn *t;
@@ -187,6 +239,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		for (size_t i = 0; i < m->nproblems; i++)
 			log_info("outbox %llu: %s", (unsigned long long)q->id,
 			    m->problems[i]);
+		correlate(st, o, q, m, &v);
 		plugin_deliver(p, &v.m, &v.d, &r);
 		view_free(&v);
 	}
@@ -194,7 +247,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
 		goto out;
 	rc = queue_record(t, d.id, d.plugin, (enum queue_outcome)r.status,
-	    r.error, r.activity_id, r.case_id, r.retry_after, now, pol,
+	    r.error, r.activity_id, r.case_id, r.retry_after, now, &o->policy,
 	    jitter(), &d, error_r);
 	if (rc == 0)
 		rc = store_txn_commit(t, error_r);

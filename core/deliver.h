@@ -16,16 +16,27 @@
 #include "plugin.h"
 #include "queue.h"
 #include "store.h"
+#include "token.h"
+
+struct deliver_opts {
+	struct queue_policy policy;
+	const struct token_key *key;	/* NULL: no tracking tokens */
+	const char *token_prefix;
+};
 
 /**
- * deliver_next - make at most one due delivery.
+ * deliver_next - make at most one due delivery. The decision passed to
+ * the plugin carries the correlation, in this order: In-Reply-To, then
+ * References (newest first) against the Message-IDs of earlier outbox
+ * messages, then a valid tracking token in the subject (an invalid one
+ * is logged and ignored); and the tracking token of the conversation.
  * @param[in]  now     the current Unix time.
  * @param[out] did_r   1 if a delivery was attempted, 0 if none was due.
  * @param[out] next_r  when nothing was due: the next due time, or 0.
  * @return 0, or a store error (logged by the caller).
  */
 int deliver_next(struct store *st, struct plugin_set *ps,
-    const struct queue_policy *pol, int64_t now, int *did_r,
+    const struct deliver_opts *opts, int64_t now, int *did_r,
     int64_t *next_r, const char **error_r);
 
 #endif

@@ -206,6 +206,9 @@ main(int argc, char **argv)
 		fatal("%s", err);
 	if (dvd.conf->pidfile != NULL)
 		write_pidfile(dvd.conf->pidfile);
+	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
+	    mf_worker_prepare(dvd.conf, &err) != 0)
+		fatal("%s", err);
 	if (mf_drop_privileges(dvd.conf, &err) != 0)
 		fatal("%s", err);
 

@@ -86,6 +86,12 @@ sfsistat mf_track_eom(SMFICTX *ctx, struct mf_conn *cc);
 
 /** mf_worker_main - run as the outbox worker ("dvmilter -W"). */
 int mf_worker_main(const char *conf_path);
+/**
+ * mf_worker_prepare - before the privilege drop: create the tracking
+ * token key if needed and give UserID the store files and the key, so
+ * that the worker, which runs as UserID, can open them.
+ */
+int mf_worker_prepare(const struct conf *c, const char **error_r);
 /** mf_worker_start - start the supervisor, which starts the worker. */
 int mf_worker_start(const char **error_r);
 /** mf_worker_kick - tell the worker a new message was committed. */

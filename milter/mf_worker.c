@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,13 +29,16 @@
 #include "msg.h"
 #include "plugin.h"
 #include "status.h"
+#include "token.h"
 
 /* --- the worker process ----------------------------------------------------- */
 
 int
 mf_worker_main(const char *conf_path)
 {
-	struct queue_policy pol = QUEUE_POLICY_DEFAULT;
+	struct deliver_opts opts = { .policy = QUEUE_POLICY_DEFAULT };
+	struct token_key key;
+	char keypath[1100];
 	struct store_opts so = { 0 };
 	struct plugin_set *ps;
 	struct conf *c;
@@ -63,6 +67,11 @@ mf_worker_main(const char *conf_path)
 		fatal("%s", err);
 	if (plugin_set_load(c, NULL, NULL, &ps, &err) != 0)
 		fatal("%s", err);
+	conf_token_key_path(c, keypath, sizeof(keypath));
+	if (token_key_load(keypath, false, &key, &err) != 0)
+		fatal("%s", err);
+	opts.key = &key;
+	opts.token_prefix = c->token_prefix;
 	log_notice("worker started: %zu plugin%s", plugin_set_count(ps),
 	    plugin_set_count(ps) == 1 ? "" : "s");
 
@@ -72,7 +81,7 @@ mf_worker_main(const char *conf_path)
 		siginfo_t si;
 		int did = 0, sig;
 
-		if (deliver_next(st, ps, &pol, now, &did, &next, &err) != 0) {
+		if (deliver_next(st, ps, &opts, now, &did, &next, &err) != 0) {
 			log_error("outbox: %s", err);
 			did = 0;
 		}
@@ -89,6 +98,48 @@ mf_worker_main(const char *conf_path)
 	plugin_set_free(ps);
 	store_close(st);
 	conf_unref(c);
+	return 0;
+}
+
+/* --- before the privilege drop --------------------------------------------- */
+
+int
+mf_worker_prepare(const struct conf *c, const char **error_r)
+{
+	static const char *const files[] = { "", "/data.mdb", "/lock.mdb" };
+	char keypath[1100], path[1100];
+	struct token_key key;
+	struct passwd *pw;
+	char user[80];
+	const char *colon;
+
+	conf_token_key_path(c, keypath, sizeof(keypath));
+	if (token_key_load(keypath, c->token_key_file == NULL, &key,
+	    error_r) != 0)
+		return -1;
+	if (c->userid == NULL || getuid() != 0)
+		return 0;
+	colon = strchr(c->userid, ':');
+	snprintf(user, sizeof(user), "%.*s", colon ? (int)(colon - c->userid) :
+	    (int)strlen(c->userid), c->userid);
+	if ((pw = getpwnam(user)) == NULL) {
+		*error_r = dv_error_set("UserID: no such user \"%s\"", user);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", c->database, files[i]);
+		if (chown(path, pw->pw_uid, (gid_t)-1) != 0) {
+			*error_r = dv_error_set("chown %s to %s: %s", path, user,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (c->token_key_file == NULL &&
+	    chown(keypath, pw->pw_uid, (gid_t)-1) != 0) {
+		*error_r = dv_error_set("chown %s to %s: %s", keypath, user,
+		    strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

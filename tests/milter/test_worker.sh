@@ -67,6 +67,40 @@ check "a 400 dead-letters the delivery" wait_state dead@ext.example "dead 1"
 check_match "queue show gives the dead delivery's reason" "delivery: +webhook dead, 1 attempt: .*HTTP 400" \
     "$(ctl queue show "$(ctl queue list --json | jq -r '.[] | select(.message_id == "dead@ext.example") | .id')")"
 
+# Correlation: replies find the message they answer.
+echo "201" > "$DV_TMP/req/status"; sleep 0.3
+first=$(ctl queue list --json | jq -r '.[] | select(.message_id == "ok1@ext.example") | .id')
+first_hex=$(printf '%016x' "$first")
+token=$(jq -r .tracking_token "$DV_TMP/req/1.json")
+check_match "a new conversation gets a signed tracking token" "^CRM:$first-[0-9A-Z]{8}$" "$token"
+latest() { ls -t "$DV_TMP/req"/*.json | head -n 1; }
+n=$(ls "$DV_TMP/req"/*.json | wc -l)
+miltertest -s "$LUA/track.lua" -D "sock=unix:$DV_SOCK" -D "rcpt=<support@example.com>" \
+    -D data_expect=continue -D msgid=reply1@ext.example -D in_reply_to=ok1@ext.example \
+    -D "subject=RE: Printer on fire" >/dev/null 2>&1
+check "a reply is delivered" wait_state reply1@ext.example done
+sleep 0.3
+check_eq "a reply is correlated by In-Reply-To to the first message" "in-reply-to $first_hex $token" \
+    "$(jq -r '.correlation + " " + .correlated_id + " " + .tracking_token' "$(latest)")"
+miltertest -s "$LUA/track.lua" -D "sock=unix:$DV_SOCK" -D "rcpt=<support@example.com>" \
+    -D data_expect=continue -D msgid=tok1@ext.example \
+    -D "subject=New question $token" >/dev/null 2>&1
+check "a message with only the token is delivered" wait_state tok1@ext.example done
+sleep 0.3
+check_eq "it is correlated by its tracking token" "tracking-token $first_hex" \
+    "$(jq -r '.correlation + " " + .correlated_id' "$(latest)")"
+forged="CRM:$first-AAAAAAAA"
+[ "$forged" = "$token" ] && forged="CRM:$first-BBBBBBBB"
+miltertest -s "$LUA/track.lua" -D "sock=unix:$DV_SOCK" -D "rcpt=<support@example.com>" \
+    -D data_expect=continue -D msgid=forged@ext.example \
+    -D "subject=Hijack $forged" >/dev/null 2>&1
+check "a message with a forged token is delivered" wait_state forged@ext.example done
+sleep 0.3
+check_eq "a forged token correlates with nothing" "none null" \
+    "$(jq -r '.correlation + " " + (.correlated_id // "null")' "$(latest)")"
+check_match "the forged token is logged" "invalid tracking token in subject ignored" "$(cat "$DV_LOG")"
+check "the token key was created beside the store, mode 0600" test "$(stat -c %a "$DV_TMP/db/token.key")" = 600
+
 # Kill the worker in the middle of a delivery.
 echo "200 3000" > "$DV_TMP/req/status"; sleep 0.3
 n_before=$(ls "$DV_TMP/req"/*.json | wc -l)
@@ -82,7 +116,7 @@ check "after the restart the delivery completes" wait_state crash@ext.example "d
 sleep 0.3	# hookd saves requests every 100 ms
 keys=$(cat "$DV_TMP/req"/*.headers | grep -i '^Idempotency-Key' | sort | uniq -c | awk '$1 > 1 {print $1}')
 check_eq "the repeated request used the same idempotency key (exactly two attempts)" "2" "$keys"
-check_eq "the outbox holds each message once" "4" "$(ctl queue list --json | jq length)"
+check_eq "the outbox holds each message once" "7" "$(ctl queue list --json | jq length)"
 
 check "SIGTERM stops the daemon and its worker" dv_stop
 check "no worker is left" bash -c "! pgrep -f -- '-[W] -c $DV_CONF' >/dev/null"

@@ -168,6 +168,8 @@ static const struct err_case errors[] = {
 	{ "MaxMessageSize 10\n", "below the minimum of 4096 bytes" },
 	{ "MessageMemoryLimit lots\n", "not a size" },
 	{ "SpoolDirectory tmp\n", "not an absolute path" },
+	{ "TrackingTokenPrefix ThisPrefixIsFarTooLong:\n", "1 to 20 characters" },
+	{ "TrackingTokenKeyFile key\n", "not an absolute path" },
 	{ "DatabaseMapSize -4G\n", "not a size" },
 	{ "UserID :grp\n", "not user or user:group" },
 	{ "UserID a:b:c\n", "not user or user:group" },

@@ -1,0 +1,175 @@
+/*
+ * token.c - tracking tokens: make, find, verify.
+ *
+ * Verification compares tags in constant time. Nothing here knows where
+ * a token goes in a subject beyond "the last one wins".
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "status.h"
+#include "token.h"
+
+static const char B32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";	/* Crockford */
+
+int
+token_key_load(const char *path, bool create, struct token_key *key,
+    const char **error_r)
+{
+	struct stat sb;
+	ssize_t n;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		unsigned char fresh[32];
+
+		if (RAND_bytes(fresh, sizeof(fresh)) != 1) {
+			*error_r = dv_error_set("TrackingTokenKeyFile %s: no "
+			    "randomness for a new key", path);
+			return DV_EINVAL;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			n = write(fd, fresh, sizeof(fresh));
+			rc = fsync(fd);
+			close(fd);
+			if (n != (ssize_t)sizeof(fresh) || rc != 0) {
+				unlink(path);
+				*error_r = dv_error_set("TrackingTokenKeyFile "
+				    "%s: cannot write a new key", path);
+				return EIO;
+			}
+		} else if (errno != EEXIST) {
+			rc = errno;
+			*error_r = dv_error_set("TrackingTokenKeyFile %s: cannot "
+			    "create: %s", path, strerror(rc));
+			return rc;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		rc = errno;
+		*error_r = dv_error_set("TrackingTokenKeyFile %s: %s", path,
+		    strerror(rc));
+		return rc;
+	}
+	if (fstat(fd, &sb) != 0 || (sb.st_mode & (S_IRWXG | S_IRWXO))) {
+		close(fd);
+		*error_r = dv_error_set("TrackingTokenKeyFile %s is readable "
+		    "by group or others; chmod 600 it", path);
+		return DV_EINVAL;
+	}
+	n = read(fd, key->k, sizeof(key->k));
+	close(fd);
+	if (n < TOKEN_KEY_MIN) {
+		*error_r = dv_error_set("TrackingTokenKeyFile %s must hold at "
+		    "least %d bytes", path, TOKEN_KEY_MIN);
+		return DV_EINVAL;
+	}
+	key->len = (size_t)n;
+	return 0;
+}
+
+/* The 8-character tag of PREFIX ID. */
+static void
+tag_of(const struct token_key *key, const char *prefix, const char *id,
+    char tag[9])
+{
+	unsigned char md[EVP_MAX_MD_SIZE], msg[64];
+	unsigned int mdlen = 0;
+	size_t pl = strlen(prefix), il = strlen(id);
+	uint64_t bits = 0;
+
+	memcpy(msg, prefix, pl);
+	memcpy(msg + pl, id, il);
+	if (HMAC(EVP_sha256(), key->k, (int)key->len, msg, pl + il, md,
+	    &mdlen) == NULL || mdlen < 5)
+		memset(md, 0, 5);
+	for (int i = 0; i < 5; i++)
+		bits = (bits << 8) | md[i];
+	for (int i = 7; i >= 0; i--) {
+		tag[i] = B32[bits & 31];
+		bits >>= 5;
+	}
+	tag[8] = '\0';
+}
+
+int
+token_make(const struct token_key *key, const char *prefix, uint64_t id,
+    char *out, size_t outsz)
+{
+	char ids[24], tag[9];
+	int n;
+
+	if (strlen(prefix) > 20 || outsz < TOKEN_MAX)
+		return DV_EINVAL;
+	snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+	tag_of(key, prefix, ids, tag);
+	n = snprintf(out, outsz, "%s%s-%s", prefix, ids, tag);
+	return n > 0 && (size_t)n < outsz ? 0 : DV_EINVAL;
+}
+
+/* Parse PREFIX DIGITS "-" 8xB32 at @p; 0 and the parts if it is one. */
+static int
+parse_at(const char *p, size_t pl, char *ids, size_t idsz, char tag[9])
+{
+	const char *d = p + pl;
+	size_t n = strspn(d, "0123456789");
+
+	if (n == 0 || n >= idsz || (n > 1 && d[0] == '0') || d[n] != '-')
+		return -1;
+	for (int i = 0; i < 8; i++) {
+		char c = d[n + 1 + i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c == '\0' || strchr(B32, c) == NULL)
+			return -1;
+		tag[i] = c;
+	}
+	tag[8] = '\0';
+	/* The token must end there: "...ABCDEFGHX" is something else. */
+	if ((d[n + 9] >= '0' && d[n + 9] <= '9') ||
+	    (d[n + 9] >= 'a' && d[n + 9] <= 'z') ||
+	    (d[n + 9] >= 'A' && d[n + 9] <= 'Z'))
+		return -1;
+	memcpy(ids, d, n);
+	ids[n] = '\0';
+	return 0;
+}
+
+int
+token_find(const struct token_key *key, const char *prefix,
+    const char *subject, uint64_t *id_r)
+{
+	size_t pl = strlen(prefix);
+	const char *p, *last = NULL;
+	char ids[24], tag[9], want[9];
+
+	if (pl == 0)
+		return DV_ENOTFOUND;
+	for (p = subject; (p = strcasestr(p, prefix)) != NULL; p++)
+		if (parse_at(p, pl, ids, sizeof(ids), tag) == 0)
+			last = p;
+	if (last == NULL)
+		return DV_ENOTFOUND;
+	parse_at(last, pl, ids, sizeof(ids), tag);
+	tag_of(key, prefix, ids, want);
+	if (CRYPTO_memcmp(tag, want, 8) != 0)
+		return DV_EINVAL;
+	*id_r = strtoull(ids, NULL, 10);
+	return 0;
+}

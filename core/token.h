@@ -1,0 +1,53 @@
+/*
+ * token.h - signed tracking tokens for subjects.
+ *
+ * A token names an outbox message (the start of a conversation) and
+ * carries a truncated HMAC-SHA256 of that name under a key only dvmilter
+ * holds, so a sender cannot forge or alter one to attach mail to someone
+ * else's conversation. The form is PREFIX ID "-" TAG, for example
+ * "CRM:1042-K7Q2M9TX": ID in decimal, TAG 8 characters of Crockford
+ * base32 (40 bits of the HMAC of PREFIX ID).
+ */
+#ifndef DV_TOKEN_H
+#define DV_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOKEN_KEY_MIN	16
+#define TOKEN_KEY_MAX	64
+#define TOKEN_MAX	64	/* longest token text, with its NUL */
+
+struct token_key {
+	unsigned char k[TOKEN_KEY_MAX];
+	size_t len;
+};
+
+/**
+ * token_key_load - read the key from @path (the whole file, at least
+ * TOKEN_KEY_MIN bytes, not readable by others). With @create and no
+ * file, generate 32 random bytes and write them with mode 0600 first.
+ * @return 0, or DV_EINVAL / an errno with the reason in *error_r.
+ */
+int token_key_load(const char *path, bool create, struct token_key *key,
+    const char **error_r);
+
+/**
+ * token_make - the token for message @id.
+ * @param[out] out  at least TOKEN_MAX bytes.
+ * @return 0, or DV_EINVAL for a prefix longer than 20 bytes.
+ */
+int token_make(const struct token_key *key, const char *prefix, uint64_t id,
+    char *out, size_t outsz);
+
+/**
+ * token_find - the last token in @subject.
+ * @param[out] id_r  the message it names, when valid.
+ * @return 0 for a valid token; DV_ENOTFOUND if there is none; DV_EINVAL
+ *         if there is one whose tag does not match (forged or altered).
+ */
+int token_find(const struct token_key *key, const char *prefix,
+    const char *subject, uint64_t *id_r);
+
+#endif
