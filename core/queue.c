@@ -216,6 +216,144 @@ jstr(const char *s)
 	return j;
 }
 
+static int rearm_one(void *arg, struct queue_delivery *d);
+static int each_delivery(struct store_txn *t, uint64_t id,
+    int (*fn)(void *arg, struct queue_delivery *d), void *arg,
+    const char **error_r);
+
+struct retry_arg {
+	struct store_txn *t;
+	const char *plugin;
+	int64_t now;
+	size_t n;
+	const char **error_r;
+};
+
+/* Append the elements of @add that @base lacks (compared by @key). */
+static void
+json_union(json_t *base, json_t *add, const char *key)
+{
+	size_t i, j;
+	json_t *a, *b;
+
+	json_array_foreach(add, i, a) {
+		bool have = false;
+		json_t *ka = key ? json_object_get(a, key) : a;
+
+		json_array_foreach(base, j, b)
+			if (json_equal(ka, key ? json_object_get(b, key) : b))
+				have = true;
+		if (!have)
+			json_array_append(base, a);
+	}
+}
+
+/*
+ * Fold a later copy of a queued message into entry @id: its mailboxes
+ * and recipients join the entry's, and plugins that already had it get
+ * it again (same id, so they update rather than duplicate).
+ * Returns DV_ENOTFOUND if the entry is gone (the index was stale).
+ */
+static int
+queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
+    char *const *plugins, const char **error_r)
+{
+	unsigned char kb[8], *raw = NULL, *dst;
+	MDB_val k = { 8, kb }, v;
+	json_t *hdr = NULL, *dec = NULL, *newdec = NULL;
+	struct retry_arg ra = { t, NULL, it->received, 0, error_r };
+	const unsigned char *p;
+	size_t hl, rawlen, nhl;
+	char *hs = NULL, *ds = NULL;
+	int rc;
+
+	be64(kb, id);
+	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? DV_ENOTFOUND :
+		    store_mdb_fail(rc, "outbox", error_r);
+	p = v.mv_data;
+	if (v.mv_size < 5 || p[0] != QMSG_VERSION)
+		goto corrupt;
+	hl = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+	if (hl > v.mv_size - 5 ||
+	    (hdr = json_loadb((const char *)p + 5, hl, 0, NULL)) == NULL)
+		goto corrupt;
+	rawlen = v.mv_size - 5 - hl;
+	if ((raw = malloc(rawlen + 1)) == NULL)
+		goto oom;
+	memcpy(raw, p + 5 + hl, rawlen);	/* v dies with the next put */
+
+	dec = json_loads(json_string_value(json_object_get(hdr, "decision")) ?
+	    json_string_value(json_object_get(hdr, "decision")) : "{}", 0, NULL);
+	newdec = it->decision ? json_loads(it->decision, 0, NULL) : NULL;
+	if (dec == NULL)
+		dec = json_object();
+	if (json_object_get(dec, "mailboxes") == NULL)
+		json_object_set_new(dec, "mailboxes", json_array());
+	if (newdec != NULL)
+		json_union(json_object_get(dec, "mailboxes"),
+		    json_object_get(newdec, "mailboxes"), "address");
+	for (size_t i = 0; i < it->nrcpts; i++) {
+		json_t *one = json_pack("[o]", jstr(it->rcpts[i]));
+
+		json_union(json_object_get(hdr, "rcpts"), one, NULL);
+		json_decref(one);
+	}
+	if ((ds = json_dumps(dec, JSON_COMPACT)) == NULL ||
+	    json_object_set_new(hdr, "decision", json_string(ds)) != 0 ||
+	    (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
+		goto oom;
+	nhl = strlen(hs);
+	v.mv_size = 5 + nhl + rawlen;
+	if ((rc = mdb_put(t->txn, t->store->qmsg, &k, &v, MDB_RESERVE)) != 0) {
+		rc = store_mdb_fail(rc, "outbox", error_r);
+		goto out;
+	}
+	dst = v.mv_data;
+	dst[0] = QMSG_VERSION;
+	dst[1] = (unsigned char)(nhl >> 24);
+	dst[2] = (unsigned char)(nhl >> 16);
+	dst[3] = (unsigned char)(nhl >> 8);
+	dst[4] = (unsigned char)nhl;
+	memcpy(dst + 5, hs, nhl);
+	memcpy(dst + 5 + nhl, raw, rawlen);
+	/* Every plugin gets the fuller picture: due again now. */
+	if ((rc = each_delivery(t, id, rearm_one, &ra, error_r)) != 0)
+		goto out;
+	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
+		struct queue_delivery d;
+
+		if (queue_delivery_get(t, id, plugins[i], &d, error_r) == 0)
+			continue;
+		memset(&d, 0, sizeof(d));
+		d.id = id;
+		d.next_at = d.updated = it->received;
+		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
+		if ((rc = del_put(t, &d, error_r)) != 0 ||
+		    (rc = due_set(t, d.next_at, id, d.plugin, true,
+		    error_r)) != 0)
+			goto out;
+	}
+	rc = 0;
+	goto out;
+corrupt:
+	*error_r = dv_error_set("queued message %llu is corrupt",
+	    (unsigned long long)id);
+	rc = DV_ECORRUPT;
+	goto out;
+oom:
+	*error_r = dv_error_set("out of memory");
+	rc = ENOMEM;
+out:
+	free(raw);
+	free(hs);
+	free(ds);
+	json_decref(hdr);
+	json_decref(dec);
+	json_decref(newdec);
+	return rc;
+}
+
 int
 queue_put(struct store_txn *t, const struct queue_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r)
@@ -228,6 +366,14 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 	size_t hl;
 	int rc;
 
+	/* The same message again (another transaction): one entry. */
+	if (it->message_id != NULL && it->message_id[0] != '\0' &&
+	    queue_find_message_id(t, it->message_id, &id, error_r) == 0 &&
+	    (rc = queue_merge(t, id, it, plugins, error_r)) != DV_ENOTFOUND) {
+		if (rc == 0)
+			*id_r = id;
+		return rc;
+	}
 	if ((rc = store_counter_next(t, "queue", &id, error_r)) != 0)
 		return rc;
 	if ((rcpts = json_array()) == NULL)
@@ -586,13 +732,26 @@ out:
 	return rc;
 }
 
-struct retry_arg {
-	struct store_txn *t;
-	const char *plugin;
-	int64_t now;
-	size_t n;
-	const char **error_r;
-};
+/* Make a delivery due now with fresh attempts, whatever its state. */
+static int
+rearm_one(void *arg, struct queue_delivery *d)
+{
+	struct retry_arg *a = arg;
+	int rc;
+
+	if (d->state == QUEUE_PENDING &&
+	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
+	    a->error_r)) != 0)
+		return rc;
+	d->state = QUEUE_PENDING;
+	d->attempts = 0;
+	d->next_at = a->now;
+	d->updated = a->now;
+	a->n++;
+	if ((rc = del_put(a->t, d, a->error_r)) != 0)
+		return rc;
+	return due_set(a->t, d->next_at, d->id, d->plugin, true, a->error_r);
+}
 
 static int
 retry_one(void *arg, struct queue_delivery *d)

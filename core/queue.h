@@ -87,7 +87,11 @@ struct queue_policy {
 
 /**
  * queue_put - add a message with one pending delivery per plugin, due at
- * item->received.
+ * item->received. A message whose Message-ID is already queued (the same
+ * message, received again in another transaction) is folded into that
+ * entry instead: its mailboxes and recipients are added to the entry's,
+ * and every plugin is due to get the entry again; *id_r is then the
+ * existing id.
  * @param[in]  plugins  NULL-terminated plugin names (may be empty).
  * @param[out] id_r     the message's id, unique for the store's life.
  * @return 0, DV_EFULL, DV_ETOOBIG or DV_ESTORE.

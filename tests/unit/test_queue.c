@@ -381,6 +381,52 @@ orphan_due_entry_does_not_block_the_queue(void **state)
 	commit(t);
 }
 
+static void
+same_message_again_is_folded_into_one_entry(void **state)
+{
+	struct fx *f = *state;
+	static const char *const r1[] = { "support@example.com" };
+	static const char *const r2[] = { "alice@example.com" };
+	struct queue_item a = { .received = 1000, .raw = raw,
+	    .raw_len = sizeof(raw) - 1, .message_id = "dup@ext.example",
+	    .rcpts = r1, .nrcpts = 1, .decision = "{\"direction\":\"incoming\","
+	    "\"mailboxes\":[{\"address\":\"support@example.com\"}]}" };
+	struct queue_item b = a;
+	struct store_txn *t;
+	struct queue_delivery d;
+	struct queue_msg *m;
+	uint64_t id1, id2;
+	const char *err;
+
+	b.rcpts = r2;
+	b.received = 2000;
+	b.decision = "{\"direction\":\"incoming\",\"mailboxes\":"
+	    "[{\"address\":\"alice@example.com\"}]}";
+	t = begin(f, true);
+	assert_int_equal(queue_put(t, &a, two_plugins, &id1, &err), 0);
+	assert_int_equal(queue_record(t, id1, "local", QUEUE_OK, NULL, "act",
+	    "", 0, 1001, &pol, 0.5, NULL, &err), 0);
+	assert_int_equal(queue_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(id2, id1);
+	assert_int_equal(queue_get(t, id1, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 2);
+	assert_non_null(strstr(m->decision, "support@example.com"));
+	assert_non_null(strstr(m->decision, "alice@example.com"));
+	assert_int_equal(m->raw_len, sizeof(raw) - 1);
+	assert_memory_equal(m->raw, raw, sizeof(raw) - 1);
+	queue_msg_free(m);
+	/* The plugin that had it gets it again, now with both mailboxes. */
+	assert_int_equal(queue_delivery_get(t, id1, "local", &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(d.next_at, 2000);
+	/* A third copy changes nothing more. */
+	assert_int_equal(queue_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(queue_get(t, id1, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 2);
+	queue_msg_free(m);
+	commit(t);
+}
+
 int
 main(void)
 {
@@ -398,6 +444,7 @@ main(void)
 		T(long_message_id_is_indexed_by_digest),
 		T(missing_fields_and_8bit_envelope_round_trip),
 		T(orphan_due_entry_does_not_block_the_queue),
+		T(same_message_again_is_folded_into_one_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
