@@ -757,24 +757,12 @@ static int
 retry_one(void *arg, struct queue_delivery *d)
 {
 	struct retry_arg *a = arg;
-	int rc;
 
 	if (a->plugin != NULL && strcmp(a->plugin, d->plugin) != 0)
 		return 0;
 	if (d->state == QUEUE_DONE)
 		return 0;
-	if (d->state == QUEUE_PENDING &&
-	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
-	    a->error_r)) != 0)
-		return rc;
-	d->state = QUEUE_PENDING;
-	d->attempts = 0;
-	d->next_at = a->now;
-	d->updated = a->now;
-	a->n++;
-	if ((rc = del_put(a->t, d, a->error_r)) != 0)
-		return rc;
-	return due_set(a->t, d->next_at, d->id, d->plugin, true, a->error_r);
+	return rearm_one(arg, d);
 }
 
 int

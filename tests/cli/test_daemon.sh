@@ -4,6 +4,7 @@
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/lib/daemon.sh"
+. "$top_srcdir/tests/lib/mt.sh"
 
 command -v miltertest >/dev/null || skip_all "miltertest is not installed"
 LUA="$top_srcdir/tests/milter"
@@ -13,7 +14,7 @@ dv_conf
 mt() {
 	local args=() kv
 	for kv in "$@"; do args+=(-D "$kv"); done
-	miltertest -s "$LUA/session.lua" -D "sock=unix:$DV_SOCK" "${args[@]}" \
+	miltertest -s "$MT_LUA/session.lua" -D "sock=unix:$DV_SOCK" "${args[@]}" \
 	    >"$DV_TMP/mt.out" 2>&1
 }
 

@@ -5,32 +5,13 @@
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/lib/daemon.sh"
+. "$top_srcdir/tests/lib/mt.sh"
 
 command -v miltertest >/dev/null || skip_all "miltertest is not installed"
 LUA="$top_srcdir/tests/milter"
 dv_tmpdir
 dv_conf "MaxRecipients 1000"
 
-# mt SCRIPT VAR=VALUE...: run one miltertest script against the daemon.
-mt() {
-	local script=$1 args=() kv
-	shift
-	for kv in "$@"; do args+=(-D "$kv"); done
-	miltertest -s "$LUA/$script" -D "sock=unix:$DV_SOCK" "${args[@]}" \
-	    >"$DV_TMP/mt.out" 2>&1
-}
-
-# mt_check "description" SCRIPT VAR=VALUE...
-mt_check() {
-	local desc=$1
-	shift
-	if mt "$@"; then
-		ok "$desc"
-	else
-		not_ok "$desc"
-		sed 's/^/#   /' "$DV_TMP/mt.out"
-	fi
-}
 
 ctl mailbox add approved@example.com >/dev/null
 ctl mailbox approve approved@example.com >/dev/null

@@ -5,6 +5,7 @@
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/lib/daemon.sh"
+. "$top_srcdir/tests/lib/mt.sh"
 
 command -v miltertest >/dev/null || skip_all "miltertest is not installed"
 command -v jq >/dev/null || skip_all "jq is not installed"
@@ -16,18 +17,6 @@ plugin_conf=("PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook"
     "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret"
     "SpoolDirectory $DV_TMP/spool")
 
-mt() {
-	local script=$1 args=() kv
-	shift
-	for kv in "$@"; do args+=(-D "$kv"); done
-	miltertest -s "$LUA/$script" -D "sock=unix:$DV_SOCK" "${args[@]}" \
-	    >"$DV_TMP/mt.out" 2>&1
-}
-mt_check() {
-	local desc=$1
-	shift
-	if mt "$@"; then ok "$desc"; else not_ok "$desc"; sed 's/^/#   /' "$DV_TMP/mt.out"; fi
-}
 
 dv_conf "${plugin_conf[@]}" "MessageMemoryLimit 4096" "MaxMessageSize 64K"
 ctl mailbox add support@example.com --queue >/dev/null
