@@ -1172,6 +1172,9 @@ conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
 		{ "PidFile", str_eq(a->pidfile, b->pidfile) },
 		{ "PluginDir", str_eq(a->plugin_dir, b->plugin_dir) },
 		{ "Plugins", lists_eq(a->plugins, b->plugins) },
+		{ "TrackingTokenPrefix", str_eq(a->token_prefix, b->token_prefix) },
+		{ "TrackingTokenKeyFile", str_eq(a->token_key_file,
+		    b->token_key_file) },
 	};
 	size_t used = 0;
 

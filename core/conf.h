@@ -95,7 +95,7 @@ struct conf {
 	char *token_prefix;		/* TrackingTokenPrefix, "CRM:" */
 	char *token_key_file;		/* NULL: Database/token.key */
 
-	/* Plugins, in delivery order; restart to change. */
+	/* Plugins; restart to change. */
 	char **plugins;			/* NULL-terminated, lower-case */
 	char *plugin_dir;		/* default DV_PLUGINDIR */
 	struct conf_plugin_key *plugin_keys;

@@ -29,6 +29,21 @@ find_plugin(struct plugin_set *ps, const char *name)
 	return NULL;
 }
 
+/* A truncated message is tracked without its attachments. */
+static void
+drop_attachments(struct msg *m)
+{
+	for (size_t i = 0; i < m->natt; i++) {
+		free(m->att[i].filename);
+		free(m->att[i].content_type);
+		free(m->att[i].data);
+	}
+	free(m->att);
+	m->att = NULL;
+	m->natt = 0;
+	m->truncated = true;
+}
+
 static double
 jitter(void)
 {
@@ -213,6 +228,21 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	if (rc == DV_ENOTFOUND) {
 		return store_txn_commit(t, error_r);
 	}
+	if (rc == DV_ECORRUPT) {
+		/* Dead-letter it, or it would block the queue forever. */
+		char reason[256];
+
+		snprintf(reason, sizeof(reason), "%s", *error_r);
+		log_error("outbox %llu: %s; giving up on it",
+		    (unsigned long long)d.id, reason);
+		*did_r = 1;
+		if ((rc = queue_record(t, d.id, d.plugin, QUEUE_PERMANENT, reason,
+		    NULL, NULL, 0, now, &o->policy, 0, NULL, error_r)) != 0) {
+			store_txn_abort(t);
+			return rc;
+		}
+		return store_txn_commit(t, error_r);
+	}
 	if (rc != 0) {
 		store_txn_abort(t);
 		return rc;
@@ -231,16 +261,19 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	} else if (msg_parse(q->raw, q->raw_len, NULL, &m, error_r) != 0) {
 		r.status = DVP_TRANSIENT;
 		snprintf(r.error, sizeof(r.error), "%s", *error_r);
-	} else if (view_build(&v, q, m) != 0) {
-		view_free(&v);
-		r.status = DVP_TRANSIENT;
-		snprintf(r.error, sizeof(r.error), "out of memory");
 	} else {
-		for (size_t i = 0; i < m->nproblems; i++)
-			log_info("outbox %llu: %s", (unsigned long long)q->id,
-			    m->problems[i]);
-		correlate(st, o, q, m, &v);
-		plugin_deliver(p, &v.m, &v.d, &r);
+		if (q->truncated)
+			drop_attachments(m);
+		if (view_build(&v, q, m) != 0) {
+			r.status = DVP_TRANSIENT;
+			snprintf(r.error, sizeof(r.error), "out of memory");
+		} else {
+			for (size_t i = 0; i < m->nproblems; i++)
+				log_info("outbox %llu: %s",
+				    (unsigned long long)q->id, m->problems[i]);
+			correlate(st, o, q, m, &v);
+			plugin_deliver(p, &v.m, &v.d, &r);
+		}
 		view_free(&v);
 	}
 

@@ -11,9 +11,9 @@
  * transaction, so a crash at any point loses nothing and a restart
  * resumes where it stopped.
  *
- * All functions work inside a caller's struct store_txn, so a plugin's
- * own writes (its key/value store) commit together with its delivery
- * state, which is what makes deliveries idempotent per plugin.
+ * All functions work inside a caller's struct store_txn, so state that
+ * belongs together (a plugin's own records, once the host provides its
+ * key/value store, and its delivery state) can commit together.
  */
 #ifndef DV_QUEUE_H
 #define DV_QUEUE_H

@@ -126,6 +126,7 @@ main(int argc, char **argv)
 	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);	/* the worker's; never ours */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	while ((ch = getopt(argc, argv, "c:fnVhW")) != -1) {

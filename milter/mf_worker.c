@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,8 +88,6 @@ mf_worker_main(const char *conf_path)
 		}
 		if (did)
 			ts.tv_sec = 0;		/* more may be due: look now */
-		else if (next > now && next - now < 1)
-			ts.tv_sec = next - now;
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
 			break;
@@ -167,6 +166,10 @@ spawn(void)
 	if (pid == 0) {
 		sigset_t none;
 
+		/* If the daemon dies, so does its worker: never two. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(0);
 		sigemptyset(&none);
 		pthread_sigmask(SIG_SETMASK, &none, NULL);
 		execv(sup.exe, argv);
@@ -178,7 +181,7 @@ spawn(void)
 static void *
 supervise(void *arg)
 {
-	unsigned delay = 1;
+	unsigned delay = 0;
 
 	while (!atomic_load(&sup.stopping)) {
 		time_t started = time(NULL);
@@ -204,7 +207,7 @@ supervise(void *arg)
 		}
 		/* A worker that ran a while restarts at once; a crash loop
 		 * backs off up to a minute. */
-		delay = time(NULL) - started > 60 ? 1 :
+		delay = time(NULL) - started > 60 || delay == 0 ? 1 :
 		    (delay * 2 > 60 ? 60 : delay * 2);
 		log_notice("restarting the outbox worker in %u s", delay);
 		pthread_mutex_lock(&sup.lock);

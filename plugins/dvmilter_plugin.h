@@ -82,12 +82,13 @@ struct dvp_host {
 	const char *(*config)(void *ctx, const char *key);
 
 	/*
-	 * A key/value store private to the plugin, inside the host's store.
-	 * Only valid during deliver(), inside the host's transaction for
-	 * that call: the plugin's writes commit together with the host's
-	 * record that the delivery is done, or not at all. Return 0,
-	 * DVP_KV_NOTFOUND, or another non-zero value for a store failure.
-	 * A value returned by kv_get is valid until the next kv call.
+	 * A key/value store private to the plugin, inside the host's store,
+	 * valid only during deliver(). Its writes are to commit together
+	 * with the host's record that the delivery is done, or not at all.
+	 * NOT YET PROVIDED by this version of the host: every call returns
+	 * a non-zero value. Return 0, DVP_KV_NOTFOUND, or another non-zero
+	 * value for a store failure. A value returned by kv_get is valid
+	 * until the next kv call.
 	 */
 	int (*kv_get)(void *ctx, const char *key, const void **val,
 	    size_t *len);

@@ -132,6 +132,15 @@ check_eq "the delivery was made twice under one idempotency key, no more" "2" \
     "$(grep -il "^Idempotency-Key: $crash_key" "$DV_TMP/req"/*.headers | wc -l)"
 check_eq "the outbox holds each message once" "8" "$(ctl queue list --json | jq length)"
 
+kill -USR2 "$DV_DAEMON_PID"; sleep 0.3
+check "a stray SIGUSR2 does not stop the daemon" kill -0 "$DV_DAEMON_PID"
 check "SIGTERM stops the daemon and its worker" dv_stop
 check "no worker is left" bash -c "! pgrep -f -- '-[W] -c $DV_CONF' >/dev/null"
+: > "$DV_LOG"
+dv_start || bail "dvmilter did not restart"
+for _ in $(seq 1 50); do w3=$(worker_pid); [ -n "$w3" ] && break; sleep 0.1; done
+kill -KILL "$DV_DAEMON_PID"
+for _ in $(seq 1 50); do kill -0 "$w3" 2>/dev/null || break; sleep 0.1; done
+check "a worker whose daemon was killed stops too" bash -c "! kill -0 $w3 2>/dev/null"
+wait "$DV_PID" 2>/dev/null; DV_DAEMON_PID=
 tap_done
