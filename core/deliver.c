@@ -272,6 +272,8 @@ deliver_next(struct store *st, struct plugin_set *ps,
 				log_info("outbox %llu: %s",
 				    (unsigned long long)q->id, m->problems[i]);
 			correlate(st, o, q, m, &v);
+			if (o->kv != NULL)
+				pluginkv_discard(o->kv);
 			plugin_deliver(p, &v.m, &v.d, &r);
 		}
 		view_free(&v);
@@ -279,7 +281,16 @@ deliver_next(struct store *st, struct plugin_set *ps,
 
 	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
 		goto out;
-	rc = queue_record(t, d.id, d.plugin, (enum queue_outcome)r.status,
+	/* The plugin's own writes land with "done", or not at all. */
+	rc = 0;
+	if (o->kv != NULL) {
+		if (r.status == DVP_OK)
+			rc = pluginkv_apply(o->kv, t, error_r);
+		else
+			pluginkv_discard(o->kv);
+	}
+	if (rc == 0)
+		rc = queue_record(t, d.id, d.plugin, (enum queue_outcome)r.status,
 	    r.error, r.activity_id, r.case_id, r.retry_after, now, &o->policy,
 	    jitter(), &d, error_r);
 	if (rc == 0)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "plugin.h"
+#include "pluginkv.h"
 #include "queue.h"
 #include "store.h"
 #include "token.h"
@@ -22,6 +23,7 @@ struct deliver_opts {
 	struct queue_policy policy;
 	const struct token_key *key;	/* NULL: no tracking tokens */
 	const char *token_prefix;
+	struct pluginkv *kv;		/* the plugins' store, or NULL */
 };
 
 /**

@@ -83,12 +83,13 @@ struct dvp_host {
 
 	/*
 	 * A key/value store private to the plugin, inside the host's store,
-	 * valid only during deliver(). Its writes are to commit together
-	 * with the host's record that the delivery is done, or not at all.
-	 * NOT YET PROVIDED by this version of the host: every call returns
-	 * a non-zero value. Return 0, DVP_KV_NOTFOUND, or another non-zero
-	 * value for a store failure. A value returned by kv_get is valid
-	 * until the next kv call.
+	 * valid only during deliver(). Writes are buffered and commit
+	 * together with the host's record that the delivery is done, and
+	 * only if deliver() reports DVP_OK; reads see the buffered writes.
+	 * Keys are at most 400 bytes with the plugin's name, values 1 MiB.
+	 * Return 0, DVP_KV_NOTFOUND, or another non-zero value for a
+	 * failure. A value returned by kv_get is valid until the next kv
+	 * call.
 	 */
 	int (*kv_get)(void *ctx, const char *key, const void **val,
 	    size_t *len);

@@ -1,0 +1,245 @@
+/*
+ * pluginkv.c - buffered, transactional key/value storage for plugins.
+ *
+ * The buffer is a small list: a plugin makes a handful of writes per
+ * delivery. Counters are plain keys holding a decimal number.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "pluginkv.h"
+#include "status.h"
+#include "store_int.h"
+
+#define KV_KEY_MAX	400	/* LMDB's key limit is 511 */
+#define KV_VALUE_MAX	(1u << 20)
+
+struct kv_entry {
+	char *key;		/* "plugin\0key", klen bytes */
+	size_t klen;
+	void *val;		/* NULL when deleted */
+	size_t vlen;
+	struct kv_entry *next;
+};
+
+struct pluginkv {
+	struct store *st;
+	struct kv_entry *head;
+	void *readbuf;		/* the last committed value handed out */
+};
+
+struct pluginkv *
+pluginkv_new(struct store *st)
+{
+	struct pluginkv *kv = calloc(1, sizeof(*kv));
+
+	if (kv != NULL)
+		kv->st = st;
+	return kv;
+}
+
+void
+pluginkv_discard(struct pluginkv *kv)
+{
+	while (kv->head != NULL) {
+		struct kv_entry *e = kv->head;
+
+		kv->head = e->next;
+		free(e->key);
+		free(e->val);
+		free(e);
+	}
+}
+
+void
+pluginkv_free(struct pluginkv *kv)
+{
+	if (kv == NULL)
+		return;
+	pluginkv_discard(kv);
+	free(kv->readbuf);
+	free(kv);
+}
+
+static int
+make_key(const char *plugin, const char *key, char *out, size_t *len_r)
+{
+	size_t pl = strlen(plugin), kl = strlen(key);
+
+	if (kl == 0 || pl + 1 + kl > KV_KEY_MAX)
+		return -1;
+	memcpy(out, plugin, pl);
+	out[pl] = '\0';
+	memcpy(out + pl + 1, key, kl);
+	*len_r = pl + 1 + kl;
+	return 0;
+}
+
+static struct kv_entry *
+find(struct pluginkv *kv, const char *k, size_t kl)
+{
+	for (struct kv_entry *e = kv->head; e != NULL; e = e->next)
+		if (e->klen == kl && memcmp(e->key, k, kl) == 0)
+			return e;
+	return NULL;
+}
+
+static int
+kv_get(void *arg, const char *plugin, const char *key, const void **val,
+    size_t *len)
+{
+	struct pluginkv *kv = arg;
+	struct store_txn *t;
+	struct kv_entry *e;
+	char k[KV_KEY_MAX];
+	size_t kl;
+	MDB_val mk, mv;
+	const char *err;
+	int rc;
+
+	if (make_key(plugin, key, k, &kl) != 0)
+		return -1;
+	if ((e = find(kv, k, kl)) != NULL) {
+		if (e->val == NULL)
+			return DVP_KV_NOTFOUND;
+		*val = e->val;
+		*len = e->vlen;
+		return 0;
+	}
+	if (store_txn_begin(kv->st, false, &t, &err) != 0)
+		return -1;
+	mk.mv_size = kl;
+	mk.mv_data = k;
+	rc = mdb_get(t->txn, kv->st->plugkv, &mk, &mv);
+	if (rc == 0) {
+		free(kv->readbuf);
+		if ((kv->readbuf = malloc(mv.mv_size + 1)) == NULL)
+			rc = ENOMEM;
+		else {
+			memcpy(kv->readbuf, mv.mv_data, mv.mv_size);
+			((char *)kv->readbuf)[mv.mv_size] = '\0';
+			*val = kv->readbuf;
+			*len = mv.mv_size;
+		}
+	}
+	store_txn_abort(t);
+	if (rc == MDB_NOTFOUND)
+		return DVP_KV_NOTFOUND;
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+kv_set(struct pluginkv *kv, const char *plugin, const char *key,
+    const void *val, size_t len, bool del)
+{
+	struct kv_entry *e;
+	char k[KV_KEY_MAX];
+	size_t kl;
+	void *copy = NULL;
+
+	if (make_key(plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX)
+		return -1;
+	if (!del && (copy = malloc(len ? len : 1)) == NULL)
+		return -1;
+	if (!del && len > 0)
+		memcpy(copy, val, len);
+	if ((e = find(kv, k, kl)) == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL ||
+		    (e->key = malloc(kl)) == NULL) {
+			free(e);
+			free(copy);
+			return -1;
+		}
+		memcpy(e->key, k, kl);
+		e->klen = kl;
+		e->next = kv->head;
+		kv->head = e;
+	}
+	free(e->val);
+	e->val = copy;
+	e->vlen = del ? 0 : len;
+	return 0;
+}
+
+static int
+kv_put(void *arg, const char *plugin, const char *key, const void *val,
+    size_t len)
+{
+	return kv_set(arg, plugin, key, val, len, false);
+}
+
+static int
+kv_del(void *arg, const char *plugin, const char *key)
+{
+	return kv_set(arg, plugin, key, NULL, 0, true);
+}
+
+static int
+kv_next(void *arg, const char *plugin, const char *counter, uint64_t *value)
+{
+	char key[KV_KEY_MAX], num[24];
+	const void *v;
+	size_t len;
+	uint64_t n = 0;
+	int rc;
+
+	if (snprintf(key, sizeof(key), "counter/%s", counter) >=
+	    (int)sizeof(key))
+		return -1;
+	rc = kv_get(arg, plugin, key, &v, &len);
+	if (rc == 0) {
+		if (len == 0 || len >= sizeof(num))
+			return -1;
+		memcpy(num, v, len);
+		num[len] = '\0';
+		n = strtoull(num, NULL, 10);
+	} else if (rc != DVP_KV_NOTFOUND)
+		return -1;
+	n++;
+	snprintf(num, sizeof(num), "%" PRIu64, n);
+	if (kv_put(arg, plugin, key, num, strlen(num)) != 0)
+		return -1;
+	*value = n;
+	return 0;
+}
+
+static const struct plugin_kv_ops ops = {
+	.get = kv_get,
+	.put = kv_put,
+	.del = kv_del,
+	.next = kv_next,
+};
+
+const struct plugin_kv_ops *
+pluginkv_ops(void)
+{
+	return &ops;
+}
+
+int
+pluginkv_apply(struct pluginkv *kv, struct store_txn *t, const char **error_r)
+{
+	int rc = 0;
+
+	for (struct kv_entry *e = kv->head; e != NULL && rc == 0; e = e->next) {
+		MDB_val mk = { e->klen, e->key }, mv = { e->vlen, e->val };
+
+		if (e->val != NULL)
+			rc = mdb_put(t->txn, t->store->plugkv, &mk, &mv, 0);
+		else if ((rc = mdb_del(t->txn, t->store->plugkv, &mk,
+		    NULL)) == MDB_NOTFOUND)
+			rc = 0;
+		if (rc != 0)
+			rc = store_mdb_fail(rc, "plugin store", error_r);
+	}
+	pluginkv_discard(kv);
+	return rc;
+}
