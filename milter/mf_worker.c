@@ -66,7 +66,9 @@ mf_worker_main(const char *conf_path)
 	so.mapsize = c->database_mapsize;
 	if (store_open(c->database, &so, &st, &err) != 0)
 		fatal("%s", err);
-	if (plugin_set_load(c, NULL, NULL, &ps, &err) != 0)
+	if ((opts.kv = pluginkv_new(st)) == NULL)
+		fatal("out of memory");
+	if (plugin_set_load(c, pluginkv_ops(), opts.kv, &ps, &err) != 0)
 		fatal("%s", err);
 	conf_token_key_path(c, keypath, sizeof(keypath));
 	if (token_key_load(keypath, false, &key, &err) != 0)
@@ -95,6 +97,7 @@ mf_worker_main(const char *conf_path)
 	}
 	log_notice("worker stopping");
 	plugin_set_free(ps);
+	pluginkv_free(opts.kv);
 	store_close(st);
 	conf_unref(c);
 	return 0;
