@@ -122,6 +122,7 @@ mbox_encode(const struct mbox *mb, unsigned char *buf, size_t bufsz,
 	fixed[5] = mb->pol.method[MBOX_DIR_ACT];
 	fixed[6] = mb->pol.approval;
 	fixed[7] = mb->pol.enabled ? MBOX_FLAG_ENABLED : 0;
+	fixed[8] = mb->pol.filter;
 	enc_bytes(&e, fixed, sizeof(fixed));
 	enc_str(&e, TAG_OWNER, mb->owner);
 	enc_str(&e, TAG_PROFILE, mb->profile);
@@ -161,6 +162,10 @@ mbox_decode_policy(const void *data, size_t len, struct mbox_policy *pol)
 	pol->method[MBOX_DIR_ACT] = p[5];
 	pol->approval = p[6];
 	pol->enabled = (p[7] & MBOX_FLAG_ENABLED) != 0;
+	/* Byte 8 was reserved (zero) before filters existed: "not set". */
+	pol->filter = p[1] > 8 ? p[8] : MBOX_FILTER_DEFAULT;
+	if (pol->filter > MBOX_FILTER_NONE || pol->filter == 4)
+		return DV_ECORRUPT;
 	return 0;
 }
 
@@ -363,6 +368,13 @@ static const struct name_map auths[] = {
 	{ PROFILE_AUTH_OAUTH, "oauth" },
 	{ PROFILE_AUTH_NONE, "none" },
 };
+static const struct name_map filters[] = {
+	{ MBOX_FILTER_ALL, "all" },
+	{ MBOX_FILTER_RESPONSES, "responses" },
+	{ MBOX_FILTER_KNOWN, "known-senders" },
+	{ MBOX_FILTER_NONE, "none" },
+	{ MBOX_FILTER_DEFAULT, "default" },
+};
 static const struct name_map dirs[] = {
 	{ MBOX_DIR_INCOMING, "incoming" },
 	{ MBOX_DIR_OUTGOING, "outgoing" },
@@ -376,6 +388,16 @@ const char *mbox_method_name(int v) { return map_name(MAP(methods), v); }
 int mbox_approval_parse(const char *s) { return map_parse(MAP(approvals), s); }
 const char *mbox_approval_name(int v) { return map_name(MAP(approvals), v); }
 int mbox_test_parse(const char *s) { return map_parse(MAP(tests), s); }
+int mbox_filter_parse(const char *s) { return map_parse(MAP(filters), s); }
+const char *mbox_filter_name(int v) { return map_name(MAP(filters), v); }
+
+int
+mbox_filter_effective(const struct mbox_policy *p)
+{
+	if (p->filter != MBOX_FILTER_DEFAULT)
+		return p->filter;
+	return p->type == MBOX_QUEUE ? MBOX_FILTER_ALL : MBOX_FILTER_RESPONSES;
+}
 const char *mbox_test_name(int v) { return map_name(MAP(tests), v); }
 int profile_server_parse(const char *s) { return map_parse(MAP(servers), s); }
 const char *profile_server_name(int v) { return map_name(MAP(servers), v); }

@@ -50,6 +50,19 @@ enum mbox_dir {
 	MBOX_DIR_COUNT = 3
 };
 
+/*
+ * Which incoming mail is tracked for a mailbox: Dataverse's
+ * incomingemailfilteringmethod, stored as its value + 1 so that 0 means
+ * "not set": queues then track all mail, users only responses.
+ */
+enum mbox_filter {
+	MBOX_FILTER_DEFAULT = 0,
+	MBOX_FILTER_ALL = 1,		/* 0 All email messages */
+	MBOX_FILTER_RESPONSES = 2,	/* 1 Responses to tracked email */
+	MBOX_FILTER_KNOWN = 3,		/* 2 From known senders */
+	MBOX_FILTER_NONE = 5		/* 4 None */
+};
+
 struct mbox_testresult {
 	uint8_t status;		/* enum mbox_test */
 	int64_t when;		/* Unix time of the test, 0 if never */
@@ -65,6 +78,7 @@ struct mbox_policy {
 	uint8_t method[MBOX_DIR_COUNT];	/* enum mbox_method */
 	uint8_t approval;	/* enum mbox_approval */
 	bool enabled;
+	uint8_t filter;		/* enum mbox_filter, as stored */
 };
 
 struct mbox {
@@ -156,6 +170,10 @@ int mbox_method_parse(const char *s);
 const char *mbox_method_name(int v);
 int mbox_approval_parse(const char *s);
 const char *mbox_approval_name(int v);
+int mbox_filter_parse(const char *s);
+const char *mbox_filter_name(int v);
+/** mbox_filter_effective - the filter in force (the type's default if unset). */
+int mbox_filter_effective(const struct mbox_policy *p);
 int mbox_test_parse(const char *s);
 const char *mbox_test_name(int v);
 int profile_server_parse(const char *s);

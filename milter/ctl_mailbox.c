@@ -29,7 +29,8 @@
 enum {
 	O_TYPE = 1 << 0, O_OWNER = 1 << 1, O_METHODS = 1 << 2,
 	O_PROFILE = 1 << 3, O_NOPROFILE = 1 << 4, O_ENABLED = 1 << 5,
-	O_STATUS = 1 << 6, O_JSON = 1 << 7, O_APPROVAL = 1 << 8
+	O_STATUS = 1 << 6, O_JSON = 1 << 7, O_APPROVAL = 1 << 8,
+	O_FILTER = 1 << 9
 };
 
 struct mb_opts {
@@ -40,6 +41,7 @@ struct mb_opts {
 	bool no_profile;
 	int enabled;
 	int approval;
+	int filter;
 	int status[MBOX_DIR_COUNT];
 	const char *status_msg;
 	bool json;
@@ -50,7 +52,8 @@ struct mb_opts {
 enum {
 	OPT_QUEUE = 256, OPT_USER, OPT_OWNER, OPT_INCOMING, OPT_OUTGOING,
 	OPT_ACT, OPT_PROFILE, OPT_NOPROFILE, OPT_ENABLED, OPT_IN_STATUS,
-	OPT_OUT_STATUS, OPT_ACT_STATUS, OPT_STATUS_MSG, OPT_JSON, OPT_APPROVAL
+	OPT_OUT_STATUS, OPT_ACT_STATUS, OPT_STATUS_MSG, OPT_JSON, OPT_APPROVAL,
+	OPT_FILTER
 };
 
 static const struct option mb_longopts[] = {
@@ -69,6 +72,7 @@ static const struct option mb_longopts[] = {
 	{ "status-message", required_argument, NULL, OPT_STATUS_MSG },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "approval", required_argument, NULL, OPT_APPROVAL },
+	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -107,6 +111,7 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 	o->type = -1;
 	o->enabled = -1;
 	o->approval = -1;
+	o->filter = -1;
 	for (int i = 0; i < MBOX_DIR_COUNT; i++)
 		o->method[i] = o->status[i] = -1;
 	optind = 0;
@@ -124,6 +129,7 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 		case OPT_STATUS_MSG: need = O_STATUS; break;
 		case OPT_JSON: need = O_JSON; break;
 		case OPT_APPROVAL: need = O_APPROVAL; break;
+		case OPT_FILTER: need = O_FILTER; break;
 		case ':':
 			return ctl_usage_error("mailbox %s: %s needs a value",
 			    sub, argv[optind - 1]);
@@ -175,6 +181,12 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 			o->status_msg = optarg;
 			break;
 		case OPT_JSON: o->json = true; break;
+		case OPT_FILTER:
+			if ((o->filter = mbox_filter_parse(optarg)) < 0)
+				return ctl_fail("unknown filter \"%s\" (use all, "
+				    "responses, known-senders, none or default)",
+				    optarg);
+			break;
 		case OPT_APPROVAL:
 			if ((o->approval = mbox_approval_parse(optarg)) < 0)
 				return ctl_fail("unknown approval \"%s\" (use "
@@ -218,7 +230,7 @@ static json_t *
 mb_json(const struct mbox *mb)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, "
-	    "s:s, s:s, s:b}",
+	    "s:s, s:s, s:b, s:s}",
 	    "address", mb->address,
 	    "type", mbox_type_name(mb->pol.type),
 	    "owner", mb->owner,
@@ -230,7 +242,8 @@ mb_json(const struct mbox *mb)
 	    "incoming_status", mbox_test_name(mb->test[MBOX_DIR_INCOMING].status),
 	    "outgoing_status", mbox_test_name(mb->test[MBOX_DIR_OUTGOING].status),
 	    "act_status", mbox_test_name(mb->test[MBOX_DIR_ACT].status),
-	    "enabled", mb->pol.enabled);
+	    "enabled", mb->pol.enabled,
+	    "filter", mbox_filter_name(mbox_filter_effective(&mb->pol)));
 }
 
 /* Apply the options that change a record. */
@@ -262,6 +275,8 @@ mb_apply(struct mbox *mb, const struct mb_opts *o)
 		mb->pol.enabled = o->enabled != 0;
 	if (o->approval >= 0)
 		mb->pol.approval = (uint8_t)o->approval;
+	if (o->filter >= 0)
+		mb->pol.filter = (uint8_t)o->filter;
 }
 
 static int
@@ -288,8 +303,8 @@ cmd_add(struct ctl *ctl, int argc, char **argv)
 	char addr[DV_ADDR_MAX + 1];
 	int rc;
 
-	if ((rc = mb_parse(argc, argv, O_TYPE | O_OWNER | O_METHODS | O_PROFILE,
-	    &o)) != CTL_OK)
+	if ((rc = mb_parse(argc, argv, O_TYPE | O_OWNER | O_METHODS | O_PROFILE |
+	    O_FILTER, &o)) != CTL_OK)
 		return rc;
 	if (o.npos != 1)
 		return ctl_usage_error("mailbox add takes one ADDRESS");
@@ -357,8 +372,8 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	int rc;
 
 	if ((rc = mb_parse(argc, argv, O_OWNER | O_METHODS | O_PROFILE |
-	    O_NOPROFILE | O_ENABLED | O_STATUS | O_TYPE | O_APPROVAL,
-	    &o)) != CTL_OK)
+	    O_NOPROFILE | O_ENABLED | O_STATUS | O_TYPE | O_APPROVAL |
+	    O_FILTER, &o)) != CTL_OK)
 		return rc;
 	if (o.npos != 1)
 		return ctl_usage_error("mailbox set takes one ADDRESS");
@@ -512,6 +527,9 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	printf("approval:         %s\n", mbox_approval_name(mb.pol.approval));
 	printf("enabled:          %s\n", mb.pol.enabled ? "yes" : "no");
 	printf("profile:          %s\n", mb.profile[0] ? mb.profile : "-");
+	printf("filter:           %s%s\n",
+	    mbox_filter_name(mbox_filter_effective(&mb.pol)),
+	    mb.pol.filter == MBOX_FILTER_DEFAULT ? " (default)" : "");
 	for (int d = 0; d < MBOX_DIR_COUNT; d++)
 		printf("%s:%*s%s\n", mbox_dir_name(d),
 		    (int)(17 - strlen(mbox_dir_name(d))), "",
@@ -537,13 +555,13 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 enum col {
 	COL_ADDRESS, COL_TYPE, COL_OWNER, COL_INCOMING, COL_OUTGOING, COL_ACT,
 	COL_PROFILE, COL_APPROVAL, COL_IN_STATUS, COL_OUT_STATUS,
-	COL_ACT_STATUS, COL_ENABLED, COL_COUNT
+	COL_ACT_STATUS, COL_ENABLED, COL_FILTER, COL_COUNT
 };
 
 static const char *const col_names[COL_COUNT] = {
 	"address", "type", "owner", "incoming", "outgoing", "act", "profile",
 	"approval", "incoming_status", "outgoing_status", "act_status",
-	"enabled"
+	"enabled", "filter"
 };
 
 /* An open-addressing set of addresses, to catch repeats in one file. */
@@ -676,6 +694,11 @@ import_cell(const char *file, unsigned line, enum col c, const char *v,
 		x = parse_yesno(v);
 		if (x >= 0)
 			mb->pol.enabled = x != 0;
+		break;
+	case COL_FILTER:
+		x = mbox_filter_parse(v);
+		if (x >= 0)
+			mb->pol.filter = (uint8_t)x;
 		break;
 	case COL_COUNT:
 		break;

@@ -62,7 +62,7 @@ check_eq "set kept outgoing" "server-side-sync" "$(jq -r .outgoing <<<"$json")"
 check_eq "set linked the profile" "Exchange Online" "$(jq -r .profile <<<"$json")"
 check_eq "set kept approval" "approved" "$(jq -r .approval <<<"$json")"
 check_eq "show --json has exactly the documented keys" \
-    "act,act_status,address,approval,enabled,incoming,incoming_status,outgoing,outgoing_status,owner,profile,type" \
+    "act,act_status,address,approval,enabled,filter,incoming,incoming_status,outgoing,outgoing_status,owner,profile,type" \
     "$(jq -r 'keys|join(",")' <<<"$json")"
 run 0 "mailbox set test status exits 0" ctl mailbox set alice@example.com --outgoing-status failure --status-message "535 authentication failed" --enabled no
 json=$(ctl mailbox show alice@example.com --json)
@@ -113,6 +113,13 @@ check_match "profile in use error names a mailbox" "used by 1 mailbox \(alice@ex
 run 1 "bad smtp url exits 1" ctl profile add P2 --smtp-url http://x.example/
 run 1 "bad --enabled exits 1" ctl mailbox set alice@example.com --enabled perhaps
 run 1 "bad status exits 1" ctl mailbox set alice@example.com --incoming-status great
+check_eq "a user tracks responses by default" "responses" "$(ctl mailbox show alice@example.com --json | jq -r .filter)"
+check_eq "a queue tracks all mail by default" "all" "$(ctl mailbox show support@example.com --json | jq -r .filter)"
+run 0 "mailbox set --filter exits 0" ctl mailbox set alice@example.com --filter known-senders
+check_eq "the filter is stored" "known-senders" "$(ctl mailbox show alice@example.com --json | jq -r .filter)"
+ctl mailbox set alice@example.com --filter default >/dev/null
+check_eq "--filter default goes back to the type's default" "responses" "$(ctl mailbox show alice@example.com --json | jq -r .filter)"
+run 1 "a bad filter exits 1" ctl mailbox set alice@example.com --filter some
 run 1 "bad approval exits 1" ctl mailbox set alice@example.com --approval maybe
 run 1 "an owner that is not UTF-8 exits 1" ctl mailbox set alice@example.com --owner "$(printf 'Ren\xe9')"
 check_match "the owner error says UTF-8" "owner must be UTF-8" "$err"

@@ -77,6 +77,7 @@ mailbox_round_trip(void **state)
 	a.pol.approval = MBOX_APPROVAL_REJECTED;
 	a.pol.method[MBOX_DIR_ACT] = MBOX_METHOD_OUTLOOK;
 	a.pol.enabled = false;
+	a.pol.filter = MBOX_FILTER_NONE;
 	a.test[MBOX_DIR_OUTGOING].status = MBOX_TEST_FAILURE;
 	a.test[MBOX_DIR_OUTGOING].when = 1795000000;
 	snprintf(a.test[MBOX_DIR_OUTGOING].message,
@@ -100,6 +101,26 @@ policy_decoder_reads_only_fixed_header(void **state)
 	assert_int_equal(mbox_decode_policy(buf, 16, &p), 0);
 	assert_int_equal(p.approval, MBOX_APPROVAL_APPROVED);
 	assert_true(p.enabled);
+}
+
+static void
+filter_defaults_by_type_and_old_records_read_as_default(void **state)
+{
+	struct mbox_policy q = { .type = MBOX_QUEUE }, u = { .type = MBOX_USER };
+	unsigned char rec[16] = { 1, 16, MBOX_USER, 2, 2, 0, 1, 1 };
+	struct mbox_policy p;
+
+	assert_int_equal(mbox_filter_effective(&q), MBOX_FILTER_ALL);
+	assert_int_equal(mbox_filter_effective(&u), MBOX_FILTER_RESPONSES);
+	u.filter = MBOX_FILTER_NONE;
+	assert_int_equal(mbox_filter_effective(&u), MBOX_FILTER_NONE);
+	/* A record written before filters existed (byte 8 zero). */
+	assert_int_equal(mbox_decode_policy(rec, sizeof(rec), &p), 0);
+	assert_int_equal(p.filter, MBOX_FILTER_DEFAULT);
+	rec[8] = 4;			/* not a filter value */
+	assert_int_equal(mbox_decode_policy(rec, sizeof(rec), &p), DV_ECORRUPT);
+	assert_int_equal(mbox_filter_parse("known-senders"), MBOX_FILTER_KNOWN);
+	assert_int_equal(mbox_filter_parse("some"), -1);
 }
 
 static void
@@ -193,6 +214,8 @@ main(void)
 		cmocka_unit_test(mailbox_round_trip),
 		cmocka_unit_test(policy_decoder_reads_only_fixed_header),
 		cmocka_unit_test(newer_writer_fields_are_skipped),
+		cmocka_unit_test(
+		    filter_defaults_by_type_and_old_records_read_as_default),
 		cmocka_unit_test(corrupt_records_rejected),
 		cmocka_unit_test(encode_into_small_buffer_fails_cleanly),
 		cmocka_unit_test(profile_round_trip),
