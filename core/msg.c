@@ -816,6 +816,21 @@ msg_free(struct msg *m)
 	free(m);
 }
 
+char *
+msg_header_decode(const char *raw)
+{
+	gchar *d, *v;
+	char *r;
+
+	msg_init();
+	d = g_mime_utils_header_decode_text(NULL, raw);
+	v = g_utf8_make_valid(d != NULL ? d : raw, -1);
+	g_free(d);
+	r = v != NULL ? strdup(v) : NULL;
+	g_free(v);
+	return r;
+}
+
 const char *
 msg_header_get(const struct msg *m, const char *name)
 {

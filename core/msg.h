@@ -107,6 +107,12 @@ void msg_free(struct msg *m);
 const char *msg_header_get(const struct msg *m, const char *name);
 
 /**
+ * msg_header_decode - RFC 2047-decode one header value to valid UTF-8.
+ * @return a malloc'd string, or NULL on ENOMEM.
+ */
+char *msg_header_decode(const char *raw);
+
+/**
  * msg_to_json - the model as JSON, the form the golden tests compare:
  * every field but headers, problems, digest and attachment data.
  * @return a new reference, or NULL on ENOMEM.

@@ -208,7 +208,7 @@ main(int argc, char **argv)
 	if (dvd.conf->pidfile != NULL)
 		write_pidfile(dvd.conf->pidfile);
 	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
-	    mf_worker_prepare(dvd.conf, &err) != 0)
+	    mf_worker_prepare(dvd.conf, &dvd.token_key, &err) != 0)
 		fatal("%s", err);
 	if (mf_drop_privileges(dvd.conf, &err) != 0)
 		fatal("%s", err);

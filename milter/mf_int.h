@@ -18,6 +18,7 @@
 #include "qwriter.h"
 #include "spool.h"
 #include "store.h"
+#include "token.h"
 
 struct dv_daemon {
 	pthread_mutex_t lock;		/* guards conf */
@@ -27,12 +28,14 @@ struct dv_daemon {
 	struct conf *boot;		/* snapshot the daemon started with */
 	bool foreground;
 	struct qwriter *qw;		/* the outbox writer, if tracking */
+	struct token_key token_key;	/* valid when qw is set */
 };
 
 /* A mailbox the message is tracked for. */
 struct mf_tracked {
 	char addr[DV_ADDR_MAX + 1];
 	uint8_t type;			/* enum mbox_type */
+	uint8_t filter;			/* effective enum mbox_filter */
 	bool sender;			/* the sender (outgoing), not a recipient */
 };
 
@@ -54,6 +57,7 @@ struct mf_conn {
 	struct mf_tracked *tracked;	/* mailboxes to track it for */
 	size_t ntracked;
 	char *message_id;		/* from the header, without <> */
+	char *in_reply_to, *references, *subject;	/* raw headers */
 	struct spool spool;		/* the content, when tracked */
 	bool collecting;
 	int spool_err;			/* first error storing the content */
@@ -91,7 +95,8 @@ int mf_worker_main(const char *conf_path);
  * token key if needed and give UserID the store files and the key, so
  * that the worker, which runs as UserID, can open them.
  */
-int mf_worker_prepare(const struct conf *c, const char **error_r);
+int mf_worker_prepare(const struct conf *c, struct token_key *key,
+    const char **error_r);
 /** mf_worker_start - start the supervisor, which starts the worker. */
 int mf_worker_start(const char **error_r);
 /** mf_worker_kick - tell the worker a new message was committed. */

@@ -21,8 +21,11 @@
 
 #include <jansson.h>
 
+#include "addr.h"
 #include "log.h"
 #include "mf_int.h"
+#include "msg.h"
+#include "pluginkv.h"
 
 static char macro_qid[] = "i";
 
@@ -52,6 +55,10 @@ mf_track_reset(struct mf_conn *cc)
 	cc->ntracked = 0;
 	free(cc->message_id);
 	cc->message_id = NULL;
+	free(cc->in_reply_to);
+	free(cc->references);
+	free(cc->subject);
+	cc->in_reply_to = cc->references = cc->subject = NULL;
 	if (cc->collecting)
 		spool_reset(&cc->spool);
 	cc->collecting = false;
@@ -78,6 +85,7 @@ add_tracked(struct mf_conn *cc, const struct decision *d, bool sender)
 	cc->tracked = n;
 	snprintf(n[cc->ntracked].addr, sizeof(n[0].addr), "%s", d->addr);
 	n[cc->ntracked].type = d->pol.type;
+	n[cc->ntracked].filter = (uint8_t)mbox_filter_effective(&d->pol);
 	n[cc->ntracked].sender = sender;
 	cc->ntracked++;
 }
@@ -144,6 +152,16 @@ mf_track_header(SMFICTX *ctx, char *name, char *value)
 		if (n > 0)
 			cc->message_id = strndup(v, n);
 	}
+	/* What the tracking filter needs, capped: a header can be huge. */
+	if (strlen(value) < 8192) {
+		char **keep = strcasecmp(name, "In-Reply-To") == 0 ?
+		    &cc->in_reply_to : strcasecmp(name, "References") == 0 ?
+		    &cc->references : strcasecmp(name, "Subject") == 0 ?
+		    &cc->subject : NULL;
+
+		if (keep != NULL && *keep == NULL)
+			*keep = strdup(value);
+	}
 	collect(cc, name, strlen(name));
 	collect(cc, ": ", 2);
 	collect(cc, value, strlen(value));
@@ -198,6 +216,125 @@ decision_json(const struct mf_conn *cc, bool outgoing)
 	return s;
 }
 
+/* Does any <msg-id> in @ids name a message already in the outbox? */
+static bool
+answers_tracked(struct store_txn *t, const char *ids)
+{
+	const char *p = ids, *e;
+	const char *err;
+	uint64_t id;
+
+	while (p != NULL && (p = strchr(p, '<')) != NULL &&
+	    (e = strchr(p, '>')) != NULL) {
+		char *one = strndup(p + 1, (size_t)(e - p - 1));
+		bool hit = one != NULL &&
+		    queue_find_message_id(t, one, &id, &err) == 0;
+
+		free(one);
+		if (hit)
+			return true;
+		p = e + 1;
+	}
+	return false;
+}
+
+/* A response to tracked mail: by its references or a valid token. */
+static bool
+is_response(const struct mf_conn *cc)
+{
+	struct store_txn *t;
+	const char *err;
+	bool yes = false;
+	uint64_t id;
+
+	if (store_txn_begin(dvd.store, false, &t, &err) != 0)
+		return false;
+	yes = answers_tracked(t, cc->in_reply_to) ||
+	    answers_tracked(t, cc->references);
+	if (!yes && cc->subject != NULL) {
+		char *subj = msg_header_decode(cc->subject);
+		struct queue_msg *x;
+
+		if (subj != NULL && token_find(&dvd.token_key,
+		    cc->conf->token_prefix, subj, &id) == 0 &&
+		    queue_get(t, id, &x, &err) == 0) {
+			queue_msg_free(x);
+			yes = true;
+		}
+		free(subj);
+	}
+	store_txn_abort(t);
+	return yes;
+}
+
+/* The sender is a colleague (a mailbox) or a contact a plugin knows. */
+static bool
+known_sender(struct mf_conn *cc)
+{
+	char addr[DV_ADDR_MAX + 1], key[DV_ADDR_MAX + 16];
+	struct mbox_policy pol;
+	const char *err;
+	bool exists = false;
+
+	if (cc->env_from == NULL || addr_normalize(cc->env_from,
+	    cc->conf->subaddress_seps, addr, sizeof(addr), &err) != 0)
+		return false;
+	if (store_lookup_policy(cc->reader, addr, &pol, &err) == 0)
+		return true;
+	snprintf(key, sizeof(key), "contact/%s", addr);
+	for (size_t i = 0; cc->conf->plugins && cc->conf->plugins[i]; i++)
+		if (pluginkv_committed(dvd.store, cc->conf->plugins[i], key,
+		    &exists) == 0 && exists)
+			return true;
+	return false;
+}
+
+/*
+ * Apply each recipient mailbox's filter (Dataverse's filtering method);
+ * drop those that do not take this message and log every decision.
+ */
+static void
+apply_filters(struct mf_conn *cc, const char *qid)
+{
+	int response = -1, known = -1;	/* computed on first need */
+	size_t kept = 0;
+
+	for (size_t i = 0; i < cc->ntracked; i++) {
+		struct mf_tracked *m = &cc->tracked[i];
+		const char *why = "filter all";
+		bool keep = true;
+
+		if (!m->sender) {
+			switch (m->filter) {
+			case MBOX_FILTER_NONE:
+				keep = false;
+				why = "filter none";
+				break;
+			case MBOX_FILTER_RESPONSES:
+				if (response < 0)
+					response = is_response(cc);
+				keep = response;
+				why = keep ? "a response to tracked mail" :
+				    "not a response to tracked mail";
+				break;
+			case MBOX_FILTER_KNOWN:
+				if (known < 0)
+					known = known_sender(cc);
+				keep = known;
+				why = keep ? "known sender" : "unknown sender";
+				break;
+			}
+		} else
+			why = "outgoing";
+		log_info("%s: track mailbox=%s filter=%s tracked=%s reason=%s",
+		    qid, m->addr, mbox_filter_name(m->sender ?
+		    MBOX_FILTER_ALL : m->filter), keep ? "yes" : "no", why);
+		if (keep)
+			cc->tracked[kept++] = *m;
+	}
+	cc->ntracked = kept;
+}
+
 sfsistat
 mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 {
@@ -214,6 +351,9 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	mta_qid = qid != NULL && *qid != '\0' ? qid : NULL;
 	if (mta_qid == NULL)
 		qid = "NOQUEUE";
+	apply_filters(cc, qid);
+	if (cc->ntracked == 0)
+		return SMFIS_CONTINUE;		/* no mailbox takes it */
 	for (size_t i = 0; i < cc->ntracked; i++)
 		if (cc->tracked[i].sender)
 			outgoing = true;

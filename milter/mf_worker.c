@@ -106,17 +106,17 @@ mf_worker_main(const char *conf_path)
 /* --- before the privilege drop --------------------------------------------- */
 
 int
-mf_worker_prepare(const struct conf *c, const char **error_r)
+mf_worker_prepare(const struct conf *c, struct token_key *key,
+    const char **error_r)
 {
 	static const char *const files[] = { "", "/data.mdb", "/lock.mdb" };
 	char keypath[1100], path[1100];
-	struct token_key key;
 	struct passwd *pw;
 	char user[80];
 	const char *colon;
 
 	conf_token_key_path(c, keypath, sizeof(keypath));
-	if (token_key_load(keypath, c->token_key_file == NULL, &key,
+	if (token_key_load(keypath, c->token_key_file == NULL, key,
 	    error_r) != 0)
 		return -1;
 	if (c->userid == NULL || getuid() != 0)

@@ -32,6 +32,7 @@ for a in support@example.com alice@example.com; do
 	    bail "cannot set up mailboxes"
 done
 ctl mailbox set support@example.com --queue >/dev/null
+ctl mailbox set alice@example.com --filter all >/dev/null
 ctl mailbox add outlook@example.com --incoming outlook >/dev/null
 ctl mailbox approve outlook@example.com >/dev/null
 dv_start || bail "dvmilter did not start"

@@ -50,6 +50,34 @@ mt_check "a mailbox synced by Outlook is not tracked" \
     track.lua "rcpt=<outlook@example.com>" data_expect=accept
 check_eq "neither reached the outbox" "1" "$(ctl queue list --json | jq length)"
 
+# The tracking filter of each mailbox.
+ctl mailbox add bob@example.com >/dev/null		# a user: responses
+ctl mailbox approve bob@example.com >/dev/null
+ctl mailbox add nobody-home@example.com --queue --filter none >/dev/null
+ctl mailbox approve nobody-home@example.com >/dev/null
+ctl mailbox add picky@example.com --filter known-senders >/dev/null
+ctl mailbox approve picky@example.com >/dev/null
+count() { ctl queue list --json | jq length; }
+n=$(count)
+mt_check "new mail to a user with the default filter is accepted" \
+    track.lua "rcpt=<bob@example.com>" data_expect=continue msgid=new-to-bob@ext.example
+check_eq "but not tracked: users track only responses by default" "$n" "$(count)"
+check_match "the filter decision is logged" "track mailbox=bob@example.com filter=responses tracked=no reason=not a response to tracked mail" "$(cat "$DV_LOG")"
+mt_check "a reply to tracked mail is accepted" \
+    track.lua "rcpt=<bob@example.com>" data_expect=continue msgid=reply-to-bob@ext.example in_reply_to=t1@ext.example
+check_eq "and tracked for the user" "$((n + 1))" "$(count)"
+check_match "as a response" "track mailbox=bob@example.com filter=responses tracked=yes reason=a response to tracked mail" "$(cat "$DV_LOG")"
+mt_check "mail to a mailbox with filter none is accepted" \
+    track.lua "rcpt=<nobody-home@example.com>" data_expect=continue msgid=none@ext.example
+check_eq "and never tracked" "$((n + 1))" "$(count)"
+mt_check "mail from an unknown sender to a known-senders mailbox is accepted" \
+    track.lua "rcpt=<picky@example.com>" data_expect=continue msgid=stranger@ext.example
+check_eq "and not tracked" "$((n + 1))" "$(count)"
+ctl mailbox add ann@ext.example >/dev/null
+mt_check "mail from a sender with a mailbox is accepted" \
+    track.lua "rcpt=<picky@example.com>" data_expect=continue msgid=colleague@ext.example
+check_eq "and tracked for the known-senders mailbox" "$((n + 2))" "$(count)"
+
 mt_check "a message over MaxMessageSize is still accepted" \
     track.lua "rcpt=<support@example.com>" data_expect=continue body=1000 msgid=big@ext.example
 s=$(ctl queue list --json | jq -r '.[] | select(.message_id == "big@ext.example") | .id')

@@ -24,7 +24,7 @@ dv_conf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
     "Webhook.Timeout 10" "SpoolDirectory $DV_TMP/spool"
 ctl mailbox add support@example.com --queue >/dev/null
 ctl mailbox approve support@example.com >/dev/null
-ctl mailbox add alice@example.com >/dev/null
+ctl mailbox add alice@example.com --filter all >/dev/null
 ctl mailbox approve alice@example.com >/dev/null
 dv_start || bail "dvmilter did not start"
 
