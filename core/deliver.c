@@ -215,6 +215,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	struct plugin *p;
 	struct view v;
 	char why[256];
+	uint64_t taken_gen;
 	int rc;
 
 	*did_r = 0;
@@ -236,7 +237,8 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		log_error("outbox %llu: %s; giving up on it",
 		    (unsigned long long)d.id, reason);
 		*did_r = 1;
-		if ((rc = queue_record(t, d.id, d.plugin, QUEUE_PERMANENT, reason,
+		if ((rc = queue_record(t, d.id, d.plugin, d.gen, QUEUE_PERMANENT,
+		    reason,
 		    NULL, NULL, 0, now, &o->policy, 0, NULL, error_r)) != 0) {
 			store_txn_abort(t);
 			return rc;
@@ -252,6 +254,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		return rc;
 	}
 	*did_r = 1;
+	taken_gen = d.gen;
 
 	memset(&r, 0, sizeof(r));
 	if ((p = find_plugin(ps, d.plugin)) == NULL) {
@@ -290,7 +293,8 @@ deliver_next(struct store *st, struct plugin_set *ps,
 			pluginkv_discard(o->kv);
 	}
 	if (rc == 0)
-		rc = queue_record(t, d.id, d.plugin, (enum queue_outcome)r.status,
+		rc = queue_record(t, d.id, d.plugin, taken_gen,
+		    (enum queue_outcome)r.status,
 	    r.error, r.activity_id, r.case_id, r.retry_after, now, &o->policy,
 	    jitter(), &d, error_r);
 	if (rc == 0)
@@ -300,7 +304,10 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	if (rc != 0)
 		goto out;
 	snprintf(why, sizeof(why), "%s", r.error);
-	if (d.state == QUEUE_DONE)
+	if (d.gen != taken_gen)
+		log_info("outbox %llu: a copy was merged while %s had it; "
+		    "delivering again", (unsigned long long)d.id, d.plugin);
+	else if (d.state == QUEUE_DONE)
 		log_info("outbox %llu: delivered to %s: activity=%s case=%s",
 		    (unsigned long long)d.id, d.plugin,
 		    d.activity_id[0] ? d.activity_id : "-",

@@ -104,11 +104,11 @@ msgid_key(const char *mid, char *buf, MDB_val *k)
 static int
 del_encode(const struct queue_delivery *d, char **out)
 {
-	json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:s}",
+	json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
 	    "state", d->state, "attempts", (json_int_t)d->attempts,
 	    "next_at", (json_int_t)d->next_at,
 	    "updated", (json_int_t)d->updated, "error", d->last_error,
-	    "activity_id", d->activity_id, "case_id", d->case_id);
+	    "activity_id", d->activity_id, "case_id", d->case_id, "gen", (json_int_t)d->gen);
 
 	if (o == NULL)
 		return ENOMEM;
@@ -123,7 +123,7 @@ del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
 	json_t *o;
 	json_error_t je;
 	const char *err = "", *act = "", *cas = "";
-	json_int_t attempts = 0, next = 0, upd = 0;
+	json_int_t attempts = 0, next = 0, upd = 0, gen = 0;
 	int state = 0;
 
 	memset(d, 0, sizeof(*d));
@@ -134,9 +134,10 @@ del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
 	d->plugin[k->mv_size - 8] = '\0';
 	if ((o = json_loadb(v->mv_data, v->mv_size, 0, &je)) == NULL)
 		return DV_ECORRUPT;
-	if (json_unpack(o, "{s:i, s:I, s:I, s:I, s?s, s?s, s?s}", "state",
+	if (json_unpack(o, "{s:i, s:I, s:I, s:I, s?s, s?s, s?s, s?I}", "state",
 	    &state, "attempts", &attempts, "next_at", &next, "updated", &upd,
-	    "error", &err, "activity_id", &act, "case_id", &cas) != 0) {
+	    "error", &err, "activity_id", &act, "case_id", &cas,
+	    "gen", &gen) != 0) {
 		json_decref(o);
 		return DV_ECORRUPT;
 	}
@@ -144,6 +145,7 @@ del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
 	d->attempts = (unsigned)attempts;
 	d->next_at = next;
 	d->updated = upd;
+	d->gen = (uint64_t)gen;
 	snprintf(d->last_error, sizeof(d->last_error), "%s", err);
 	snprintf(d->activity_id, sizeof(d->activity_id), "%s", act);
 	snprintf(d->case_id, sizeof(d->case_id), "%s", cas);
@@ -644,9 +646,9 @@ queue_backoff(const struct queue_policy *pol, unsigned attempts,
 
 int
 queue_record(struct store_txn *t, uint64_t id, const char *plugin,
-    enum queue_outcome outcome, const char *error, const char *activity_id,
-    const char *case_id, int64_t retry_after, int64_t now,
-    const struct queue_policy *pol, double jitter,
+    uint64_t gen, enum queue_outcome outcome, const char *error,
+    const char *activity_id, const char *case_id, int64_t retry_after,
+    int64_t now, const struct queue_policy *pol, double jitter,
     struct queue_delivery *d_r, const char **error_r)
 {
 	struct queue_delivery d;
@@ -654,6 +656,12 @@ queue_record(struct store_txn *t, uint64_t id, const char *plugin,
 
 	if ((rc = queue_delivery_get(t, id, plugin, &d, error_r)) != 0)
 		return rc;
+	if (d.gen != gen) {
+		/* Re-armed during the attempt: it is due again as it is. */
+		if (d_r != NULL)
+			*d_r = d;
+		return 0;
+	}
 	if (d.state == QUEUE_PENDING &&
 	    (rc = due_set(t, d.next_at, id, plugin, false, error_r)) != 0)
 		return rc;
@@ -747,6 +755,7 @@ rearm_one(void *arg, struct queue_delivery *d)
 	d->attempts = 0;
 	d->next_at = a->now;
 	d->updated = a->now;
+	d->gen++;
 	a->n++;
 	if ((rc = del_put(a->t, d, a->error_r)) != 0)
 		return rc;

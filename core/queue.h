@@ -74,6 +74,7 @@ struct queue_delivery {
 	char last_error[256];
 	char activity_id[80];
 	char case_id[80];
+	uint64_t gen;			/* bumped each time it is re-armed */
 };
 
 /* Retry policy. */
@@ -138,12 +139,17 @@ enum queue_outcome {
  * @param[in] retry_after  for QUEUE_TRANSIENT: seconds the plugin asked
  *                         for, or 0 for the policy's backoff.
  * @param[in] jitter       a random value in [0, 1) for the backoff.
+ * @param[in] gen          the delivery's gen when the attempt began. If
+ *                         it was re-armed since (a copy of the message
+ *                         was merged in), the outcome is not recorded:
+ *                         the delivery stays due, to be made again with
+ *                         the fuller message.
  * @param[out] d_r         the new state, if not NULL.
  */
 int queue_record(struct store_txn *t, uint64_t id, const char *plugin,
-    enum queue_outcome outcome, const char *error, const char *activity_id,
-    const char *case_id, int64_t retry_after, int64_t now,
-    const struct queue_policy *pol, double jitter,
+    uint64_t gen, enum queue_outcome outcome, const char *error,
+    const char *activity_id, const char *case_id, int64_t retry_after,
+    int64_t now, const struct queue_policy *pol, double jitter,
     struct queue_delivery *d_r, const char **error_r);
 
 /**

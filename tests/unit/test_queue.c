@@ -148,7 +148,7 @@ success_marks_done_with_ids(void **state)
 	struct queue_delivery d;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", QUEUE_OK, NULL, "act-1",
+	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_OK, NULL, "act-1",
 	    "CAS-01001", 0, 1001, &pol, 0.5, &d, &err), 0);
 	assert_int_equal(d.state, QUEUE_DONE);
 	assert_int_equal(d.attempts, 1);
@@ -173,12 +173,12 @@ transient_failure_backs_off(void **state)
 	int64_t next;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", QUEUE_TRANSIENT, "down",
+	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_TRANSIENT, "down",
 	    NULL, NULL, 0, 1000, &pol, 1.0, &d, &err), 0);
 	assert_int_equal(d.state, QUEUE_PENDING);
 	assert_int_equal(d.next_at, 1000 + 30);
 	assert_string_equal(d.last_error, "down");
-	assert_int_equal(queue_record(t, id, "webhook", QUEUE_TRANSIENT, "429",
+	assert_int_equal(queue_record(t, id, "webhook", 0, QUEUE_TRANSIENT, "429",
 	    NULL, NULL, 600, 1000, &pol, 0.0, &d, &err), 0);
 	assert_int_equal(d.next_at, 1600);	/* Retry-After wins */
 	commit(t);
@@ -215,13 +215,13 @@ permanent_or_exhausted_goes_dead_and_retry_revives(void **state)
 	struct queue_delivery d;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", QUEUE_PERMANENT,
+	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_PERMANENT,
 	    "HTTP 400", NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
 	assert_int_equal(d.state, QUEUE_DEAD);
-	assert_int_equal(queue_record(t, id, "webhook", QUEUE_TRANSIENT, "x",
+	assert_int_equal(queue_record(t, id, "webhook", 0, QUEUE_TRANSIENT, "x",
 	    NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
 	assert_int_equal(d.state, QUEUE_PENDING);
-	assert_int_equal(queue_record(t, id, "webhook", QUEUE_TRANSIENT, "x",
+	assert_int_equal(queue_record(t, id, "webhook", 0, QUEUE_TRANSIENT, "x",
 	    NULL, NULL, 0, 1100, &few, 0.5, &d, &err), 0);
 	assert_int_equal(d.state, QUEUE_DEAD);
 	assert_non_null(strstr(d.last_error, "gave up after 2 attempts"));
@@ -279,7 +279,7 @@ state_survives_reopening_the_store(void **state)
 	struct queue_delivery d;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", QUEUE_OK, NULL, "a", "",
+	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_OK, NULL, "a", "",
 	    0, 1000, &pol, 0.5, NULL, &err), 0);
 	commit(t);
 	store_close(f->st);		/* as a crash or restart would */
@@ -404,7 +404,7 @@ same_message_again_is_folded_into_one_entry(void **state)
 	    "[{\"address\":\"alice@example.com\"}]}";
 	t = begin(f, true);
 	assert_int_equal(queue_put(t, &a, two_plugins, &id1, &err), 0);
-	assert_int_equal(queue_record(t, id1, "local", QUEUE_OK, NULL, "act",
+	assert_int_equal(queue_record(t, id1, "local", 0, QUEUE_OK, NULL, "act",
 	    "", 0, 1001, &pol, 0.5, NULL, &err), 0);
 	assert_int_equal(queue_put(t, &b, two_plugins, &id2, &err), 0);
 	assert_int_equal(id2, id1);
@@ -427,6 +427,39 @@ same_message_again_is_folded_into_one_entry(void **state)
 	commit(t);
 }
 
+static void
+merge_during_a_delivery_is_not_lost(void **state)
+{
+	struct fx *f = *state;
+	struct queue_item a = { .received = 1000, .raw = raw,
+	    .raw_len = sizeof(raw) - 1, .message_id = "race@ext.example",
+	    .decision = "{\"mailboxes\":[{\"address\":\"a@example.com\"}]}" };
+	struct queue_item b = a;
+	struct store_txn *t;
+	struct queue_delivery d;
+	uint64_t id, id2, taken;
+	const char *err;
+
+	b.decision = "{\"mailboxes\":[{\"address\":\"b@example.com\"}]}";
+	b.received = 1001;
+	t = begin(f, true);
+	assert_int_equal(queue_put(t, &a, two_plugins, &id, &err), 0);
+	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	taken = d.gen;			/* the worker takes it... */
+	assert_int_equal(queue_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(id2, id);	/* ...a copy is merged meanwhile... */
+	assert_int_equal(queue_record(t, id, "local", taken, QUEUE_OK, NULL,
+	    "act", "", 0, 1002, &pol, 0.5, &d, &err), 0);
+	/* ...so the outcome of the older attempt does not close it. */
+	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(queue_next_due(t, 1001, &d, NULL, &err), 0);
+	assert_int_equal(d.id, id);
+	assert_int_equal(queue_record(t, id, "local", d.gen, QUEUE_OK, NULL,
+	    "act", "", 0, 1003, &pol, 0.5, &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_DONE);
+	commit(t);
+}
+
 int
 main(void)
 {
@@ -445,6 +478,7 @@ main(void)
 		T(missing_fields_and_8bit_envelope_round_trip),
 		T(orphan_due_entry_does_not_block_the_queue),
 		T(same_message_again_is_folded_into_one_entry),
+		T(merge_during_a_delivery_is_not_lost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
