@@ -194,6 +194,55 @@ due_set(struct store_txn *t, int64_t at, uint64_t id, const char *plugin,
 	return rc != 0 ? store_mdb_fail(rc, "outbox", error_r) : 0;
 }
 
+/*
+ * A message record: version, 4-byte header length, JSON header, raw
+ * message. qmsg_reserve() reserves one in place and writes everything
+ * but the raw message, whose place it returns; qmsg_split() takes one
+ * apart. Both are the only code that knows the layout.
+ */
+static int
+qmsg_reserve(struct store_txn *t, unsigned char kb[8], const char *hdr,
+    size_t rawlen, unsigned flags, unsigned char **raw_r,
+    const char **error_r)
+{
+	size_t hl = strlen(hdr);
+	MDB_val k = { 8, kb }, v = { 5 + hl + rawlen, NULL };
+	unsigned char *p;
+	int rc;
+
+	if ((rc = mdb_put(t->txn, t->store->qmsg, &k, &v,
+	    flags | MDB_RESERVE)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	p = v.mv_data;
+	p[0] = QMSG_VERSION;
+	p[1] = (unsigned char)(hl >> 24);
+	p[2] = (unsigned char)(hl >> 16);
+	p[3] = (unsigned char)(hl >> 8);
+	p[4] = (unsigned char)hl;
+	memcpy(p + 5, hdr, hl);
+	*raw_r = p + 5 + hl;
+	return 0;
+}
+
+static int
+qmsg_split(const MDB_val *v, const char **hdr_r, size_t *hl_r,
+    const unsigned char **raw_r, size_t *rawlen_r)
+{
+	const unsigned char *p = v->mv_data;
+	size_t hl;
+
+	if (v->mv_size < 5 || p[0] != QMSG_VERSION)
+		return DV_ECORRUPT;
+	hl = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+	if (hl > v->mv_size - 5)
+		return DV_ECORRUPT;
+	*hdr_r = (const char *)p + 5;
+	*hl_r = hl;
+	*raw_r = p + 5 + hl;
+	*rawlen_r = v->mv_size - 5 - hl;
+	return 0;
+}
+
 /* --- messages ------------------------------------------------------------------ */
 
 /*
@@ -265,7 +314,8 @@ queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
 	json_t *hdr = NULL, *dec = NULL, *newdec = NULL;
 	struct retry_arg ra = { t, NULL, it->received, 0, error_r };
 	const unsigned char *p;
-	size_t hl, rawlen, nhl;
+	const char *hs0;
+	size_t hl, rawlen;
 	char *hs = NULL, *ds = NULL;
 	int rc;
 
@@ -273,17 +323,12 @@ queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
 	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? DV_ENOTFOUND :
 		    store_mdb_fail(rc, "outbox", error_r);
-	p = v.mv_data;
-	if (v.mv_size < 5 || p[0] != QMSG_VERSION)
+	if (qmsg_split(&v, &hs0, &hl, &p, &rawlen) != 0 ||
+	    (hdr = json_loadb(hs0, hl, 0, NULL)) == NULL)
 		goto corrupt;
-	hl = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
-	if (hl > v.mv_size - 5 ||
-	    (hdr = json_loadb((const char *)p + 5, hl, 0, NULL)) == NULL)
-		goto corrupt;
-	rawlen = v.mv_size - 5 - hl;
 	if ((raw = malloc(rawlen + 1)) == NULL)
 		goto oom;
-	memcpy(raw, p + 5 + hl, rawlen);	/* v dies with the next put */
+	memcpy(raw, p, rawlen);		/* v dies with the next put */
 
 	dec = json_loads(json_string_value(json_object_get(hdr, "decision")) ?
 	    json_string_value(json_object_get(hdr, "decision")) : "{}", 0, NULL);
@@ -305,20 +350,9 @@ queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
 	    json_object_set_new(hdr, "decision", json_string(ds)) != 0 ||
 	    (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
 		goto oom;
-	nhl = strlen(hs);
-	v.mv_size = 5 + nhl + rawlen;
-	if ((rc = mdb_put(t->txn, t->store->qmsg, &k, &v, MDB_RESERVE)) != 0) {
-		rc = store_mdb_fail(rc, "outbox", error_r);
+	if ((rc = qmsg_reserve(t, kb, hs, rawlen, 0, &dst, error_r)) != 0)
 		goto out;
-	}
-	dst = v.mv_data;
-	dst[0] = QMSG_VERSION;
-	dst[1] = (unsigned char)(nhl >> 24);
-	dst[2] = (unsigned char)(nhl >> 16);
-	dst[3] = (unsigned char)(nhl >> 8);
-	dst[4] = (unsigned char)nhl;
-	memcpy(dst + 5, hs, nhl);
-	memcpy(dst + 5 + nhl, raw, rawlen);
+	memcpy(dst, raw, rawlen);
 	/* Every plugin gets the fuller picture: due again now. */
 	if ((rc = each_delivery(t, id, rearm_one, &ra, error_r)) != 0)
 		goto out;
@@ -360,12 +394,11 @@ int
 queue_put(struct store_txn *t, const struct queue_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r)
 {
-	unsigned char kb[8], *buf;
+	unsigned char kb[8], *dst;
 	json_t *hdr = NULL, *rcpts;
 	char *hs = NULL, mkb[80];
 	MDB_val k, v;
 	uint64_t id;
-	size_t hl;
 	int rc;
 
 	/* The same message again (another transaction): one entry. */
@@ -393,29 +426,12 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 	    "decision", it->decision, "truncated", it->truncated);
 	if (hdr == NULL || (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
 		goto oom;
-	hl = strlen(hs);
 	be64(kb, id);
-	k.mv_size = 8;
-	k.mv_data = kb;
 	/* Reserve the value and write it in place: no copy of the message. */
-	v.mv_size = 5 + hl + it->raw_len;
-	v.mv_data = NULL;
-	if ((rc = mdb_put(t->txn, t->store->qmsg, &k, &v,
-	    MDB_NOOVERWRITE | MDB_RESERVE)) != 0) {
-		rc = store_mdb_fail(rc, "outbox", error_r);
+	if ((rc = qmsg_reserve(t, kb, hs, it->raw_len, MDB_NOOVERWRITE, &dst,
+	    error_r)) != 0)
 		goto out;
-	}
-	buf = v.mv_data;
-	buf[0] = QMSG_VERSION;
-	buf[1] = (unsigned char)(hl >> 24);
-	buf[2] = (unsigned char)(hl >> 16);
-	buf[3] = (unsigned char)(hl >> 8);
-	buf[4] = (unsigned char)hl;
-	memcpy(buf + 5, hs, hl);
-	buf = NULL;		/* LMDB's memory, not ours */
 	if (it->raw_len > 0) {
-		unsigned char *dst = (unsigned char *)v.mv_data + 5 + hl;
-
 		if (it->raw_fill != NULL) {
 			if ((rc = it->raw_fill(it->raw_arg, dst)) != 0) {
 				*error_r = dv_error_set("reading the spooled "
@@ -490,7 +506,8 @@ queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
 	json_int_t received = 0;
 	const char *qid = NULL, *from = NULL, *mid = NULL, *dec = NULL;
 	int dir = 0, trunc = 0, rc;
-	size_t hl;
+	const char *hs;
+	size_t hl, rawlen;
 
 	be64(kb, id);
 	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0) {
@@ -501,13 +518,8 @@ queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
 		}
 		return store_mdb_fail(rc, "outbox", error_r);
 	}
-	p = v.mv_data;
-	if (v.mv_size < 5 || p[0] != QMSG_VERSION)
-		goto corrupt;
-	hl = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
-	if (hl > v.mv_size - 5)
-		goto corrupt;
-	if ((hdr = json_loadb((const char *)p + 5, hl, 0, NULL)) == NULL)
+	if (qmsg_split(&v, &hs, &hl, &p, &rawlen) != 0 ||
+	    (hdr = json_loadb(hs, hl, 0, NULL)) == NULL)
 		goto corrupt;
 	if (json_unpack(hdr, "{s:i, s:I, s?s, s?s, s:o, s?s, s?s, s:b}",
 	    "direction", &dir, "received", &received, "queue_id", &qid,
@@ -531,13 +543,13 @@ queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
 	for (size_t i = 0; m->rcpts != NULL && i < m->nrcpts; i++)
 		m->rcpts[i] = dup_or_null(json_string_value(
 		    json_array_get(rcpts, i)));
-	m->raw_len = v.mv_size - 5 - hl;
+	m->raw_len = rawlen;
 	m->raw = malloc(m->raw_len + 1);
 	if (m->raw == NULL || m->rcpts == NULL) {
 		queue_msg_free(m);
 		goto oom_hdr;
 	}
-	memcpy(m->raw, p + 5 + hl, m->raw_len);
+	memcpy(m->raw, p, m->raw_len);
 	m->raw[m->raw_len] = '\0';
 	json_decref(hdr);
 	*msg_r = m;
