@@ -526,43 +526,39 @@ free_list(char **l)
 	free(l);
 }
 
+/*
+ * Parse a list separated by commas and/or white space into a new
+ * NULL-terminated list; @item checks one entry and makes the string to
+ * keep (it sees the entries kept so far, to refuse repeats).
+ */
 static int
-set_unknown_domains(struct conf *c, const char *v, const char **error_r)
+parse_list(const char *v,
+    int (*item)(const char *p, size_t len, char *const *sofar, char **out,
+    const char **error_r), char ***list_r, const char **error_r)
 {
 	char **list = NULL, **nl;
 	size_t n = 0;
 	const char *p = v;
 
 	while (*p != '\0') {
-		char tok[DV_DOMAIN_MAX + 8], addr[DV_ADDR_MAX + 1];
 		size_t len;
 
 		p += strspn(p, ", \t");
 		len = strcspn(p, ", \t");
 		if (len == 0)
 			break;
-		if (len > DV_DOMAIN_MAX) {
-			*error_r = dv_error_set("domain \"%.40s...\" is too long",
-			    p);
-			goto fail;
-		}
-		/* Normalise through the address code: one IDN path. */
-		snprintf(tok, sizeof(tok), "x@%.*s", (int)len, p);
-		if (addr_normalize(tok, NULL, addr, sizeof(addr), error_r) != 0) {
-			*error_r = dv_error_set("bad domain \"%.*s\": %s",
-			    (int)len, p, *error_r);
-			goto fail;
-		}
-		p += len;
 		if ((nl = realloc(list, (n + 2) * sizeof(*list))) == NULL)
 			goto oom;
 		list = nl;
-		if ((list[n] = strdup(addr + 2)) == NULL)
+		list[n] = NULL;
+		if (item(p, len, list, &list[n], error_r) != 0)
+			goto fail;
+		if (list[n] == NULL)
 			goto oom;
 		list[++n] = NULL;
+		p += len;
 	}
-	free_list(c->unknown_rcpt_domains);
-	c->unknown_rcpt_domains = list;
+	*list_r = list;
 	return 0;
 oom:
 	*error_r = dv_error_set("out of memory");
@@ -572,59 +568,80 @@ fail:
 }
 
 static int
-set_plugins(struct conf *c, const char *v, const char **error_r)
+domain_item(const char *p, size_t len, char *const *sofar, char **out,
+    const char **error_r)
 {
-	char **list = NULL, **nl;
-	size_t n = 0;
-	const char *p = v;
+	char tok[DV_DOMAIN_MAX + 8], addr[DV_ADDR_MAX + 1];
 
-	while (*p != '\0') {
-		size_t len;
+	if (len > DV_DOMAIN_MAX) {
+		*error_r = dv_error_set("domain \"%.40s...\" is too long", p);
+		return -1;
+	}
+	/* Normalise through the address code: one IDN path. */
+	snprintf(tok, sizeof(tok), "x@%.*s", (int)len, p);
+	if (addr_normalize(tok, NULL, addr, sizeof(addr), error_r) != 0) {
+		*error_r = dv_error_set("bad domain \"%.*s\": %s", (int)len, p,
+		    *error_r);
+		return -1;
+	}
+	*out = strdup(addr + 2);
+	return 0;
+}
 
-		p += strspn(p, ", \t");
-		len = strcspn(p, ", \t");
-		if (len == 0)
-			break;
-		if (len > 64) {
-			*error_r = dv_error_set("plugin name \"%.20s...\" is "
-			    "too long", p);
-			goto fail;
+static int
+set_unknown_domains(struct conf *c, const char *v, const char **error_r)
+{
+	char **list;
+	int rc = parse_list(v, domain_item, &list, error_r);
+
+	if (rc != 0)
+		return rc;
+	free_list(c->unknown_rcpt_domains);
+	c->unknown_rcpt_domains = list;
+	return 0;
+}
+
+static int
+plugin_item(const char *p, size_t len, char *const *sofar, char **out,
+    const char **error_r)
+{
+	if (len > 64) {
+		*error_r = dv_error_set("plugin name \"%.20s...\" is too long",
+		    p);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' &&
+		    p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+		    p[i] == '_' || p[i] == '-')) {
+			*error_r = dv_error_set("bad plugin name \"%.*s\" "
+			    "(letters, digits, - and _)", (int)len, p);
+			return -1;
 		}
-		for (size_t i = 0; i < len; i++)
-			if (!((p[i] >= 'a' && p[i] <= 'z') ||
-			    (p[i] >= 'A' && p[i] <= 'Z') ||
-			    (p[i] >= '0' && p[i] <= '9') || p[i] == '_' ||
-			    p[i] == '-')) {
-				*error_r = dv_error_set("bad plugin name \"%.*s\" "
-				    "(letters, digits, - and _)", (int)len, p);
-				goto fail;
-			}
-		for (size_t i = 0; i < n; i++)
-			if (strncasecmp(list[i], p, len) == 0 &&
-			    list[i][len] == '\0') {
-				*error_r = dv_error_set("plugin \"%.*s\" is "
-				    "listed twice", (int)len, p);
-				goto fail;
-			}
-		if ((nl = realloc(list, (n + 2) * sizeof(*list))) == NULL)
-			goto oom;
-		list = nl;
-		if ((list[n] = strndup(p, len)) == NULL)
-			goto oom;
-		for (char *q = list[n]; *q; q++)
+	for (size_t i = 0; sofar[i] != NULL; i++)
+		if (strncasecmp(sofar[i], p, len) == 0 && sofar[i][len] == '\0') {
+			*error_r = dv_error_set("plugin \"%.*s\" is listed "
+			    "twice", (int)len, p);
+			return -1;
+		}
+	if ((*out = strndup(p, len)) != NULL)
+		for (char *q = *out; *q; q++)
 			if (*q >= 'A' && *q <= 'Z')
 				*q = (char)(*q - 'A' + 'a');
-		list[++n] = NULL;
-		p += len;
-	}
+	return 0;
+}
+
+static int
+set_plugins(struct conf *c, const char *v, const char **error_r)
+{
+	char **list;
+	int rc = parse_list(v, plugin_item, &list, error_r);
+
+	if (rc != 0)
+		return rc;
 	free_list(c->plugins);
 	c->plugins = list;
 	return 0;
-oom:
-	*error_r = dv_error_set("out of memory");
-fail:
-	free_list(list);
-	return DV_EINVAL;
 }
 
 static int

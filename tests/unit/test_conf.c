@@ -199,6 +199,8 @@ static const struct err_case errors[] = {
 	{ "UnknownRecipientAction reject\n", "needs UnknownRecipientDomains" },
 	{ "UnknownRecipientDomains exa$mple\n", "bad domain" },
 	{ "UnknownRecipientDomains bad..example\n", "bad domain \"bad..example\"" },
+	{ "Plugins webhook, Webhook\n", "plugin \"Webhook\" is listed twice" },
+	{ "Plugins web/hook\n", "bad plugin name" },
 	{ "Syslog no\x01\n", "e.conf:1: control character (0x01)" },
 };
 
