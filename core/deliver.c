@@ -132,6 +132,12 @@ view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
 		if (addr == NULL)
 			continue;
 		v->mbs[v->d.nmailboxes].address = addr;
+		v->mbs[v->d.nmailboxes].folder = json_string_value(
+		    json_object_get(b, "folder"));
+		v->mbs[v->d.nmailboxes].regarding_type = json_string_value(
+		    json_object_get(b, "regarding_type"));
+		v->mbs[v->d.nmailboxes].regarding_id = json_string_value(
+		    json_object_get(b, "regarding_id"));
 		v->mbs[v->d.nmailboxes].type = type != NULL &&
 		    strcmp(type, "queue") == 0 ? DVP_MAILBOX_QUEUE :
 		    DVP_MAILBOX_USER;

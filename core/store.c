@@ -57,7 +57,9 @@ static const struct {
 	{ "qdue", offsetof(struct store, qdue) },
 	{ "qmsgid", offsetof(struct store, qmsgid) },
 	{ "plugkv", offsetof(struct store, plugkv) },
+	{ "rule", offsetof(struct store, rule) },
 };
+#define NTABLES	(sizeof(store_tables) / sizeof(store_tables[0]))
 
 static int
 check_schema(struct store *st, const MDB_val *v, const char **error_r)
@@ -94,8 +96,7 @@ store_open_tables_ro(struct store *st, const char **error_r)
 
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return store_mdb_fail(rc, st->path, error_r);
-	for (size_t i = 0; i < sizeof(store_tables) / sizeof(store_tables[0]);
-	    i++) {
+	for (size_t i = 0; i < NTABLES; i++) {
 		rc = mdb_dbi_open(txn, store_tables[i].name, 0,
 		    (MDB_dbi *)((char *)st + store_tables[i].off));
 		if (rc != 0)
@@ -125,16 +126,14 @@ store_init_schema(struct store *st, const char **error_r)
 
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 		return store_mdb_fail(rc, st->path, error_r);
-	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "mailbox", MDB_CREATE, &st->mailbox)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "profile", MDB_CREATE, &st->profile)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "qmsg", MDB_CREATE, &st->qmsg)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "qdel", MDB_CREATE, &st->qdel)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "qdue", MDB_CREATE, &st->qdue)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "qmsgid", MDB_CREATE, &st->qmsgid)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "plugkv", MDB_CREATE, &st->plugkv)) != 0) {
-		rc = store_mdb_fail(rc, st->path, error_r);
-		goto out;
+	/* Creates the tables a store of an older dvmilter lacks, too. */
+	for (size_t i = 0; i < NTABLES; i++) {
+		rc = mdb_dbi_open(txn, store_tables[i].name, MDB_CREATE,
+		    (MDB_dbi *)((char *)st + store_tables[i].off));
+		if (rc != 0) {
+			rc = store_mdb_fail(rc, st->path, error_r);
+			goto out;
+		}
 	}
 	rc = mdb_get(txn, st->meta, &k, &v);
 	if (rc == 0) {

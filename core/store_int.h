@@ -21,6 +21,7 @@ struct store {
 	MDB_dbi qdue;		/* due time (8 BE) + id + plugin -> "" */
 	MDB_dbi qmsgid;		/* Message-ID -> id */
 	MDB_dbi plugkv;		/* plugin + '\0' + key -> plugin's value */
+	MDB_dbi rule;		/* mailbox -> its folder rules (rules.c) */
 	char *path;
 	/*
 	 * Held for reading by every transaction of this process, for

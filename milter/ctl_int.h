@@ -76,7 +76,16 @@ void ctl_table_free(struct ctl_table *t);
 /** ctl_time - format a Unix time as "2026-11-28 10:00:00 UTC". */
 void ctl_time(long long t, char *out, size_t outsz);
 
+/**
+ * ctl_mailbox_address - normalise a mailbox address given on the command
+ * line into @out; a subaddress is refused.
+ * @return CTL_OK, or CTL_FAIL after printing why.
+ */
+int ctl_mailbox_address(const struct ctl *ctl, const char *in, char *out,
+    size_t outsz);
+
 int ctl_mailbox(struct ctl *ctl, int argc, char **argv);
+int ctl_rule(struct ctl *ctl, int argc, char **argv);
 int ctl_profile(struct ctl *ctl, int argc, char **argv);
 int ctl_queue(struct ctl *ctl, int argc, char **argv);
 

@@ -21,6 +21,7 @@
 #include "addr.h"
 #include "csv.h"
 #include "ctl_int.h"
+#include "rules.h"
 #include "caps.h"
 #include "status.h"
 #include "utf8.h"
@@ -206,8 +207,8 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
  * Normalise an address for storage. A subaddress is refused rather than
  * silently stored as its base mailbox.
  */
-static int
-mb_address(const struct ctl *ctl, const char *in, char *out, size_t outsz)
+int
+ctl_mailbox_address(const struct ctl *ctl, const char *in, char *out, size_t outsz)
 {
 	char plain[DV_ADDR_MAX + 1];
 	const char *err;
@@ -308,7 +309,7 @@ cmd_add(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if (o.npos != 1)
 		return ctl_usage_error("mailbox add takes one ADDRESS");
-	if ((rc = mb_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
+	if ((rc = ctl_mailbox_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
 		return rc;
 	mbox_init(&mb, addr, o.type >= 0 ? o.type : MBOX_USER);
 	mb_apply(&mb, &o);
@@ -329,7 +330,7 @@ mb_update(struct ctl *ctl, const char *in, const struct mb_opts *o,
 	char addr[DV_ADDR_MAX + 1];
 	int rc;
 
-	if ((rc = mb_address(ctl, in, addr, sizeof(addr))) != CTL_OK)
+	if ((rc = ctl_mailbox_address(ctl, in, addr, sizeof(addr))) != CTL_OK)
 		return rc;
 	if ((rc = ctl_txn(ctl, true, &txn)) != CTL_OK)
 		return rc;
@@ -389,6 +390,7 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_remove(struct ctl *ctl, int argc, char **argv)
 {
+	struct rule_list no_rules = { NULL, 0 };
 	struct mb_opts o;
 	struct store_txn *txn;
 	char addr[DV_ADDR_MAX + 1];
@@ -399,11 +401,13 @@ cmd_remove(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if (o.npos != 1)
 		return ctl_usage_error("mailbox remove takes one ADDRESS");
-	if ((rc = mb_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
+	if ((rc = ctl_mailbox_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
 		return rc;
 	if ((rc = ctl_txn(ctl, true, &txn)) != CTL_OK)
 		return rc;
-	if (store_mailbox_remove(txn, addr, &err) != 0) {
+	/* Its folder rules go with it. */
+	if (store_mailbox_remove(txn, addr, &err) != 0 ||
+	    rules_put(txn, addr, &no_rules, &err) != 0) {
 		store_txn_abort(txn);
 		return ctl_fail("%s", err);
 	}
@@ -511,7 +515,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if (o.npos != 1)
 		return ctl_usage_error("mailbox show takes one ADDRESS");
-	if ((rc = mb_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
+	if ((rc = ctl_mailbox_address(ctl, o.pos[0], addr, sizeof(addr))) != CTL_OK)
 		return rc;
 	if ((rc = ctl_txn(ctl, false, &txn)) != CTL_OK)
 		return rc;

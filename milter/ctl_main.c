@@ -244,6 +244,13 @@ usage(FILE *fp)
 "  profile list [--json]\n"
 "  profile show NAME [--json]\n"
 "  profile remove NAME\n"
+"  rule add MAILBOX CONDITION... (--folder F [--regarding TYPE:ID] |\n"
+"                  --no-track) [--position N]\n"
+"      CONDITION: --subaddress S, --sender GLOB, --recipient GLOB,\n"
+"                 --header 'NAME: GLOB', --subject TEXT (all must hold)\n"
+"  rule list [MAILBOX] [--json]\n"
+"  rule remove MAILBOX N\n"
+"  rule move MAILBOX N TO\n"
 "  queue list [--json]\n"
 "  queue show ID [--json]\n"
 "  queue retry ID [--plugin NAME]\n"
@@ -291,10 +298,20 @@ ctl_reload(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+static const struct ctl_command commands[] = {
+	{ "mailbox", ctl_mailbox },
+	{ "profile", ctl_profile },
+	{ "rule", ctl_rule },
+	{ "queue", ctl_queue },
+	{ "reload", ctl_reload },
+	{ NULL, NULL }
+};
+
 int
 main(int argc, char **argv)
 {
 	struct ctl ctl = { .conf_path = CONF_DEFAULT_PATH };
+	const struct ctl_command *cmd;
 	const char *err;
 	int ch, rc;
 
@@ -318,19 +335,14 @@ main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (strcmp(argv[0], "mailbox") != 0 && strcmp(argv[0], "profile") != 0 &&
-	    strcmp(argv[0], "queue") != 0 && strcmp(argv[0], "reload") != 0)
+	for (cmd = commands; cmd->name != NULL; cmd++)
+		if (strcmp(argv[0], cmd->name) == 0)
+			break;
+	if (cmd->name == NULL)
 		return ctl_usage_error("unknown command \"%s\"", argv[0]);
 	if (conf_load(ctl.conf_path, &ctl.conf, &err) != 0)
 		return ctl_fail("%s", err);
-	if (strcmp(argv[0], "mailbox") == 0)
-		rc = ctl_mailbox(&ctl, argc, argv);
-	else if (strcmp(argv[0], "profile") == 0)
-		rc = ctl_profile(&ctl, argc, argv);
-	else if (strcmp(argv[0], "queue") == 0)
-		rc = ctl_queue(&ctl, argc, argv);
-	else
-		rc = ctl_reload(&ctl, argc, argv);
+	rc = cmd->run(&ctl, argc, argv);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		rc = ctl_fail("writing output: %s", strerror(errno));
 	store_close(ctl.store);

@@ -13,6 +13,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "policy.h"
 #include "qwriter.h"
@@ -34,9 +35,12 @@ struct dv_daemon {
 /* A mailbox the message is tracked for. */
 struct mf_tracked {
 	char addr[DV_ADDR_MAX + 1];
+	char sub[DV_ADDR_MAX + 1];	/* the recipient's subaddress, or "" */
 	uint8_t type;			/* enum mbox_type */
 	uint8_t filter;			/* effective enum mbox_filter */
 	bool sender;			/* the sender (outgoing), not a recipient */
+	/* Set at end of message by a folder rule; owned, or NULL. */
+	char *folder, *regarding_type, *regarding_id;
 };
 
 extern struct dv_daemon dvd;
@@ -58,6 +62,8 @@ struct mf_conn {
 	size_t ntracked;
 	char *message_id;		/* from the header, without <> */
 	char *in_reply_to, *references, *subject;	/* raw headers */
+	char *from;			/* raw From: header */
+	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */
 	bool collecting;
 	int spool_err;			/* first error storing the content */
@@ -85,6 +91,23 @@ sfsistat mf_track_eoh(SMFICTX *ctx);
 sfsistat mf_track_body(SMFICTX *ctx, unsigned char *chunk, size_t len);
 /** mf_track_eom - commit to the outbox; TEMPFAIL if that fails. */
 sfsistat mf_track_eom(SMFICTX *ctx, struct mf_conn *cc);
+
+/* mf_decide.c */
+
+/**
+ * mf_decide - at end of message, decide for each tracked mailbox whether
+ * it takes the message (its folder rules, first match wins, then its
+ * tracking filter), log each decision with @qid and keep only the
+ * mailboxes that take it.
+ */
+void mf_decide(struct mf_conn *cc, const char *qid);
+
+/**
+ * mf_decide_correlated - the outbox id of the tracked message this one
+ * answers (In-Reply-To, References, then a valid tracking token in the
+ * subject), or 0.
+ */
+uint64_t mf_decide_correlated(struct mf_conn *cc);
 
 /* mf_worker.c */
 

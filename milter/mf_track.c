@@ -50,6 +50,11 @@ mf_track_reset(struct mf_conn *cc)
 	free(cc->rcpts);
 	cc->rcpts = NULL;
 	cc->nrcpts = 0;
+	for (size_t i = 0; i < cc->ntracked; i++) {
+		free(cc->tracked[i].folder);
+		free(cc->tracked[i].regarding_type);
+		free(cc->tracked[i].regarding_id);
+	}
 	free(cc->tracked);
 	cc->tracked = NULL;
 	cc->ntracked = 0;
@@ -58,7 +63,9 @@ mf_track_reset(struct mf_conn *cc)
 	free(cc->in_reply_to);
 	free(cc->references);
 	free(cc->subject);
-	cc->in_reply_to = cc->references = cc->subject = NULL;
+	free(cc->from);
+	cc->in_reply_to = cc->references = cc->subject = cc->from = NULL;
+	dbuf_free(&cc->headers);
 	if (cc->collecting)
 		spool_reset(&cc->spool);
 	cc->collecting = false;
@@ -73,9 +80,11 @@ synced_and_approved(const struct decision *d, enum mbox_dir dir)
 }
 
 static void
-add_tracked(struct mf_conn *cc, const struct decision *d, bool sender)
+add_tracked(struct mf_conn *cc, const char *raw, const struct decision *d,
+    bool sender)
 {
 	struct mf_tracked *n;
+	char sub[DV_ADDR_MAX + 1] = "";
 
 	for (size_t i = 0; i < cc->ntracked; i++)
 		if (strcmp(cc->tracked[i].addr, d->addr) == 0)
@@ -83,7 +92,12 @@ add_tracked(struct mf_conn *cc, const struct decision *d, bool sender)
 	if ((n = realloc(cc->tracked, (cc->ntracked + 1) * sizeof(*n))) == NULL)
 		return;
 	cc->tracked = n;
+	if (!sender)
+		(void)addr_subaddress(raw, cc->conf->subaddress_seps, sub,
+		    sizeof(sub));
+	memset(&n[cc->ntracked], 0, sizeof(n[0]));
 	snprintf(n[cc->ntracked].addr, sizeof(n[0].addr), "%s", d->addr);
+	snprintf(n[cc->ntracked].sub, sizeof(n[0].sub), "%s", sub);
 	n[cc->ntracked].type = d->pol.type;
 	n[cc->ntracked].filter = (uint8_t)mbox_filter_effective(&d->pol);
 	n[cc->ntracked].sender = sender;
@@ -97,7 +111,7 @@ mf_track_sender(struct mf_conn *cc, const char *raw, const struct decision *d)
 	cc->env_from = bare(raw);
 	if (dvd.qw != NULL && cc->outbound &&
 	    synced_and_approved(d, MBOX_DIR_OUTGOING))
-		add_tracked(cc, d, true);
+		add_tracked(cc, raw, d, true);
 }
 
 void
@@ -113,7 +127,7 @@ mf_track_rcpt(struct mf_conn *cc, const char *raw, const struct decision *d)
 			cc->nrcpts++;
 	}
 	if (synced_and_approved(d, MBOX_DIR_INCOMING))
-		add_tracked(cc, d, false);
+		add_tracked(cc, raw, d, false);
 }
 
 bool
@@ -123,6 +137,8 @@ mf_track_begin(struct mf_conn *cc)
 		return false;
 	spool_init(&cc->spool, cc->conf->message_memory_limit,
 	    cc->conf->max_message_size, cc->conf->spool_dir);
+	/* For header conditions of folder rules. */
+	dbuf_init(&cc->headers, 64 * 1024);
 	cc->collecting = true;
 	return true;
 }
@@ -136,6 +152,28 @@ collect(struct mf_conn *cc, const void *p, size_t n)
 		return;
 	if ((rc = spool_add(&cc->spool, p, n)) != 0)
 		cc->spool_err = rc;
+}
+
+/*
+ * Keep one header for the folder rules, unfolded, as "Name: value\n".
+ * Past the cap later headers are not seen by rules; nothing else fails.
+ */
+static void
+keep_header(struct dbuf *b, const char *name, const char *value)
+{
+	size_t start = b->len;
+	int rc;
+
+	rc = dbuf_addf(b, "%s: %s\n", name, value);
+	if (rc != 0) {
+		b->len = start;
+		if (b->p != NULL)
+			b->p[start] = '\0';
+		return;
+	}
+	for (size_t i = start; i + 1 < b->len; i++)
+		if (b->p[i] == '\r' || b->p[i] == '\n')
+			b->p[i] = ' ';
 }
 
 sfsistat
@@ -157,10 +195,12 @@ mf_track_header(SMFICTX *ctx, char *name, char *value)
 		char **keep = strcasecmp(name, "In-Reply-To") == 0 ?
 		    &cc->in_reply_to : strcasecmp(name, "References") == 0 ?
 		    &cc->references : strcasecmp(name, "Subject") == 0 ?
-		    &cc->subject : NULL;
+		    &cc->subject : strcasecmp(name, "From") == 0 ?
+		    &cc->from : NULL;
 
 		if (keep != NULL && *keep == NULL)
 			*keep = strdup(value);
+		keep_header(&cc->headers, name, value);
 	}
 	collect(cc, name, strlen(name));
 	collect(cc, ": ", 2);
@@ -202,11 +242,16 @@ decision_json(const struct mf_conn *cc, bool outgoing)
 	json_t *mbs = json_array(), *doc;
 	char *s;
 
-	for (size_t i = 0; mbs != NULL && i < cc->ntracked; i++)
-		json_array_append_new(mbs, json_pack("{s:s, s:s, s:s}",
-		    "address", cc->tracked[i].addr,
-		    "type", mbox_type_name(cc->tracked[i].type),
-		    "role", cc->tracked[i].sender ? "sender" : "recipient"));
+	for (size_t i = 0; mbs != NULL && i < cc->ntracked; i++) {
+		const struct mf_tracked *m = &cc->tracked[i];
+
+		json_array_append_new(mbs, json_pack("{s:s, s:s, s:s, s:s*, "
+		    "s:s*, s:s*}", "address", m->addr,
+		    "type", mbox_type_name(m->type),
+		    "role", m->sender ? "sender" : "recipient",
+		    "folder", m->folder, "regarding_type", m->regarding_type,
+		    "regarding_id", m->regarding_id));
+	}
 	doc = json_pack("{s:s, s:o}", "direction",
 	    outgoing ? "outgoing" : "incoming", "mailboxes", mbs);
 	if (doc == NULL)
@@ -214,125 +259,6 @@ decision_json(const struct mf_conn *cc, bool outgoing)
 	s = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	return s;
-}
-
-/* Does any <msg-id> in @ids name a message already in the outbox? */
-static bool
-answers_tracked(struct store_txn *t, const char *ids)
-{
-	const char *p = ids, *e;
-	const char *err;
-	uint64_t id;
-
-	while (p != NULL && (p = strchr(p, '<')) != NULL &&
-	    (e = strchr(p, '>')) != NULL) {
-		char *one = strndup(p + 1, (size_t)(e - p - 1));
-		bool hit = one != NULL &&
-		    queue_find_message_id(t, one, &id, &err) == 0;
-
-		free(one);
-		if (hit)
-			return true;
-		p = e + 1;
-	}
-	return false;
-}
-
-/* A response to tracked mail: by its references or a valid token. */
-static bool
-is_response(const struct mf_conn *cc)
-{
-	struct store_txn *t;
-	const char *err;
-	bool yes = false;
-	uint64_t id;
-
-	if (store_txn_begin(dvd.store, false, &t, &err) != 0)
-		return false;
-	yes = answers_tracked(t, cc->in_reply_to) ||
-	    answers_tracked(t, cc->references);
-	if (!yes && cc->subject != NULL) {
-		char *subj = msg_header_decode(cc->subject);
-		struct queue_msg *x;
-
-		if (subj != NULL && token_find(&dvd.token_key,
-		    cc->conf->token_prefix, subj, &id) == 0 &&
-		    queue_get(t, id, &x, &err) == 0) {
-			queue_msg_free(x);
-			yes = true;
-		}
-		free(subj);
-	}
-	store_txn_abort(t);
-	return yes;
-}
-
-/* The sender is a colleague (a mailbox) or a contact a plugin knows. */
-static bool
-known_sender(struct mf_conn *cc)
-{
-	char addr[DV_ADDR_MAX + 1], key[DV_ADDR_MAX + 16];
-	struct mbox_policy pol;
-	const char *err;
-	bool exists = false;
-
-	if (cc->env_from == NULL || addr_normalize(cc->env_from,
-	    cc->conf->subaddress_seps, addr, sizeof(addr), &err) != 0)
-		return false;
-	if (store_lookup_policy(cc->reader, addr, &pol, &err) == 0)
-		return true;
-	snprintf(key, sizeof(key), "contact/%s", addr);
-	for (size_t i = 0; cc->conf->plugins && cc->conf->plugins[i]; i++)
-		if (pluginkv_committed(dvd.store, cc->conf->plugins[i], key,
-		    &exists) == 0 && exists)
-			return true;
-	return false;
-}
-
-/*
- * Apply each recipient mailbox's filter (Dataverse's filtering method);
- * drop those that do not take this message and log every decision.
- */
-static void
-apply_filters(struct mf_conn *cc, const char *qid)
-{
-	int response = -1, known = -1;	/* computed on first need */
-	size_t kept = 0;
-
-	for (size_t i = 0; i < cc->ntracked; i++) {
-		struct mf_tracked *m = &cc->tracked[i];
-		const char *why = "filter all";
-		bool keep = true;
-
-		if (!m->sender) {
-			switch (m->filter) {
-			case MBOX_FILTER_NONE:
-				keep = false;
-				why = "filter none";
-				break;
-			case MBOX_FILTER_RESPONSES:
-				if (response < 0)
-					response = is_response(cc);
-				keep = response;
-				why = keep ? "a response to tracked mail" :
-				    "not a response to tracked mail";
-				break;
-			case MBOX_FILTER_KNOWN:
-				if (known < 0)
-					known = known_sender(cc);
-				keep = known;
-				why = keep ? "known sender" : "unknown sender";
-				break;
-			}
-		} else
-			why = "outgoing";
-		log_info("%s: track mailbox=%s filter=%s tracked=%s reason=%s",
-		    qid, m->addr, mbox_filter_name(m->sender ?
-		    MBOX_FILTER_ALL : m->filter), keep ? "yes" : "no", why);
-		if (keep)
-			cc->tracked[kept++] = *m;
-	}
-	cc->ntracked = kept;
 }
 
 sfsistat
@@ -351,7 +277,7 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	mta_qid = qid != NULL && *qid != '\0' ? qid : NULL;
 	if (mta_qid == NULL)
 		qid = "NOQUEUE";
-	apply_filters(cc, qid);
+	mf_decide(cc, qid);
 	if (cc->ntracked == 0)
 		return SMFIS_CONTINUE;		/* no mailbox takes it */
 	for (size_t i = 0; i < cc->ntracked; i++)

@@ -205,6 +205,30 @@ chmod 755 "$ro"
 printf 'Database %s/db\n' "$ro" > "$ro/c.conf"
 "$DVMILTERCTL" -c "$ro/c.conf" mailbox add keep@example.com >/dev/null
 chmod 755 "$ro/db"; chmod 644 "$ro/db"/*.mdb
+# --- folder rules ---------------------------------------------------------------
+ctl mailbox add rules@example.com --queue >/dev/null
+run 0 "rule add appends a rule" ctl rule add rules@example.com --subaddress acme --folder ACME --regarding account:ACME
+run 0 "rule add --position inserts" ctl rule add rules@example.com --header 'List-Id: *' --no-track --position 1
+run 0 "rule add with two conditions" ctl rule add rules@example.com --sender '*.example.org' --subject refund --folder Refunds
+check_eq "rule list --json in order" "do-not-track/List-Id ACME/account:ACME Refunds/-" \
+    "$(ctl rule list rules@example.com --json | jq -r 'map(if .action == "track" then .folder + "/" + (if .regarding then .regarding.type + ":" + .regarding.id else "-" end) else .action + "/" + .match.header.name end) | join(" ")')"
+run 0 "rule move" ctl rule move rules@example.com 3 1
+check_eq "moved to the top" "Refunds" "$(ctl rule list rules@example.com --json | jq -r '.[0].folder')"
+run 0 "rule remove" ctl rule remove rules@example.com 2
+check_eq "two rules left" "2" "$(ctl rule list --json | jq length)"
+check_match "rule list shows a table" "rules@example.com +1 +sender=\*.example.org subject=\"refund\" +folder Refunds" "$(ctl rule list)"
+run 1 "a rule without a condition exits 1" ctl rule add rules@example.com --folder X
+check_match "and says why" "at least one condition" "$err"
+run 2 "a rule without an action exits 2" ctl rule add rules@example.com --subject x
+run 2 "both actions exits 2" ctl rule add rules@example.com --subject x --folder X --no-track
+run 2 "a bad --header exits 2" ctl rule add rules@example.com --header NoColon --no-track
+run 2 "a bad --regarding exits 2" ctl rule add rules@example.com --subject x --folder X --regarding ACME
+run 1 "a rule for an unknown mailbox exits 1" ctl rule add ghost@example.com --subject x --folder X
+run 1 "removing a rule that is not there exits 1" ctl rule remove rules@example.com 7
+run 2 "rule 0 is a usage error" ctl rule move rules@example.com 0 1
+run 0 "removing the mailbox" ctl mailbox remove rules@example.com
+check_eq "removes its rules" "0" "$(ctl rule list --json | jq length)"
+
 as_other() {
 	if [ "$(id -u)" -eq 0 ]; then
 		setpriv --reuid=65534 --regid=65534 --clear-groups "$@"

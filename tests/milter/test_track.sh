@@ -62,11 +62,11 @@ n=$(count)
 mt_check "new mail to a user with the default filter is accepted" \
     track.lua "rcpt=<bob@example.com>" data_expect=continue msgid=new-to-bob@ext.example
 check_eq "but not tracked: users track only responses by default" "$n" "$(count)"
-check_match "the filter decision is logged" "track mailbox=bob@example.com filter=responses tracked=no reason=not a response to tracked mail" "$(cat "$DV_LOG")"
+check_match "the filter decision is logged" "track mailbox=bob@example.com filter=responses tracked=no folder=- regarding=- reason=not a response to tracked mail" "$(cat "$DV_LOG")"
 mt_check "a reply to tracked mail is accepted" \
     track.lua "rcpt=<bob@example.com>" data_expect=continue msgid=reply-to-bob@ext.example in_reply_to=t1@ext.example
 check_eq "and tracked for the user" "$((n + 1))" "$(count)"
-check_match "as a response" "track mailbox=bob@example.com filter=responses tracked=yes reason=a response to tracked mail" "$(cat "$DV_LOG")"
+check_match "as a response" "track mailbox=bob@example.com filter=responses tracked=yes folder=- regarding=- reason=a response to tracked mail" "$(cat "$DV_LOG")"
 mt_check "mail to a mailbox with filter none is accepted" \
     track.lua "rcpt=<nobody-home@example.com>" data_expect=continue msgid=none@ext.example
 check_eq "and never tracked" "$((n + 1))" "$(count)"
@@ -77,6 +77,32 @@ ctl mailbox add ann@ext.example >/dev/null
 mt_check "mail from a sender with a mailbox is accepted" \
     track.lua "rcpt=<picky@example.com>" data_expect=continue msgid=colleague@ext.example
 check_eq "and tracked for the known-senders mailbox" "$((n + 2))" "$(count)"
+
+# Folder-tracking rules: first match wins, before the filter.
+decision() { ctl queue show "$(ctl queue list --json | jq -r --arg m "$1" '.[] | select(.message_id == $m) | .id')" --json | jq -c "$2"; }
+ctl rule add bob@example.com --sender ext.example --subject invoice --folder Customers --regarding account:EXT >/dev/null
+ctl rule add bob@example.com --sender ext.example --no-track >/dev/null
+ctl rule add support@example.com --header 'X-Spam-Flag: YES' --no-track >/dev/null
+ctl rule add support@example.com --subaddress acme --folder ACME >/dev/null
+n=$(count)
+mt_check "a rule tracks new mail into a folder for a responses-only user" \
+    track.lua "rcpt=<bob@example.com>" data_expect=continue msgid=rule1@ext.example "subject=Invoice 42"
+check_eq "with its folder and regarding record" '{"folder":"Customers","regarding_type":"account","regarding_id":"EXT"}' \
+    "$(decision rule1@ext.example '.decision.mailboxes[0] | {folder, regarding_type, regarding_id}')"
+check_match "the rule decision is logged" "track mailbox=bob@example.com filter=responses tracked=yes folder=Customers regarding=account:EXT reason=rule 1" "$(cat "$DV_LOG")"
+mt_check "the next rule keeps the same sender's other mail out" \
+    track.lua "rcpt=<bob@example.com>" data_expect=continue msgid=rule2@ext.example in_reply_to=t1@ext.example
+check_eq "even a response: the rule comes before the filter" "$((n + 1))" "$(count)"
+check_match "logged as the rule's" "track mailbox=bob@example.com filter=responses tracked=no folder=- regarding=- reason=rule 2: do not track" "$(cat "$DV_LOG")"
+mt_check "a header rule keeps spam to a queue out" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue msgid=spam@ext.example "xheader=X-Spam-Flag: YES"
+check_eq "it is not tracked" "$((n + 1))" "$(count)"
+mt_check "a subaddress rule files support+acme@ mail" \
+    track.lua "rcpt=<support+acme@example.com>" data_expect=continue msgid=acme@ext.example
+check_eq "into its folder" '"ACME"' "$(decision acme@ext.example '.decision.mailboxes[0].folder')"
+mt_check "mail that no rule matches falls to the filter" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue msgid=plain@ext.example
+check_eq "and is tracked without a folder" 'null' "$(decision plain@ext.example '.decision.mailboxes[0].folder')"
 
 mt_check "a message over MaxMessageSize is still accepted" \
     track.lua "rcpt=<support@example.com>" data_expect=continue body=1000 msgid=big@ext.example

@@ -1,7 +1,7 @@
 -- track.lua: one message with headers and a body, driven by -D variables.
 --   sock, rcpt, data_expect (accept|continue), eom_expect (continue|reply),
 --   body (repeat count of a 100-byte line, default 3), msgid,
---   subject (default "Printer on fire"), in_reply_to
+--   subject (default "Printer on fire"), in_reply_to, xheader ("Name: value")
 conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("cannot connect to " .. sock) end
 if mt.conninfo(conn, "client.example", "192.0.2.1") ~= nil then error("conninfo") end
@@ -21,6 +21,10 @@ if mt.header(conn, "Message-ID", "<" .. (msgid or "m1@ext.example") .. ">") ~= n
 if mt.header(conn, "Subject", subject or "Printer on fire") ~= nil then error("header") end
 if in_reply_to ~= nil then
 	if mt.header(conn, "In-Reply-To", "<" .. in_reply_to .. ">") ~= nil then error("header") end
+end
+if xheader ~= nil then
+	local n, v = string.match(xheader, "^([^:]+):%s*(.*)$")
+	if mt.header(conn, n, v) ~= nil then error("header") end
 end
 if mt.eoh(conn) ~= nil then error("eoh") end
 local line = string.rep("x", 98) .. "\r\n"
