@@ -326,6 +326,12 @@ set_syslog(struct conf *c, const char *v, const char **error_r)
 }
 
 static int
+set_token_in_subject(struct conf *c, const char *v, const char **error_r)
+{
+	return parse_bool(v, &c->token_in_subject, error_r);
+}
+
+static int
 set_facility(struct conf *c, const char *v, const char **error_r)
 {
 	static const struct { const char *n; int f; } fac[] = {
@@ -705,6 +711,7 @@ static const struct conf_key conf_keys[] = {
 	{ "SpoolDirectory", set_spool_dir, false },
 	{ "TrackingTokenPrefix", set_token_prefix, true },
 	{ "TrackingTokenKeyFile", set_token_key, true },
+	{ "TrackingTokenInSubject", set_token_in_subject, false },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -768,6 +775,7 @@ conf_set_defaults(struct conf *c, const char **error_r)
 	c->socket_mode = 0660;
 	c->database_mapsize = 0;
 	c->syslog = true;
+	c->token_in_subject = true;
 	c->syslog_facility = LOG_MAIL;
 	c->log_level = LOG_LVL_INFO;
 	memcpy(c->subaddress_seps, "+", 2);

@@ -93,6 +93,7 @@ struct conf {
 	size_t max_message_size;	/* keep no more; track it truncated */
 	char *spool_dir;
 	char *token_prefix;		/* TrackingTokenPrefix, "CRM:" */
+	bool token_in_subject;		/* TrackingTokenInSubject, yes */
 	char *token_key_file;		/* NULL: Database/token.key */
 
 	/* Plugins; restart to change. */

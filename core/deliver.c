@@ -59,7 +59,7 @@ struct view {
 	struct dvp_message m;
 	struct dvp_decision d;
 	char corr_id[24];
-	char token[TOKEN_MAX];
+	char token[TOKEN_MAX], own_token[TOKEN_MAX];
 	struct dvp_address *from, *to, *cc;
 	struct dvp_attachment *att;
 	struct dvp_mailbox *mbs;
@@ -195,6 +195,10 @@ correlate(struct store *st, const struct deliver_opts *o,
 	    token_make(o->key, o->token_prefix, root, v->token,
 	    sizeof(v->token)) == 0)
 		v->d.tracking_token = v->token;
+	if (o->key != NULL &&
+	    token_make(o->key, o->token_prefix, q->id, v->own_token,
+	    sizeof(v->own_token)) == 0)
+		v->d.message_token = v->own_token;
 }
 
 static void
@@ -297,6 +301,14 @@ deliver_next(struct store *st, struct plugin_set *ps,
 			rc = pluginkv_apply(o->kv, t, error_r);
 		else
 			pluginkv_discard(o->kv);
+	}
+	if (rc == DV_EINUSE) {
+		/* Made again, soon, on the records as they are now. */
+		memset(&r, 0, sizeof(r));
+		r.status = DVP_TRANSIENT;
+		r.retry_after = 1;
+		snprintf(r.error, sizeof(r.error), "%s", *error_r);
+		rc = 0;
 	}
 	if (rc == 0)
 		rc = queue_record(t, d.id, d.plugin, taken_gen,

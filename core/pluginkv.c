@@ -30,11 +30,56 @@ struct kv_entry {
 	struct kv_entry *next;
 };
 
+/* A committed value a plugin read: checked again when its writes land. */
+struct kv_read {
+	char *key;
+	size_t klen;
+	bool existed;
+	size_t vlen;
+	uint64_t hash;		/* FNV-1a of the value */
+	struct kv_read *next;
+};
+
 struct pluginkv {
 	struct store *st;
 	struct kv_entry *head;
+	struct kv_read *reads;
 	void *readbuf;		/* the last committed value handed out */
 };
+
+static uint64_t
+fnv1a(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 14695981039346656037ULL;
+
+	while (n-- > 0)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return h;
+}
+
+/* Remember what a read saw; a failure only weakens the check. */
+static void
+note_read(struct pluginkv *kv, const char *k, size_t kl, const MDB_val *v)
+{
+	struct kv_read *r;
+
+	for (r = kv->reads; r != NULL; r = r->next)
+		if (r->klen == kl && memcmp(r->key, k, kl) == 0)
+			return;		/* the first read is the one to check */
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->key = malloc(kl)) == NULL) {
+		free(r);
+		return;
+	}
+	memcpy(r->key, k, kl);
+	r->klen = kl;
+	r->existed = v != NULL;
+	r->vlen = v != NULL ? v->mv_size : 0;
+	r->hash = v != NULL ? fnv1a(v->mv_data, v->mv_size) : 0;
+	r->next = kv->reads;
+	kv->reads = r;
+}
 
 struct pluginkv *
 pluginkv_new(struct store *st)
@@ -49,6 +94,13 @@ pluginkv_new(struct store *st)
 void
 pluginkv_discard(struct pluginkv *kv)
 {
+	while (kv->reads != NULL) {
+		struct kv_read *r = kv->reads;
+
+		kv->reads = r->next;
+		free(r->key);
+		free(r);
+	}
 	while (kv->head != NULL) {
 		struct kv_entry *e = kv->head;
 
@@ -119,6 +171,8 @@ kv_get(void *arg, const char *plugin, const char *key, const void **val,
 	mk.mv_size = kl;
 	mk.mv_data = k;
 	rc = mdb_get(t->txn, kv->st->plugkv, &mk, &mv);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		note_read(kv, k, kl, rc == 0 ? &mv : NULL);
 	if (rc == 0) {
 		free(kv->readbuf);
 		if ((kv->readbuf = malloc(mv.mv_size + 1)) == NULL)
@@ -229,6 +283,25 @@ pluginkv_apply(struct pluginkv *kv, struct store_txn *t, const char **error_r)
 {
 	int rc = 0;
 
+	/* Someone else (dvmilterctl) changed what the plugin decided on. */
+	for (struct kv_read *r = kv->reads; r != NULL && rc == 0; r = r->next) {
+		MDB_val mk = { r->klen, r->key }, mv;
+		bool same;
+
+		rc = mdb_get(t->txn, t->store->plugkv, &mk, &mv);
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			rc = store_mdb_fail(rc, "plugin store", error_r);
+			break;
+		}
+		same = rc == 0 ? r->existed && mv.mv_size == r->vlen &&
+		    fnv1a(mv.mv_data, mv.mv_size) == r->hash : !r->existed;
+		rc = 0;
+		if (!same) {
+			*error_r = dv_error_set("a record the plugin read "
+			    "changed during the delivery");
+			rc = DV_EINUSE;
+		}
+	}
 	for (struct kv_entry *e = kv->head; e != NULL && rc == 0; e = e->next) {
 		MDB_val mk = { e->klen, e->key }, mv = { e->vlen, e->val };
 
@@ -268,4 +341,107 @@ pluginkv_committed(struct store *st, const char *plugin, const char *key,
 		return DV_ESTORE;
 	*exists = rc == 0;
 	return 0;
+}
+
+/* --- direct access for dvmilterctl ------------------------------------------ */
+
+int
+pluginkv_txn_get(struct store_txn *t, const char *plugin, const char *key,
+    const void **val, size_t *len, const char **error_r)
+{
+	char k[KV_KEY_MAX];
+	size_t kl;
+	MDB_val mk, mv;
+	int rc;
+
+	if (make_key(plugin, key, k, &kl) != 0) {
+		*error_r = dv_error_set("invalid key %s", key);
+		return DV_EINVAL;
+	}
+	mk.mv_size = kl;
+	mk.mv_data = k;
+	if ((rc = mdb_get(t->txn, t->store->plugkv, &mk, &mv)) != 0)
+		return store_mdb_fail(rc, "plugin store", error_r);
+	*val = mv.mv_data;
+	*len = mv.mv_size;
+	return 0;
+}
+
+int
+pluginkv_txn_put(struct store_txn *t, const char *plugin, const char *key,
+    const void *val, size_t len, const char **error_r)
+{
+	char k[KV_KEY_MAX];
+	size_t kl;
+	MDB_val mk, mv = { len, (void *)val };
+	int rc;
+
+	if (make_key(plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX) {
+		*error_r = dv_error_set("invalid key or value for %s", key);
+		return DV_EINVAL;
+	}
+	mk.mv_size = kl;
+	mk.mv_data = k;
+	if ((rc = mdb_put(t->txn, t->store->plugkv, &mk, &mv, 0)) != 0)
+		return store_mdb_fail(rc, "plugin store", error_r);
+	return 0;
+}
+
+int
+pluginkv_txn_del(struct store_txn *t, const char *plugin, const char *key,
+    const char **error_r)
+{
+	char k[KV_KEY_MAX];
+	size_t kl;
+	MDB_val mk;
+	int rc;
+
+	if (make_key(plugin, key, k, &kl) != 0) {
+		*error_r = dv_error_set("invalid key %s", key);
+		return DV_EINVAL;
+	}
+	mk.mv_size = kl;
+	mk.mv_data = k;
+	if ((rc = mdb_del(t->txn, t->store->plugkv, &mk, NULL)) != 0)
+		return store_mdb_fail(rc, "plugin store", error_r);
+	return 0;
+}
+
+int
+pluginkv_txn_foreach(struct store_txn *t, const char *plugin,
+    const char *prefix, int (*fn)(void *arg, const char *key,
+    const void *val, size_t len), void *arg, const char **error_r)
+{
+	char k[KV_KEY_MAX], key[KV_KEY_MAX + 1];
+	size_t pl = strlen(plugin), kl;
+	MDB_cursor *c;
+	MDB_val mk, mv;
+	int rc, op = MDB_SET_RANGE;
+
+	if (pl + 1 + strlen(prefix) > KV_KEY_MAX) {
+		*error_r = dv_error_set("invalid prefix %s", prefix);
+		return DV_EINVAL;
+	}
+	memcpy(k, plugin, pl);
+	k[pl] = '\0';
+	memcpy(k + pl + 1, prefix, strlen(prefix));
+	kl = pl + 1 + strlen(prefix);
+	if ((rc = mdb_cursor_open(t->txn, t->store->plugkv, &c)) != 0)
+		return store_mdb_fail(rc, "plugin store", error_r);
+	mk.mv_size = kl;
+	mk.mv_data = k;
+	while ((rc = mdb_cursor_get(c, &mk, &mv, op)) == 0) {
+		op = MDB_NEXT;
+		if (mk.mv_size < kl || memcmp(mk.mv_data, k, kl) != 0 ||
+		    mk.mv_size - pl - 1 > KV_KEY_MAX)
+			break;
+		memcpy(key, (char *)mk.mv_data + pl + 1, mk.mv_size - pl - 1);
+		key[mk.mv_size - pl - 1] = '\0';
+		if ((rc = fn(arg, key, mv.mv_data, mv.mv_size)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	return rc;
 }

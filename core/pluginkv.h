@@ -32,8 +32,12 @@ void pluginkv_discard(struct pluginkv *kv);
 
 /**
  * pluginkv_apply - write everything buffered in @t, then empty the
- * buffer. @t must be a write transaction on the same store.
- * @return 0, DV_EFULL or DV_ESTORE.
+ * buffer. @t must be a write transaction on the same store. Every
+ * committed value the plugin read during the delivery must still be as
+ * it read it; if another writer (dvmilterctl resolving a case) changed
+ * one, nothing is written and DV_EINUSE is returned, so the delivery is
+ * made again on the new state instead of overwriting it.
+ * @return 0, DV_EINUSE, DV_EFULL or DV_ESTORE.
  */
 int pluginkv_apply(struct pluginkv *kv, struct store_txn *t,
     const char **error_r);
@@ -45,5 +49,27 @@ int pluginkv_apply(struct pluginkv *kv, struct store_txn *t,
  */
 int pluginkv_committed(struct store *st, const char *plugin, const char *key,
     bool *exists);
+
+/*
+ * Direct access to a plugin's committed records within a caller's
+ * transaction, for dvmilterctl's views of the local plugin. A value
+ * returned by get is valid until the transaction ends.
+ * @return 0, DV_ENOTFOUND, DV_EINVAL, DV_EFULL or DV_ESTORE.
+ */
+int pluginkv_txn_get(struct store_txn *t, const char *plugin, const char *key,
+    const void **val, size_t *len, const char **error_r);
+int pluginkv_txn_put(struct store_txn *t, const char *plugin, const char *key,
+    const void *val, size_t len, const char **error_r);
+int pluginkv_txn_del(struct store_txn *t, const char *plugin, const char *key,
+    const char **error_r);
+
+/**
+ * pluginkv_txn_foreach - call @fn for each key of @plugin that starts
+ * with @prefix, in key order, with the key without the plugin's name.
+ * A non-zero return stops the walk and is returned.
+ */
+int pluginkv_txn_foreach(struct store_txn *t, const char *plugin,
+    const char *prefix, int (*fn)(void *arg, const char *key,
+    const void *val, size_t len), void *arg, const char **error_r);
 
 #endif

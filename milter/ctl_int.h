@@ -86,6 +86,10 @@ int ctl_mailbox_address(const struct ctl *ctl, const char *in, char *out,
 
 int ctl_mailbox(struct ctl *ctl, int argc, char **argv);
 int ctl_rule(struct ctl *ctl, int argc, char **argv);
+int ctl_case(struct ctl *ctl, int argc, char **argv);
+int ctl_activity(struct ctl *ctl, int argc, char **argv);
+int ctl_contact(struct ctl *ctl, int argc, char **argv);
+int ctl_caserule(struct ctl *ctl, int argc, char **argv);
 int ctl_profile(struct ctl *ctl, int argc, char **argv);
 int ctl_queue(struct ctl *ctl, int argc, char **argv);
 

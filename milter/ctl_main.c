@@ -255,6 +255,16 @@ usage(FILE *fp)
 "  queue show ID [--json]\n"
 "  queue retry ID [--plugin NAME]\n"
 "  queue drop ID\n"
+"  caserule set QUEUE [--create-contact yes|no] [--reopen-days N]\n"
+"                     [--auto-reply yes|no]\n"
+"  caserule list [--json]\n"
+"  caserule remove QUEUE\n"
+"  case list [--status active|resolved|cancelled] [--json]\n"
+"  case show ID|NUMBER [--json]\n"
+"  case resolve|reopen|cancel ID|NUMBER\n"
+"  activity list [--case ID|NUMBER] [--json]\n"
+"  activity show ID [--json]\n"
+"  contact list [--json]\n"
 "  reload        ask the running daemon (PidFile) to reload its config\n"
 "\n"
 "  M is server-side-sync, outlook or none; S is not-run, success or failure;\n"
@@ -303,6 +313,10 @@ static const struct ctl_command commands[] = {
 	{ "profile", ctl_profile },
 	{ "rule", ctl_rule },
 	{ "queue", ctl_queue },
+	{ "case", ctl_case },
+	{ "activity", ctl_activity },
+	{ "contact", ctl_contact },
+	{ "caserule", ctl_caserule },
 	{ "reload", ctl_reload },
 	{ NULL, NULL }
 };

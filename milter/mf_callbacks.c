@@ -180,7 +180,9 @@ mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 
 	if (dvd.qw == NULL)
 		skip |= SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY;
-	*pf0 = f0 & SMFIF_SETSYMLIST;
+	/* Tracking adds the tracking token to outgoing subjects. */
+	*pf0 = f0 & (SMFIF_SETSYMLIST | (dvd.qw != NULL ?
+	    SMFIF_CHGHDRS | SMFIF_ADDHDRS : 0));
 	/* Connect and content callbacks only record: no replies needed. */
 	*pf1 = (skip | SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_EOH |
 	    SMFIP_NR_BODY) & f1;
@@ -315,7 +317,7 @@ mf_close(SMFICTX *ctx)
 struct smfiDesc mf_description = {
 	.xxfi_name = mf_name,
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_SETSYMLIST,
+	.xxfi_flags = SMFIF_SETSYMLIST | SMFIF_CHGHDRS | SMFIF_ADDHDRS,
 	.xxfi_connect = mf_connect,
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = mf_envfrom,

@@ -261,6 +261,49 @@ decision_json(const struct mf_conn *cc, bool outgoing)
 	return s;
 }
 
+/*
+ * Outgoing tracked mail carries the conversation's tracking token in its
+ * subject, so that a reply that keeps only the subject still correlates:
+ * the token of the tracked message this one answers, or its own.
+ */
+static void
+add_token(SMFICTX *ctx, struct mf_conn *cc, const char *qid, uint64_t id)
+{
+	static char subject[] = "Subject";
+	char tok[TOKEN_MAX], *subj = NULL, *nv;
+	uint64_t root, found;
+	int rc;
+
+	if (cc->subject != NULL && (subj = msg_header_decode(cc->subject)) !=
+	    NULL && token_find(&dvd.token_key, cc->conf->token_prefix, subj,
+	    &found) == 0) {
+		free(subj);
+		return;			/* it has a valid one already */
+	}
+	free(subj);
+	if ((root = mf_decide_correlated(cc)) == 0)
+		root = id;
+	if (token_make(&dvd.token_key, cc->conf->token_prefix, root, tok,
+	    sizeof(tok)) != 0)
+		return;
+	if (cc->subject == NULL) {
+		rc = smfi_addheader(ctx, subject, tok);
+	} else {
+		size_t n = strlen(cc->subject) + strlen(tok) + 2;
+
+		if ((nv = malloc(n)) == NULL)
+			return;
+		snprintf(nv, n, "%s %s", cc->subject, tok);
+		rc = smfi_chgheader(ctx, subject, 1, nv);
+		free(nv);
+	}
+	if (rc == MI_SUCCESS)
+		log_info("%s: tracking token %s added to the subject", qid, tok);
+	else
+		log_warn("%s: the MTA did not let the tracking token be added "
+		    "to the subject", qid);
+}
+
 sfsistat
 mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 {
@@ -311,6 +354,8 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	if (rc != 0)
 		goto fail;
 	mf_worker_kick();
+	if (outgoing && cc->conf->token_in_subject)
+		add_token(ctx, cc, qid, id);
 	log_info("%s: tracked as outbox entry %llu: direction=%s mailboxes=%zu "
 	    "size=%zu%s", qid, (unsigned long long)id,
 	    outgoing ? "outgoing" : "incoming", cc->ntracked, cc->spool.len,

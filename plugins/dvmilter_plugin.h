@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define DVP_ABI_MAJOR	1
-#define DVP_ABI_MINOR	0
+#define DVP_ABI_MINOR	1
 #define DVP_ENTRY_SYMBOL "dvmilter_plugin_entry"
 
 /* Log levels, as syslog(3) priorities. */
@@ -174,7 +174,12 @@ struct dvp_decision {
 	size_t nmailboxes;
 	int correlation;	/* enum dvp_correlation */
 	const char *correlated_id;	/* host id of the earlier message */
-	const char *tracking_token;	/* the token of this message */
+	const char *tracking_token;	/* the token of the conversation: of
+					   the correlated message, or of
+					   this one when there is none */
+	/* Since 1.1 (check size): */
+	const char *message_token;	/* the token of this message itself;
+					   in a subject it correlates to it */
 };
 
 /* What deliver() reports back; the host zeroes it first. */

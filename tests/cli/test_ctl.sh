@@ -229,6 +229,30 @@ run 2 "rule 0 is a usage error" ctl rule move rules@example.com 0 1
 run 0 "removing the mailbox" ctl mailbox remove rules@example.com
 check_eq "removes its rules" "0" "$(ctl rule list --json | jq length)"
 
+# --- case rules and the local plugin's records ---------------------------------
+ctl mailbox add cases@example.com --queue >/dev/null
+run 0 "caserule set with defaults" ctl caserule set cases@example.com
+check_eq "a new rule creates contacts, reopens for 7 days, does not auto-reply" "true 7 false" \
+    "$(ctl caserule list --json | jq -r '.[0] | [.create_contact, .reopen_days, .auto_reply] | map(tostring) | join(" ")')"
+run 0 "caserule set changes only what it is given" ctl caserule set cases@example.com --auto-reply yes --reopen-days 0
+check_eq "the rule keeps create-contact" "true 0 true" \
+    "$(ctl caserule list --json | jq -r '.[0] | [.create_contact, .reopen_days, .auto_reply] | map(tostring) | join(" ")')"
+run 1 "a case rule for a user mailbox exits 1" ctl caserule set alice@example.com
+check_match "and says case rules belong to queues" "belong to queues" "$err"
+run 1 "a case rule for an unknown mailbox exits 1" ctl caserule set ghost@example.com
+run 2 "--auto-reply maybe exits 2" ctl caserule set cases@example.com --auto-reply maybe
+run 2 "--reopen-days -1 exits 2" ctl caserule set cases@example.com --reopen-days -1
+run 0 "caserule remove" ctl caserule remove cases@example.com
+run 1 "removing it again exits 1" ctl caserule remove cases@example.com
+run 0 "case list of an empty store" ctl case list --json
+check_eq "is an empty array" "[]" "$out"
+run 1 "case show of an unknown case exits 1" ctl case show CAS-09999
+check_match "and names it" "no such case: CAS-09999" "$err"
+run 1 "case resolve of an unknown case exits 1" ctl case resolve CAS-09999
+run 2 "case list --status bogus exits 2" ctl case list --status bogus
+run 1 "activity show of an unknown id exits 1" ctl activity show 00000000000000ff
+run 0 "contact list" ctl contact list --json
+
 as_other() {
 	if [ "$(id -u)" -eq 0 ]; then
 		setpriv --reuid=65534 --regid=65534 --clear-groups "$@"

@@ -150,12 +150,67 @@ keys_are_private_to_each_plugin(void **state)
 	rm_tree(dir);
 }
 
+static void
+a_record_changed_by_another_writer_is_not_overwritten(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts so = { .mapsize = 16 << 20, .create = true };
+	struct pluginkv *kv;
+	struct store_txn *t;
+	struct store *st;
+	const void *v;
+	size_t len;
+	const char *err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &so, &st, &err), 0);
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	assert_int_equal(pluginkv_txn_put(t, "one", "case/1", "active", 6,
+	    &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+
+	/* The plugin reads the case and decides on it ... */
+	kv = pluginkv_new(st);
+	assert_int_equal(pluginkv_ops()->get(kv, "one", "case/1", &v, &len), 0);
+	assert_int_equal(pluginkv_ops()->get(kv, "one", "absent", &v, &len),
+	    DVP_KV_NOTFOUND);
+	assert_int_equal(pluginkv_ops()->put(kv, "one", "case/1", "active+1",
+	    8), 0);
+	/* ... while dvmilterctl resolves it. */
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	assert_int_equal(pluginkv_txn_put(t, "one", "case/1", "resolved", 8,
+	    &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	assert_int_equal(pluginkv_apply(kv, t, &err), DV_EINUSE);
+	assert_int_equal(pluginkv_txn_get(t, "one", "case/1", &v, &len, &err),
+	    0);
+	assert_int_equal(len, 8);
+	assert_memory_equal(v, "resolved", 8);
+	store_txn_abort(t);
+
+	/* Made again on the new state, it lands. */
+	assert_int_equal(pluginkv_ops()->get(kv, "one", "case/1", &v, &len), 0);
+	assert_int_equal(pluginkv_ops()->put(kv, "one", "case/1", "again", 5),
+	    0);
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	assert_int_equal(pluginkv_apply(kv, t, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	pluginkv_free(kv);
+	store_close(st);
+	rm_tree(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(plugin_writes_commit_only_with_success),
 		cmocka_unit_test(keys_are_private_to_each_plugin),
+		cmocka_unit_test(
+		    a_record_changed_by_another_writer_is_not_overwritten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

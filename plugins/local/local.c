@@ -1,0 +1,617 @@
+/*
+ * local.c - the local plugin: email activities, contacts and cases in
+ * dvmilter's own store.
+ *
+ * One delivery records one email activity, keyed by the host's message
+ * id, so a delivery made again (after a crash, or after a copy of the
+ * message reached another mailbox and was merged in) updates the same
+ * activity. Case routing follows Dataverse's automatic record creation,
+ * with one case rule per queue mailbox (dvmilterctl caserule):
+ *   - incoming mail to a queue with a rule that correlates with no case
+ *     creates a case (number CAS-01001 up), customer = the sender, and
+ *     a contact for an unknown sender if the rule says so;
+ *   - mail that correlates with an active case is attached to it;
+ *   - mail that correlates with a resolved case reopens it when it was
+ *     resolved fewer than the rule's reopen-days ago; otherwise a new
+ *     case is created, linked to the old one (a cancelled case is never
+ *     reopened). Without a rule, such mail is only attached;
+ *   - a new case may be acknowledged by mail (autoreply.c).
+ * All records of one delivery commit together with the host's "done"
+ * record, or not at all.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "local.h"
+
+#define TEXT_MAX	(256 * 1024)	/* activity text kept, bytes */
+#define TITLE_MAX	200		/* Dataverse's incident title */
+
+static const char *const config_keys[] = {
+	"SubmissionURL", "AutoReplyFrom", "AutoReplyLimit", "AutoReplyWindow",
+	"SMTPTimeout", NULL
+};
+
+/* --- records ----------------------------------------------------------------- */
+
+json_t *
+local_get(struct local *l, const char *key, bool *missing)
+{
+	const void *v;
+	size_t len;
+	json_t *o;
+	int rc;
+
+	*missing = false;
+	rc = l->h->kv_get(l->h->ctx, key, &v, &len);
+	if (rc == DVP_KV_NOTFOUND) {
+		*missing = true;
+		return NULL;
+	}
+	if (rc != 0)
+		return NULL;
+	o = json_loadb(v, len, 0, NULL);
+	if (!json_is_object(o)) {
+		l->h->log(l->h->ctx, DVP_LOG_ERROR, "record %s is not a JSON "
+		    "object", key);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int
+local_put(struct local *l, const char *key, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	rc = l->h->kv_put(l->h->ctx, key, s, strlen(s));
+	free(s);
+	return rc == 0 ? 0 : -1;
+}
+
+static json_t *
+jstr(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+/* Valid UTF-8 copy of at most @max bytes, cut at a character boundary. */
+static json_t *
+jtext(const char *s, size_t max, bool *cut)
+{
+	size_t n;
+	json_t *j;
+
+	if (s == NULL)
+		return json_null();
+	n = strlen(s);
+	if (cut != NULL)
+		*cut = n > max;
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	j = json_stringn(s, n);
+	return j != NULL ? j : json_string("");
+}
+
+static void
+lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* A random GUID, the form Dataverse gives its record ids. */
+static int
+new_guid(char out[37])
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return -1;
+	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+static json_t *
+addr_array(const struct dvp_address *a, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		if (a[i].address != NULL)
+			json_array_append_new(arr, json_string(a[i].address));
+	return arr;
+}
+
+static const char *
+correlation_name(int c)
+{
+	switch (c) {
+	case DVP_CORR_IN_REPLY_TO: return "in-reply-to";
+	case DVP_CORR_TRACKING_TOKEN: return "tracking-token";
+	case DVP_CORR_SMART_MATCH: return "smart-match";
+	default: return "none";
+	}
+}
+
+/* --- one delivery -------------------------------------------------------------- */
+
+struct job {
+	struct local *l;
+	const struct dvp_message *m;
+	const struct dvp_decision *d;
+	int64_t now;
+	char customer[400];		/* lower-cased sender address */
+	const char *customer_name;
+	json_t *act;			/* the activity being written */
+	json_t *kase;			/* its case, or NULL */
+	char case_id[40];
+	bool new_case;
+	struct dvp_result *r;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+fail(struct job *j, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	j->r->status = status;
+	va_start(ap, fmt);
+	vsnprintf(j->r->error, sizeof(j->r->error), fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+message_token(const struct dvp_decision *d)
+{
+	if (d->size >= offsetof(struct dvp_decision, message_token) +
+	    sizeof(d->message_token) && d->message_token != NULL)
+		return d->message_token;
+	return d->tracking_token;
+}
+
+/* The case rule of the first queue mailbox that has one, or NULL. */
+static json_t *
+find_rule(struct job *j, const char **queue_r)
+{
+	char key[600];
+	bool missing;
+
+	if (j->m->direction != DVP_INCOMING)
+		return NULL;
+	for (size_t i = 0; i < j->d->nmailboxes; i++) {
+		const struct dvp_mailbox *b = &j->d->mailboxes[i];
+		json_t *rule;
+
+		if (b->type != DVP_MAILBOX_QUEUE)
+			continue;
+		snprintf(key, sizeof(key), "caserule/%s", b->address);
+		if ((rule = local_get(j->l, key, &missing)) != NULL) {
+			*queue_r = b->address;
+			return rule;
+		}
+	}
+	return NULL;
+}
+
+static int
+ensure_contact(struct job *j)
+{
+	char key[600], id[37];
+	bool missing;
+	json_t *c;
+
+	snprintf(key, sizeof(key), "contact/%s", j->customer);
+	if ((c = local_get(j->l, key, &missing)) != NULL) {
+		json_decref(c);
+		return 0;
+	}
+	if (!missing || new_guid(id) != 0)
+		return -1;
+	c = json_pack("{s:s, s:s, s:o, s:I, s:s}", "id", id, "email",
+	    j->customer, "name", jstr(j->customer_name), "created",
+	    (json_int_t)j->now, "source", "case rule");
+	if (c == NULL || local_put(j->l, key, c) != 0) {
+		json_decref(c);
+		return -1;
+	}
+	j->l->h->log(j->l->h->ctx, DVP_LOG_INFO, "contact %s created for %s",
+	    id, j->customer);
+	json_decref(c);
+	return 0;
+}
+
+static int
+create_case(struct job *j, const char *queue, const char *parent)
+{
+	const char *subj = j->m->subject;
+	char number[32], key[80];
+	uint64_t n;
+	bool cut;
+
+	if (j->l->h->kv_next(j->l->h->ctx, "case", &n) != 0 ||
+	    new_guid(j->case_id) != 0)
+		return -1;
+	snprintf(number, sizeof(number), "CAS-%05llu",
+	    (unsigned long long)(1000 + n));
+	j->kase = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, "
+	    "s:[], s:I, s:I, s:n, s:o, s:s, s:n}",
+	    "id", j->case_id, "number", number,
+	    "title", jtext(subj != NULL && *subj != '\0' ? subj :
+	    "(no subject)", TITLE_MAX, &cut),
+	    "status", "active", "queue", queue, "customer", j->customer,
+	    "customer_name", jstr(j->customer_name),
+	    "tracking_token", jstr(message_token(j->d)),
+	    "activities", "created", (json_int_t)j->now,
+	    "modified", (json_int_t)j->now, "resolved_at",
+	    "parent_case", jstr(parent), "origin", "email", "auto_reply");
+	if (j->kase == NULL)
+		return -1;
+	snprintf(key, sizeof(key), "casenum/%s", number);
+	if (j->l->h->kv_put(j->l->h->ctx, key, j->case_id,
+	    strlen(j->case_id)) != 0)
+		return -1;
+	j->new_case = true;
+	return 0;
+}
+
+static json_t *
+load_case(struct job *j, const char *id)
+{
+	char key[80];
+	bool missing;
+
+	snprintf(key, sizeof(key), "case/%s", id);
+	return local_get(j->l, key, &missing);
+}
+
+/*
+ * Find or make the case: the one the activity already has (a delivery
+ * made again), the one the correlated activity belongs to, or a new one
+ * under the queue's rule.
+ */
+static int
+route(struct job *j, json_t *old_act)
+{
+	const char *cid = json_string_value(json_object_get(old_act, "case"));
+	const char *queue = NULL, *corr_case = NULL;
+	json_t *rule, *corr = NULL, *c;
+	bool missing;
+	int rc = 0;
+
+	rule = find_rule(j, &queue);
+	if (rule != NULL && json_is_true(json_object_get(rule,
+	    "create_contact")) && j->customer[0] != '\0' &&
+	    ensure_contact(j) != 0) {
+		json_decref(rule);
+		return -1;
+	}
+	if (cid == NULL && j->d->correlated_id != NULL) {
+		char key[80];
+
+		snprintf(key, sizeof(key), "activity/%s", j->d->correlated_id);
+		corr = local_get(j->l, key, &missing);
+		corr_case = json_string_value(json_object_get(corr, "case"));
+	}
+	if (cid != NULL) {
+		snprintf(j->case_id, sizeof(j->case_id), "%s", cid);
+		if ((j->kase = load_case(j, cid)) == NULL)
+			rc = -1;
+	} else if (corr_case != NULL && (c = load_case(j, corr_case)) != NULL) {
+		const char *st = json_string_value(json_object_get(c, "status"));
+		json_int_t resolved = json_integer_value(json_object_get(c,
+		    "resolved_at"));
+		json_int_t days = json_integer_value(json_object_get(rule,
+		    "reopen_days"));
+
+		bool attach = true;
+
+		if (st != NULL && strcmp(st, "active") == 0) {
+			/* the conversation goes on */
+		} else if (rule == NULL) {
+			/* attached; there is no rule to act on it */
+		} else if (st != NULL && strcmp(st, "resolved") == 0 &&
+		    days > 0 && j->now - resolved < days * 86400) {
+			json_object_set_new(c, "status", json_string("active"));
+			json_object_set_new(c, "resolved_at", json_null());
+			json_object_set_new(c, "reopened_at",
+			    json_integer(j->now));
+			j->l->h->log(j->l->h->ctx, DVP_LOG_INFO, "case %s "
+			    "reopened by message %s",
+			    json_string_value(json_object_get(c, "number")),
+			    j->m->id);
+		} else {
+			attach = false;
+			rc = create_case(j, queue, corr_case);
+		}
+		if (attach) {
+			j->kase = c;
+			snprintf(j->case_id, sizeof(j->case_id), "%s",
+			    corr_case);
+		} else
+			json_decref(c);
+	} else if (rule != NULL) {
+		rc = create_case(j, queue, NULL);
+	}
+	json_decref(corr);
+	if (rc == 0 && j->new_case && json_is_true(json_object_get(rule,
+	    "auto_reply"))) {
+		struct autoreply ar;
+
+		autoreply_send(j->l, j->m, queue,
+		    json_string_value(json_object_get(j->kase, "number")),
+		    json_string_value(json_object_get(j->kase, "title")),
+		    json_string_value(json_object_get(j->kase,
+		    "tracking_token")), j->now, &ar);
+		json_object_set_new(j->kase, "auto_reply", json_string(ar.why));
+	}
+	json_decref(rule);
+	return rc;
+}
+
+static json_t *
+build_activity(struct job *j)
+{
+	const struct dvp_message *m = j->m;
+	const struct dvp_decision *d = j->d;
+	const char *folder = NULL, *rtype = NULL, *rid = NULL;
+	json_t *a, *mbs = json_array(), *att = json_array();
+	bool cut = false;
+
+	for (size_t i = 0; i < d->nmailboxes; i++) {
+		const struct dvp_mailbox *b = &d->mailboxes[i];
+
+		json_array_append_new(mbs, json_string(b->address));
+		if (folder == NULL)
+			folder = b->folder;
+		if (rtype == NULL && b->regarding_type != NULL) {
+			rtype = b->regarding_type;
+			rid = b->regarding_id;
+		}
+	}
+	for (size_t i = 0; i < m->nattachments; i++) {
+		const struct dvp_attachment *x = &m->attachments[i];
+
+		json_array_append_new(att, json_pack("{s:o, s:s, s:I, s:s}",
+		    "filename", jstr(x->filename), "content_type",
+		    x->content_type ? x->content_type : "application/octet-stream",
+		    "size", (json_int_t)x->size, "sha256",
+		    x->sha256 ? x->sha256 : ""));
+	}
+	a = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	    "s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:o, s:o}",
+	    "id", m->id,
+	    "direction", m->direction == DVP_OUTGOING ? "outgoing" : "incoming",
+	    "subject", jtext(m->subject, 4096, NULL),
+	    "from", m->nfrom > 0 ? jstr(m->from[0].address) :
+	    jstr(m->envelope_from),
+	    "to", addr_array(m->to, m->nto), "cc", addr_array(m->cc, m->ncc),
+	    "message_id", jstr(m->message_id),
+	    "in_reply_to", jstr(m->in_reply_to),
+	    "mailboxes", mbs, "folder", jstr(folder),
+	    "regarding", rtype != NULL ? json_pack("{s:s, s:s}", "type", rtype,
+	    "id", rid) : json_null(),
+	    "correlated_activity", jstr(d->correlated_id),
+	    "correlation", correlation_name(d->correlation),
+	    "text", jtext(m->text, TEXT_MAX, &cut),
+	    "attachments", att,
+	    "received", (json_int_t)m->received,
+	    "date", (json_int_t)m->date,
+	    "tracking_token", jstr(message_token(d)),
+	    "queue_id", jstr(m->queue_id));
+	if (a != NULL) {
+		json_object_set_new(a, "text_truncated", json_boolean(cut));
+		json_object_set_new(a, "truncated", json_boolean(m->truncated));
+	}
+	return a;
+}
+
+static void
+link_case(struct job *j)
+{
+	json_t *acts = json_object_get(j->kase, "activities");
+	json_t *reg = json_object_get(j->act, "regarding");
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(acts, i, v)
+		if (strcmp(json_string_value(v) ? json_string_value(v) : "",
+		    j->m->id) == 0)
+			break;
+	if (i == json_array_size(acts))
+		json_array_append_new(acts, json_string(j->m->id));
+	json_object_set_new(j->kase, "modified", json_integer(j->now));
+	json_object_set_new(j->act, "case", json_string(j->case_id));
+	/* In Dataverse a case's email is regarding the case. */
+	if (json_is_null(reg))
+		json_object_set_new(j->act, "regarding", json_pack("{s:s, s:s}",
+		    "type", "incident", "id", j->case_id));
+}
+
+static void
+local_deliver(void *state, const struct dvp_message *m,
+    const struct dvp_decision *d, struct dvp_result *r)
+{
+	struct job j = { .l = state, .m = m, .d = d, .r = r,
+	    .now = (int64_t)time(NULL) };
+	char key[80];
+	json_t *old;
+	bool missing;
+
+	if (m->nfrom > 0 && m->from[0].address != NULL) {
+		snprintf(j.customer, sizeof(j.customer), "%s",
+		    m->from[0].address);
+		j.customer_name = m->from[0].name;
+	} else if (m->envelope_from != NULL)
+		snprintf(j.customer, sizeof(j.customer), "%s", m->envelope_from);
+	lower(j.customer);
+
+	snprintf(key, sizeof(key), "activity/%s", m->id);
+	old = local_get(j.l, key, &missing);
+	if (old == NULL && !missing) {
+		fail(&j, DVP_TRANSIENT, "cannot read %s", key);
+		return;
+	}
+	if ((j.act = build_activity(&j)) == NULL) {
+		json_decref(old);
+		fail(&j, DVP_TRANSIENT, "out of memory");
+		return;
+	}
+	json_object_set_new(j.act, "case", json_null());
+	json_object_set_new(j.act, "created", old != NULL ?
+	    json_incref(json_object_get(old, "created")) :
+	    json_integer(j.now));
+	json_object_set_new(j.act, "modified", json_integer(j.now));
+	if (route(&j, old) != 0) {
+		fail(&j, DVP_TRANSIENT, "cannot route message %s to a case",
+		    m->id);
+		goto out;
+	}
+	if (j.kase != NULL) {
+		link_case(&j);
+		snprintf(key, sizeof(key), "case/%s", j.case_id);
+		if (local_put(j.l, key, j.kase) != 0) {
+			fail(&j, DVP_TRANSIENT, "cannot store case %s",
+			    j.case_id);
+			goto out;
+		}
+		snprintf(r->case_id, sizeof(r->case_id), "%s", j.case_id);
+	}
+	snprintf(key, sizeof(key), "activity/%s", m->id);
+	if (local_put(j.l, key, j.act) != 0) {
+		fail(&j, DVP_TRANSIENT, "cannot store activity %s", m->id);
+		goto out;
+	}
+	snprintf(r->activity_id, sizeof(r->activity_id), "%s", m->id);
+	if (j.new_case)
+		j.l->h->log(j.l->h->ctx, DVP_LOG_INFO, "case %s created for %s "
+		    "from message %s",
+		    json_string_value(json_object_get(j.kase, "number")),
+		    j.customer, m->id);
+	r->status = DVP_OK;
+out:
+	json_decref(old);
+	json_decref(j.act);
+	json_decref(j.kase);
+}
+
+/* --- life cycle ------------------------------------------------------------------ */
+
+static int
+number_key(const struct dvp_host *h, const char *key, long def, long min,
+    long max, long *out, char *err, size_t errsz)
+{
+	const char *v = h->config(h->ctx, key);
+	char *end;
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	*out = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || *out < min || *out > max) {
+		snprintf(err, errsz, "Local.%s: \"%s\" is not a number from "
+		    "%ld to %ld", key, v, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+local_init(const struct dvp_host *h, void **state_r, char *err, size_t errsz)
+{
+	struct local *l = calloc(1, sizeof(*l));
+	const char *url;
+
+	if (l == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return DVP_PERMANENT;
+	}
+	l->h = h;
+	url = h->config(h->ctx, "SubmissionURL");
+	if (url != NULL && strncmp(url, "smtp://", 7) != 0 &&
+	    strncmp(url, "smtps://", 8) != 0) {
+		snprintf(err, errsz, "Local.SubmissionURL: \"%s\" is not an "
+		    "smtp:// or smtps:// URL", url);
+		free(l);
+		return DVP_PERMANENT;
+	}
+	l->submission_url = url;
+	l->reply_from = h->config(h->ctx, "AutoReplyFrom");
+	if (number_key(h, "AutoReplyLimit", 3, 1, 1000, &l->reply_limit, err,
+	    errsz) != 0 || number_key(h, "AutoReplyWindow", 3600, 1, 86400 * 30,
+	    &l->reply_window, err, errsz) != 0 || number_key(h, "SMTPTimeout",
+	    30, 1, 600, &l->smtp_timeout, err, errsz) != 0) {
+		free(l);
+		return DVP_PERMANENT;
+	}
+	if (l->submission_url != NULL &&
+	    curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errsz, "libcurl did not initialise");
+		free(l);
+		return DVP_PERMANENT;
+	}
+	*state_r = l;
+	return DVP_OK;
+}
+
+static int
+local_health(void *state, char *msg, size_t msgsz)
+{
+	(void)state;
+	snprintf(msg, msgsz, "ok");
+	return DVP_OK;
+}
+
+static void
+local_shutdown(void *state)
+{
+	struct local *l = state;
+
+	if (l != NULL && l->submission_url != NULL)
+		curl_global_cleanup();
+	free(l);
+}
+
+static const struct dvp_plugin descriptor = {
+	.size = sizeof(struct dvp_plugin),
+	.abi_major = DVP_ABI_MAJOR,
+	.abi_minor = DVP_ABI_MINOR,
+	.name = "local",
+	.version = PACKAGE_VERSION,
+	.caps = DVP_CAP_ACTIVITY | DVP_CAP_CASE | DVP_CAP_NEEDS_BODY,
+	.config_keys = config_keys,
+	.init = local_init,
+	.health = local_health,
+	.deliver = local_deliver,
+	.shutdown = local_shutdown,
+};
+
+const struct dvp_plugin *dvmilter_plugin_entry(uint32_t major, uint32_t minor);
+
+const struct dvp_plugin *
+dvmilter_plugin_entry(uint32_t major, uint32_t minor)
+{
+	(void)minor;
+	return major == DVP_ABI_MAJOR ? &descriptor : NULL;
+}

@@ -1,0 +1,68 @@
+/*
+ * local.h - the local plugin's private interface.
+ *
+ * The local plugin is dvmilter's embedded CRM: it keeps contacts, email
+ * activities and cases as JSON records in its key/value store inside
+ * dvmilter's LMDB store, so tracking works with nothing else installed.
+ * dvmilterctl reads and changes the same records (case, activity,
+ * contact, caserule); the record layout is documented in dvmilterctl(8).
+ *
+ * Keys:
+ *   activity/<message id>   an email activity (the host's 16-hex id)
+ *   case/<case id>          a case
+ *   casenum/<CAS-01001>     the id of the case with that number
+ *   contact/<address>       a contact, by lower-case address
+ *   caserule/<queue>        the case rule of a queue mailbox
+ *   autoreply/<address>     the auto-reply rate limit of one sender
+ *   counter/case            the last case number (host counter)
+ */
+#ifndef DV_LOCAL_H
+#define DV_LOCAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dvmilter_plugin.h"
+
+struct local {
+	const struct dvp_host *h;
+	const char *submission_url;	/* NULL: no auto-replies */
+	const char *reply_from;		/* NULL: the queue's address */
+	long reply_limit;		/* per sender per window */
+	long reply_window;		/* seconds */
+	long smtp_timeout;		/* seconds */
+};
+
+/**
+ * local_get - the JSON record at @key, or NULL with *missing set when
+ * there is none; NULL with *missing false on a store error or a record
+ * that is not a JSON object.
+ */
+json_t *local_get(struct local *l, const char *key, bool *missing);
+
+/** local_put - store @o (not consumed) at @key; 0 or -1. */
+int local_put(struct local *l, const char *key, json_t *o);
+
+/* The verdict on one auto-reply. */
+struct autoreply {
+	bool sent;
+	char why[200];		/* what happened, for the case and the log */
+};
+
+/**
+ * autoreply_send - acknowledge a new case to the sender of @m by SMTP
+ * to SubmissionURL, unless RFC 3834 says not to answer (null sender,
+ * Auto-Submitted, Precedence bulk/list/junk, a List-Id, a message from
+ * the queue itself) or the sender had AutoReplyLimit replies within
+ * AutoReplyWindow. The reply's subject carries the case number and
+ * @token, its envelope sender is null and it is Auto-Submitted, so it
+ * is never answered in turn. A failure to submit is reported in @out;
+ * the case stands regardless.
+ */
+void autoreply_send(struct local *l, const struct dvp_message *m,
+    const char *queue, const char *number, const char *title,
+    const char *token, int64_t now, struct autoreply *out);
+
+#endif

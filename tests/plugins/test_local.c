@@ -1,0 +1,483 @@
+/*
+ * test_local.c - the local plugin through the real worker step
+ * (deliver_next, with correlation and tracking tokens), the real loader,
+ * a real LMDB store and a real SMTP conversation with a sink on
+ * 127.0.0.1: cases are created, replies attach by In-Reply-To or token,
+ * forged tokens do not, resolved cases reopen or spawn linked cases, and
+ * the auto-reply follows RFC 3834 and its rate limit.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../unit/testutil.h"
+#include "conf.h"
+#include "deliver.h"
+#include "pluginkv.h"
+#include "smtpsink.h"
+#include "status.h"
+
+static char p_local[] = "local";
+static char *const plugins[] = { p_local, NULL };
+static const struct token_key KEY = { "local-test-key-0123456789abcdef", 31 };
+static const struct token_key OTHER = { "someone-elses-key-0123456789abc", 31 };
+
+#define QUEUE_DEC "{\"direction\":\"incoming\",\"mailboxes\":[{\"address\":" \
+	"\"support@example.com\",\"type\":\"queue\",\"role\":\"recipient\"}]}"
+#define BOTH_DEC "{\"direction\":\"incoming\",\"mailboxes\":[{\"address\":" \
+	"\"support@example.com\",\"type\":\"queue\",\"role\":\"recipient\"}," \
+	"{\"address\":\"alice@example.com\",\"type\":\"user\",\"role\":" \
+	"\"recipient\"}]}"
+
+struct fx {
+	char *dir;
+	struct store *st;
+	struct conf *c;
+	struct plugin_set *ps;
+	struct deliver_opts o;
+	struct smtpsink sink;
+};
+
+static struct fx F;
+
+static void
+set_json(const char *key, const char *json)
+{
+	struct store_txn *t;
+	const char *err;
+
+	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
+	assert_int_equal(pluginkv_txn_put(t, "local", key, json, strlen(json),
+	    &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+}
+
+static json_t *
+get_json(const char *key)
+{
+	struct store_txn *t;
+	const char *err;
+	const void *v;
+	size_t len;
+	json_t *o = NULL;
+
+	assert_int_equal(store_txn_begin(F.st, false, &t, &err), 0);
+	if (pluginkv_txn_get(t, "local", key, &v, &len, &err) == 0)
+		o = json_loadb(v, len, 0, NULL);
+	store_txn_abort(t);
+	return o;
+}
+
+static int
+setup(void **state, const char *extra)
+{
+	char path[300], text[2000];
+	struct store_opts so = { .mapsize = 32 << 20, .create = true };
+	const char *top = getenv("top_builddir"), *err;
+
+	(void)state;
+	memset(&F, 0, sizeof(F));
+	assert_int_equal(smtpsink_start(&F.sink), 0);
+	F.dir = scratch_dir();
+	snprintf(path, sizeof(path), "%s/db", F.dir);
+	assert_int_equal(store_open(path, &so, &F.st, &err), 0);
+	snprintf(text, sizeof(text), "PluginDir %s/plugins/local/.libs\n"
+	    "Plugins local\nLocal.SubmissionURL smtp://127.0.0.1:%d\n%s",
+	    top ? top : ".", F.sink.port, extra);
+	assert_int_equal(conf_parse_string("local.conf", text, &F.c, &err), 0);
+	F.o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	F.o.key = &KEY;
+	F.o.token_prefix = "CRM:";
+	F.o.kv = pluginkv_new(F.st);
+	if (plugin_set_load(F.c, pluginkv_ops(), F.o.kv, &F.ps, &err) != 0)
+		fail_msg("%s", err);
+	set_json("caserule/support@example.com", "{\"queue\":"
+	    "\"support@example.com\",\"create_contact\":true,"
+	    "\"reopen_days\":7,\"auto_reply\":true}");
+	return 0;
+}
+
+static int
+setup_default(void **state)
+{
+	return setup(state, "Local.AutoReplyLimit 2\n");
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	plugin_set_free(F.ps);
+	pluginkv_free(F.o.kv);
+	conf_unref(F.c);
+	store_close(F.st);
+	smtpsink_stop(&F.sink);
+	rm_tree(F.dir);
+	return 0;
+}
+
+/* Queue one message and run the worker until nothing is due. */
+static uint64_t
+track(const char *from, const char *msgid, const char *subject,
+    const char *extra_headers, const char *decision)
+{
+	char raw[4000];
+	struct queue_item it = { .received = (int64_t)time(NULL) };
+	struct store_txn *t;
+	const char *err;
+	uint64_t id;
+	int64_t next;
+	int did;
+
+	snprintf(raw, sizeof(raw), "From: Customer <%s>\r\n"
+	    "To: support@example.com\r\nSubject: %s\r\nMessage-ID: <%s>\r\n"
+	    "%s\r\nPlease help.\r\n", from, subject, msgid,
+	    extra_headers ? extra_headers : "");
+	it.raw = raw;
+	it.raw_len = strlen(raw);
+	it.envelope_from = from;
+	it.message_id = msgid;
+	it.decision = decision ? decision : QUEUE_DEC;
+	it.direction = strstr(it.decision, "\"outgoing\"") != NULL;
+	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
+	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	do {
+		assert_int_equal(deliver_next(F.st, F.ps, &F.o,
+		    (int64_t)time(NULL) + 1, &did, &next, &err), 0);
+	} while (did);
+	return id;
+}
+
+static json_t *
+activity(uint64_t id)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "activity/%016llx", (unsigned long long)id);
+	return get_json(key);
+}
+
+static const char *
+jget(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s != NULL ? s : "(null)";
+}
+
+/* The case of an activity, by its id. */
+static json_t *
+case_of(uint64_t id)
+{
+	json_t *a = activity(id), *c;
+	char key[80];
+
+	assert_non_null(a);
+	snprintf(key, sizeof(key), "case/%s", jget(a, "case"));
+	json_decref(a);
+	c = get_json(key);
+	assert_non_null(c);
+	return c;
+}
+
+static void
+a_new_mail_creates_a_case_and_one_acknowledgement(void **state)
+{
+	json_t *a, *c, *ct;
+	uint64_t id;
+
+	(void)state;
+	id = track("ann@ext.example", "a1@ext.example", "Printer on fire",
+	    NULL, NULL);
+	a = activity(id);
+	assert_non_null(a);
+	assert_string_equal(jget(a, "direction"), "incoming");
+	assert_string_equal(jget(a, "correlation"), "none");
+	assert_string_equal(jget(a, "from"), "ann@ext.example");
+	assert_string_equal(jget(a, "message_id"), "a1@ext.example");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(a,
+	    "mailboxes"), 0)), "support@example.com");
+	assert_string_equal(jget(json_object_get(a, "regarding"), "type"),
+	    "incident");
+	c = case_of(id);
+	assert_string_equal(jget(c, "number"), "CAS-01001");
+	assert_string_equal(jget(c, "status"), "active");
+	assert_string_equal(jget(c, "title"), "Printer on fire");
+	assert_string_equal(jget(c, "queue"), "support@example.com");
+	assert_string_equal(jget(c, "customer"), "ann@ext.example");
+	assert_string_equal(jget(c, "auto_reply"), "sent");
+	assert_int_equal(strncmp(jget(c, "tracking_token"), "CRM:", 4), 0);
+	assert_int_equal(json_array_size(json_object_get(c, "activities")), 1);
+	ct = get_json("contact/ann@ext.example");
+	assert_non_null(ct);
+	assert_string_equal(jget(ct, "name"), "Customer");
+
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	assert_string_equal(F.sink.msgs[0].mail_from, "<>");
+	assert_string_equal(F.sink.msgs[0].rcpt, "<ann@ext.example>");
+	assert_non_null(strstr(F.sink.msgs[0].data, "Subject: [CAS-01001] "
+	    "Received: Printer on fire CRM:"));
+	assert_non_null(strstr(F.sink.msgs[0].data, jget(c, "tracking_token")));
+	assert_non_null(strstr(F.sink.msgs[0].data,
+	    "Auto-Submitted: auto-replied\r\n"));
+	assert_non_null(strstr(F.sink.msgs[0].data,
+	    "In-Reply-To: <a1@ext.example>\r\n"));
+	json_decref(a);
+	json_decref(c);
+	json_decref(ct);
+}
+
+static void
+replies_attach_by_in_reply_to_and_by_token_but_not_forged(void **state)
+{
+	char subj[200], forged[64];
+	json_t *c, *c2, *a;
+	uint64_t first, r1, r2, r3;
+
+	(void)state;
+	first = track("ann@ext.example", "b1@ext.example", "Broken", NULL,
+	    NULL);
+	c = case_of(first);
+	r1 = track("ann@ext.example", "b2@ext.example", "Re: Broken",
+	    "In-Reply-To: <b1@ext.example>\r\n", NULL);
+	c2 = case_of(r1);
+	assert_string_equal(jget(c2, "id"), jget(c, "id"));
+	a = activity(r1);
+	assert_string_equal(jget(a, "correlation"), "in-reply-to");
+	json_decref(a);
+	json_decref(c2);
+
+	snprintf(subj, sizeof(subj), "Still broken %s",
+	    jget(c, "tracking_token"));
+	r2 = track("ann@ext.example", "b3@ext.example", subj, NULL, NULL);
+	c2 = case_of(r2);
+	assert_string_equal(jget(c2, "id"), jget(c, "id"));
+	assert_int_equal(json_array_size(json_object_get(c2, "activities")), 3);
+	a = activity(r2);
+	assert_string_equal(jget(a, "correlation"), "tracking-token");
+	json_decref(a);
+	json_decref(c2);
+	/* Replies are never acknowledged. */
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+
+	/* The same case number under someone else's key. */
+	assert_int_equal(token_make(&OTHER, "CRM:", first, forged,
+	    sizeof(forged)), 0);
+	snprintf(subj, sizeof(subj), "Give me %s", forged);
+	r3 = track("mallory@evil.example", "b4@evil.example", subj, NULL,
+	    NULL);
+	c2 = case_of(r3);
+	assert_string_not_equal(jget(c2, "id"), jget(c, "id"));
+	assert_string_equal(jget(c2, "number"), "CAS-01002");
+	a = activity(r3);
+	assert_string_equal(jget(a, "correlation"), "none");
+	json_decref(a);
+	json_decref(c2);
+	json_decref(c);
+}
+
+static void
+auto_submitted_and_list_mail_get_no_reply(void **state)
+{
+	json_t *c;
+	uint64_t id;
+
+	(void)state;
+	id = track("robot@ext.example", "c1@ext.example", "Out of office",
+	    "Auto-Submitted: auto-replied\r\n", NULL);
+	c = case_of(id);
+	assert_string_equal(jget(c, "auto_reply"),
+	    "not sent: the message is Auto-Submitted");
+	json_decref(c);
+	id = track("list@ext.example", "c2@ext.example", "Newsletter",
+	    "Precedence: bulk\r\n", NULL);
+	c = case_of(id);
+	assert_string_equal(jget(c, "auto_reply"), "not sent: Precedence bulk");
+	json_decref(c);
+	id = track("list@ext.example", "c3@ext.example", "Digest",
+	    "List-Id: <news.ext.example>\r\n", NULL);
+	c = case_of(id);
+	assert_string_equal(jget(c, "auto_reply"),
+	    "not sent: mailing list mail");
+	json_decref(c);
+	id = track("human@ext.example", "c4@ext.example", "Explicitly not",
+	    "Auto-Submitted: no\r\n", NULL);
+	c = case_of(id);
+	assert_string_equal(jget(c, "auto_reply"), "sent");
+	json_decref(c);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+}
+
+static void
+auto_replies_are_rate_limited_per_sender(void **state)
+{
+	char mid[64];
+	json_t *c;
+	uint64_t id = 0;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		snprintf(mid, sizeof(mid), "d%d@ext.example", i);
+		id = track("chatty@ext.example", mid, "Another thing", NULL,
+		    NULL);
+	}
+	c = case_of(id);
+	assert_string_equal(jget(c, "number"), "CAS-01003");
+	assert_string_equal(jget(c, "auto_reply"),
+	    "not sent: rate limit for the sender");
+	json_decref(c);
+	assert_int_equal(smtpsink_count(&F.sink), 2);	/* AutoReplyLimit 2 */
+}
+
+static void
+resolved_cases_reopen_within_the_window_else_a_linked_case(void **state)
+{
+	char key[80], rec[2000];
+	json_t *c, *c2;
+	uint64_t first, id;
+	char *s;
+
+	(void)state;
+	first = track("ann@ext.example", "e1@ext.example", "Lost parcel", NULL,
+	    NULL);
+	c = case_of(first);
+	/* Resolved an hour ago: a reply reopens it. */
+	json_object_set_new(c, "status", json_string("resolved"));
+	json_object_set_new(c, "resolved_at", json_integer(time(NULL) - 3600));
+	snprintf(key, sizeof(key), "case/%s", jget(c, "id"));
+	s = json_dumps(c, JSON_COMPACT);
+	snprintf(rec, sizeof(rec), "%s", s);
+	free(s);
+	set_json(key, rec);
+	id = track("ann@ext.example", "e2@ext.example", "Re: Lost parcel",
+	    "In-Reply-To: <e1@ext.example>\r\n", NULL);
+	c2 = case_of(id);
+	assert_string_equal(jget(c2, "id"), jget(c, "id"));
+	assert_string_equal(jget(c2, "status"), "active");
+	json_decref(c2);
+
+	/* Resolved thirty days ago: a new case linked to the old one. */
+	json_object_set_new(c, "status", json_string("resolved"));
+	json_object_set_new(c, "resolved_at",
+	    json_integer(time(NULL) - 30 * 86400));
+	s = json_dumps(c, JSON_COMPACT);
+	snprintf(rec, sizeof(rec), "%s", s);
+	free(s);
+	set_json(key, rec);
+	id = track("ann@ext.example", "e3@ext.example", "Re: Lost parcel",
+	    "In-Reply-To: <e1@ext.example>\r\n", NULL);
+	c2 = case_of(id);
+	assert_string_not_equal(jget(c2, "id"), jget(c, "id"));
+	assert_string_equal(jget(c2, "parent_case"), jget(c, "id"));
+	assert_string_equal(jget(c2, "status"), "active");
+	json_decref(c2);
+	json_decref(c);
+}
+
+static void
+one_message_for_two_mailboxes_is_one_activity(void **state)
+{
+	json_t *a, *c;
+	uint64_t id, again;
+
+	(void)state;
+	id = track("ann@ext.example", "f1@ext.example", "For both", NULL,
+	    NULL);
+	/* The same message again, in another transaction, for alice too. */
+	again = track("ann@ext.example", "f1@ext.example", "For both", NULL,
+	    BOTH_DEC);
+	assert_int_equal(again, id);
+	a = activity(id);
+	assert_int_equal(json_array_size(json_object_get(a, "mailboxes")), 2);
+	c = case_of(id);
+	assert_string_equal(jget(c, "number"), "CAS-01001");
+	assert_int_equal(json_array_size(json_object_get(c, "activities")), 1);
+	assert_null(get_json("casenum/CAS-01002"));
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	json_decref(a);
+	json_decref(c);
+}
+
+static void
+a_refused_acknowledgement_does_not_lose_the_case(void **state)
+{
+	json_t *c;
+	uint64_t id;
+
+	(void)state;
+	F.sink.reject = 1;
+	id = track("ann@ext.example", "g1@ext.example", "Help", NULL, NULL);
+	c = case_of(id);
+	assert_string_equal(jget(c, "status"), "active");
+	assert_non_null(strstr(jget(c, "auto_reply"), "not sent: "));
+	json_decref(c);
+}
+
+static void
+mail_to_a_queue_without_a_rule_and_outgoing_mail_make_no_case(void **state)
+{
+	const char *out = "{\"direction\":\"outgoing\",\"mailboxes\":[{"
+	    "\"address\":\"support@example.com\",\"type\":\"queue\",\"role\":"
+	    "\"sender\"}]}";
+	json_t *a;
+	uint64_t id;
+
+	(void)state;
+	id = track("support@example.com", "h1@example.com", "Newsletter",
+	    NULL, out);
+	a = activity(id);
+	assert_string_equal(jget(a, "direction"), "outgoing");
+	assert_true(json_is_null(json_object_get(a, "case")));
+	json_decref(a);
+	set_json("caserule/support@example.com", "{\"queue\":"
+	    "\"support@example.com\",\"create_contact\":false,"
+	    "\"reopen_days\":7,\"auto_reply\":false}");
+	id = track("zed@ext.example", "h2@ext.example", "Hello", NULL, NULL);
+	a = activity(id);
+	assert_false(json_is_null(json_object_get(a, "case")));
+	assert_null(get_json("contact/zed@ext.example"));
+	json_decref(a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    a_new_mail_creates_a_case_and_one_acknowledgement,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    replies_attach_by_in_reply_to_and_by_token_but_not_forged,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    auto_submitted_and_list_mail_get_no_reply,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    auto_replies_are_rate_limited_per_sender,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    resolved_cases_reopen_within_the_window_else_a_linked_case,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    one_message_for_two_mailboxes_is_one_activity,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_refused_acknowledgement_does_not_lose_the_case,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    mail_to_a_queue_without_a_rule_and_outgoing_mail_make_no_case,
+		    setup_default, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
