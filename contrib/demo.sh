@@ -20,8 +20,13 @@ B=$(tput bold 2>/dev/null || true); N=$(tput sgr0 2>/dev/null || true)
 step() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 
 dv_tmpdir
-# Postfix's smtpd runs as "postfix": give that group the socket.
-dv_conf "InternalHosts 127.0.0.1/32" "SocketGroup postfix"
+# Postfix's smtpd runs as "postfix": give that group the socket. The
+# local plugin (the default) submits acknowledgements to that Postfix.
+port=$(free_port) || bail "no free port"
+dv_conf "InternalHosts 127.0.0.1/32" "SocketGroup postfix" \
+    "Local.SubmissionURL smtp://127.0.0.1:$port"
+# Postfix logs each subject it sees, to show the acknowledgement.
+printf '/^Subject:/ WARN\n' > "$DV_TMP/subjects"
 step "Mailboxes, as dvmilterctl creates them (store: $DV_TMP/db)"
 set -e
 ctl mailbox add support@demo.example --queue --owner "Support queue" >/dev/null
@@ -35,8 +40,8 @@ ctl mailbox list | sed 's/^/   /'
 
 step "Starting dvmilter and a throwaway Postfix on 127.0.0.1"
 dv_start || bail "dvmilter did not start"
-port=$(free_port) || bail "no free port"
-pf_start "$DV_TMP/postfix" "$port" "unix:$DV_SOCK" || bail "Postfix did not start"
+pf_start "$DV_TMP/postfix" "$port" "unix:$DV_SOCK" \
+    "header_checks = regexp:$DV_TMP/subjects" || bail "Postfix did not start"
 echo "   dvmilter on $DV_SOCK, Postfix on 127.0.0.1:$port (smtpd_milters = unix:$DV_SOCK)"
 
 # show TITLE [-s SRC] FROM RCPT...: one transaction, reply and reason
@@ -84,8 +89,44 @@ ctl mailbox approve support@demo.example | sed 's/^/   dvmilterctl: /'
 show "5. The same mail to support@ again: no reload needed" \
     -s 127.0.0.2 customer@outside.example support@demo.example
 
+# mail FROM TO MSGID SUBJECT [swaks args]: one message from outside.
+mail() {
+	local from=$1 to=$2 mid=$3 subj=$4
+	shift 4
+	swaks --server 127.0.0.1 --port "$port" --local-interface 127.0.0.2 \
+	    --from "$from" --to "$to" --helo client.demo --header "Subject: $subj" \
+	    --header "Message-Id: <$mid>" "$@" >/dev/null 2>&1
+}
+# settle: wait until the outbox worker has handed everything over.
+settle() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(ctl queue list --json | jq '[.[] | select(.state != "done")] | length')" = 0 ] &&
+		    return 0
+		sleep 0.1
+	done
+}
+
+step "6. Cases: support@ routes new mail into cases, and acknowledges it"
+ctl caserule set support@demo.example --auto-reply yes | sed 's/^/   dvmilterctl: /'
+mail customer@outside.example support@demo.example m1@outside.example "The printer is on fire" &&
+    echo "   accepted: customer@outside.example -> support@demo.example \"The printer is on fire\""
+settle
+ctl case list | sed 's/^/   /'
+sleep 0.5
+echo "   the acknowledgement, as Postfix received it from the outbox worker:"
+grep -o 'header Subject: \[CAS-.*from=<> to=<[^>]*>' "$PF_LOG" | sed 's/^/     /'
+
+token=$(ctl case show CAS-01001 --json | jq -r .tracking_token)
+step "7. The customer replies (In-Reply-To), then writes again with only the token ($token)"
+mail customer@outside.example support@demo.example m2@outside.example "Re: The printer is on fire" \
+    --header "In-Reply-To: <m1@outside.example>"
+mail customer@outside.example support@demo.example m3@outside.example "Still smoking $token"
+settle
+ctl case show CAS-01001 | sed 's/^/   /'
+
 step "The decisions as dvmilter logged them"
-grep -E ' (rcpt|from)=' "$DV_LOG" | sed 's/^[^ ]* /   /'
+grep -E ' (rcpt|from)=|track mailbox=|: case ' "$DV_LOG" | sed 's/^[^ ]* /   /'
 step "What Postfix logged for the refusals"
 grep -E 'milter-reject' "$PF_LOG" | sed 's/^/   /' | head -n 10
 

@@ -640,10 +640,12 @@ plugin_item(const char *p, size_t len, char *const *sofar, char **out,
 static int
 set_plugins(struct conf *c, const char *v, const char **error_r)
 {
-	char **list;
-	int rc = parse_list(v, plugin_item, &list, error_r);
+	char **list = NULL;
+	int rc = 0;
 
-	if (rc != 0)
+	/* "none": no plugins, so no tracking at all. */
+	if (strcasecmp(v, "none") != 0 &&
+	    (rc = parse_list(v, plugin_item, &list, error_r)) != 0)
 		return rc;
 	free_list(c->plugins);
 	c->plugins = list;
@@ -766,6 +768,7 @@ conf_set_defaults(struct conf *c, const char **error_r)
 		{ "StoreErrorReply",
 		    "451 4.3.0 <%a>: mailbox lookup failed, try again later" },
 		{ "PluginDir", DV_PLUGINDIR },
+		{ "Plugins", "local" },
 		{ "SpoolDirectory", "/var/tmp" },
 		{ "TrackingTokenPrefix", "CRM:" },
 	};

@@ -69,7 +69,7 @@ trap _bench_cleanup EXIT
 dv_tmpdir
 # dv_conf writes "Syslog no" and "LogLevel info": the production default
 # level, every decision logged, to a file ($DV_LOG) through stderr.
-dv_conf "SocketGroup postfix" "SocketMode 0660"
+dv_conf "SocketGroup postfix" "SocketMode 0660" "Plugins none"	# (c) is envelope only
 # BENCH_LOGLEVEL (e.g. notice: refusals only) shows what logging costs.
 sed -i "s/^LogLevel .*/LogLevel ${BENCH_LOGLEVEL:-info}/" "$DV_CONF"
 

@@ -29,6 +29,11 @@ dv_conf() {
 		echo "PidFile $DV_PIDFILE"
 		echo "Syslog no"
 		echo "LogLevel info"
+		# Plugins defaults to the local plugin: find the built one.
+		case " $* " in
+		*" PluginDir "*) ;;
+		*) echo "PluginDir $top_builddir/plugins/local/.libs" ;;
+		esac
 		for line in "$@"; do echo "$line"; done
 	} > "$DV_CONF"
 }

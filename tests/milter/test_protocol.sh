@@ -10,7 +10,7 @@ set -u
 command -v miltertest >/dev/null || skip_all "miltertest is not installed"
 LUA="$top_srcdir/tests/milter"
 dv_tmpdir
-dv_conf "MaxRecipients 1000"
+dv_conf "MaxRecipients 1000" "Plugins none"	# envelope only
 
 
 ctl mailbox add approved@example.com >/dev/null
