@@ -67,6 +67,9 @@ struct mf_conn {
 	struct spool spool;		/* the content, when tracked */
 	bool collecting;
 	int spool_err;			/* first error storing the content */
+	/* SHA-256 of From, To, Cc, Subject, Date and the body: what makes
+	 * two copies of a message without a Message-ID the same. */
+	struct evp_md_ctx_st *digest;
 };
 
 /* mf_callbacks.c */

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "addr.h"
 #include "log.h"
@@ -68,6 +69,8 @@ mf_track_reset(struct mf_conn *cc)
 	dbuf_free(&cc->headers);
 	if (cc->collecting)
 		spool_reset(&cc->spool);
+	EVP_MD_CTX_free(cc->digest);
+	cc->digest = NULL;
 	cc->collecting = false;
 	cc->spool_err = 0;
 }
@@ -139,6 +142,12 @@ mf_track_begin(struct mf_conn *cc)
 	    cc->conf->max_message_size, cc->conf->spool_dir);
 	/* For header conditions of folder rules. */
 	dbuf_init(&cc->headers, 64 * 1024);
+	/* Without it, copies without a Message-ID are not recognised. */
+	if ((cc->digest = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(cc->digest, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(cc->digest);
+		cc->digest = NULL;
+	}
 	cc->collecting = true;
 	return true;
 }
@@ -202,6 +211,13 @@ mf_track_header(SMFICTX *ctx, char *name, char *value)
 			*keep = strdup(value);
 		keep_header(&cc->headers, name, value);
 	}
+	if (cc->digest != NULL && (strcasecmp(name, "From") == 0 ||
+	    strcasecmp(name, "To") == 0 || strcasecmp(name, "Cc") == 0 ||
+	    strcasecmp(name, "Subject") == 0 || strcasecmp(name, "Date") == 0)) {
+		/* Name and value, each with its NUL: unambiguous. */
+		EVP_DigestUpdate(cc->digest, name, strlen(name) + 1);
+		EVP_DigestUpdate(cc->digest, value, strlen(value) + 1);
+	}
 	collect(cc, name, strlen(name));
 	collect(cc, ": ", 2);
 	collect(cc, value, strlen(value));
@@ -224,6 +240,8 @@ mf_track_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	struct mf_conn *cc = smfi_getpriv(ctx);
 
+	if (cc != NULL && cc->collecting && cc->digest != NULL)
+		EVP_DigestUpdate(cc->digest, chunk, len);
 	if (cc != NULL)
 		collect(cc, chunk, len);
 	return SMFIS_NOREPLY;
@@ -304,6 +322,30 @@ add_token(SMFICTX *ctx, struct mf_conn *cc, const char *qid, uint64_t id)
 		    "to the subject", qid);
 }
 
+/*
+ * The key copies of the message share in the outbox's Message-ID index:
+ * its Message-ID, or, without one, "digest sha256:HEX" of its content.
+ * That cannot be a Message-ID (those are kept without spaces).
+ */
+static void
+dedup_key(struct mf_conn *cc, char *out, size_t outsz)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	size_t used;
+
+	out[0] = '\0';
+	if (cc->message_id != NULL) {
+		snprintf(out, outsz, "%s", cc->message_id);
+		return;
+	}
+	if (cc->digest == NULL || EVP_DigestFinal_ex(cc->digest, md, &n) != 1)
+		return;
+	used = (size_t)snprintf(out, outsz, "digest sha256:");
+	for (unsigned int i = 0; i < n && used + 3 <= outsz; i++)
+		used += (size_t)snprintf(out + used, outsz - used, "%02x", md[i]);
+}
+
 sfsistat
 mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 {
@@ -313,7 +355,7 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	const char *qid = smfi_getsymval(ctx, macro_qid), *mta_qid;
 	struct queue_item it = { 0 };
 	bool outgoing = false;
-	char err[256] = "", *dec;
+	char err[256] = "", *dec, key[1024];
 	uint64_t id;
 	int rc;
 
@@ -343,7 +385,8 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	it.envelope_from = cc->env_from;
 	it.rcpts = (const char *const *)cc->rcpts;
 	it.nrcpts = cc->nrcpts;
-	it.message_id = cc->message_id;
+	dedup_key(cc, key, sizeof(key));
+	it.message_id = key[0] != '\0' ? key : NULL;
 	it.decision = dec;
 	it.raw_len = cc->spool.len;
 	it.raw_fill = fill_from_spool;

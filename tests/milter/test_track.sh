@@ -104,6 +104,22 @@ mt_check "mail that no rule matches falls to the filter" \
     track.lua "rcpt=<support@example.com>" data_expect=continue msgid=plain@ext.example
 check_eq "and is tracked without a folder" 'null' "$(decision plain@ext.example '.decision.mailboxes[0].folder')"
 
+# Copies of a message without a Message-ID are matched by content.
+ctl mailbox add all@example.com --filter all >/dev/null
+ctl mailbox approve all@example.com >/dev/null
+n=$(count)
+mt_check "a message without a Message-ID is tracked" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue msgid=none body=5 "subject=No id"
+check_eq "under a content digest" "$((n + 1)) digest sha256:" \
+    "$(count) $(ctl queue list --json | jq -r '.[-1].message_id' | cut -c1-14)"
+mt_check "the same content in another transaction is accepted" \
+    track.lua "rcpt=<all@example.com>" data_expect=continue msgid=none body=5 "subject=No id"
+check_eq "and joins the first entry with its mailbox" "$((n + 1)) all@example.com support@example.com" \
+    "$(count) $(ctl queue show "$(ctl queue list --json | jq -r '.[-1].id')" --json | jq -r '[.decision.mailboxes[].address] | sort | join(" ")')"
+mt_check "other content without a Message-ID is accepted" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue msgid=none body=6 "subject=No id"
+check_eq "and is an entry of its own" "$((n + 2))" "$(count)"
+
 mt_check "a message over MaxMessageSize is still accepted" \
     track.lua "rcpt=<support@example.com>" data_expect=continue body=1000 msgid=big@ext.example
 s=$(ctl queue list --json | jq -r '.[] | select(.message_id == "big@ext.example") | .id')

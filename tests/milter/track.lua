@@ -1,6 +1,7 @@
 -- track.lua: one message with headers and a body, driven by -D variables.
 --   sock, rcpt, data_expect (accept|continue), eom_expect (continue|reply),
---   body (repeat count of a 100-byte line, default 3), msgid,
+--   body (repeat count of a 100-byte line, default 3), msgid ("none": no
+--   Message-ID header),
 --   subject (default "Printer on fire"), in_reply_to, xheader ("Name: value")
 conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("cannot connect to " .. sock) end
@@ -17,7 +18,9 @@ if data_expect == "accept" then
 	return
 end
 if d ~= SMFIR_CONTINUE then error("DATA: want continue, got " .. tostring(d)) end
-if mt.header(conn, "Message-ID", "<" .. (msgid or "m1@ext.example") .. ">") ~= nil then error("header") end
+if msgid ~= "none" then
+	if mt.header(conn, "Message-ID", "<" .. (msgid or "m1@ext.example") .. ">") ~= nil then error("header") end
+end
 if mt.header(conn, "Subject", subject or "Printer on fire") ~= nil then error("header") end
 if in_reply_to ~= nil then
 	if mt.header(conn, "In-Reply-To", "<" .. in_reply_to .. ">") ~= nil then error("header") end
