@@ -332,6 +332,12 @@ set_token_in_subject(struct conf *c, const char *v, const char **error_r)
 }
 
 static int
+set_smart_matching(struct conf *c, const char *v, const char **error_r)
+{
+	return parse_bool(v, &c->smart_matching, error_r);
+}
+
+static int
 set_facility(struct conf *c, const char *v, const char **error_r)
 {
 	static const struct { const char *n; int f; } fac[] = {
@@ -714,6 +720,7 @@ static const struct conf_key conf_keys[] = {
 	{ "TrackingTokenPrefix", set_token_prefix, true },
 	{ "TrackingTokenKeyFile", set_token_key, true },
 	{ "TrackingTokenInSubject", set_token_in_subject, false },
+	{ "SmartMatching", set_smart_matching, false },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 

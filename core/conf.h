@@ -94,6 +94,7 @@ struct conf {
 	char *spool_dir;
 	char *token_prefix;		/* TrackingTokenPrefix, "CRM:" */
 	bool token_in_subject;		/* TrackingTokenInSubject, yes */
+	bool smart_matching;		/* SmartMatching, no */
 	char *token_key_file;		/* NULL: Database/token.key */
 
 	/* Plugins; restart to change. */

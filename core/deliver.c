@@ -18,6 +18,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "msg.h"
+#include "smart.h"
 #include "status.h"
 
 static struct plugin *
@@ -183,6 +184,13 @@ correlate(struct store *st, const struct deliver_opts *o,
 			how = DVP_CORR_TRACKING_TOKEN;
 		}
 	}
+	if (how == DVP_CORR_NONE && o->smart_matching) {
+		struct smart_key k;
+
+		smart_key_of(m, o->token_prefix, &k);
+		if (smart_find(t, &k, q->id, &id, &err) == 0)
+			how = DVP_CORR_SMART_MATCH;
+	}
 	store_txn_abort(t);
 	if (how != DVP_CORR_NONE) {
 		snprintf(v->corr_id, sizeof(v->corr_id), "%016llx",
@@ -309,6 +317,13 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		r.retry_after = 1;
 		snprintf(r.error, sizeof(r.error), "%s", *error_r);
 		rc = 0;
+	}
+	/* Later messages may match this one by subject and participants. */
+	if (rc == 0 && o->smart_matching && m != NULL) {
+		struct smart_key k;
+
+		smart_key_of(m, o->token_prefix, &k);
+		rc = smart_index(t, d.id, &k, error_r);
 	}
 	if (rc == 0)
 		rc = queue_record(t, d.id, d.plugin, taken_gen,

@@ -11,6 +11,7 @@
 #ifndef DV_DELIVER_H
 #define DV_DELIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "plugin.h"
@@ -24,6 +25,7 @@ struct deliver_opts {
 	const struct token_key *key;	/* NULL: no tracking tokens */
 	const char *token_prefix;
 	struct pluginkv *kv;		/* the plugins' store, or NULL */
+	bool smart_matching;		/* SmartMatching: index and match */
 };
 
 /**
@@ -31,7 +33,10 @@ struct deliver_opts {
  * the plugin carries the correlation, in this order: In-Reply-To, then
  * References (newest first) against the Message-IDs of earlier outbox
  * messages, then a valid tracking token in the subject (an invalid one
- * is logged and ignored); and the tracking token of the conversation.
+ * is logged and ignored), then, with smart_matching, subject and
+ * participants (core/smart.h); and the tracking token of the
+ * conversation. With smart_matching the message is also indexed for
+ * later ones.
  * @param[in]  now     the current Unix time.
  * @param[out] did_r   1 if a delivery was attempted, 0 if none was due.
  * @param[out] next_r  when nothing was due: the next due time, or 0.

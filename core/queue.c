@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "queue.h"
+#include "smart.h"
 #include "status.h"
 #include "store_int.h"
 #include "utf8.h"
@@ -867,6 +868,8 @@ queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
 		    mv.mv_size == 8 && get_be64(mv.mv_data) == id)
 			mdb_del(t->txn, t->store->qmsgid, &mk, NULL);
 	}
+	if ((rc = smart_forget(t, id, error_r)) != 0)
+		goto out;
 	be64(kb, id);
 	if ((rc = mdb_del(t->txn, t->store->qmsg, &k, NULL)) != 0)
 		rc = store_mdb_fail(rc, "outbox", error_r);

@@ -58,6 +58,8 @@ static const struct {
 	{ "qmsgid", offsetof(struct store, qmsgid) },
 	{ "plugkv", offsetof(struct store, plugkv) },
 	{ "rule", offsetof(struct store, rule) },
+	{ "qsmart", offsetof(struct store, qsmart) },
+	{ "qsmartid", offsetof(struct store, qsmartid) },
 };
 #define NTABLES	(sizeof(store_tables) / sizeof(store_tables[0]))
 

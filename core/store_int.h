@@ -22,6 +22,8 @@ struct store {
 	MDB_dbi qmsgid;		/* Message-ID -> id */
 	MDB_dbi plugkv;		/* plugin + '\0' + key -> plugin's value */
 	MDB_dbi rule;		/* mailbox -> its folder rules (rules.c) */
+	MDB_dbi qsmart;		/* subject hash + id -> participants (smart.c) */
+	MDB_dbi qsmartid;	/* id -> subject hash */
 	char *path;
 	/*
 	 * Held for reading by every transaction of this process, for

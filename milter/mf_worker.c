@@ -75,6 +75,7 @@ mf_worker_main(const char *conf_path)
 		fatal("%s", err);
 	opts.key = &key;
 	opts.token_prefix = c->token_prefix;
+	opts.smart_matching = c->smart_matching;
 	log_notice("worker started: %zu plugin%s", plugin_set_count(ps),
 	    plugin_set_count(ps) == 1 ? "" : "s");
 

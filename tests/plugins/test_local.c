@@ -450,6 +450,37 @@ mail_to_a_queue_without_a_rule_and_outgoing_mail_make_no_case(void **state)
 	json_decref(a);
 }
 
+static void
+smart_matching_attaches_a_reply_without_headers_or_token(void **state)
+{
+	json_t *a, *c, *c2;
+	uint64_t first, reply, other;
+
+	(void)state;
+	F.o.smart_matching = true;
+	first = track("ann@ext.example", "s1@ext.example", "Broken widget",
+	    NULL, NULL);
+	c = case_of(first);
+	reply = track("ann@ext.example", "s2@ext.example", "RE: Broken widget",
+	    NULL, NULL);
+	a = activity(reply);
+	assert_string_equal(jget(a, "correlation"), "smart-match");
+	json_decref(a);
+	c2 = case_of(reply);
+	assert_string_equal(jget(c2, "id"), jget(c, "id"));
+	json_decref(c2);
+	/* Same subject, but only support@ in common: a case of its own. */
+	other = track("mallory@evil.example", "s3@evil.example",
+	    "Re: Broken widget", NULL, NULL);
+	a = activity(other);
+	assert_string_equal(jget(a, "correlation"), "none");
+	json_decref(a);
+	c2 = case_of(other);
+	assert_string_not_equal(jget(c2, "id"), jget(c, "id"));
+	json_decref(c2);
+	json_decref(c);
+}
+
 int
 main(void)
 {
@@ -477,6 +508,9 @@ main(void)
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    mail_to_a_queue_without_a_rule_and_outgoing_mail_make_no_case,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    smart_matching_attaches_a_reply_without_headers_or_token,
 		    setup_default, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
