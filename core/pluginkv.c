@@ -15,6 +15,7 @@
 
 #include <lmdb.h>
 
+#include "hash.h"
 #include "pluginkv.h"
 #include "status.h"
 #include "store_int.h"
@@ -47,17 +48,6 @@ struct pluginkv {
 	void *readbuf;		/* the last committed value handed out */
 };
 
-static uint64_t
-fnv1a(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	uint64_t h = 14695981039346656037ULL;
-
-	while (n-- > 0)
-		h = (h ^ *c++) * 1099511628211ULL;
-	return h;
-}
-
 /* Remember what a read saw; a failure only weakens the check. */
 static void
 note_read(struct pluginkv *kv, const char *k, size_t kl, const MDB_val *v)
@@ -76,7 +66,7 @@ note_read(struct pluginkv *kv, const char *k, size_t kl, const MDB_val *v)
 	r->klen = kl;
 	r->existed = v != NULL;
 	r->vlen = v != NULL ? v->mv_size : 0;
-	r->hash = v != NULL ? fnv1a(v->mv_data, v->mv_size) : 0;
+	r->hash = v != NULL ? dv_fnv1a(v->mv_data, v->mv_size) : 0;
 	r->next = kv->reads;
 	kv->reads = r;
 }
@@ -294,7 +284,7 @@ pluginkv_apply(struct pluginkv *kv, struct store_txn *t, const char **error_r)
 			break;
 		}
 		same = rc == 0 ? r->existed && mv.mv_size == r->vlen &&
-		    fnv1a(mv.mv_data, mv.mv_size) == r->hash : !r->existed;
+		    dv_fnv1a(mv.mv_data, mv.mv_size) == r->hash : !r->existed;
 		rc = 0;
 		if (!same) {
 			*error_r = dv_error_set("a record the plugin read "

@@ -12,22 +12,12 @@
 
 #include <lmdb.h>
 
+#include "hash.h"
 #include "smart.h"
 #include "status.h"
 #include "store_int.h"
 
 #define SUBJECT_WORDS	20
-
-static uint64_t
-fnv1a(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	uint64_t h = 14695981039346656037ULL;
-
-	while (n-- > 0)
-		h = (h ^ *c++) * 1099511628211ULL;
-	return h;
-}
 
 static void
 put_be64(unsigned char *p, uint64_t v)
@@ -146,7 +136,7 @@ add_parts(struct smart_key *k, const struct msg_addr *a, size_t n)
 			continue;
 		for (size_t j = 0; j <= len; j++)
 			buf[j] = (char)tolower((unsigned char)a[i].address[j]);
-		k->parts[k->nparts++] = fnv1a(buf, len);
+		k->parts[k->nparts++] = dv_fnv1a(buf, len);
 	}
 }
 
@@ -160,7 +150,7 @@ smart_key_of(const struct msg *m, const char *token_prefix,
 	memset(k, 0, sizeof(*k));
 	smart_normalize(m->subject, token_prefix, norm, sizeof(norm));
 	/* An empty subject says nothing about the conversation. */
-	k->subject = norm[0] != '\0' ? fnv1a(norm, strlen(norm)) | 1 : 0;
+	k->subject = norm[0] != '\0' ? dv_fnv1a(norm, strlen(norm)) | 1 : 0;
 	add_parts(k, m->from, m->nfrom);
 	add_parts(k, m->to, m->nto);
 	add_parts(k, m->cc, m->ncc);

@@ -21,6 +21,7 @@
 #include "addr.h"
 #include "csv.h"
 #include "ctl_int.h"
+#include "hash.h"
 #include "rules.h"
 #include "caps.h"
 #include "status.h"
@@ -575,16 +576,6 @@ struct addr_set {
 	size_t cap, n;
 };
 
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 static void
 set_free(struct addr_set *s)
 {
@@ -615,7 +606,7 @@ set_add(struct addr_set *s, const char *addr, unsigned line)
 		for (size_t k = 0; k < s->cap; k++) {
 			if (s->key[k] == NULL)
 				continue;
-			i = fnv1a(s->key[k]) & (ns.cap - 1);
+			i = dv_fnv1a(s->key[k], strlen(s->key[k])) & (ns.cap - 1);
 			while (ns.key[i] != NULL)
 				i = (i + 1) & (ns.cap - 1);
 			ns.key[i] = s->key[k];
@@ -626,7 +617,7 @@ set_add(struct addr_set *s, const char *addr, unsigned line)
 		free(s->line);
 		*s = ns;
 	}
-	i = fnv1a(addr) & (s->cap - 1);
+	i = dv_fnv1a(addr, strlen(addr)) & (s->cap - 1);
 	while (s->key[i] != NULL) {
 		if (strcmp(s->key[i], addr) == 0)
 			return (long)s->line[i];
