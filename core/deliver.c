@@ -220,20 +220,152 @@ view_free(struct view *v)
 	json_decref(v->dec);
 }
 
+/* One delivery of a batch. */
+struct attempt {
+	struct queue_delivery d;
+	uint64_t gen;			/* d.gen when it was taken */
+	struct dvp_result r;
+	struct msg *m;			/* parsed, for the smart-match index */
+};
+
+/* Read, parse and hand one message to its plugin; no transaction open. */
+static void
+attempt_one(struct store *st, struct plugin_set *ps,
+    const struct deliver_opts *o, struct attempt *a)
+{
+	struct dvp_result *r = &a->r;
+	struct queue_msg *q = NULL;
+	struct store_txn *t;
+	struct plugin *p;
+	struct view v;
+	const char *err;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = store_txn_begin(st, false, &t, &err)) == 0) {
+		rc = queue_get(t, a->d.id, &q, &err);
+		store_txn_abort(t);
+	}
+	if (rc != 0) {
+		/* Dead-letter a corrupt entry, or it blocks the queue. */
+		r->status = rc == DV_ECORRUPT || rc == DV_ENOTFOUND ?
+		    DVP_PERMANENT : DVP_TRANSIENT;
+		snprintf(r->error, sizeof(r->error), "%s", err);
+		if (r->status == DVP_PERMANENT)
+			log_error("outbox %llu: %s; giving up on it",
+			    (unsigned long long)a->d.id, r->error);
+		return;
+	}
+	if ((p = find_plugin(ps, a->d.plugin)) == NULL) {
+		r->status = DVP_PERMANENT;
+		snprintf(r->error, sizeof(r->error), "plugin %s is not "
+		    "configured any more", a->d.plugin);
+	} else if (msg_parse(q->raw, q->raw_len, NULL, &a->m, &err) != 0) {
+		r->status = DVP_TRANSIENT;
+		snprintf(r->error, sizeof(r->error), "%s", err);
+	} else {
+		if (q->truncated)
+			drop_attachments(a->m);
+		if (view_build(&v, q, a->m) != 0) {
+			r->status = DVP_TRANSIENT;
+			snprintf(r->error, sizeof(r->error), "out of memory");
+		} else {
+			for (size_t i = 0; i < a->m->nproblems; i++)
+				log_info("outbox %llu: %s",
+				    (unsigned long long)q->id,
+				    a->m->problems[i]);
+			correlate(st, o, q, a->m, &v);
+			/* Only this delivery's writes go if it fails. */
+			if (o->kv != NULL)
+				pluginkv_savepoint(o->kv);
+			plugin_deliver(p, &v.m, &v.d, r);
+			if (o->kv != NULL && r->status != DVP_OK)
+				pluginkv_rollback(o->kv);
+		}
+		view_free(&v);
+	}
+	queue_msg_free(q);
+}
+
+static void
+log_outcome(const struct attempt *a, const struct queue_delivery *d,
+    int64_t now)
+{
+	if (d->gen != a->gen)
+		log_info("outbox %llu: a copy was merged while %s had it; "
+		    "delivering again", (unsigned long long)d->id, d->plugin);
+	else if (d->state == QUEUE_DONE)
+		log_info("outbox %llu: delivered to %s: activity=%s case=%s",
+		    (unsigned long long)d->id, d->plugin,
+		    d->activity_id[0] ? d->activity_id : "-",
+		    d->case_id[0] ? d->case_id : "-");
+	else if (d->state == QUEUE_PENDING)
+		log_warn("outbox %llu: %s failed (attempt %u), retrying in %lld "
+		    "s: %s", (unsigned long long)d->id, d->plugin, d->attempts,
+		    (long long)(d->next_at - now), a->r.error);
+	else
+		log_error("outbox %llu: %s gave up: %s",
+		    (unsigned long long)d->id, d->plugin, d->last_error);
+}
+
+/* Record every outcome of a batch, and the plugins' writes, at once. */
+static int
+record_batch(struct store *st, const struct deliver_opts *o,
+    struct attempt *a, size_t n, int64_t now, const char **error_r)
+{
+	struct queue_delivery after[DELIVER_BATCH];
+	struct store_txn *t;
+	int rc;
+
+	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0) {
+		if (o->kv != NULL)
+			pluginkv_discard(o->kv);
+		return rc;
+	}
+	rc = o->kv != NULL ? pluginkv_apply(o->kv, t, error_r) : 0;
+	if (rc == DV_EINUSE) {
+		/* Made again, soon, on the records as they are now. */
+		for (size_t i = 0; i < n; i++)
+			if (a[i].r.status == DVP_OK) {
+				memset(&a[i].r, 0, sizeof(a[i].r));
+				a[i].r.status = DVP_TRANSIENT;
+				a[i].r.retry_after = 1;
+				snprintf(a[i].r.error, sizeof(a[i].r.error),
+				    "%s", *error_r);
+			}
+		rc = 0;
+	}
+	/* Later messages may match these by subject and participants. */
+	for (size_t i = 0; rc == 0 && o->smart_matching && i < n; i++)
+		if (a[i].m != NULL) {
+			struct smart_key k;
+
+			smart_key_of(a[i].m, o->token_prefix, &k);
+			rc = smart_index(t, a[i].d.id, &k, error_r);
+		}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = queue_record(t, a[i].d.id, a[i].d.plugin, a[i].gen,
+		    (enum queue_outcome)a[i].r.status, a[i].r.error,
+		    a[i].r.activity_id, a[i].r.case_id, a[i].r.retry_after, now,
+		    &o->policy, jitter(), &after[i], error_r);
+	if (rc == 0)
+		rc = store_txn_commit(t, error_r);
+	else
+		store_txn_abort(t);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		log_outcome(&a[i], &after[i], now);
+	return rc;
+}
+
 int
 deliver_next(struct store *st, struct plugin_set *ps,
     const struct deliver_opts *o, int64_t now, int *did_r,
     int64_t *next_r, const char **error_r)
 {
+	struct queue_delivery due[DELIVER_BATCH];
+	struct attempt a[DELIVER_BATCH];
 	struct store_txn *t;
-	struct queue_delivery d;
-	struct queue_msg *q = NULL;
-	struct msg *m = NULL;
-	struct dvp_result r;
-	struct plugin *p;
-	struct view v;
-	char why[256];
-	uint64_t taken_gen;
+	size_t n = 0;
 	int rc;
 
 	*did_r = 0;
@@ -241,119 +373,26 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	/* A write transaction: it may clear a broken index entry. */
 	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
 		return rc;
-	rc = queue_next_due(t, now, &d, next_r, error_r);
-	if (rc == 0)
-		rc = queue_get(t, d.id, &q, error_r);
-	if (rc == DV_ENOTFOUND) {
+	rc = queue_due_batch(t, now, DELIVER_BATCH, due, &n, next_r, error_r);
+	if (rc == DV_ENOTFOUND)
 		return store_txn_commit(t, error_r);
-	}
-	if (rc == DV_ECORRUPT) {
-		/* Dead-letter it, or it would block the queue forever. */
-		char reason[256];
-
-		snprintf(reason, sizeof(reason), "%s", *error_r);
-		log_error("outbox %llu: %s; giving up on it",
-		    (unsigned long long)d.id, reason);
-		*did_r = 1;
-		if ((rc = queue_record(t, d.id, d.plugin, d.gen, QUEUE_PERMANENT,
-		    reason,
-		    NULL, NULL, 0, now, &o->policy, 0, NULL, error_r)) != 0) {
-			store_txn_abort(t);
-			return rc;
-		}
-		return store_txn_commit(t, error_r);
-	}
 	if (rc != 0) {
 		store_txn_abort(t);
 		return rc;
 	}
-	if ((rc = store_txn_commit(t, error_r)) != 0) {
-		queue_msg_free(q);
+	if ((rc = store_txn_commit(t, error_r)) != 0)
 		return rc;
+	if (o->kv != NULL)
+		pluginkv_discard(o->kv);
+	for (size_t i = 0; i < n; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].d = due[i];
+		a[i].gen = due[i].gen;
+		attempt_one(st, ps, o, &a[i]);
 	}
-	*did_r = 1;
-	taken_gen = d.gen;
-
-	memset(&r, 0, sizeof(r));
-	if ((p = find_plugin(ps, d.plugin)) == NULL) {
-		r.status = DVP_PERMANENT;
-		snprintf(r.error, sizeof(r.error), "plugin %s is not "
-		    "configured any more", d.plugin);
-	} else if (msg_parse(q->raw, q->raw_len, NULL, &m, error_r) != 0) {
-		r.status = DVP_TRANSIENT;
-		snprintf(r.error, sizeof(r.error), "%s", *error_r);
-	} else {
-		if (q->truncated)
-			drop_attachments(m);
-		if (view_build(&v, q, m) != 0) {
-			r.status = DVP_TRANSIENT;
-			snprintf(r.error, sizeof(r.error), "out of memory");
-		} else {
-			for (size_t i = 0; i < m->nproblems; i++)
-				log_info("outbox %llu: %s",
-				    (unsigned long long)q->id, m->problems[i]);
-			correlate(st, o, q, m, &v);
-			if (o->kv != NULL)
-				pluginkv_discard(o->kv);
-			plugin_deliver(p, &v.m, &v.d, &r);
-		}
-		view_free(&v);
-	}
-
-	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
-		goto out;
-	/* The plugin's own writes land with "done", or not at all. */
-	rc = 0;
-	if (o->kv != NULL) {
-		if (r.status == DVP_OK)
-			rc = pluginkv_apply(o->kv, t, error_r);
-		else
-			pluginkv_discard(o->kv);
-	}
-	if (rc == DV_EINUSE) {
-		/* Made again, soon, on the records as they are now. */
-		memset(&r, 0, sizeof(r));
-		r.status = DVP_TRANSIENT;
-		r.retry_after = 1;
-		snprintf(r.error, sizeof(r.error), "%s", *error_r);
-		rc = 0;
-	}
-	/* Later messages may match this one by subject and participants. */
-	if (rc == 0 && o->smart_matching && m != NULL) {
-		struct smart_key k;
-
-		smart_key_of(m, o->token_prefix, &k);
-		rc = smart_index(t, d.id, &k, error_r);
-	}
-	if (rc == 0)
-		rc = queue_record(t, d.id, d.plugin, taken_gen,
-		    (enum queue_outcome)r.status,
-	    r.error, r.activity_id, r.case_id, r.retry_after, now, &o->policy,
-	    jitter(), &d, error_r);
-	if (rc == 0)
-		rc = store_txn_commit(t, error_r);
-	else
-		store_txn_abort(t);
-	if (rc != 0)
-		goto out;
-	snprintf(why, sizeof(why), "%s", r.error);
-	if (d.gen != taken_gen)
-		log_info("outbox %llu: a copy was merged while %s had it; "
-		    "delivering again", (unsigned long long)d.id, d.plugin);
-	else if (d.state == QUEUE_DONE)
-		log_info("outbox %llu: delivered to %s: activity=%s case=%s",
-		    (unsigned long long)d.id, d.plugin,
-		    d.activity_id[0] ? d.activity_id : "-",
-		    d.case_id[0] ? d.case_id : "-");
-	else if (d.state == QUEUE_PENDING)
-		log_warn("outbox %llu: %s failed (attempt %u), retrying in %lld "
-		    "s: %s", (unsigned long long)d.id, d.plugin, d.attempts,
-		    (long long)(d.next_at - now), why);
-	else
-		log_error("outbox %llu: %s gave up: %s",
-		    (unsigned long long)d.id, d.plugin, d.last_error);
-out:
-	msg_free(m);
-	queue_msg_free(q);
+	*did_r = (int)n;
+	rc = record_batch(st, o, a, n, now, error_r);
+	for (size_t i = 0; i < n; i++)
+		msg_free(a[i].m);
 	return rc;
 }

@@ -28,8 +28,16 @@ struct deliver_opts {
 	bool smart_matching;		/* SmartMatching: index and match */
 };
 
+/* Deliveries made per step, recorded in one transaction. */
+#define DELIVER_BATCH	32
+
 /**
- * deliver_next - make at most one due delivery. The decision passed to
+ * deliver_next - make up to DELIVER_BATCH due deliveries, earliest
+ * first, one after the other, then record all their outcomes, and the
+ * plugins' writes of those that succeeded, in one write transaction: one
+ * commit (and one sync) for the batch, not one per delivery. A crash
+ * before that commit makes the whole batch again; plugins are idempotent
+ * per message id. The decision passed to
  * the plugin carries the correlation, in this order: In-Reply-To, then
  * References (newest first) against the Message-IDs of earlier outbox
  * messages, then a valid tracking token in the subject (an invalid one
@@ -38,7 +46,8 @@ struct deliver_opts {
  * conversation. With smart_matching the message is also indexed for
  * later ones.
  * @param[in]  now     the current Unix time.
- * @param[out] did_r   1 if a delivery was attempted, 0 if none was due.
+ * @param[out] did_r   how many deliveries were attempted, 0 if none
+ *                     was due.
  * @param[out] next_r  when nothing was due: the next due time, or 0.
  * @return 0, or a store error (logged by the caller).
  */

@@ -41,10 +41,20 @@ struct kv_read {
 	struct kv_read *next;
 };
 
+/* How to undo one buffered write, back to the last savepoint. */
+struct kv_undo {
+	struct kv_entry *e;
+	bool created;		/* the write made the entry */
+	void *old_val;		/* else its value before (NULL: deleted) */
+	size_t old_len;
+	struct kv_undo *next;
+};
+
 struct pluginkv {
 	struct store *st;
 	struct kv_entry *head;
 	struct kv_read *reads;
+	struct kv_undo *undo;	/* newest first */
 	void *readbuf;		/* the last committed value handed out */
 };
 
@@ -82,8 +92,47 @@ pluginkv_new(struct store *st)
 }
 
 void
+pluginkv_savepoint(struct pluginkv *kv)
+{
+	while (kv->undo != NULL) {
+		struct kv_undo *u = kv->undo;
+
+		kv->undo = u->next;
+		free(u->old_val);
+		free(u);
+	}
+}
+
+void
+pluginkv_rollback(struct pluginkv *kv)
+{
+	while (kv->undo != NULL) {
+		struct kv_undo *u = kv->undo;
+		struct kv_entry **pp;
+
+		kv->undo = u->next;
+		if (u->created) {
+			for (pp = &kv->head; *pp != NULL; pp = &(*pp)->next)
+				if (*pp == u->e) {
+					*pp = u->e->next;
+					break;
+				}
+			free(u->e->key);
+			free(u->e->val);
+			free(u->e);
+		} else {
+			free(u->e->val);
+			u->e->val = u->old_val;
+			u->e->vlen = u->old_len;
+		}
+		free(u);
+	}
+}
+
+void
 pluginkv_discard(struct pluginkv *kv)
 {
+	pluginkv_savepoint(kv);
 	while (kv->reads != NULL) {
 		struct kv_read *r = kv->reads;
 
@@ -185,14 +234,19 @@ kv_set(struct pluginkv *kv, const char *plugin, const char *key,
     const void *val, size_t len, bool del)
 {
 	struct kv_entry *e;
+	struct kv_undo *u;
 	char k[KV_KEY_MAX];
 	size_t kl;
 	void *copy = NULL;
 
 	if (make_key(plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX)
 		return -1;
-	if (!del && (copy = malloc(len ? len : 1)) == NULL)
+	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return -1;
+	if (!del && (copy = malloc(len ? len : 1)) == NULL) {
+		free(u);
+		return -1;
+	}
 	if (!del && len > 0)
 		memcpy(copy, val, len);
 	if ((e = find(kv, k, kl)) == NULL) {
@@ -200,13 +254,22 @@ kv_set(struct pluginkv *kv, const char *plugin, const char *key,
 		    (e->key = malloc(kl)) == NULL) {
 			free(e);
 			free(copy);
+			free(u);
 			return -1;
 		}
 		memcpy(e->key, k, kl);
 		e->klen = kl;
 		e->next = kv->head;
 		kv->head = e;
+		u->created = true;
+	} else {
+		u->old_val = e->val;	/* kept for a rollback */
+		u->old_len = e->vlen;
+		e->val = NULL;
 	}
+	u->e = e;
+	u->next = kv->undo;
+	kv->undo = u;
 	free(e->val);
 	e->val = copy;
 	e->vlen = del ? 0 : len;

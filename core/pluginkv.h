@@ -27,6 +27,17 @@ void pluginkv_free(struct pluginkv *kv);
 /** pluginkv_ops - the functions to pass to plugin_set_load() with @kv. */
 const struct plugin_kv_ops *pluginkv_ops(void);
 
+/**
+ * pluginkv_savepoint - keep what is buffered so far; a later
+ * pluginkv_rollback() undoes only the writes made after this. The worker
+ * takes one before each delivery of a batch, and rolls back the writes
+ * of a delivery that failed, so that the others commit together.
+ */
+void pluginkv_savepoint(struct pluginkv *kv);
+
+/** pluginkv_rollback - undo the writes buffered since the savepoint. */
+void pluginkv_rollback(struct pluginkv *kv);
+
 /** pluginkv_discard - forget everything buffered. */
 void pluginkv_discard(struct pluginkv *kv);
 

@@ -642,6 +642,62 @@ queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
 	return rc;
 }
 
+int
+queue_due_batch(struct store_txn *t, int64_t now, size_t max,
+    struct queue_delivery *d, size_t *n_r, int64_t *next_r,
+    const char **error_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char plugin[PLUGIN_MAX + 1];
+	int rc, op = MDB_FIRST;
+
+	*n_r = 0;
+	if (next_r != NULL)
+		*next_r = 0;
+	if ((rc = mdb_cursor_open(t->txn, t->store->qdue, &cur)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	while (*n_r < max && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		int64_t at;
+		uint64_t id;
+
+		op = MDB_NEXT;
+		if (k.mv_size <= 16 || k.mv_size > 16 + PLUGIN_MAX) {
+			*error_r = dv_error_set("outbox due index is corrupt");
+			rc = DV_ECORRUPT;
+			break;
+		}
+		at = (int64_t)get_be64(k.mv_data);
+		if (at > now) {
+			if (next_r != NULL && *n_r == 0)
+				*next_r = at;
+			break;
+		}
+		id = get_be64((const unsigned char *)k.mv_data + 8);
+		memcpy(plugin, (const char *)k.mv_data + 16, k.mv_size - 16);
+		plugin[k.mv_size - 16] = '\0';
+		rc = queue_delivery_get(t, id, plugin, &d[*n_r], error_r);
+		if (rc == 0) {
+			(*n_r)++;
+			continue;
+		}
+		if ((rc != DV_ENOTFOUND && rc != DV_ECORRUPT) || !t->write)
+			break;
+		/* An index entry without a sane delivery must not block the
+		 * head of the queue forever. */
+		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+			rc = store_mdb_fail(rc, "outbox", error_r);
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND || (rc == 0 && *n_r <= max))
+		rc = 0;
+	if (rc == 0 && *n_r == 0)
+		return DV_ENOTFOUND;
+	return rc;
+}
+
 int64_t
 queue_backoff(const struct queue_policy *pol, unsigned attempts,
     double jitter)

@@ -122,6 +122,16 @@ int queue_next_due(struct store_txn *t, int64_t now,
     struct queue_delivery *d_r, int64_t *next_r, const char **error_r);
 
 /**
+ * queue_due_batch - up to @max pending deliveries due at or before @now,
+ * earliest first, into @d; like queue_next_due() otherwise (including
+ * the cleaning of broken index entries in a write transaction).
+ * @return 0 with *n_r > 0, or DV_ENOTFOUND (then *next_r as there).
+ */
+int queue_due_batch(struct store_txn *t, int64_t now, size_t max,
+    struct queue_delivery *d, size_t *n_r, int64_t *next_r,
+    const char **error_r);
+
+/**
  * queue_delivery_get - one plugin's state for one message.
  * @return 0 or DV_ENOTFOUND.
  */

@@ -8,7 +8,12 @@
  * Postfix with this milter against Postfix with dvmilter isolates the
  * cost of dvmilter's own work (store lookups, logging).
  *
- * usage: noop_milter -p SOCKETSPEC   (local:/path or inet:PORT@HOST)
+ * With -b it is the baseline for tracked mail instead: it also takes
+ * the headers, EOH and body (without replies, as dvmilter does when it
+ * tracks), continues at DATA and answers at end of message, so the MTA
+ * streams every message to it, as to a tracking dvmilter.
+ *
+ * usage: noop_milter [-b] -p SOCKETSPEC   (local:/path or inet:PORT@HOST)
  */
 #include "config.h"
 
@@ -24,19 +29,22 @@ static char noop_name[] = "noop_milter";
 static char macros_from[] = "i {auth_authen}";
 static char macros_rcpt[] = "i";
 static char macros_data[] = "i";
+static int with_body;
 
 static sfsistat
 noop_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-	unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOHDRS |
-	    SMFIP_NOEOH | SMFIP_NOBODY;
+	unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 
 	(void)f2;
 	(void)f3;
+	if (!with_body)
+		skip |= SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY;
 	*pf0 = f0 & SMFIF_SETSYMLIST;
-	*pf1 = (skip | SMFIP_NR_CONN) & f1;
+	*pf1 = (skip | SMFIP_NR_CONN | (with_body ? SMFIP_NR_HDR |
+	    SMFIP_NR_EOH | SMFIP_NR_BODY : 0)) & f1;
 	*pf2 = 0;
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
@@ -80,7 +88,32 @@ static sfsistat
 noop_data(SMFICTX *ctx)
 {
 	(void)ctx;
-	return SMFIS_ACCEPT;
+	return with_body ? SMFIS_CONTINUE : SMFIS_ACCEPT;
+}
+
+static sfsistat
+noop_header(SMFICTX *ctx, char *name, char *value)
+{
+	(void)ctx;
+	(void)name;
+	(void)value;
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+noop_eoh(SMFICTX *ctx)
+{
+	(void)ctx;
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+noop_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	(void)ctx;
+	(void)chunk;
+	(void)len;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat
@@ -98,9 +131,9 @@ static struct smfiDesc noop_description = {
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = noop_envfrom,
 	.xxfi_envrcpt = noop_envrcpt,
-	.xxfi_header = NULL,
-	.xxfi_eoh = NULL,
-	.xxfi_body = NULL,
+	.xxfi_header = noop_header,
+	.xxfi_eoh = noop_eoh,
+	.xxfi_body = noop_body,
 	.xxfi_eom = noop_continue,
 	.xxfi_abort = noop_continue,
 	.xxfi_close = noop_continue,
@@ -115,18 +148,21 @@ main(int argc, char **argv)
 	const char *spec = NULL;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:")) != -1) {
+	while ((ch = getopt(argc, argv, "bp:")) != -1) {
 		switch (ch) {
+		case 'b':
+			with_body = 1;
+			break;
 		case 'p':
 			spec = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: noop_milter -p SOCKETSPEC\n");
+			fprintf(stderr, "usage: noop_milter [-b] -p SOCKETSPEC\n");
 			return 2;
 		}
 	}
 	if (spec == NULL || optind != argc) {
-		fprintf(stderr, "usage: noop_milter -p SOCKETSPEC\n");
+		fprintf(stderr, "usage: noop_milter [-b] -p SOCKETSPEC\n");
 		return 2;
 	}
 	if (smfi_setconn((char *)spec) != MI_SUCCESS) {
