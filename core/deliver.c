@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <malloc.h>
 #include <openssl/rand.h>
 
 #include "deliver.h"
@@ -225,20 +226,26 @@ struct attempt {
 	struct queue_delivery d;
 	uint64_t gen;			/* d.gen when it was taken */
 	struct dvp_result r;
-	struct msg *m;			/* parsed, for the smart-match index */
+	bool indexed;			/* parsed: key is for the smart index */
+	struct smart_key key;
 };
 
-/* Read, parse and hand one message to its plugin; no transaction open. */
-static void
+/*
+ * Read, parse and hand one message to its plugin, with no transaction
+ * open. Returns the size of the message.
+ */
+static size_t
 attempt_one(struct store *st, struct plugin_set *ps,
     const struct deliver_opts *o, struct attempt *a)
 {
 	struct dvp_result *r = &a->r;
 	struct queue_msg *q = NULL;
 	struct store_txn *t;
+	struct msg *m = NULL;
 	struct plugin *p;
 	struct view v;
 	const char *err;
+	size_t size;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -254,27 +261,32 @@ attempt_one(struct store *st, struct plugin_set *ps,
 		if (r->status == DVP_PERMANENT)
 			log_error("outbox %llu: %s; giving up on it",
 			    (unsigned long long)a->d.id, r->error);
-		return;
+		return 0;
 	}
+	size = q->raw_len;
 	if ((p = find_plugin(ps, a->d.plugin)) == NULL) {
 		r->status = DVP_PERMANENT;
 		snprintf(r->error, sizeof(r->error), "plugin %s is not "
 		    "configured any more", a->d.plugin);
-	} else if (msg_parse(q->raw, q->raw_len, NULL, &a->m, &err) != 0) {
+	} else if (msg_parse(q->raw, q->raw_len, NULL, &m, &err) != 0) {
 		r->status = DVP_TRANSIENT;
 		snprintf(r->error, sizeof(r->error), "%s", err);
 	} else {
 		if (q->truncated)
-			drop_attachments(a->m);
-		if (view_build(&v, q, a->m) != 0) {
+			drop_attachments(m);
+		if (o->smart_matching) {
+			smart_key_of(m, o->token_prefix, &a->key);
+			a->indexed = true;
+		}
+		if (view_build(&v, q, m) != 0) {
 			r->status = DVP_TRANSIENT;
 			snprintf(r->error, sizeof(r->error), "out of memory");
 		} else {
-			for (size_t i = 0; i < a->m->nproblems; i++)
+			for (size_t i = 0; i < m->nproblems; i++)
 				log_info("outbox %llu: %s",
 				    (unsigned long long)q->id,
-				    a->m->problems[i]);
-			correlate(st, o, q, a->m, &v);
+				    m->problems[i]);
+			correlate(st, o, q, m, &v);
 			/* Only this delivery's writes go if it fails. */
 			if (o->kv != NULL)
 				pluginkv_savepoint(o->kv);
@@ -284,7 +296,10 @@ attempt_one(struct store *st, struct plugin_set *ps,
 		}
 		view_free(&v);
 	}
+	/* A batch holds one message at a time, however large. */
+	msg_free(m);
 	queue_msg_free(q);
+	return size;
 }
 
 static void
@@ -336,13 +351,9 @@ record_batch(struct store *st, const struct deliver_opts *o,
 		rc = 0;
 	}
 	/* Later messages may match these by subject and participants. */
-	for (size_t i = 0; rc == 0 && o->smart_matching && i < n; i++)
-		if (a[i].m != NULL) {
-			struct smart_key k;
-
-			smart_key_of(a[i].m, o->token_prefix, &k);
-			rc = smart_index(t, a[i].d.id, &k, error_r);
-		}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (a[i].indexed)
+			rc = smart_index(t, a[i].d.id, &a[i].key, error_r);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = queue_record(t, a[i].d.id, a[i].d.plugin, a[i].gen,
 		    (enum queue_outcome)a[i].r.status, a[i].r.error,
@@ -365,34 +376,52 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	struct queue_delivery due[DELIVER_BATCH];
 	struct attempt a[DELIVER_BATCH];
 	struct store_txn *t;
-	size_t n = 0;
+	size_t n = 0, bytes = 0;
 	int rc;
 
 	*did_r = 0;
 	*next_r = 0;
-	/* A write transaction: it may clear a broken index entry. */
-	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
-		return rc;
-	rc = queue_due_batch(t, now, DELIVER_BATCH, due, &n, next_r, error_r);
-	if (rc == DV_ENOTFOUND)
-		return store_txn_commit(t, error_r);
-	if (rc != 0) {
-		store_txn_abort(t);
-		return rc;
+	/*
+	 * A read transaction, so as not to queue behind the milter's
+	 * commits; a write one only to clear a broken index entry.
+	 */
+	for (int write = 0; write < 2; write++) {
+		if ((rc = store_txn_begin(st, write, &t, error_r)) != 0)
+			return rc;
+		rc = queue_due_batch(t, now, DELIVER_BATCH, due, &n, next_r,
+		    error_r);
+		if (rc == DV_ECORRUPT && !write) {
+			store_txn_abort(t);
+			continue;
+		}
+		if (rc != 0 && rc != DV_ENOTFOUND) {
+			store_txn_abort(t);
+			return rc;
+		}
+		if (write) {
+			int crc = store_txn_commit(t, error_r);
+
+			if (crc != 0)
+				return crc;
+		} else
+			store_txn_abort(t);
+		break;
 	}
-	if ((rc = store_txn_commit(t, error_r)) != 0)
-		return rc;
+	if (rc == DV_ENOTFOUND)
+		return 0;
 	if (o->kv != NULL)
 		pluginkv_discard(o->kv);
 	for (size_t i = 0; i < n; i++) {
 		memset(&a[i], 0, sizeof(a[i]));
 		a[i].d = due[i];
 		a[i].gen = due[i].gen;
-		attempt_one(st, ps, o, &a[i]);
+		bytes += attempt_one(st, ps, o, &a[i]);
 	}
 	*did_r = (int)n;
 	rc = record_batch(st, o, a, n, now, error_r);
-	for (size_t i = 0; i < n; i++)
-		msg_free(a[i].m);
+	/* After large messages give the memory back: the worker would
+	 * otherwise keep the peak of its largest batch for good. */
+	if (bytes > DELIVER_TRIM_BYTES)
+		malloc_trim(0);
 	return rc;
 }

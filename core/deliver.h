@@ -30,6 +30,8 @@ struct deliver_opts {
 
 /* Deliveries made per step, recorded in one transaction. */
 #define DELIVER_BATCH	32
+/* A batch of more message bytes than this returns its memory after. */
+#define DELIVER_TRIM_BYTES	(4u << 20)
 
 /**
  * deliver_next - make up to DELIVER_BATCH due deliveries, earliest

@@ -681,8 +681,14 @@ queue_due_batch(struct store_txn *t, int64_t now, size_t max,
 			(*n_r)++;
 			continue;
 		}
-		if ((rc != DV_ENOTFOUND && rc != DV_ECORRUPT) || !t->write)
+		if (rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
 			break;
+		if (!t->write) {
+			*error_r = dv_error_set("outbox due index needs "
+			    "cleaning");
+			rc = DV_ECORRUPT;
+			break;
+		}
 		/* An index entry without a sane delivery must not block the
 		 * head of the queue forever. */
 		if ((rc = mdb_cursor_del(cur, 0)) != 0) {

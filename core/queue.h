@@ -124,7 +124,9 @@ int queue_next_due(struct store_txn *t, int64_t now,
 /**
  * queue_due_batch - up to @max pending deliveries due at or before @now,
  * earliest first, into @d; like queue_next_due() otherwise (including
- * the cleaning of broken index entries in a write transaction).
+ * the cleaning of broken index entries in a write transaction; in a
+ * read transaction such an entry gives DV_ECORRUPT, to be taken again in
+ * a write transaction).
  * @return 0 with *n_r > 0, or DV_ENOTFOUND (then *next_r as there).
  */
 int queue_due_batch(struct store_txn *t, int64_t now, size_t max,

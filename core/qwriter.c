@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qwriter.h"
 #include "status.h"
@@ -36,6 +37,8 @@ struct qwriter {
 	pthread_mutex_t lock;
 	pthread_cond_t work;
 	struct qw_req *head, *tail;
+	size_t queued;		/* requests in the list */
+	unsigned expected;	/* messages being received (qwriter_expect) */
 	bool stop;
 	uint64_t messages, commits;
 };
@@ -92,9 +95,31 @@ writer_main(void *arg)
 			pthread_cond_wait(&w->work, &w->lock);
 		if (w->head == NULL && w->stop)
 			break;
+		/*
+		 * Messages still arriving will want a commit of their own
+		 * in a moment: wait a little for them, so that one sync
+		 * serves them all (PostgreSQL's commit_delay, but only
+		 * while there are messages to wait for).
+		 */
+		if (w->queued < w->expected && w->queued < QW_BATCH_MAX) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += QW_DELAY_US * 1000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (w->queued < w->expected &&
+			    w->queued < QW_BATCH_MAX && !w->stop &&
+			    pthread_cond_timedwait(&w->work, &w->lock,
+			    &until) == 0)
+				;
+		}
 		while (w->head != NULL && n < QW_BATCH_MAX) {
 			batch[n++] = w->head;
 			w->head = w->head->next;
+			w->queued--;
 		}
 		if (w->head == NULL)
 			w->tail = NULL;
@@ -155,8 +180,8 @@ oom:
 }
 
 int
-qwriter_submit(struct qwriter *w, const struct queue_item *it, uint64_t *id_r,
-    char *err, size_t errsz)
+qwriter_submit(struct qwriter *w, const struct queue_item *it,
+    bool it_was_expected, uint64_t *id_r, char *err, size_t errsz)
 {
 	struct qw_req r = { .it = it };
 
@@ -173,6 +198,9 @@ qwriter_submit(struct qwriter *w, const struct queue_item *it, uint64_t *id_r,
 	else
 		w->head = &r;
 	w->tail = &r;
+	w->queued++;
+	if (it_was_expected && w->expected > 0)
+		w->expected--;
 	pthread_cond_signal(&w->work);
 	while (!r.done)
 		pthread_cond_wait(&r.cond, &w->lock);
@@ -200,6 +228,17 @@ qwriter_stop(struct qwriter *w)
 	pthread_cond_destroy(&w->work);
 	plugins_free(w->plugins);
 	free(w);
+}
+
+void
+qwriter_expect(struct qwriter *w, int delta)
+{
+	pthread_mutex_lock(&w->lock);
+	if (delta > 0)
+		w->expected++;
+	else if (w->expected > 0)
+		w->expected--;
+	pthread_mutex_unlock(&w->lock);
 }
 
 void

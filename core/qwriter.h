@@ -12,6 +12,7 @@
 #ifndef DV_QWRITER_H
 #define DV_QWRITER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "queue.h"
@@ -31,18 +32,30 @@ int qwriter_start(struct store *store, char *const *plugins,
 /**
  * qwriter_submit - store one message durably; blocks until its
  * transaction has committed (or failed). Safe from any thread.
+ * @param[in]  it_was_expected  announced with qwriter_expect(+1); its
+ *                              submission ends that.
  * @param[out] id_r     the queue id.
  * @param[out] err      on failure, why (copied into the caller's buffer).
  * @return 0, or non-zero when the message is not stored (tempfail).
  */
 int qwriter_submit(struct qwriter *w, const struct queue_item *it,
-    uint64_t *id_r, char *err, size_t errsz);
+    bool it_was_expected, uint64_t *id_r, char *err, size_t errsz);
 
 /**
  * qwriter_stop - finish what was submitted, stop the thread, free.
  * NULL is a no-op.
  */
 void qwriter_stop(struct qwriter *w);
+
+/**
+ * qwriter_expect - a message that will be submitted is being received
+ * (@delta +1), or has been abandoned without a submission (-1). While more are
+ * expected than are waiting, the writer holds a commit back for up to
+ * QW_DELAY_US so that they share it.
+ */
+void qwriter_expect(struct qwriter *w, int delta);
+
+#define QW_DELAY_US	2000
 
 /** qwriter_stats - messages and commits so far (for the benchmark). */
 void qwriter_stats(struct qwriter *w, uint64_t *messages, uint64_t *commits);

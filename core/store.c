@@ -212,7 +212,8 @@ store_open(const char *path, const struct store_opts *opts,
 	mdb_env_set_maxreaders(st->env,
 	    opts->maxreaders ? opts->maxreaders : 4096);
 	mdb_env_set_maxdbs(st->env, 32);
-	rc = mdb_env_open(st->env, path, MDB_NOTLS, 0660);
+	rc = mdb_env_open(st->env, path, MDB_NOTLS |
+	    (opts->nometasync ? MDB_NOMETASYNC : 0), 0660);
 	if (rc != 0) {
 		*error_r = dv_error_set("store %s: %s", path, mdb_strerror(rc));
 		rc = rc > 0 ? rc : DV_ESTORE;

@@ -35,6 +35,13 @@ struct store_opts {
 	size_t mapsize;		/* 0 for STORE_DEFAULT_MAPSIZE */
 	unsigned maxreaders;	/* 0 for 4096; each daemon connection holds one */
 	bool create;		/* create the directory if it is missing */
+	/*
+	 * Sync only the data at commit, not the meta page (MDB_NOMETASYNC):
+	 * a system crash may undo this process's last commit, never corrupt
+	 * the store. For the outbox worker, whose last records a restart
+	 * simply makes again; the milter's own commits stay fully durable.
+	 */
+	bool nometasync;
 };
 
 /**

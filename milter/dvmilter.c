@@ -243,6 +243,13 @@ main(int argc, char **argv)
 	rc = smfi_main();
 
 	log_notice("dvmilter stopping");
+	if (dvd.qw != NULL) {
+		uint64_t msgs, commits;
+
+		qwriter_stats(dvd.qw, &msgs, &commits);
+		log_notice("outbox: %llu messages stored in %llu commits",
+		    (unsigned long long)msgs, (unsigned long long)commits);
+	}
 	mf_worker_stop();
 	if (dvd.boot->socket_path != NULL)
 		unlink(dvd.boot->socket_path);

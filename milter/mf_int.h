@@ -66,6 +66,7 @@ struct mf_conn {
 	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */
 	bool collecting;
+	bool expected;			/* announced to the outbox writer */
 	int spool_err;			/* first error storing the content */
 	/* SHA-256 of From, To, Cc, Subject, Date and the body: what makes
 	 * two copies of a message without a Message-ID the same. */

@@ -69,6 +69,9 @@ mf_track_reset(struct mf_conn *cc)
 	dbuf_free(&cc->headers);
 	if (cc->collecting)
 		spool_reset(&cc->spool);
+	if (cc->expected)
+		qwriter_expect(dvd.qw, -1);
+	cc->expected = false;
 	EVP_MD_CTX_free(cc->digest);
 	cc->digest = NULL;
 	cc->collecting = false;
@@ -149,6 +152,8 @@ mf_track_begin(struct mf_conn *cc)
 		cc->digest = NULL;
 	}
 	cc->collecting = true;
+	cc->expected = true;
+	qwriter_expect(dvd.qw, +1);
 	return true;
 }
 
@@ -392,7 +397,8 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	it.raw_fill = fill_from_spool;
 	it.raw_arg = &cc->spool;
 	it.truncated = spool_truncated(&cc->spool);
-	rc = qwriter_submit(dvd.qw, &it, &id, err, sizeof(err));
+	rc = qwriter_submit(dvd.qw, &it, cc->expected, &id, err, sizeof(err));
+	cc->expected = false;
 	free(dec);
 	if (rc != 0)
 		goto fail;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@
 #include "plugin.h"
 #include "status.h"
 #include "token.h"
+
+#define WORKER_NICE	5	/* the worker's nice value */
 
 /* --- the worker process ----------------------------------------------------- */
 
@@ -55,6 +58,13 @@ mf_worker_main(const char *conf_path)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * The SMTP path comes first: when the CPU is short the worker
+	 * yields to the MTA and the milter, and catches up when it is not.
+	 */
+	if (setpriority(PRIO_PROCESS, 0, WORKER_NICE) != 0)
+		fprintf(stderr, "dvmilter worker: setpriority: %s\n",
+		    strerror(errno));
 
 	if (conf_load(conf_path, &c, &err) != 0) {
 		fprintf(stderr, "dvmilter worker: %s\n", err);
@@ -64,6 +74,7 @@ mf_worker_main(const char *conf_path)
 	log_set_level(c->log_level);
 	msg_init();
 	so.mapsize = c->database_mapsize;
+	so.nometasync = true;
 	if (store_open(c->database, &so, &st, &err) != 0)
 		fatal("%s", err);
 	if ((opts.kv = pluginkv_new(st)) == NULL)
@@ -89,8 +100,19 @@ mf_worker_main(const char *conf_path)
 			log_error("outbox: %s", err);
 			did = 0;
 		}
-		if (did)
-			ts.tv_sec = 0;		/* more may be due: look now */
+		if (did == DELIVER_BATCH)
+			ts.tv_sec = 0;		/* more are due: look now */
+		else if (did > 0) {
+			/*
+			 * Let a few more messages arrive, so that the next
+			 * batch shares one commit: fewer syncs competing with
+			 * the milter's, for 20 ms more latency at most.
+			 */
+			struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+			nanosleep(&pause, NULL);
+			ts.tv_sec = 0;
+		}
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
 			break;

@@ -72,6 +72,9 @@ mkdir "$DV_TMP/spool"
 # local plugin), a map large enough for every message of the run.
 dv_conf "SocketGroup postfix" "SocketMode 0660" "DatabaseMapSize 8G" \
     "SpoolDirectory $DV_TMP/spool"
+# BENCH_LOGLEVEL (e.g. notice) shows what logging costs; the latency
+# needs info.
+sed -i "s/^LogLevel .*/LogLevel ${BENCH_LOGLEVEL:-info}/" "$DV_CONF"
 ctl mailbox add "$TO" --queue >/dev/null && ctl mailbox approve "$TO" >/dev/null &&
     ctl caserule set "$TO" >/dev/null || bail "cannot set up $TO"
 dv_start || bail "dvmilter did not start"
@@ -81,6 +84,7 @@ timeout -s TERM "$DV_TIMEOUT" "$BUILD/tests/bench/noop_milter" -b \
 NOOP_PID=$!
 for i in $(seq 1 50); do [ -S "$NOOP_SOCK" ] && break; sleep 0.1; done
 [ -S "$NOOP_SOCK" ] || bail "noop_milter did not start: $(cat "$DV_TMP/noop.log")"
+NOOP_DAEMON_PID=$(pgrep -P "$NOOP_PID" noop_milter) || bail "no noop_milter process"
 
 PB=$(free_port) && PD=$(free_port) || bail "no free ports"
 [ "$PB" != "$PD" ] || bail "port clash; run again"
@@ -97,7 +101,12 @@ declare -A PORT=([b]=$PB [d]=$PD)
 declare -A RATES=([b]="" [d]="")
 
 worker_pid() { pgrep -f -- "-[W] -c $DV_CONF" | head -n 1; }
-hwm() { awk '/^VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/$1/status"; }
+# hwm PID: peak resident memory, and the anonymous part of it now (the
+# rest is the store's pages mapped from the file, shared page cache).
+hwm() { awk '/^VmHWM/ { h = $2 } /^RssAnon/ { a = $2 } /^RssFile/ { f = $2 }
+    END { printf "%.1f MB (now: anonymous %.1f MB, file-backed %.1f MB)", h / 1024, a / 1024, f / 1024 }' \
+    "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # done_count: outbox entries the worker has finished.
 undone() { "$BUILD/dvmilterctl" -c "$DV_CONF" queue list --json |
     jq '[.[] | select(.state != "done")] | length'; }
@@ -137,6 +146,8 @@ echo "== warm-up (1,000 messages per case)"
 for c in b d; do source_run "$c" 1000 >/dev/null; done
 wait_worker 600 || bail "the worker did not catch up after the warm-up"
 mark=$(wc -l < "$DV_LOG")
+WPID=$(worker_pid)
+t_dv0=$(cpu_ticks "$DV_DAEMON_PID"); t_w0=$(cpu_ticks "$WPID"); t_n0=$(cpu_ticks "$NOOP_DAEMON_PID")
 
 echo "== $REPEAT rounds of $MSGS messages, $SESS sessions, $SIZE bytes each"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -155,6 +166,12 @@ wait_worker 1200 || bail "the worker did not catch up"
 t1=$(date +%s.%N)
 echo "   load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v a="$t0" -v b="$t1" 'BEGIN { printf "   the worker finished %.1f s after the last message was accepted\n", b - a }'
+[ "$(worker_pid)" = "$WPID" ] || echo "   WARNING: the worker was restarted during the runs"
+awk -v d="$(($(cpu_ticks "$DV_DAEMON_PID") - t_dv0))" -v w="$(($(cpu_ticks "$WPID") - t_w0))" \
+    -v o="$(($(cpu_ticks "$NOOP_DAEMON_PID") - t_n0))" -v hz="$(getconf CLK_TCK)" \
+    -v n="$((MSGS * REPEAT))" 'BEGIN {
+	printf "   CPU (user+sys) per message: dvmilter %.0f us, its worker %.0f us, noop_milter -b %.0f us\n",
+	    d / hz * 1e6 / n, w / hz * 1e6 / n, o / hz * 1e6 / n }'
 
 median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END {
 	if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -196,5 +213,17 @@ echo "   cases: $("$BUILD/dvmilterctl" -c "$DV_CONF" case list --json | jq lengt
     "activities: $("$BUILD/dvmilterctl" -c "$DV_CONF" activity list --json | jq length)"
 echo "   dvmilter peak RSS (VmHWM) at the end: $(hwm "$DV_DAEMON_PID")"
 
+# BENCH_PROFILE=DIR: one more (d) run with dvmilter under perf record.
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	mkdir -p "$BENCH_PROFILE"
+	perf record -g -p "$DV_DAEMON_PID" -o "$BENCH_PROFILE/perf-d.data" \
+	    >/dev/null 2>&1 &
+	prof=$!
+	sleep 1
+	echo "   (d) under perf: $(source_run d "$MSGS") msg/s"
+	kill -INT "$prof"; wait "$prof"
+fi
+
 pf_stop
 dv_stop || echo "   WARNING: dvmilter did not stop cleanly"
+grep -o 'outbox: [0-9]* messages stored in [0-9]* commits' "$DV_LOG" | sed 's/^/   /'

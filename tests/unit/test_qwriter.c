@@ -40,7 +40,7 @@ submit_many(void *arg)
 
 		snprintf(wk->mids[i], sizeof(wk->mids[i]), "t%d-m%d@x", wk->n, i);
 		it.message_id = wk->mids[i];
-		if (qwriter_submit(wk->w, &it, &wk->ids[i], err, sizeof(err)) != 0)
+		if (qwriter_submit(wk->w, &it, false, &wk->ids[i], err, sizeof(err)) != 0)
 			wk->failures++;
 	}
 	return NULL;
@@ -104,7 +104,7 @@ submit_big(void *arg)
 	    .raw_len = sizeof(huge), .message_id = "huge@x" };
 	uint64_t id;
 
-	b->rc = qwriter_submit(b->w, &it, &id, b->err, sizeof(b->err));
+	b->rc = qwriter_submit(b->w, &it, false, &id, b->err, sizeof(b->err));
 	return NULL;
 }
 
@@ -136,6 +136,42 @@ a_message_that_cannot_be_stored_fails_alone(void **state)
 }
 
 static void
+an_expected_message_that_never_comes_does_not_hold_commits(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	struct queue_item it = { .received = 1, .raw = "x", .raw_len = 1 };
+	struct qwriter *w;
+	struct store *st;
+	const char *err;
+	char ebuf[256];
+	uint64_t id, msgs, commits;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, &w, &err), 0);
+	/* Two being received; one is abandoned, one submitted. */
+	qwriter_expect(w, +1);
+	qwriter_expect(w, +1);
+	assert_int_equal(qwriter_submit(w, &it, true, &id, ebuf, sizeof(ebuf)),
+	    0);
+	qwriter_expect(w, -1);
+	/* Nothing is expected now: the next one goes at once. */
+	assert_int_equal(qwriter_submit(w, &it, false, &id, ebuf,
+	    sizeof(ebuf)), 0);
+	qwriter_expect(w, -1);		/* more -1 than +1 is harmless */
+	assert_int_equal(qwriter_submit(w, &it, false, &id, ebuf,
+	    sizeof(ebuf)), 0);
+	qwriter_stats(w, &msgs, &commits);
+	assert_int_equal(msgs, 3);
+	assert_int_equal(commits, 3);
+	qwriter_stop(w);
+	store_close(st);
+	rm_tree(dir);
+}
+
+static void
 stop_with_nothing_pending_returns(void **state)
 {
 	char *dir = scratch_dir(), path[300];
@@ -160,6 +196,8 @@ main(void)
 		cmocka_unit_test(concurrent_submitters_all_land_with_their_own_ids),
 		cmocka_unit_test(a_message_that_cannot_be_stored_fails_alone),
 		cmocka_unit_test(stop_with_nothing_pending_returns),
+		cmocka_unit_test(
+		    an_expected_message_that_never_comes_does_not_hold_commits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
