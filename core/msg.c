@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -719,6 +720,7 @@ msg_parse(const void *raw, size_t len, const struct msg_opts *opts,
     struct msg **msg_r, const char **error_r)
 {
 	GMimeStream *stream;
+	GByteArray *ba;
 	bool truncated = false;
 	int rc;
 
@@ -727,11 +729,18 @@ msg_parse(const void *raw, size_t len, const struct msg_opts *opts,
 		len = opts->max_size;
 		truncated = true;
 	}
-	/* GMime reads the buffer in place; it never writes to it. */
-	stream = g_mime_stream_mem_new_with_buffer(raw, len);
+	/*
+	 * Let GMime read the caller's buffer where it is: a byte array that
+	 * borrows it, and a stream that does not own the array. (A stream
+	 * made with g_mime_stream_mem_new_with_buffer() copies the message,
+	 * and, not being its owner, would never free the copy.)
+	 */
+	ba = g_byte_array_new_take((guint8 *)(uintptr_t)raw, len);
+	stream = g_mime_stream_mem_new_with_byte_array(ba);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
 	rc = parse_stream(stream, raw, len, truncated, opts, msg_r, error_r);
 	g_object_unref(stream);
+	g_byte_array_free(ba, FALSE);	/* the wrapper only */
 	return rc;
 }
 
