@@ -120,6 +120,20 @@ mt_check "other content without a Message-ID is accepted" \
     track.lua "rcpt=<support@example.com>" data_expect=continue msgid=none body=6 "subject=No id"
 check_eq "and is an entry of its own" "$((n + 2))" "$(count)"
 
+# Outgoing tracked mail gets the tracking token in its subject.
+mt_check "outgoing tracked mail gets a token in its subject" \
+    track.lua client=127.0.0.1 from=out@example.com "rcpt=<someone@ext.example>" \
+    data_expect=continue msgid=out1@example.com subject_change=yes
+check_match "the token is logged" ": tracking token CRM:[0-9]+-[0-9A-Z]{8} added to the subject" "$(cat "$DV_LOG")"
+mt_check "incoming mail keeps its subject" \
+    track.lua "rcpt=<support@example.com>" data_expect=continue msgid=in-keep@ext.example subject_change=no
+sed -i 's/^TrackingTokenInSubject .*//' "$DV_CONF"; echo "TrackingTokenInSubject no" >> "$DV_CONF"
+check "a reload turns it off" ctl reload
+for _ in $(seq 1 50); do grep -q "configuration reloaded" "$DV_LOG" && break; sleep 0.1; done
+mt_check "then outgoing mail keeps its subject" \
+    track.lua client=127.0.0.1 from=out@example.com "rcpt=<someone@ext.example>" \
+    data_expect=continue msgid=out2@example.com subject_change=no
+
 mt_check "a message over MaxMessageSize is still accepted" \
     track.lua "rcpt=<support@example.com>" data_expect=continue body=1000 msgid=big@ext.example
 s=$(ctl queue list --json | jq -r '.[] | select(.message_id == "big@ext.example") | .id')

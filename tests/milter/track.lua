@@ -2,11 +2,13 @@
 --   sock, rcpt, data_expect (accept|continue), eom_expect (continue|reply),
 --   body (repeat count of a 100-byte line, default 3), msgid ("none": no
 --   Message-ID header),
---   subject (default "Printer on fire"), in_reply_to, xheader ("Name: value")
+--   subject (default "Printer on fire"), in_reply_to, xheader ("Name: value"),
+--   client (IP, default 192.0.2.1), from (default ann@ext.example),
+--   subject_change (yes|no: whether EOM must change the Subject)
 conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("cannot connect to " .. sock) end
-if mt.conninfo(conn, "client.example", "192.0.2.1") ~= nil then error("conninfo") end
-if mt.mailfrom(conn, "<ann@ext.example>") ~= nil then error("mailfrom") end
+if mt.conninfo(conn, "client.example", client or "192.0.2.1") ~= nil then error("conninfo") end
+if mt.mailfrom(conn, "<" .. (from or "ann@ext.example") .. ">") ~= nil then error("mailfrom") end
 if mt.getreply(conn) ~= SMFIR_CONTINUE then error("MAIL FROM refused") end
 if mt.rcptto(conn, rcpt) ~= nil then error("rcptto") end
 if mt.getreply(conn) ~= SMFIR_CONTINUE then error("RCPT refused") end
@@ -39,4 +41,10 @@ local e = mt.getreply(conn)
 local want = SMFIR_CONTINUE
 if eom_expect == "reply" then want = SMFIR_REPLYCODE end
 if e ~= want then error("EOM: got " .. tostring(e)) end
+if subject_change == "yes" and not mt.eom_check(conn, MT_HDRCHANGE, "Subject") then
+	error("EOM: the subject was not changed")
+end
+if subject_change == "no" and mt.eom_check(conn, MT_HDRCHANGE, "Subject") then
+	error("EOM: the subject was changed")
+end
 mt.disconnect(conn)
