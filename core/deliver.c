@@ -66,6 +66,7 @@ struct view {
 	struct dvp_attachment *att;
 	struct dvp_mailbox *mbs;
 	json_t *dec;
+	char *headers;
 	char id[24];
 };
 
@@ -118,6 +119,19 @@ view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
 		.text = m->text, .attachments = v->att,
 		.nattachments = m->natt, .truncated = q->truncated,
 	};
+	/* The raw header block, up to the empty line. */
+	if (q->raw != NULL) {
+		const char *r = (const char *)q->raw, *end;
+		size_t n = q->raw_len;
+
+		end = memmem(r, n, "\r\n\r\n", 4);
+		if (end != NULL)
+			n = (size_t)(end - r) + 2;
+		else if ((end = memmem(r, n, "\n\n", 2)) != NULL)
+			n = (size_t)(end - r) + 1;
+		v->headers = strndup(r, n);
+		v->m.headers = v->headers;
+	}
 	v->d.size = sizeof(struct dvp_decision);
 	v->d.correlation = DVP_CORR_NONE;
 	v->dec = q->decision ? json_loads(q->decision, 0, NULL) : NULL;
@@ -218,6 +232,7 @@ view_free(struct view *v)
 	free(v->cc);
 	free(v->att);
 	free(v->mbs);
+	free(v->headers);
 	json_decref(v->dec);
 }
 

@@ -33,7 +33,7 @@
 #include "status.h"
 #include "token.h"
 
-#define WORKER_NICE	5	/* the worker's nice value */
+#define WORKER_NICE	10	/* the worker's nice value */
 
 /* --- the worker process ----------------------------------------------------- */
 

@@ -36,6 +36,7 @@
 
 #define TEXT_MAX	(256 * 1024)	/* activity text kept, bytes */
 #define TITLE_MAX	200		/* Dataverse's incident title */
+#define HEADERS_MAX	(64 * 1024)	/* header block kept, bytes */
 
 static const char *const config_keys[] = {
 	"SubmissionURL", "AutoReplyFrom", "AutoReplyLimit", "AutoReplyWindow",
@@ -423,6 +424,11 @@ build_activity(struct job *j)
 	if (a != NULL) {
 		json_object_set_new(a, "text_truncated", json_boolean(cut));
 		json_object_set_new(a, "truncated", json_boolean(m->truncated));
+		/* Dataverse's internetmessageheaders. */
+		json_object_set_new(a, "headers",
+		    m->size >= offsetof(struct dvp_message, headers) +
+		    sizeof(m->headers) ? jtext(m->headers, HEADERS_MAX, NULL) :
+		    json_null());
 	}
 	return a;
 }

@@ -210,6 +210,9 @@ a_new_mail_creates_a_case_and_one_acknowledgement(void **state)
 	    "mailboxes"), 0)), "support@example.com");
 	assert_string_equal(jget(json_object_get(a, "regarding"), "type"),
 	    "incident");
+	assert_non_null(strstr(jget(a, "headers"),
+	    "Message-ID: <a1@ext.example>\r\n"));
+	assert_null(strstr(jget(a, "headers"), "Please help"));
 	c = case_of(id);
 	assert_string_equal(jget(c, "number"), "CAS-01001");
 	assert_string_equal(jget(c, "status"), "active");
