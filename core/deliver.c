@@ -22,6 +22,15 @@
 #include "smart.h"
 #include "status.h"
 
+/* A read transaction, on the worker's own reader slot if it has one. */
+static int
+read_txn(struct store *st, const struct deliver_opts *o,
+    struct store_txn **t, const char **error_r)
+{
+	return o->reader != NULL ? store_reader_txn(o->reader, t, error_r) :
+	    store_txn_begin(st, false, t, error_r);
+}
+
 static struct plugin *
 find_plugin(struct plugin_set *ps, const char *name)
 {
@@ -173,7 +182,7 @@ correlate(struct store *st, const struct deliver_opts *o,
 	uint64_t id = 0, root = q->id;
 	int how = DVP_CORR_NONE;
 
-	if (store_txn_begin(st, false, &t, &err) != 0) {
+	if (read_txn(st, o, &t, &err) != 0) {
 		log_warn("outbox %llu: no correlation: %s",
 		    (unsigned long long)q->id, err);
 		return;
@@ -264,7 +273,7 @@ attempt_one(struct store *st, struct plugin_set *ps,
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if ((rc = store_txn_begin(st, false, &t, &err)) == 0) {
+	if ((rc = read_txn(st, o, &t, &err)) == 0) {
 		rc = queue_get(t, a->d.id, &q, &err);
 		store_txn_abort(t);
 	}
@@ -401,7 +410,8 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	 * commits; a write one only to clear a broken index entry.
 	 */
 	for (int write = 0; write < 2; write++) {
-		if ((rc = store_txn_begin(st, write, &t, error_r)) != 0)
+		if ((rc = write ? store_txn_begin(st, true, &t, error_r) :
+		    read_txn(st, o, &t, error_r)) != 0)
 			return rc;
 		rc = queue_due_batch(t, now, DELIVER_BATCH, due, &n, next_r,
 		    error_r);

@@ -26,6 +26,7 @@ struct deliver_opts {
 	const char *token_prefix;
 	struct pluginkv *kv;		/* the plugins' store, or NULL */
 	bool smart_matching;		/* SmartMatching: index and match */
+	struct store_reader *reader;	/* for the worker's reads, or NULL */
 };
 
 /* Deliveries made per step, recorded in one transaction. */

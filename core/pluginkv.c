@@ -52,6 +52,7 @@ struct kv_undo {
 
 struct pluginkv {
 	struct store *st;
+	struct store_reader *reader;	/* for reads; NULL: a txn each */
 	struct kv_entry *head;
 	struct kv_read *reads;
 	struct kv_undo *undo;	/* newest first */
@@ -85,9 +86,14 @@ struct pluginkv *
 pluginkv_new(struct store *st)
 {
 	struct pluginkv *kv = calloc(1, sizeof(*kv));
+	const char *err;
 
-	if (kv != NULL)
+	if (kv != NULL) {
 		kv->st = st;
+		/* Without one, reads still work, a little slower. */
+		if (store_reader_open(st, &kv->reader, &err) != 0)
+			kv->reader = NULL;
+	}
 	return kv;
 }
 
@@ -156,6 +162,7 @@ pluginkv_free(struct pluginkv *kv)
 	if (kv == NULL)
 		return;
 	pluginkv_discard(kv);
+	store_reader_close(kv->reader);
 	free(kv->readbuf);
 	free(kv);
 }
@@ -205,7 +212,8 @@ kv_get(void *arg, const char *plugin, const char *key, const void **val,
 		*len = e->vlen;
 		return 0;
 	}
-	if (store_txn_begin(kv->st, false, &t, &err) != 0)
+	if ((kv->reader != NULL ? store_reader_txn(kv->reader, &t, &err) :
+	    store_txn_begin(kv->st, false, &t, &err)) != 0)
 		return -1;
 	mk.mv_size = kl;
 	mk.mv_data = k;

@@ -298,10 +298,47 @@ store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
 }
 
 int
+store_reader_txn(struct store_reader *r, struct store_txn **txn_r,
+    const char **error_r)
+{
+	struct store_txn *t;
+	int rc;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	pthread_rwlock_rdlock(&r->store->maplock);
+	rc = mdb_txn_renew(r->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&r->store->maplock);
+		adopt_map_size(r->store);
+		pthread_rwlock_rdlock(&r->store->maplock);
+		rc = mdb_txn_renew(r->txn);
+	}
+	if (rc != 0) {
+		pthread_rwlock_unlock(&r->store->maplock);
+		free(t);
+		return store_mdb_fail(rc, r->store->path, error_r);
+	}
+	t->store = r->store;
+	t->txn = r->txn;
+	t->borrowed = true;
+	*txn_r = t;
+	return 0;
+}
+
+int
 store_txn_commit(struct store_txn *t, const char **error_r)
 {
-	int rc = mdb_txn_commit(t->txn);
+	int rc;
 	struct store *st = t->store;
+
+	if (t->borrowed) {		/* read-only: nothing to commit */
+		store_txn_abort(t);
+		return 0;
+	}
+	rc = mdb_txn_commit(t->txn);
 
 	pthread_rwlock_unlock(&st->maplock);
 	free(t);
@@ -313,7 +350,10 @@ store_txn_abort(struct store_txn *t)
 {
 	if (t == NULL)
 		return;
-	mdb_txn_abort(t->txn);
+	if (t->borrowed)
+		mdb_txn_reset(t->txn);	/* the reader keeps its slot */
+	else
+		mdb_txn_abort(t->txn);
 	pthread_rwlock_unlock(&t->store->maplock);
 	free(t);
 }

@@ -148,6 +148,16 @@ int store_reader_open(struct store *store, struct store_reader **reader_r,
 void store_reader_close(struct store_reader *reader);
 
 /**
+ * store_reader_txn - a read transaction on @reader's slot, ended with
+ * store_txn_abort() (or commit, which is the same for it). Unlike
+ * store_txn_begin(), it takes no lock shared with other processes, so a
+ * thread that reads often should keep a reader. One at a time per
+ * reader, and not while store_lookup_policy() uses the same reader.
+ */
+int store_reader_txn(struct store_reader *reader, struct store_txn **txn_r,
+    const char **error_r);
+
+/**
  * store_lookup_policy - the hot-path lookup: the fixed fields of one
  * mailbox, with no copying of strings.
  * @return 0, DV_ENOTFOUND, DV_ECORRUPT or DV_ESTORE.

@@ -38,6 +38,7 @@ struct store_txn {
 	struct store *store;
 	MDB_txn *txn;
 	bool write;
+	bool borrowed;		/* a store_reader's: reset, not abort */
 };
 
 /**

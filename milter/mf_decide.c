@@ -45,15 +45,23 @@ answers_tracked(struct store_txn *t, const char *ids)
 	return 0;
 }
 
-uint64_t
-mf_decide_correlated(struct mf_conn *cc)
+/*
+ * A read transaction on the connection's own reader slot: no lock shared
+ * with the other threads and processes, as store_txn_begin() takes.
+ */
+static int
+conn_txn(struct mf_conn *cc, struct store_txn **t, const char **error_r)
 {
-	struct store_txn *t;
+	return cc->reader != NULL ? store_reader_txn(cc->reader, t, error_r) :
+	    store_txn_begin(dvd.store, false, t, error_r);
+}
+
+static uint64_t
+correlated_in(struct mf_conn *cc, struct store_txn *t)
+{
 	const char *err;
 	uint64_t id = 0;
 
-	if (store_txn_begin(dvd.store, false, &t, &err) != 0)
-		return 0;
 	if ((id = answers_tracked(t, cc->in_reply_to)) == 0)
 		id = answers_tracked(t, cc->references);
 	if (id == 0 && cc->subject != NULL) {
@@ -69,23 +77,36 @@ mf_decide_correlated(struct mf_conn *cc)
 		}
 		free(subj);
 	}
+	return id;
+}
+
+uint64_t
+mf_decide_correlated(struct mf_conn *cc)
+{
+	struct store_txn *t;
+	const char *err;
+	uint64_t id;
+
+	if (conn_txn(cc, &t, &err) != 0)
+		return 0;
+	id = correlated_in(cc, t);
 	store_txn_abort(t);
 	return id;
 }
 
 /* The sender is a colleague (a mailbox) or a contact a plugin knows. */
 static bool
-known_sender(struct mf_conn *cc)
+known_sender(struct mf_conn *cc, struct store_txn *t)
 {
 	char addr[DV_ADDR_MAX + 1], key[DV_ADDR_MAX + 16];
-	struct mbox_policy pol;
+	struct mbox mb;
 	const char *err;
 	bool exists = false;
 
 	if (cc->env_from == NULL || addr_normalize(cc->env_from,
 	    cc->conf->subaddress_seps, addr, sizeof(addr), &err) != 0)
 		return false;
-	if (store_lookup_policy(cc->reader, addr, &pol, &err) == 0)
+	if (t != NULL && store_mailbox_get(t, addr, &mb, &err) == 0)
 		return true;
 	snprintf(key, sizeof(key), "contact/%s", addr);
 	for (size_t i = 0; cc->conf->plugins && cc->conf->plugins[i]; i++)
@@ -193,8 +214,8 @@ try_rules(struct store_txn *t, struct mf_tracked *m,
 }
 
 static bool
-filter_keeps(struct mf_conn *cc, const struct mf_tracked *m, int *response,
-    int *known, const char **why)
+filter_keeps(struct mf_conn *cc, struct store_txn *t,
+    const struct mf_tracked *m, int *response, int *known, const char **why)
 {
 	switch (m->filter) {
 	case MBOX_FILTER_NONE:
@@ -202,13 +223,13 @@ filter_keeps(struct mf_conn *cc, const struct mf_tracked *m, int *response,
 		return false;
 	case MBOX_FILTER_RESPONSES:
 		if (*response < 0)
-			*response = mf_decide_correlated(cc) != 0;
+			*response = t != NULL && correlated_in(cc, t) != 0;
 		*why = *response ? "a response to tracked mail" :
 		    "not a response to tracked mail";
 		return *response;
 	case MBOX_FILTER_KNOWN:
 		if (*known < 0)
-			*known = known_sender(cc);
+			*known = known_sender(cc, t);
 		*why = *known ? "known sender" : "unknown sender";
 		return *known;
 	default:
@@ -229,8 +250,9 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	char *subject = NULL;
 	size_t kept = 0;
 
-	if (store_txn_begin(dvd.store, false, &t, &err) != 0) {
-		log_warn("%s: folder rules ignored: %s", qid, err);
+	if (conn_txn(cc, &t, &err) != 0) {
+		log_warn("%s: folder rules and filters without the store: %s",
+		    qid, err);
 		t = NULL;
 	}
 	if (cc->env_from != NULL && addr_normalize(cc->env_from, NULL, sender,
@@ -258,8 +280,8 @@ mf_decide(struct mf_conn *cc, const char *qid)
 			    sizeof(rule_why)))
 				why = rule_why;
 			else
-				keep = filter_keeps(cc, m, &response, &known,
-				    &why);
+				keep = filter_keeps(cc, t, m, &response,
+				    &known, &why);
 		}
 		log_info("%s: track mailbox=%s filter=%s tracked=%s folder=%s "
 		    "regarding=%s%s%s reason=%s", qid, m->addr, filter,

@@ -79,6 +79,8 @@ mf_worker_main(const char *conf_path)
 		fatal("%s", err);
 	if ((opts.kv = pluginkv_new(st)) == NULL)
 		fatal("out of memory");
+	if (store_reader_open(st, &opts.reader, &err) != 0)
+		fatal("%s", err);
 	if (plugin_set_load(c, pluginkv_ops(), opts.kv, &ps, &err) != 0)
 		fatal("%s", err);
 	conf_token_key_path(c, keypath, sizeof(keypath));
@@ -121,6 +123,7 @@ mf_worker_main(const char *conf_path)
 	log_notice("worker stopping");
 	plugin_set_free(ps);
 	pluginkv_free(opts.kv);
+	store_reader_close(opts.reader);
 	store_close(st);
 	conf_unref(c);
 	return 0;
