@@ -297,6 +297,27 @@ store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
 	return 0;
 }
 
+/* Renew a reader's transaction, holding the map lock for reading. */
+static int
+reader_renew(struct store_reader *r, const char **error_r)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&r->store->maplock);
+	rc = mdb_txn_renew(r->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&r->store->maplock);
+		adopt_map_size(r->store);
+		pthread_rwlock_rdlock(&r->store->maplock);
+		rc = mdb_txn_renew(r->txn);
+	}
+	if (rc != 0) {
+		pthread_rwlock_unlock(&r->store->maplock);
+		return store_mdb_fail(rc, r->store->path, error_r);
+	}
+	return 0;
+}
+
 int
 store_reader_txn(struct store_reader *r, struct store_txn **txn_r,
     const char **error_r)
@@ -308,18 +329,9 @@ store_reader_txn(struct store_reader *r, struct store_txn **txn_r,
 		*error_r = dv_error_set("out of memory");
 		return ENOMEM;
 	}
-	pthread_rwlock_rdlock(&r->store->maplock);
-	rc = mdb_txn_renew(r->txn);
-	if (rc == MDB_MAP_RESIZED) {
-		pthread_rwlock_unlock(&r->store->maplock);
-		adopt_map_size(r->store);
-		pthread_rwlock_rdlock(&r->store->maplock);
-		rc = mdb_txn_renew(r->txn);
-	}
-	if (rc != 0) {
-		pthread_rwlock_unlock(&r->store->maplock);
+	if ((rc = reader_renew(r, error_r)) != 0) {
 		free(t);
-		return store_mdb_fail(rc, r->store->path, error_r);
+		return rc;
 	}
 	t->store = r->store;
 	t->txn = r->txn;
@@ -684,18 +696,8 @@ store_lookup_policy(struct store_reader *r, const char *addr,
 	MDB_val k = key_of(addr), v;
 	int rc;
 
-	pthread_rwlock_rdlock(&r->store->maplock);
-	rc = mdb_txn_renew(r->txn);
-	if (rc == MDB_MAP_RESIZED) {
-		pthread_rwlock_unlock(&r->store->maplock);
-		adopt_map_size(r->store);
-		pthread_rwlock_rdlock(&r->store->maplock);
-		rc = mdb_txn_renew(r->txn);
-	}
-	if (rc != 0) {
-		pthread_rwlock_unlock(&r->store->maplock);
-		return store_mdb_fail(rc, r->store->path, error_r);
-	}
+	if ((rc = reader_renew(r, error_r)) != 0)
+		return rc;
 	rc = mdb_get(r->txn, r->store->mailbox, &k, &v);
 	if (rc == 0) {
 		if ((rc = mbox_decode_policy(v.mv_data, v.mv_size, pol)) != 0)
