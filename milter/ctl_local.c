@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -191,6 +192,9 @@ find_case(struct store_txn *t, const char *ref)
 	if (strlen(ref) > 100)
 		return ctl_fail("no such case: %s", ref), NULL;
 	snprintf(key, sizeof(key), "casenum/%s", ref);
+	/* Numbers are upper case; "cas-01001" is the same case. */
+	for (char *p = key + 8; *p != '\0'; p++)
+		*p = (char)toupper((unsigned char)*p);
 	if (pluginkv_txn_get(t, LOCAL, key, &v, &len, &err) == 0 && len < 64) {
 		snprintf(key, sizeof(key), "case/%.*s", (int)len,
 		    (const char *)v);

@@ -240,6 +240,13 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 		    "wanted but Local.SubmissionURL is not set", number);
 		return;
 	}
+	if (now < l->smtp_down_until) {
+		snprintf(out->why, sizeof(out->why), "not sent: the "
+		    "submission server failed less than %d s ago", SMTP_BACKOFF);
+		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
+		    number, out->why);
+		return;
+	}
 	if ((why = forbidden(m, queue)) != NULL) {
 		snprintf(out->why, sizeof(out->why), "%s", why);
 		l->h->log(l->h->ctx, DVP_LOG_INFO, "case %s: auto-reply %s",
@@ -270,6 +277,8 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 	curl_easy_setopt(c, CURLOPT_READDATA, &up);
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, l->smtp_timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, l->smtp_timeout < 10 ?
+	    l->smtp_timeout : 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (strncmp(l->submission_url, "smtp://", 7) == 0)
@@ -283,6 +292,12 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 	} else {
 		snprintf(out->why, sizeof(out->why), "not sent: %s",
 		    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		/* A refusal of this one message says nothing of the next. */
+		if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR &&
+		    cc != CURLE_LOGIN_DENIED && cc != CURLE_WRITE_ERROR &&
+		    cc != CURLE_UPLOAD_FAILED && cc != CURLE_QUOTE_ERROR &&
+		    cc != CURLE_FTP_WEIRD_SERVER_REPLY)
+			l->smtp_down_until = now + SMTP_BACKOFF;
 		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to "
 		    "%s failed: %s", number, m->envelope_from, out->why + 10);
 	}

@@ -33,7 +33,12 @@ struct local {
 	long reply_limit;		/* per sender per window */
 	long reply_window;		/* seconds */
 	long smtp_timeout;		/* seconds */
+	int64_t smtp_down_until;	/* after a failure, no tries until */
 };
+
+/* After a failed submission, replies are not tried for this long, so
+ * that an unreachable server does not hold up every delivery. */
+#define SMTP_BACKOFF	60
 
 /**
  * local_get - the JSON record at @key, or NULL with *missing set when

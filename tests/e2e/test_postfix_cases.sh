@@ -144,7 +144,7 @@ check "and recorded" done_all
 check_eq "and lands on the case" "tracking-token $case_id" "$(act_by_mid m7@ext.example '.correlation + " " + .case')"
 
 # Resolve, reopen.
-check "case resolve" ctl case resolve CAS-01001
+check "case resolve (numbers in any case)" ctl case resolve cas-01001
 check_eq "the case is resolved" "resolved" "$(ctl case show CAS-01001 --json | jq -r .status)"
 check "a late reply is accepted" mail ann@ext.example support@example.com m8@ext.example "Re: Printer on fire" \
     --header "In-Reply-To: <m1@ext.example>"

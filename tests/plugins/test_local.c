@@ -79,7 +79,7 @@ get_json(const char *key)
 }
 
 static int
-setup(void **state, const char *extra)
+setup(void **state, const char *extra, int port)
 {
 	char path[300], text[2000];
 	struct store_opts so = { .mapsize = 32 << 20, .create = true };
@@ -93,7 +93,7 @@ setup(void **state, const char *extra)
 	assert_int_equal(store_open(path, &so, &F.st, &err), 0);
 	snprintf(text, sizeof(text), "PluginDir %s/plugins/local/.libs\n"
 	    "Plugins local\nLocal.SubmissionURL smtp://127.0.0.1:%d\n%s",
-	    top ? top : ".", F.sink.port, extra);
+	    top ? top : ".", port ? port : F.sink.port, extra);
 	assert_int_equal(conf_parse_string("local.conf", text, &F.c, &err), 0);
 	F.o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
 	F.o.key = &KEY;
@@ -110,7 +110,14 @@ setup(void **state, const char *extra)
 static int
 setup_default(void **state)
 {
-	return setup(state, "Local.AutoReplyLimit 2\n");
+	return setup(state, "Local.AutoReplyLimit 2\n", 0);
+}
+
+/* Port 1: nothing listens there, so every connection is refused. */
+static int
+setup_dead_smtp(void **state)
+{
+	return setup(state, "", 1);
 }
 
 static int
@@ -484,6 +491,25 @@ smart_matching_attaches_a_reply_without_headers_or_token(void **state)
 	json_decref(c);
 }
 
+static void
+an_unreachable_server_is_not_tried_for_every_case(void **state)
+{
+	json_t *c;
+	uint64_t id;
+
+	(void)state;
+	id = track("ann@ext.example", "u1@ext.example", "First", NULL, NULL);
+	c = case_of(id);
+	assert_non_null(strstr(jget(c, "auto_reply"), "not sent: "));
+	assert_null(strstr(jget(c, "auto_reply"), "less than"));
+	json_decref(c);
+	id = track("bob@ext.example", "u2@ext.example", "Second", NULL, NULL);
+	c = case_of(id);
+	assert_non_null(strstr(jget(c, "auto_reply"),
+	    "the submission server failed less than 60 s ago"));
+	json_decref(c);
+}
+
 int
 main(void)
 {
@@ -515,6 +541,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    smart_matching_attaches_a_reply_without_headers_or_token,
 		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    an_unreachable_server_is_not_tried_for_every_case,
+		    setup_dead_smtp, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
