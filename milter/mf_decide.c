@@ -94,25 +94,50 @@ mf_decide_correlated(struct mf_conn *cc)
 	return id;
 }
 
-/* The sender is a colleague (a mailbox) or a contact a plugin knows. */
+static bool from_address(const char *raw, const char *seps, char *out,
+    size_t outsz);
+
+/*
+ * The sender is a colleague (a mailbox) or a contact a plugin knows.
+ * Plugins key contacts by the address as written (the local plugin: the
+ * From: address in lower case), so besides the normalised envelope
+ * sender the envelope and From: addresses are tried with their
+ * subaddress kept.
+ */
 static bool
 known_sender(struct mf_conn *cc, struct store_txn *t)
 {
-	char addr[DV_ADDR_MAX + 1], key[DV_ADDR_MAX + 16];
+	char cand[3][DV_ADDR_MAX + 1], key[sizeof(cand) + 16];
 	struct mbox mb;
 	const char *err;
 	bool exists = false;
+	size_t n = 0;
 
-	if (cc->env_from == NULL || addr_normalize(cc->env_from,
-	    cc->conf->subaddress_seps, addr, sizeof(addr), &err) != 0)
-		return false;
-	if (t != NULL && store_mailbox_get(t, addr, &mb, &err) == 0)
-		return true;
-	snprintf(key, sizeof(key), "contact/%s", addr);
-	for (size_t i = 0; cc->conf->plugins && cc->conf->plugins[i]; i++)
-		if (pluginkv_committed(dvd.store, cc->conf->plugins[i], key,
-		    &exists) == 0 && exists)
+	if (cc->env_from != NULL && addr_normalize(cc->env_from,
+	    cc->conf->subaddress_seps, cand[n], sizeof(cand[0]), &err) == 0) {
+		if (t != NULL && store_mailbox_get(t, cand[n], &mb, &err) == 0)
 			return true;
+		n++;
+	}
+	if (cc->env_from != NULL && addr_normalize(cc->env_from, NULL,
+	    cand[n], sizeof(cand[0]), &err) == 0)
+		n++;
+	if (from_address(cc->from, NULL, cand[n], sizeof(cand[0])))
+		n++;
+	for (size_t c = 0; c < n; c++) {
+		bool dup = false;
+
+		for (size_t d = 0; d < c; d++)
+			dup = dup || strcmp(cand[c], cand[d]) == 0;
+		if (dup)
+			continue;
+		snprintf(key, sizeof(key), "contact/%s", cand[c]);
+		for (size_t i = 0; cc->conf->plugins && cc->conf->plugins[i];
+		    i++)
+			if (pluginkv_committed(dvd.store, cc->conf->plugins[i],
+			    key, &exists) == 0 && exists)
+				return true;
+	}
 	return false;
 }
 

@@ -130,6 +130,23 @@ sleep 1
 check_eq "nothing was sent to it" "0" "$(acks_to robot@ext.example)"
 check_eq "and ann got exactly one acknowledgement for her three mails" "1" "$(acks_to ann@ext.example)"
 
+# A user who tracks mail from known senders only: the contacts the case
+# rule created count.
+ctl mailbox add picky@example.com --filter known-senders >/dev/null
+ctl mailbox approve picky@example.com >/dev/null
+check "mail from a customer with a contact is accepted" mail ann@ext.example picky@example.com p1@ext.example "Hello Picky"
+check "mail from a stranger is accepted" mail stranger@ext.example picky@example.com p2@ext.example "Hello Picky"
+check "and recorded" done_all
+check_eq "only the contact's mail is tracked for the known-senders mailbox" "1 0" \
+    "$(ctl activity list --json | jq '[.[] | select(.message_id == "p1@ext.example")] | length') $(ctl activity list --json | jq '[.[] | select(.message_id == "p2@ext.example")] | length')"
+check_match "the filter decision is logged" "track mailbox=picky@example.com filter=known-senders tracked=yes .*reason=known sender" "$(cat "$DV_LOG")"
+check "a customer writing as a subaddress gets a case" mail Dora+Shop@ext.example support@example.com p3@ext.example "Order 7"
+check "and recorded" done_all
+check "then writes to the known-senders mailbox" mail Dora+Shop@ext.example picky@example.com p4@ext.example "Hello again"
+check "and recorded" done_all
+check_eq "the contact, kept under the address as written, is known" "1" \
+    "$(ctl activity list --json | jq '[.[] | select(.message_id == "p4@ext.example")] | length')"
+
 # Outgoing: an agent answers; the milter puts the token in the subject.
 check "the agent's answer is accepted" mail alice@example.com ann@ext.example o1@example.com "Re: Printer on fire" \
     --header "In-Reply-To: <m2@ext.example>"
