@@ -378,32 +378,6 @@ pluginkv_apply(struct pluginkv *kv, struct store_txn *t, const char **error_r)
 	return rc;
 }
 
-int
-pluginkv_committed(struct store *st, const char *plugin, const char *key,
-    bool *exists)
-{
-	struct store_txn *t;
-	const char *err;
-	char k[KV_KEY_MAX];
-	size_t kl;
-	MDB_val mk, mv;
-	int rc;
-
-	*exists = false;
-	if (make_key(plugin, key, k, &kl) != 0)
-		return 0;
-	if (store_txn_begin(st, false, &t, &err) != 0)
-		return DV_ESTORE;
-	mk.mv_size = kl;
-	mk.mv_data = k;
-	rc = mdb_get(t->txn, st->plugkv, &mk, &mv);
-	store_txn_abort(t);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return DV_ESTORE;
-	*exists = rc == 0;
-	return 0;
-}
-
 /* --- direct access for dvmilterctl ------------------------------------------ */
 
 int

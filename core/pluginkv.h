@@ -53,14 +53,6 @@ void pluginkv_discard(struct pluginkv *kv);
 int pluginkv_apply(struct pluginkv *kv, struct store_txn *t,
     const char **error_r);
 
-/**
- * pluginkv_committed - whether @plugin has committed a value for @key
- * (for the host's own use, such as "is this sender a known contact").
- * @return 0 and *exists, or DV_ESTORE.
- */
-int pluginkv_committed(struct store *st, const char *plugin, const char *key,
-    bool *exists);
-
 /*
  * Direct access to a plugin's committed records within a caller's
  * transaction, for dvmilterctl's views of the local plugin. A value

@@ -110,8 +110,8 @@ known_sender(struct mf_conn *cc, struct store_txn *t)
 	char cand[3][DV_ADDR_MAX + 1], key[sizeof(cand) + 16];
 	struct mbox mb;
 	const char *err;
-	bool exists = false;
-	size_t n = 0;
+	const void *v;
+	size_t n = 0, len;
 
 	if (cc->env_from != NULL && addr_normalize(cc->env_from,
 	    cc->conf->subaddress_seps, cand[n], sizeof(cand[0]), &err) == 0) {
@@ -124,7 +124,7 @@ known_sender(struct mf_conn *cc, struct store_txn *t)
 		n++;
 	if (from_address(cc->from, NULL, cand[n], sizeof(cand[0])))
 		n++;
-	for (size_t c = 0; c < n; c++) {
+	for (size_t c = 0; t != NULL && c < n; c++) {
 		bool dup = false;
 
 		for (size_t d = 0; d < c; d++)
@@ -134,8 +134,8 @@ known_sender(struct mf_conn *cc, struct store_txn *t)
 		snprintf(key, sizeof(key), "contact/%s", cand[c]);
 		for (size_t i = 0; cc->conf->plugins && cc->conf->plugins[i];
 		    i++)
-			if (pluginkv_committed(dvd.store, cc->conf->plugins[i],
-			    key, &exists) == 0 && exists)
+			if (pluginkv_txn_get(t, cc->conf->plugins[i], key, &v,
+			    &len, &err) == 0)
 				return true;
 	}
 	return false;

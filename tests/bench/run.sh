@@ -44,27 +44,8 @@ export DV_TIMEOUT=${DV_TIMEOUT:-3600} PF_TIMEOUT=${PF_TIMEOUT:-3600}
 command -v smtp-source >/dev/null || bail "smtp-source (package postfix) missing"
 [ "$MSGS" -ge "$MBOXES" ] && bail "BENCH_MAILBOXES must exceed BENCH_MESSAGES"
 
-echo "== building"
-if ! make -C "$BUILD" dvmilter dvmilterctl tests/bench/noop_milter \
-    tests/bench/bench_store >"$BUILD/bench-make.log" 2>&1; then
-	tail -n 30 "$BUILD/bench-make.log" >&2
-	bail "build failed (log: $BUILD/bench-make.log)"
-fi
-
-. "$SRC/tests/lib/daemon.sh"
-. "$SRC/tests/lib/postfix.sh"
-why=$(pf_available) || bail "$why"
-
-NOOP_PID=
-_bench_cleanup() {
-	# timeout(1) passes the TERM on; libmilter needs a few seconds to stop.
-	if [ -n "$NOOP_PID" ]; then
-		kill "$NOOP_PID" 2>/dev/null
-		wait "$NOOP_PID" 2>/dev/null
-	fi
-	_dv_cleanup
-}
-trap _bench_cleanup EXIT
+. "$SRC/tests/bench/lib.sh"
+bench_prepare dvmilter dvmilterctl tests/bench/noop_milter tests/bench/bench_store
 
 dv_tmpdir
 # dv_conf writes "Syslog no" and "LogLevel info": the production default
@@ -97,13 +78,7 @@ t1=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" 'BEGIN { printf "   import took %.2f s\n", b - a }'
 
 dv_start || bail "dvmilter did not start"
-NOOP_SOCK="$DV_TMP/noop.sock"
-timeout -s TERM "$DV_TIMEOUT" "$BUILD/tests/bench/noop_milter" \
-    -p "local:$NOOP_SOCK" >"$DV_TMP/noop.log" 2>&1 &
-NOOP_PID=$!
-for i in $(seq 1 50); do [ -S "$NOOP_SOCK" ] && break; sleep 0.1; done
-[ -S "$NOOP_SOCK" ] || bail "noop_milter did not start: $(cat "$DV_TMP/noop.log")"
-NOOP_DAEMON_PID=$(pgrep -P "$NOOP_PID" noop_milter) || bail "no noop_milter process"
+bench_noop
 
 PA=$(free_port) && PB=$(free_port) && PC=$(free_port) || bail "no free ports"
 [ "$PA" != "$PB" ] && [ "$PB" != "$PC" ] && [ "$PA" != "$PC" ] ||
@@ -124,16 +99,18 @@ declare -A PORT=([a]=$PA [b]=$PB [c]=$PC)
 declare -A NAME=([a]="no milter" [b]="noop milter" [c]="dvmilter")
 declare -A RATES=([a]="" [b]="" [c]="")
 
-# cpu_ticks PID: utime + stime of a process, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
 # source_run CASE COUNT: one smtp-source run; prints messages/s.
 source_run() {
 	local port=${PORT[$1]} n=$2 t0 t1
 	pf_wait_queue 300 || bail "queue did not drain"
 	t0=$(date +%s.%N)
 	timeout 900 smtp-source -s "$SESS" -m "$n" -l "$SIZE" -N -f "$FROM" \
-	    -t rcpt@example.com "127.0.0.1:$port" || bail "smtp-source failed (case $1)"
+	    -t rcpt@example.com "127.0.0.1:$port" || {
+		# What went wrong, from both sides.
+		grep -vE "\[info\]|\[notice\]" "$DV_LOG" | head -n 8 >&2
+		grep -E "warning|fatal|panic" "$PF_LOG" | head -n 8 >&2
+		bail "smtp-source failed (case $1)"
+	}
 	t1=$(date +%s.%N)
 	awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
@@ -162,8 +139,6 @@ ticks1=$(cpu_ticks "$DV_DAEMON_PID")
 noop1=$(cpu_ticks "$NOOP_DAEMON_PID")
 decisions1=$(grep -c ': rcpt=' "$DV_LOG")
 
-median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END {
-	if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ma=$(median "${RATES[a]}")
 mb=$(median "${RATES[b]}")
 mc=$(median "${RATES[c]}")

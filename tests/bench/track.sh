@@ -45,26 +45,8 @@ export DV_TIMEOUT=${DV_TIMEOUT:-3600} PF_TIMEOUT=${PF_TIMEOUT:-3600}
 [ "$(id -u)" -eq 0 ] || bail "run as root (a Postfix instance is started)"
 command -v smtp-source >/dev/null || bail "smtp-source (package postfix) missing"
 
-echo "== building"
-if ! make -C "$BUILD" all tests/bench/noop_milter \
-    >"$BUILD/bench-make.log" 2>&1; then
-	tail -n 30 "$BUILD/bench-make.log" >&2
-	bail "build failed (log: $BUILD/bench-make.log)"
-fi
-
-. "$SRC/tests/lib/daemon.sh"
-. "$SRC/tests/lib/postfix.sh"
-why=$(pf_available) || bail "$why"
-
-NOOP_PID=
-_bench_cleanup() {
-	if [ -n "$NOOP_PID" ]; then
-		kill "$NOOP_PID" 2>/dev/null
-		wait "$NOOP_PID" 2>/dev/null
-	fi
-	_dv_cleanup
-}
-trap _bench_cleanup EXIT
+. "$SRC/tests/bench/lib.sh"
+bench_prepare all tests/bench/noop_milter
 
 dv_tmpdir
 mkdir "$DV_TMP/spool"
@@ -78,13 +60,7 @@ sed -i "s/^LogLevel .*/LogLevel ${BENCH_LOGLEVEL:-info}/" "$DV_CONF"
 ctl mailbox add "$TO" --queue >/dev/null && ctl mailbox approve "$TO" >/dev/null &&
     ctl caserule set "$TO" >/dev/null || bail "cannot set up $TO"
 dv_start || bail "dvmilter did not start"
-NOOP_SOCK="$DV_TMP/noop.sock"
-timeout -s TERM "$DV_TIMEOUT" "$BUILD/tests/bench/noop_milter" -b \
-    -p "local:$NOOP_SOCK" >"$DV_TMP/noop.log" 2>&1 &
-NOOP_PID=$!
-for i in $(seq 1 50); do [ -S "$NOOP_SOCK" ] && break; sleep 0.1; done
-[ -S "$NOOP_SOCK" ] || bail "noop_milter did not start: $(cat "$DV_TMP/noop.log")"
-NOOP_DAEMON_PID=$(pgrep -P "$NOOP_PID" noop_milter) || bail "no noop_milter process"
+bench_noop -b
 
 PB=$(free_port) && PD=$(free_port) || bail "no free ports"
 [ "$PB" != "$PD" ] || bail "port clash; run again"
@@ -106,7 +82,6 @@ worker_pid() { pgrep -f -- "-[W] -c $DV_CONF" | head -n 1; }
 hwm() { awk '/^VmHWM/ { h = $2 } /^RssAnon/ { a = $2 } /^RssFile/ { f = $2 }
     END { printf "%.1f MB (now: anonymous %.1f MB, file-backed %.1f MB)", h / 1024, a / 1024, f / 1024 }' \
     "/proc/$1/status"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # done_count: outbox entries the worker has finished.
 undone() { "$BUILD/dvmilterctl" -c "$DV_CONF" queue list --json |
     jq '[.[] | select(.state != "done")] | length'; }
@@ -173,8 +148,6 @@ awk -v d="$(($(cpu_ticks "$DV_DAEMON_PID") - t_dv0))" -v w="$(($(cpu_ticks "$WPI
 	printf "   CPU (user+sys) per message: dvmilter %.0f us, its worker %.0f us, noop_milter -b %.0f us\n",
 	    d / hz * 1e6 / n, w / hz * 1e6 / n, o / hz * 1e6 / n }'
 
-median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END {
-	if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 mb=$(median "${RATES[b]}")
 md=$(median "${RATES[d]}")
 echo "== throughput (median of $REPEAT runs)"
