@@ -64,6 +64,8 @@ conn_new(SMFICTX *ctx)
 		return NULL;
 	}
 	cc->conf = mf_conf_acquire();
+	/* No spool file yet: closing fd 0 would close a connection. */
+	cc->spool.fd = -1;
 	snprintf(cc->client, sizeof(cc->client), "unknown");
 	if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
 		conn_free(cc);

@@ -37,6 +37,11 @@ mt_check "negotiation skips HELO, headers, body, EOH and unknown; requests only 
     negotiate.lua
 mt_check "rcpt to approved mailbox continues; data accepted without content" \
     session.lua rcpts="<approved@example.com>" expect=continue
+# A connection that ended must close only its own descriptors: once it
+# closed fd 0 (its never-used spool's zeroed fd), and the next accepted
+# connection, given fd 0, was reset under Postfix by the one after.
+check_eq "closing connections leaves the daemon's standard input open" "/dev/null" \
+    "$(readlink "/proc/$DV_DAEMON_PID/fd/0")"
 mt_check "rcpt to pending mailbox refused" \
     session.lua rcpts="<pending@example.com>" expect=reply
 mt_check "rcpt to rejected mailbox refused" \
