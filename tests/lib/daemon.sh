@@ -82,7 +82,9 @@ dv_stop() {
 	DV_DAEMON_PID=
 	if grep -Eq "AddressSanitizer|LeakSanitizer|runtime error:" "$DV_LOG"; then
 		echo "# sanitizer report in $DV_LOG:"
-		sed 's/^/#   /' "$DV_LOG" | head -60
+		# The report itself, not the start of a long log.
+		grep -E -B2 -A40 -m1 "AddressSanitizer|LeakSanitizer|runtime error:" \
+		    "$DV_LOG" | sed 's/^/#   /' | head -60
 		rc=1
 	fi
 	return $rc
