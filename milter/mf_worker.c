@@ -34,6 +34,8 @@
 #include "token.h"
 
 #define WORKER_NICE	10	/* the worker's nice value */
+/* After a batch that was not full, the worker waits this long for more. */
+#define WORKER_PAUSE_MS	50
 
 /* --- the worker process ----------------------------------------------------- */
 
@@ -106,11 +108,11 @@ mf_worker_main(const char *conf_path)
 			ts.tv_sec = 0;		/* more are due: look now */
 		else if (did > 0) {
 			/*
-			 * Let a few more messages arrive, so that the next
-			 * batch shares one commit: fewer syncs competing with
-			 * the milter's, for 20 ms more latency at most.
+			 * Let more messages arrive, so that the next batch
+			 * shares one commit: fewer syncs competing with the
+			 * milter's, for WORKER_PAUSE_MS more latency at most.
 			 */
-			struct timespec pause = { 0, 20 * 1000 * 1000 };
+			struct timespec pause = { 0, WORKER_PAUSE_MS * 1000000L };
 
 			nanosleep(&pause, NULL);
 			ts.tv_sec = 0;

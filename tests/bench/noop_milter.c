@@ -13,7 +13,13 @@
  * tracks), continues at DATA and answers at end of message, so the MTA
  * streams every message to it, as to a tracking dvmilter.
  *
- * usage: noop_milter [-b] -p SOCKETSPEC   (local:/path or inet:PORT@HOST)
+ * With -h it also negotiates the header changes (SMFIF_CHGHDRS and
+ * SMFIF_ADDHDRS) that a tracking dvmilter negotiates for the tracking
+ * token, without using them; -a N negotiates the SMFIF_ bits N instead
+ * (for experiments). tests/bench/track.sh uses -b only.
+ *
+ * usage: noop_milter [-b] [-h | -a N] -p SOCKETSPEC
+ *        (SOCKETSPEC: local:/path or inet:PORT@HOST)
  */
 #include "config.h"
 
@@ -30,6 +36,7 @@ static char macros_from[] = "i {auth_authen}";
 static char macros_rcpt[] = "i";
 static char macros_data[] = "i";
 static int with_body;
+static unsigned long actions;
 
 static sfsistat
 noop_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
@@ -42,7 +49,7 @@ noop_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	(void)f3;
 	if (!with_body)
 		skip |= SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY;
-	*pf0 = f0 & SMFIF_SETSYMLIST;
+	*pf0 = f0 & (SMFIF_SETSYMLIST | actions);
 	*pf1 = (skip | SMFIP_NR_CONN | (with_body ? SMFIP_NR_HDR |
 	    SMFIP_NR_EOH | SMFIP_NR_BODY : 0)) & f1;
 	*pf2 = 0;
@@ -126,7 +133,7 @@ noop_continue(SMFICTX *ctx)
 static struct smfiDesc noop_description = {
 	.xxfi_name = noop_name,
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_SETSYMLIST,
+	.xxfi_flags = SMFIF_SETSYMLIST | SMFIF_CHGHDRS | SMFIF_ADDHDRS,
 	.xxfi_connect = noop_connect,
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = noop_envfrom,
@@ -148,21 +155,27 @@ main(int argc, char **argv)
 	const char *spec = NULL;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "bp:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:bhp:")) != -1) {
 		switch (ch) {
 		case 'b':
 			with_body = 1;
+			break;
+		case 'a':	/* for experiments: SMFIF_ bits */
+			actions = strtoul(optarg, NULL, 0);
+			break;
+		case 'h':
+			actions = SMFIF_CHGHDRS | SMFIF_ADDHDRS;
 			break;
 		case 'p':
 			spec = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: noop_milter [-b] -p SOCKETSPEC\n");
+			fprintf(stderr, "usage: noop_milter [-b] [-h | -a N] -p SOCKETSPEC\n");
 			return 2;
 		}
 	}
 	if (spec == NULL || optind != argc) {
-		fprintf(stderr, "usage: noop_milter [-b] -p SOCKETSPEC\n");
+		fprintf(stderr, "usage: noop_milter [-b] [-h | -a N] -p SOCKETSPEC\n");
 		return 2;
 	}
 	if (smfi_setconn((char *)spec) != MI_SUCCESS) {

@@ -47,7 +47,7 @@ command -v smtp-source >/dev/null || bail "smtp-source (package postfix) missing
 . "$SRC/tests/bench/lib.sh"
 bench_prepare dvmilter dvmilterctl tests/bench/noop_milter tests/bench/bench_store
 
-dv_tmpdir
+bench_tmpdir
 # dv_conf writes "Syslog no" and "LogLevel info": the production default
 # level, every decision logged, to a file ($DV_LOG) through stderr.
 dv_conf "SocketGroup postfix" "SocketMode 0660" "Plugins none"	# (c) is envelope only

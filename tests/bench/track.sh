@@ -7,7 +7,8 @@
 #
 # 1. Memory: BENCH_BIG_SESSIONS (100) concurrent sessions each send one
 #    BENCH_BIG_SIZE (10,000,000 byte) message to a tracked queue; prints
-#    the daemon's and the worker's peak RSS (VmHWM).
+#    the daemon's and the worker's peak RSS (VmHWM). BENCH_BIG_SESSIONS=0
+#    leaves this out.
 # 2. Throughput: one Postfix instance, two ports that differ only in
 #    smtpd_milters:
 #      (b) noop_milter -b, which negotiates and receives the headers and
@@ -48,7 +49,7 @@ command -v smtp-source >/dev/null || bail "smtp-source (package postfix) missing
 . "$SRC/tests/bench/lib.sh"
 bench_prepare all tests/bench/noop_milter
 
-dv_tmpdir
+bench_tmpdir
 mkdir "$DV_TMP/spool"
 # The production defaults (LogLevel info, MessageMemoryLimit 1M, the
 # local plugin), a map large enough for every message of the run.
@@ -94,26 +95,41 @@ wait_worker() {
 	return 1
 }
 
-echo "== memory: $BIG_SESS concurrent messages of $BIG_SIZE bytes to $TO"
-t0=$(date +%s.%N)
-timeout 900 smtp-source -s "$BIG_SESS" -m "$BIG_SESS" -l "$BIG_SIZE" \
-    -f "$FROM" -t "$TO" "127.0.0.1:$PD" || bail "smtp-source failed"
-t1=$(date +%s.%N)
-awk -v a="$t0" -v b="$t1" -v n="$BIG_SESS" \
-    'BEGIN { printf "   %d messages accepted in %.1f s\n", n, b - a }'
-echo "   dvmilter peak RSS (VmHWM): $(hwm "$DV_DAEMON_PID")"
-wait_worker 600 || bail "the worker did not finish the big messages"
-echo "   worker peak RSS (VmHWM):   $(hwm "$(worker_pid)") (after recording them)"
-echo "   outbox entries done: $("$BUILD/dvmilterctl" -c "$DV_CONF" queue list --json | jq length)"
+if [ "$BIG_SESS" -gt 0 ]; then
+	echo "== memory: $BIG_SESS concurrent messages of $BIG_SIZE bytes to $TO"
+	t0=$(date +%s.%N)
+	timeout 900 smtp-source -s "$BIG_SESS" -m "$BIG_SESS" -l "$BIG_SIZE" \
+	    -f "$FROM" -t "$TO" "127.0.0.1:$PD" || bail "smtp-source failed"
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v n="$BIG_SESS" \
+	    'BEGIN { printf "   %d messages accepted in %.1f s\n", n, b - a }'
+	echo "   dvmilter peak RSS (VmHWM): $(hwm "$DV_DAEMON_PID")"
+	wait_worker 600 || bail "the worker did not finish the big messages"
+	echo "   worker peak RSS (VmHWM):   $(hwm "$(worker_pid)") (after recording them)"
+	echo "   outbox entries done: $("$BUILD/dvmilterctl" -c "$DV_CONF" queue list --json | jq length)"
+fi
 
 # source_run CASE COUNT: one smtp-source run; prints messages/s.
 source_run() {
-	local port=${PORT[$1]} n=$2 t0 t1
+	local port=${PORT[$1]} n=$2 t0 t1 s0 s1
 	pf_wait_queue 300 || bail "queue did not drain"
+	s0=$(head -n 1 /proc/stat)
 	t0=$(date +%s.%N)
 	timeout 900 smtp-source -s "$SESS" -m "$n" -l "$SIZE" -f "$FROM" \
 	    -t "$TO" "127.0.0.1:$port" || bail "smtp-source failed (case $1)"
 	t1=$(date +%s.%N)
+	s1=$(head -n 1 /proc/stat)
+	# BENCH_CPUSTAT=FILE: the whole machine's CPU time per message of
+	# this run, by kind (/proc/stat), appended to FILE.
+	[ -n "${BENCH_CPUSTAT:-}" ] && awk -v c="$1" -v n="$n" -v hz="$(getconf CLK_TCK)" \
+	    -v a="$s0" -v b="$s1" 'BEGIN { split(a, x); split(b, y)
+		split("user nice system idle iowait irq softirq steal", k, " ")
+		line = sprintf("(%s) us/msg:", c)
+		for (i = 1; i <= 8; i++) {
+			d = (y[i + 1] - x[i + 1]) / hz * 1e6 / n; tot += (i == 4 ? 0 : d)
+			line = line sprintf(" %s %.0f", k[i], d)
+		}
+		printf "%s  busy %.0f\n", line, tot }' >> "$BENCH_CPUSTAT"
 	awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
 
@@ -186,15 +202,22 @@ echo "   cases: $("$BUILD/dvmilterctl" -c "$DV_CONF" case list --json | jq lengt
     "activities: $("$BUILD/dvmilterctl" -c "$DV_CONF" activity list --json | jq length)"
 echo "   dvmilter peak RSS (VmHWM) at the end: $(hwm "$DV_DAEMON_PID")"
 
-# BENCH_PROFILE=DIR: one more (d) run with dvmilter under perf record.
+# BENCH_PROFILE=DIR: one more run of each case under a system-wide
+# perf record; prints where the CPU went, by command (Postfix, the
+# milters, kernel threads such as jbd2 and kworker), for both.
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	mkdir -p "$BENCH_PROFILE"
-	perf record -g -p "$DV_DAEMON_PID" -o "$BENCH_PROFILE/perf-d.data" \
-	    >/dev/null 2>&1 &
-	prof=$!
-	sleep 1
-	echo "   (d) under perf: $(source_run d "$MSGS") msg/s"
-	kill -INT "$prof"; wait "$prof"
+	for c in b d; do
+		perf record -a -g -o "$BENCH_PROFILE/perf-$c.data" \
+		    >/dev/null 2>&1 &
+		prof=$!
+		sleep 1
+		echo "   ($c) under perf: $(source_run "$c" "$MSGS") msg/s"
+		kill -INT "$prof"; wait "$prof"
+		perf report -i "$BENCH_PROFILE/perf-$c.data" --no-children \
+		    --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' |
+		    head -n 12 | sed 's/^/      /'
+	done
 fi
 
 pf_stop
