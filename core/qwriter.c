@@ -89,7 +89,7 @@ writer_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		size_t n = 0;
+		size_t n = 0, bytes;
 
 		while (w->head == NULL && !w->stop)
 			pthread_cond_wait(&w->work, &w->lock);
@@ -116,7 +116,16 @@ writer_main(void *arg)
 			    &until) == 0)
 				;
 		}
-		while (w->head != NULL && n < QW_BATCH_MAX) {
+		/*
+		 * LMDB keeps a transaction's new pages in memory until the
+		 * commit, so the batch is bounded in bytes as well: the
+		 * first message always goes, more only while they fit.
+		 */
+		bytes = 0;
+		while (w->head != NULL && n < QW_BATCH_MAX && (n == 0 ||
+		    w->head->it->raw_len <= QW_BATCH_BYTES - bytes)) {
+			bytes += w->head->it->raw_len < QW_BATCH_BYTES ?
+			    w->head->it->raw_len : QW_BATCH_BYTES;
 			batch[n++] = w->head;
 			w->head = w->head->next;
 			w->queued--;
@@ -239,6 +248,17 @@ qwriter_expect(struct qwriter *w, int delta)
 	else if (w->expected > 0)
 		w->expected--;
 	pthread_mutex_unlock(&w->lock);
+}
+
+size_t
+qwriter_waiting(struct qwriter *w)
+{
+	size_t n;
+
+	pthread_mutex_lock(&w->lock);
+	n = w->queued;
+	pthread_mutex_unlock(&w->lock);
+	return n;
 }
 
 void

@@ -6,8 +6,10 @@
  * each commit costing an fsync. The writer thread takes every submission
  * waiting at that moment and commits them in one transaction, so the
  * fsync cost is shared by all messages that arrived during the previous
- * one. A submission that cannot be stored fails alone: the batch is then
- * retried one message at a time.
+ * one. A batch holds at most QW_BATCH_BYTES of messages (but always at
+ * least one message), because LMDB keeps a transaction's new pages in
+ * memory until it commits. A submission that cannot be stored fails
+ * alone: the batch is then retried one message at a time.
  */
 #ifndef DV_QWRITER_H
 #define DV_QWRITER_H
@@ -56,6 +58,10 @@ void qwriter_stop(struct qwriter *w);
 void qwriter_expect(struct qwriter *w, int delta);
 
 #define QW_DELAY_US	2000
+#define QW_BATCH_BYTES	((size_t)16 << 20)
+
+/** qwriter_waiting - submissions not yet taken into a commit (for tests). */
+size_t qwriter_waiting(struct qwriter *w);
 
 /** qwriter_stats - messages and commits so far (for the benchmark). */
 void qwriter_stats(struct qwriter *w, uint64_t *messages, uint64_t *commits);

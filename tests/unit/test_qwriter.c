@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -189,12 +190,79 @@ stop_with_nothing_pending_returns(void **state)
 	rm_tree(dir);
 }
 
+/* Three messages of 10 MB waiting together: no two share a commit. */
+struct ten_mb_arg {
+	struct qwriter *w;
+	char mid[32];
+	int rc;
+};
+
+static void *
+submit_ten_mb(void *arg)
+{
+	struct ten_mb_arg *a = arg;
+	static const char ten_mb[10 << 20];
+	struct queue_item it = { .received = 1, .raw = ten_mb,
+	    .raw_len = sizeof(ten_mb), .message_id = a->mid };
+	char err[256];
+	uint64_t id;
+
+	a->rc = qwriter_submit(a->w, &it, false, &id, err, sizeof(err));
+	return NULL;
+}
+
+static void
+a_batch_is_bounded_in_bytes(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 128 << 20, .create = true };
+	struct ten_mb_arg a[3];
+	pthread_t th[3];
+	struct store *st;
+	struct store_txn *t;
+	struct qwriter *w;
+	uint64_t msgs, commits;
+	const char *err;
+	int waited = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, &w, &err), 0);
+	/* Hold the write lock: the writer blocks on its first batch. */
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct ten_mb_arg){ .w = w };
+		snprintf(a[i].mid, sizeof(a[i].mid), "big%d@x", i);
+		pthread_create(&th[i], NULL, submit_ten_mb, &a[i]);
+	}
+	/* One taken (alone, whichever came first), two left waiting. */
+	while (qwriter_waiting(w) != 2 && waited++ < 1000) {
+		struct timespec ms10 = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ms10, NULL);
+	}
+	assert_int_equal(qwriter_waiting(w), 2);
+	store_txn_abort(t);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(a[i].rc, 0);
+	}
+	qwriter_stats(w, &msgs, &commits);
+	qwriter_stop(w);
+	assert_int_equal(msgs, 3);
+	assert_int_equal(commits, 3);
+	store_close(st);
+	rm_tree(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(concurrent_submitters_all_land_with_their_own_ids),
 		cmocka_unit_test(a_message_that_cannot_be_stored_fails_alone),
+		cmocka_unit_test(a_batch_is_bounded_in_bytes),
 		cmocka_unit_test(stop_with_nothing_pending_returns),
 		cmocka_unit_test(
 		    an_expected_message_that_never_comes_does_not_hold_commits),
