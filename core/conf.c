@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -329,6 +330,44 @@ static int
 set_token_in_subject(struct conf *c, const char *v, const char **error_r)
 {
 	return parse_bool(v, &c->token_in_subject, error_r);
+}
+
+/* "7d", "12h", "30m", "90s", "2w" or seconds; "0" is 0. */
+static int
+parse_duration(const char *v, int64_t *out, const char **error_r)
+{
+	static const struct { char unit; unsigned long secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 'w', 604800 },
+	};
+	char num[32];
+	size_t len = strlen(v);
+	unsigned long n, mult = 1;
+
+	if (len == 0 || len >= sizeof(num))
+		goto bad;
+	memcpy(num, v, len + 1);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (tolower((unsigned char)num[len - 1]) == units[i].unit) {
+			mult = units[i].secs;
+			num[--len] = '\0';
+			break;
+		}
+	if (len == 0 || parse_uint(num, 0, 100UL * 365 * 86400 / mult, 10, &n,
+	    error_r) != 0)
+		goto bad;
+	*out = (int64_t)(n * mult);
+	return 0;
+bad:
+	*error_r = dv_error_set("\"%s\" is not a duration like 7d, 12h or "
+	    "0 (at most 100 years)", v);
+	return DV_EINVAL;
+}
+
+static int
+set_outbox_retention(struct conf *c, const char *v, const char **error_r)
+{
+	return parse_duration(v, &c->outbox_retention, error_r);
 }
 
 static int
@@ -721,6 +760,7 @@ static const struct conf_key conf_keys[] = {
 	{ "TrackingTokenKeyFile", set_token_key, true },
 	{ "TrackingTokenInSubject", set_token_in_subject, false },
 	{ "SmartMatching", set_smart_matching, false },
+	{ "OutboxRetention", set_outbox_retention, true },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -792,6 +832,7 @@ conf_set_defaults(struct conf *c, const char **error_r)
 	c->max_recipients = 1000;
 	c->message_memory_limit = (size_t)1 << 20;
 	c->max_message_size = (size_t)25 << 20;
+	c->outbox_retention = 7 * 86400;
 	c->unapproved_rcpt.action = CONF_REJECT;
 	c->unapproved_sender.action = CONF_REJECT;
 	c->unknown_rcpt.action = CONF_ACCEPT;
@@ -1210,6 +1251,8 @@ conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
 		{ "TrackingTokenPrefix", str_eq(a->token_prefix, b->token_prefix) },
 		{ "TrackingTokenKeyFile", str_eq(a->token_key_file,
 		    b->token_key_file) },
+		{ "OutboxRetention", a->outbox_retention ==
+		    b->outbox_retention },
 	};
 	size_t used = 0;
 

@@ -95,6 +95,7 @@ struct conf {
 	char *token_prefix;		/* TrackingTokenPrefix, "CRM:" */
 	bool token_in_subject;		/* TrackingTokenInSubject, yes */
 	bool smart_matching;		/* SmartMatching, no */
+	int64_t outbox_retention;	/* OutboxRetention (s), 7d; 0 keeps */
 	char *token_key_file;		/* NULL: Database/token.key */
 
 	/* Plugins; restart to change. */

@@ -292,6 +292,11 @@ attempt_one(struct store *st, struct plugin_set *ps,
 		r->status = DVP_PERMANENT;
 		snprintf(r->error, sizeof(r->error), "plugin %s is not "
 		    "configured any more", a->d.plugin);
+	} else if (q->pruned != 0) {
+		/* queue_prune() takes only finished entries; be safe. */
+		r->status = DVP_PERMANENT;
+		snprintf(r->error, sizeof(r->error), "the message text was "
+		    "removed after OutboxRetention");
 	} else if (msg_parse(q->raw, q->raw_len, NULL, &m, &err) != 0) {
 		r->status = DVP_TRANSIENT;
 		snprintf(r->error, sizeof(r->error), "%s", err);

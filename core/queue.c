@@ -327,6 +327,11 @@ queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
 	if (qmsg_split(&v, &hs0, &hl, &p, &rawlen) != 0 ||
 	    (hdr = json_loadb(hs0, hl, 0, NULL)) == NULL)
 		goto corrupt;
+	/* Its text is gone: the copy becomes an entry of its own. */
+	if (json_object_get(hdr, "pruned") != NULL) {
+		json_decref(hdr);
+		return DV_ENOTFOUND;
+	}
 	if ((raw = malloc(rawlen + 1)) == NULL)
 		goto oom;
 	memcpy(raw, p, rawlen);		/* v dies with the next put */
@@ -504,7 +509,7 @@ queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
 	const unsigned char *p;
 	struct queue_msg *m;
 	json_t *hdr, *rcpts;
-	json_int_t received = 0;
+	json_int_t received = 0, pruned = 0;
 	const char *qid = NULL, *from = NULL, *mid = NULL, *dec = NULL;
 	int dir = 0, trunc = 0, rc;
 	const char *hs;
@@ -522,10 +527,11 @@ queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
 	if (qmsg_split(&v, &hs, &hl, &p, &rawlen) != 0 ||
 	    (hdr = json_loadb(hs, hl, 0, NULL)) == NULL)
 		goto corrupt;
-	if (json_unpack(hdr, "{s:i, s:I, s?s, s?s, s:o, s?s, s?s, s:b}",
+	if (json_unpack(hdr, "{s:i, s:I, s?s, s?s, s:o, s?s, s?s, s:b, s?I}",
 	    "direction", &dir, "received", &received, "queue_id", &qid,
 	    "from", &from, "rcpts", &rcpts, "message_id", &mid, "decision",
-	    &dec, "truncated", &trunc) != 0 || !json_is_array(rcpts)) {
+	    &dec, "truncated", &trunc, "pruned", &pruned) != 0 ||
+	    !json_is_array(rcpts)) {
 		json_decref(hdr);
 		goto corrupt;
 	}
@@ -535,6 +541,7 @@ queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
 	m->direction = dir;
 	m->received = received;
 	m->truncated = trunc != 0;
+	m->pruned = pruned;
 	m->queue_id = dup_or_null(qid);
 	m->envelope_from = dup_or_null(from);
 	m->message_id = dup_or_null(mid);
@@ -937,6 +944,138 @@ queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
 		rc = store_mdb_fail(rc, "outbox", error_r);
 out:
 	queue_msg_free(m);
+	return rc;
+}
+
+/* --- retention ------------------------------------------------------------ */
+
+#define PRUNE_MAX 1024
+
+static int
+done_check(void *arg, struct queue_delivery *d)
+{
+	bool *all_done = arg;
+
+	if (d->state != QUEUE_DONE)
+		*all_done = false;
+	return 0;
+}
+
+/* The header of a qmsg record (NULL if it does not parse). */
+static json_t *
+qmsg_header(const MDB_val *v)
+{
+	const unsigned char *p;
+	const char *hs;
+	size_t hl, rawlen;
+
+	if (qmsg_split(v, &hs, &hl, &p, &rawlen) != 0)
+		return NULL;
+	return json_loadb(hs, hl, 0, NULL);
+}
+
+/* Rewrite entry @id without its message text. */
+static int
+prune_one(struct store_txn *t, uint64_t id, int64_t now, const char **error_r)
+{
+	unsigned char kb[8], *dst;
+	MDB_val k = { 8, kb }, v;
+	json_t *hdr;
+	char *hs;
+	int rc;
+
+	be64(kb, id);
+	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	if ((hdr = qmsg_header(&v)) == NULL)
+		return 0;		/* left as it is */
+	rc = json_object_set_new(hdr, "pruned", json_integer(now));
+	hs = rc == 0 ? json_dumps(hdr, JSON_COMPACT) : NULL;
+	json_decref(hdr);
+	if (hs == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	rc = qmsg_reserve(t, kb, hs, 0, 0, &dst, error_r);
+	free(hs);
+	return rc;
+}
+
+int
+queue_prune(struct store_txn *t, int64_t before, int64_t now, size_t max,
+    struct queue_prune_pos *pos, size_t *pruned_r, bool *more_r,
+    const char **error_r)
+{
+	uint64_t ids[PRUNE_MAX], id = 0, next;
+	unsigned char kb[8];
+	MDB_cursor *cur;
+	MDB_val k = { 8, kb }, v;
+	size_t n = 0, seen = 0;
+	int rc, op = MDB_SET_RANGE;
+
+	*pruned_r = 0;
+	*more_r = false;
+	if (max > PRUNE_MAX)
+		max = PRUNE_MAX;
+	next = pos->next;
+	be64(kb, next);
+	if ((rc = mdb_cursor_open(t->txn, t->store->qmsg, &cur)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	/* Collect first: a cursor must not see its own writes. */
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		json_t *hdr;
+		json_int_t received = 0;
+		bool all_done = true;
+
+		op = MDB_NEXT;
+		if (k.mv_size != 8)
+			continue;
+		id = get_be64(k.mv_data);
+		if (seen++ == max) {
+			*more_r = true;
+			break;
+		}
+		next = id + 1;
+		if ((hdr = qmsg_header(&v)) == NULL) {
+			if (!pos->low_set)
+				pos->low = id, pos->low_set = true;
+			continue;	/* corrupt: queue show will say so */
+		}
+		if (json_object_get(hdr, "pruned") != NULL) {
+			json_decref(hdr);
+			continue;
+		}
+		json_unpack(hdr, "{s:I}", "received", &received);
+		json_decref(hdr);
+		if (received >= before)
+			break;		/* this round is over */
+		if ((rc = each_delivery(t, id, done_check, &all_done,
+		    error_r)) != 0)
+			goto out;
+		if (all_done)
+			ids[n++] = id;
+		else if (!pos->low_set)
+			pos->low = id, pos->low_set = true;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rc = store_mdb_fail(rc, "outbox", error_r);
+		goto out;
+	}
+	if (*more_r)
+		pos->next = id;
+	else {
+		/* End of a round: the next starts at the first entry kept,
+		 * or where this one stopped. */
+		pos->next = pos->low_set ? pos->low :
+		    rc == 0 ? id : next;
+		pos->low_set = false;
+	}
+	rc = 0;
+out:
+	mdb_cursor_close(cur);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if ((rc = prune_one(t, ids[i], now, error_r)) == 0)
+			(*pruned_r)++;
 	return rc;
 }
 

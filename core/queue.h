@@ -59,7 +59,8 @@ struct queue_msg {
 	char **rcpts;
 	size_t nrcpts;
 	bool truncated;
-	unsigned char *raw;
+	int64_t pruned;		/* when its text was removed, or 0 */
+	unsigned char *raw;	/* empty once pruned */
 	size_t raw_len;
 };
 
@@ -177,6 +178,37 @@ int queue_retry(struct store_txn *t, uint64_t id, const char *plugin,
  * @return 0 or DV_ENOTFOUND.
  */
 int queue_drop(struct store_txn *t, uint64_t id, const char **error_r);
+
+/* Where queue_prune() goes on; all zero starts at the first entry. */
+struct queue_prune_pos {
+	uint64_t next;		/* the first id the next pass looks at */
+	uint64_t low;		/* the first entry of this round kept whole */
+	bool low_set;
+};
+
+/**
+ * queue_prune - remove the message text of entries received before
+ * @before whose deliveries are all done (retention). The entry stays:
+ * its envelope, decision and deliveries (with the activity and case
+ * ids), and its Message-ID in the index, so that replies to it still
+ * correlate and `queue show` still tells what became of it; only the
+ * raw message, by far the largest part, goes, and LMDB reuses its pages.
+ * A pruned entry is never merged into (a later copy of the message gets
+ * an entry of its own) nor delivered again.
+ *
+ * One pass looks at no more than @max entries, from @pos->next on, and
+ * leaves @pos where the next pass should go on; a round ends at the
+ * first entry received at or after @before (ids grow with time) or at
+ * the end, and the next round starts again at its first entry that was
+ * kept (pending or dead then), so entries already pruned are not looked
+ * at again.
+ * @param[out] pruned_r  entries pruned in this pass.
+ * @param[out] more_r    true if the pass stopped at @max (more to do).
+ * @return 0, or DV_ESTORE.
+ */
+int queue_prune(struct store_txn *t, int64_t before, int64_t now, size_t max,
+    struct queue_prune_pos *pos, size_t *pruned_r, bool *more_r,
+    const char **error_r);
 
 /**
  * queue_foreach - call @fn for every message in id order, with all its

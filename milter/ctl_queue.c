@@ -125,7 +125,7 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 		for (size_t i = 0; i < nd; i++)
 			json_array_append_new(ds, delivery_json(&d[i]));
 		json_array_append_new(lc->arr, json_pack("{s:I, s:s, s:s, "
-		    "s:I, s:o, s:o, s:o, s:I, s:o}",
+		    "s:I, s:o, s:o, s:o, s:I, s:o, s:o}",
 		    "id", (json_int_t)id, "state", overall(d, nd),
 		    "direction", m->direction ? "outgoing" : "incoming",
 		    "received", (json_int_t)m->received,
@@ -135,7 +135,9 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 		    json_null(),
 		    "message_id", m->message_id ? json_string(m->message_id) :
 		    json_null(),
-		    "size", (json_int_t)m->raw_len, "deliveries", ds));
+		    "size", (json_int_t)m->raw_len, "deliveries", ds,
+		    "pruned", m->pruned ? json_integer(m->pruned) :
+		    json_null()));
 	} else {
 		const char *cells[6];
 
@@ -260,7 +262,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		for (size_t i = 0; i < m->nrcpts; i++)
 			json_array_append_new(rc_arr, json_string(m->rcpts[i]));
 		rc = ctl_print_json(json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, "
-		    "s:o, s:o, s:I, s:b, s:o, s:o}",
+		    "s:o, s:o, s:I, s:b, s:o, s:o, s:o}",
 		    "id", (json_int_t)m->id, "state", overall(sc.d, sc.nd),
 		    "direction", m->direction ? "outgoing" : "incoming",
 		    "received", (json_int_t)m->received,
@@ -273,7 +275,9 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		    json_null(),
 		    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
 		    "decision", decision_json(m->decision),
-		    "deliveries", ds));
+		    "deliveries", ds,
+		    "pruned", m->pruned ? json_integer(m->pruned) :
+		    json_null()));
 		queue_msg_free(m);
 		return rc;
 	}
@@ -287,8 +291,13 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	for (size_t i = 0; i < m->nrcpts; i++)
 		printf("rcpt:        %s\n", m->rcpts[i]);
 	printf("message_id:  %s\n", m->message_id ? m->message_id : "-");
-	printf("size:        %zu%s\n", m->raw_len,
-	    m->truncated ? " (truncated)" : "");
+	if (m->pruned) {
+		ctl_time(m->pruned, when, sizeof(when));
+		printf("size:        0 (the message text was removed at %s, "
+		    "OutboxRetention)\n", when);
+	} else
+		printf("size:        %zu%s\n", m->raw_len,
+		    m->truncated ? " (truncated)" : "");
 	for (size_t i = 0; i < sc.nd; i++) {
 		const struct queue_delivery *d = &sc.d[i];
 

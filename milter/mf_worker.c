@@ -30,6 +30,7 @@
 #include "mf_int.h"
 #include "msg.h"
 #include "plugin.h"
+#include "queue.h"
 #include "status.h"
 #include "token.h"
 
@@ -39,6 +40,34 @@
 
 /* --- the worker process ----------------------------------------------------- */
 
+/*
+ * Retention: one pass of queue_prune() over the outbox. Returns the
+ * time of the next pass: at once while there is more to look at, else
+ * in a minute (or half the retention, if that is shorter).
+ */
+static int64_t
+prune_pass(struct store *st, int64_t retention, int64_t now,
+    struct queue_prune_pos *pos)
+{
+	struct store_txn *t;
+	const char *err;
+	size_t n = 0;
+	bool more = false;
+	int64_t pause = retention / 2 < 60 ? retention / 2 : 60;
+
+	if (store_txn_begin(st, true, &t, &err) != 0 ||
+	    queue_prune(t, now - retention, now, 256, pos, &n, &more,
+	    &err) != 0 || store_txn_commit(t, &err) != 0) {
+		log_error("outbox: retention: %s", err);
+		return now + 60;
+	}
+	if (n > 0)
+		log_info("outbox: removed the text of %zu message%s done and "
+		    "received more than %lld s ago (OutboxRetention)", n,
+		    n == 1 ? "" : "s", (long long)retention);
+	return more ? now : now + (pause > 0 ? pause : 1);
+}
+
 int
 mf_worker_main(const char *conf_path)
 {
@@ -46,6 +75,8 @@ mf_worker_main(const char *conf_path)
 	struct token_key key;
 	char keypath[1100];
 	struct store_opts so = { 0 };
+	struct queue_prune_pos prune_pos = { 0 };
+	int64_t next_prune = 0;
 	struct plugin_set *ps;
 	struct conf *c;
 	struct store *st;
@@ -103,6 +134,12 @@ mf_worker_main(const char *conf_path)
 		if (deliver_next(st, ps, &opts, now, &did, &next, &err) != 0) {
 			log_error("outbox: %s", err);
 			did = 0;
+		}
+		if (did == 0 && c->outbox_retention > 0 && now >= next_prune) {
+			next_prune = prune_pass(st, c->outbox_retention, now,
+			    &prune_pos);
+			if (next_prune == now)
+				ts.tv_sec = 0;	/* more to look at */
 		}
 		if (did == DELIVER_BATCH)
 			ts.tv_sec = 0;		/* more are due: look now */

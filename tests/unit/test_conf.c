@@ -34,6 +34,7 @@ defaults_are_safe(void **state)
 	assert_int_equal(c->max_recipients, 1000);
 	assert_int_equal(c->max_message_size, (size_t)25 << 20);
 	assert_int_equal(c->message_memory_limit, (size_t)1 << 20);
+	assert_int_equal(c->outbox_retention, 7 * 86400);
 	assert_string_equal(c->spool_dir, "/var/tmp");
 	assert_int_equal(c->unapproved_rcpt.action, CONF_REJECT);
 	assert_string_equal(c->unapproved_rcpt.reply.code, "550");
@@ -166,6 +167,10 @@ static const struct err_case errors[] = {
 	{ "DatabaseMapSize 12Q\n", "not a size" },
 	{ "DatabaseMapSize 1K\n", "below the minimum" },
 	{ "MaxMessageSize 10\n", "below the minimum of 4096 bytes" },
+	{ "OutboxRetention 7x\n", "\"7x\" is not a duration like 7d" },
+	{ "OutboxRetention d\n", "is not a duration" },
+	{ "OutboxRetention -1d\n", "is not a duration" },
+	{ "OutboxRetention 40000w\n", "at most 100 years" },
 	{ "MessageMemoryLimit lots\n", "not a size" },
 	{ "SpoolDirectory tmp\n", "not an absolute path" },
 	{ "TrackingTokenPrefix ThisPrefixIsFarTooLong:\n", "1 to 20 characters" },
@@ -286,6 +291,28 @@ reply_format_substitutes_and_sanitises(void **state)
 }
 
 static void
+retention_durations_parse(void **state)
+{
+	static const struct { const char *v; int64_t secs; } ok[] = {
+		{ "0", 0 }, { "90", 90 }, { "90s", 90 }, { "30m", 1800 },
+		{ "12h", 43200 }, { "7d", 604800 }, { "7D", 604800 },
+		{ "2w", 1209600 },
+	};
+	char text[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct conf *c;
+		const char *err;
+
+		snprintf(text, sizeof(text), "OutboxRetention %s\n", ok[i].v);
+		assert_int_equal(conf_parse_string("r.conf", text, &c, &err), 0);
+		assert_int_equal(c->outbox_retention, ok[i].secs);
+		conf_unref(c);
+	}
+}
+
+static void
 restart_keys_listed(void **state)
 {
 	struct conf *a, *b;
@@ -329,6 +356,7 @@ main(void)
 		cmocka_unit_test(garbage_file_rejected),
 		cmocka_unit_test(reply_format_substitutes_and_sanitises),
 		cmocka_unit_test(restart_keys_listed),
+		cmocka_unit_test(retention_durations_parse),
 		cmocka_unit_test(refcount_keeps_snapshot_alive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -460,6 +461,134 @@ merge_during_a_delivery_is_not_lost(void **state)
 	commit(t);
 }
 
+/* Record @outcome for @plugin of @id (gen 0: never re-armed). */
+static void
+record(struct fx *f, uint64_t id, const char *plugin, enum queue_outcome o)
+{
+	struct store_txn *t = begin(f, true);
+	const char *err;
+
+	assert_int_equal(queue_record(t, id, plugin, 0, o, o ? "no" : NULL,
+	    o ? NULL : "act-1", NULL, 0, 1000, &pol, 0.5, NULL, &err), 0);
+	commit(t);
+}
+
+static size_t
+prune(struct fx *f, int64_t before, size_t max, struct queue_prune_pos *pos,
+    bool *more)
+{
+	struct store_txn *t = begin(f, true);
+	const char *err;
+	size_t n;
+
+	assert_int_equal(queue_prune(t, before, 9000, max, pos, &n, more,
+	    &err), 0);
+	commit(t);
+	return n;
+}
+
+static void
+retention_removes_the_text_of_old_done_entries_only(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = put(f, "a@x", 1000), b = put(f, "b@x", 1000),
+	    c = put(f, "c@x", 1500), d = put(f, "d@x", 5000), id;
+	struct queue_prune_pos pos = { 0 };
+	struct queue_delivery del;
+	struct store_txn *t;
+	struct queue_msg *m;
+	const char *err;
+	size_t total = 0;
+	bool more;
+
+	for (uint64_t i = a; i <= d; i++) {
+		record(f, i, "local", QUEUE_OK);
+		record(f, i, "webhook", i == b ? QUEUE_PERMANENT : QUEUE_OK);
+	}
+	/* One entry per pass: a, then b (dead: kept), then c. */
+	do
+		total += prune(f, 2000, 1, &pos, &more);
+	while (more);
+	assert_int_equal(total, 2);
+	assert_int_equal(pos.next, b);		/* the next round starts at b */
+
+	t = begin(f, false);
+	assert_int_equal(queue_get(t, a, &m, &err), 0);
+	assert_int_equal(m->raw_len, 0);
+	assert_int_equal(m->pruned, 9000);
+	assert_string_equal(m->message_id, "a@x");
+	assert_string_equal(m->rcpts[0], "support@example.com");
+	queue_msg_free(m);
+	assert_int_equal(queue_delivery_get(t, a, "local", &del, &err), 0);
+	assert_int_equal(del.state, QUEUE_DONE);
+	assert_string_equal(del.activity_id, "act-1");
+	assert_int_equal(queue_find_message_id(t, "a@x", &id, &err), 0);
+	assert_int_equal(id, a);
+	for (uint64_t i = b; i <= d; i += d - b) {	/* b and d: whole */
+		assert_int_equal(queue_get(t, i, &m, &err), 0);
+		assert_int_equal(m->raw_len, sizeof(raw) - 1);
+		assert_int_equal(m->pruned, 0);
+		queue_msg_free(m);
+	}
+	assert_int_equal(queue_get(t, c, &m, &err), 0);
+	assert_int_equal(m->raw_len, 0);
+	queue_msg_free(m);
+	store_txn_abort(t);
+
+	/* Nothing more to do in the next round. */
+	assert_int_equal(prune(f, 2000, 100, &pos, &more), 0);
+	assert_false(more);
+
+	/* A copy of a pruned message gets an entry of its own. */
+	id = put(f, "a@x", 6000);
+	assert_true(id > d);
+	t = begin(f, false);
+	assert_int_equal(queue_find_message_id(t, "a@x", &id, &err), 0);
+	assert_true(id > d);
+	assert_int_equal(queue_get(t, a, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 2);		/* not merged into */
+	queue_msg_free(m);
+	store_txn_abort(t);
+}
+
+static void
+retention_lets_the_store_reuse_the_space(void **state)
+{
+	static char big[1 << 20];
+	struct fx *f = *state;
+	struct queue_prune_pos pos = { 0 };
+	char datafile[400];
+	struct stat sb;
+	off_t before_prune = 0;
+	bool more;
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	snprintf(datafile, sizeof(datafile), "%s/data.mdb", f->path);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 8; i++) {
+			struct queue_item it = { .received = 1000 + round,
+			    .raw = big, .raw_len = sizeof(big) };
+			struct store_txn *t = begin(f, true);
+			const char *err;
+			uint64_t id;
+
+			assert_int_equal(queue_put(t, &it, NULL, &id, &err), 0);
+			commit(t);
+		}
+		assert_int_equal(stat(datafile, &sb), 0);
+		if (round == 0) {
+			before_prune = sb.st_size;
+			/* No plugins: done at once; all eight go. */
+			assert_int_equal(prune(f, 1001, 100, &pos, &more), 8);
+		}
+	}
+	/* The second eight megabytes went where the first were. */
+	print_message("# data.mdb: %lld bytes, then %lld\n",
+	    (long long)before_prune, (long long)sb.st_size);
+	assert_true(sb.st_size < before_prune + before_prune / 4);
+}
+
 int
 main(void)
 {
@@ -479,6 +608,8 @@ main(void)
 		T(orphan_due_entry_does_not_block_the_queue),
 		T(same_message_again_is_folded_into_one_entry),
 		T(merge_during_a_delivery_is_not_lost),
+		T(retention_removes_the_text_of_old_done_entries_only),
+		T(retention_lets_the_store_reuse_the_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
