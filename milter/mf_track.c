@@ -235,8 +235,14 @@ mf_track_eoh(SMFICTX *ctx)
 {
 	struct mf_conn *cc = smfi_getpriv(ctx);
 
-	if (cc != NULL)
-		collect(cc, "\r\n", 2);
+	if (cc == NULL)
+		return SMFIS_NOREPLY;
+	/* The digest stands in for a Message-ID only: skip the body's. */
+	if (cc->message_id != NULL) {
+		EVP_MD_CTX_free(cc->digest);
+		cc->digest = NULL;
+	}
+	collect(cc, "\r\n", 2);
 	return SMFIS_NOREPLY;
 }
 
