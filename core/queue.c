@@ -950,6 +950,7 @@ out:
 /* --- retention ------------------------------------------------------------ */
 
 #define PRUNE_MAX 1024
+#define PRUNE_LOOK 64	/* entries looked at per entry that may be pruned */
 
 static int
 done_check(void *arg, struct queue_delivery *d)
@@ -1023,28 +1024,31 @@ queue_prune(struct store_txn *t, int64_t before, int64_t now, size_t max,
 		return store_mdb_fail(rc, "outbox", error_r);
 	/* Collect first: a cursor must not see its own writes. */
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		json_t *hdr;
+		json_t *hdr = NULL;
 		json_int_t received = 0;
 		bool all_done = true;
+		const unsigned char *p;
+		const char *hs;
+		size_t hl, rawlen;
 
 		op = MDB_NEXT;
 		if (k.mv_size != 8)
 			continue;
 		id = get_be64(k.mv_data);
-		if (seen++ == max) {
+		if (seen++ == PRUNE_LOOK * max || n == max) {
 			*more_r = true;
 			break;
 		}
 		next = id + 1;
-		if ((hdr = qmsg_header(&v)) == NULL) {
+		if (qmsg_split(&v, &hs, &hl, &p, &rawlen) != 0 ||
+		    (rawlen > 0 && (hdr = json_loadb(hs, hl, 0, NULL)) ==
+		    NULL)) {
 			if (!pos->low_set)
 				pos->low = id, pos->low_set = true;
 			continue;	/* corrupt: queue show will say so */
 		}
-		if (json_object_get(hdr, "pruned") != NULL) {
-			json_decref(hdr);
-			continue;
-		}
+		if (rawlen == 0)
+			continue;	/* pruned already: no JSON to read */
 		json_unpack(hdr, "{s:I}", "received", &received);
 		json_decref(hdr);
 		if (received >= before)

@@ -196,14 +196,16 @@ struct queue_prune_pos {
  * A pruned entry is never merged into (a later copy of the message gets
  * an entry of its own) nor delivered again.
  *
- * One pass looks at no more than @max entries, from @pos->next on, and
- * leaves @pos where the next pass should go on; a round ends at the
- * first entry received at or after @before (ids grow with time) or at
- * the end, and the next round starts again at its first entry that was
- * kept (pending or dead then), so entries already pruned are not looked
- * at again.
+ * One pass prunes at most @max entries and looks at no more than 64
+ * times as many (a pruned entry is skipped without parsing it), from
+ * @pos->next on, and leaves @pos where the next pass should go on. A
+ * round ends at the first entry received at or after @before (ids grow
+ * with time) or at the end; the next round starts at the first entry of
+ * this one that was kept (pending or dead then): entries before it are
+ * not looked at again.
  * @param[out] pruned_r  entries pruned in this pass.
- * @param[out] more_r    true if the pass stopped at @max (more to do).
+ * @param[out] more_r    true if the pass stopped at a limit (more to do
+ *                       in this round).
  * @return 0, or DV_ESTORE.
  */
 int queue_prune(struct store_txn *t, int64_t before, int64_t now, size_t max,
