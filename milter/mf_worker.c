@@ -36,7 +36,7 @@
 
 #define WORKER_NICE	10	/* the worker's nice value */
 /* After a batch that was not full, the worker waits this long for more. */
-#define WORKER_PAUSE_MS	50
+#define WORKER_PAUSE_MS	20
 
 /* --- the worker process ----------------------------------------------------- */
 
