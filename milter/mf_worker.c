@@ -40,6 +40,24 @@
 
 /* --- the worker process ----------------------------------------------------- */
 
+/* The daemon's log destination: "syslog:FACILITY" or "stderr". */
+#define WORKER_LOG_ENV	"DVMILTER_WORKER_LOG"
+
+static void
+early_log(void)
+{
+	const char *v = getenv(WORKER_LOG_ENV);
+	char *end;
+	long fac;
+
+	if (v != NULL && strncmp(v, "syslog:", 7) == 0 &&
+	    (fac = strtol(v + 7, &end, 10)) >= 0 && *end == '\0')
+		log_open("dvmilter-worker", true, (int)fac);
+	else
+		log_open("dvmilter-worker", false, 0);
+	unsetenv(WORKER_LOG_ENV);
+}
+
 /*
  * Retention: one pass of queue_prune() over the outbox. Returns the
  * time of the next pass: at once while there is more to look at, else
@@ -95,12 +113,18 @@ mf_worker_main(const char *conf_path)
 	 * The SMTP path comes first: when the CPU is short the worker
 	 * yields to the MTA and the milter, and catches up when it is not.
 	 */
+	/*
+	 * Until it has read the configuration, the worker logs where the
+	 * daemon logs (WORKER_LOG_ENV): a detached daemon's stderr is
+	 * /dev/null, and a configuration edited since the daemon read it
+	 * must still be reported.
+	 */
+	early_log();
 	if (setpriority(PRIO_PROCESS, 0, WORKER_NICE) != 0)
-		fprintf(stderr, "dvmilter worker: setpriority: %s\n",
-		    strerror(errno));
+		log_warn("setpriority: %s", strerror(errno));
 
 	if (conf_load(conf_path, &c, &err) != 0) {
-		fprintf(stderr, "dvmilter worker: %s\n", err);
+		log_error("cannot start: %s", err);
 		return 1;
 	}
 	log_open("dvmilter-worker", c->syslog, c->syslog_facility);
@@ -224,13 +248,36 @@ static struct {
 	.cond = PTHREAD_COND_INITIALIZER,
 };
 
+extern char **environ;
+
 static pid_t
 spawn(void)
 {
 	char *argv[] = { sup.exe, (char *)"-W", (char *)"-c",
 	    (char *)dvd.conf_path, NULL };
-	pid_t pid = fork();
+	char logvar[64], **envp;
+	struct conf *c = mf_conf_acquire();
+	size_t n = 0, k = 0;
+	pid_t pid;
 
+	/* Built before fork(): the child of a threaded process must not
+	 * allocate. */
+	if (c->syslog)
+		snprintf(logvar, sizeof(logvar), WORKER_LOG_ENV "=syslog:%d",
+		    c->syslog_facility);
+	else
+		snprintf(logvar, sizeof(logvar), WORKER_LOG_ENV "=stderr");
+	conf_unref(c);
+	while (environ[n] != NULL)
+		n++;
+	if ((envp = calloc(n + 2, sizeof(char *))) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], WORKER_LOG_ENV "=",
+		    sizeof(WORKER_LOG_ENV)) != 0)
+			envp[k++] = environ[i];
+	envp[k] = logvar;
+	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
 
@@ -240,9 +287,10 @@ spawn(void)
 			_exit(0);
 		sigemptyset(&none);
 		pthread_sigmask(SIG_SETMASK, &none, NULL);
-		execv(sup.exe, argv);
+		execve(sup.exe, argv, envp);
 		_exit(127);
 	}
+	free(envp);
 	return pid;
 }
 

@@ -132,6 +132,18 @@ check_eq "the delivery was made twice under one idempotency key, no more" "2" \
     "$(grep -il "^Idempotency-Key: $crash_key" "$DV_TMP/req"/*.headers | wc -l)"
 check_eq "the outbox holds each message once" "8" "$(ctl queue list --json | jq length)"
 
+# A configuration broken since the daemon read it: the restarted worker
+# says why it cannot start, where the daemon logs (here its stderr).
+cp "$DV_CONF" "$DV_TMP/good.conf"
+echo "Frobnicate yes" >> "$DV_CONF"
+w4=$(worker_pid)
+kill -KILL "$w4"
+check "a worker that cannot read its configuration says why in the daemon's log" bash -c \
+    "for i in \$(seq 100); do grep -Eq 'dvmilter-worker\[error\]: cannot start: .*unknown key \"Frobnicate\"' '$DV_LOG' && exit 0; sleep 0.1; done; exit 1"
+cp "$DV_TMP/good.conf" "$DV_CONF"
+for _ in $(seq 1 150); do w5=$(worker_pid); [ -n "$w5" ] && [ "$w5" != "$w4" ] && kill -0 "$w5" 2>/dev/null && grep -q "worker started" <(tail -n 5 "$DV_LOG") && break; sleep 0.1; done
+check "once the file is fixed the supervisor's next restart works" test -n "$w5" -a "$w5" != "$w4"
+
 kill -USR2 "$DV_DAEMON_PID"; sleep 0.3
 check "a stray SIGUSR2 does not stop the daemon" kill -0 "$DV_DAEMON_PID"
 check "SIGTERM stops the daemon and its worker" dv_stop
