@@ -166,6 +166,11 @@ main(int argc, char **argv)
 			fprintf(stderr, "dvmilter: %s\n", err);
 			return 1;
 		}
+		if (mf_worker_check_plugins(dvd.conf, &err) != 0) {
+			fprintf(stderr, "dvmilter: %s\n", err);
+			plugin_set_free(ps);
+			return 1;
+		}
 		if (check)
 			for (size_t i = 0; i < plugin_set_count(ps); i++)
 				printf("plugin %s %s loaded from %s\n",

@@ -124,6 +124,17 @@ int mf_worker_main(const char *conf_path);
  */
 int mf_worker_prepare(const struct conf *c, struct token_key *key,
     const char **error_r);
+/**
+ * mf_worker_check_plugins - load and initialise the plugins as the
+ * worker will: as UserID. When UserID is set and we are root, this runs
+ * in a child process that drops its privileges first, so that a file a
+ * plugin reads (Webhook.SecretFile, the plugin itself) that root can
+ * read but UserID cannot is reported now, not by a worker that keeps
+ * failing. Otherwise it does nothing (the caller has loaded them as the
+ * worker's user already). Call it while the process has one thread.
+ * @return 0, or -1 with *error_r.
+ */
+int mf_worker_check_plugins(const struct conf *c, const char **error_r);
 /** mf_worker_start - start the supervisor, which starts the worker. */
 int mf_worker_start(const char **error_r);
 /** mf_worker_kick - tell the worker a new message was committed. */

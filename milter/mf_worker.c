@@ -234,6 +234,58 @@ mf_worker_prepare(const struct conf *c, struct token_key *key,
 	return 0;
 }
 
+int
+mf_worker_check_plugins(const struct conf *c, const char **error_r)
+{
+	static char msg[600];
+	int fd[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	if (c->userid == NULL || getuid() != 0 || c->plugins == NULL ||
+	    c->plugins[0] == NULL)
+		return 0;
+	if (pipe(fd) != 0) {
+		*error_r = dv_error_set("pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		*error_r = dv_error_set("fork: %s", strerror(errno));
+		close(fd[0]);
+		close(fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		struct plugin_set *ps;
+		const char *err;
+
+		close(fd[0]);
+		if (mf_drop_privileges(c, &err) != 0 ||
+		    plugin_set_load(c, NULL, NULL, &ps, &err) != 0) {
+			(void)!write(fd[1], err, strlen(err));
+			_exit(1);
+		}
+		plugin_set_free(ps);
+		_exit(0);
+	}
+	close(fd[1]);
+	while (got < (ssize_t)sizeof(msg) - 1 &&
+	    ((n = read(fd[0], msg + got, sizeof(msg) - 1 - (size_t)got)) > 0 ||
+	    (n < 0 && errno == EINTR)))
+		if (n > 0)
+			got += n;
+	msg[got] = '\0';
+	close(fd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	*error_r = dv_error_set("as UserID %s, which the outbox worker runs "
+	    "as: %s", c->userid, got > 0 ? msg : "the plugins could not be "
+	    "loaded");
+	return -1;
+}
+
 /* --- the supervisor --------------------------------------------------------- */
 
 static struct {

@@ -157,6 +157,21 @@ if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
 	ctl mailbox add held@example.com >/dev/null
 	check "unprivileged daemon still reads the store" mt rcpts="<held@example.com>" expect=reply
 	check "unprivileged daemon stops cleanly" dv_stop
+
+	# The plugins are loaded as UserID too, as the worker will load them.
+	printf 'daemon-test-secret-0123456789\n' > "$DV_TMP/secret"
+	chmod 600 "$DV_TMP/secret"		# root's: nobody cannot read it
+	wconf=("Socket local:$DV_SOCK" "Database $DV_TMP/db" "Syslog no"
+	    "UserID nobody" "PluginDir $top_builddir/plugins/webhook/.libs"
+	    "Plugins webhook" "Webhook.URL http://127.0.0.1:9/hook"
+	    "Webhook.SecretFile $DV_TMP/secret")
+	nconf "${wconf[@]}"
+	check "-n fails when UserID cannot read a plugin's file" test "$rc" -ne 0
+	check_match "-n says which user and why" \
+	    "as UserID nobody, which the outbox worker runs as: plugin webhook .*init failed: Webhook.SecretFile $DV_TMP/secret: Permission denied" "$out"
+	chown nobody "$DV_TMP/secret"
+	nconf "${wconf[@]}"
+	check_eq "-n passes once UserID can read it" 0 "$rc"
 else
 	ok "# SKIP privilege drop needs root"
 fi
