@@ -949,19 +949,6 @@ out:
 
 /* --- retention ------------------------------------------------------------ */
 
-#define PRUNE_MAX 1024
-#define PRUNE_LOOK 64	/* entries looked at per entry that may be pruned */
-
-static int
-done_check(void *arg, struct queue_delivery *d)
-{
-	bool *all_done = arg;
-
-	if (d->state != QUEUE_DONE)
-		*all_done = false;
-	return 0;
-}
-
 /* The header of a qmsg record (NULL if it does not parse). */
 static json_t *
 qmsg_header(const MDB_val *v)
@@ -975,90 +962,105 @@ qmsg_header(const MDB_val *v)
 	return json_loadb(hs, hl, 0, NULL);
 }
 
-/* Rewrite entry @id without its message text. */
+#define PRUNE_LOOK 64	/* entries looked at per entry that may be pruned */
+
+struct done_arg {
+	bool all_done, any_pending;
+};
+
 static int
-prune_one(struct store_txn *t, uint64_t id, int64_t now, const char **error_r)
+done_check(void *arg, struct queue_delivery *d)
 {
-	unsigned char kb[8], *dst;
-	MDB_val k = { 8, kb }, v;
+	struct done_arg *a = arg;
+
+	if (d->state != QUEUE_DONE)
+		a->all_done = false;
+	if (d->state == QUEUE_PENDING)
+		a->any_pending = true;
+	return 0;
+}
+
+enum prune_verdict { KEEP, KEEP_PENDING, PRUNE, TOO_NEW };
+
+/*
+ * What retention does with entry @id (record @v): PRUNE if it has text,
+ * was received before @before and all its deliveries are done; TOO_NEW
+ * if it was received at or after @before; KEEP_PENDING if a delivery is
+ * pending; KEEP otherwise (dead, corrupt, or no text).
+ */
+static int
+prunable(struct store_txn *t, uint64_t id, const MDB_val *v, int64_t before,
+    enum prune_verdict *verdict, const char **error_r)
+{
+	struct done_arg a = { true, false };
+	const unsigned char *p;
+	const char *hs;
+	size_t hl, rawlen;
+	json_int_t received = 0;
 	json_t *hdr;
-	char *hs;
 	int rc;
 
-	be64(kb, id);
-	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
-		return store_mdb_fail(rc, "outbox", error_r);
-	if ((hdr = qmsg_header(&v)) == NULL)
-		return 0;		/* left as it is */
-	rc = json_object_set_new(hdr, "pruned", json_integer(now));
-	hs = rc == 0 ? json_dumps(hdr, JSON_COMPACT) : NULL;
+	*verdict = KEEP;
+	if (qmsg_split(v, &hs, &hl, &p, &rawlen) != 0 || rawlen == 0)
+		return 0;	/* corrupt (queue show says so), or no text */
+	if ((hdr = json_loadb(hs, hl, 0, NULL)) == NULL)
+		return 0;
+	rc = json_unpack(hdr, "{s:I}", "received", &received);
 	json_decref(hdr);
-	if (hs == NULL) {
-		*error_r = dv_error_set("out of memory");
-		return ENOMEM;
+	if (rc != 0)
+		return 0;
+	if (received >= before) {
+		*verdict = TOO_NEW;
+		return 0;
 	}
-	rc = qmsg_reserve(t, kb, hs, 0, 0, &dst, error_r);
-	free(hs);
-	return rc;
+	rc = each_delivery(t, id, done_check, &a, error_r);
+	if (rc == DV_ECORRUPT)
+		return 0;	/* kept; queue show tells */
+	if (rc != 0)
+		return rc;
+	*verdict = a.all_done ? PRUNE : a.any_pending ? KEEP_PENDING : KEEP;
+	return 0;
 }
 
 int
-queue_prune(struct store_txn *t, int64_t before, int64_t now, size_t max,
-    struct queue_prune_pos *pos, size_t *pruned_r, bool *more_r,
+queue_prune_scan(struct store_txn *t, int64_t before, size_t max,
+    struct queue_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
     const char **error_r)
 {
-	uint64_t ids[PRUNE_MAX], id = 0, next;
+	uint64_t id = 0, next = pos->next;
 	unsigned char kb[8];
 	MDB_cursor *cur;
 	MDB_val k = { 8, kb }, v;
-	size_t n = 0, seen = 0;
+	size_t seen = 0;
 	int rc, op = MDB_SET_RANGE;
+	bool too_new = false;
 
-	*pruned_r = 0;
+	*n_r = 0;
 	*more_r = false;
-	if (max > PRUNE_MAX)
-		max = PRUNE_MAX;
-	next = pos->next;
 	be64(kb, next);
 	if ((rc = mdb_cursor_open(t->txn, t->store->qmsg, &cur)) != 0)
 		return store_mdb_fail(rc, "outbox", error_r);
-	/* Collect first: a cursor must not see its own writes. */
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		json_t *hdr = NULL;
-		json_int_t received = 0;
-		bool all_done = true;
-		const unsigned char *p;
-		const char *hs;
-		size_t hl, rawlen;
+		enum prune_verdict vd;
 
 		op = MDB_NEXT;
 		if (k.mv_size != 8)
 			continue;
 		id = get_be64(k.mv_data);
-		if (seen++ == PRUNE_LOOK * max || n == max) {
+		if (seen++ == PRUNE_LOOK * max || *n_r == max) {
 			*more_r = true;
 			break;
 		}
 		next = id + 1;
-		if (qmsg_split(&v, &hs, &hl, &p, &rawlen) != 0 ||
-		    (rawlen > 0 && (hdr = json_loadb(hs, hl, 0, NULL)) ==
-		    NULL)) {
-			if (!pos->low_set)
-				pos->low = id, pos->low_set = true;
-			continue;	/* corrupt: queue show will say so */
-		}
-		if (rawlen == 0)
-			continue;	/* pruned already: no JSON to read */
-		json_unpack(hdr, "{s:I}", "received", &received);
-		json_decref(hdr);
-		if (received >= before)
-			break;		/* this round is over */
-		if ((rc = each_delivery(t, id, done_check, &all_done,
-		    error_r)) != 0)
+		if ((rc = prunable(t, id, &v, before, &vd, error_r)) != 0)
 			goto out;
-		if (all_done)
-			ids[n++] = id;
-		else if (!pos->low_set)
+		if (vd == TOO_NEW) {
+			too_new = true;
+			break;
+		}
+		if (vd == PRUNE)
+			ids[(*n_r)++] = id;
+		else if (vd == KEEP_PENDING && !pos->low_set)
 			pos->low = id, pos->low_set = true;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
@@ -1068,19 +1070,57 @@ queue_prune(struct store_txn *t, int64_t before, int64_t now, size_t max,
 	if (*more_r)
 		pos->next = id;
 	else {
-		/* End of a round: the next starts at the first entry kept,
-		 * or where this one stopped. */
-		pos->next = pos->low_set ? pos->low :
-		    rc == 0 ? id : next;
+		/* End of a round: the next starts at the first entry that
+		 * was still pending, or where this one stopped. */
+		pos->next = pos->low_set ? pos->low : too_new ? id : next;
 		pos->low_set = false;
 	}
 	rc = 0;
 out:
 	mdb_cursor_close(cur);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if ((rc = prune_one(t, ids[i], now, error_r)) == 0)
-			(*pruned_r)++;
 	return rc;
+}
+
+int
+queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
+    int64_t before, int64_t now, size_t *pruned_r, const char **error_r)
+{
+	*pruned_r = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char kb[8], *dst;
+		MDB_val k = { 8, kb }, v;
+		enum prune_verdict vd;
+		json_t *hdr;
+		char *hs;
+		int rc;
+
+		be64(kb, ids[i]);
+		rc = mdb_get(t->txn, t->store->qmsg, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			continue;	/* dropped since the scan */
+		if (rc != 0)
+			return store_mdb_fail(rc, "outbox", error_r);
+		/* Again, in this transaction: a copy may have re-armed it. */
+		if ((rc = prunable(t, ids[i], &v, before, &vd, error_r)) != 0)
+			return rc;
+		if (vd != PRUNE)
+			continue;
+		if ((hdr = qmsg_header(&v)) == NULL)
+			continue;
+		rc = json_object_set_new(hdr, "pruned", json_integer(now));
+		hs = rc == 0 ? json_dumps(hdr, JSON_COMPACT) : NULL;
+		json_decref(hdr);
+		if (hs == NULL) {
+			*error_r = dv_error_set("out of memory");
+			return ENOMEM;
+		}
+		rc = qmsg_reserve(t, kb, hs, 0, 0, &dst, error_r);
+		free(hs);
+		if (rc != 0)
+			return rc;
+		(*pruned_r)++;
+	}
+	return 0;
 }
 
 struct list_arg {

@@ -179,38 +179,54 @@ int queue_retry(struct store_txn *t, uint64_t id, const char *plugin,
  */
 int queue_drop(struct store_txn *t, uint64_t id, const char **error_r);
 
-/* Where queue_prune() goes on; all zero starts at the first entry. */
+/* Where queue_prune_scan() goes on; all zero starts at the first entry. */
 struct queue_prune_pos {
 	uint64_t next;		/* the first id the next pass looks at */
-	uint64_t low;		/* the first entry of this round kept whole */
+	uint64_t low;		/* the first entry of this round still pending */
 	bool low_set;
 };
 
 /**
- * queue_prune - remove the message text of entries received before
- * @before whose deliveries are all done (retention). The entry stays:
- * its envelope, decision and deliveries (with the activity and case
- * ids), and its Message-ID in the index, so that replies to it still
- * correlate and `queue show` still tells what became of it; only the
- * raw message, by far the largest part, goes, and LMDB reuses its pages.
- * A pruned entry is never merged into (a later copy of the message gets
- * an entry of its own) nor delivered again.
+ * queue_prune_scan - retention, step one: find entries received before
+ * @before whose deliveries are all done and that still have their
+ * message text, for queue_prune_ids(). Read-only: use a read
+ * transaction, so that the milter's commits do not wait for the scan.
  *
- * One pass prunes at most @max entries and looks at no more than 64
- * times as many (a pruned entry is skipped without parsing it), from
- * @pos->next on, and leaves @pos where the next pass should go on. A
- * round ends at the first entry received at or after @before (ids grow
- * with time) or at the end; the next round starts at the first entry of
- * this one that was kept (pending or dead then): entries before it are
- * not looked at again.
- * @param[out] pruned_r  entries pruned in this pass.
- * @param[out] more_r    true if the pass stopped at a limit (more to do
- *                       in this round).
+ * Retention removes the raw message, by far the largest part of an
+ * entry, and keeps the rest: envelope, decision, deliveries (with the
+ * activity and case ids) and the Message-ID in the index, so replies
+ * still correlate and `queue show` still tells what became of it; LMDB
+ * reuses the pages. A pruned entry is never merged into (a later copy
+ * of the message gets an entry of its own) nor delivered again.
+ *
+ * One scan finds at most @max entries (into @ids, room for @max) and
+ * looks at no more than 64 times as many (one without text is skipped
+ * without parsing it), from @pos->next on, and moves @pos on. A round
+ * ends at the first entry received at or after @before (ids grow with
+ * time) or at the end; the next round starts at the first entry of this
+ * one that had a pending delivery, or where this one stopped. Entries
+ * before that are not looked at again: a dead entry that is retried and
+ * done later is pruned only in a round started from 0 (zero @pos), which
+ * the worker does hourly. Update @pos from a copy once the prune has
+ * committed.
+ * @param[out] more_r  true if the scan stopped at a limit (more to do
+ *                     in this round).
  * @return 0, or DV_ESTORE.
  */
-int queue_prune(struct store_txn *t, int64_t before, int64_t now, size_t max,
-    struct queue_prune_pos *pos, size_t *pruned_r, bool *more_r,
+int queue_prune_scan(struct store_txn *t, int64_t before, size_t max,
+    struct queue_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
     const char **error_r);
+
+/**
+ * queue_prune_ids - retention, step two, in a write transaction: remove
+ * the text of the entries @ids found by queue_prune_scan(), each checked
+ * again (one dropped or re-armed since is left alone), marking each
+ * "pruned" at @now.
+ * @param[out] pruned_r  entries pruned.
+ * @return 0, DV_EFULL, DV_ESTORE or ENOMEM.
+ */
+int queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
+    int64_t before, int64_t now, size_t *pruned_r, const char **error_r);
 
 /**
  * queue_foreach - call @fn for every message in id order, with all its

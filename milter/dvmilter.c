@@ -162,22 +162,32 @@ main(int argc, char **argv)
 	{
 		struct plugin_set *ps;
 
+		char listing[2048] = "";
+		size_t used = 0;
+
 		if (plugin_set_load(dvd.conf, NULL, NULL, &ps, &err) != 0) {
 			fprintf(stderr, "dvmilter: %s\n", err);
 			return 1;
 		}
+		for (size_t i = 0; i < plugin_set_count(ps); i++) {
+			int n = snprintf(listing + used, sizeof(listing) - used,
+			    "plugin %s %s loaded from %s\n",
+			    plugin_name(plugin_set_get(ps, i)),
+			    plugin_desc(plugin_set_get(ps, i))->version,
+			    dvd.conf->plugin_dir);
+
+			if (n > 0 && (size_t)n < sizeof(listing) - used)
+				used += (size_t)n;
+		}
+		/* Unloaded first: a child that inherits a loaded plugin
+		 * would not have to open its file as UserID. */
+		plugin_set_free(ps);
 		if (mf_worker_check_plugins(dvd.conf, &err) != 0) {
 			fprintf(stderr, "dvmilter: %s\n", err);
-			plugin_set_free(ps);
 			return 1;
 		}
 		if (check)
-			for (size_t i = 0; i < plugin_set_count(ps); i++)
-				printf("plugin %s %s loaded from %s\n",
-				    plugin_name(plugin_set_get(ps, i)),
-				    plugin_desc(plugin_set_get(ps, i))->version,
-				    dvd.conf->plugin_dir);
-		plugin_set_free(ps);
+			fputs(listing, stdout);
 	}
 	if (check) {
 		printf("%s: configuration OK\n", path);

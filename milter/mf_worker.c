@@ -59,31 +59,58 @@ early_log(void)
 }
 
 /*
- * Retention: one pass of queue_prune() over the outbox. Returns the
- * time of the next pass: at once while there is more to look at, else
- * in a minute (or half the retention, if that is shorter).
+ * Retention: one pass over the outbox. The scan runs in a read
+ * transaction, so the milter's commits never wait for it; only the
+ * entries found are rewritten, in a write transaction, and @pos moves
+ * on only once that has committed. Returns the time of the next pass:
+ * at once while the round has more to look at, else in a minute (or
+ * half the retention, if shorter). Once an hour a round starts from the
+ * first entry, for dead entries retried and done since.
  */
+#define PRUNE_BATCH	256
+
 static int64_t
 prune_pass(struct store *st, int64_t retention, int64_t now,
-    struct queue_prune_pos *pos)
+    struct queue_prune_pos *pos, int64_t *full_round_at)
 {
+	struct queue_prune_pos np = *pos;
+	uint64_t ids[PRUNE_BATCH];
 	struct store_txn *t;
-	const char *err;
-	size_t n = 0;
+	const char *err = "";
+	size_t n = 0, pruned = 0;
 	bool more = false;
 	int64_t pause = retention / 2 < 60 ? retention / 2 : 60;
+	int rc;
 
-	if (store_txn_begin(st, true, &t, &err) != 0 ||
-	    queue_prune(t, now - retention, now, 256, pos, &n, &more,
-	    &err) != 0 || store_txn_commit(t, &err) != 0) {
+	if ((rc = store_txn_begin(st, false, &t, &err)) == 0) {
+		rc = queue_prune_scan(t, now - retention, PRUNE_BATCH, &np, ids,
+		    &n, &more, &err);
+		store_txn_abort(t);
+	}
+	if (rc == 0 && n > 0 &&
+	    (rc = store_txn_begin(st, true, &t, &err)) == 0) {
+		if ((rc = queue_prune_ids(t, ids, n, now - retention, now,
+		    &pruned, &err)) == 0)
+			rc = store_txn_commit(t, &err);
+		else
+			store_txn_abort(t);
+	}
+	if (rc != 0) {
 		log_error("outbox: retention: %s", err);
 		return now + 60;
 	}
-	if (n > 0)
+	*pos = np;
+	if (pruned > 0)
 		log_info("outbox: removed the text of %zu message%s done and "
-		    "received more than %lld s ago (OutboxRetention)", n,
-		    n == 1 ? "" : "s", (long long)retention);
-	return more ? now : now + (pause > 0 ? pause : 1);
+		    "received more than %lld s ago (OutboxRetention)", pruned,
+		    pruned == 1 ? "" : "s", (long long)retention);
+	if (more)
+		return now;
+	if (now >= *full_round_at) {
+		*pos = (struct queue_prune_pos){ 0 };
+		*full_round_at = now + 3600;
+	}
+	return now + (pause > 0 ? pause : 1);
 }
 
 int
@@ -94,7 +121,7 @@ mf_worker_main(const char *conf_path)
 	char keypath[1100];
 	struct store_opts so = { 0 };
 	struct queue_prune_pos prune_pos = { 0 };
-	int64_t next_prune = 0;
+	int64_t next_prune = 0, full_round_at = 0;
 	struct plugin_set *ps;
 	struct conf *c;
 	struct store *st;
@@ -161,7 +188,7 @@ mf_worker_main(const char *conf_path)
 		}
 		if (did == 0 && c->outbox_retention > 0 && now >= next_prune) {
 			next_prune = prune_pass(st, c->outbox_retention, now,
-			    &prune_pos);
+			    &prune_pos, &full_round_at);
 			if (next_prune == now)
 				ts.tv_sec = 0;	/* more to look at */
 		}
@@ -238,7 +265,7 @@ int
 mf_worker_check_plugins(const struct conf *c, const char **error_r)
 {
 	static char msg[600];
-	int fd[2], status;
+	int fd[2], status = 0;
 	ssize_t n, got = 0;
 	pid_t pid;
 
@@ -276,13 +303,20 @@ mf_worker_check_plugins(const struct conf *c, const char **error_r)
 			got += n;
 	msg[got] = '\0';
 	close(fd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while ((n = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	if (n < 0) {
+		*error_r = dv_error_set("waitpid: %s", strerror(errno));
+		return -1;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
+	if (got == 0 && WIFSIGNALED(status))
+		snprintf(msg, sizeof(msg), "the check was killed by signal %d",
+		    WTERMSIG(status));
 	*error_r = dv_error_set("as UserID %s, which the outbox worker runs "
-	    "as: %s", c->userid, got > 0 ? msg : "the plugins could not be "
-	    "loaded");
+	    "as: %s", c->userid, got > 0 || WIFSIGNALED(status) ? msg :
+	    "the plugins could not be loaded");
 	return -1;
 }
 

@@ -172,6 +172,14 @@ if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
 	chown nobody "$DV_TMP/secret"
 	nconf "${wconf[@]}"
 	check_eq "-n passes once UserID can read it" 0 "$rc"
+	# The same for the plugin's own file (root may load it; nobody not).
+	mkdir -m 755 "$DV_TMP/pl"
+	cp "$top_builddir/plugins/webhook/.libs/webhook.so" "$DV_TMP/pl/"
+	chmod 600 "$DV_TMP/pl/webhook.so"
+	wconf[4]="PluginDir $DV_TMP/pl"
+	nconf "${wconf[@]}"
+	check_match "-n fails when UserID cannot read the plugin itself" \
+	    "as UserID nobody, which the outbox worker runs as: .*webhook.so" "$out"
 else
 	ok "# SKIP privilege drop needs root"
 fi

@@ -477,14 +477,20 @@ static size_t
 prune(struct fx *f, int64_t before, size_t max, struct queue_prune_pos *pos,
     bool *more)
 {
-	struct store_txn *t = begin(f, true);
+	struct store_txn *t = begin(f, false);
+	uint64_t ids[16];
 	const char *err;
-	size_t n;
+	size_t n, pruned;
 
-	assert_int_equal(queue_prune(t, before, 9000, max, pos, &n, more,
+	assert_true(max <= 16);
+	assert_int_equal(queue_prune_scan(t, before, max, pos, ids, &n, more,
+	    &err), 0);
+	store_txn_abort(t);
+	t = begin(f, true);
+	assert_int_equal(queue_prune_ids(t, ids, n, before, 9000, &pruned,
 	    &err), 0);
 	commit(t);
-	return n;
+	return pruned;
 }
 
 static void
@@ -492,7 +498,8 @@ retention_removes_the_text_of_old_done_entries_only(void **state)
 {
 	struct fx *f = *state;
 	uint64_t a = put(f, "a@x", 1000), b = put(f, "b@x", 1000),
-	    c = put(f, "c@x", 1500), d = put(f, "d@x", 5000), id;
+	    p = put(f, "p@x", 1200), c = put(f, "c@x", 1500),
+	    d = put(f, "d@x", 5000), id;
 	struct queue_prune_pos pos = { 0 };
 	struct queue_delivery del;
 	struct store_txn *t;
@@ -502,15 +509,17 @@ retention_removes_the_text_of_old_done_entries_only(void **state)
 	bool more;
 
 	for (uint64_t i = a; i <= d; i++) {
-		record(f, i, "local", QUEUE_OK);
+		if (i != p)	/* p stays pending */
+			record(f, i, "local", QUEUE_OK);
 		record(f, i, "webhook", i == b ? QUEUE_PERMANENT : QUEUE_OK);
 	}
-	/* One entry per pass: a, then b (dead: kept), then c. */
+	/* At most one entry per pass: a, then b (dead) and p (pending),
+	 * kept, then c; d is too new and ends the round. */
 	do
 		total += prune(f, 2000, 1, &pos, &more);
 	while (more);
 	assert_int_equal(total, 2);
-	assert_int_equal(pos.next, b);		/* the next round starts at b */
+	assert_int_equal(pos.next, p);	/* the next round: first pending */
 
 	t = begin(f, false);
 	assert_int_equal(queue_get(t, a, &m, &err), 0);
@@ -524,7 +533,8 @@ retention_removes_the_text_of_old_done_entries_only(void **state)
 	assert_string_equal(del.activity_id, "act-1");
 	assert_int_equal(queue_find_message_id(t, "a@x", &id, &err), 0);
 	assert_int_equal(id, a);
-	for (uint64_t i = b; i <= d; i += d - b) {	/* b and d: whole */
+	for (uint64_t i = b; i <= d; i += i == b ? p - b : d - p) {
+		/* b, p and d: whole */
 		assert_int_equal(queue_get(t, i, &m, &err), 0);
 		assert_int_equal(m->raw_len, sizeof(raw) - 1);
 		assert_int_equal(m->pruned, 0);
@@ -535,9 +545,35 @@ retention_removes_the_text_of_old_done_entries_only(void **state)
 	queue_msg_free(m);
 	store_txn_abort(t);
 
-	/* Nothing more to do in the next round. */
-	assert_int_equal(prune(f, 2000, 100, &pos, &more), 0);
+	/* Nothing more to do in the next round, until p is done. */
+	assert_int_equal(prune(f, 2000, 16, &pos, &more), 0);
 	assert_false(more);
+	assert_int_equal(pos.next, p);
+	record(f, p, "local", QUEUE_OK);
+	assert_int_equal(prune(f, 2000, 16, &pos, &more), 1);
+	assert_int_equal(pos.next, d);	/* nothing pending before d now */
+
+	/* What a scan found is checked again when it is applied. */
+	id = put(f, "late@x", 5000);
+	record(f, id, "local", QUEUE_OK);
+	record(f, id, "webhook", QUEUE_OK);
+	{
+		struct queue_prune_pos from0 = { 0 };
+		uint64_t ids[16];
+		size_t n, pruned;
+
+		t = begin(f, false);
+		assert_int_equal(queue_prune_scan(t, 6000, 16, &from0, ids, &n,
+		    &more, &err), 0);
+		store_txn_abort(t);
+		assert_int_equal(n, 2);		/* d and late@x */
+		t = begin(f, true);
+		assert_int_equal(queue_drop(t, id, &err), 0);	/* meanwhile */
+		assert_int_equal(queue_prune_ids(t, ids, n, 6000, 9000, &pruned,
+		    &err), 0);
+		assert_int_equal(pruned, 1);	/* d; the dropped one is left */
+		commit(t);
+	}
 
 	/* A copy of a pruned message gets an entry of its own. */
 	id = put(f, "a@x", 6000);
@@ -580,7 +616,7 @@ retention_lets_the_store_reuse_the_space(void **state)
 		if (round == 0) {
 			before_prune = sb.st_size;
 			/* No plugins: done at once; all eight go. */
-			assert_int_equal(prune(f, 1001, 100, &pos, &more), 8);
+			assert_int_equal(prune(f, 1001, 16, &pos, &more), 8);
 		}
 	}
 	/* The second eight megabytes went where the first were. */
