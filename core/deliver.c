@@ -197,16 +197,12 @@ correlate(struct store *st, const struct deliver_opts *o,
 			how = DVP_CORR_IN_REPLY_TO;
 	if (how == DVP_CORR_NONE && o->key != NULL) {
 		int rc = token_find(o->key, o->token_prefix, m->subject, &id);
-		struct queue_msg *x;
 
 		if (rc == DV_EINVAL)
 			log_notice("outbox %llu: invalid tracking token in "
 			    "subject ignored", (unsigned long long)q->id);
-		else if (rc == 0 && id != q->id &&
-		    queue_get(t, id, &x, &err) == 0) {
-			queue_msg_free(x);
+		else if (rc == 0 && id != q->id && queue_exists(t, id))
 			how = DVP_CORR_TRACKING_TOKEN;
-		}
 	}
 	if (how == DVP_CORR_NONE && o->smart_matching) {
 		struct smart_key k;

@@ -500,9 +500,36 @@ dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
+static int get_entry(struct store_txn *t, uint64_t id, bool with_raw,
+    struct queue_msg **msg_r, const char **error_r);
+
 int
 queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
     const char **error_r)
+{
+	return get_entry(t, id, true, msg_r, error_r);
+}
+
+int
+queue_get_envelope(struct store_txn *t, uint64_t id,
+    struct queue_msg **msg_r, const char **error_r)
+{
+	return get_entry(t, id, false, msg_r, error_r);
+}
+
+bool
+queue_exists(struct store_txn *t, uint64_t id)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+
+	be64(kb, id);
+	return mdb_get(t->txn, t->store->qmsg, &k, &v) == 0;
+}
+
+static int
+get_entry(struct store_txn *t, uint64_t id, bool with_raw,
+    struct queue_msg **msg_r, const char **error_r)
 {
 	unsigned char kb[8];
 	MDB_val k = { 8, kb }, v;
@@ -552,13 +579,15 @@ queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
 		m->rcpts[i] = dup_or_null(json_string_value(
 		    json_array_get(rcpts, i)));
 	m->raw_len = rawlen;
-	m->raw = malloc(m->raw_len + 1);
-	if (m->raw == NULL || m->rcpts == NULL) {
+	m->raw = with_raw ? malloc(m->raw_len + 1) : NULL;
+	if ((with_raw && m->raw == NULL) || m->rcpts == NULL) {
 		queue_msg_free(m);
 		goto oom_hdr;
 	}
-	memcpy(m->raw, p, m->raw_len);
-	m->raw[m->raw_len] = '\0';
+	if (with_raw) {
+		memcpy(m->raw, p, m->raw_len);
+		m->raw[m->raw_len] = '\0';
+	}
 	json_decref(hdr);
 	*msg_r = m;
 	return 0;
@@ -911,7 +940,7 @@ queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
 	char mkb[80];
 	int rc;
 
-	if ((rc = queue_get(t, id, &m, error_r)) != 0)
+	if ((rc = queue_get_envelope(t, id, &m, error_r)) != 0)
 		return rc;
 	/* Delete after each walk (a cursor must not see its own deletes),
 	 * 16 at a time, until none is left. */

@@ -109,6 +109,16 @@ int queue_put(struct store_txn *t, const struct queue_item *it,
 int queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
     const char **error_r);
 
+/**
+ * queue_get_envelope - queue_get() without the message: raw is NULL and
+ * raw_len the size stored, so listing a large outbox reads no message.
+ */
+int queue_get_envelope(struct store_txn *t, uint64_t id,
+    struct queue_msg **msg_r, const char **error_r);
+
+/** queue_exists - whether entry @id is in the outbox (reads no message). */
+bool queue_exists(struct store_txn *t, uint64_t id);
+
 /** queue_msg_free - NULL is a no-op. */
 void queue_msg_free(struct queue_msg *m);
 

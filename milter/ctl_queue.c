@@ -115,7 +115,7 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 	size_t used = 0;
 	int rc;
 
-	if ((rc = queue_get(lc->t, id, &m, &err)) != 0) {
+	if ((rc = queue_get_envelope(lc->t, id, &m, &err)) != 0) {
 		snprintf(lc->err, sizeof(lc->err), "%s", err);
 		return rc == DV_ENOTFOUND ? 0 : rc;
 	}
@@ -244,7 +244,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
 		return rc;
-	if ((rc = queue_get(t, sc.id, &m, &err)) != 0) {
+	if ((rc = queue_get_envelope(t, sc.id, &m, &err)) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}

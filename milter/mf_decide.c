@@ -59,22 +59,18 @@ conn_txn(struct mf_conn *cc, struct store_txn **t, const char **error_r)
 static uint64_t
 correlated_in(struct mf_conn *cc, struct store_txn *t)
 {
-	const char *err;
 	uint64_t id = 0;
 
 	if ((id = answers_tracked(t, cc->in_reply_to)) == 0)
 		id = answers_tracked(t, cc->references);
 	if (id == 0 && cc->subject != NULL) {
 		char *subj = msg_header_decode(cc->subject);
-		struct queue_msg *x;
 		uint64_t tok;
 
 		if (subj != NULL && token_find(&dvd.token_key,
 		    cc->conf->token_prefix, subj, &tok) == 0 &&
-		    queue_get(t, tok, &x, &err) == 0) {
-			queue_msg_free(x);
+		    queue_exists(t, tok))
 			id = tok;
-		}
 		free(subj);
 	}
 	return id;

@@ -116,6 +116,17 @@ put_then_get_round_trips(void **state)
 	assert_int_equal(queue_find_message_id(t, "M1@ext.example", &id2, &err),
 	    DV_ENOTFOUND);
 	assert_int_equal(queue_get(t, id + 100, &m, &err), DV_ENOTFOUND);
+	/* The envelope alone: no copy of the message. */
+	assert_int_equal(queue_get_envelope(t, id, &m, &err), 0);
+	assert_null(m->raw);
+	assert_int_equal(m->raw_len, sizeof(raw) - 1);
+	assert_string_equal(m->message_id, "m1@ext.example");
+	assert_string_equal(m->rcpts[1], "alice@example.com");
+	queue_msg_free(m);
+	assert_int_equal(queue_get_envelope(t, id + 100, &m, &err),
+	    DV_ENOTFOUND);
+	assert_true(queue_exists(t, id));
+	assert_false(queue_exists(t, id + 100));
 	store_txn_abort(t);
 	assert_true(put(f, NULL, 1000) > id);
 }
