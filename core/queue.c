@@ -1152,6 +1152,32 @@ queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
 	return 0;
 }
 
+struct collect_arg {
+	struct queue_delivery *d;
+	size_t max, n;
+};
+
+static int
+collect_one(void *arg, struct queue_delivery *d)
+{
+	struct collect_arg *a = arg;
+
+	if (a->n < a->max)
+		a->d[a->n++] = *d;
+	return 0;
+}
+
+int
+queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
+    size_t max, size_t *n_r, const char **error_r)
+{
+	struct collect_arg a = { d, max, 0 };
+	int rc = each_delivery(t, id, collect_one, &a, error_r);
+
+	*n_r = a.n;
+	return rc;
+}
+
 struct list_arg {
 	struct queue_delivery d[16];
 	size_t n;

@@ -151,6 +151,15 @@ int queue_due_batch(struct store_txn *t, int64_t now, size_t max,
 int queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
     struct queue_delivery *d_r, const char **error_r);
 
+/**
+ * queue_deliveries - the deliveries of entry @id, in plugin-name order,
+ * at most @max of them into @d.
+ * @return 0 (with *n_r 0 for an entry without deliveries, or none),
+ *         DV_ECORRUPT or DV_ESTORE.
+ */
+int queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
+    size_t max, size_t *n_r, const char **error_r);
+
 enum queue_outcome {
 	QUEUE_OK = 0,		/* as DVP_OK */
 	QUEUE_TRANSIENT = 1,	/* as DVP_TRANSIENT */

@@ -251,7 +251,7 @@ usage(FILE *fp)
 "  rule list [MAILBOX] [--json]\n"
 "  rule remove MAILBOX N\n"
 "  rule move MAILBOX N TO\n"
-"  queue list [--json]\n"
+"  queue list [--state pending|done|dead] [--json]\n"
 "  queue show ID [--json]\n"
 "  queue retry ID [--plugin NAME]\n"
 "  queue drop ID\n"

@@ -35,16 +35,26 @@ parse_id(const char *s, uint64_t *id)
 /* Parse "[--json] [ID]" style arguments. */
 static int
 args(int argc, char **argv, bool want_id, bool allow_json, bool *json,
-    uint64_t *id, const char **plugin)
+    uint64_t *id, const char **plugin, const char **state)
 {
 	int npos = 0;
 
 	*json = false;
 	if (plugin != NULL)
 		*plugin = NULL;
+	if (state != NULL)
+		*state = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0 && allow_json)
 			*json = true;
+		else if (strcmp(argv[i], "--state") == 0 && state != NULL) {
+			if (i + 1 >= argc || (strcmp(argv[i + 1], "pending") != 0 &&
+			    strcmp(argv[i + 1], "done") != 0 &&
+			    strcmp(argv[i + 1], "dead") != 0))
+				return ctl_usage_error("queue %s: --state needs "
+				    "pending, done or dead", argv[0]);
+			*state = argv[++i];
+		}
 		else if (strcmp(argv[i], "--plugin") == 0 && plugin != NULL) {
 			if (i + 1 >= argc)
 				return ctl_usage_error("queue %s: --plugin needs "
@@ -99,6 +109,7 @@ overall(const struct queue_delivery *d, size_t nd)
 
 struct list_ctx {
 	struct store_txn *t;
+	const char *state;		/* --state, or NULL for all */
 	char err[512];
 	bool json;
 	json_t *arr;
@@ -115,6 +126,8 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 	size_t used = 0;
 	int rc;
 
+	if (lc->state != NULL && strcmp(overall(d, nd), lc->state) != 0)
+		return 0;
 	if ((rc = queue_get_envelope(lc->t, id, &m, &err)) != 0) {
 		snprintf(lc->err, sizeof(lc->err), "%s", err);
 		return rc == DV_ENOTFOUND ? 0 : rc;
@@ -173,7 +186,8 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	uint64_t id;
 	int rc;
 
-	if ((rc = args(argc, argv, false, true, &lc.json, &id, NULL)) != CTL_OK)
+	if ((rc = args(argc, argv, false, true, &lc.json, &id, NULL,
+	    &lc.state)) != CTL_OK)
 		return rc;
 	if ((rc = ctl_txn(ctl, false, &lc.t)) != CTL_OK)
 		return rc;
@@ -201,21 +215,7 @@ struct show_ctx {
 	uint64_t id;
 	struct queue_delivery d[16];
 	size_t nd;
-	bool found;
 };
-
-static int
-show_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
-{
-	struct show_ctx *sc = arg;
-
-	if (id != sc->id)
-		return 0;
-	sc->found = true;
-	sc->nd = nd < 16 ? nd : 16;
-	memcpy(sc->d, d, sc->nd * sizeof(*d));
-	return 1;	/* stop the walk */
-}
 
 /* The stored decision as JSON; as a string if it does not parse. */
 static json_t *
@@ -240,7 +240,8 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	bool json;
 	int rc;
 
-	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL)) != CTL_OK)
+	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL, NULL)) !=
+	    CTL_OK)
 		return rc;
 	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
 		return rc;
@@ -248,9 +249,9 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}
-	rc = queue_foreach(t, show_cb, &sc, &err);
+	rc = queue_deliveries(t, sc.id, sc.d, 16, &sc.nd, &err);
 	store_txn_abort(t);
-	if (rc != 0 && rc != 1) {
+	if (rc != 0) {
 		queue_msg_free(m);
 		return ctl_fail("%s", err);
 	}
@@ -329,7 +330,7 @@ cmd_retry(struct ctl *ctl, int argc, char **argv)
 	bool json;
 	int rc;
 
-	if ((rc = args(argc, argv, true, false, &json, &id, &plugin)) != CTL_OK)
+	if ((rc = args(argc, argv, true, false, &json, &id, &plugin, NULL)) != CTL_OK)
 		return rc;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
@@ -352,7 +353,7 @@ cmd_drop(struct ctl *ctl, int argc, char **argv)
 	bool json;
 	int rc;
 
-	if ((rc = args(argc, argv, true, false, &json, &id, NULL)) != CTL_OK)
+	if ((rc = args(argc, argv, true, false, &json, &id, NULL, NULL)) != CTL_OK)
 		return rc;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;

@@ -20,6 +20,11 @@ check_eq "queue list --json shows both" "2" "$(jq length <<<"$json")"
 check_eq "a new entry is pending for each plugin" "pending/local:pending,webhook:pending" \
     "$(jq -r --argjson id "$id1" '.[] | select(.id == $id) | .state + "/" + ([.deliveries[] | .plugin + ":" + .state] | join(","))' <<<"$json")"
 check_match "queue list prints a table" "^ID +STATE +RECEIVED +FROM +MESSAGE-ID +DELIVERIES" "$(ctl queue list)"
+check_eq "queue list --state pending lists both" "2" "$(ctl queue list --state pending --json | jq length)"
+check_eq "queue list --state done lists neither" "[]" "$(ctl queue list --state done --json | jq -c .)"
+out=$(ctl queue list --state stuck 2>&1); rc=$?
+check_eq "an unknown --state is a usage error" 2 "$rc"
+check_match "and says which states there are" "--state needs pending, done or dead" "$out"
 show=$(ctl queue show "$id1" --json)
 check_eq "queue show --json has the envelope" "ann@ext.example support@example.com" \
     "$(jq -r '.from + " " + .rcpts[0]' <<<"$show")"

@@ -127,6 +127,21 @@ put_then_get_round_trips(void **state)
 	    DV_ENOTFOUND);
 	assert_true(queue_exists(t, id));
 	assert_false(queue_exists(t, id + 100));
+	{
+		struct queue_delivery d[4];
+		size_t nd;
+
+		assert_int_equal(queue_deliveries(t, id, d, 4, &nd, &err), 0);
+		assert_int_equal(nd, 2);
+		assert_string_equal(d[0].plugin, "local");
+		assert_string_equal(d[1].plugin, "webhook");
+		assert_int_equal(d[1].state, QUEUE_PENDING);
+		assert_int_equal(queue_deliveries(t, id, d, 1, &nd, &err), 0);
+		assert_int_equal(nd, 1);
+		assert_int_equal(queue_deliveries(t, id + 100, d, 4, &nd, &err),
+		    0);
+		assert_int_equal(nd, 0);
+	}
 	store_txn_abort(t);
 	assert_true(put(f, NULL, 1000) > id);
 }
