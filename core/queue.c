@@ -978,19 +978,6 @@ out:
 
 /* --- retention ------------------------------------------------------------ */
 
-/* The header of a qmsg record (NULL if it does not parse). */
-static json_t *
-qmsg_header(const MDB_val *v)
-{
-	const unsigned char *p;
-	const char *hs;
-	size_t hl, rawlen;
-
-	if (qmsg_split(v, &hs, &hl, &p, &rawlen) != 0)
-		return NULL;
-	return json_loadb(hs, hl, 0, NULL);
-}
-
 #define PRUNE_LOOK 64	/* entries looked at per entry that may be pruned */
 
 struct done_arg {
@@ -1015,11 +1002,12 @@ enum prune_verdict { KEEP, KEEP_PENDING, PRUNE, TOO_NEW };
  * What retention does with entry @id (record @v): PRUNE if it has text,
  * was received before @before and all its deliveries are done; TOO_NEW
  * if it was received at or after @before; KEEP_PENDING if a delivery is
- * pending; KEEP otherwise (dead, corrupt, or no text).
+ * pending; KEEP otherwise (dead, corrupt, or no text). For PRUNE, the
+ * parsed header is handed to the caller in *hdr_r if that is not NULL.
  */
 static int
 prunable(struct store_txn *t, uint64_t id, const MDB_val *v, int64_t before,
-    enum prune_verdict *verdict, const char **error_r)
+    enum prune_verdict *verdict, json_t **hdr_r, const char **error_r)
 {
 	struct done_arg a = { true, false };
 	const unsigned char *p;
@@ -1027,28 +1015,31 @@ prunable(struct store_txn *t, uint64_t id, const MDB_val *v, int64_t before,
 	size_t hl, rawlen;
 	json_int_t received = 0;
 	json_t *hdr;
-	int rc;
+	int rc = 0;
 
 	*verdict = KEEP;
 	if (qmsg_split(v, &hs, &hl, &p, &rawlen) != 0 || rawlen == 0)
 		return 0;	/* corrupt (queue show says so), or no text */
 	if ((hdr = json_loadb(hs, hl, 0, NULL)) == NULL)
 		return 0;
-	rc = json_unpack(hdr, "{s:I}", "received", &received);
-	json_decref(hdr);
-	if (rc != 0)
-		return 0;
+	if (json_unpack(hdr, "{s:I}", "received", &received) != 0)
+		goto out;
 	if (received >= before) {
 		*verdict = TOO_NEW;
-		return 0;
+		goto out;
 	}
 	rc = each_delivery(t, id, done_check, &a, error_r);
 	if (rc == DV_ECORRUPT)
-		return 0;	/* kept; queue show tells */
-	if (rc != 0)
-		return rc;
-	*verdict = a.all_done ? PRUNE : a.any_pending ? KEEP_PENDING : KEEP;
-	return 0;
+		rc = 0;		/* kept; queue show tells */
+	else if (rc == 0)
+		*verdict = a.all_done ? PRUNE : a.any_pending ?
+		    KEEP_PENDING : KEEP;
+out:
+	if (*verdict == PRUNE && hdr_r != NULL)
+		*hdr_r = hdr;
+	else
+		json_decref(hdr);
+	return rc;
 }
 
 int
@@ -1081,7 +1072,8 @@ queue_prune_scan(struct store_txn *t, int64_t before, size_t max,
 			break;
 		}
 		next = id + 1;
-		if ((rc = prunable(t, id, &v, before, &vd, error_r)) != 0)
+		if ((rc = prunable(t, id, &v, before, &vd, NULL,
+		    error_r)) != 0)
 			goto out;
 		if (vd == TOO_NEW) {
 			too_new = true;
@@ -1130,11 +1122,10 @@ queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
 		if (rc != 0)
 			return store_mdb_fail(rc, "outbox", error_r);
 		/* Again, in this transaction: a copy may have re-armed it. */
-		if ((rc = prunable(t, ids[i], &v, before, &vd, error_r)) != 0)
+		if ((rc = prunable(t, ids[i], &v, before, &vd, &hdr,
+		    error_r)) != 0)
 			return rc;
 		if (vd != PRUNE)
-			continue;
-		if ((hdr = qmsg_header(&v)) == NULL)
 			continue;
 		rc = json_object_set_new(hdr, "pruned", json_integer(now));
 		hs = rc == 0 ? json_dumps(hdr, JSON_COMPACT) : NULL;
@@ -1178,21 +1169,6 @@ queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
 	return rc;
 }
 
-struct list_arg {
-	struct queue_delivery d[16];
-	size_t n;
-};
-
-static int
-list_collect(void *arg, struct queue_delivery *d)
-{
-	struct list_arg *a = arg;
-
-	if (a->n < 16)
-		a->d[a->n++] = *d;
-	return 0;
-}
-
 int
 queue_foreach(struct store_txn *t,
     int (*fn)(void *arg, uint64_t id, const struct queue_delivery *d,
@@ -1201,14 +1177,15 @@ queue_foreach(struct store_txn *t,
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc, op = MDB_FIRST;
-	struct list_arg *la = malloc(sizeof(*la));
+	struct queue_delivery *d = malloc(16 * sizeof(*d));
+	size_t nd;
 
-	if (la == NULL) {
+	if (d == NULL) {
 		*error_r = dv_error_set("out of memory");
 		return ENOMEM;
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->store->qmsg, &cur)) != 0) {
-		free(la);
+		free(d);
 		return store_mdb_fail(rc, "outbox", error_r);
 	}
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
@@ -1218,15 +1195,14 @@ queue_foreach(struct store_txn *t,
 		if (k.mv_size != 8)
 			continue;
 		id = get_be64(k.mv_data);
-		la->n = 0;
-		if ((rc = each_delivery(t, id, list_collect, la, error_r)) != 0 ||
-		    (rc = fn(arg, id, la->d, la->n)) != 0)
+		if ((rc = queue_deliveries(t, id, d, 16, &nd, error_r)) != 0 ||
+		    (rc = fn(arg, id, d, nd)) != 0)
 			goto out;
 	}
 	rc = rc == MDB_NOTFOUND ? 0 : store_mdb_fail(rc, "outbox", error_r);
 out:
 	mdb_cursor_close(cur);
-	free(la);
+	free(d);
 	return rc;
 }
 
