@@ -396,17 +396,173 @@ out:
 	return rc;
 }
 
+/*
+ * The index records of entry @id: its Message-ID in qmsgid, and a
+ * pending delivery due at @received for each plugin that has none.
+ */
+static int
+index_entry(struct store_txn *t, uint64_t id, const char *message_id,
+    int64_t received, char *const *plugins, const char **error_r)
+{
+	unsigned char kb[8];
+	char mkb[80];
+	MDB_val k, v = { 8, kb };
+	int rc;
+
+	be64(kb, id);
+	if (message_id != NULL && message_id[0] != '\0') {
+		msgid_key(message_id, mkb, &k);
+		if ((rc = mdb_put(t->txn, t->store->qmsgid, &k, &v, 0)) != 0)
+			return store_mdb_fail(rc, "outbox", error_r);
+	}
+	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
+		struct queue_delivery d;
+
+		if (queue_delivery_get(t, id, plugins[i], &d, error_r) == 0)
+			continue;	/* indexed already */
+		memset(&d, 0, sizeof(d));
+		d.id = id;
+		d.state = QUEUE_PENDING;
+		d.next_at = d.updated = received;
+		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
+		if ((rc = del_put(t, &d, error_r)) != 0 ||
+		    (rc = due_set(t, d.next_at, id, d.plugin, true,
+		    error_r)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* An 8-byte big-endian number in the meta table; *have_r if present. */
+static int
+meta_u64(struct store_txn *t, const char *key, uint64_t *v_r, bool *have_r,
+    const char **error_r)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(t->txn, t->store->meta, &k, &v);
+
+	*v_r = 0;
+	*have_r = false;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	if (v.mv_size != 8) {
+		*error_r = dv_error_set("store record %s is corrupt", key);
+		return DV_ECORRUPT;
+	}
+	*v_r = get_be64(v.mv_data);
+	*have_r = true;
+	return 0;
+}
+
+static int
+meta_u64_put(struct store_txn *t, const char *key, uint64_t value,
+    const char **error_r)
+{
+	unsigned char b[8];
+	MDB_val k = { strlen(key), (void *)key }, v = { 8, b };
+	int rc;
+
+	be64(b, value);
+	if ((rc = mdb_put(t->txn, t->store->meta, &k, &v, 0)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	return 0;
+}
+
+#define INDEX_MARK	"queue/indexed"
+#define ID_COUNTER	"counter/queue"		/* store_counter_next()'s */
+
+int
+queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
+    size_t *n_r, bool *more_r, const char **error_r)
+{
+	unsigned char kb[8];
+	MDB_cursor *cur = NULL;
+	MDB_val k = { 8, kb }, v;
+	uint64_t mark, last = 0;
+	size_t n = 0;
+	bool have, more = false;
+	int rc, op = MDB_SET_RANGE;
+
+	if (n_r != NULL)
+		*n_r = 0;
+	if (more_r != NULL)
+		*more_r = false;
+	if ((rc = meta_u64(t, INDEX_MARK, &mark, &have, error_r)) != 0)
+		return rc;
+	if (!have) {
+		/* Every entry of a store without a mark is indexed. */
+		if ((rc = meta_u64(t, ID_COUNTER, &mark, &have, error_r)) != 0)
+			return rc;
+		return meta_u64_put(t, INDEX_MARK, mark, error_r);
+	}
+	if ((rc = mdb_cursor_open(t->txn, t->store->qmsg, &cur)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	be64(kb, mark + 1);
+	while ((rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op)) == 0) {
+		const unsigned char *raw;
+		const char *hs, *mid = NULL;
+		size_t hl, rawlen;
+		json_int_t received = 0;
+		json_t *hdr;
+		uint64_t id;
+
+		op = MDB_NEXT;
+		if (k.mv_size != 8)
+			continue;
+		if (n == max) {
+			more = true;
+			break;
+		}
+		id = get_be64(k.mv_data);
+		if (qmsg_split(&v, &hs, &hl, &raw, &rawlen) != 0 ||
+		    (hdr = json_loadb(hs, hl, 0, NULL)) == NULL) {
+			mdb_cursor_close(cur);
+			*error_r = dv_error_set("queued message %llu is corrupt",
+			    (unsigned long long)id);
+			return DV_ECORRUPT;
+		}
+		(void)json_unpack(hdr, "{s?s, s?I}", "message_id", &mid,
+		    "received", &received);
+		rc = index_entry(t, id, mid, received, plugins, error_r);
+		json_decref(hdr);
+		if (rc != 0) {
+			mdb_cursor_close(cur);
+			return rc;
+		}
+		last = id;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_mdb_fail(rc, "outbox", error_r);
+	if (n > 0 && (rc = meta_u64_put(t, INDEX_MARK, last, error_r)) != 0)
+		return rc;
+	if (n_r != NULL)
+		*n_r = n;
+	if (more_r != NULL)
+		*more_r = more;
+	return 0;
+}
+
 int
 queue_put(struct store_txn *t, const struct queue_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r)
 {
 	unsigned char kb[8], *dst;
 	json_t *hdr = NULL, *rcpts;
-	char *hs = NULL, mkb[80];
-	MDB_val k, v;
+	char *hs = NULL;
 	uint64_t id;
 	int rc;
 
+	/* A copy of an entry that is not indexed yet (the caller knows). */
+	if (it->merge_into != 0 && (rc = queue_merge(t, it->merge_into, it,
+	    NULL, error_r)) != DV_ENOTFOUND) {
+		if (rc == 0)
+			*id_r = it->merge_into;
+		return rc;
+	}
 	/* The same message again (another transaction): one entry. */
 	if (it->message_id != NULL && it->message_id[0] != '\0' &&
 	    queue_find_message_id(t, it->message_id, &id, error_r) == 0 &&
@@ -447,25 +603,10 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 		} else
 			memcpy(dst, it->raw, it->raw_len);
 	}
-	if (it->message_id != NULL && it->message_id[0] != '\0') {
-		msgid_key(it->message_id, mkb, &k);
-		v.mv_size = 8;
-		v.mv_data = kb;
-		if ((rc = mdb_put(t->txn, t->store->qmsgid, &k, &v, 0)) != 0) {
-			rc = store_mdb_fail(rc, "outbox", error_r);
-			goto out;
-		}
-	}
-	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
-		struct queue_delivery d = { .id = id, .state = QUEUE_PENDING,
-		    .next_at = it->received, .updated = it->received };
-
-		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
-		if ((rc = del_put(t, &d, error_r)) != 0 ||
-		    (rc = due_set(t, d.next_at, id, d.plugin, true,
-		    error_r)) != 0)
-			goto out;
-	}
+	if (!it->defer_index &&
+	    (rc = index_entry(t, id, it->message_id, it->received, plugins,
+	    error_r)) != 0)
+		goto out;
 	*id_r = id;
 	rc = 0;
 	goto out;
@@ -982,6 +1123,7 @@ out:
 
 struct done_arg {
 	bool all_done, any_pending;
+	size_t n;
 };
 
 static int
@@ -989,6 +1131,7 @@ done_check(void *arg, struct queue_delivery *d)
 {
 	struct done_arg *a = arg;
 
+	a->n++;
 	if (d->state != QUEUE_DONE)
 		a->all_done = false;
 	if (d->state == QUEUE_PENDING)
@@ -1009,7 +1152,7 @@ static int
 prunable(struct store_txn *t, uint64_t id, const MDB_val *v, int64_t before,
     enum prune_verdict *verdict, json_t **hdr_r, const char **error_r)
 {
-	struct done_arg a = { true, false };
+	struct done_arg a = { true, false, 0 };
 	const unsigned char *p;
 	const char *hs;
 	size_t hl, rawlen;
@@ -1031,7 +1174,14 @@ prunable(struct store_txn *t, uint64_t id, const MDB_val *v, int64_t before,
 	rc = each_delivery(t, id, done_check, &a, error_r);
 	if (rc == DV_ECORRUPT)
 		rc = 0;		/* kept; queue show tells */
-	else if (rc == 0)
+	else if (rc == 0 && a.n == 0) {
+		uint64_t mark;
+		bool have;
+
+		/* No deliveries: not indexed yet, or no plugins (done). */
+		if ((rc = meta_u64(t, INDEX_MARK, &mark, &have, error_r)) == 0)
+			*verdict = have && id > mark ? KEEP_PENDING : PRUNE;
+	} else if (rc == 0)
 		*verdict = a.all_done ? PRUNE : a.any_pending ?
 		    KEEP_PENDING : KEEP;
 out:

@@ -48,6 +48,17 @@ struct queue_item {
 	int (*raw_fill)(void *arg, void *dst);
 	void *raw_arg;
 	bool truncated;
+	/*
+	 * For the outbox writer, which takes the index records off the
+	 * SMTP path (see queue_index_pending()):
+	 * defer_index: write only the message record; the entry has no
+	 *   deliveries and is not in the Message-ID index until indexed.
+	 * merge_into: an entry stored with defer_index and not indexed yet
+	 *   that has this message's Message-ID (the caller keeps track of
+	 *   those, as the index cannot tell): fold into it, or 0.
+	 */
+	bool defer_index;
+	uint64_t merge_into;
 };
 
 /* A queued message as read back. Strings point into the struct. */
@@ -93,13 +104,35 @@ struct queue_policy {
  * message, received again in another transaction) is folded into that
  * entry instead: its mailboxes and recipients are added to the entry's,
  * and every plugin is due to get the entry again; *id_r is then the
- * existing id.
+ * existing id. With it->merge_into, the message is folded into that
+ * entry (not indexed yet) instead, unless it is gone. With
+ * it->defer_index, a new entry gets neither its deliveries nor its
+ * Message-ID index record: queue_index_pending() writes them later.
  * @param[in]  plugins  NULL-terminated plugin names (may be empty).
  * @param[out] id_r     the message's id, unique for the store's life.
  * @return 0, DV_EFULL, DV_ETOOBIG or DV_ESTORE.
  */
 int queue_put(struct store_txn *t, const struct queue_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r);
+
+/**
+ * queue_index_pending - index the entries stored with defer_index: for
+ * each entry after the index mark (a counter in the store, which only
+ * this moves), in id order, its Message-ID goes into the index and each
+ * plugin gets a pending delivery due at its reception; then the mark
+ * moves past it. Indexing is idempotent: an entry that has its
+ * deliveries already (stored without defer_index) keeps them. A store
+ * without a mark (older than this, or new) gets one at its last id, as
+ * every entry there is indexed. The outbox writer calls it in a commit
+ * of its own shortly after the commits that answered the MTA, and once
+ * at start, so that a crash between the two loses nothing.
+ * @param[in]  max      index at most this many entries.
+ * @param[out] n_r      entries indexed (if not NULL).
+ * @param[out] more_r   true if @max stopped it (if not NULL).
+ * @return 0, DV_EFULL, DV_ECORRUPT or DV_ESTORE.
+ */
+int queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
+    size_t *n_r, bool *more_r, const char **error_r);
 
 /**
  * queue_get - read a message back.

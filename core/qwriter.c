@@ -3,7 +3,8 @@
  *
  * Submitters link a request on a list and wait on its condition; the
  * thread swaps the whole list out, writes it in one transaction and
- * wakes every request with its own result. It knows nothing of milters.
+ * wakes every request with its own result. Between those commits it
+ * indexes what they stored (see qwriter.h). It knows nothing of milters.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "qwriter.h"
 #include "status.h"
 
@@ -22,6 +24,7 @@
 
 struct qw_req {
 	const struct queue_item *it;
+	struct timespec queued_at;
 	uint64_t id;
 	int rc;
 	bool done;
@@ -30,9 +33,16 @@ struct qw_req {
 	struct qw_req *next;
 };
 
+/* An entry stored but not indexed yet: its dedup key and id. */
+struct qw_pend {
+	char *mid;
+	uint64_t id;
+};
+
 struct qwriter {
 	struct store *store;
 	char **plugins;
+	void (*indexed)(void);
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t work;
@@ -40,7 +50,20 @@ struct qwriter {
 	size_t queued;		/* requests in the list */
 	unsigned expected;	/* messages being received (qwriter_expect) */
 	bool stop;
-	uint64_t messages, commits;
+	/*
+	 * Unindexed entries. Only the writer thread changes the array, and
+	 * always under the lock; it reads it without.
+	 */
+	struct qw_pend *pend;		/* those with a Message-ID */
+	size_t npend, pend_cap;
+	size_t nunindexed;		/* all of them */
+	uint64_t max_id;		/* the newest entry stored */
+	struct timespec pend_since;	/* when the oldest was stored */
+	int64_t index_retry_at;		/* after a failed index commit (ms) */
+	pthread_cond_t flushed;		/* qwriter_flush() */
+	unsigned flush_req, flush_done;
+	uint64_t messages, commits, index_commits;
+	uint64_t store_us;	/* sum of the submissions' waits */
 };
 
 static void
@@ -51,34 +74,237 @@ plugins_free(char **p)
 	free(p);
 }
 
-/* Write @reqs in one transaction; 0 if every one is stored. */
+static int64_t
+ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - t0->tv_sec) * 1000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int64_t
+us_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static const struct qw_pend *
+pend_find(const struct qw_pend *p, size_t n, const char *mid)
+{
+	for (size_t i = n; i > 0; i--)		/* the newest first */
+		if (strcmp(p[i - 1].mid, mid) == 0)
+			return &p[i - 1];
+	return NULL;
+}
+
+/*
+ * Write @reqs in one transaction; 0 if every one is stored. New entries
+ * are indexed later unless too many are waiting for that already; those
+ * this batch adds are appended to w->pend once it has committed.
+ */
 static int
 write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 {
+	struct qw_pend added[QW_BATCH_MAX];
 	struct store_txn *t;
 	const char *err;
+	bool defer = w->nunindexed + n <= QW_PENDING_MAX;
+	size_t nadded = 0, nnew = 0;
+	uint64_t max_id = w->max_id;
 	int rc;
 
 	if ((rc = store_txn_begin(w->store, true, &t, &err)) != 0)
 		goto fail_all;
 	for (size_t i = 0; i < n; i++) {
-		rc = queue_put(t, reqs[i]->it, w->plugins, &reqs[i]->id, &err);
+		struct queue_item it = *reqs[i]->it;
+		const struct qw_pend *same = NULL;
+		const char *mid = it.message_id;
+
+		if (mid != NULL && mid[0] != '\0' &&
+		    (same = pend_find(added, nadded, mid)) == NULL)
+			same = pend_find(w->pend, w->npend, mid);
+		it.merge_into = same != NULL ? same->id : 0;
+		it.defer_index = defer;
+		rc = queue_put(t, &it, w->plugins, &reqs[i]->id, &err);
 		if (rc != 0) {
 			store_txn_abort(t);
 			goto fail_all;
 		}
+		if (reqs[i]->id <= max_id)
+			continue;	/* folded into an earlier entry */
+		max_id = reqs[i]->id;
+		nnew++;
+		if (defer && mid != NULL && mid[0] != '\0') {
+			if ((added[nadded].mid = strdup(mid)) == NULL) {
+				store_txn_abort(t);
+				err = "out of memory";
+				rc = ENOMEM;
+				goto fail_all;
+			}
+			added[nadded++].id = reqs[i]->id;
+		}
+	}
+	/* Room for what this batch adds, before it is durable. */
+	if (w->npend + nadded > w->pend_cap) {
+		size_t cap = w->pend_cap * 2 > w->npend + nadded ?
+		    w->pend_cap * 2 : w->npend + nadded + 64;
+		struct qw_pend *np = realloc(w->pend, cap * sizeof(*np));
+
+		if (np == NULL) {
+			store_txn_abort(t);
+			err = "out of memory";
+			rc = ENOMEM;
+			goto fail_all;
+		}
+		pthread_mutex_lock(&w->lock);
+		w->pend = np;
+		w->pend_cap = cap;
+		pthread_mutex_unlock(&w->lock);
 	}
 	if ((rc = store_txn_commit(t, &err)) != 0)
 		goto fail_all;
+	pthread_mutex_lock(&w->lock);
+	w->max_id = max_id;
+	if (defer && nnew > 0) {
+		if (w->nunindexed == 0)
+			clock_gettime(CLOCK_MONOTONIC, &w->pend_since);
+		w->nunindexed += nnew;
+		if (nadded > 0)
+			memcpy(w->pend + w->npend, added,
+			    nadded * sizeof(added[0]));
+		w->npend += nadded;
+	}
+	pthread_mutex_unlock(&w->lock);
 	for (size_t i = 0; i < n; i++)
 		reqs[i]->rc = 0;
 	return 0;
 fail_all:
+	for (size_t i = 0; i < nadded; i++)
+		free(added[i].mid);
 	for (size_t i = 0; i < n; i++) {
 		reqs[i]->rc = rc;
 		snprintf(reqs[i]->err, sizeof(reqs[i]->err), "%s", err);
 	}
 	return rc;
+}
+
+/*
+ * Index every stored entry not indexed yet, in commits that sync once
+ * (the next commit that answers the MTA makes them durable; a crash
+ * before that is undone at the next start), and forget them.
+ */
+static void
+index_all(struct qwriter *w)
+{
+	struct store_txn *t;
+	const char *err = "";
+	size_t n, total = 0;
+	bool more = true;
+	int rc = 0;
+
+	while (more && rc == 0) {
+		if ((rc = store_txn_begin_lazy(w->store, &t, &err)) != 0)
+			break;
+		if ((rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
+		    &n, &more, &err)) == 0)
+			rc = store_txn_commit(t, &err);
+		else
+			store_txn_abort(t);
+		if (rc == 0) {
+			total += n;
+			pthread_mutex_lock(&w->lock);
+			w->index_commits++;
+			pthread_mutex_unlock(&w->lock);
+		}
+	}
+	if (rc != 0) {
+		/* Kept; the commits that answer the MTA go on meanwhile. */
+		log_error("outbox: indexing new entries: %s; trying again in "
+		    "a second", err);
+		w->index_retry_at = now_ms() + 1000;
+		return;
+	}
+	w->index_retry_at = 0;
+	pthread_mutex_lock(&w->lock);
+	for (size_t i = 0; i < w->npend; i++)
+		free(w->pend[i].mid);
+	w->npend = 0;
+	w->nunindexed = 0;
+	pthread_mutex_unlock(&w->lock);
+	if (total > 0 && w->indexed != NULL)
+		w->indexed();
+	if (store_preallocate(w->store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
+	    &err) != 0)
+		log_warn("outbox: %s", err);
+}
+
+/* Whether stored entries wait for their index records. */
+static bool
+unindexed(const struct qwriter *w)
+{
+	return w->nunindexed > 0;
+}
+
+/* With the lock held: whether to index now. */
+static bool
+index_due(const struct qwriter *w, bool idle)
+{
+	int64_t age;
+
+	if (!unindexed(w))
+		return false;
+	if (w->flush_req != w->flush_done)
+		return true;		/* asked for: now, even after a failure */
+	if (w->index_retry_at != 0 && now_ms() < w->index_retry_at)
+		return false;
+	age = ms_since(&w->pend_since);
+	return w->nunindexed >= QW_INDEX_BATCH || age >= QW_INDEX_MAX_US / 1000 ||
+	    (idle && age >= QW_INDEX_IDLE_US / 1000);
+}
+
+/* With the lock held: wait for work, or until indexing is due. */
+static void
+wait_for_work(struct qwriter *w)
+{
+	while (w->head == NULL && !w->stop && w->flush_req == w->flush_done &&
+	    !index_due(w, true)) {
+		struct timespec until;
+		int64_t wait_ms;
+
+		if (!unindexed(w)) {
+			pthread_cond_wait(&w->work, &w->lock);
+			continue;
+		}
+		wait_ms = QW_INDEX_IDLE_US / 1000 - ms_since(&w->pend_since);
+		if (w->index_retry_at != 0 &&
+		    w->index_retry_at - now_ms() > wait_ms)
+			wait_ms = w->index_retry_at - now_ms();
+		if (wait_ms < 1)
+			wait_ms = 1;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->work, &w->lock, &until);
+	}
 }
 
 static void *
@@ -91,10 +317,28 @@ writer_main(void *arg)
 	for (;;) {
 		size_t n = 0, bytes;
 
-		while (w->head == NULL && !w->stop)
-			pthread_cond_wait(&w->work, &w->lock);
+		wait_for_work(w);
+		if (w->flush_req != w->flush_done && !unindexed(w)) {
+			w->flush_done = w->flush_req;
+			pthread_cond_broadcast(&w->flushed);
+		}
+		if (index_due(w, w->head == NULL) ||
+		    (w->head == NULL && w->stop && unindexed(w))) {
+			unsigned req = w->flush_req;
+
+			pthread_mutex_unlock(&w->lock);
+			index_all(w);
+			pthread_mutex_lock(&w->lock);
+			w->flush_done = req;	/* done, or failed: logged */
+			pthread_cond_broadcast(&w->flushed);
+			if (w->head == NULL && w->stop)
+				break;
+			continue;
+		}
 		if (w->head == NULL && w->stop)
 			break;
+		if (w->head == NULL)
+			continue;
 		/*
 		 * Messages still arriving will want a commit of their own
 		 * in a moment: wait a little for them, so that one sync
@@ -143,6 +387,7 @@ writer_main(void *arg)
 		w->messages += n;
 		w->commits++;
 		for (size_t i = 0; i < n; i++) {
+			w->store_us += (uint64_t)us_since(&batch[i]->queued_at);
 			batch[i]->done = true;
 			pthread_cond_signal(&batch[i]->cond);
 		}
@@ -151,9 +396,36 @@ writer_main(void *arg)
 	return NULL;
 }
 
+/* Index what an earlier run stored and did not index (a crash). */
+static int
+recover(struct qwriter *w, const char **error_r)
+{
+	struct store_txn *t;
+	size_t n, total = 0;
+	bool more = true;
+	int rc = 0;
+
+	while (more) {
+		if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
+			return rc;
+		if ((rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
+		    &n, &more, error_r)) != 0) {
+			store_txn_abort(t);
+			return rc;
+		}
+		if ((rc = store_txn_commit(t, error_r)) != 0)
+			return rc;
+		total += n;
+	}
+	if (total > 0)
+		log_notice("outbox: indexed %zu entr%s stored before the last "
+		    "stop", total, total == 1 ? "y" : "ies");
+	return 0;
+}
+
 int
-qwriter_start(struct store *store, char *const *plugins, struct qwriter **w_r,
-    const char **error_r)
+qwriter_start(struct store *store, char *const *plugins, void (*indexed)(void),
+    struct qwriter **w_r, const char **error_r)
 {
 	struct qwriter *w = calloc(1, sizeof(*w));
 	size_t n = 0;
@@ -169,11 +441,24 @@ qwriter_start(struct store *store, char *const *plugins, struct qwriter **w_r,
 		if ((w->plugins[i] = strdup(plugins[i])) == NULL)
 			goto oom;
 	w->store = store;
+	w->indexed = indexed;
+	if ((rc = recover(w, error_r)) != 0) {
+		plugins_free(w->plugins);
+		free(w);
+		return rc;
+	}
+	if (store_preallocate(store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
+	    error_r) != 0)
+		log_warn("outbox: %s", *error_r);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->flushed, NULL);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
 		*error_r = dv_error_set("cannot start the outbox writer: %s",
 		    strerror(rc));
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->work);
+		pthread_cond_destroy(&w->flushed);
 		plugins_free(w->plugins);
 		free(w);
 		return rc;
@@ -194,6 +479,7 @@ qwriter_submit(struct qwriter *w, const struct queue_item *it,
 {
 	struct qw_req r = { .it = it };
 
+	clock_gettime(CLOCK_MONOTONIC, &r.queued_at);
 	pthread_cond_init(&r.cond, NULL);
 	pthread_mutex_lock(&w->lock);
 	if (w->stop) {
@@ -223,6 +509,31 @@ qwriter_submit(struct qwriter *w, const struct queue_item *it,
 	return 0;
 }
 
+bool
+qwriter_find_message_id(struct qwriter *w, const char *mid, uint64_t *id_r)
+{
+	const struct qw_pend *p;
+
+	pthread_mutex_lock(&w->lock);
+	if ((p = pend_find(w->pend, w->npend, mid)) != NULL)
+		*id_r = p->id;
+	pthread_mutex_unlock(&w->lock);
+	return p != NULL;
+}
+
+void
+qwriter_flush(struct qwriter *w)
+{
+	unsigned req;
+
+	pthread_mutex_lock(&w->lock);
+	req = ++w->flush_req;
+	pthread_cond_signal(&w->work);
+	while ((int)(w->flush_done - req) < 0 && !w->stop)
+		pthread_cond_wait(&w->flushed, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
 void
 qwriter_stop(struct qwriter *w)
 {
@@ -235,6 +546,10 @@ qwriter_stop(struct qwriter *w)
 	pthread_join(w->thread, NULL);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->flushed);
+	for (size_t i = 0; i < w->npend; i++)
+		free(w->pend[i].mid);
+	free(w->pend);
 	plugins_free(w->plugins);
 	free(w);
 }
@@ -261,11 +576,25 @@ qwriter_waiting(struct qwriter *w)
 	return n;
 }
 
+size_t
+qwriter_pending(struct qwriter *w)
+{
+	size_t n;
+
+	pthread_mutex_lock(&w->lock);
+	n = w->nunindexed;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
 void
-qwriter_stats(struct qwriter *w, uint64_t *messages, uint64_t *commits)
+qwriter_stats(struct qwriter *w, uint64_t *messages, uint64_t *commits,
+    uint64_t *index_commits, uint64_t *store_us)
 {
 	pthread_mutex_lock(&w->lock);
 	*messages = w->messages;
 	*commits = w->commits;
+	*index_commits = w->index_commits;
+	*store_us = w->store_us;
 	pthread_mutex_unlock(&w->lock);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -266,8 +267,8 @@ store_path(const struct store *st)
 	return st->path;
 }
 
-int
-store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
+static int
+txn_begin(struct store *st, unsigned flags, struct store_txn **txn_r,
     const char **error_r)
 {
 	struct store_txn *t;
@@ -278,13 +279,12 @@ store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
 		return ENOMEM;
 	}
 	pthread_rwlock_rdlock(&st->maplock);
-	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	rc = mdb_txn_begin(st->env, NULL, flags, &t->txn);
 	if (rc == MDB_MAP_RESIZED) {
 		pthread_rwlock_unlock(&st->maplock);
 		adopt_map_size(st);
 		pthread_rwlock_rdlock(&st->maplock);
-		rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY,
-		    &t->txn);
+		rc = mdb_txn_begin(st->env, NULL, flags, &t->txn);
 	}
 	if (rc != 0) {
 		pthread_rwlock_unlock(&st->maplock);
@@ -292,8 +292,81 @@ store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
 		return store_mdb_fail(rc, st->path, error_r);
 	}
 	t->store = st;
-	t->write = write;
+	t->write = (flags & MDB_RDONLY) == 0;
 	*txn_r = t;
+	return 0;
+}
+
+int
+store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
+    const char **error_r)
+{
+	return txn_begin(st, write ? 0 : MDB_RDONLY, txn_r, error_r);
+}
+
+int
+store_txn_begin_lazy(struct store *st, struct store_txn **txn_r,
+    const char **error_r)
+{
+	/* LMDB takes MDB_NOMETASYNC per transaction too. */
+	return txn_begin(st, MDB_NOMETASYNC, txn_r, error_r);
+}
+
+int
+store_preallocate(struct store *st, size_t low, size_t chunk,
+    const char **error_r)
+{
+	static const char zeros[64 * 1024];
+	struct store_txn *t;
+	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat sb;
+	mdb_filehandle_t fd;
+	off_t used, start, end;
+	int rc;
+
+	/* The write lock: no commit may write past the last page now. */
+	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
+		return rc;
+	if (mdb_env_info(st->env, &info) != 0 ||
+	    mdb_env_stat(st->env, &ms) != 0 ||
+	    mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0) {
+		store_txn_abort(t);
+		*error_r = dv_error_set("%s: cannot read the store's size",
+		    st->path);
+		return DV_ESTORE;
+	}
+	used = (off_t)(info.me_last_pgno + 1) * (off_t)ms.ms_psize;
+	start = sb.st_size > used ? sb.st_size : used;
+	start -= start % (off_t)ms.ms_psize;
+	end = used + (off_t)low + (off_t)chunk;
+	if (end > (off_t)info.me_mapsize)
+		end = (off_t)info.me_mapsize;
+	if (sb.st_size >= used + (off_t)low || start >= end) {
+		store_txn_abort(t);
+		return 0;
+	}
+	rc = 0;
+	for (off_t o = start; rc == 0 && o < end; ) {
+		size_t n = end - o < (off_t)sizeof(zeros) ? (size_t)(end - o) :
+		    sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, o);
+
+		if (w > 0)
+			o += w;
+		else if (w < 0 && errno != EINTR)
+			rc = errno;
+		else if (w == 0)
+			rc = EIO;
+	}
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = errno;
+	store_txn_abort(t);
+	if (rc != 0) {
+		*error_r = dv_error_set("%s: preallocating: %s", st->path,
+		    strerror(rc));
+		return DV_ESTORE;
+	}
 	return 0;
 }
 

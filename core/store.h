@@ -72,6 +72,32 @@ int store_txn_begin(struct store *store, bool write, struct store_txn **txn_r,
     const char **error_r);
 
 /**
+ * store_txn_begin_lazy - a write transaction whose commit syncs the pages
+ * it wrote but not the meta page that makes them current (LMDB's
+ * MDB_NOMETASYNC, for this transaction alone): one sync instead of two.
+ * A crash keeps the store consistent but may undo this transaction; the
+ * next ordinary commit in any process makes it durable. Only for work
+ * that is redone when it is lost.
+ */
+int store_txn_begin_lazy(struct store *store, struct store_txn **txn_r,
+    const char **error_r);
+
+/**
+ * store_preallocate - keep zeroed, allocated space past the end of the
+ * store's data, so that a commit overwrites blocks that exist instead
+ * of growing the file: a grown file makes the file system commit its
+ * journal on the sync (its size and blocks changed), an overwrite syncs
+ * only the data. When less than @low bytes are left past the last page
+ * in use, @chunk more bytes (never past the map size) are written with
+ * zeros and synced, under the write lock (which this takes), so no
+ * commit writes there meanwhile. LMDB ignores what lies past its last
+ * page.
+ * @return 0, or DV_ESTORE (nothing is lost: commits grow the file).
+ */
+int store_preallocate(struct store *store, size_t low, size_t chunk,
+    const char **error_r);
+
+/**
  * store_txn_commit - commit and free the transaction.
  * @return 0; DV_EFULL when the map is full (raise DatabaseMapSize);
  *         DV_ESTORE otherwise. The transaction is freed either way.

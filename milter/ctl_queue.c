@@ -92,11 +92,15 @@ delivery_json(const struct queue_delivery *d)
 	    "case_id", d->case_id[0] ? json_string(d->case_id) : json_null());
 }
 
-/* The state of a message as a whole: dead beats pending beats done. */
+/*
+ * The state of a message as a whole: dead beats pending beats done. One
+ * without deliveries was stored moments ago and is not indexed yet (the
+ * outbox writer gives it its deliveries within QW_INDEX_MAX_US): pending.
+ */
 static const char *
 overall(const struct queue_delivery *d, size_t nd)
 {
-	bool pending = false;
+	bool pending = nd == 0;
 
 	for (size_t i = 0; i < nd; i++) {
 		if (d[i].state == QUEUE_DEAD)
@@ -299,6 +303,9 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	} else
 		printf("size:        %zu%s\n", m->raw_len,
 		    m->truncated ? " (truncated)" : "");
+	if (sc.nd == 0)
+		printf("delivery:    none yet (stored moments ago; the outbox "
+		    "writer has not indexed it)\n");
 	for (size_t i = 0; i < sc.nd; i++) {
 		const struct queue_delivery *d = &sc.d[i];
 

@@ -243,7 +243,8 @@ main(int argc, char **argv)
 		fatal("cannot start the reload thread");
 	/* With plugins configured, tracked mail goes to the outbox. */
 	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
-	    (qwriter_start(dvd.store, dvd.conf->plugins, &dvd.qw, &err) != 0 ||
+	    (qwriter_start(dvd.store, dvd.conf->plugins, mf_worker_kick,
+	    &dvd.qw, &err) != 0 ||
 	    mf_worker_start(&err) != 0))
 		fatal("%s", err);
 
@@ -259,11 +260,16 @@ main(int argc, char **argv)
 
 	log_notice("dvmilter stopping");
 	if (dvd.qw != NULL) {
-		uint64_t msgs, commits;
+		uint64_t msgs, commits, icommits, us;
 
-		qwriter_stats(dvd.qw, &msgs, &commits);
-		log_notice("outbox: %llu messages stored in %llu commits",
-		    (unsigned long long)msgs, (unsigned long long)commits);
+		/* The worker's last round is to see every message. */
+		qwriter_flush(dvd.qw);
+		qwriter_stats(dvd.qw, &msgs, &commits, &icommits, &us);
+		log_notice("outbox: %llu messages stored in %llu commits, "
+		    "indexed in %llu; storing took %.2f ms per message",
+		    (unsigned long long)msgs, (unsigned long long)commits,
+		    (unsigned long long)icommits,
+		    msgs > 0 ? (double)us / (double)msgs / 1000.0 : 0.0);
 	}
 	mf_worker_stop();
 	if (dvd.boot->socket_path != NULL)

@@ -34,8 +34,10 @@ answers_tracked(struct store_txn *t, const char *ids)
 	while (p != NULL && (p = strchr(p, '<')) != NULL &&
 	    (e = strchr(p, '>')) != NULL) {
 		char *one = strndup(p + 1, (size_t)(e - p - 1));
-		bool hit = one != NULL &&
-		    queue_find_message_id(t, one, &id, &err) == 0;
+		/* Stored moments ago, or indexed. */
+		bool hit = one != NULL && ((dvd.qw != NULL &&
+		    qwriter_find_message_id(dvd.qw, one, &id)) ||
+		    queue_find_message_id(t, one, &id, &err) == 0);
 
 		free(one);
 		if (hit)

@@ -137,7 +137,7 @@ int mf_worker_prepare(const struct conf *c, struct token_key *key,
 int mf_worker_check_plugins(const struct conf *c, const char **error_r);
 /** mf_worker_start - start the supervisor, which starts the worker. */
 int mf_worker_start(const char **error_r);
-/** mf_worker_kick - tell the worker a new message was committed. */
+/** mf_worker_kick - tell the worker that new outbox entries are indexed. */
 void mf_worker_kick(void);
 /** mf_worker_stop - stop the worker and its supervisor; waits. */
 void mf_worker_stop(void);

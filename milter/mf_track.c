@@ -408,7 +408,7 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	free(dec);
 	if (rc != 0)
 		goto fail;
-	mf_worker_kick();
+	/* The writer wakes the worker once the entry is indexed. */
 	if (outgoing && cc->conf->token_in_subject)
 		add_token(ctx, cc, qid, id);
 	log_info("%s: tracked as outbox entry %llu: direction=%s mailboxes=%zu "

@@ -222,4 +222,4 @@ fi
 
 pf_stop
 dv_stop || echo "   WARNING: dvmilter did not stop cleanly"
-grep -o 'outbox: [0-9]* messages stored in [0-9]* commits' "$DV_LOG" | sed 's/^/   /'
+grep -oE 'outbox: [0-9]* messages stored in [0-9]* commits.*' "$DV_LOG" | sed 's/^/   /'

@@ -30,7 +30,12 @@ dv_start || bail "dvmilter did not start"
 mt_check "with plugins, headers and body are negotiated without replies" negotiate_track.lua
 mt_check "a message to an approved synced mailbox is collected and kept" \
     track.lua "rcpt=<support@example.com>" data_expect=continue body=100 msgid=t1@ext.example
-q=$(ctl queue list --json)
+# The writer gives it its deliveries a few milliseconds after the commit.
+for i in $(seq 1 50); do
+	q=$(ctl queue list --json)
+	[ "$(jq '.[0].deliveries | length' <<<"$q")" != 0 ] && break
+	sleep 0.1
+done
 check_eq "it is in the outbox, pending for the plugin" "1 pending webhook:pending" \
     "$(jq -r '(length|tostring) + " " + .[0].state + " " + ([.[0].deliveries[] | .plugin + ":" + .state] | join(","))' <<<"$q")"
 id=$(jq -r '.[0].id' <<<"$q")

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,19 +58,19 @@ concurrent_submitters_all_land_with_their_own_ids(void **state)
 	struct store *st;
 	struct store_txn *t;
 	struct qwriter *w;
-	uint64_t msgs, commits, found;
+	uint64_t msgs, commits, icommits, us, found;
 	const char *err;
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
 	for (int i = 0; i < THREADS; i++) {
 		wk[i] = (struct worker){ .w = w, .n = i };
 		pthread_create(&th[i], NULL, submit_many, &wk[i]);
 	}
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
-	qwriter_stats(w, &msgs, &commits);
+	qwriter_stats(w, &msgs, &commits, &icommits, &us);
 	qwriter_stop(w);
 	print_message("# %llu messages in %llu commits\n",
 	    (unsigned long long)msgs, (unsigned long long)commits);
@@ -122,7 +123,7 @@ a_message_that_cannot_be_stored_fails_alone(void **state)
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, &wk.w, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, NULL, &wk.w, &err), 0);
 	big.w = wk.w;
 	pthread_create(&a, NULL, submit_big, &big);
 	pthread_create(&b, NULL, submit_many, &wk);
@@ -146,12 +147,12 @@ an_expected_message_that_never_comes_does_not_hold_commits(void **state)
 	struct store *st;
 	const char *err;
 	char ebuf[256];
-	uint64_t id, msgs, commits;
+	uint64_t id, msgs, commits, icommits, us;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
 	/* Two being received; one is abandoned, one submitted. */
 	qwriter_expect(w, +1);
 	qwriter_expect(w, +1);
@@ -164,7 +165,7 @@ an_expected_message_that_never_comes_does_not_hold_commits(void **state)
 	qwriter_expect(w, -1);		/* more -1 than +1 is harmless */
 	assert_int_equal(qwriter_submit(w, &it, false, &id, ebuf,
 	    sizeof(ebuf)), 0);
-	qwriter_stats(w, &msgs, &commits);
+	qwriter_stats(w, &msgs, &commits, &icommits, &us);
 	assert_int_equal(msgs, 3);
 	assert_int_equal(commits, 3);
 	qwriter_stop(w);
@@ -183,7 +184,7 @@ stop_with_nothing_pending_returns(void **state)
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, NULL, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, NULL, NULL, &w, &err), 0);
 	qwriter_stop(w);
 	qwriter_stop(NULL);
 	store_close(st);
@@ -221,14 +222,14 @@ a_batch_is_bounded_in_bytes(void **state)
 	struct store *st;
 	struct store_txn *t;
 	struct qwriter *w;
-	uint64_t msgs, commits;
+	uint64_t msgs, commits, icommits, us;
 	const char *err;
 	int waited = 0;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
 	/* Hold the write lock: the writer blocks on its first batch. */
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
 	for (int i = 0; i < 3; i++) {
@@ -248,10 +249,170 @@ a_batch_is_bounded_in_bytes(void **state)
 		pthread_join(th[i], NULL);
 		assert_int_equal(a[i].rc, 0);
 	}
-	qwriter_stats(w, &msgs, &commits);
+	qwriter_stats(w, &msgs, &commits, &icommits, &us);
 	qwriter_stop(w);
 	assert_int_equal(msgs, 3);
 	assert_int_equal(commits, 3);
+	store_close(st);
+	rm_tree(dir);
+}
+
+static atomic_int indexed_calls;
+
+static void
+count_indexed(void)
+{
+	atomic_fetch_add(&indexed_calls, 1);
+}
+
+static struct qwriter *
+start(struct store **st, char **dir, char *const *pl)
+{
+	char path[300];
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	struct qwriter *w;
+	const char *err;
+
+	*dir = scratch_dir();
+	snprintf(path, sizeof(path), "%s/db", *dir);
+	assert_int_equal(store_open(path, &o, st, &err), 0);
+	assert_int_equal(qwriter_start(*st, pl, count_indexed, &w, &err), 0);
+	return w;
+}
+
+static uint64_t
+submit(struct qwriter *w, const char *mid, const char *rcpt)
+{
+	const char *one[] = { rcpt };
+	struct queue_item it = { .received = 1, .raw = "x", .raw_len = 1,
+	    .message_id = mid, .rcpts = one, .nrcpts = 1 };
+	char err[256];
+	uint64_t id;
+
+	assert_int_equal(qwriter_submit(w, &it, false, &id, err, sizeof(err)),
+	    0);
+	return id;
+}
+
+/* Where correlation looks: the writer's entries, then the index. */
+static bool
+find(struct qwriter *w, struct store *st, const char *mid, uint64_t *id)
+{
+	struct store_txn *t;
+	const char *err;
+	bool hit;
+
+	if (qwriter_find_message_id(w, mid, id))
+		return true;
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	hit = queue_find_message_id(t, mid, id, &err) == 0;
+	store_txn_abort(t);
+	return hit;
+}
+
+static void
+entries_are_indexed_soon_and_found_meanwhile(void **state)
+{
+	struct store *st;
+	struct store_txn *t;
+	struct queue_delivery d;
+	char *dir;
+	struct qwriter *w = start(&st, &dir, plugins);
+	const char *err;
+	uint64_t id, found = 0;
+	int calls = atomic_load(&indexed_calls), waited = 0;
+
+	(void)state;
+	id = submit(w, "soon@x", "support@example.com");
+	assert_true(find(w, st, "soon@x", &found));
+	assert_int_equal(found, id);
+	/* Indexed within QW_INDEX_IDLE_US of quiet, and the worker told. */
+	while (atomic_load(&indexed_calls) == calls && waited++ < 500) {
+		struct timespec ms10 = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ms10, NULL);
+	}
+	assert_int_equal(qwriter_pending(w), 0);
+	assert_false(qwriter_find_message_id(w, "soon@x", &found));
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_find_message_id(t, "soon@x", &found, &err), 0);
+	assert_int_equal(found, id);
+	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(d.state, QUEUE_PENDING);
+	store_txn_abort(t);
+	qwriter_stop(w);
+	store_close(st);
+	rm_tree(dir);
+}
+
+static void
+a_copy_in_another_commit_joins_the_entry(void **state)
+{
+	struct store *st;
+	struct store_txn *t;
+	struct queue_msg *m;
+	struct queue_delivery d[4];
+	char *dir;
+	struct qwriter *w = start(&st, &dir, plugins);
+	const char *err;
+	uint64_t a, b, c;
+	size_t nd;
+
+	(void)state;
+	a = submit(w, "copy@x", "support@example.com");
+	b = submit(w, "copy@x", "alice@example.com");
+	assert_int_equal(b, a);
+	qwriter_flush(w);
+	assert_int_equal(qwriter_pending(w), 0);
+	/* Once indexed, a third copy still joins it (through the index). */
+	c = submit(w, "copy@x", "bob@example.com");
+	assert_int_equal(c, a);
+	qwriter_stop(w);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_get_envelope(t, a, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 3);
+	queue_msg_free(m);
+	assert_int_equal(queue_deliveries(t, a, d, 4, &nd, &err), 0);
+	assert_int_equal(nd, 1);
+	assert_false(queue_exists(t, a + 1));
+	store_txn_abort(t);
+	store_close(st);
+	rm_tree(dir);
+}
+
+static void
+what_a_crash_left_unindexed_is_indexed_at_start(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	struct queue_item it = { .received = 7, .raw = "x", .raw_len = 1,
+	    .message_id = "left@x", .defer_index = true };
+	struct queue_delivery d;
+	struct store *st;
+	struct store_txn *t;
+	struct qwriter *w;
+	const char *err;
+	uint64_t id, found;
+	size_t n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	/* A writer's commit, and then the process died. */
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	assert_int_equal(queue_index_pending(t, plugins, 10, &n, NULL, &err),
+	    0);
+	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+
+	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_find_message_id(t, "left@x", &found, &err), 0);
+	assert_int_equal(found, id);
+	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(d.next_at, 7);
+	store_txn_abort(t);
+	qwriter_stop(w);
 	store_close(st);
 	rm_tree(dir);
 }
@@ -260,6 +421,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(entries_are_indexed_soon_and_found_meanwhile),
+		cmocka_unit_test(a_copy_in_another_commit_joins_the_entry),
+		cmocka_unit_test(what_a_crash_left_unindexed_is_indexed_at_start),
 		cmocka_unit_test(concurrent_submitters_all_land_with_their_own_ids),
 		cmocka_unit_test(a_message_that_cannot_be_stored_fails_alone),
 		cmocka_unit_test(a_batch_is_bounded_in_bytes),
