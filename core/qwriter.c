@@ -113,7 +113,8 @@ pend_find(const struct qw_pend *p, size_t n, const char *mid)
 }
 
 /*
- * Write @reqs in one transaction; 0 if every one is stored. New entries
+ * Write @reqs in one transaction and sync; 0 if every one is stored.
+ * New entries
  * are indexed later unless too many are waiting for that already; those
  * this batch adds are appended to w->pend once it has committed.
  */
@@ -178,6 +179,18 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 	}
 	if ((rc = store_txn_commit(t, &err)) != 0)
 		goto fail_all;
+	/*
+	 * Durable before the MTA may answer. With a store opened with
+	 * nometasync this is the meta page's sync, which LMDB would have
+	 * made holding the write lock; the index commits, which nothing
+	 * waits for, need none: this one covers them too.
+	 */
+	rc = store_sync(w->store, &err);
+	/*
+	 * Committed: the writer knows these entries now, even if the sync
+	 * failed (then the messages are tempfailed, and a sender's retry
+	 * is folded into its entry).
+	 */
 	pthread_mutex_lock(&w->lock);
 	w->max_id = max_id;
 	if (defer && nnew > 0) {
@@ -190,6 +203,9 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 		w->npend += nadded;
 	}
 	pthread_mutex_unlock(&w->lock);
+	nadded = 0;
+	if (rc != 0)
+		goto fail_all;
 	for (size_t i = 0; i < n; i++)
 		reqs[i]->rc = 0;
 	return 0;
@@ -209,7 +225,7 @@ fail_all:
  * before that is undone at the next start), and forget them.
  */
 static void
-index_all(struct qwriter *w)
+index_all(struct qwriter *w, bool sync)
 {
 	struct store_txn *t;
 	const char *err = "";
@@ -218,7 +234,7 @@ index_all(struct qwriter *w)
 	int rc = 0;
 
 	while (more && rc == 0) {
-		if ((rc = store_txn_begin_lazy(w->store, &t, &err)) != 0)
+		if ((rc = store_txn_begin(w->store, true, &t, &err)) != 0)
 			break;
 		if ((rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
 		    &n, &more, &err)) == 0)
@@ -240,6 +256,9 @@ index_all(struct qwriter *w)
 		return;
 	}
 	w->index_retry_at = 0;
+	/* Nothing waits for it, but a stopping daemon leaves it durable. */
+	if (sync)
+		(void)store_sync(w->store, &err);
 	pthread_mutex_lock(&w->lock);
 	for (size_t i = 0; i < w->npend; i++)
 		free(w->pend[i].mid);
@@ -307,6 +326,8 @@ wait_for_work(struct qwriter *w)
 	}
 }
 
+static void finish(struct qwriter *w, struct qw_req *r);
+
 static void *
 writer_main(void *arg)
 {
@@ -325,9 +346,10 @@ writer_main(void *arg)
 		if (index_due(w, w->head == NULL) ||
 		    (w->head == NULL && w->stop && unindexed(w))) {
 			unsigned req = w->flush_req;
+			bool sync = w->stop || req != w->flush_done;
 
 			pthread_mutex_unlock(&w->lock);
-			index_all(w);
+			index_all(w, sync);
 			pthread_mutex_lock(&w->lock);
 			w->flush_done = req;	/* done, or failed: logged */
 			pthread_cond_broadcast(&w->flushed);
@@ -378,7 +400,7 @@ writer_main(void *arg)
 			w->tail = NULL;
 		pthread_mutex_unlock(&w->lock);
 
-		/* One fsync for the batch; on failure isolate the culprit. */
+		/* One commit for the batch; on failure isolate the culprit. */
 		if (write_batch(w, batch, n) != 0 && n > 1)
 			for (size_t i = 0; i < n; i++)
 				write_batch(w, &batch[i], 1);
@@ -386,14 +408,20 @@ writer_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		w->messages += n;
 		w->commits++;
-		for (size_t i = 0; i < n; i++) {
-			w->store_us += (uint64_t)us_since(&batch[i]->queued_at);
-			batch[i]->done = true;
-			pthread_cond_signal(&batch[i]->cond);
-		}
+		for (size_t i = 0; i < n; i++)
+			finish(w, batch[i]);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+/* With the lock held: answer one submission. */
+static void
+finish(struct qwriter *w, struct qw_req *r)
+{
+	w->store_us += (uint64_t)us_since(&r->queued_at);
+	r->done = true;
+	pthread_cond_signal(&r->cond);
 }
 
 /* Index what an earlier run stored and did not index (a crash). */

@@ -15,8 +15,8 @@
  * the id counter). The index records that make an entry visible to the
  * worker and to correlation (its Message-ID in the index, a pending
  * delivery per plugin) are written by the same thread a little later,
- * for many messages at once, in a commit that syncs once
- * (queue_index_pending(), store_txn_begin_lazy()). That halves the pages
+ * for many messages at once, in a commit of their own
+ * (queue_index_pending()). That halves the pages
  * the SMTP path writes and syncs, and the random index page each
  * Message-ID dirties. Until then the writer knows the entries itself:
  * a copy of one that arrives in another transaction is folded into it,
@@ -24,6 +24,13 @@
  * process dies in between, queue_index_pending() at the next start
  * indexes what was left. The writer also keeps zeroed space ahead of
  * the store's data (store_preallocate()).
+ *
+ * The store may be opened with nometasync (the daemon does): then a
+ * commit syncs only its pages, and the writer makes the meta page
+ * durable with store_sync() before it wakes the submitters, outside the
+ * write lock, so the worker's commits need not wait for that sync; the
+ * index commits, which nothing waits for, get no sync of their own
+ * beyond LMDB's data sync, as the next store_sync() covers them.
  */
 #ifndef DV_QWRITER_H
 #define DV_QWRITER_H

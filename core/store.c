@@ -305,11 +305,11 @@ store_txn_begin(struct store *st, bool write, struct store_txn **txn_r,
 }
 
 int
-store_txn_begin_lazy(struct store *st, struct store_txn **txn_r,
-    const char **error_r)
+store_sync(struct store *st, const char **error_r)
 {
-	/* LMDB takes MDB_NOMETASYNC per transaction too. */
-	return txn_begin(st, MDB_NOMETASYNC, txn_r, error_r);
+	int rc = mdb_env_sync(st->env, 1);
+
+	return rc != 0 ? store_mdb_fail(rc, st->path, error_r) : 0;
 }
 
 int

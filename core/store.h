@@ -38,8 +38,10 @@ struct store_opts {
 	/*
 	 * Sync only the data at commit, not the meta page (MDB_NOMETASYNC):
 	 * a system crash may undo this process's last commit, never corrupt
-	 * the store. For the outbox worker, whose last records a restart
-	 * simply makes again; the milter's own commits stay fully durable.
+	 * the store; the next commit or store_sync() makes it durable. For
+	 * the outbox worker, whose last records a restart simply makes
+	 * again, and the daemon, whose outbox writer calls store_sync()
+	 * before it lets the MTA answer (and outside the write lock).
 	 */
 	bool nometasync;
 };
@@ -72,15 +74,12 @@ int store_txn_begin(struct store *store, bool write, struct store_txn **txn_r,
     const char **error_r);
 
 /**
- * store_txn_begin_lazy - a write transaction whose commit syncs the pages
- * it wrote but not the meta page that makes them current (LMDB's
- * MDB_NOMETASYNC, for this transaction alone): one sync instead of two.
- * A crash keeps the store consistent but may undo this transaction; the
- * next ordinary commit in any process makes it durable. Only for work
- * that is redone when it is lost.
+ * store_sync - make every commit of this process durable (fdatasync):
+ * with nometasync, what its last commit left unsynced, the meta page.
+ * It does not take the write lock: other commits go on meanwhile.
+ * @return 0 or DV_ESTORE.
  */
-int store_txn_begin_lazy(struct store *store, struct store_txn **txn_r,
-    const char **error_r);
+int store_sync(struct store *store, const char **error_r);
 
 /**
  * store_preallocate - keep zeroed, allocated space past the end of the

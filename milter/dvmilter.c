@@ -203,6 +203,12 @@ main(int argc, char **argv)
 
 	sopts.mapsize = dvd.conf->database_mapsize;
 	sopts.create = true;
+	/*
+	 * The outbox writer, the daemon's only writer, syncs the meta page
+	 * itself before the MTA may answer, outside the write lock; its
+	 * index commits need no sync of their own (core/qwriter.h).
+	 */
+	sopts.nometasync = true;
 	if (store_open(dvd.conf->database, &sopts, &dvd.store, &err) != 0)
 		fatal("%s", err);
 

@@ -356,11 +356,84 @@ full_map_reported_as_full(void **state)
 	rm_tree(dir);
 }
 
+static void
+nometasync_commits_are_kept_after_store_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct store_opts o = { .create = true, .mapsize = 4 << 20,
+	    .nometasync = true };
+	struct store *st;
+	struct store_txn *t;
+	struct mbox mb;
+	char p[300];
+	const char *err;
+
+	snprintf(p, sizeof(p), "%s/lazy", f->dir);
+	assert_int_equal(store_open(p, &o, &st, &err), 0);
+	put_mailbox(st, "a@example.com", 1, STORE_PUT_CREATE, 0);
+	assert_int_equal(store_sync(st, &err), 0);
+	store_close(st);
+	assert_int_equal(store_open(p, NULL, &st, &err), 0);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(store_mailbox_get(t, "a@example.com", &mb, &err), 0);
+	store_txn_abort(t);
+	store_close(st);
+}
+
+static void
+preallocation_keeps_zeroed_space_past_the_data(void **state)
+{
+	struct fixture *f = *state;
+	struct store_opts o = { .create = true, .mapsize = 16 << 20 };
+	struct store *st;
+	struct store_txn *t;
+	struct mbox mb;
+	struct stat sb;
+	char p[300], data[320];
+	const char *err;
+	off_t first;
+
+	snprintf(p, sizeof(p), "%s/pre", f->dir);
+	snprintf(data, sizeof(data), "%s/data.mdb", p);
+	assert_int_equal(store_open(p, &o, &st, &err), 0);
+	put_mailbox(st, "a@example.com", 1, STORE_PUT_CREATE, 0);
+	assert_int_equal(stat(data, &sb), 0);
+	assert_true(sb.st_size < (1 << 20));
+	assert_int_equal(store_preallocate(st, 1 << 20, 2 << 20, &err), 0);
+	assert_int_equal(stat(data, &sb), 0);
+	first = sb.st_size;
+	assert_true(first >= (3 << 20));
+	assert_true(sb.st_blocks * 512 >= first);	/* allocated, not sparse */
+	/* Enough left: nothing more. */
+	assert_int_equal(store_preallocate(st, 1 << 20, 2 << 20, &err), 0);
+	assert_int_equal(stat(data, &sb), 0);
+	assert_int_equal(sb.st_size, first);
+	/* Never past the map. */
+	assert_int_equal(store_preallocate(st, 64 << 20, 64 << 20, &err), 0);
+	assert_int_equal(stat(data, &sb), 0);
+	assert_int_equal(sb.st_size, 16 << 20);
+	/* The store goes on over the zeros, and reopens. */
+	put_mailbox(st, "b@example.com", 1, STORE_PUT_CREATE, 0);
+	store_close(st);
+	assert_int_equal(store_open(p, &o, &st, &err), 0);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(store_mailbox_get(t, "a@example.com", &mb, &err), 0);
+	assert_int_equal(store_mailbox_get(t, "b@example.com", &mb, &err), 0);
+	store_txn_abort(t);
+	store_close(st);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(put_get_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    nometasync_commits_are_kept_after_store_sync, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    preallocation_keeps_zeroed_space_past_the_data, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    reader_sees_each_commit_without_reopening, setup, teardown),
 		cmocka_unit_test_setup_teardown(
