@@ -516,15 +516,12 @@ queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
 			break;
 		}
 		id = get_be64(k.mv_data);
-		if (qmsg_split(&v, &hs, &hl, &raw, &rawlen) != 0 ||
-		    (hdr = json_loadb(hs, hl, 0, NULL)) == NULL) {
-			mdb_cursor_close(cur);
-			*error_r = dv_error_set("queued message %llu is corrupt",
-			    (unsigned long long)id);
-			return DV_ECORRUPT;
-		}
-		(void)json_unpack(hdr, "{s?s, s?I}", "message_id", &mid,
-		    "received", &received);
+		/* Corrupt: due at once, for the worker to dead-letter. */
+		hdr = qmsg_split(&v, &hs, &hl, &raw, &rawlen) != 0 ? NULL :
+		    json_loadb(hs, hl, 0, NULL);
+		if (hdr != NULL)
+			(void)json_unpack(hdr, "{s?s, s?I}", "message_id",
+			    &mid, "received", &received);
 		rc = index_entry(t, id, mid, received, plugins, error_r);
 		json_decref(hdr);
 		if (rc != 0) {
@@ -544,6 +541,14 @@ queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
 	if (more_r != NULL)
 		*more_r = more;
 	return 0;
+}
+
+int
+queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
+{
+	bool have;
+
+	return meta_u64(t, ID_COUNTER, id_r, &have, error_r);
 }
 
 int

@@ -125,7 +125,10 @@ int queue_put(struct store_txn *t, const struct queue_item *it,
  * without a mark (older than this, or new) gets one at its last id, as
  * every entry there is indexed. The outbox writer calls it in a commit
  * of its own shortly after the commits that answered the MTA, and once
- * at start, so that a crash between the two loses nothing.
+ * at start, so that a crash between the two loses nothing. An entry
+ * whose record cannot be read is indexed all the same, due at once, so
+ * that the worker dead-letters it where `queue list` shows it, instead
+ * of it holding up every entry after it.
  * @param[in]  max      index at most this many entries.
  * @param[out] n_r      entries indexed (if not NULL).
  * @param[out] more_r   true if @max stopped it (if not NULL).
@@ -133,6 +136,9 @@ int queue_put(struct store_txn *t, const struct queue_item *it,
  */
 int queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
     size_t *n_r, bool *more_r, const char **error_r);
+
+/** queue_last_id - the last id given to an entry, or 0. */
+int queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r);
 
 /**
  * queue_get - read a message back.

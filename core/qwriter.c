@@ -62,6 +62,14 @@ struct qwriter {
 	int64_t index_retry_at;		/* after a failed index commit (ms) */
 	pthread_cond_t flushed;		/* qwriter_flush() */
 	unsigned flush_req, flush_done;
+	/*
+	 * A sync failed: what LMDB counts as committed may not be on disk,
+	 * and after a failed fdatasync Linux may have dropped the pages, so
+	 * nothing more is stored until the daemon restarts (the writer
+	 * thread's own).
+	 */
+	bool failed;
+	char failed_err[200];
 	uint64_t messages, commits, index_commits;
 	uint64_t store_us;	/* sum of the submissions' waits */
 };
@@ -119,7 +127,7 @@ pend_find(const struct qw_pend *p, size_t n, const char *mid)
  * this batch adds are appended to w->pend once it has committed.
  */
 static int
-write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
+write_batch(struct qwriter *w, struct qw_req **reqs, size_t n, bool *kick)
 {
 	struct qw_pend added[QW_BATCH_MAX];
 	struct store_txn *t;
@@ -129,6 +137,11 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 	uint64_t max_id = w->max_id;
 	int rc;
 
+	if (w->failed) {
+		err = w->failed_err;
+		rc = DV_ESTORE;
+		goto fail_all;
+	}
 	if ((rc = store_txn_begin(w->store, true, &t, &err)) != 0)
 		goto fail_all;
 	for (size_t i = 0; i < n; i++) {
@@ -146,10 +159,17 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 			store_txn_abort(t);
 			goto fail_all;
 		}
-		if (reqs[i]->id <= max_id)
-			continue;	/* folded into an earlier entry */
+		if (reqs[i]->id <= max_id) {
+			/* Folded into an earlier entry; into an indexed one
+			 * (its deliveries re-armed): the worker has work. */
+			if (reqs[i]->id != it.merge_into)
+				*kick = true;
+			continue;
+		}
 		max_id = reqs[i]->id;
 		nnew++;
+		if (!defer)
+			*kick = true;	/* indexed here */
 		if (defer && mid != NULL && mid[0] != '\0') {
 			if ((added[nadded].mid = strdup(mid)) == NULL) {
 				store_txn_abort(t);
@@ -185,11 +205,18 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 	 * made holding the write lock; the index commits, which nothing
 	 * waits for, need none: this one covers them too.
 	 */
-	rc = store_sync(w->store, &err);
+	if ((rc = store_sync(w->store, &err)) != 0) {
+		snprintf(w->failed_err, sizeof(w->failed_err), "%s; restart "
+		    "dvmilter once the disk is sound", err);
+		w->failed = true;
+		log_error("outbox: %s: tracked mail is tempfailed from now on",
+		    w->failed_err);
+		err = w->failed_err;
+	}
 	/*
 	 * Committed: the writer knows these entries now, even if the sync
-	 * failed (then the messages are tempfailed, and a sender's retry
-	 * is folded into its entry).
+	 * failed (then the messages are tempfailed, and at the restart
+	 * their entries are there or not, as the disk kept them).
 	 */
 	pthread_mutex_lock(&w->lock);
 	w->max_id = max_id;
@@ -233,6 +260,8 @@ index_all(struct qwriter *w, bool sync)
 	bool more = true;
 	int rc = 0;
 
+	if (w->failed)
+		return;
 	while (more && rc == 0) {
 		if ((rc = store_txn_begin(w->store, true, &t, &err)) != 0)
 			break;
@@ -248,6 +277,8 @@ index_all(struct qwriter *w, bool sync)
 			pthread_mutex_unlock(&w->lock);
 		}
 	}
+	if (total > 0 && w->indexed != NULL)
+		w->indexed();
 	if (rc != 0) {
 		/* Kept; the commits that answer the MTA go on meanwhile. */
 		log_error("outbox: indexing new entries: %s; trying again in "
@@ -257,16 +288,14 @@ index_all(struct qwriter *w, bool sync)
 	}
 	w->index_retry_at = 0;
 	/* Nothing waits for it, but a stopping daemon leaves it durable. */
-	if (sync)
-		(void)store_sync(w->store, &err);
+	if (sync && store_sync(w->store, &err) != 0)
+		log_error("outbox: %s", err);
 	pthread_mutex_lock(&w->lock);
 	for (size_t i = 0; i < w->npend; i++)
 		free(w->pend[i].mid);
 	w->npend = 0;
 	w->nunindexed = 0;
 	pthread_mutex_unlock(&w->lock);
-	if (total > 0 && w->indexed != NULL)
-		w->indexed();
 	if (store_preallocate(w->store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
 	    &err) != 0)
 		log_warn("outbox: %s", err);
@@ -315,7 +344,7 @@ wait_for_work(struct qwriter *w)
 			wait_ms = w->index_retry_at - now_ms();
 		if (wait_ms < 1)
 			wait_ms = 1;
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += wait_ms / 1000;
 		until.tv_nsec += (wait_ms % 1000) * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
@@ -337,6 +366,7 @@ writer_main(void *arg)
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		size_t n = 0, bytes;
+		bool kick;
 
 		wait_for_work(w);
 		if (w->flush_req != w->flush_done && !unindexed(w)) {
@@ -370,7 +400,7 @@ writer_main(void *arg)
 		if (w->queued < w->expected && w->queued < QW_BATCH_MAX) {
 			struct timespec until;
 
-			clock_gettime(CLOCK_REALTIME, &until);
+			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_nsec += QW_DELAY_US * 1000L;
 			if (until.tv_nsec >= 1000000000L) {
 				until.tv_sec++;
@@ -401,9 +431,13 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		/* One commit for the batch; on failure isolate the culprit. */
-		if (write_batch(w, batch, n) != 0 && n > 1)
+		kick = false;
+		if (write_batch(w, batch, n, &kick) != 0 && n > 1 &&
+		    !w->failed)
 			for (size_t i = 0; i < n; i++)
-				write_batch(w, &batch[i], 1);
+				write_batch(w, &batch[i], 1, &kick);
+		if (kick && w->indexed != NULL)
+			w->indexed();
 
 		pthread_mutex_lock(&w->lock);
 		w->messages += n;
@@ -436,7 +470,9 @@ recover(struct qwriter *w, const char **error_r)
 	while (more) {
 		if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
 			return rc;
-		if ((rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
+		/* Merges into entries older than this are not new ones. */
+		if ((rc = queue_last_id(t, &w->max_id, error_r)) != 0 ||
+		    (rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
 		    &n, &more, error_r)) != 0) {
 			store_txn_abort(t);
 			return rc;
@@ -470,16 +506,26 @@ qwriter_start(struct store *store, char *const *plugins, void (*indexed)(void),
 			goto oom;
 	w->store = store;
 	w->indexed = indexed;
-	if ((rc = recover(w, error_r)) != 0) {
-		plugins_free(w->plugins);
-		free(w);
-		return rc;
+	if (recover(w, error_r) != 0) {
+		/* The writer tries again, every second, and says so. */
+		log_error("outbox: indexing what the last run left: %s",
+		    *error_r);
+		w->nunindexed = 1;
+		clock_gettime(CLOCK_MONOTONIC, &w->pend_since);
 	}
 	if (store_preallocate(store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
 	    error_r) != 0)
 		log_warn("outbox: %s", *error_r);
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->work, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* Its timed waits must not move with the wall clock. */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->work, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_cond_init(&w->flushed, NULL);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
 		*error_r = dv_error_set("cannot start the outbox writer: %s",

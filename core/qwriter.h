@@ -78,7 +78,8 @@ int qwriter_submit(struct qwriter *w, const struct queue_item *it,
 /**
  * qwriter_flush - have everything stored so far indexed now, and wait
  * for it (a failure is logged). For a daemon that stops, so that the
- * worker's last round sees every message.
+ * worker's last round sees every message. Not concurrently with
+ * qwriter_stop().
  */
 void qwriter_flush(struct qwriter *w);
 

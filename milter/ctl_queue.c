@@ -94,8 +94,9 @@ delivery_json(const struct queue_delivery *d)
 
 /*
  * The state of a message as a whole: dead beats pending beats done. One
- * without deliveries was stored moments ago and is not indexed yet (the
- * outbox writer gives it its deliveries within QW_INDEX_MAX_US): pending.
+ * without deliveries is not indexed yet (the daemon's outbox writer
+ * gives it its deliveries within QW_INDEX_MAX_US, or when it starts
+ * again): pending.
  */
 static const char *
 overall(const struct queue_delivery *d, size_t nd)
@@ -304,8 +305,8 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		printf("size:        %zu%s\n", m->raw_len,
 		    m->truncated ? " (truncated)" : "");
 	if (sc.nd == 0)
-		printf("delivery:    none yet (stored moments ago; the outbox "
-		    "writer has not indexed it)\n");
+		printf("delivery:    none yet (the daemon has not indexed it: "
+		    "it does within 0.1 s while it runs, or when it starts)\n");
 	for (size_t i = 0; i < sc.nd; i++) {
 		const struct queue_delivery *d = &sc.d[i];
 

@@ -285,7 +285,8 @@ main(int argc, char **argv)
 	/*
 	 * smfi_stop() does not wait for connection threads, so the store and
 	 * the config stay open: a thread may still be finishing a callback.
-	 * Every committed LMDB transaction is already durable.
+	 * Every message the MTA was told is stored is durable; an index
+	 * commit that was not is redone at the next start.
 	 */
 	return rc == MI_SUCCESS ? 0 : 1;
 }

@@ -23,26 +23,67 @@
 #include "pluginkv.h"
 #include "rules.h"
 
-/* The first <msg-id> in @ids that names a message in the outbox. */
+/*
+ * The first <msg-id> in @ids that the outbox writer holds unindexed
+ * (stored moments ago), with its position among the <msg-id>s. Looked
+ * up before the read transaction starts: an entry the writer indexes
+ * after this lookup is in that transaction's snapshot instead, so a
+ * reply never misses its entry in between.
+ */
+static struct mf_pend_hit
+pend_lookup(const char *ids)
+{
+	struct mf_pend_hit h = { -1, 0 };
+	const char *p = ids, *e;
+
+	for (int pos = 0; dvd.qw != NULL && p != NULL &&
+	    (p = strchr(p, '<')) != NULL && (e = strchr(p, '>')) != NULL;
+	    pos++, p = e + 1) {
+		char *one = strndup(p + 1, (size_t)(e - p - 1));
+		bool hit = one != NULL &&
+		    qwriter_find_message_id(dvd.qw, one, &h.id);
+
+		free(one);
+		if (hit) {
+			h.pos = pos;
+			break;
+		}
+	}
+	return h;
+}
+
+/* Before the read transaction: see pend_lookup(). */
+static void
+pend_lookups(struct mf_conn *cc)
+{
+	cc->pend_irt = pend_lookup(cc->in_reply_to);
+	cc->pend_refs = pend_lookup(cc->references);
+}
+
+/*
+ * The first <msg-id> in @ids that names a message in the outbox: in
+ * the index, or the writer's (@h; one dropped since does not count).
+ */
 static uint64_t
-answers_tracked(struct store_txn *t, const char *ids)
+answers_tracked(struct store_txn *t, const char *ids, struct mf_pend_hit h)
 {
 	const char *p = ids, *e;
 	const char *err;
 	uint64_t id = 0;
 
-	while (p != NULL && (p = strchr(p, '<')) != NULL &&
-	    (e = strchr(p, '>')) != NULL) {
-		char *one = strndup(p + 1, (size_t)(e - p - 1));
-		/* Stored moments ago, or indexed. */
-		bool hit = one != NULL && ((dvd.qw != NULL &&
-		    qwriter_find_message_id(dvd.qw, one, &id)) ||
-		    queue_find_message_id(t, one, &id, &err) == 0);
+	for (int pos = 0; p != NULL && (p = strchr(p, '<')) != NULL &&
+	    (e = strchr(p, '>')) != NULL; pos++, p = e + 1) {
+		char *one;
+		bool hit;
 
+		if (pos == h.pos && queue_exists(t, h.id))
+			return h.id;
+		one = strndup(p + 1, (size_t)(e - p - 1));
+		hit = one != NULL &&
+		    queue_find_message_id(t, one, &id, &err) == 0;
 		free(one);
 		if (hit)
 			return id;
-		p = e + 1;
 	}
 	return 0;
 }
@@ -63,8 +104,8 @@ correlated_in(struct mf_conn *cc, struct store_txn *t)
 {
 	uint64_t id = 0;
 
-	if ((id = answers_tracked(t, cc->in_reply_to)) == 0)
-		id = answers_tracked(t, cc->references);
+	if ((id = answers_tracked(t, cc->in_reply_to, cc->pend_irt)) == 0)
+		id = answers_tracked(t, cc->references, cc->pend_refs);
 	if (id == 0 && cc->subject != NULL) {
 		char *subj = msg_header_decode(cc->subject);
 		uint64_t tok;
@@ -85,6 +126,7 @@ mf_decide_correlated(struct mf_conn *cc)
 	const char *err;
 	uint64_t id;
 
+	pend_lookups(cc);
 	if (conn_txn(cc, &t, &err) != 0)
 		return 0;
 	id = correlated_in(cc, t);
@@ -273,6 +315,7 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	char *subject = NULL;
 	size_t kept = 0;
 
+	pend_lookups(cc);
 	if (conn_txn(cc, &t, &err) != 0) {
 		log_warn("%s: folder rules and filters without the store: %s",
 		    qid, err);

@@ -62,6 +62,8 @@ struct mf_conn {
 	size_t ntracked;
 	char *message_id;		/* from the header, without <> */
 	char *in_reply_to, *references, *subject;	/* raw headers */
+	/* Replies to entries not indexed yet (mf_decide.c). */
+	struct mf_pend_hit { int pos; uint64_t id; } pend_irt, pend_refs;
 	char *from;			/* raw From: header */
 	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */

@@ -837,6 +837,39 @@ retention_leaves_entries_not_indexed_yet_alone(void **state)
 	store_txn_abort(t);
 }
 
+static void
+a_corrupt_entry_is_indexed_due_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct queue_delivery d;
+	struct store_txn *t;
+	const char *err;
+	uint64_t bad, good;
+	bool more;
+
+	(void)index_pending(f, 10, &more);
+	bad = put_deferred(f, "bad@x", "support@example.com", 0);
+	good = put_deferred(f, "good@x", "support@example.com", 0);
+	t = begin(f, true);
+	{
+		unsigned char kb[8] = { 0 };
+		static char junk[] = "\x09not a record";
+		MDB_val k = { 8, kb }, v = { sizeof(junk) - 1, junk };
+
+		kb[7] = (unsigned char)bad;
+		assert_int_equal(mdb_put(t->txn, f->st->qmsg, &k, &v, 0), 0);
+	}
+	commit(t);
+	/* It does not hold up the entry after it. */
+	assert_int_equal(index_pending(f, 10, &more), 2);
+	t = begin(f, false);
+	assert_int_equal(queue_delivery_get(t, bad, "local", &d, &err), 0);
+	assert_int_equal(d.next_at, 0);
+	assert_int_equal(queue_delivery_get(t, good, "local", &d, &err), 0);
+	assert_int_equal(d.next_at, 1000);
+	store_txn_abort(t);
+}
+
 int
 main(void)
 {
@@ -852,6 +885,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    retention_leaves_entries_not_indexed_yet_alone, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_corrupt_entry_is_indexed_due_at_once, setup, teardown),
 		T(put_then_get_round_trips),
 		T(deliveries_fall_due_in_time_order),
 		T(success_marks_done_with_ids),

@@ -417,6 +417,32 @@ what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 	rm_tree(dir);
 }
 
+static void
+after_a_restart_a_copy_of_an_old_entry_is_not_new(void **state)
+{
+	struct store *st;
+	char *dir;
+	struct qwriter *w = start(&st, &dir, plugins);
+	const char *err;
+	uint64_t a, b;
+	int calls;
+
+	(void)state;
+	a = submit(w, "old@x", "support@example.com");
+	qwriter_stop(w);
+	assert_int_equal(qwriter_start(st, plugins, count_indexed, &w, &err),
+	    0);
+	calls = atomic_load(&indexed_calls);
+	b = submit(w, "old@x", "alice@example.com");
+	assert_int_equal(b, a);
+	/* Folded through the index: nothing to index, the worker told. */
+	assert_int_equal(qwriter_pending(w), 0);
+	assert_true(atomic_load(&indexed_calls) > calls);
+	qwriter_stop(w);
+	store_close(st);
+	rm_tree(dir);
+}
+
 int
 main(void)
 {
@@ -424,6 +450,8 @@ main(void)
 		cmocka_unit_test(entries_are_indexed_soon_and_found_meanwhile),
 		cmocka_unit_test(a_copy_in_another_commit_joins_the_entry),
 		cmocka_unit_test(what_a_crash_left_unindexed_is_indexed_at_start),
+		cmocka_unit_test(
+		    after_a_restart_a_copy_of_an_old_entry_is_not_new),
 		cmocka_unit_test(concurrent_submitters_all_land_with_their_own_ids),
 		cmocka_unit_test(a_message_that_cannot_be_stored_fails_alone),
 		cmocka_unit_test(a_batch_is_bounded_in_bytes),
