@@ -21,6 +21,9 @@
 #include "store.h"
 #include "token.h"
 
+/* The stack of every thread of the daemon, libmilter's included. */
+#define MF_THREAD_STACK	((size_t)1 << 20)
+
 struct dv_daemon {
 	pthread_mutex_t lock;		/* guards conf */
 	struct conf *conf;		/* the current snapshot */
