@@ -433,43 +433,6 @@ index_entry(struct store_txn *t, uint64_t id, const char *message_id,
 	return 0;
 }
 
-/* An 8-byte big-endian number in the meta table; *have_r if present. */
-static int
-meta_u64(struct store_txn *t, const char *key, uint64_t *v_r, bool *have_r,
-    const char **error_r)
-{
-	MDB_val k = { strlen(key), (void *)key }, v;
-	int rc = mdb_get(t->txn, t->store->meta, &k, &v);
-
-	*v_r = 0;
-	*have_r = false;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return store_mdb_fail(rc, "outbox", error_r);
-	if (v.mv_size != 8) {
-		*error_r = dv_error_set("store record %s is corrupt", key);
-		return DV_ECORRUPT;
-	}
-	*v_r = get_be64(v.mv_data);
-	*have_r = true;
-	return 0;
-}
-
-static int
-meta_u64_put(struct store_txn *t, const char *key, uint64_t value,
-    const char **error_r)
-{
-	unsigned char b[8];
-	MDB_val k = { strlen(key), (void *)key }, v = { 8, b };
-	int rc;
-
-	be64(b, value);
-	if ((rc = mdb_put(t->txn, t->store->meta, &k, &v, 0)) != 0)
-		return store_mdb_fail(rc, "outbox", error_r);
-	return 0;
-}
-
 #define INDEX_MARK	"queue/indexed"
 #define ID_COUNTER	"counter/queue"		/* store_counter_next()'s */
 
@@ -489,13 +452,14 @@ queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
 		*n_r = 0;
 	if (more_r != NULL)
 		*more_r = false;
-	if ((rc = meta_u64(t, INDEX_MARK, &mark, &have, error_r)) != 0)
+	if ((rc = store_meta_u64(t, INDEX_MARK, &mark, &have, error_r)) != 0)
 		return rc;
 	if (!have) {
 		/* Every entry of a store without a mark is indexed. */
-		if ((rc = meta_u64(t, ID_COUNTER, &mark, &have, error_r)) != 0)
+		if ((rc = store_meta_u64(t, ID_COUNTER, &mark, &have,
+		    error_r)) != 0)
 			return rc;
-		return meta_u64_put(t, INDEX_MARK, mark, error_r);
+		return store_meta_u64_put(t, INDEX_MARK, mark, error_r);
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->store->qmsg, &cur)) != 0)
 		return store_mdb_fail(rc, "outbox", error_r);
@@ -534,7 +498,8 @@ queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_mdb_fail(rc, "outbox", error_r);
-	if (n > 0 && (rc = meta_u64_put(t, INDEX_MARK, last, error_r)) != 0)
+	if (n > 0 &&
+	    (rc = store_meta_u64_put(t, INDEX_MARK, last, error_r)) != 0)
 		return rc;
 	if (n_r != NULL)
 		*n_r = n;
@@ -548,7 +513,7 @@ queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
 {
 	bool have;
 
-	return meta_u64(t, ID_COUNTER, id_r, &have, error_r);
+	return store_meta_u64(t, ID_COUNTER, id_r, &have, error_r);
 }
 
 int
@@ -1184,7 +1149,8 @@ prunable(struct store_txn *t, uint64_t id, const MDB_val *v, int64_t before,
 		bool have;
 
 		/* No deliveries: not indexed yet, or no plugins (done). */
-		if ((rc = meta_u64(t, INDEX_MARK, &mark, &have, error_r)) == 0)
+		if ((rc = store_meta_u64(t, INDEX_MARK, &mark, &have,
+		    error_r)) == 0)
 			*verdict = have && id > mark ? KEEP_PENDING : PRUNE;
 	} else if (rc == 0)
 		*verdict = a.all_done ? PRUNE : a.any_pending ?

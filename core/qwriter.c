@@ -24,7 +24,7 @@
 
 struct qw_req {
 	const struct queue_item *it;
-	struct timespec queued_at;
+	int64_t queued_at;		/* mono_us() */
 	uint64_t id;
 	int rc;
 	bool done;
@@ -58,8 +58,8 @@ struct qwriter {
 	size_t npend, pend_cap;
 	size_t nunindexed;		/* all of them */
 	uint64_t max_id;		/* the newest entry stored */
-	struct timespec pend_since;	/* when the oldest was stored */
-	int64_t index_retry_at;		/* after a failed index commit (ms) */
+	int64_t pend_since;		/* when the oldest was stored */
+	int64_t index_retry_at;		/* after a failed index commit */
 	pthread_cond_t flushed;		/* qwriter_flush() */
 	unsigned flush_req, flush_done;
 	/*
@@ -82,33 +82,23 @@ plugins_free(char **p)
 	free(p);
 }
 
+/* Times are microseconds of CLOCK_MONOTONIC, the clock of w->work. */
 static int64_t
-ms_since(const struct timespec *t0)
+mono_us(void)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(now.tv_sec - t0->tv_sec) * 1000 +
-	    (now.tv_nsec - t0->tv_nsec) / 1000000;
+	return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
-static int64_t
-us_since(const struct timespec *t0)
+/* Wait on w->work until @at (mono_us()), a signal, or a spurious wake. */
+static int
+wait_until(struct qwriter *w, int64_t at)
 {
-	struct timespec now;
+	struct timespec ts = { at / 1000000, (at % 1000000) * 1000 };
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 +
-	    (now.tv_nsec - t0->tv_nsec) / 1000;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	return pthread_cond_timedwait(&w->work, &w->lock, &ts);
 }
 
 static const struct qw_pend *
@@ -222,7 +212,7 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n, bool *kick)
 	w->max_id = max_id;
 	if (defer && nnew > 0) {
 		if (w->nunindexed == 0)
-			clock_gettime(CLOCK_MONOTONIC, &w->pend_since);
+			w->pend_since = mono_us();
 		w->nunindexed += nnew;
 		if (nadded > 0)
 			memcpy(w->pend + w->npend, added,
@@ -251,39 +241,51 @@ fail_all:
  * (the next commit that answers the MTA makes them durable; a crash
  * before that is undone at the next start), and forget them.
  */
-static void
-index_all(struct qwriter *w, bool sync)
+/* Index until nothing is left; *total_r entries, even on failure. */
+static int
+index_rounds(struct qwriter *w, size_t *total_r, const char **error_r)
 {
 	struct store_txn *t;
-	const char *err = "";
-	size_t n, total = 0;
+	size_t n;
 	bool more = true;
 	int rc = 0;
 
-	if (w->failed)
-		return;
+	*total_r = 0;
 	while (more && rc == 0) {
-		if ((rc = store_txn_begin(w->store, true, &t, &err)) != 0)
+		if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
 			break;
 		if ((rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
-		    &n, &more, &err)) == 0)
-			rc = store_txn_commit(t, &err);
+		    &n, &more, error_r)) == 0)
+			rc = store_txn_commit(t, error_r);
 		else
 			store_txn_abort(t);
 		if (rc == 0) {
-			total += n;
+			*total_r += n;
 			pthread_mutex_lock(&w->lock);
 			w->index_commits++;
 			pthread_mutex_unlock(&w->lock);
 		}
 	}
+	return rc;
+}
+
+static void
+index_all(struct qwriter *w, bool sync)
+{
+	const char *err = "";
+	size_t total;
+	int rc;
+
+	if (w->failed)
+		return;
+	rc = index_rounds(w, &total, &err);
 	if (total > 0 && w->indexed != NULL)
 		w->indexed();
 	if (rc != 0) {
 		/* Kept; the commits that answer the MTA go on meanwhile. */
 		log_error("outbox: indexing new entries: %s; trying again in "
 		    "a second", err);
-		w->index_retry_at = now_ms() + 1000;
+		w->index_retry_at = mono_us() + 1000000;
 		return;
 	}
 	w->index_retry_at = 0;
@@ -317,12 +319,12 @@ index_due(const struct qwriter *w, bool idle)
 	if (!unindexed(w))
 		return false;
 	if (w->flush_req != w->flush_done)
-		return true;		/* asked for: now, even after a failure */
-	if (w->index_retry_at != 0 && now_ms() < w->index_retry_at)
+		return true;	/* asked for: now, even after a failure */
+	if (w->index_retry_at != 0 && mono_us() < w->index_retry_at)
 		return false;
-	age = ms_since(&w->pend_since);
-	return w->nunindexed >= QW_INDEX_BATCH || age >= QW_INDEX_MAX_US / 1000 ||
-	    (idle && age >= QW_INDEX_IDLE_US / 1000);
+	age = mono_us() - w->pend_since;
+	return w->nunindexed >= QW_INDEX_BATCH || age >= QW_INDEX_MAX_US ||
+	    (idle && age >= QW_INDEX_IDLE_US);
 }
 
 /* With the lock held: wait for work, or until indexing is due. */
@@ -331,27 +333,16 @@ wait_for_work(struct qwriter *w)
 {
 	while (w->head == NULL && !w->stop && w->flush_req == w->flush_done &&
 	    !index_due(w, true)) {
-		struct timespec until;
-		int64_t wait_ms;
+		int64_t at;
 
 		if (!unindexed(w)) {
 			pthread_cond_wait(&w->work, &w->lock);
 			continue;
 		}
-		wait_ms = QW_INDEX_IDLE_US / 1000 - ms_since(&w->pend_since);
-		if (w->index_retry_at != 0 &&
-		    w->index_retry_at - now_ms() > wait_ms)
-			wait_ms = w->index_retry_at - now_ms();
-		if (wait_ms < 1)
-			wait_ms = 1;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&w->work, &w->lock, &until);
+		at = w->pend_since + QW_INDEX_IDLE_US;
+		if (w->index_retry_at > at)
+			at = w->index_retry_at;
+		(void)wait_until(w, at);
 	}
 }
 
@@ -398,18 +389,11 @@ writer_main(void *arg)
 		 * while there are messages to wait for).
 		 */
 		if (w->queued < w->expected && w->queued < QW_BATCH_MAX) {
-			struct timespec until;
+			int64_t until = mono_us() + QW_DELAY_US;
 
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += QW_DELAY_US * 1000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
 			while (w->queued < w->expected &&
 			    w->queued < QW_BATCH_MAX && !w->stop &&
-			    pthread_cond_timedwait(&w->work, &w->lock,
-			    &until) == 0)
+			    wait_until(w, until) == 0)
 				;
 		}
 		/*
@@ -453,7 +437,7 @@ writer_main(void *arg)
 static void
 finish(struct qwriter *w, struct qw_req *r)
 {
-	w->store_us += (uint64_t)us_since(&r->queued_at);
+	w->store_us += (uint64_t)(mono_us() - r->queued_at);
 	r->done = true;
 	pthread_cond_signal(&r->cond);
 }
@@ -463,24 +447,17 @@ static int
 recover(struct qwriter *w, const char **error_r)
 {
 	struct store_txn *t;
-	size_t n, total = 0;
-	bool more = true;
-	int rc = 0;
+	size_t total;
+	int rc;
 
-	while (more) {
-		if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
-			return rc;
-		/* Merges into entries older than this are not new ones. */
-		if ((rc = queue_last_id(t, &w->max_id, error_r)) != 0 ||
-		    (rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
-		    &n, &more, error_r)) != 0) {
-			store_txn_abort(t);
-			return rc;
-		}
-		if ((rc = store_txn_commit(t, error_r)) != 0)
-			return rc;
-		total += n;
-	}
+	/* Merges into entries older than this are not new ones. */
+	if ((rc = store_txn_begin(w->store, false, &t, error_r)) != 0)
+		return rc;
+	rc = queue_last_id(t, &w->max_id, error_r);
+	store_txn_abort(t);
+	if (rc != 0 || (rc = index_rounds(w, &total, error_r)) != 0 ||
+	    (total > 0 && (rc = store_sync(w->store, error_r)) != 0))
+		return rc;
 	if (total > 0)
 		log_notice("outbox: indexed %zu entr%s stored before the last "
 		    "stop", total, total == 1 ? "y" : "ies");
@@ -506,16 +483,6 @@ qwriter_start(struct store *store, char *const *plugins, void (*indexed)(void),
 			goto oom;
 	w->store = store;
 	w->indexed = indexed;
-	if (recover(w, error_r) != 0) {
-		/* The writer tries again, every second, and says so. */
-		log_error("outbox: indexing what the last run left: %s",
-		    *error_r);
-		w->nunindexed = 1;
-		clock_gettime(CLOCK_MONOTONIC, &w->pend_since);
-	}
-	if (store_preallocate(store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
-	    error_r) != 0)
-		log_warn("outbox: %s", *error_r);
 	pthread_mutex_init(&w->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -527,6 +494,16 @@ qwriter_start(struct store *store, char *const *plugins, void (*indexed)(void),
 		pthread_condattr_destroy(&ca);
 	}
 	pthread_cond_init(&w->flushed, NULL);
+	if (recover(w, error_r) != 0) {
+		/* The writer tries again, every second, and says so. */
+		log_error("outbox: indexing what the last run left: %s",
+		    *error_r);
+		w->nunindexed = 1;
+		w->pend_since = mono_us();
+	}
+	if (store_preallocate(store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
+	    error_r) != 0)
+		log_warn("outbox: %s", *error_r);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
 		*error_r = dv_error_set("cannot start the outbox writer: %s",
 		    strerror(rc));
@@ -553,7 +530,7 @@ qwriter_submit(struct qwriter *w, const struct queue_item *it,
 {
 	struct qw_req r = { .it = it };
 
-	clock_gettime(CLOCK_MONOTONIC, &r.queued_at);
+	r.queued_at = mono_us();
 	pthread_cond_init(&r.cond, NULL);
 	pthread_mutex_lock(&w->lock);
 	if (w->stop) {

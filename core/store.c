@@ -786,40 +786,63 @@ store_lookup_policy(struct store_reader *r, const char *addr,
 }
 
 int
+store_meta_u64(struct store_txn *t, const char *key, uint64_t *value_r,
+    bool *have_r, const char **error_r)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	const unsigned char *p;
+	int rc = mdb_get(t->txn, t->store->meta, &k, &v);
+
+	*value_r = 0;
+	*have_r = false;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_fail(rc, key, error_r);
+	if (v.mv_size != 8) {
+		*error_r = dv_error_set("store record %s is corrupt", key);
+		return DV_ECORRUPT;
+	}
+	p = v.mv_data;
+	for (int i = 0; i < 8; i++)
+		*value_r = (*value_r << 8) | p[i];
+	*have_r = true;
+	return 0;
+}
+
+int
+store_meta_u64_put(struct store_txn *t, const char *key, uint64_t value,
+    const char **error_r)
+{
+	unsigned char enc[8];
+	MDB_val k = { strlen(key), (void *)key }, v = { 8, enc };
+	int rc;
+
+	for (int i = 7; i >= 0; i--) {
+		enc[i] = (unsigned char)(value & 0xff);
+		value >>= 8;
+	}
+	if ((rc = mdb_put(t->txn, t->store->meta, &k, &v, 0)) != 0)
+		return store_mdb_fail(rc, key, error_r);
+	return 0;
+}
+
+int
 store_counter_next(struct store_txn *t, const char *name, uint64_t *value_r,
     const char **error_r)
 {
 	char key[80];
-	MDB_val k, v;
-	unsigned char enc[8];
-	uint64_t n = 0;
+	uint64_t n;
+	bool have;
 	int rc, len = snprintf(key, sizeof(key), "counter/%s", name);
 
 	if (len < 0 || (size_t)len >= sizeof(key)) {
 		*error_r = dv_error_set("counter name too long");
 		return DV_EINVAL;
 	}
-	k.mv_size = (size_t)len;
-	k.mv_data = key;
-	rc = mdb_get(t->txn, t->store->meta, &k, &v);
-	if (rc == 0 && v.mv_size != 8) {
-		*error_r = dv_error_set("counter %s is corrupt", name);
-		return DV_ECORRUPT;
-	}
-	if (rc == 0) {
-		const unsigned char *p = v.mv_data;
-
-		for (int i = 0; i < 8; i++)
-			n = (n << 8) | p[i];
-	} else if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_mdb_fail(rc, "counter", error_r);
-	n++;
-	for (int i = 7; i >= 0; i--)
-		enc[7 - i] = (unsigned char)(n >> (8 * i));
-	v.mv_size = 8;
-	v.mv_data = enc;
-	if ((rc = mdb_put(t->txn, t->store->meta, &k, &v, 0)) != 0)
-		return store_mdb_fail(rc, "counter", error_r);
-	*value_r = n;
+	if ((rc = store_meta_u64(t, key, &n, &have, error_r)) != 0 ||
+	    (rc = store_meta_u64_put(t, key, n + 1, error_r)) != 0)
+		return rc;
+	*value_r = n + 1;
 	return 0;
 }

@@ -48,8 +48,19 @@ struct store_txn {
 int store_mdb_fail(int rc, const char *what, const char **error_r);
 
 /**
+ * store_meta_u64 - an 8-byte big-endian number in the meta table under
+ * @key: 0 with *have_r false if absent, DV_ECORRUPT if not 8 bytes.
+ */
+int store_meta_u64(struct store_txn *t, const char *key, uint64_t *value_r,
+    bool *have_r, const char **error_r);
+
+/** store_meta_u64_put - write one (see store_meta_u64()). */
+int store_meta_u64_put(struct store_txn *t, const char *key, uint64_t value,
+    const char **error_r);
+
+/**
  * store_counter_next - the next value (from 1) of a named counter in the
- * meta table, within @t.
+ * meta table (key "counter/NAME", see store_meta_u64()), within @t.
  */
 int store_counter_next(struct store_txn *t, const char *name,
     uint64_t *value_r, const char **error_r);

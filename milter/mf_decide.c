@@ -24,6 +24,22 @@
 #include "rules.h"
 
 /*
+ * The next <msg-id> in *@p, copied without its brackets, or NULL when
+ * there is none left (or no memory); *@p moves past it.
+ */
+static char *
+next_msgid(const char **p)
+{
+	const char *b, *e;
+
+	if (*p == NULL || (b = strchr(*p, '<')) == NULL ||
+	    (e = strchr(b, '>')) == NULL)
+		return NULL;
+	*p = e + 1;
+	return strndup(b + 1, (size_t)(e - b - 1));
+}
+
+/*
  * The first <msg-id> in @ids that the outbox writer holds unindexed
  * (stored moments ago), with its position among the <msg-id>s. Looked
  * up before the read transaction starts: an entry the writer indexes
@@ -34,14 +50,11 @@ static struct mf_pend_hit
 pend_lookup(const char *ids)
 {
 	struct mf_pend_hit h = { -1, 0 };
-	const char *p = ids, *e;
+	char *one;
 
-	for (int pos = 0; dvd.qw != NULL && p != NULL &&
-	    (p = strchr(p, '<')) != NULL && (e = strchr(p, '>')) != NULL;
-	    pos++, p = e + 1) {
-		char *one = strndup(p + 1, (size_t)(e - p - 1));
-		bool hit = one != NULL &&
-		    qwriter_find_message_id(dvd.qw, one, &h.id);
+	for (int pos = 0; dvd.qw != NULL && (one = next_msgid(&ids)) != NULL;
+	    pos++) {
+		bool hit = qwriter_find_message_id(dvd.qw, one, &h.id);
 
 		free(one);
 		if (hit) {
@@ -67,20 +80,17 @@ pend_lookups(struct mf_conn *cc)
 static uint64_t
 answers_tracked(struct store_txn *t, const char *ids, struct mf_pend_hit h)
 {
-	const char *p = ids, *e;
 	const char *err;
 	uint64_t id = 0;
+	char *one;
 
-	for (int pos = 0; p != NULL && (p = strchr(p, '<')) != NULL &&
-	    (e = strchr(p, '>')) != NULL; pos++, p = e + 1) {
-		char *one;
-		bool hit;
+	for (int pos = 0; (one = next_msgid(&ids)) != NULL; pos++) {
+		bool hit = pos == h.pos && queue_exists(t, h.id);
 
-		if (pos == h.pos && queue_exists(t, h.id))
-			return h.id;
-		one = strndup(p + 1, (size_t)(e - p - 1));
-		hit = one != NULL &&
-		    queue_find_message_id(t, one, &id, &err) == 0;
+		if (hit)
+			id = h.id;
+		else
+			hit = queue_find_message_id(t, one, &id, &err) == 0;
 		free(one);
 		if (hit)
 			return id;
