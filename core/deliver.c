@@ -223,7 +223,11 @@ correlate(struct store *st, const struct deliver_opts *o,
 	    token_make(o->key, o->token_prefix, root, v->token,
 	    sizeof(v->token)) == 0)
 		v->d.tracking_token = v->token;
-	if (o->key != NULL &&
+	/* Without a correlation both are the message's own: one HMAC. */
+	if (o->key != NULL && root == q->id && v->d.tracking_token != NULL) {
+		snprintf(v->own_token, sizeof(v->own_token), "%s", v->token);
+		v->d.message_token = v->own_token;
+	} else if (o->key != NULL &&
 	    token_make(o->key, o->token_prefix, q->id, v->own_token,
 	    sizeof(v->own_token)) == 0)
 		v->d.message_token = v->own_token;

@@ -7,12 +7,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -78,13 +80,50 @@ log_level_name(int level)
 	return "unknown";
 }
 
+/*
+ * "YYYY-MM-DDTHH:MM:SS" of @sec, UTC. Each thread keeps the last one it
+ * made: a busy milter logs many lines a second, and gmtime_r() takes
+ * glibc's time zone lock every time.
+ */
+static const char *
+stamp_of(time_t sec)
+{
+	static _Thread_local time_t last = (time_t)-1;
+	static _Thread_local char stamp[32];
+	struct tm tm;
+
+	if (sec != last) {
+		if (gmtime_r(&sec, &tm) == NULL ||
+		    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
+		    &tm) == 0)
+			stamp[0] = '\0';
+		last = sec;
+	}
+	return stamp;
+}
+
+/* The whole of @buf to stderr, however write(2) splits it. */
+static void
+write_all(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;		/* nowhere to say so */
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
 static void
 log_vmsg(int level, const char *fmt, va_list ap)
 {
-	char line[2048];
-	char stamp[32];
+	char line[2048], out[2200];
 	struct timespec ts;
-	struct tm tm;
+	int n;
 
 	if (vsnprintf(line, sizeof(line), fmt, ap) < 0)
 		return;
@@ -93,12 +132,20 @@ log_vmsg(int level, const char *fmt, va_list ap)
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	if (strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		stamp[0] = '\0';
-	/* One fprintf per line keeps concurrent threads' lines whole. */
-	fprintf(stderr, "%s.%03ldZ %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000,
-	    log_ident, log_level_name(level), line);
+	/*
+	 * One write(2) per line keeps concurrent threads' lines whole,
+	 * without stdio's stream lock held across the system call.
+	 */
+	n = snprintf(out, sizeof(out), "%s.%03ldZ %s[%s]: %s\n",
+	    stamp_of(ts.tv_sec), ts.tv_nsec / 1000000, log_ident,
+	    log_level_name(level), line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(out)) {
+		n = (int)sizeof(out) - 1;
+		out[n - 1] = '\n';
+	}
+	write_all(out, (size_t)n);
 }
 
 void

@@ -679,7 +679,6 @@ parse_stream(GMimeStream *stream, const void *raw, size_t rawlen,
 	m->truncated = truncated;
 	if (truncated)
 		problem(&pc, "message over the size cap; attachments dropped");
-	sha256_hex(raw, rawlen, m->digest);
 
 	popts = g_mime_parser_options_new();
 	g_mime_parser_options_set_warning_callback(popts, parse_warning, &pc);

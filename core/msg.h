@@ -60,7 +60,6 @@ struct msg {
 	struct msg_attachment *att;
 	size_t natt;
 	bool truncated;		/* over the size cap: no attachments */
-	char digest[65];	/* SHA-256 of the raw bytes, for dedup */
 	char **problems;	/* what could not be decoded, for the log */
 	size_t nproblems;
 };
@@ -114,7 +113,7 @@ char *msg_header_decode(const char *raw);
 
 /**
  * msg_to_json - the model as JSON, the form the golden tests compare:
- * every field but headers, problems, digest and attachment data.
+ * every field but headers, problems and attachment data.
  * @return a new reference, or NULL on ENOMEM.
  */
 json_t *msg_to_json(const struct msg *m);

@@ -436,8 +436,28 @@ index_entry(struct store_txn *t, uint64_t id, const char *message_id,
 #define INDEX_MARK	"queue/indexed"
 #define ID_COUNTER	"counter/queue"		/* store_counter_next()'s */
 
+/* The hint for entry @id, by binary search, or NULL. */
+static const struct queue_index_hint *
+hint_find(const struct queue_index_hint *h, size_t n, uint64_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (h[mid].id == id)
+			return &h[mid];
+		if (h[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 int
-queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
+queue_index_pending(struct store_txn *t, char *const *plugins,
+    const struct queue_index_hint *hints, size_t nhints, size_t max,
     size_t *n_r, bool *more_r, const char **error_r)
 {
 	unsigned char kb[8];
@@ -465,11 +485,12 @@ queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
 		return store_mdb_fail(rc, "outbox", error_r);
 	be64(kb, mark + 1);
 	while ((rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op)) == 0) {
+		const struct queue_index_hint *hint;
 		const unsigned char *raw;
 		const char *hs, *mid = NULL;
 		size_t hl, rawlen;
 		json_int_t received = 0;
-		json_t *hdr;
+		json_t *hdr = NULL;
 		uint64_t id;
 
 		op = MDB_NEXT;
@@ -480,12 +501,18 @@ queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
 			break;
 		}
 		id = get_be64(k.mv_data);
-		/* Corrupt: due at once, for the worker to dead-letter. */
-		hdr = qmsg_split(&v, &hs, &hl, &raw, &rawlen) != 0 ? NULL :
-		    json_loadb(hs, hl, 0, NULL);
-		if (hdr != NULL)
-			(void)json_unpack(hdr, "{s?s, s?I}", "message_id",
-			    &mid, "received", &received);
+		if ((hint = hint_find(hints, nhints, id)) != NULL) {
+			mid = hint->message_id;
+			received = hint->received;
+		} else {
+			/* Corrupt: due at once, for the worker to
+			 * dead-letter. */
+			hdr = qmsg_split(&v, &hs, &hl, &raw, &rawlen) != 0 ?
+			    NULL : json_loadb(hs, hl, 0, NULL);
+			if (hdr != NULL)
+				(void)json_unpack(hdr, "{s?s, s?I}",
+				    "message_id", &mid, "received", &received);
+		}
 		rc = index_entry(t, id, mid, received, plugins, error_r);
 		json_decref(hdr);
 		if (rc != 0) {

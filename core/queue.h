@@ -129,12 +129,24 @@ int queue_put(struct store_txn *t, const struct queue_item *it,
  * whose record cannot be read is indexed all the same, due at once, so
  * that the worker dead-letters it where `queue list` shows it, instead
  * of it holding up every entry after it.
+ * What indexing needs of an entry, its Message-ID and reception time, is
+ * read from its record, a JSON parse, unless @hints has it: the writer
+ * that stored the entry remembers both, and spares the parse.
+ * @param[in]  hints    entries' index fields, in ascending id order; an
+ *                      entry without one is read. NULL if none.
  * @param[in]  max      index at most this many entries.
  * @param[out] n_r      entries indexed (if not NULL).
  * @param[out] more_r   true if @max stopped it (if not NULL).
  * @return 0, DV_EFULL, DV_ECORRUPT or DV_ESTORE.
  */
-int queue_index_pending(struct store_txn *t, char *const *plugins, size_t max,
+struct queue_index_hint {
+	uint64_t id;
+	const char *message_id;		/* queue_item's, or NULL */
+	int64_t received;
+};
+
+int queue_index_pending(struct store_txn *t, char *const *plugins,
+    const struct queue_index_hint *hints, size_t nhints, size_t max,
     size_t *n_r, bool *more_r, const char **error_r);
 
 /** queue_last_id - the last id given to an entry, or 0. */

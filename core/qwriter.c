@@ -33,10 +33,14 @@ struct qw_req {
 	struct qw_req *next;
 };
 
-/* An entry stored but not indexed yet: its dedup key and id. */
+/*
+ * An entry stored but not indexed yet: its dedup key (NULL if it has
+ * none), id and reception time, which spare indexing a parse of it.
+ */
 struct qw_pend {
 	char *mid;
 	uint64_t id;
+	int64_t received;
 };
 
 struct qwriter {
@@ -51,12 +55,12 @@ struct qwriter {
 	unsigned expected;	/* messages being received (qwriter_expect) */
 	bool stop;
 	/*
-	 * Unindexed entries. Only the writer thread changes the array, and
-	 * always under the lock; it reads it without.
+	 * Unindexed entries, in id order. Only the writer thread changes
+	 * the array, and always under the lock; it reads it without.
 	 */
-	struct qw_pend *pend;		/* those with a Message-ID */
+	struct qw_pend *pend;
 	size_t npend, pend_cap;
-	size_t nunindexed;		/* all of them */
+	size_t nunindexed;	/* all of them, and any a crash left */
 	uint64_t max_id;		/* the newest entry stored */
 	int64_t pend_since;		/* when the oldest was stored */
 	int64_t index_retry_at;		/* after a failed index commit */
@@ -105,7 +109,7 @@ static const struct qw_pend *
 pend_find(const struct qw_pend *p, size_t n, const char *mid)
 {
 	for (size_t i = n; i > 0; i--)		/* the newest first */
-		if (strcmp(p[i - 1].mid, mid) == 0)
+		if (p[i - 1].mid != NULL && strcmp(p[i - 1].mid, mid) == 0)
 			return &p[i - 1];
 	return NULL;
 }
@@ -160,14 +164,17 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n, bool *kick)
 		nnew++;
 		if (!defer)
 			*kick = true;	/* indexed here */
-		if (defer && mid != NULL && mid[0] != '\0') {
-			if ((added[nadded].mid = strdup(mid)) == NULL) {
+		if (defer) {
+			added[nadded].mid = NULL;
+			if (mid != NULL && mid[0] != '\0' &&
+			    (added[nadded].mid = strdup(mid)) == NULL) {
 				store_txn_abort(t);
 				err = "out of memory";
 				rc = ENOMEM;
 				goto fail_all;
 			}
-			added[nadded++].id = reqs[i]->id;
+			added[nadded].id = reqs[i]->id;
+			added[nadded++].received = it.received;
 		}
 	}
 	/* Room for what this batch adds, before it is durable. */
@@ -237,25 +244,32 @@ fail_all:
 }
 
 /*
- * Index every stored entry not indexed yet, in commits that sync once
- * (the next commit that answers the MTA makes them durable; a crash
- * before that is undone at the next start), and forget them.
+ * Index until nothing is left; *total_r entries, even on failure. What
+ * w->pend knows of the entries spares reading them back.
  */
-/* Index until nothing is left; *total_r entries, even on failure. */
 static int
 index_rounds(struct qwriter *w, size_t *total_r, const char **error_r)
 {
+	struct queue_index_hint *hints = NULL;
 	struct store_txn *t;
-	size_t n;
+	size_t n, nhints = 0;
 	bool more = true;
 	int rc = 0;
 
 	*total_r = 0;
+	/* Without memory for them, indexing just reads every entry. */
+	if (w->npend > 0 &&
+	    (hints = malloc(w->npend * sizeof(*hints))) != NULL) {
+		for (size_t i = 0; i < w->npend; i++)
+			hints[i] = (struct queue_index_hint){ w->pend[i].id,
+			    w->pend[i].mid, w->pend[i].received };
+		nhints = w->npend;
+	}
 	while (more && rc == 0) {
 		if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
 			break;
-		if ((rc = queue_index_pending(t, w->plugins, QW_INDEX_BATCH * 4,
-		    &n, &more, error_r)) == 0)
+		if ((rc = queue_index_pending(t, w->plugins, hints, nhints,
+		    QW_INDEX_BATCH * 4, &n, &more, error_r)) == 0)
 			rc = store_txn_commit(t, error_r);
 		else
 			store_txn_abort(t);
@@ -266,9 +280,15 @@ index_rounds(struct qwriter *w, size_t *total_r, const char **error_r)
 			pthread_mutex_unlock(&w->lock);
 		}
 	}
+	free(hints);
 	return rc;
 }
 
+/*
+ * Index every stored entry not indexed yet, in commits that sync once
+ * (the next commit that answers the MTA makes them durable; a crash
+ * before that is undone at the next start), and forget them.
+ */
 static void
 index_all(struct qwriter *w, bool sync)
 {

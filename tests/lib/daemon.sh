@@ -43,10 +43,11 @@ ctl() {
 }
 
 # dv_start: run the daemon in the foreground, in the background, and wait
-# until it listens. Its log goes to $DV_LOG.
+# until it listens. Its log goes to $DV_LOG. DV_WRAP, if set, is a command
+# to run it under (e.g. "valgrind --tool=callgrind", docs/BENCHMARKS.md).
 dv_start() {
 	local i
-	timeout -s TERM "$DV_TIMEOUT" "$DVMILTER" -f -c "$DV_CONF" \
+	timeout -s TERM "$DV_TIMEOUT" ${DV_WRAP:-} "$DVMILTER" -f -c "$DV_CONF" \
 	    >>"$DV_LOG" 2>&1 &
 	DV_PID=$!
 	for i in $(seq 1 100); do

@@ -681,8 +681,8 @@ index_pending(struct fx *f, size_t max, bool *more)
 	const char *err;
 	size_t n;
 
-	assert_int_equal(queue_index_pending(t, two_plugins, max, &n, more,
-	    &err), 0);
+	assert_int_equal(queue_index_pending(t, two_plugins, NULL, 0, max, &n,
+	    more, &err), 0);
 	commit(t);
 	return n;
 }
@@ -837,6 +837,19 @@ retention_leaves_entries_not_indexed_yet_alone(void **state)
 	store_txn_abort(t);
 }
 
+/* Overwrite entry @id's record with bytes that are not one. */
+static void
+corrupt_record(struct fx *f, struct store_txn *t, uint64_t id)
+{
+	unsigned char kb[8];
+	static char junk[] = "\x09not a record";
+	MDB_val k = { 8, kb }, v = { sizeof(junk) - 1, junk };
+
+	for (int i = 0; i < 8; i++)
+		kb[i] = (unsigned char)(id >> (56 - 8 * i));
+	assert_int_equal(mdb_put(t->txn, f->st->qmsg, &k, &v, 0), 0);
+}
+
 static void
 a_corrupt_entry_is_indexed_due_at_once(void **state)
 {
@@ -851,14 +864,7 @@ a_corrupt_entry_is_indexed_due_at_once(void **state)
 	bad = put_deferred(f, "bad@x", "support@example.com", 0);
 	good = put_deferred(f, "good@x", "support@example.com", 0);
 	t = begin(f, true);
-	{
-		unsigned char kb[8] = { 0 };
-		static char junk[] = "\x09not a record";
-		MDB_val k = { 8, kb }, v = { sizeof(junk) - 1, junk };
-
-		kb[7] = (unsigned char)bad;
-		assert_int_equal(mdb_put(t->txn, f->st->qmsg, &k, &v, 0), 0);
-	}
+	corrupt_record(f, t, bad);
 	commit(t);
 	/* It does not hold up the entry after it. */
 	assert_int_equal(index_pending(f, 10, &more), 2);
@@ -867,6 +873,57 @@ a_corrupt_entry_is_indexed_due_at_once(void **state)
 	assert_int_equal(d.next_at, 0);
 	assert_int_equal(queue_delivery_get(t, good, "local", &d, &err), 0);
 	assert_int_equal(d.next_at, 1000);
+	store_txn_abort(t);
+}
+
+/*
+ * The writer's hints stand in for the records: a hinted entry is indexed
+ * with the hint's Message-ID and time, even where its record cannot be
+ * read; an entry without one is read as before.
+ */
+static void
+hints_spare_reading_the_entries(void **state)
+{
+	struct fx *f = *state;
+	struct queue_delivery d;
+	struct queue_index_hint h[2];
+	struct store_txn *t;
+	const char *err;
+	uint64_t a, b, c, found;
+	size_t n;
+	bool more;
+
+	(void)index_pending(f, 10, &more);		/* the mark */
+	a = put_deferred(f, "a@x", "support@example.com", 0);
+	b = put_deferred(f, "b@x", "support@example.com", 0);
+	c = put_deferred(f, "c@x", "support@example.com", 0);
+	/* b's record is unreadable; its hint is all indexing needs. */
+	t = begin(f, true);
+	corrupt_record(f, t, b);
+	h[0] = (struct queue_index_hint){ b, "b-hinted@x", 1234 };
+	h[1] = (struct queue_index_hint){ c, NULL, 1500 };
+	assert_int_equal(queue_index_pending(t, two_plugins, h, 2, 10, &n,
+	    &more, &err), 0);
+	assert_int_equal(n, 3);
+	commit(t);
+
+	t = begin(f, false);
+	assert_int_equal(queue_find_message_id(t, "a@x", &found, &err), 0);
+	assert_int_equal(found, a);
+	assert_int_equal(queue_find_message_id(t, "b-hinted@x", &found, &err),
+	    0);
+	assert_int_equal(found, b);
+	assert_int_equal(queue_find_message_id(t, "b@x", &found, &err),
+	    DV_ENOTFOUND);
+	/* c's hint says it has no Message-ID: none is indexed. */
+	assert_int_equal(queue_find_message_id(t, "c@x", &found, &err),
+	    DV_ENOTFOUND);
+	assert_int_equal(queue_delivery_get(t, a, "local", &d, &err), 0);
+	assert_int_equal(d.next_at, 1000);
+	assert_int_equal(queue_delivery_get(t, b, "local", &d, &err), 0);
+	assert_int_equal(d.next_at, 1234);
+	assert_int_equal(queue_delivery_get(t, c, "local", &d, &err), 0);
+	assert_int_equal(d.next_at, 1500);
 	store_txn_abort(t);
 }
 
@@ -887,6 +944,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_corrupt_entry_is_indexed_due_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    hints_spare_reading_the_entries, setup, teardown),
 		T(put_then_get_round_trips),
 		T(deliveries_fall_due_in_time_order),
 		T(success_marks_done_with_ids),

@@ -400,7 +400,7 @@ what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
 	/* A writer's commit, and then the process died. */
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
-	assert_int_equal(queue_index_pending(t, plugins, 10, &n, NULL, &err),
+	assert_int_equal(queue_index_pending(t, plugins, NULL, 0, 10, &n, NULL, &err),
 	    0);
 	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
