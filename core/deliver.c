@@ -40,6 +40,52 @@ find_plugin(struct plugin_set *ps, const char *name)
 	return NULL;
 }
 
+/* Where @name is in @names; one past its end if absent. */
+static size_t
+name_rank(const char *const *names, const char *name)
+{
+	size_t i;
+
+	for (i = 0; names != NULL && names[i] != NULL; i++)
+		if (strcmp(names[i], name) == 0)
+			break;
+	return i;
+}
+
+/* One message's deliveries due at one time: a run in the due index. */
+static bool
+same_run(const struct queue_delivery *a, const struct queue_delivery *b)
+{
+	return a->id == b->id && a->next_at == b->next_at;
+}
+
+size_t
+deliver_order(const char *const *names, struct queue_delivery *d, size_t n,
+    size_t max)
+{
+	size_t start = n;
+
+	for (size_t i = 1; i < n; i++) {
+		struct queue_delivery x = d[i];
+		size_t j = i, r = name_rank(names, x.plugin);
+
+		while (j > 0 && same_run(&d[j - 1], &x) &&
+		    name_rank(names, d[j - 1].plugin) > r) {
+			d[j] = d[j - 1];
+			j--;
+		}
+		d[j] = x;
+	}
+	if (n == max) {
+		start = n - 1;
+		while (start > 0 && same_run(&d[start - 1], &d[n - 1]))
+			start--;
+		if (start == 0)
+			start = n;
+	}
+	return start;
+}
+
 /* A truncated message is tracked without its attachments. */
 static void
 drop_attachments(struct msg *m)
@@ -439,6 +485,17 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	}
 	if (rc == DV_ENOTFOUND)
 		return 0;
+	{
+		const char *names[DELIVER_MAX_PLUGINS + 1];
+		size_t np = plugin_set_count(ps);
+
+		if (np > DELIVER_MAX_PLUGINS)
+			np = DELIVER_MAX_PLUGINS;
+		for (size_t i = 0; i < np; i++)
+			names[i] = plugin_name(plugin_set_get(ps, i));
+		names[np] = NULL;
+		n = deliver_order(names, due, n, DELIVER_BATCH);
+	}
 	if (o->kv != NULL)
 		pluginkv_discard(o->kv);
 	for (size_t i = 0; i < n; i++) {

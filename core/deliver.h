@@ -36,7 +36,8 @@ struct deliver_opts {
 
 /**
  * deliver_next - make up to DELIVER_BATCH due deliveries, earliest
- * first, one after the other, then record all their outcomes, and the
+ * first, one message's in the order Plugins lists the plugins, one after
+ * the other, then record all their outcomes, and the
  * plugins' writes of those that succeeded, in one write transaction: one
  * commit (and one sync) for the batch, not one per delivery. A crash
  * before that commit makes the whole batch again; plugins are idempotent
@@ -54,6 +55,21 @@ struct deliver_opts {
  * @param[out] next_r  when nothing was due: the next due time, or 0.
  * @return 0, or a store error (logged by the caller).
  */
+/* Plugins that deliver_order() tells apart; the rest come after them. */
+#define DELIVER_MAX_PLUGINS	32
+
+/**
+ * deliver_order - put @n due deliveries, in due-index order (time, then
+ * entry, then plugin name), into the order in which deliver_next() makes
+ * them: one entry's deliveries due at one time in the order of @names
+ * (Plugins; names not in it last). When @n is @max (a full batch) and
+ * the last entry's run of deliveries may go on past it, that run is left
+ * for the next batch, whole, unless it is all there is.
+ * @return how many of the reordered deliveries to make now.
+ */
+size_t deliver_order(const char *const *names, struct queue_delivery *d,
+    size_t n, size_t max);
+
 int deliver_next(struct store *st, struct plugin_set *ps,
     const struct deliver_opts *opts, int64_t now, int *did_r,
     int64_t *next_r, const char **error_r);

@@ -155,4 +155,22 @@ kill -KILL "$DV_DAEMON_PID"
 for _ in $(seq 1 50); do kill -0 "$w3" 2>/dev/null || break; sleep 0.1; done
 check "a worker whose daemon was killed stops too" bash -c "! kill -0 $w3 2>/dev/null"
 wait "$DV_PID" 2>/dev/null; DV_DAEMON_PID=
+
+# Two plugins: a message goes to them in the order Plugins lists them,
+# not in the order of their names.
+mkdir "$DV_TMP/both"
+ln -s "$top_builddir/plugins/webhook/.libs/webhook.so" "$DV_TMP/both/webhook.so"
+ln -s "$top_builddir/plugins/local/.libs/local.so" "$DV_TMP/both/local.so"
+dv_conf "PluginDir $DV_TMP/both" "Plugins webhook local" \
+    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.SecretFile $DV_TMP/secret" \
+    "SpoolDirectory $DV_TMP/spool"
+: > "$DV_LOG"
+dv_start || bail "dvmilter did not start with two plugins"
+check "a message for two plugins is accepted" send order@ext.example
+order_id=$(ctl queue list --json | jq -r '.[] | select(.message_id == "order@ext.example") | .id')
+check "both plugins record it" bash -c \
+    "for i in \$(seq 100); do [ \$(grep -Ec 'outbox $order_id: delivered to (webhook|local)' '$DV_LOG') = 2 ] && exit 0; sleep 0.1; done; exit 1"
+check_eq "webhook, listed first, gets it first" "webhook local" \
+    "$(grep -Eo "outbox $order_id: delivered to [a-z]+" "$DV_LOG" | awk '{ printf "%s%s", sep, $NF; sep = " " }')"
+check "the daemon stops" dv_stop
 tap_done

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "deliver.h"
 #include "queue.h"
 #include "status.h"
 #include "store_int.h"
@@ -927,6 +928,56 @@ hints_spare_reading_the_entries(void **state)
 	store_txn_abort(t);
 }
 
+/* Fill @d[i] as the due index would have it. */
+static void
+due_at(struct queue_delivery *d, int64_t at, uint64_t id, const char *plugin)
+{
+	memset(d, 0, sizeof(*d));
+	d->next_at = at;
+	d->id = id;
+	snprintf(d->plugin, sizeof(d->plugin), "%s", plugin);
+}
+
+/*
+ * One entry's deliveries due at one time go in the order Plugins lists
+ * the plugins, not by name; a full batch leaves a run it may have cut
+ * for the next one.
+ */
+static void
+deliveries_go_in_the_order_plugins_lists_them(void **state)
+{
+	static const char *const names[] = { "webhook", "local", NULL };
+	struct queue_delivery d[4];
+
+	(void)state;
+	due_at(&d[0], 10, 1, "local");
+	due_at(&d[1], 10, 1, "webhook");
+	due_at(&d[2], 10, 2, "local");		/* a retry: alone at 10 */
+	due_at(&d[3], 11, 3, "local");
+	assert_int_equal(deliver_order(names, d, 4, 32), 4);
+	assert_string_equal(d[0].plugin, "webhook");
+	assert_int_equal(d[0].id, 1);
+	assert_string_equal(d[1].plugin, "local");
+	assert_int_equal(d[2].id, 2);
+	assert_int_equal(d[3].id, 3);
+
+	/* A full batch: entry 3's run may go on; it waits, whole. */
+	due_at(&d[0], 10, 1, "local");
+	due_at(&d[1], 10, 1, "webhook");
+	due_at(&d[2], 12, 3, "local");
+	due_at(&d[3], 12, 3, "other");		/* not listed: last */
+	assert_int_equal(deliver_order(names, d, 4, 4), 2);
+	assert_string_equal(d[0].plugin, "webhook");
+	assert_string_equal(d[1].plugin, "local");
+
+	/* A run that is the whole batch is made all the same. */
+	due_at(&d[0], 12, 3, "other");
+	due_at(&d[1], 12, 3, "webhook");
+	assert_int_equal(deliver_order(names, d, 2, 2), 2);
+	assert_string_equal(d[0].plugin, "webhook");
+	assert_string_equal(d[1].plugin, "other");
+}
+
 int
 main(void)
 {
@@ -951,6 +1002,7 @@ main(void)
 		T(success_marks_done_with_ids),
 		T(transient_failure_backs_off),
 		cmocka_unit_test(backoff_doubles_with_jitter_and_cap),
+		cmocka_unit_test(deliveries_go_in_the_order_plugins_lists_them),
 		T(permanent_or_exhausted_goes_dead_and_retry_revives),
 		T(drop_removes_everything),
 		T(state_survives_reopening_the_store),
