@@ -150,7 +150,7 @@ static bool from_address(const char *raw, const char *seps, char *out,
 /*
  * The sender is a colleague (a mailbox) or a contact a plugin knows.
  * Plugins key contacts by the address as written (the local plugin: the
- * From: address in lower case), so besides the normalised envelope
+ * From: address in lower case, its domain in A-labels), so besides the normalised envelope
  * sender the envelope and From: addresses are tried with their
  * subaddress kept.
  */

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <idn2.h>
 
 #include "local.h"
 
@@ -118,6 +119,33 @@ lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
+/*
+ * The form contacts are keyed by: the address in lower case with its
+ * domain in A-labels, as the milter normalises the sender it looks up
+ * for the known-senders filter (core/addr.c, same IDNA2008 flags), so
+ * that kunde@bücher.example and kunde@xn--bcher-kva.example are one
+ * contact. A domain that is no valid IDN stays as written.
+ */
+static void
+customer_key(char *addr, size_t size)
+{
+	char *at, *alabel = NULL;
+	const char *p;
+
+	lower(addr);
+	if ((at = strrchr(addr, '@')) == NULL)
+		return;
+	for (p = at + 1; *p != '\0' && (unsigned char)*p < 0x80; p++)
+		;
+	if (*p == '\0' || idn2_to_ascii_8z(at + 1, &alabel,
+	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK)
+		return;
+	lower(alabel);
+	if ((size_t)(at + 1 - addr) + strlen(alabel) < size)
+		memcpy(at + 1, alabel, strlen(alabel) + 1);
+	idn2_free(alabel);
+}
+
 /* A random GUID, the form Dataverse gives its record ids. */
 static int
 new_guid(char out[37])
@@ -163,7 +191,7 @@ struct job {
 	const struct dvp_message *m;
 	const struct dvp_decision *d;
 	int64_t now;
-	char customer[400];		/* lower-cased sender address */
+	char customer[400];		/* the sender, as customer_key() has it */
 	const char *customer_name;
 	json_t *act;			/* the activity being written */
 	json_t *kase;			/* its case, or NULL */
@@ -471,7 +499,7 @@ local_deliver(void *state, const struct dvp_message *m,
 		j.customer_name = m->from[0].name;
 	} else if (m->envelope_from != NULL)
 		snprintf(j.customer, sizeof(j.customer), "%s", m->envelope_from);
-	lower(j.customer);
+	customer_key(j.customer, sizeof(j.customer));
 
 	snprintf(key, sizeof(key), "activity/%s", m->id);
 	old = local_get(j.l, key, &missing);

@@ -510,10 +510,39 @@ an_unreachable_server_is_not_tried_for_every_case(void **state)
 	json_decref(c);
 }
 
+/*
+ * An IDN sender is one contact whichever form its domain is written in,
+ * keyed with the A-labels the milter looks up for known senders.
+ */
+static void
+an_idn_sender_is_one_contact(void **state)
+{
+	json_t *c1, *c2, *ct;
+	uint64_t a, b;
+
+	(void)state;
+	a = track("kunde@B\xc3\xbc" "cher.example", "idn1@ext.example",
+	    "Drucker brennt", NULL, NULL);
+	b = track("Kunde@xn--bcher-kva.example", "idn2@ext.example",
+	    "Noch ein Drucker", NULL, NULL);
+	c1 = case_of(a);
+	c2 = case_of(b);
+	assert_string_equal(jget(c1, "customer"), "kunde@xn--bcher-kva.example");
+	assert_string_equal(jget(c2, "customer"), "kunde@xn--bcher-kva.example");
+	ct = get_json("contact/kunde@xn--bcher-kva.example");
+	assert_non_null(ct);
+	assert_null(get_json("contact/kunde@b\xc3\xbc" "cher.example"));
+	json_decref(c1);
+	json_decref(c2);
+	json_decref(ct);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(an_idn_sender_is_one_contact,
+		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_new_mail_creates_a_case_and_one_acknowledgement,
 		    setup_default, teardown),
