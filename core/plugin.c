@@ -109,6 +109,16 @@ host_kv_next(void *ctx, const char *counter, uint64_t *value)
 	return p->kv->next(p->kv_arg, p->name, counter, value);
 }
 
+static int
+host_kv_put_now(void *ctx, const char *key, const void *val, size_t len)
+{
+	struct plugin *p = ctx;
+
+	if (p->kv == NULL || p->kv->put_now == NULL)
+		return -1;
+	return p->kv->put_now(p->kv_arg, p->name, key, val, len);
+}
+
 /* --- loading ------------------------------------------------------------------- */
 
 static void
@@ -247,6 +257,7 @@ plugin_load_one(const struct conf *c, const char *name,
 		.kv_put = host_kv_put,
 		.kv_del = host_kv_del,
 		.kv_next = host_kv_next,
+		.kv_put_now = host_kv_put_now,
 	};
 	if (p->desc->init(&p->host, &p->state, err, sizeof(err)) != DVP_OK) {
 		p->state = NULL;

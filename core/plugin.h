@@ -29,6 +29,8 @@ struct plugin_kv_ops {
 	int (*del)(void *arg, const char *plugin, const char *key);
 	int (*next)(void *arg, const char *plugin, const char *counter,
 	    uint64_t *value);
+	int (*put_now)(void *arg, const char *plugin, const char *key,
+	    const void *val, size_t len);
 };
 
 /**

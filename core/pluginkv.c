@@ -326,11 +326,47 @@ kv_next(void *arg, const char *plugin, const char *counter, uint64_t *value)
 	return 0;
 }
 
+/*
+ * Write at once, in a commit of its own, synced (the store is opened
+ * with nometasync). A read of the key earlier in the delivery now counts
+ * as having seen this value, or the delivery's own commit would take the
+ * write for someone else's.
+ */
+static int
+kv_put_now(void *arg, const char *plugin, const char *key, const void *val,
+    size_t len)
+{
+	struct pluginkv *kv = arg;
+	struct store_txn *t;
+	const char *err;
+	char k[KV_KEY_MAX];
+	size_t kl;
+
+	if (make_key(plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX)
+		return -1;
+	if (store_txn_begin(kv->st, true, &t, &err) != 0)
+		return -1;
+	if (pluginkv_txn_put(t, plugin, key, val, len, &err) != 0) {
+		store_txn_abort(t);
+		return -1;
+	}
+	if (store_txn_commit(t, &err) != 0 || store_sync(kv->st, &err) != 0)
+		return -1;
+	for (struct kv_read *r = kv->reads; r != NULL; r = r->next)
+		if (r->klen == kl && memcmp(r->key, k, kl) == 0) {
+			r->existed = true;
+			r->vlen = len;
+			r->hash = dv_fnv1a(val, len);
+		}
+	return 0;
+}
+
 static const struct plugin_kv_ops ops = {
 	.get = kv_get,
 	.put = kv_put,
 	.del = kv_del,
 	.next = kv_next,
+	.put_now = kv_put_now,
 };
 
 const struct plugin_kv_ops *

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define DVP_ABI_MAJOR	1
-#define DVP_ABI_MINOR	1
+#define DVP_ABI_MINOR	2
 #define DVP_ENTRY_SYMBOL "dvmilter_plugin_entry"
 
 /* Log levels, as syslog(3) priorities. */
@@ -97,6 +97,18 @@ struct dvp_host {
 	int (*kv_del)(void *ctx, const char *key);
 	/** kv_next - the next number of a named counter, from 1. */
 	int (*kv_next)(void *ctx, const char *counter, uint64_t *value);
+
+	/*
+	 * Since minor version 2 (check size first):
+	 * kv_put_now - write @key at once, in a commit of its own that is
+	 * on disk when it returns, whatever becomes of the delivery. For
+	 * what must not happen twice when a delivery is made again after a
+	 * crash, such as mail sent: write the mark, then act; at worst the
+	 * act is lost, never repeated. The delivery's reads of @key count
+	 * the new value as what they saw. Returns 0 or non-zero.
+	 */
+	int (*kv_put_now)(void *ctx, const char *key, const void *val,
+	    size_t len);
 };
 
 #define DVP_KV_NOTFOUND	1

@@ -17,6 +17,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <stddef.h>
+
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
@@ -218,6 +220,34 @@ rate_ok(struct local *l, const char *to, int64_t now, bool *store_err)
 	return rc == 0;
 }
 
+/*
+ * Mark message @id's acknowledgement as sent, on disk, before it is: a
+ * delivery made again after a crash finds the mark and sends none. A
+ * host older than ABI 1.2 cannot write at once: then it is not marked
+ * (and a crash at the wrong moment still sends it twice).
+ * Returns 0, or -1 if the mark cannot be written: then do not send.
+ */
+static int
+mark_sent(struct local *l, const char *id, const char *number, bool *was)
+{
+	const struct dvp_host *h = l->h;
+	char key[120];
+	const void *v;
+	size_t len;
+
+	*was = false;
+	if (h->size < offsetof(struct dvp_host, kv_put_now) +
+	    sizeof(h->kv_put_now) || h->kv_put_now == NULL)
+		return 0;
+	snprintf(key, sizeof(key), "autoreplied/%s", id);
+	if (h->kv_get(h->ctx, key, &v, &len) == 0) {
+		*was = true;
+		return 0;
+	}
+	return h->kv_put_now(h->ctx, key, number, strlen(number)) == 0 ? 0 :
+	    -1;
+}
+
 void
 autoreply_send(struct local *l, const struct dvp_message *m,
     const char *queue, const char *number, const char *title,
@@ -227,7 +257,7 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 	struct curl_slist *rcpt = NULL;
 	struct upload up;
 	char errbuf[CURL_ERROR_SIZE] = "", *msg;
-	bool store_err;
+	bool store_err, was;
 	size_t len;
 	CURL *c;
 	CURLcode cc;
@@ -265,6 +295,17 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 	    now, &len)) == NULL || (c = curl_easy_init()) == NULL) {
 		free(msg);
 		snprintf(out->why, sizeof(out->why), "not sent: out of memory");
+		return;
+	}
+	if (mark_sent(l, m->id, number, &was) != 0 || was) {
+		snprintf(out->why, sizeof(out->why), was ? "sent" :
+		    "not sent: it could not be recorded first");
+		out->sent = was;
+		l->h->log(l->h->ctx, was ? DVP_LOG_INFO : DVP_LOG_WARNING,
+		    "case %s: auto-reply %s", number, was ? "sent before this "
+		    "delivery was made again; not again" : out->why + 10);
+		curl_easy_cleanup(c);
+		free(msg);
 		return;
 	}
 	up.p = msg;

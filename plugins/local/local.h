@@ -11,9 +11,11 @@
  *   activity/<message id>   an email activity (the host's 16-hex id)
  *   case/<case id>          a case
  *   casenum/<CAS-01001>     the id of the case with that number
- *   contact/<address>       a contact, by lower-case address
+ *   contact/<address>       a contact, by address (customer_key())
  *   caserule/<queue>        the case rule of a queue mailbox
  *   autoreply/<address>     the auto-reply rate limit of one sender
+ *   autoreplied/<id>        message id's acknowledgement went (its case
+ *                           number); written at once (kv_put_now)
  *   counter/case            the last case number (host counter)
  */
 #ifndef DV_LOCAL_H
@@ -64,7 +66,9 @@ struct autoreply {
  * AutoReplyWindow. The reply's subject carries the case number and
  * @token, its envelope sender is null and it is Auto-Submitted, so it
  * is never answered in turn. A failure to submit is reported in @out;
- * the case stands regardless.
+ * the case stands regardless. It is sent at most once per message: a
+ * mark (autoreplied/ID) is on disk before it goes, so a delivery made
+ * again after a crash does not send it again.
  */
 void autoreply_send(struct local *l, const struct dvp_message *m,
     const char *queue, const char *number, const char *title,

@@ -537,10 +537,64 @@ an_idn_sender_is_one_contact(void **state)
 	json_decref(ct);
 }
 
+/*
+ * A crash after the acknowledgement went and before the batch that made
+ * the case committed: the delivery is made again, on a store without the
+ * case, and the customer gets no second acknowledgement.
+ */
+static void
+an_acknowledgement_is_not_sent_again_after_a_crash(void **state)
+{
+	static const struct dvp_mailbox mb = { "support@example.com",
+	    DVP_MAILBOX_QUEUE, NULL, NULL, NULL };
+	static const struct dvp_address from = { "Ann", "ann@ext.example" };
+	struct dvp_message m = {
+		.size = sizeof(m), .id = "00000000000000a1",
+		.direction = DVP_INCOMING, .received = (int64_t)time(NULL),
+		.envelope_from = "ann@ext.example",
+		.message_id = "crash1@ext.example", .subject = "Printer on fire",
+		.from = &from, .nfrom = 1, .text = "Please help.",
+		.headers = "Subject: Printer on fire\r\n",
+	};
+	struct dvp_decision d = { .size = sizeof(d), .mailboxes = &mb,
+	    .nmailboxes = 1, .tracking_token = "CRM:0A1-ABCDEFGH",
+	    .message_token = "CRM:0A1-ABCDEFGH" };
+	struct plugin *p = plugin_set_get(F.ps, 0);
+	struct dvp_result r;
+	struct store_txn *t;
+	const char *err;
+	json_t *c;
+
+	(void)state;
+	pluginkv_discard(F.o.kv);
+	memset(&r, 0, sizeof(r));
+	plugin_deliver(p, &m, &d, &r);
+	assert_int_equal(r.status, DVP_OK);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	/* The crash: what the delivery buffered is lost. */
+	pluginkv_discard(F.o.kv);
+	assert_null(get_json("activity/00000000000000a1"));
+
+	memset(&r, 0, sizeof(r));
+	plugin_deliver(p, &m, &d, &r);
+	assert_int_equal(r.status, DVP_OK);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	/* This time the batch commits. */
+	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
+	assert_int_equal(pluginkv_apply(F.o.kv, t, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	c = case_of(0xa1);
+	assert_string_equal(jget(c, "auto_reply"), "sent");
+	json_decref(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    an_acknowledgement_is_not_sent_again_after_a_crash,
+		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(an_idn_sender_is_one_contact,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
