@@ -295,6 +295,8 @@ view_free(struct view *v)
 struct attempt {
 	struct queue_delivery d;
 	uint64_t gen;			/* d.gen when it was taken */
+	bool called;			/* the plugin was called */
+	bool held;			/* not attempted: see hold() */
 	struct dvp_result r;
 	bool indexed;			/* parsed: key is for the smart index */
 	struct smart_key key;
@@ -366,6 +368,7 @@ attempt_one(struct store *st, struct plugin_set *ps,
 			if (o->kv != NULL)
 				pluginkv_savepoint(o->kv);
 			plugin_deliver(p, &v.m, &v.d, r);
+			a->called = true;
 			if (o->kv != NULL && r->status != DVP_OK)
 				pluginkv_rollback(o->kv);
 		}
@@ -377,11 +380,62 @@ attempt_one(struct store *st, struct plugin_set *ps,
 	return size;
 }
 
+/*
+ * A delivery to @p failed for now. If the plugin's health check fails
+ * too, its back end is down: hold its deliveries back instead of
+ * spending their attempts, DELIVER_HOLD_FIRST s the first time, twice
+ * as long each time it is still down after, at most DELIVER_HOLD_MAX.
+ */
+static void
+check_health(struct plugin *p, int64_t now)
+{
+	char msg[256];
+	unsigned last, secs;
+
+	if (plugin_held_until(p, &last) > now ||
+	    plugin_health(p, msg, sizeof(msg)) == DVP_OK)
+		return;
+	secs = last == 0 ? DELIVER_HOLD_FIRST : last >= DELIVER_HOLD_MAX / 2 ?
+	    DELIVER_HOLD_MAX : last * 2;
+	plugin_hold(p, now + secs, secs);
+	log_warn("plugin %s is down (%s): holding its deliveries back for "
+	    "%u s", plugin_name(p), msg[0] ? msg : "health check failed",
+	    secs);
+}
+
+/* A delivery to @p succeeded: it is not held any more. */
+static void
+release(struct plugin *p)
+{
+	unsigned last;
+
+	(void)plugin_held_until(p, &last);
+	if (last == 0)
+		return;
+	plugin_hold(p, 0, 0);
+	log_notice("plugin %s delivers again", plugin_name(p));
+}
+
+/* Deliveries to a held plugin are recorded as not attempted. */
+static void
+hold(struct attempt *a, struct plugin *p, int64_t now)
+{
+	a->held = true;
+	a->r.status = DVP_TRANSIENT;
+	a->r.retry_after = plugin_held_until(p, NULL) - now;
+	snprintf(a->r.error, sizeof(a->r.error), "not attempted: plugin %s "
+	    "is held back after a failed health check", plugin_name(p));
+}
+
 static void
 log_outcome(const struct attempt *a, const struct queue_delivery *d,
     int64_t now)
 {
-	if (d->gen != a->gen)
+	if (a->held)
+		log_debug("outbox %llu: %s held back, due again in %lld s",
+		    (unsigned long long)d->id, d->plugin,
+		    (long long)(d->next_at - now));
+	else if (d->gen != a->gen)
 		log_info("outbox %llu: a copy was merged while %s had it; "
 		    "delivering again", (unsigned long long)d->id, d->plugin);
 	else if (d->state == QUEUE_DONE)
@@ -431,6 +485,7 @@ record_batch(struct store *st, const struct deliver_opts *o,
 			rc = smart_index(t, a[i].d.id, &a[i].key, error_r);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = queue_record(t, a[i].d.id, a[i].d.plugin, a[i].gen,
+		    a[i].held ? QUEUE_HELD :
 		    (enum queue_outcome)a[i].r.status, a[i].r.error,
 		    a[i].r.activity_id, a[i].r.case_id, a[i].r.retry_after, now,
 		    &o->policy, jitter(), &after[i], error_r);
@@ -499,10 +554,20 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	if (o->kv != NULL)
 		pluginkv_discard(o->kv);
 	for (size_t i = 0; i < n; i++) {
+		struct plugin *p = find_plugin(ps, due[i].plugin);
+
 		memset(&a[i], 0, sizeof(a[i]));
 		a[i].d = due[i];
 		a[i].gen = due[i].gen;
+		if (p != NULL && plugin_held_until(p, NULL) > now) {
+			hold(&a[i], p, now);
+			continue;
+		}
 		bytes += attempt_one(st, ps, o, &a[i]);
+		if (a[i].called && a[i].r.status == DVP_TRANSIENT)
+			check_health(p, now);
+		else if (a[i].called && a[i].r.status == DVP_OK)
+			release(p);
 	}
 	*did_r = (int)n;
 	rc = record_batch(st, o, a, n, now, error_r);

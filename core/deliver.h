@@ -55,6 +55,14 @@ struct deliver_opts {
  * @param[out] next_r  when nothing was due: the next due time, or 0.
  * @return 0, or a store error (logged by the caller).
  */
+/*
+ * A plugin whose delivery fails for now and whose health() fails too is
+ * held back: its deliveries are not attempted (nor their attempts
+ * counted) for this long, doubling while it stays down.
+ */
+#define DELIVER_HOLD_FIRST	30
+#define DELIVER_HOLD_MAX	600
+
 /* Plugins that deliver_order() tells apart; the rest come after them. */
 #define DELIVER_MAX_PLUGINS	32
 

@@ -35,6 +35,8 @@ struct plugin {
 	const struct conf *conf;
 	const struct plugin_kv_ops *kv;
 	void *kv_arg;
+	int64_t held_until;	/* plugin_hold() */
+	unsigned held_for;
 };
 
 struct plugin_set {
@@ -338,6 +340,21 @@ const struct dvp_plugin *
 plugin_desc(const struct plugin *p)
 {
 	return p->desc;
+}
+
+int64_t
+plugin_held_until(const struct plugin *p, unsigned *held_for_r)
+{
+	if (held_for_r != NULL)
+		*held_for_r = p->held_for;
+	return p->held_until;
+}
+
+void
+plugin_hold(struct plugin *p, int64_t until, unsigned held_for)
+{
+	p->held_until = until;
+	p->held_for = held_for;
 }
 
 int

@@ -64,6 +64,15 @@ const char *plugin_name(const struct plugin *p);
 const struct dvp_plugin *plugin_desc(const struct plugin *p);
 
 /**
+ * plugin_held_until - until when the worker holds the plugin's
+ * deliveries back (Unix time; 0 or past: not held), and in
+ * *held_for_r (if not NULL) the length of the last hold in seconds, 0
+ * once it delivered again. plugin_hold() sets both; nothing else does.
+ */
+int64_t plugin_held_until(const struct plugin *p, unsigned *held_for_r);
+void plugin_hold(struct plugin *p, int64_t until, unsigned held_for);
+
+/**
  * plugin_health - ask the plugin whether it can deliver now.
  * @return a dvp_status; @msg holds the reason when not DVP_OK.
  */

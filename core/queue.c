@@ -914,10 +914,15 @@ queue_record(struct store_txn *t, uint64_t id, const char *plugin,
 	if (d.state == QUEUE_PENDING &&
 	    (rc = due_set(t, d.next_at, id, plugin, false, error_r)) != 0)
 		return rc;
-	d.attempts++;
+	if (outcome != QUEUE_HELD)
+		d.attempts++;
 	d.updated = now;
 	snprintf(d.last_error, sizeof(d.last_error), "%s", error ? error : "");
 	switch (outcome) {
+	case QUEUE_HELD:
+		d.state = QUEUE_PENDING;
+		d.next_at = now + (retry_after > 0 ? retry_after : 1);
+		break;
 	case QUEUE_OK:
 		d.state = QUEUE_DONE;
 		d.last_error[0] = '\0';

@@ -214,11 +214,16 @@ int queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
 enum queue_outcome {
 	QUEUE_OK = 0,		/* as DVP_OK */
 	QUEUE_TRANSIENT = 1,	/* as DVP_TRANSIENT */
-	QUEUE_PERMANENT = 2	/* as DVP_PERMANENT */
+	QUEUE_PERMANENT = 2,	/* as DVP_PERMANENT */
+	QUEUE_HELD = 3		/* not attempted: due again after
+				   retry_after, attempts unchanged */
 };
 
 /**
- * queue_record - record the outcome of one attempt.
+ * queue_record - record the outcome of one attempt, or, with
+ * QUEUE_HELD, that the delivery was not attempted (the plugin's back end
+ * is down): it stays pending, due again after @retry_after (at least
+ * 1 s), its attempts unchanged, with @error as its last error.
  * @param[in] retry_after  for QUEUE_TRANSIENT: seconds the plugin asked
  *                         for, or 0 for the policy's backoff.
  * @param[in] jitter       a random value in [0, 1) for the backoff.

@@ -2,11 +2,13 @@
  * kvtest.c - a plugin for the host's key/value store tests: it numbers
  * each message it records with a counter and remembers its subject; a
  * subject containing "fail" makes it write a "poison" key and then fail,
- * which must leave no trace.
+ * which must leave no trace. With KVTEST_DOWN in the environment its
+ * back end is "down": every delivery fails for now, and so does health().
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dvmilter_plugin.h"
@@ -25,6 +27,10 @@ kvt_init(const struct dvp_host *host, void **state_r, char *err, size_t errsz)
 static int
 kvt_health(void *state, char *msg, size_t msgsz)
 {
+	if (getenv("KVTEST_DOWN") != NULL) {
+		snprintf(msg, msgsz, "down on request");
+		return DVP_TRANSIENT;
+	}
 	return DVP_OK;
 }
 
@@ -35,6 +41,11 @@ kvt_deliver(void *state, const struct dvp_message *m,
 	char key[100];
 	uint64_t n;
 
+	if (getenv("KVTEST_DOWN") != NULL) {
+		r->status = DVP_TRANSIENT;
+		snprintf(r->error, sizeof(r->error), "back end down");
+		return;
+	}
 	if (kvhost->kv_next(kvhost->ctx, "msgs", &n) != 0) {
 		r->status = DVP_TRANSIENT;
 		snprintf(r->error, sizeof(r->error), "kv_next failed");

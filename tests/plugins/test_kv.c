@@ -57,41 +57,79 @@ committed(struct store *st, const char *key)
 	return out;
 }
 
-static void
-plugin_writes_commit_only_with_success(void **state)
-{
-	char *dir = scratch_dir(), path[300], text[1200], *v;
-	struct store_opts so = { .mapsize = 16 << 20, .create = true };
-	struct deliver_opts o = { .policy = QUEUE_POLICY_DEFAULT };
-	const char *top = getenv("top_builddir"), *err;
-	struct plugin_set *ps;
-	struct store_txn *t;
-	struct queue_delivery d;
-	struct conf *c;
+/* A store and the kvtest plugin loaded over it, as the worker has them. */
+struct kvfx {
+	char *dir;
 	struct store *st;
-	uint64_t a, f, b;
+	struct conf *c;
+	struct deliver_opts o;
+	struct plugin_set *ps;
+};
+
+static void
+kvfx_open(struct kvfx *f)
+{
+	struct store_opts so = { .mapsize = 16 << 20, .create = true };
+	const char *top = getenv("top_builddir"), *err;
+	char path[300], text[1200];
+
+	memset(f, 0, sizeof(*f));
+	f->o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	f->dir = scratch_dir();
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	assert_int_equal(store_open(path, &so, &f->st, &err), 0);
+	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
+	    "Plugins kvtest\n", top ? top : ".");
+	assert_int_equal(conf_parse_string("kv.conf", text, &f->c, &err), 0);
+	f->o.kv = pluginkv_new(f->st);
+	if (plugin_set_load(f->c, pluginkv_ops(), f->o.kv, &f->ps, &err) != 0)
+		fail_msg("%s", err);
+}
+
+/* One worker step at @now; how many deliveries it made. */
+static int
+step(struct kvfx *f, int64_t now)
+{
+	const char *err;
 	int64_t next;
 	int did;
 
-	snprintf(path, sizeof(path), "%s/db", dir);
-	assert_int_equal(store_open(path, &so, &st, &err), 0);
-	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
-	    "Plugins kvtest\n", top ? top : ".");
-	assert_int_equal(conf_parse_string("kv.conf", text, &c, &err), 0);
-	o.kv = pluginkv_new(st);
-	if (plugin_set_load(c, pluginkv_ops(), o.kv, &ps, &err) != 0)
-		fail_msg("%s", err);
+	assert_int_equal(deliver_next(f->st, f->ps, &f->o, now, &did, &next,
+	    &err), 0);
+	return did;
+}
 
-	a = queue_one(st, "first");
-	f = queue_one(st, "please fail");
-	b = queue_one(st, "second");
+static void
+kvfx_close(struct kvfx *f)
+{
+	plugin_set_free(f->ps);
+	pluginkv_free(f->o.kv);
+	conf_unref(f->c);
+	store_close(f->st);
+	rm_tree(f->dir);
+}
+
+static void
+plugin_writes_commit_only_with_success(void **state)
+{
+	struct kvfx fx;
+	struct store_txn *t;
+	struct queue_delivery d;
+	const char *err;
+	char path[300], *v;
+	uint64_t a, f, b;
+
+	(void)state;
+	kvfx_open(&fx);
+
+	a = queue_one(fx.st, "first");
+	f = queue_one(fx.st, "please fail");
+	b = queue_one(fx.st, "second");
 	/* One batch: the failed delivery's writes are undone alone. */
-	assert_int_equal(deliver_next(st, ps, &o, 2000, &did, &next, &err), 0);
-	assert_int_equal(did, 3);
-	assert_int_equal(deliver_next(st, ps, &o, 2000, &did, &next, &err), 0);
-	assert_int_equal(did, 0);
+	assert_int_equal(step(&fx, 2000), 3);
+	assert_int_equal(step(&fx, 2000), 0);
 
-	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(store_txn_begin(fx.st, false, &t, &err), 0);
 	assert_int_equal(queue_delivery_get(t, a, "kvtest", &d, &err), 0);
 	assert_string_equal(d.activity_id, "kv-1");
 	assert_int_equal(queue_delivery_get(t, b, "kvtest", &d, &err), 0);
@@ -101,21 +139,16 @@ plugin_writes_commit_only_with_success(void **state)
 	store_txn_abort(t);
 
 	snprintf(path, sizeof(path), "seen/%016llx", (unsigned long long)a);
-	assert_non_null(v = committed(st, path));
+	assert_non_null(v = committed(fx.st, path));
 	assert_string_equal(v, "first");
 	free(v);
 	snprintf(path, sizeof(path), "seen/%016llx", (unsigned long long)f);
-	assert_null(committed(st, path));
-	assert_null(committed(st, "poison"));
-	assert_non_null(v = committed(st, "counter/msgs"));
+	assert_null(committed(fx.st, path));
+	assert_null(committed(fx.st, "poison"));
+	assert_non_null(v = committed(fx.st, "counter/msgs"));
 	assert_string_equal(v, "2");
 	free(v);
-
-	plugin_set_free(ps);
-	pluginkv_free(o.kv);
-	conf_unref(c);
-	store_close(st);
-	rm_tree(dir);
+	kvfx_close(&fx);
 }
 
 static void
@@ -203,11 +236,82 @@ a_record_changed_by_another_writer_is_not_overwritten(void **state)
 	rm_tree(dir);
 }
 
+/* The delivery of @id to kvtest as it stands. */
+static struct queue_delivery
+delivery(struct store *st, uint64_t id)
+{
+	struct queue_delivery d;
+	struct store_txn *t;
+	const char *err;
+
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_delivery_get(t, id, "kvtest", &d, &err), 0);
+	store_txn_abort(t);
+	return d;
+}
+
+/*
+ * A failed delivery whose plugin's health check fails too holds the
+ * plugin's deliveries back: they are not attempted and keep their
+ * attempts, for 30 s, then twice as long while it stays down; the first
+ * delivery that succeeds ends it.
+ */
+static void
+a_plugin_that_is_down_is_held_back(void **state)
+{
+	struct kvfx fx;
+	struct queue_delivery d;
+	uint64_t x, y, z;
+
+	(void)state;
+	setenv("KVTEST_DOWN", "1", 1);		/* the back end is down */
+	kvfx_open(&fx);
+	x = queue_one(fx.st, "x");
+	y = queue_one(fx.st, "y");
+	z = queue_one(fx.st, "z");
+	assert_int_equal(step(&fx, 2000), 3);
+	d = delivery(fx.st, x);
+	assert_int_equal(d.attempts, 1);
+	assert_string_equal(d.last_error, "back end down");
+	d = delivery(fx.st, y);
+	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(d.attempts, 0);
+	assert_int_equal(d.next_at, 2000 + DELIVER_HOLD_FIRST);
+	assert_non_null(strstr(d.last_error, "held back"));
+	/* Held until then. */
+	assert_int_equal(step(&fx, 2001), 0);
+
+	/*
+	 * Still down when the hold ends: one attempt (x's, if its backoff
+	 * has run out by then, else y's), then twice as long.
+	 */
+	(void)step(&fx, 2000 + DELIVER_HOLD_FIRST);
+	assert_int_equal(delivery(fx.st, x).attempts + delivery(fx.st, y).attempts,
+	    2);
+	d = delivery(fx.st, z);
+	assert_int_equal(d.attempts, 0);
+	assert_int_equal(d.next_at, 2000 + 3 * DELIVER_HOLD_FIRST);
+
+	/* Back: everything goes, each attempted as often as it was. */
+	unsetenv("KVTEST_DOWN");
+	for (int64_t now = 2000 + 3 * DELIVER_HOLD_FIRST; now < 9000;
+	    now += 60)
+		while (step(&fx, now) > 0)
+			;
+	assert_int_equal(delivery(fx.st, x).state, QUEUE_DONE);
+	assert_int_equal(delivery(fx.st, y).state, QUEUE_DONE);
+	d = delivery(fx.st, z);
+	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(d.attempts, 1);
+	kvfx_close(&fx);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(plugin_writes_commit_only_with_success),
+		cmocka_unit_test(a_plugin_that_is_down_is_held_back),
 		cmocka_unit_test(keys_are_private_to_each_plugin),
 		cmocka_unit_test(
 		    a_record_changed_by_another_writer_is_not_overwritten),
