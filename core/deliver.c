@@ -77,10 +77,15 @@ deliver_order(const char *const *names, struct queue_delivery *d, size_t n,
 		d[j] = x;
 	}
 	if (n == max) {
+		size_t nnames = 0;
+
+		while (names != NULL && names[nnames] != NULL)
+			nnames++;
 		start = n - 1;
 		while (start > 0 && same_run(&d[start - 1], &d[n - 1]))
 			start--;
-		if (start == 0)
+		/* Whole already (one per plugin), or all there is. */
+		if (n - start >= nnames || start == 0)
 			start = n;
 	}
 	return start;
@@ -387,20 +392,22 @@ attempt_one(struct store *st, struct plugin_set *ps,
  * as long each time it is still down after, at most DELIVER_HOLD_MAX.
  */
 static void
-check_health(struct plugin *p, int64_t now)
+check_health(struct plugin *p, int64_t now, int64_t t0)
 {
-	char msg[256];
+	char msg[200];
 	unsigned last, secs;
 
-	if (plugin_held_until(p, &last) > now ||
+	if (plugin_held_until(p, &last, NULL) > now ||
 	    plugin_health(p, msg, sizeof(msg)) == DVP_OK)
 		return;
+	if (msg[0] == '\0')
+		snprintf(msg, sizeof(msg), "health check failed");
 	secs = last == 0 ? DELIVER_HOLD_FIRST : last >= DELIVER_HOLD_MAX / 2 ?
 	    DELIVER_HOLD_MAX : last * 2;
-	plugin_hold(p, now + secs, secs);
+	/* From now, not from the batch's start: failures can be slow. */
+	plugin_hold(p, now + ((int64_t)time(NULL) - t0) + secs, secs, msg);
 	log_warn("plugin %s is down (%s): holding its deliveries back for "
-	    "%u s", plugin_name(p), msg[0] ? msg : "health check failed",
-	    secs);
+	    "%u s", plugin_name(p), msg, secs);
 }
 
 /* A delivery to @p succeeded: it is not held any more. */
@@ -409,10 +416,10 @@ release(struct plugin *p)
 {
 	unsigned last;
 
-	(void)plugin_held_until(p, &last);
+	(void)plugin_held_until(p, &last, NULL);
 	if (last == 0)
 		return;
-	plugin_hold(p, 0, 0);
+	plugin_hold(p, 0, 0, NULL);
 	log_notice("plugin %s delivers again", plugin_name(p));
 }
 
@@ -420,11 +427,13 @@ release(struct plugin *p)
 static void
 hold(struct attempt *a, struct plugin *p, int64_t now)
 {
+	const char *why;
+
 	a->held = true;
 	a->r.status = DVP_TRANSIENT;
-	a->r.retry_after = plugin_held_until(p, NULL) - now;
+	a->r.retry_after = plugin_held_until(p, NULL, &why) - now;
 	snprintf(a->r.error, sizeof(a->r.error), "not attempted: plugin %s "
-	    "is held back after a failed health check", plugin_name(p));
+	    "is held back: %s", plugin_name(p), why);
 }
 
 static void
@@ -507,6 +516,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	struct attempt a[DELIVER_BATCH];
 	struct store_txn *t;
 	size_t n = 0, bytes = 0;
+	int64_t t0 = (int64_t)time(NULL);
 	int rc;
 
 	*did_r = 0;
@@ -559,13 +569,13 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		memset(&a[i], 0, sizeof(a[i]));
 		a[i].d = due[i];
 		a[i].gen = due[i].gen;
-		if (p != NULL && plugin_held_until(p, NULL) > now) {
+		if (p != NULL && plugin_held_until(p, NULL, NULL) > now) {
 			hold(&a[i], p, now);
 			continue;
 		}
 		bytes += attempt_one(st, ps, o, &a[i]);
 		if (a[i].called && a[i].r.status == DVP_TRANSIENT)
-			check_health(p, now);
+			check_health(p, now, t0);
 		else if (a[i].called && a[i].r.status == DVP_OK)
 			release(p);
 	}

@@ -71,8 +71,9 @@ struct deliver_opts {
  * entry, then plugin name), into the order in which deliver_next() makes
  * them: one entry's deliveries due at one time in the order of @names
  * (Plugins; names not in it last). When @n is @max (a full batch) and
- * the last entry's run of deliveries may go on past it, that run is left
- * for the next batch, whole, unless it is all there is.
+ * the last entry's run of deliveries may go on past it (it has fewer
+ * than @names lists), that run is left for the next batch, whole, unless
+ * it is all there is. With one plugin nothing is ever left.
  * @return how many of the reordered deliveries to make now.
  */
 size_t deliver_order(const char *const *names, struct queue_delivery *d,

@@ -37,6 +37,7 @@ struct plugin {
 	void *kv_arg;
 	int64_t held_until;	/* plugin_hold() */
 	unsigned held_for;
+	char held_why[200];
 };
 
 struct plugin_set {
@@ -343,18 +344,23 @@ plugin_desc(const struct plugin *p)
 }
 
 int64_t
-plugin_held_until(const struct plugin *p, unsigned *held_for_r)
+plugin_held_until(const struct plugin *p, unsigned *held_for_r,
+    const char **why_r)
 {
 	if (held_for_r != NULL)
 		*held_for_r = p->held_for;
+	if (why_r != NULL)
+		*why_r = p->held_why;
 	return p->held_until;
 }
 
 void
-plugin_hold(struct plugin *p, int64_t until, unsigned held_for)
+plugin_hold(struct plugin *p, int64_t until, unsigned held_for,
+    const char *why)
 {
 	p->held_until = until;
 	p->held_for = held_for;
+	snprintf(p->held_why, sizeof(p->held_why), "%s", why ? why : "");
 }
 
 int

@@ -65,12 +65,15 @@ const struct dvp_plugin *plugin_desc(const struct plugin *p);
 
 /**
  * plugin_held_until - until when the worker holds the plugin's
- * deliveries back (Unix time; 0 or past: not held), and in
- * *held_for_r (if not NULL) the length of the last hold in seconds, 0
- * once it delivered again. plugin_hold() sets both; nothing else does.
+ * deliveries back (Unix time; 0 or past: not held); in *held_for_r the
+ * length of the last hold in seconds, 0 once it delivered again, and in
+ * *why_r what its health check said (each if not NULL). plugin_hold()
+ * sets them; nothing else does.
  */
-int64_t plugin_held_until(const struct plugin *p, unsigned *held_for_r);
-void plugin_hold(struct plugin *p, int64_t until, unsigned held_for);
+int64_t plugin_held_until(const struct plugin *p, unsigned *held_for_r,
+    const char **why_r);
+void plugin_hold(struct plugin *p, int64_t until, unsigned held_for,
+    const char *why);
 
 /**
  * plugin_health - ask the plugin whether it can deliver now.

@@ -76,15 +76,31 @@ due_key(unsigned char *buf, int64_t at, uint64_t id, const char *plugin,
 	k->mv_data = buf;
 }
 
-/* Message-IDs longer than an LMDB key can hold are keyed by digest. */
+/*
+ * The key of a Message-ID in qmsgid: the Message-ID as the record keeps
+ * it (jstr(): invalid UTF-8 bytes as U+FFFD, so that the record's form
+ * and the form first seen give one key), or, longer than an LMDB key can
+ * hold, "sha256:" and its digest. @buf has MSGID_KEY_MAX bytes.
+ */
+#define MSGID_KEY_MAX	401
+
 static void
 msgid_key(const char *mid, char *buf, MDB_val *k)
 {
 	size_t n = strlen(mid);
+	char *fixed = NULL;
 
-	if (n <= 400) {
+	if (!utf8_valid(mid, n) && (fixed = utf8_sanitize(mid)) != NULL) {
+		n = strlen(fixed);
+		if (n < MSGID_KEY_MAX)
+			memcpy(buf, fixed, n + 1);
+		else
+			mid = fixed;
+	}
+	if (n < MSGID_KEY_MAX) {
 		k->mv_size = n;
-		k->mv_data = (void *)mid;
+		k->mv_data = fixed != NULL ? buf : (void *)mid;
+		free(fixed);
 		return;
 	}
 	{
@@ -98,6 +114,7 @@ msgid_key(const char *mid, char *buf, MDB_val *k)
 		k->mv_size = 7 + 64;
 		k->mv_data = buf;
 	}
+	free(fixed);
 }
 
 /* --- delivery records ------------------------------------------------------ */
@@ -405,7 +422,7 @@ index_entry(struct store_txn *t, uint64_t id, const char *message_id,
     int64_t received, char *const *plugins, const char **error_r)
 {
 	unsigned char kb[8];
-	char mkb[80];
+	char mkb[MSGID_KEY_MAX];
 	MDB_val k, v = { 8, kb };
 	int rc;
 
@@ -1080,7 +1097,7 @@ queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
 	struct queue_msg *m;
 	unsigned char kb[8];
 	MDB_val k = { 8, kb };
-	char mkb[80];
+	char mkb[MSGID_KEY_MAX];
 	int rc;
 
 	if ((rc = queue_get_envelope(t, id, &m, error_r)) != 0)
@@ -1364,7 +1381,7 @@ queue_find_message_id(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r)
 {
 	MDB_val k, v;
-	char mkb[80];
+	char mkb[MSGID_KEY_MAX];
 	int rc;
 
 	msgid_key(message_id, mkb, &k);

@@ -221,31 +221,59 @@ rate_ok(struct local *l, const char *to, int64_t now, bool *store_err)
 }
 
 /*
- * Mark message @id's acknowledgement as sent, on disk, before it is: a
- * delivery made again after a crash finds the mark and sends none. A
- * host older than ABI 1.2 cannot write at once: then it is not marked
- * (and a crash at the wrong moment still sends it twice).
- * Returns 0, or -1 if the mark cannot be written: then do not send.
+ * An acknowledgement goes at most once per message, even when a crash
+ * makes its delivery again: a mark, autoreplied/ID, is on disk before it
+ * is submitted ("sending") and says how it went after ("sent", or why
+ * not). A host older than ABI 1.2 cannot write at once: no marks then.
+ */
+static bool
+can_mark(const struct dvp_host *h)
+{
+	return h->size >= offsetof(struct dvp_host, kv_put_now) +
+	    sizeof(h->kv_put_now) && h->kv_put_now != NULL;
+}
+
+static int
+mark_put(struct local *l, const char *id, const char *what)
+{
+	char key[120];
+
+	snprintf(key, sizeof(key), "autoreplied/%s", id);
+	return l->h->kv_put_now(l->h->ctx, key, what, strlen(what));
+}
+
+/*
+ * What an earlier delivery of @id did, into @out: 1 if it had got as far
+ * as submitting (do nothing more), 0 if it had not, -1 if that cannot be
+ * read (then do not send either).
  */
 static int
-mark_sent(struct local *l, const char *id, const char *number, bool *was)
+mark_get(struct local *l, const char *id, struct autoreply *out)
 {
-	const struct dvp_host *h = l->h;
 	char key[120];
 	const void *v;
 	size_t len;
+	int rc;
 
-	*was = false;
-	if (h->size < offsetof(struct dvp_host, kv_put_now) +
-	    sizeof(h->kv_put_now) || h->kv_put_now == NULL)
+	if (!can_mark(l->h))
 		return 0;
 	snprintf(key, sizeof(key), "autoreplied/%s", id);
-	if (h->kv_get(h->ctx, key, &v, &len) == 0) {
-		*was = true;
+	if ((rc = l->h->kv_get(l->h->ctx, key, &v, &len)) == DVP_KV_NOTFOUND)
 		return 0;
+	if (rc != 0) {
+		snprintf(out->why, sizeof(out->why), "not sent: the store "
+		    "cannot say whether it was sent before");
+		return -1;
 	}
-	return h->kv_put_now(h->ctx, key, number, strlen(number)) == 0 ? 0 :
-	    -1;
+	if (len == 7 && memcmp(v, "sending", 7) == 0)
+		snprintf(out->why, sizeof(out->why), "unknown: the worker "
+		    "stopped while it was being sent");
+	else
+		snprintf(out->why, sizeof(out->why), "%.*s",
+		    (int)(len < sizeof(out->why) ? len : sizeof(out->why) - 1),
+		    (const char *)v);
+	out->sent = strcmp(out->why, "sent") == 0;
+	return 1;
 }
 
 void
@@ -257,12 +285,20 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 	struct curl_slist *rcpt = NULL;
 	struct upload up;
 	char errbuf[CURL_ERROR_SIZE] = "", *msg;
-	bool store_err, was;
+	bool store_err;
 	size_t len;
 	CURL *c;
 	CURLcode cc;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
+	/* Made again after a crash: once is enough, whatever it did. */
+	if ((rc = mark_get(l, m->id, out)) != 0) {
+		l->h->log(l->h->ctx, rc > 0 ? DVP_LOG_INFO : DVP_LOG_WARNING,
+		    "case %s: auto-reply not sent again (%s)", number,
+		    out->why);
+		return;
+	}
 	if (l->submission_url == NULL) {
 		snprintf(out->why, sizeof(out->why), "not sent: no "
 		    "Local.SubmissionURL");
@@ -297,13 +333,11 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 		snprintf(out->why, sizeof(out->why), "not sent: out of memory");
 		return;
 	}
-	if (mark_sent(l, m->id, number, &was) != 0 || was) {
-		snprintf(out->why, sizeof(out->why), was ? "sent" :
-		    "not sent: it could not be recorded first");
-		out->sent = was;
-		l->h->log(l->h->ctx, was ? DVP_LOG_INFO : DVP_LOG_WARNING,
-		    "case %s: auto-reply %s", number, was ? "sent before this "
-		    "delivery was made again; not again" : out->why + 10);
+	if (can_mark(l->h) && mark_put(l, m->id, "sending") != 0) {
+		snprintf(out->why, sizeof(out->why), "not sent: it could not "
+		    "be recorded first");
+		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
+		    number, out->why + 10);
 		curl_easy_cleanup(c);
 		free(msg);
 		return;
@@ -342,6 +376,9 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to "
 		    "%s failed: %s", number, m->envelope_from, out->why + 10);
 	}
+	/* Failing this leaves "sending": not sent again either way. */
+	if (can_mark(l->h))
+		(void)mark_put(l, m->id, out->why);
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
 	free(msg);

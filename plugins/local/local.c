@@ -135,6 +135,8 @@ customer_key(char *addr, size_t size)
 	lower(addr);
 	if ((at = strrchr(addr, '@')) == NULL)
 		return;
+	if (at[1] != '\0' && addr[strlen(addr) - 1] == '.')
+		addr[strlen(addr) - 1] = '\0';		/* "example.com." */
 	for (p = at + 1; *p != '\0' && (unsigned char)*p < 0x80; p++)
 		;
 	if (*p == '\0' || idn2_to_ascii_8z(at + 1, &alabel,

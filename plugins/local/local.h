@@ -14,8 +14,8 @@
  *   contact/<address>       a contact, by address (customer_key())
  *   caserule/<queue>        the case rule of a queue mailbox
  *   autoreply/<address>     the auto-reply rate limit of one sender
- *   autoreplied/<id>        message id's acknowledgement went (its case
- *                           number); written at once (kv_put_now)
+ *   autoreplied/<id>        what became of message id's acknowledgement:
+ *                           sending, sent, or why not (kv_put_now)
  *   counter/case            the last case number (host counter)
  */
 #ifndef DV_LOCAL_H

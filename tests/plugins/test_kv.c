@@ -306,12 +306,22 @@ a_plugin_that_is_down_is_held_back(void **state)
 	kvfx_close(&fx);
 }
 
+/* A failed assertion must not leave the back end down for the rest. */
+static int
+back_end_up(void **state)
+{
+	(void)state;
+	unsetenv("KVTEST_DOWN");
+	return 0;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(plugin_writes_commit_only_with_success),
-		cmocka_unit_test(a_plugin_that_is_down_is_held_back),
+		cmocka_unit_test_teardown(a_plugin_that_is_down_is_held_back,
+		    back_end_up),
 		cmocka_unit_test(keys_are_private_to_each_plugin),
 		cmocka_unit_test(
 		    a_record_changed_by_another_writer_is_not_overwritten),

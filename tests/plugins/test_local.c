@@ -8,8 +8,10 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -538,18 +540,18 @@ an_idn_sender_is_one_contact(void **state)
 }
 
 /*
- * A crash after the acknowledgement went and before the batch that made
- * the case committed: the delivery is made again, on a store without the
- * case, and the customer gets no second acknowledgement.
+ * Deliver message @id (a new case with an acknowledgement due) straight
+ * to the plugin, as the worker does; with @crash, what it buffered is
+ * then lost, as when the worker dies before its batch commits.
  */
 static void
-an_acknowledgement_is_not_sent_again_after_a_crash(void **state)
+deliver_raw(const char *id, bool crash)
 {
 	static const struct dvp_mailbox mb = { "support@example.com",
 	    DVP_MAILBOX_QUEUE, NULL, NULL, NULL };
 	static const struct dvp_address from = { "Ann", "ann@ext.example" };
 	struct dvp_message m = {
-		.size = sizeof(m), .id = "00000000000000a1",
+		.size = sizeof(m), .id = id,
 		.direction = DVP_INCOMING, .received = (int64_t)time(NULL),
 		.envelope_from = "ann@ext.example",
 		.message_id = "crash1@ext.example", .subject = "Printer on fire",
@@ -559,32 +561,73 @@ an_acknowledgement_is_not_sent_again_after_a_crash(void **state)
 	struct dvp_decision d = { .size = sizeof(d), .mailboxes = &mb,
 	    .nmailboxes = 1, .tracking_token = "CRM:0A1-ABCDEFGH",
 	    .message_token = "CRM:0A1-ABCDEFGH" };
-	struct plugin *p = plugin_set_get(F.ps, 0);
 	struct dvp_result r;
 	struct store_txn *t;
 	const char *err;
-	json_t *c;
 
-	(void)state;
 	pluginkv_discard(F.o.kv);
 	memset(&r, 0, sizeof(r));
-	plugin_deliver(p, &m, &d, &r);
+	plugin_deliver(plugin_set_get(F.ps, 0), &m, &d, &r);
 	assert_int_equal(r.status, DVP_OK);
-	assert_int_equal(smtpsink_count(&F.sink), 1);
-	/* The crash: what the delivery buffered is lost. */
-	pluginkv_discard(F.o.kv);
-	assert_null(get_json("activity/00000000000000a1"));
-
-	memset(&r, 0, sizeof(r));
-	plugin_deliver(p, &m, &d, &r);
-	assert_int_equal(r.status, DVP_OK);
-	assert_int_equal(smtpsink_count(&F.sink), 1);
-	/* This time the batch commits. */
+	if (crash) {
+		pluginkv_discard(F.o.kv);
+		return;
+	}
 	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
 	assert_int_equal(pluginkv_apply(F.o.kv, t, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
+}
+
+/*
+ * A crash after the acknowledgement went and before the batch that made
+ * the case committed: the delivery is made again, on a store without the
+ * case, and the customer gets no second acknowledgement.
+ */
+static void
+an_acknowledgement_is_not_sent_again_after_a_crash(void **state)
+{
+	json_t *c;
+
+	(void)state;
+	deliver_raw("00000000000000a1", true);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	assert_null(get_json("activity/00000000000000a1"));
+	deliver_raw("00000000000000a1", false);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
 	c = case_of(0xa1);
 	assert_string_equal(jget(c, "auto_reply"), "sent");
+	json_decref(c);
+}
+
+/*
+ * Nor is one that failed, or one a crash interrupted while it was being
+ * submitted: at most once. What the case says is what became of it.
+ */
+static void
+a_failed_or_interrupted_acknowledgement_is_not_retried(void **state)
+{
+	json_t *c;
+
+	(void)state;
+	pthread_mutex_lock(&F.sink.lock);
+	F.sink.reject = 1;
+	pthread_mutex_unlock(&F.sink.lock);
+	deliver_raw("00000000000000b1", true);
+	pthread_mutex_lock(&F.sink.lock);
+	F.sink.reject = 0;
+	pthread_mutex_unlock(&F.sink.lock);
+	deliver_raw("00000000000000b1", false);
+	assert_int_equal(smtpsink_count(&F.sink), 0);
+	c = case_of(0xb1);
+	assert_int_equal(strncmp(jget(c, "auto_reply"), "not sent: ", 10), 0);
+	json_decref(c);
+
+	/* The worker died between "sending" and the outcome. */
+	set_json("autoreplied/00000000000000c1", "sending");
+	deliver_raw("00000000000000c1", false);
+	assert_int_equal(smtpsink_count(&F.sink), 0);
+	c = case_of(0xc1);
+	assert_int_equal(strncmp(jget(c, "auto_reply"), "unknown: ", 9), 0);
 	json_decref(c);
 }
 
@@ -594,6 +637,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    an_acknowledgement_is_not_sent_again_after_a_crash,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_failed_or_interrupted_acknowledgement_is_not_retried,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(an_idn_sender_is_one_contact,
 		    setup_default, teardown),

@@ -675,6 +675,7 @@ put_deferred(struct fx *f, const char *mid, const char *rcpt, uint64_t into)
 	return id;
 }
 
+
 static size_t
 index_pending(struct fx *f, size_t max, bool *more)
 {
@@ -686,6 +687,43 @@ index_pending(struct fx *f, size_t max, bool *more)
 	    more, &err), 0);
 	commit(t);
 	return n;
+}
+
+/*
+ * A Message-ID with bytes that are not UTF-8 has one key, whether it is
+ * given as received or as the record keeps it (U+FFFD), indexed at once
+ * or later with a hint, and dropping the entry removes it.
+ */
+static void
+an_8bit_message_id_has_one_key(void **state)
+{
+	struct fx *f = *state;
+	struct queue_index_hint h;
+	struct store_txn *t;
+	const char *err;
+	uint64_t a, b, found;
+	size_t n;
+	bool more;
+
+	a = put(f, "caf\xe9@x", 1000);
+	t = begin(f, false);
+	assert_int_equal(queue_find_message_id(t, "caf\xe9@x", &found, &err),
+	    0);
+	assert_int_equal(found, a);
+	assert_int_equal(queue_find_message_id(t, "caf\xef\xbf\xbd@x",
+	    &found, &err), 0);
+	store_txn_abort(t);
+
+	(void)index_pending(f, 10, &more);		/* the mark */
+	b = put_deferred(f, "th\xe9@x", "support@example.com", 0);
+	h = (struct queue_index_hint){ b, "th\xe9@x", 1000 };
+	t = begin(f, true);
+	assert_int_equal(queue_index_pending(t, two_plugins, &h, 1, 10, &n,
+	    &more, &err), 0);
+	assert_int_equal(queue_drop(t, b, &err), 0);
+	assert_int_equal(queue_find_message_id(t, "th\xe9@x", &found, &err),
+	    DV_ENOTFOUND);
+	commit(t);
 }
 
 static void
@@ -947,6 +985,7 @@ static void
 deliveries_go_in_the_order_plugins_lists_them(void **state)
 {
 	static const char *const names[] = { "webhook", "local", NULL };
+	static const char *const one[] = { "local", NULL };
 	struct queue_delivery d[4];
 
 	(void)state;
@@ -964,11 +1003,18 @@ deliveries_go_in_the_order_plugins_lists_them(void **state)
 	/* A full batch: entry 3's run may go on; it waits, whole. */
 	due_at(&d[0], 10, 1, "local");
 	due_at(&d[1], 10, 1, "webhook");
-	due_at(&d[2], 12, 3, "local");
-	due_at(&d[3], 12, 3, "other");		/* not listed: last */
-	assert_int_equal(deliver_order(names, d, 4, 4), 2);
+	due_at(&d[2], 12, 2, "other");		/* not listed: last */
+	due_at(&d[3], 12, 3, "local");
+	assert_int_equal(deliver_order(names, d, 4, 4), 3);
 	assert_string_equal(d[0].plugin, "webhook");
 	assert_string_equal(d[1].plugin, "local");
+	/* With one delivery per listed plugin a run is whole: no cut. */
+	due_at(&d[3], 12, 3, "webhook");
+	due_at(&d[2], 12, 3, "local");
+	assert_int_equal(deliver_order(names, d, 4, 4), 4);
+	assert_string_equal(d[2].plugin, "webhook");
+	/* Nor with one plugin, the usual case. */
+	assert_int_equal(deliver_order(one, d, 4, 4), 4);
 
 	/* A run that is the whole batch is made all the same. */
 	due_at(&d[0], 12, 3, "other");
@@ -997,6 +1043,8 @@ main(void)
 		    a_corrupt_entry_is_indexed_due_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    hints_spare_reading_the_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    an_8bit_message_id_has_one_key, setup, teardown),
 		T(put_then_get_round_trips),
 		T(deliveries_fall_due_in_time_order),
 		T(success_marks_done_with_ids),
