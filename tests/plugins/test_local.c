@@ -631,10 +631,40 @@ a_failed_or_interrupted_acknowledgement_is_not_retried(void **state)
 	json_decref(c);
 }
 
+/* Record ids are version 7 GUIDs: made one after the other, they sort. */
+static void
+case_ids_are_time_ordered_guids(void **state)
+{
+	struct timespec ms = { 0, 2000000 };
+	json_t *c1, *c2;
+	const char *a, *b;
+	uint64_t x, y;
+
+	(void)state;
+	x = track("first@ext.example", "order1@ext.example", "One", NULL,
+	    NULL);
+	nanosleep(&ms, NULL);
+	y = track("second@ext.example", "order2@ext.example", "Two", NULL,
+	    NULL);
+	c1 = case_of(x);
+	c2 = case_of(y);
+	a = jget(c1, "id");
+	b = jget(c2, "id");
+	assert_int_equal(strlen(a), 36);
+	assert_int_equal(a[8], '-');
+	assert_int_equal(a[14], '7');		/* the version */
+	assert_non_null(strchr("89ab", a[19]));	/* the variant */
+	assert_true(strcmp(a, b) < 0);
+	json_decref(c1);
+	json_decref(c2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(case_ids_are_time_ordered_guids,
+		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    an_acknowledgement_is_not_sent_again_after_a_crash,
 		    setup_default, teardown),
