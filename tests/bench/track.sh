@@ -19,7 +19,9 @@
 #          an email activity and a case of it.
 #    smtp-source sends BENCH_MESSAGES (10,000) 2 KB messages over
 #    BENCH_SESSIONS (20) sessions, BENCH_REPEAT (5) interleaved rounds
-#    (b d, b d, ...). Prints messages/s per run, the medians and d/b.
+#    (b d, b d, ...). Prints messages/s per run, the medians and d/b, the
+#    CPU and the page cache written per message of dvmilter and its
+#    worker.
 # 3. Latency: for every message of the timed (d) runs, from the moment
 #    dvmilter committed it, just before it let Postfix answer 250, to the
 #    moment the worker committed its activity, both from dvmilter's log
@@ -139,6 +141,7 @@ wait_worker 600 || bail "the worker did not catch up after the warm-up"
 mark=$(wc -l < "$DV_LOG")
 WPID=$(worker_pid)
 t_dv0=$(cpu_ticks "$DV_DAEMON_PID"); t_w0=$(cpu_ticks "$WPID"); t_n0=$(cpu_ticks "$NOOP_DAEMON_PID")
+w_dv0=$(write_bytes "$DV_DAEMON_PID"); w_w0=$(write_bytes "$WPID")
 
 echo "== $REPEAT rounds of $MSGS messages, $SESS sessions, $SIZE bytes each"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -163,6 +166,9 @@ awk -v d="$(($(cpu_ticks "$DV_DAEMON_PID") - t_dv0))" -v w="$(($(cpu_ticks "$WPI
     -v n="$((MSGS * REPEAT))" 'BEGIN {
 	printf "   CPU (user+sys) per message: dvmilter %.0f us, its worker %.0f us, noop_milter -b %.0f us\n",
 	    d / hz * 1e6 / n, w / hz * 1e6 / n, o / hz * 1e6 / n }'
+awk -v d="$(($(write_bytes "$DV_DAEMON_PID") - w_dv0))" -v w="$(($(write_bytes "$WPID") - w_w0))" \
+    -v n="$((MSGS * REPEAT))" 'BEGIN {
+	printf "   page cache written per message: dvmilter %.1f KB, its worker %.1f KB\n", d / n / 1024, w / n / 1024 }'
 
 mb=$(median "${RATES[b]}")
 md=$(median "${RATES[d]}")
