@@ -10,8 +10,8 @@
 #                            NOOP_SOCK, NOOP_PID (timeout's) and
 #                            NOOP_DAEMON_PID (the milter's)
 #   cpu_ticks PID            utime + stime of a process, in clock ticks
-#   write_bytes PID          bytes of page cache the process has dirtied
-#                            (/proc/PID/io), a write volume noise does not move
+#   dev_written DIR          sectors written so far to the block device
+#                            DIR is on (/sys/class/block), or nothing
 #   median "V V V..."        the median of the values
 
 bench_prepare() {
@@ -87,7 +87,12 @@ bench_noop() {
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-write_bytes() { awk '/^write_bytes:/ { print $2 }' "/proc/$1/io"; }
+dev_written() {
+	local dev
+	dev=$(basename "$(findmnt -no SOURCE --target "$1" 2>/dev/null)")
+	[ -n "$dev" ] && [ -r "/sys/class/block/$dev/stat" ] &&
+	    awk '{ print $7 }' "/sys/class/block/$dev/stat"
+}
 
 median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END {
 	if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
