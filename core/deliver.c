@@ -308,18 +308,18 @@ struct attempt {
 };
 
 /*
- * Read, parse and hand one message to its plugin, with no transaction
- * open. Returns the size of the message.
+ * Read, parse and hand one message to its plugin @p (NULL: no longer
+ * configured), with no transaction open. Returns the size of the
+ * message.
  */
 static size_t
-attempt_one(struct store *st, struct plugin_set *ps,
+attempt_one(struct store *st, struct plugin *p,
     const struct deliver_opts *o, struct attempt *a)
 {
 	struct dvp_result *r = &a->r;
 	struct queue_msg *q = NULL;
 	struct store_txn *t;
 	struct msg *m = NULL;
-	struct plugin *p;
 	struct view v;
 	const char *err;
 	size_t size;
@@ -341,7 +341,7 @@ attempt_one(struct store *st, struct plugin_set *ps,
 		return 0;
 	}
 	size = q->raw_len;
-	if ((p = find_plugin(ps, a->d.plugin)) == NULL) {
+	if (p == NULL) {
 		r->status = DVP_PERMANENT;
 		snprintf(r->error, sizeof(r->error), "plugin %s is not "
 		    "configured any more", a->d.plugin);
@@ -573,7 +573,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 			hold(&a[i], p, now);
 			continue;
 		}
-		bytes += attempt_one(st, ps, o, &a[i]);
+		bytes += attempt_one(st, p, o, &a[i]);
 		if (a[i].called && a[i].r.status == DVP_TRANSIENT)
 			check_health(p, now, t0);
 		else if (a[i].called && a[i].r.status == DVP_OK)

@@ -233,12 +233,18 @@ can_mark(const struct dvp_host *h)
 	    sizeof(h->kv_put_now) && h->kv_put_now != NULL;
 }
 
+static void
+mark_key(const char *id, char key[120])
+{
+	snprintf(key, 120, "autoreplied/%s", id);
+}
+
 static int
 mark_put(struct local *l, const char *id, const char *what)
 {
 	char key[120];
 
-	snprintf(key, sizeof(key), "autoreplied/%s", id);
+	mark_key(id, key);
 	return l->h->kv_put_now(l->h->ctx, key, what, strlen(what));
 }
 
@@ -257,7 +263,7 @@ mark_get(struct local *l, const char *id, struct autoreply *out)
 
 	if (!can_mark(l->h))
 		return 0;
-	snprintf(key, sizeof(key), "autoreplied/%s", id);
+	mark_key(id, key);
 	if ((rc = l->h->kv_get(l->h->ctx, key, &v, &len)) == DVP_KV_NOTFOUND)
 		return 0;
 	if (rc != 0) {
