@@ -552,6 +552,31 @@ queue_index_pending(struct store_txn *t, char *const *plugins,
 	return 0;
 }
 
+#define LOG_IDENT	"queue/log-ident"
+#define LOG_APPLIED	"queue/log-applied"
+
+int
+queue_log_state(struct store_txn *t, uint64_t *ident_r, uint64_t *applied_r,
+    const char **error_r)
+{
+	bool have;
+	int rc;
+
+	if ((rc = store_meta_u64(t, LOG_IDENT, ident_r, &have, error_r)) != 0)
+		return rc;
+	return store_meta_u64(t, LOG_APPLIED, applied_r, &have, error_r);
+}
+
+int
+queue_log_state_put(struct store_txn *t, uint64_t ident, uint64_t applied,
+    const char **error_r)
+{
+	int rc = store_meta_u64_put(t, LOG_IDENT, ident, error_r);
+
+	return rc != 0 ? rc : store_meta_u64_put(t, LOG_APPLIED, applied,
+	    error_r);
+}
+
 int
 queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
 {
@@ -585,7 +610,16 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 			*id_r = id;
 		return rc;
 	}
-	if ((rc = store_counter_next(t, "queue", &id, error_r)) != 0)
+	if (it->id != 0 && queue_exists(t, it->id)) {
+		*error_r = dv_error_set("outbox entry %llu exists already",
+		    (unsigned long long)it->id);
+		return DV_EEXIST;
+	}
+	if (it->id != 0)
+		rc = store_counter_raise(t, "queue", id = it->id, error_r);
+	else
+		rc = store_counter_next(t, "queue", &id, error_r);
+	if (rc != 0)
 		return rc;
 	if ((rcpts = json_array()) == NULL)
 		goto oom;

@@ -59,6 +59,12 @@ struct queue_item {
 	 */
 	bool defer_index;
 	uint64_t merge_into;
+	/*
+	 * id: 0, or the id for a new entry (the outbox writer reserves ids
+	 * before the entry reaches LMDB; the store's counter is moved past
+	 * it). Unused when the message is folded into an entry.
+	 */
+	uint64_t id;
 };
 
 /* A queued message as read back. Strings point into the struct. */
@@ -108,9 +114,10 @@ struct queue_policy {
  * entry (not indexed yet) instead, unless it is gone. With
  * it->defer_index, a new entry gets neither its deliveries nor its
  * Message-ID index record: queue_index_pending() writes them later.
+ * With it->id, a new entry gets that id (DV_EEXIST if it is taken).
  * @param[in]  plugins  NULL-terminated plugin names (may be empty).
  * @param[out] id_r     the message's id, unique for the store's life.
- * @return 0, DV_EFULL, DV_ETOOBIG or DV_ESTORE.
+ * @return 0, DV_EEXIST, DV_EFULL, DV_ETOOBIG or DV_ESTORE.
  */
 int queue_put(struct store_txn *t, const struct queue_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r);
@@ -148,6 +155,18 @@ struct queue_index_hint {
 int queue_index_pending(struct store_txn *t, char *const *plugins,
     const struct queue_index_hint *hints, size_t nhints, size_t max,
     size_t *n_r, bool *more_r, const char **error_r);
+
+/**
+ * queue_log_state - how far the outbox writer's log (qlog.h) is stored
+ * here: the identity of the log this store belongs with (0 if none yet)
+ * and the LSN before which every record of it is in the store.
+ */
+int queue_log_state(struct store_txn *t, uint64_t *ident_r,
+    uint64_t *applied_r, const char **error_r);
+
+/** queue_log_state_put - record both (see queue_log_state()). */
+int queue_log_state_put(struct store_txn *t, uint64_t ident,
+    uint64_t applied, const char **error_r);
 
 /** queue_last_id - the last id given to an entry, or 0. */
 int queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r);

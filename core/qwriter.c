@@ -2,9 +2,10 @@
  * qwriter.c - the outbox's group-commit thread.
  *
  * Submitters link a request on a list and wait on its condition; the
- * thread swaps the whole list out, writes it in one transaction and
- * wakes every request with its own result. Between those commits it
- * indexes what they stored (see qwriter.h). It knows nothing of milters.
+ * thread swaps the whole list out, appends it to the log in one write
+ * and one sync, and wakes every request with its own result. Between
+ * those appends it stores what the log holds in LMDB (see qwriter.h).
+ * It knows nothing of milters.
  */
 #include "config.h"
 
@@ -17,6 +18,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "qitem.h"
+#include "qlog.h"
 #include "qwriter.h"
 #include "status.h"
 
@@ -34,7 +37,7 @@ struct qw_req {
 };
 
 /*
- * An entry stored but not indexed yet: its dedup key (NULL if it has
+ * A new entry logged but not stored yet: its dedup key (NULL if it has
  * none), id and reception time, which spare indexing a parse of it.
  */
 struct qw_pend {
@@ -43,8 +46,16 @@ struct qw_pend {
 	int64_t received;
 };
 
+/* A logged payload (qitem.h), kept until LMDB has it. */
+struct qw_rec {
+	unsigned char *data;
+	size_t len;
+};
+
 struct qwriter {
 	struct store *store;
+	struct store_reader *reader;	/* the writer thread's lookups */
+	struct qlog *log;
 	char **plugins;
 	void (*indexed)(void);
 	pthread_t thread;
@@ -55,22 +66,27 @@ struct qwriter {
 	unsigned expected;	/* messages being received (qwriter_expect) */
 	bool stop;
 	/*
-	 * Unindexed entries, in id order. Only the writer thread changes
-	 * the array, and always under the lock; it reads it without.
+	 * What the log holds beyond the store, in log order (the writer
+	 * thread's own), and the new entries among it, in id order: only
+	 * the writer thread changes that array, and always under the lock;
+	 * it reads it without.
 	 */
+	struct qw_rec *recs;
+	size_t nrecs, recs_cap;
 	struct qw_pend *pend;
 	size_t npend, pend_cap;
-	size_t nunindexed;	/* all of them, and any a crash left */
-	uint64_t max_id;		/* the newest entry stored */
-	int64_t pend_since;		/* when the oldest was stored */
-	int64_t index_retry_at;		/* after a failed index commit */
+	bool stale;		/* the store may hold unindexed entries */
+	uint64_t last_id;	/* the newest id given */
+	uint64_t applied;	/* the log is in the store up to this LSN */
+	uint64_t durable;	/* ... and durably so: the log may be reused */
+	int64_t pend_since;		/* when the oldest record was logged */
+	int64_t index_retry_at;		/* after a failed store */
 	pthread_cond_t flushed;		/* qwriter_flush() */
 	unsigned flush_req, flush_done;
 	/*
-	 * A sync failed: what LMDB counts as committed may not be on disk,
-	 * and after a failed fdatasync Linux may have dropped the pages, so
-	 * nothing more is stored until the daemon restarts (the writer
-	 * thread's own).
+	 * A sync failed: what was written may not be on disk, and after a
+	 * failed fdatasync Linux may have dropped the pages, so nothing
+	 * more is taken until the daemon restarts (the writer thread's own).
 	 */
 	bool failed;
 	char failed_err[200];
@@ -114,128 +130,320 @@ pend_find(const struct qw_pend *p, size_t n, const char *mid)
 	return NULL;
 }
 
-/*
- * Write @reqs in one transaction and sync; 0 if every one is stored.
- * New entries
- * are indexed later unless too many are waiting for that already; those
- * this batch adds are appended to w->pend once it has committed.
- */
-static int
-write_batch(struct qwriter *w, struct qw_req **reqs, size_t n, bool *kick)
+/* Nothing more is taken: see struct qwriter's failed. */
+static void
+fail_writer(struct qwriter *w, const char *err)
 {
-	struct qw_pend added[QW_BATCH_MAX];
-	struct store_txn *t;
-	const char *err;
-	bool defer = w->nunindexed + n <= QW_PENDING_MAX;
-	size_t nadded = 0, nnew = 0;
-	uint64_t max_id = w->max_id;
-	int rc;
+	snprintf(w->failed_err, sizeof(w->failed_err), "%s; restart dvmilter "
+	    "once the disk is sound", err);
+	w->failed = true;
+	log_error("outbox: %s: tracked mail is tempfailed from now on",
+	    w->failed_err);
+}
 
-	if (w->failed) {
-		err = w->failed_err;
-		rc = DV_ESTORE;
-		goto fail_all;
-	}
-	if ((rc = store_txn_begin(w->store, true, &t, &err)) != 0)
-		goto fail_all;
-	for (size_t i = 0; i < n; i++) {
-		struct queue_item it = *reqs[i]->it;
-		const struct qw_pend *same = NULL;
-		const char *mid = it.message_id;
+/* With the lock held: forget the new entries (now in the store). */
+static void
+pend_clear(struct qwriter *w)
+{
+	for (size_t i = 0; i < w->npend; i++)
+		free(w->pend[i].mid);
+	w->npend = 0;
+}
 
-		if (mid != NULL && mid[0] != '\0' &&
-		    (same = pend_find(added, nadded, mid)) == NULL)
-			same = pend_find(w->pend, w->npend, mid);
-		it.merge_into = same != NULL ? same->id : 0;
-		it.defer_index = defer;
-		rc = queue_put(t, &it, w->plugins, &reqs[i]->id, &err);
-		if (rc != 0) {
-			store_txn_abort(t);
-			goto fail_all;
-		}
-		if (reqs[i]->id <= max_id) {
-			/* Folded into an earlier entry; into an indexed one
-			 * (its deliveries re-armed): the worker has work. */
-			if (reqs[i]->id != it.merge_into)
-				*kick = true;
-			continue;
-		}
-		max_id = reqs[i]->id;
-		nnew++;
-		if (!defer)
-			*kick = true;	/* indexed here */
-		if (defer) {
-			added[nadded].mid = NULL;
-			if (mid != NULL && mid[0] != '\0' &&
-			    (added[nadded].mid = strdup(mid)) == NULL) {
-				store_txn_abort(t);
-				err = "out of memory";
-				rc = ENOMEM;
-				goto fail_all;
-			}
-			added[nadded].id = reqs[i]->id;
-			added[nadded++].received = it.received;
-		}
+static void
+recs_clear(struct qwriter *w)
+{
+	for (size_t i = 0; i < w->nrecs; i++)
+		free(w->recs[i].data);
+	w->nrecs = 0;
+}
+
+/* Room for @n more records and new entries, before they are logged. */
+static int
+reserve(struct qwriter *w, size_t n)
+{
+	if (w->nrecs + n > w->recs_cap) {
+		size_t cap = w->recs_cap * 2 > w->nrecs + n ?
+		    w->recs_cap * 2 : w->nrecs + n + 64;
+		struct qw_rec *nr = realloc(w->recs, cap * sizeof(*nr));
+
+		if (nr == NULL)
+			return ENOMEM;
+		w->recs = nr;
+		w->recs_cap = cap;
 	}
-	/* Room for what this batch adds, before it is durable. */
-	if (w->npend + nadded > w->pend_cap) {
-		size_t cap = w->pend_cap * 2 > w->npend + nadded ?
-		    w->pend_cap * 2 : w->npend + nadded + 64;
+	if (w->npend + n > w->pend_cap) {
+		size_t cap = w->pend_cap * 2 > w->npend + n ?
+		    w->pend_cap * 2 : w->npend + n + 64;
 		struct qw_pend *np = realloc(w->pend, cap * sizeof(*np));
 
-		if (np == NULL) {
-			store_txn_abort(t);
-			err = "out of memory";
-			rc = ENOMEM;
-			goto fail_all;
-		}
+		if (np == NULL)
+			return ENOMEM;
 		pthread_mutex_lock(&w->lock);
 		w->pend = np;
 		w->pend_cap = cap;
 		pthread_mutex_unlock(&w->lock);
 	}
-	if ((rc = store_txn_commit(t, &err)) != 0)
-		goto fail_all;
-	/*
-	 * Durable before the MTA may answer. With a store opened with
-	 * nometasync this is the meta page's sync, which LMDB would have
-	 * made holding the write lock; the index commits, which nothing
-	 * waits for, need none: this one covers them too.
-	 */
-	if ((rc = store_sync(w->store, &err)) != 0) {
-		snprintf(w->failed_err, sizeof(w->failed_err), "%s; restart "
-		    "dvmilter once the disk is sound", err);
-		w->failed = true;
-		log_error("outbox: %s: tracked mail is tempfailed from now on",
-		    w->failed_err);
-		err = w->failed_err;
+	return 0;
+}
+
+/*
+ * Put one message in @t. A message whose Message-ID a new entry of the
+ * same transaction has (@made, *nmade of them) is folded into it: the
+ * index does not know that entry yet. A new entry joins @made.
+ */
+static int
+put_one(struct qwriter *w, struct store_txn *t, struct queue_item *it,
+    struct qw_pend *made, size_t *nmade, uint64_t *id_r,
+    const char **error_r)
+{
+	const struct qw_pend *same = NULL;
+	const char *mid = it->message_id;
+	int rc;
+
+	if (it->merge_into == 0 && mid != NULL && mid[0] != '\0' &&
+	    (same = pend_find(made, *nmade, mid)) != NULL)
+		it->merge_into = same->id;
+	it->defer_index = true;
+	rc = queue_put(t, it, w->plugins, id_r, error_r);
+	if (rc == DV_EEXIST) {
+		/* Another program put an entry under a reserved id. */
+		log_error("outbox: %s; the message %s%s%s gets another id",
+		    *error_r, mid != NULL ? "with Message-ID <" : "without a "
+		    "Message-ID", mid != NULL ? mid : "", mid != NULL ? ">" :
+		    "");
+		it->id = 0;
+		rc = queue_put(t, it, w->plugins, id_r, error_r);
 	}
-	/*
-	 * Committed: the writer knows these entries now, even if the sync
-	 * failed (then the messages are tempfailed, and at the restart
-	 * their entries are there or not, as the disk kept them).
-	 */
+	if (rc == 0 && *id_r != it->merge_into)
+		made[(*nmade)++] = (struct qw_pend){ (char *)mid, *id_r,
+		    it->received };
+	return rc;
+}
+
+/*
+ * Store in one transaction what the log holds beyond the store, then
+ * @nreqs submissions straight (each gets its id), index all of it and
+ * record how far the log is stored. With @sync, make it durable. On
+ * success the writer forgets the records and wakes the worker.
+ */
+static int
+store_logged(struct qwriter *w, struct qw_req **reqs, size_t nreqs,
+    bool sync, const char **error_r)
+{
+	struct queue_index_hint *hints;
+	struct qw_pend *made;
+	struct store_txn *t = NULL;
+	uint64_t last_id = w->last_id, end = qlog_end(w->log), got;
+	size_t nmade = 0, nput = w->nrecs + nreqs;
+	int rc;
+
+	hints = malloc((w->npend + 1) * sizeof(*hints));
+	made = malloc((nput + 1) * sizeof(*made));
+	if (hints == NULL || made == NULL) {
+		*error_r = dv_error_set("out of memory");
+		rc = ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < w->npend; i++)
+		hints[i] = (struct queue_index_hint){ w->pend[i].id,
+		    w->pend[i].mid, w->pend[i].received };
+	if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
+		goto out;
+	for (size_t i = 0; i < w->nrecs && rc == 0; i++) {
+		struct qitem q;
+
+		if ((rc = qitem_decode(w->recs[i].data, w->recs[i].len,
+		    &q)) == DV_ECORRUPT) {
+			/* Checked when logged or read back: cannot be. */
+			log_error("outbox: a logged message does not decode; "
+			    "left out");
+			rc = 0;
+			continue;
+		}
+		if (rc == 0)
+			rc = put_one(w, t, &q.it, made, &nmade, &got, error_r);
+		qitem_clear(&q);
+	}
+	for (size_t i = 0; i < nreqs && rc == 0; i++) {
+		struct queue_item it = *reqs[i]->it;
+		const struct qw_pend *same = NULL;
+
+		if (it.message_id != NULL && it.message_id[0] != '\0')
+			same = pend_find(w->pend, w->npend, it.message_id);
+		it.merge_into = same != NULL ? same->id : 0;
+		it.id = ++last_id;
+		rc = put_one(w, t, &it, made, &nmade, &reqs[i]->id, error_r);
+	}
+	if (rc == 0)
+		rc = queue_index_pending(t, w->plugins, hints, w->npend,
+		    SIZE_MAX, NULL, NULL, error_r);
+	if (rc == 0)
+		rc = queue_log_state_put(t, qlog_ident(w->log), end, error_r);
+	if (rc != 0) {
+		store_txn_abort(t);
+		goto out;
+	}
+	if ((rc = store_txn_commit(t, error_r)) != 0)
+		goto out;
 	pthread_mutex_lock(&w->lock);
-	w->max_id = max_id;
-	if (defer && nnew > 0) {
-		if (w->nunindexed == 0)
-			w->pend_since = mono_us();
-		w->nunindexed += nnew;
-		if (nadded > 0)
-			memcpy(w->pend + w->npend, added,
-			    nadded * sizeof(added[0]));
-		w->npend += nadded;
-	}
+	w->last_id = last_id;
+	w->applied = end;
+	w->stale = false;
+	w->index_commits++;
+	pend_clear(w);
 	pthread_mutex_unlock(&w->lock);
-	nadded = 0;
-	if (rc != 0)
-		goto fail_all;
+	recs_clear(w);
+	if (nput > 0 && w->indexed != NULL)
+		w->indexed();
+	if (sync) {
+		if ((rc = store_sync(w->store, error_r)) != 0) {
+			fail_writer(w, *error_r);
+			*error_r = w->failed_err;
+		} else
+			w->durable = end;
+	}
+out:
+	free(hints);
+	free(made);
+	return rc;
+}
+
+/* Whether half the log is taken: the store's meta page is due a sync. */
+static bool
+log_half_full(const struct qwriter *w)
+{
+	return qlog_end(w->log) - w->durable > qlog_ring(w->log) / 2;
+}
+
+/*
+ * Log @reqs in one write and sync (or, too large for the log, store them
+ * straight); 0 if every one is durable. The new entries join w->pend.
+ */
+static int
+write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
+{
+	struct qlog_rec recs[QW_BATCH_MAX];
+	struct qw_pend added[QW_BATCH_MAX];
+	struct store_txn *rt = NULL;
+	size_t nadded = 0, nrecs = 0;
+	uint64_t id = w->last_id;
+	const char *err = "";
+	bool direct = false;
+	int rc = 0;
+
+	if (w->failed) {
+		err = w->failed_err;
+		rc = DV_ESTORE;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len = qitem_size(reqs[i]->it);
+
+		if (len == 0 || len > QW_LOG_MAX)
+			direct = true;
+	}
+	if (direct)
+		goto direct;
+	if ((rc = store_reader_txn(w->reader, &rt, &err)) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct queue_item it = *reqs[i]->it;
+		const struct qw_pend *same = NULL;
+		const char *mid = it.message_id;
+		uint64_t found;
+		size_t len;
+
+		it.id = ++id;
+		it.merge_into = 0;
+		reqs[i]->id = it.id;
+		if (mid != NULL && mid[0] == '\0')
+			mid = NULL;
+		/* The same message again: the entry it joins. */
+		if (mid != NULL && (same = pend_find(added, nadded, mid)) ==
+		    NULL)
+			same = pend_find(w->pend, w->npend, mid);
+		if (same != NULL)
+			reqs[i]->id = it.merge_into = same->id;
+		else if (mid != NULL &&
+		    queue_find_message_id(rt, mid, &found, &err) == 0)
+			reqs[i]->id = found;
+		if (reqs[i]->id == it.id) {
+			added[nadded] = (struct qw_pend){ NULL, it.id,
+			    it.received };
+			if (mid != NULL &&
+			    (added[nadded].mid = strdup(mid)) == NULL)
+				goto oom;
+			nadded++;
+		}
+		len = qitem_size(&it);
+		if ((recs[nrecs].data = malloc(len)) == NULL)
+			goto oom;
+		recs[nrecs++].len = len;
+		if ((rc = qitem_encode(&it, (unsigned char *)recs[nrecs - 1].data,
+		    len)) != 0) {
+			err = dv_error_set("reading the spooled message: %s",
+			    strerror(rc));
+			goto fail;
+		}
+	}
+	store_txn_abort(rt);
+	rt = NULL;
+	/* A full log: what it holds must be in the store, durably, first. */
+	if (!qlog_room(w->log, w->durable, recs, nrecs) &&
+	    (store_logged(w, NULL, 0, true, &err) != 0 ||
+	    !qlog_room(w->log, w->durable, recs, nrecs))) {
+		if (w->failed)
+			goto fail_writer;
+		log_warn("outbox: the log is full (%s): storing straight",
+		    err[0] != '\0' ? err : "messages larger than it");
+		direct = true;
+		goto fail;		/* frees, then stores straight */
+	}
+	if (reserve(w, nrecs) != 0)
+		goto oom;
+	if ((rc = qlog_append(w->log, recs, nrecs, NULL, &err)) != 0) {
+		fail_writer(w, err);
+		goto fail_writer;
+	}
+	/* Durable: the writer keeps the records until the store has them. */
+	for (size_t i = 0; i < nrecs; i++)
+		w->recs[w->nrecs + i] = (struct qw_rec){
+		    (unsigned char *)recs[i].data, recs[i].len };
+	pthread_mutex_lock(&w->lock);
+	if (w->nrecs == 0 && !w->stale)
+		w->pend_since = mono_us();
+	w->nrecs += nrecs;
+	w->last_id = id;
+	memcpy(w->pend + w->npend, added, nadded * sizeof(added[0]));
+	w->npend += nadded;
+	pthread_mutex_unlock(&w->lock);
 	for (size_t i = 0; i < n; i++)
 		reqs[i]->rc = 0;
 	return 0;
-fail_all:
+oom:
+	err = "out of memory";
+	rc = ENOMEM;
+	goto fail;
+fail_writer:
+	err = w->failed_err;
+	rc = DV_ESTORE;
+fail:
+	if (rt != NULL)
+		store_txn_abort(rt);
+	for (size_t i = 0; i < nrecs; i++)
+		free((void *)recs[i].data);
 	for (size_t i = 0; i < nadded; i++)
 		free(added[i].mid);
+	if (!direct)
+		goto answer;
+direct:
+	if ((rc = store_logged(w, reqs, n, true, &err)) == 0) {
+		for (size_t i = 0; i < n; i++)
+			reqs[i]->rc = 0;
+		return 0;
+	}
+answer:
 	for (size_t i = 0; i < n; i++) {
 		reqs[i]->rc = rc;
 		snprintf(reqs[i]->err, sizeof(reqs[i]->err), "%s", err);
@@ -244,93 +452,39 @@ fail_all:
 }
 
 /*
- * Index until nothing is left; *total_r entries, even on failure. What
- * w->pend knows of the entries spares reading them back.
- */
-static int
-index_rounds(struct qwriter *w, size_t *total_r, const char **error_r)
-{
-	struct queue_index_hint *hints = NULL;
-	struct store_txn *t;
-	size_t n, nhints = 0;
-	bool more = true;
-	int rc = 0;
-
-	*total_r = 0;
-	/* Without memory for them, indexing just reads every entry. */
-	if (w->npend > 0 &&
-	    (hints = malloc(w->npend * sizeof(*hints))) != NULL) {
-		for (size_t i = 0; i < w->npend; i++)
-			hints[i] = (struct queue_index_hint){ w->pend[i].id,
-			    w->pend[i].mid, w->pend[i].received };
-		nhints = w->npend;
-	}
-	while (more && rc == 0) {
-		if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
-			break;
-		if ((rc = queue_index_pending(t, w->plugins, hints, nhints,
-		    QW_INDEX_BATCH * 4, &n, &more, error_r)) == 0)
-			rc = store_txn_commit(t, error_r);
-		else
-			store_txn_abort(t);
-		if (rc == 0) {
-			*total_r += n;
-			pthread_mutex_lock(&w->lock);
-			w->index_commits++;
-			pthread_mutex_unlock(&w->lock);
-		}
-	}
-	free(hints);
-	return rc;
-}
-
-/*
- * Index every stored entry not indexed yet, in commits that sync once
- * (the next commit that answers the MTA makes them durable; a crash
- * before that is undone at the next start), and forget them.
+ * Store what the log holds (and index what a failed start left), and
+ * forget it; sync when asked or when half the log is taken.
  */
 static void
-index_all(struct qwriter *w, bool sync)
+store_all(struct qwriter *w, bool sync)
 {
 	const char *err = "";
-	size_t total;
-	int rc;
 
 	if (w->failed)
 		return;
-	rc = index_rounds(w, &total, &err);
-	if (total > 0 && w->indexed != NULL)
-		w->indexed();
-	if (rc != 0) {
-		/* Kept; the commits that answer the MTA go on meanwhile. */
-		log_error("outbox: indexing new entries: %s; trying again in "
-		    "a second", err);
+	if (store_logged(w, NULL, 0, sync || log_half_full(w), &err) != 0) {
+		if (w->failed)
+			return;
+		/* Kept in the log; the appends go on meanwhile. */
+		log_error("outbox: storing logged messages: %s; trying again "
+		    "in a second", err);
 		w->index_retry_at = mono_us() + 1000000;
 		return;
 	}
 	w->index_retry_at = 0;
-	/* Nothing waits for it, but a stopping daemon leaves it durable. */
-	if (sync && store_sync(w->store, &err) != 0)
-		log_error("outbox: %s", err);
-	pthread_mutex_lock(&w->lock);
-	for (size_t i = 0; i < w->npend; i++)
-		free(w->pend[i].mid);
-	w->npend = 0;
-	w->nunindexed = 0;
-	pthread_mutex_unlock(&w->lock);
 	if (store_preallocate(w->store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
 	    &err) != 0)
 		log_warn("outbox: %s", err);
 }
 
-/* Whether stored entries wait for their index records. */
+/* Whether logged messages wait for the store. */
 static bool
 unindexed(const struct qwriter *w)
 {
-	return w->nunindexed > 0;
+	return w->nrecs > 0 || w->stale;
 }
 
-/* With the lock held: whether to index now. */
+/* With the lock held: whether to store now. */
 static bool
 index_due(const struct qwriter *w, bool idle)
 {
@@ -342,8 +496,10 @@ index_due(const struct qwriter *w, bool idle)
 		return true;	/* asked for: now, even after a failure */
 	if (w->index_retry_at != 0 && mono_us() < w->index_retry_at)
 		return false;
+	if (log_half_full(w))
+		return true;
 	age = mono_us() - w->pend_since;
-	return w->nunindexed >= QW_INDEX_BATCH || age >= QW_INDEX_MAX_US ||
+	return w->nrecs >= QW_INDEX_BATCH || age >= QW_INDEX_MAX_US ||
 	    (idle && age >= QW_INDEX_IDLE_US);
 }
 
@@ -377,7 +533,6 @@ writer_main(void *arg)
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		size_t n = 0, bytes;
-		bool kick;
 
 		wait_for_work(w);
 		if (w->flush_req != w->flush_done && !unindexed(w)) {
@@ -390,7 +545,7 @@ writer_main(void *arg)
 			bool sync = w->stop || req != w->flush_done;
 
 			pthread_mutex_unlock(&w->lock);
-			index_all(w, sync);
+			store_all(w, sync);
 			pthread_mutex_lock(&w->lock);
 			w->flush_done = req;	/* done, or failed: logged */
 			pthread_cond_broadcast(&w->flushed);
@@ -435,13 +590,9 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		/* One commit for the batch; on failure isolate the culprit. */
-		kick = false;
-		if (write_batch(w, batch, n, &kick) != 0 && n > 1 &&
-		    !w->failed)
+		if (write_batch(w, batch, n) != 0 && n > 1 && !w->failed)
 			for (size_t i = 0; i < n; i++)
-				write_batch(w, &batch[i], 1, &kick);
-		if (kick && w->indexed != NULL)
-			w->indexed();
+				write_batch(w, &batch[i], 1);
 
 		pthread_mutex_lock(&w->lock);
 		w->messages += n;
@@ -462,31 +613,127 @@ finish(struct qwriter *w, struct qw_req *r)
 	pthread_cond_signal(&r->cond);
 }
 
-/* Index what an earlier run stored and did not index (a crash). */
+/* Free what the writer holds (its thread has ended). */
+static void
+writer_free(struct qwriter *w)
+{
+	pend_clear(w);
+	free(w->pend);
+	recs_clear(w);
+	free(w->recs);
+	qlog_close(w->log);
+	store_reader_close(w->reader);
+	plugins_free(w->plugins);
+	free(w);
+}
+
+/* qlog_open()'s replay: keep each record the store does not have. */
 static int
-recover(struct qwriter *w, const char **error_r)
+replay_one(const struct qlog_rec *rec, uint64_t lsn, void *arg)
+{
+	struct qwriter *w = arg;
+	unsigned char *copy;
+
+	(void)lsn;
+	if (reserve(w, 1) != 0 || (copy = malloc(rec->len + 1)) == NULL)
+		return ENOMEM;
+	memcpy(copy, rec->data, rec->len);
+	w->recs[w->nrecs++] = (struct qw_rec){ copy, rec->len };
+	return 0;
+}
+
+/*
+ * The ids and new entries of the records read back, as write_batch()
+ * knew them, so that the milter finds them until they are stored.
+ */
+static int
+replay_pend(struct qwriter *w, const char **error_r)
 {
 	struct store_txn *t;
-	size_t total;
 	int rc;
 
-	/* Merges into entries older than this are not new ones. */
 	if ((rc = store_txn_begin(w->store, false, &t, error_r)) != 0)
 		return rc;
-	rc = queue_last_id(t, &w->max_id, error_r);
+	for (size_t i = 0; i < w->nrecs && rc == 0; i++) {
+		struct qitem q;
+		const char *mid;
+		uint64_t found;
+
+		if (qitem_decode(w->recs[i].data, w->recs[i].len, &q) != 0)
+			continue;	/* left out when stored, and said so */
+		mid = q.it.message_id;
+		if (q.it.id > w->last_id)
+			w->last_id = q.it.id;
+		if (q.it.merge_into == 0 && (mid == NULL || mid[0] == '\0' ||
+		    (pend_find(w->pend, w->npend, mid) == NULL &&
+		    queue_find_message_id(t, mid, &found, error_r) != 0))) {
+			w->pend[w->npend] = (struct qw_pend){ NULL, q.it.id,
+			    q.it.received };
+			if (mid != NULL && mid[0] != '\0' &&
+			    (w->pend[w->npend].mid = strdup(mid)) == NULL)
+				rc = ENOMEM;
+			else
+				w->npend++;
+		}
+		qitem_clear(&q);
+	}
 	store_txn_abort(t);
-	if (rc != 0 || (rc = index_rounds(w, &total, error_r)) != 0 ||
-	    (total > 0 && (rc = store_sync(w->store, error_r)) != 0))
+	if (rc != 0)
+		*error_r = dv_error_set("out of memory");
+	return rc;
+}
+
+/*
+ * Open the log and store what it holds beyond the store, and what an
+ * earlier run stored and did not index; the store then records this
+ * log as its own.
+ */
+static int
+recover(struct qwriter *w, const char *log_path, const char **error_r)
+{
+	struct store_txn *t;
+	uint64_t ident, applied;
+	size_t replayed;
+	int rc;
+
+	if ((rc = store_txn_begin(w->store, false, &t, error_r)) != 0)
 		return rc;
-	if (total > 0)
-		log_notice("outbox: indexed %zu entr%s stored before the last "
-		    "stop", total, total == 1 ? "y" : "ies");
+	if ((rc = queue_last_id(t, &w->last_id, error_r)) == 0)
+		rc = queue_log_state(t, &ident, &applied, error_r);
+	store_txn_abort(t);
+	if (rc != 0 || (rc = qlog_open(log_path, QW_LOG_RING, ident, applied,
+	    replay_one, w, &w->log, error_r)) != 0)
+		return rc;
+	if (ident != 0 && qlog_ident(w->log) != ident)
+		log_warn("outbox: the log %s is new; any message the one "
+		    "before held and this store did not have is lost",
+		    log_path);
+	if ((rc = reserve(w, w->nrecs)) != 0) {
+		*error_r = dv_error_set("out of memory");
+		return rc;
+	}
+	if ((rc = replay_pend(w, error_r)) != 0)
+		return rc;
+	replayed = w->nrecs;
+	w->durable = w->applied = applied;
+	if (store_logged(w, NULL, 0, true, error_r) != 0) {
+		/* The writer tries again, every second, and says so. */
+		log_error("outbox: storing what the log holds: %s", *error_r);
+		w->stale = true;
+		w->pend_since = mono_us();
+		return 0;
+	}
+	if (replayed > 0)
+		log_notice("outbox: stored %zu message%s the log held from "
+		    "before the last stop", replayed, replayed == 1 ? "" :
+		    "s");
 	return 0;
 }
 
 int
-qwriter_start(struct store *store, char *const *plugins, void (*indexed)(void),
-    struct qwriter **w_r, const char **error_r)
+qwriter_start(struct store *store, const char *log_path,
+    char *const *plugins, void (*indexed)(void), struct qwriter **w_r,
+    const char **error_r)
 {
 	struct qwriter *w = calloc(1, sizeof(*w));
 	size_t n = 0;
@@ -514,25 +761,16 @@ qwriter_start(struct store *store, char *const *plugins, void (*indexed)(void),
 		pthread_condattr_destroy(&ca);
 	}
 	pthread_cond_init(&w->flushed, NULL);
-	if (recover(w, error_r) != 0) {
-		/* The writer tries again, every second, and says so. */
-		log_error("outbox: indexing what the last run left: %s",
-		    *error_r);
-		w->nunindexed = 1;
-		w->pend_since = mono_us();
-	}
+	if ((rc = store_reader_open(store, &w->reader, error_r)) != 0 ||
+	    (rc = recover(w, log_path, error_r)) != 0)
+		goto fail;
 	if (store_preallocate(store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
 	    error_r) != 0)
 		log_warn("outbox: %s", *error_r);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
 		*error_r = dv_error_set("cannot start the outbox writer: %s",
 		    strerror(rc));
-		pthread_mutex_destroy(&w->lock);
-		pthread_cond_destroy(&w->work);
-		pthread_cond_destroy(&w->flushed);
-		plugins_free(w->plugins);
-		free(w);
-		return rc;
+		goto fail;
 	}
 	*w_r = w;
 	return 0;
@@ -542,6 +780,12 @@ oom:
 	free(w);
 	*error_r = dv_error_set("out of memory");
 	return ENOMEM;
+fail:
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->flushed);
+	writer_free(w);
+	return rc;
 }
 
 int
@@ -618,11 +862,7 @@ qwriter_stop(struct qwriter *w)
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->flushed);
-	for (size_t i = 0; i < w->npend; i++)
-		free(w->pend[i].mid);
-	free(w->pend);
-	plugins_free(w->plugins);
-	free(w);
+	writer_free(w);
 }
 
 void
@@ -653,7 +893,7 @@ qwriter_pending(struct qwriter *w)
 	size_t n;
 
 	pthread_mutex_lock(&w->lock);
-	n = w->nunindexed;
+	n = w->nrecs;
 	pthread_mutex_unlock(&w->lock);
 	return n;
 }

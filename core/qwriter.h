@@ -1,36 +1,41 @@
 /*
- * qwriter.h - group commit for the outbox.
+ * qwriter.h - group commit for the outbox, through a write-ahead log.
  *
  * Every milter thread that finishes a tracked message must have it on
- * disk before it answers the MTA, and LMDB allows one writer at a time,
- * each commit costing an fsync. The writer thread takes every submission
- * waiting at that moment and commits them in one transaction, so the
- * fsync cost is shared by all messages that arrived during the previous
- * one. A batch holds at most QW_BATCH_BYTES of messages (but always at
- * least one message), because LMDB keeps a transaction's new pages in
- * memory until it commits. A submission that cannot be stored fails
- * alone: the batch is then retried one message at a time.
+ * disk before it answers the MTA. The writer thread takes every
+ * submission waiting at that moment and appends them to the outbox log
+ * (qlog.h) in one write and one fdatasync, so the sync is shared by all
+ * messages that arrived during the previous one, and it costs one
+ * sequential write into blocks that exist already instead of an LMDB
+ * commit's scattered pages and two syncs.
  *
- * The commit that answers the MTA writes only the message record (and
- * the id counter). The index records that make an entry visible to the
- * worker and to correlation (its Message-ID in the index, a pending
- * delivery per plugin) are written by the same thread a little later,
- * for many messages at once, in a commit of their own
- * (queue_index_pending()). That halves the pages
- * the SMTP path writes and syncs, and the random index page each
- * Message-ID dirties. Until then the writer knows the entries itself:
- * a copy of one that arrives in another transaction is folded into it,
- * and qwriter_find_message_id() finds it for reply correlation. If the
- * process dies in between, queue_index_pending() at the next start
- * indexes what was left. The writer also keeps zeroed space ahead of
- * the store's data (store_preallocate()).
+ * The same thread moves what the log holds into LMDB a little later,
+ * for many messages at once, in one transaction of its own: each
+ * message record, its Message-ID in the index and a pending delivery
+ * per plugin, and how far the log is stored (queue_log_state()), which
+ * the worker sees once it commits. Until then the writer knows the
+ * entries itself: a copy of one that arrives in another transaction is
+ * folded into it, and qwriter_find_message_id() finds it for reply
+ * correlation. If the process or the system dies in between, the next
+ * start stores what the log holds beyond that point, before the milter
+ * takes mail. Ids are the writer's to give: it reserves each one when
+ * it logs the message, so that the answer to the MTA (and the tracking
+ * token an outgoing message gets) names the entry it will be.
  *
- * The store may be opened with nometasync (the daemon does): then a
- * commit syncs only its pages, and the writer makes the meta page
- * durable with store_sync() before it wakes the submitters, outside the
- * write lock, so the worker's commits need not wait for that sync; the
- * index commits, which nothing waits for, get no sync of their own
- * beyond LMDB's data sync, as the next store_sync() covers them.
+ * A message too large for the log (QW_LOG_MAX), or one that finds the
+ * log full because LMDB cannot take its records (a full map), goes
+ * straight into LMDB instead, with whatever the log holds before it, in
+ * a commit that syncs before the MTA is answered, as all messages did
+ * before the log. A commit holds at most QW_BATCH_BYTES of messages
+ * (but always at least one), because LMDB keeps a transaction's new
+ * pages in memory until it commits. A submission that cannot be stored
+ * fails alone: the batch is then retried one message at a time.
+ *
+ * The store is opened with nometasync (the daemon does): LMDB's commits
+ * then sync only their pages, and the writer syncs the meta page
+ * (store_sync()) before the log space those commits freed is written
+ * again, and at a stop. The writer also keeps zeroed space ahead of the
+ * store's data (store_preallocate()).
  */
 #ifndef DV_QWRITER_H
 #define DV_QWRITER_H
@@ -44,20 +49,22 @@
 struct qwriter;
 
 /**
- * qwriter_start - index what an earlier run left unindexed, then start
- * the writer thread for @store.
+ * qwriter_start - open the outbox log at @log_path (made if missing),
+ * store in @store what it holds beyond what the store has and index
+ * what an earlier run left unindexed, then start the writer thread.
  * @param[in] plugins  NULL-terminated plugin names each message is queued
  *                     for; copied.
  * @param[in] indexed  called (from the writer thread) after entries were
  *                     indexed, when the worker has new work; or NULL.
  * @return 0, or an errno or DV_ status.
  */
-int qwriter_start(struct store *store, char *const *plugins,
-    void (*indexed)(void), struct qwriter **w_r, const char **error_r);
+int qwriter_start(struct store *store, const char *log_path,
+    char *const *plugins, void (*indexed)(void), struct qwriter **w_r,
+    const char **error_r);
 
 /**
  * qwriter_find_message_id - the entry with Message-ID (or dedup key)
- * @mid among those stored but not indexed yet.
+ * @mid among those logged but not in the store yet.
  * @return true with *id_r set, or false (then look in the index).
  */
 bool qwriter_find_message_id(struct qwriter *w, const char *mid,
@@ -76,7 +83,8 @@ int qwriter_submit(struct qwriter *w, const struct queue_item *it,
     bool it_was_expected, uint64_t *id_r, char *err, size_t errsz);
 
 /**
- * qwriter_flush - have everything stored so far indexed now, and wait
+ * qwriter_flush - have everything logged so far stored and indexed now,
+ * and durable, and wait
  * for it (a failure is logged). For a daemon that stops, so that the
  * worker's last round sees every message. Not concurrently with
  * qwriter_stop().
@@ -100,15 +108,17 @@ void qwriter_expect(struct qwriter *w, int delta);
 #define QW_DELAY_US	2000
 #define QW_BATCH_BYTES	((size_t)16 << 20)
 /*
- * Indexing: once the oldest unindexed entry is QW_INDEX_IDLE_US old and
- * no submission waits, or QW_INDEX_MAX_US old, or QW_INDEX_BATCH are
- * waiting, whatever comes first. Past QW_PENDING_MAX unindexed entries
- * (indexing keeps failing), messages are indexed in their own commit.
+ * Storing what the log holds: once the oldest record is QW_INDEX_IDLE_US
+ * old and no submission waits, or QW_INDEX_MAX_US old, or QW_INDEX_BATCH
+ * are waiting, or half the log is taken, whatever comes first; after a
+ * failure, a second later.
  */
 #define QW_INDEX_IDLE_US	20000
 #define QW_INDEX_MAX_US		100000
 #define QW_INDEX_BATCH		256
-#define QW_PENDING_MAX		4096
+/* The log's ring, and the largest message it takes. */
+#define QW_LOG_RING		((size_t)8 << 20)
+#define QW_LOG_MAX		((size_t)512 << 10)
 /* Zeroed space kept ahead of the data (store_preallocate()). */
 #define QW_PREALLOC_LOW		((size_t)2 << 20)
 #define QW_PREALLOC_CHUNK	((size_t)2 << 20)
@@ -116,7 +126,7 @@ void qwriter_expect(struct qwriter *w, int delta);
 /** qwriter_waiting - submissions not yet taken into a commit (for tests). */
 size_t qwriter_waiting(struct qwriter *w);
 
-/** qwriter_pending - entries stored but not indexed yet (for tests). */
+/** qwriter_pending - messages logged but not stored yet (for tests). */
 size_t qwriter_pending(struct qwriter *w);
 
 /**

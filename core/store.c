@@ -827,20 +827,43 @@ store_meta_u64_put(struct store_txn *t, const char *key, uint64_t value,
 	return 0;
 }
 
+/* Counter @name's value (0 if none) and its meta key (80 bytes). */
+static int
+counter_get(struct store_txn *t, const char *name, char *key, uint64_t *n,
+    const char **error_r)
+{
+	int len = snprintf(key, 80, "counter/%s", name);
+	bool have;
+
+	if (len < 0 || len >= 80) {
+		*error_r = dv_error_set("counter name too long");
+		return DV_EINVAL;
+	}
+	return store_meta_u64(t, key, n, &have, error_r);
+}
+
+int
+store_counter_raise(struct store_txn *t, const char *name, uint64_t value,
+    const char **error_r)
+{
+	char key[80];
+	uint64_t n;
+	int rc;
+
+	if ((rc = counter_get(t, name, key, &n, error_r)) != 0 || n >= value)
+		return rc;
+	return store_meta_u64_put(t, key, value, error_r);
+}
+
 int
 store_counter_next(struct store_txn *t, const char *name, uint64_t *value_r,
     const char **error_r)
 {
 	char key[80];
 	uint64_t n;
-	bool have;
-	int rc, len = snprintf(key, sizeof(key), "counter/%s", name);
+	int rc;
 
-	if (len < 0 || (size_t)len >= sizeof(key)) {
-		*error_r = dv_error_set("counter name too long");
-		return DV_EINVAL;
-	}
-	if ((rc = store_meta_u64(t, key, &n, &have, error_r)) != 0 ||
+	if ((rc = counter_get(t, name, key, &n, error_r)) != 0 ||
 	    (rc = store_meta_u64_put(t, key, n + 1, error_r)) != 0)
 		return rc;
 	*value_r = n + 1;

@@ -59,6 +59,13 @@ int store_meta_u64_put(struct store_txn *t, const char *key, uint64_t value,
     const char **error_r);
 
 /**
+ * store_counter_raise - move counter @name up to @value, if it is lower,
+ * so that store_counter_next() never returns @value or less.
+ */
+int store_counter_raise(struct store_txn *t, const char *name,
+    uint64_t value, const char **error_r);
+
+/**
  * store_counter_next - the next value (from 1) of a named counter in the
  * meta table (key "counter/NAME", see store_meta_u64()), within @t.
  */

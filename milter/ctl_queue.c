@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "ctl_int.h"
+#include "qlog.h"
 #include "queue.h"
 #include "status.h"
 
@@ -178,6 +179,50 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 	}
 	queue_msg_free(m);
 	return rc;
+}
+
+static int
+count_logged(const struct qlog_rec *rec, uint64_t lsn, void *arg)
+{
+	(void)rec;
+	(void)lsn;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/*
+ * queue logged: how many messages the daemon's outbox log holds that the
+ * store does not have yet (it moves them within a fraction of a second,
+ * or at its next start after a crash).
+ */
+static int
+cmd_logged(struct ctl *ctl, int argc, char **argv)
+{
+	struct store_txn *t;
+	char path[1100];
+	const char *err;
+	uint64_t ident, applied;
+	size_t n = 0;
+	bool json;
+	int rc;
+
+	if ((rc = args(argc, argv, false, true, &json, NULL, NULL, NULL)) !=
+	    CTL_OK)
+		return rc;
+	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
+		return rc;
+	rc = queue_log_state(t, &ident, &applied, &err);
+	store_txn_abort(t);
+	if (rc != 0)
+		return ctl_fail("%s", err);
+	snprintf(path, sizeof(path), "%s/outbox.log", ctl->conf->database);
+	if (qlog_peek(path, ident, applied, count_logged, &n, &err) != 0)
+		return ctl_fail("%s", err);
+	if (json)
+		return ctl_print_json(json_pack("{s:I}", "logged",
+		    (json_int_t)n));
+	printf("%zu\n", n);
+	return CTL_OK;
 }
 
 static int
@@ -380,6 +425,7 @@ ctl_queue(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct ctl_command cmds[] = {
 		{ "list", cmd_list },
+		{ "logged", cmd_logged },
 		{ "show", cmd_show },
 		{ "retry", cmd_retry },
 		{ "drop", cmd_drop },

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -268,11 +269,17 @@ main(int argc, char **argv)
 	    mf_reload_thread_start() != 0)
 		fatal("cannot start the reload thread");
 	/* With plugins configured, tracked mail goes to the outbox. */
-	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
-	    (qwriter_start(dvd.store, dvd.conf->plugins, mf_worker_kick,
-	    &dvd.qw, &err) != 0 ||
-	    mf_worker_start(&err) != 0))
-		fatal("%s", err);
+	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL) {
+		char logpath[PATH_MAX];
+
+		if ((size_t)snprintf(logpath, sizeof(logpath), "%s/outbox.log",
+		    dvd.conf->database) >= sizeof(logpath))
+			fatal("DatabasePath %s is too long", dvd.conf->database);
+		if (qwriter_start(dvd.store, logpath, dvd.conf->plugins,
+		    mf_worker_kick, &dvd.qw, &err) != 0 ||
+		    mf_worker_start(&err) != 0)
+			fatal("%s", err);
+	}
 
 	log_notice("dvmilter %s listening on %s, store %s", PACKAGE_VERSION,
 	    dvd.conf->socket, dvd.conf->database);

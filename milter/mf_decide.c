@@ -75,7 +75,7 @@ pend_lookups(struct mf_conn *cc)
 
 /*
  * The first <msg-id> in @ids that names a message in the outbox: in
- * the index, or the writer's (@h; one dropped since does not count).
+ * the index, or the writer's (@h: logged, and in the store soon).
  */
 static uint64_t
 answers_tracked(struct store_txn *t, const char *ids, struct mf_pend_hit h)
@@ -85,7 +85,7 @@ answers_tracked(struct store_txn *t, const char *ids, struct mf_pend_hit h)
 	char *one;
 
 	for (int pos = 0; (one = next_msgid(&ids)) != NULL; pos++) {
-		bool hit = pos == h.pos && queue_exists(t, h.id);
+		bool hit = pos == h.pos;
 
 		if (hit)
 			id = h.id;

@@ -225,7 +225,8 @@ int
 mf_worker_prepare(const struct conf *c, struct token_key *key,
     const char **error_r)
 {
-	static const char *const files[] = { "", "/data.mdb", "/lock.mdb" };
+	static const char *const files[] = { "", "/data.mdb", "/lock.mdb",
+	    "/outbox.log" };
 	char keypath[1100], path[1100];
 	struct passwd *pw;
 	char user[80];
@@ -246,7 +247,9 @@ mf_worker_prepare(const struct conf *c, struct token_key *key,
 	}
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", c->database, files[i]);
-		if (chown(path, pw->pw_uid, (gid_t)-1) != 0) {
+		/* The outbox log is made at the first start. */
+		if (chown(path, pw->pw_uid, (gid_t)-1) != 0 &&
+		    !(errno == ENOENT && i == 3)) {
 			*error_r = dv_error_set("chown %s to %s: %s", path, user,
 			    strerror(errno));
 			return -1;

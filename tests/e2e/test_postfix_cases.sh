@@ -56,6 +56,7 @@ mail() {
 # done_all: every outbox delivery finished.
 done_all() {
 	local i
+	dv_stored || return 1
 	for i in $(seq 1 150); do
 		[ "$(ctl queue list --json | jq '[.[] | select(.state != "done")] | length')" = 0 ] &&
 		    return 0

@@ -45,6 +45,17 @@ ctl() {
 # dv_start: run the daemon in the foreground, in the background, and wait
 # until it listens. Its log goes to $DV_LOG. DV_WRAP, if set, is a command
 # to run it under (e.g. "valgrind --tool=callgrind", docs/BENCHMARKS.md).
+# dv_stored: wait until the daemon's outbox writer has moved every message
+# it logged into the store, where dvmilterctl sees it (within 0.1 s).
+dv_stored() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(ctl queue logged)" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 dv_start() {
 	local i
 	timeout -s TERM "$DV_TIMEOUT" ${DV_WRAP:-} "$DVMILTER" -f -c "$DV_CONF" \

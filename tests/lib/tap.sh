@@ -34,6 +34,21 @@ check_eq() {
 	fi
 }
 
+# eventually EXPECTED command args...: the command's output once it is
+# EXPECTED, or its last output after 10 s. For what the daemon stores a
+# moment after it answers: its outbox writer moves a logged message
+# into LMDB within 0.1 s.
+eventually() {
+	local want=$1 got i
+	shift
+	for i in $(seq 1 100); do
+		got=$("$@")
+		[ "$got" = "$want" ] && break
+		sleep 0.1
+	done
+	printf '%s' "$got"
+}
+
 # check_match "description" regex text
 check_match() {
 	if printf '%s' "$3" | grep -Eq -- "$2"; then

@@ -49,7 +49,7 @@ check "and recorded" wait_for 10 is_done reply@ext.example
 check_eq "the reply still correlates with the pruned message (In-Reply-To)" '"in-reply-to"' \
     "$(ctl activity list --json | jq -c '[.[] | select(.message_id == "reply@ext.example")][0].correlation')"
 check "the same message again is accepted" send old@ext.example
-check_eq "it gets an entry of its own instead of joining the pruned one" 2 "$(entry old@ext.example 'length')"
+check_eq "it gets an entry of its own instead of joining the pruned one" 2 "$(dv_stored; entry old@ext.example 'length')"
 two_done() { [ "$(entry old@ext.example '[.[] | select(.state == "done")] | length')" = 2 ]; }
 check "and is recorded" wait_for 10 two_done
 

@@ -62,7 +62,7 @@ ctl mailbox add nobody-home@example.com --queue --filter none >/dev/null
 ctl mailbox approve nobody-home@example.com >/dev/null
 ctl mailbox add picky@example.com --filter known-senders >/dev/null
 ctl mailbox approve picky@example.com >/dev/null
-count() { ctl queue list --json | jq length; }
+count() { dv_stored; ctl queue list --json | jq length; }
 n=$(count)
 mt_check "new mail to a user with the default filter is accepted" \
     track.lua "rcpt=<bob@example.com>" data_expect=continue msgid=new-to-bob@ext.example
@@ -84,7 +84,7 @@ mt_check "mail from a sender with a mailbox is accepted" \
 check_eq "and tracked for the known-senders mailbox" "$((n + 2))" "$(count)"
 
 # Folder-tracking rules: first match wins, before the filter.
-decision() { ctl queue show "$(ctl queue list --json | jq -r --arg m "$1" '.[] | select(.message_id == $m) | .id')" --json | jq -c "$2"; }
+decision() { dv_stored; ctl queue show "$(ctl queue list --json | jq -r --arg m "$1" '.[] | select(.message_id == $m) | .id')" --json | jq -c "$2"; }
 ctl rule add bob@example.com --sender ext.example --subject invoice --folder Customers --regarding account:EXT >/dev/null
 ctl rule add bob@example.com --sender ext.example --no-track >/dev/null
 ctl rule add support@example.com --header 'X-Spam-Flag: YES' --no-track >/dev/null
@@ -141,7 +141,7 @@ mt_check "then outgoing mail keeps its subject" \
 
 mt_check "a message over MaxMessageSize is still accepted" \
     track.lua "rcpt=<support@example.com>" data_expect=continue body=1000 msgid=big@ext.example
-s=$(ctl queue list --json | jq -r '.[] | select(.message_id == "big@ext.example") | .id')
+s=$(dv_stored; ctl queue list --json | jq -r '.[] | select(.message_id == "big@ext.example") | .id')
 check_eq "it is kept up to MaxMessageSize and marked truncated" "65536 true" \
     "$(ctl queue show "$s" --json | jq -r '(.size|tostring) + " " + (.truncated|tostring)')"
 check "the daemon stops cleanly" dv_stop

@@ -109,7 +109,7 @@ for r in support alice; do
 	    -D data_expect=continue -D msgid=twice@ext.example >/dev/null 2>&1
 done
 check_eq "a message received twice is one outbox entry" "1" \
-    "$(ctl queue list --json | jq '[.[] | select(.message_id == "twice@ext.example")] | length')"
+    "$(dv_stored; ctl queue list --json | jq '[.[] | select(.message_id == "twice@ext.example")] | length')"
 check "it is delivered with every mailbox" bash -c "for i in \$(seq 100); do
     f=\$(ls -t '$DV_TMP/req'/*.json | head -n 1); \
     jq -e '.message_id == \"twice@ext.example\" and ([.mailboxes[].address] | sort) == [\"alice@example.com\",\"support@example.com\"]' \"\$f\" >/dev/null && exit 0; sleep 0.1; done; exit 1"
@@ -167,7 +167,7 @@ dv_conf "PluginDir $DV_TMP/both" "Plugins webhook local" \
 : > "$DV_LOG"
 dv_start || bail "dvmilter did not start with two plugins"
 check "a message for two plugins is accepted" send order@ext.example
-order_id=$(ctl queue list --json | jq -r '.[] | select(.message_id == "order@ext.example") | .id')
+order_id=$(dv_stored; ctl queue list --json | jq -r '.[] | select(.message_id == "order@ext.example") | .id')
 check "both plugins record it" bash -c \
     "for i in \$(seq 100); do [ \$(grep -Ec 'outbox $order_id: delivered to (webhook|local)' '$DV_LOG') = 2 ] && exit 0; sleep 0.1; done; exit 1"
 check_eq "webhook, listed first, gets it first" "webhook local" \

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -30,6 +32,16 @@ struct worker {
 	char mids[PER_THREAD][64];
 	int failures;
 };
+
+/* The outbox log in store directory @db (one at a time). */
+static const char *
+log_at(const char *db)
+{
+	static char p[400];
+
+	snprintf(p, sizeof(p), "%s/outbox.log", db);
+	return p;
+}
 
 static void *
 submit_many(void *arg)
@@ -63,7 +75,7 @@ concurrent_submitters_all_land_with_their_own_ids(void **state)
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	for (int i = 0; i < THREADS; i++) {
 		wk[i] = (struct worker){ .w = w, .n = i };
 		pthread_create(&th[i], NULL, submit_many, &wk[i]);
@@ -123,7 +135,7 @@ a_message_that_cannot_be_stored_fails_alone(void **state)
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, NULL, &wk.w, &err), 0);
+	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &wk.w, &err), 0);
 	big.w = wk.w;
 	pthread_create(&a, NULL, submit_big, &big);
 	pthread_create(&b, NULL, submit_many, &wk);
@@ -152,7 +164,7 @@ an_expected_message_that_never_comes_does_not_hold_commits(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	/* Two being received; one is abandoned, one submitted. */
 	qwriter_expect(w, +1);
 	qwriter_expect(w, +1);
@@ -184,7 +196,7 @@ stop_with_nothing_pending_returns(void **state)
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, NULL, NULL, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, log_at(path), NULL, NULL, &w, &err), 0);
 	qwriter_stop(w);
 	qwriter_stop(NULL);
 	store_close(st);
@@ -229,7 +241,7 @@ a_batch_is_bounded_in_bytes(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	/* Hold the write lock: the writer blocks on its first batch. */
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
 	for (int i = 0; i < 3; i++) {
@@ -276,7 +288,8 @@ start(struct store **st, char **dir, char *const *pl)
 	*dir = scratch_dir();
 	snprintf(path, sizeof(path), "%s/db", *dir);
 	assert_int_equal(store_open(path, &o, st, &err), 0);
-	assert_int_equal(qwriter_start(*st, pl, count_indexed, &w, &err), 0);
+	assert_int_equal(qwriter_start(*st, log_at(path), pl, count_indexed, &w,
+	    &err), 0);
 	return w;
 }
 
@@ -405,7 +418,7 @@ what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 
-	assert_int_equal(qwriter_start(st, plugins, NULL, &w, &err), 0);
+	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
 	assert_int_equal(queue_find_message_id(t, "left@x", &found, &err), 0);
 	assert_int_equal(found, id);
@@ -421,7 +434,9 @@ static void
 after_a_restart_a_copy_of_an_old_entry_is_not_new(void **state)
 {
 	struct store *st;
-	char *dir;
+	struct store_txn *t;
+	struct queue_msg *m;
+	char *dir, path[300];
 	struct qwriter *w = start(&st, &dir, plugins);
 	const char *err;
 	uint64_t a, b;
@@ -430,14 +445,141 @@ after_a_restart_a_copy_of_an_old_entry_is_not_new(void **state)
 	(void)state;
 	a = submit(w, "old@x", "support@example.com");
 	qwriter_stop(w);
-	assert_int_equal(qwriter_start(st, plugins, count_indexed, &w, &err),
-	    0);
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(qwriter_start(st, log_at(path), plugins,
+	    count_indexed, &w, &err), 0);
 	calls = atomic_load(&indexed_calls);
 	b = submit(w, "old@x", "alice@example.com");
 	assert_int_equal(b, a);
-	/* Folded through the index: nothing to index, the worker told. */
+	/* Folded through the index once stored; the worker told. */
+	qwriter_flush(w);
 	assert_int_equal(qwriter_pending(w), 0);
 	assert_true(atomic_load(&indexed_calls) > calls);
+	qwriter_stop(w);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_get_envelope(t, a, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 2);
+	queue_msg_free(m);
+	assert_false(queue_exists(t, a + 1));
+	store_txn_abort(t);
+	store_close(st);
+	rm_tree(dir);
+}
+
+static void
+a_logged_message_reaches_the_store_later(void **state)
+{
+	struct store *st;
+	struct store_txn *t;
+	char *dir;
+	struct qwriter *w = start(&st, &dir, plugins);
+	const char *err;
+	uint64_t id, found;
+
+	(void)state;
+	id = submit(w, "later@x", "support@example.com");
+	/* Durable in the log, known to the writer, not in LMDB yet. */
+	assert_int_equal(qwriter_pending(w), 1);
+	assert_true(qwriter_find_message_id(w, "later@x", &found));
+	assert_int_equal(found, id);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_false(queue_exists(t, id));
+	store_txn_abort(t);
+	qwriter_flush(w);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_true(queue_exists(t, id));
+	store_txn_abort(t);
+	qwriter_stop(w);
+	store_close(st);
+	rm_tree(dir);
+}
+
+/*
+ * A process that logs messages and dies before it stores them: what it
+ * answered for is in the store after the next start, once, under the
+ * ids it gave, copies folded, and no id is given twice.
+ */
+#define CRASH_MSGS 20
+
+static void
+logged_messages_survive_a_crash(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	uint64_t ids[CRASH_MSGS], found, next;
+	struct queue_delivery d;
+	struct queue_msg *m;
+	struct store *st;
+	struct store_txn *t;
+	struct qwriter *w;
+	const char *err;
+	int fds[2], status;
+	pid_t pid;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		char mid[32];
+
+		close(fds[0]);
+		if (store_open(path, &o, &st, &err) != 0 ||
+		    qwriter_start(st, log_at(path), plugins, NULL, &w,
+		    &err) != 0)
+			_exit(2);
+		for (int i = 0; i < CRASH_MSGS; i++) {
+			/* Every fifth a copy of the one before. */
+			snprintf(mid, sizeof(mid), "crash%d@x",
+			    i % 5 == 4 ? i - 1 : i);
+			ids[i] = submit(w, mid, i % 5 == 4 ?
+			    "alice@example.com" : "support@example.com");
+		}
+		/* Some of it must still be only in the log. */
+		if (qwriter_pending(w) == 0)
+			_exit(3);
+		if (write(fds[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids))
+			_exit(4);
+		_exit(0);		/* no qwriter_stop(): a crash */
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], ids, sizeof(ids)), (ssize_t)sizeof(ids));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w,
+	    &err), 0);
+	assert_int_equal(qwriter_pending(w), 0);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	for (int i = 0; i < CRASH_MSGS; i++) {
+		char mid[32];
+
+		snprintf(mid, sizeof(mid), "crash%d@x",
+		    i % 5 == 4 ? i - 1 : i);
+		assert_int_equal(queue_find_message_id(t, mid, &found, &err),
+		    0);
+		assert_int_equal(found, ids[i]);
+		assert_int_equal(queue_delivery_get(t, found, "local", &d,
+		    &err), 0);
+		assert_int_equal(queue_get_envelope(t, found, &m, &err), 0);
+		assert_int_equal(m->nrcpts, i % 5 == 3 || i % 5 == 4 ? 2 : 1);
+		queue_msg_free(m);
+	}
+	store_txn_abort(t);
+	next = submit(w, "after@x", "support@example.com");
+	for (int i = 0; i < CRASH_MSGS; i++)
+		assert_true(next > ids[i]);
+	qwriter_stop(w);
+	/* A clean stop leaves the log with nothing to store again. */
+	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w,
+	    &err), 0);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_get_envelope(t, next, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 1);
+	queue_msg_free(m);
+	store_txn_abort(t);
 	qwriter_stop(w);
 	store_close(st);
 	rm_tree(dir);
@@ -452,6 +594,8 @@ main(void)
 		cmocka_unit_test(what_a_crash_left_unindexed_is_indexed_at_start),
 		cmocka_unit_test(
 		    after_a_restart_a_copy_of_an_old_entry_is_not_new),
+		cmocka_unit_test(a_logged_message_reaches_the_store_later),
+		cmocka_unit_test(logged_messages_survive_a_crash),
 		cmocka_unit_test(concurrent_submitters_all_land_with_their_own_ids),
 		cmocka_unit_test(a_message_that_cannot_be_stored_fails_alone),
 		cmocka_unit_test(a_batch_is_bounded_in_bytes),

@@ -1,0 +1,656 @@
+/*
+ * qlog.c - the outbox's write-ahead log (see qlog.h).
+ *
+ * Positions: an LSN counts bytes of the endless log; its record sits at
+ * QLOG_HEADER + lsn % ring in the file. Heads are little-endian.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "qlog.h"
+#include "status.h"
+
+#define HDR_MAGIC	"DVQLOG1"	/* 8 bytes with its NUL */
+#define HDR_VERSION	1
+#define HDR_LEN		44		/* what the header page uses */
+#define REC_MAGIC	0x4c515644u	/* "DVQL" */
+#define REC_DATA	1
+#define REC_JUMP	2		/* payload: the next record's LSN */
+#define JUMP_LEN	(QLOG_HEAD + 8)
+#define IOV_BATCH	512		/* below every system's IOV_MAX */
+
+struct qlog {
+	int fd;
+	char *path;
+	size_t ring;
+	uint64_t ident;
+	uint64_t end;		/* LSN after the last record */
+	uint64_t hwm;		/* no LSN in the file is this high */
+};
+
+/* CRC-32C (Castagnoli), reflected, one table. */
+static uint32_t crc_table[256];
+static bool crc_ready;
+
+static void
+crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1)));
+		crc_table[i] = c;
+	}
+}
+
+static uint32_t
+crc32c(uint32_t crc, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	crc = ~crc;
+	while (len-- > 0)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static off_t
+file_off(const struct qlog *q, uint64_t lsn)
+{
+	return (off_t)(QLOG_HEADER + lsn % q->ring);
+}
+
+static size_t
+lap_left(const struct qlog *q, uint64_t lsn)
+{
+	return q->ring - (size_t)(lsn % q->ring);
+}
+
+/*
+ * A record's head: magic, type, LSN, payload length, then the CRC of the
+ * 20 bytes before it and the payload.
+ */
+static void
+head_make(unsigned char h[QLOG_HEAD], uint32_t type, uint64_t lsn,
+    const void *data, size_t len)
+{
+	put32(h, REC_MAGIC);
+	put32(h + 4, type);
+	put64(h + 8, lsn);
+	put32(h + 16, (uint32_t)len);
+	put32(h + 20, crc32c(crc32c(0, h, 20), data, len));
+}
+
+/* pwrite() or pread() all of @len bytes at @off. */
+static int
+io_all(int fd, bool out, void *buf, size_t len, off_t off)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = out ? pwrite(fd, p, len, off) :
+		    pread(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len, off_t off)
+{
+	return io_all(fd, true, (void *)buf, len, off);
+}
+
+static int
+read_all(int fd, void *buf, size_t len, off_t off)
+{
+	return io_all(fd, false, buf, len, off);
+}
+
+static int
+header_write(struct qlog *q)
+{
+	unsigned char h[HDR_LEN] = HDR_MAGIC;
+
+	put32(h + 8, HDR_VERSION);
+	put32(h + 12, 0);
+	put64(h + 16, q->ring);
+	put64(h + 24, q->ident);
+	put64(h + 32, q->hwm);
+	put32(h + 40, crc32c(0, h, 40));
+	return write_all(q->fd, h, sizeof(h), 0);
+}
+
+static int
+fsync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash == NULL ? strdup(".") : slash == path ? strdup("/") :
+	    strndup(path, (size_t)(slash - path));
+	int fd, rc = 0;
+
+	if (dir == NULL)
+		return ENOMEM;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(fd) != 0)
+		rc = errno;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+/*
+ * Make a new log at q->path: header and a zeroed ring, written in full
+ * under a temporary name and renamed into place once durable.
+ */
+static int
+log_create(struct qlog *q, const char **error_r)
+{
+	static const unsigned char zeros[64 * 1024];
+	size_t tlen = strlen(q->path) + 5;
+	char *tmp = malloc(tlen);
+	int rc = 0;
+
+	if (tmp == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	snprintf(tmp, tlen, "%s.new", q->path);
+	if (RAND_bytes((unsigned char *)&q->ident, sizeof(q->ident)) != 1) {
+		*error_r = dv_error_set("%s: no random bytes for the log's "
+		    "identity", q->path);
+		free(tmp);
+		return DV_ESTORE;
+	}
+	q->ident |= 1;			/* never 0: that means none */
+	q->end = 0;
+	q->hwm = 2 * (uint64_t)q->ring;
+	if ((q->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0) {
+		rc = errno;
+		goto fail;
+	}
+	for (size_t off = 0; off < QLOG_HEADER + q->ring && rc == 0;
+	    off += sizeof(zeros))
+		rc = write_all(q->fd, zeros, sizeof(zeros), (off_t)off);
+	if (rc == 0)
+		rc = header_write(q);
+	if (rc == 0 && fsync(q->fd) != 0)
+		rc = errno;
+	if (rc == 0 && rename(tmp, q->path) != 0)
+		rc = errno;
+	if (rc == 0)
+		rc = fsync_dir(q->path);
+	if (rc == 0) {
+		free(tmp);
+		return 0;
+	}
+fail:
+	*error_r = dv_error_set("cannot make the outbox log %s: %s", tmp,
+	    strerror(rc));
+	if (q->fd >= 0) {
+		close(q->fd);
+		q->fd = -1;
+	}
+	(void)unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* Read and check the header of an existing log. */
+static int
+header_read(struct qlog *q, const char **error_r)
+{
+	unsigned char h[HDR_LEN];
+	struct stat sb;
+	uint64_t ring;
+	int rc;
+
+	if ((rc = read_all(q->fd, h, sizeof(h), 0)) != 0) {
+		*error_r = dv_error_set("outbox log %s: cannot read its header: "
+		    "%s", q->path, rc == EIO ? "file too short" : strerror(rc));
+		return rc == EIO ? DV_ECORRUPT : rc;
+	}
+	ring = get64(h + 16);
+	if (memcmp(h, HDR_MAGIC, 8) != 0 || get32(h + 40) !=
+	    crc32c(0, h, 40)) {
+		*error_r = dv_error_set("outbox log %s: not an outbox log, or "
+		    "its header is damaged", q->path);
+		return DV_ECORRUPT;
+	}
+	if (get32(h + 8) != HDR_VERSION) {
+		*error_r = dv_error_set("outbox log %s: format %u, this "
+		    "dvmilter reads %u", q->path, get32(h + 8), HDR_VERSION);
+		return DV_ESCHEMA;
+	}
+	if (fstat(q->fd, &sb) != 0 || ring < QLOG_RING_MIN || ring % 4096 ||
+	    (uint64_t)sb.st_size < QLOG_HEADER + ring) {
+		*error_r = dv_error_set("outbox log %s: ring of %llu bytes in "
+		    "a file of %lld", q->path, (unsigned long long)ring,
+		    (long long)sb.st_size);
+		return DV_ECORRUPT;
+	}
+	q->ring = (size_t)ring;
+	q->ident = get64(h + 24);
+	q->hwm = get64(h + 32);
+	return 0;
+}
+
+/*
+ * Read the records from @start on, calling @replay for each, until a
+ * head or payload does not check out; q->end is then after the last.
+ */
+static int
+log_scan(struct qlog *q, uint64_t start,
+    int (*replay)(const struct qlog_rec *, uint64_t, void *), void *arg,
+    const char **error_r)
+{
+	unsigned char h[QLOG_HEAD], *buf = NULL;
+	size_t cap = 0;
+	uint64_t lsn = start;
+	int rc = 0;
+
+	for (;;) {
+		size_t left = lap_left(q, lsn), len;
+		uint32_t type;
+
+		if (left < JUMP_LEN) {		/* no room for a head here */
+			lsn += left;
+			continue;
+		}
+		if (read_all(q->fd, h, sizeof(h), file_off(q, lsn)) != 0 ||
+		    get32(h) != REC_MAGIC || get64(h + 8) != lsn)
+			break;
+		type = get32(h + 4);
+		len = get32(h + 16);
+		if ((type != REC_DATA && type != REC_JUMP) ||
+		    qlog_framed(len) > left ||
+		    (type == REC_JUMP && len != 8))
+			break;
+		if (len > cap) {
+			unsigned char *nb = realloc(buf, len);
+
+			if (nb == NULL) {
+				*error_r = dv_error_set("out of memory");
+				rc = ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = len;
+		}
+		if (read_all(q->fd, buf, len, file_off(q, lsn) + QLOG_HEAD) !=
+		    0 || get32(h + 20) != crc32c(crc32c(0, h, 20), buf, len))
+			break;
+		if (type == REC_JUMP) {
+			uint64_t to = get64(buf);
+
+			if (to <= lsn)
+				break;
+			lsn = to;
+			continue;
+		}
+		if ((rc = replay(&(struct qlog_rec){ buf, len }, lsn,
+		    arg)) != 0) {
+			*error_r = dv_error_set("outbox log %s: reading it "
+			    "back: %s", q->path, dv_strerror(rc));
+			break;
+		}
+		lsn += qlog_framed(len);
+	}
+	free(buf);
+	q->end = lsn;
+	return rc;
+}
+
+/*
+ * After the records read, continue at an LSN no byte of the file has
+ * ever been written at, one lap or more ahead: what follows the last
+ * good record (the rest of a torn write, an earlier lap) can then never
+ * pass for a record. A jump record at the end leads reading there.
+ */
+static int
+log_restart(struct qlog *q, const char **error_r)
+{
+	unsigned char rec[JUMP_LEN] = { 0 }, to[8];
+	uint64_t at = q->end, next;
+	int rc;
+
+	if (lap_left(q, at) < JUMP_LEN)
+		at += lap_left(q, at);
+	next = at + JUMP_LEN + q->ring;
+	while (next < q->hwm)
+		next += q->ring;
+	put64(to, next);
+	head_make(rec, REC_JUMP, at, to, sizeof(to));
+	memcpy(rec + QLOG_HEAD, to, sizeof(to));
+	q->hwm = next + 2 * (uint64_t)q->ring;
+	if ((rc = header_write(q)) != 0 ||
+	    (rc = write_all(q->fd, rec, sizeof(rec), file_off(q, at))) != 0 ||
+	    (fdatasync(q->fd) != 0 && (rc = errno) != 0)) {
+		*error_r = dv_error_set("outbox log %s: %s", q->path,
+		    strerror(rc));
+		return rc;
+	}
+	q->end = next;
+	return 0;
+}
+
+/* Keep a log that is not this store's, under another name. */
+static int
+log_set_aside(struct qlog *q, const char **error_r)
+{
+	size_t len = strlen(q->path) + 40;
+	char *aside = malloc(len);
+	int rc = 0;
+
+	if (aside == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	snprintf(aside, len, "%s.%016llx", q->path,
+	    (unsigned long long)q->ident);
+	if (rename(q->path, aside) != 0) {
+		rc = errno;
+		*error_r = dv_error_set("outbox log %s belongs to another "
+		    "store, and cannot be renamed to %s: %s", q->path, aside,
+		    strerror(rc));
+	} else
+		log_warn("outbox log %s belongs to another store (identity "
+		    "%016llx); kept as %s, and a new one made", q->path,
+		    (unsigned long long)q->ident, aside);
+	free(aside);
+	close(q->fd);
+	q->fd = -1;
+	return rc;
+}
+
+int
+qlog_open(const char *path, size_t ring, uint64_t ident, uint64_t start,
+    int (*replay)(const struct qlog_rec *rec, uint64_t lsn, void *arg),
+    void *arg, struct qlog **q_r, const char **error_r)
+{
+	struct qlog *q;
+	int rc;
+
+	if (!crc_ready) {
+		crc_init();
+		crc_ready = true;
+	}
+	if (ring < QLOG_RING_MIN || ring % 4096 != 0) {
+		*error_r = dv_error_set("outbox log %s: a ring of %zu bytes",
+		    path, ring);
+		return DV_EINVAL;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL ||
+	    (q->path = strdup(path)) == NULL) {
+		free(q);
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	q->ring = ring;
+	q->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (q->fd < 0 && errno != ENOENT) {
+		rc = errno;
+		*error_r = dv_error_set("cannot open the outbox log %s: %s",
+		    path, strerror(rc));
+		goto fail;
+	}
+	if (q->fd >= 0) {
+		if ((rc = header_read(q, error_r)) != 0)
+			goto fail;
+		if (q->ident != ident &&
+		    (rc = log_set_aside(q, error_r)) != 0)
+			goto fail;
+		q->ring = q->fd < 0 ? ring : q->ring;
+	}
+	if (q->fd < 0) {
+		if ((rc = log_create(q, error_r)) != 0)
+			goto fail;
+		start = 0;
+	}
+	if ((rc = log_scan(q, start, replay, arg, error_r)) != 0 ||
+	    (rc = log_restart(q, error_r)) != 0)
+		goto fail;
+	*q_r = q;
+	return 0;
+fail:
+	qlog_close(q);
+	return rc;
+}
+
+int
+qlog_peek(const char *path, uint64_t ident, uint64_t start,
+    int (*replay)(const struct qlog_rec *rec, uint64_t lsn, void *arg),
+    void *arg, const char **error_r)
+{
+	struct qlog q = { .fd = -1, .path = (char *)path };
+	int rc = 0;
+
+	if (!crc_ready) {
+		crc_init();
+		crc_ready = true;
+	}
+	if ((q.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		rc = errno;
+		*error_r = dv_error_set("cannot open the outbox log %s: %s",
+		    path, strerror(rc));
+		return rc;
+	}
+	if ((rc = header_read(&q, error_r)) == 0 && q.ident == ident &&
+	    ident != 0)
+		rc = log_scan(&q, start, replay, arg, error_r);
+	close(q.fd);
+	return rc;
+}
+
+uint64_t
+qlog_ident(const struct qlog *q)
+{
+	return q->ident;
+}
+
+uint64_t
+qlog_end(const struct qlog *q)
+{
+	return q->end;
+}
+
+size_t
+qlog_ring(const struct qlog *q)
+{
+	return q->ring;
+}
+
+/* Where @n records of @recs would end, appended at q->end. */
+static uint64_t
+end_after(const struct qlog *q, const struct qlog_rec *recs, size_t n)
+{
+	uint64_t lsn = q->end;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t f = qlog_framed(recs[i].len);
+
+		if (f > lap_left(q, lsn))
+			lsn += lap_left(q, lsn);
+		lsn += f;
+	}
+	return lsn;
+}
+
+bool
+qlog_room(const struct qlog *q, uint64_t keep, const struct qlog_rec *recs,
+    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (qlog_framed(recs[i].len) > q->ring ||
+		    recs[i].len > UINT32_MAX)
+			return false;
+	return end_after(q, recs, n) - keep <= q->ring;
+}
+
+/* Write @niov pieces at @off. */
+static int
+write_iov(int fd, struct iovec *iov, int niov, off_t off)
+{
+	while (niov > 0) {
+		ssize_t n = pwritev(fd, iov, niov, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
+		off += n;
+		while (niov > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			niov--;
+		}
+		if (niov > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+int
+qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
+    uint64_t *lsns, const char **error_r)
+{
+	static const unsigned char pad[8];
+	unsigned char (*heads)[JUMP_LEN];
+	struct iovec iov[IOV_BATCH];
+	uint64_t lsn = q->end, run_at = lsn;
+	int niov = 0, rc = 0;
+
+	if (q->fd < 0) {
+		*error_r = dv_error_set("outbox log %s: failed before",
+		    q->path);
+		return EIO;
+	}
+	if ((heads = malloc((n + 1) * sizeof(*heads))) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
+	/* The header page first, if this append passes its bound. */
+	if (end_after(q, recs, n) + q->ring > q->hwm) {
+		q->hwm = end_after(q, recs, n) + 2 * (uint64_t)q->ring;
+		rc = header_write(q);
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t f = qlog_framed(recs[i].len), left = lap_left(q, lsn);
+
+		/* A run of pieces ends at the end of the ring. */
+		if (f > left || niov + 3 > IOV_BATCH) {
+			if (f > left && left >= JUMP_LEN) {
+				unsigned char *j = heads[n];
+				uint64_t to = lsn + left;
+
+				put64(j + QLOG_HEAD, to);
+				head_make(j, REC_JUMP, lsn, j + QLOG_HEAD, 8);
+				iov[niov++] = (struct iovec){ j, JUMP_LEN };
+			}
+			if (niov > 0 && (rc = write_iov(q->fd, iov, niov,
+			    file_off(q, run_at))) != 0)
+				break;
+			niov = 0;
+			if (f > left)
+				lsn += left;
+			run_at = lsn;
+		}
+		head_make(heads[i], REC_DATA, lsn, recs[i].data, recs[i].len);
+		iov[niov++] = (struct iovec){ heads[i], QLOG_HEAD };
+		if (recs[i].len > 0)
+			iov[niov++] = (struct iovec){ (void *)recs[i].data,
+			    recs[i].len };
+		if (f - QLOG_HEAD > recs[i].len)
+			iov[niov++] = (struct iovec){ (void *)pad,
+			    f - QLOG_HEAD - recs[i].len };
+		if (lsns != NULL)
+			lsns[i] = lsn;
+		lsn += f;
+	}
+	if (rc == 0 && niov > 0)
+		rc = write_iov(q->fd, iov, niov, file_off(q, run_at));
+	if (rc == 0 && fdatasync(q->fd) != 0)
+		rc = errno;
+	free(heads);
+	if (rc != 0) {
+		*error_r = dv_error_set("outbox log %s: %s", q->path,
+		    strerror(rc));
+		/* What reached the disk is unknown: append no more. */
+		close(q->fd);
+		q->fd = -1;
+		return rc;
+	}
+	q->end = lsn;
+	return 0;
+}
+
+void
+qlog_close(struct qlog *q)
+{
+	if (q == NULL)
+		return;
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q->path);
+	free(q);
+}
