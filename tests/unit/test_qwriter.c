@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "qlog.h"
 #include "qwriter.h"
 #include "status.h"
 #include "testutil.h"
@@ -501,12 +502,22 @@ a_logged_message_reaches_the_store_later(void **state)
  */
 #define CRASH_MSGS 20
 
+static int
+count_rec(const struct qlog_rec *rec, uint64_t lsn, void *arg)
+{
+	(void)rec;
+	(void)lsn;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
 static void
 logged_messages_survive_a_crash(void **state)
 {
 	char *dir = scratch_dir(), path[300];
 	struct store_opts o = { .mapsize = 16 << 20, .create = true };
-	uint64_t ids[CRASH_MSGS], found, next;
+	uint64_t ids[CRASH_MSGS], found, next, ident, applied;
+	size_t logged = 0;
 	struct queue_delivery d;
 	struct queue_msg *m;
 	struct store *st;
@@ -549,6 +560,13 @@ logged_messages_survive_a_crash(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	/* What dvmilterctl queue logged sees before the restart. */
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_log_state(t, &ident, &applied, &err), 0);
+	store_txn_abort(t);
+	assert_int_equal(qlog_peek(log_at(path), ident, applied, count_rec,
+	    &logged, &err), 0);
+	assert_true(logged > 0);
 	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w,
 	    &err), 0);
 	assert_int_equal(qwriter_pending(w), 0);
