@@ -194,7 +194,7 @@ reserve(struct qwriter *w, size_t n)
  */
 static int
 put_one(struct qwriter *w, struct store_txn *t, struct queue_item *it,
-    struct qw_pend *made, size_t *nmade, uint64_t *id_r,
+    struct qw_pend *made, size_t *nmade, uint64_t *last_id, uint64_t *id_r,
     const char **error_r)
 {
 	const struct qw_pend *same = NULL;
@@ -206,13 +206,13 @@ put_one(struct qwriter *w, struct store_txn *t, struct queue_item *it,
 		it->merge_into = same->id;
 	it->defer_index = true;
 	rc = queue_put(t, it, w->plugins, id_r, error_r);
-	if (rc == DV_EEXIST) {
+	while (rc == DV_EEXIST) {
 		/* Another program put an entry under a reserved id. */
 		log_error("outbox: %s; the message %s%s%s gets another id",
 		    *error_r, mid != NULL ? "with Message-ID <" : "without a "
 		    "Message-ID", mid != NULL ? mid : "", mid != NULL ? ">" :
 		    "");
-		it->id = 0;
+		it->id = ++*last_id;
 		rc = queue_put(t, it, w->plugins, id_r, error_r);
 	}
 	if (rc == 0 && *id_r != it->merge_into)
@@ -262,7 +262,8 @@ store_logged(struct qwriter *w, struct qw_req **reqs, size_t nreqs,
 			continue;
 		}
 		if (rc == 0)
-			rc = put_one(w, t, &q.it, made, &nmade, &got, error_r);
+			rc = put_one(w, t, &q.it, made, &nmade, &last_id,
+			    &got, error_r);
 		qitem_clear(&q);
 	}
 	for (size_t i = 0; i < nreqs && rc == 0; i++) {
@@ -273,7 +274,8 @@ store_logged(struct qwriter *w, struct qw_req **reqs, size_t nreqs,
 			same = pend_find(w->pend, w->npend, it.message_id);
 		it.merge_into = same != NULL ? same->id : 0;
 		it.id = ++last_id;
-		rc = put_one(w, t, &it, made, &nmade, &reqs[i]->id, error_r);
+		rc = put_one(w, t, &it, made, &nmade, &last_id, &reqs[i]->id,
+		    error_r);
 	}
 	if (rc == 0)
 		rc = queue_index_pending(t, w->plugins, hints, w->npend,
@@ -601,6 +603,15 @@ writer_main(void *arg)
 			finish(w, batch[i]);
 	}
 	pthread_mutex_unlock(&w->lock);
+	/* Stopping: leave the store's last commit durable too. */
+	if (!w->failed && w->durable != w->applied) {
+		const char *err;
+
+		if (store_sync(w->store, &err) != 0)
+			log_error("outbox: %s", err);
+		else
+			w->durable = w->applied;
+	}
 	return NULL;
 }
 

@@ -495,6 +495,40 @@ a_logged_message_reaches_the_store_later(void **state)
 	rm_tree(dir);
 }
 
+/* Another program takes a reserved id first: the message gets another. */
+static void
+a_taken_id_does_not_cost_the_message(void **state)
+{
+	struct queue_item other = { .received = 1, .raw = "y", .raw_len = 1,
+	    .message_id = "other@x" };
+	struct store *st;
+	struct store_txn *t;
+	char *dir;
+	struct qwriter *w = start(&st, &dir, plugins);
+	const char *err;
+	uint64_t id, got, found;
+
+	(void)state;
+	/* Holding the write lock keeps the writer from storing it. */
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	id = submit(w, "reserved@x", "support@example.com");
+	other.id = id;
+	assert_int_equal(queue_put(t, &other, plugins, &got, &err), 0);
+	assert_int_equal(got, id);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	qwriter_flush(w);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(queue_find_message_id(t, "reserved@x", &found, &err),
+	    0);
+	assert_true(found > id);
+	assert_int_equal(queue_find_message_id(t, "other@x", &found, &err), 0);
+	assert_int_equal(found, id);
+	store_txn_abort(t);
+	qwriter_stop(w);
+	store_close(st);
+	rm_tree(dir);
+}
+
 /*
  * A process that logs messages and dies before it stores them: what it
  * answered for is in the store after the next start, once, under the
@@ -614,6 +648,7 @@ main(void)
 		    after_a_restart_a_copy_of_an_old_entry_is_not_new),
 		cmocka_unit_test(a_logged_message_reaches_the_store_later),
 		cmocka_unit_test(logged_messages_survive_a_crash),
+		cmocka_unit_test(a_taken_id_does_not_cost_the_message),
 		cmocka_unit_test(concurrent_submitters_all_land_with_their_own_ids),
 		cmocka_unit_test(a_message_that_cannot_be_stored_fails_alone),
 		cmocka_unit_test(a_batch_is_bounded_in_bytes),
