@@ -97,11 +97,13 @@ mail() {
 	    --from "$from" --to "$to" --helo client.demo --header "Subject: $subj" \
 	    --header "Message-Id: <$mid>" "$@" >/dev/null 2>&1
 }
-# settle: wait until the outbox worker has handed everything over.
+# settle: wait until the daemon has moved what it accepted from its
+# outbox log into the outbox, and the worker has handed everything over.
 settle() {
 	local i
 	for i in $(seq 1 100); do
-		[ "$(ctl queue list --json | jq '[.[] | select(.state != "done")] | length')" = 0 ] &&
+		[ "$(ctl queue logged)" = 0 ] &&
+		    [ "$(ctl queue list --json | jq '[.[] | select(.state != "done")] | length')" = 0 ] &&
 		    return 0
 		sleep 0.1
 	done
