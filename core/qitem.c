@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "qitem.h"
 #include "status.h"
 
@@ -47,22 +48,14 @@ qitem_size(const struct queue_item *it)
 }
 
 static unsigned char *
-put(unsigned char *p, uint64_t v, int bytes)
-{
-	for (int i = 0; i < bytes; i++)
-		*p++ = (unsigned char)(v >> (8 * i));
-	return p;
-}
-
-static unsigned char *
 put_str(unsigned char *p, const char *s)
 {
 	size_t n;
 
 	if (s == NULL)
-		return put(p, NULLSTR, 4);
+		return le_put(p, NULLSTR, 4);
 	n = strlen(s);
-	p = put(p, n, 4);
+	p = le_put(p, n, 4);
 	memcpy(p, s, n + 1);
 	return p + n + 1;
 }
@@ -72,19 +65,19 @@ qitem_encode(const struct queue_item *it, unsigned char *dst, size_t len)
 {
 	unsigned char *p = dst;
 
-	p = put(p, it->id, 8);
-	p = put(p, it->merge_into, 8);
-	p = put(p, (uint64_t)it->received, 8);
-	p = put(p, (uint32_t)it->direction, 4);
-	p = put(p, it->truncated ? 1 : 0, 4);
+	p = le_put(p, it->id, 8);
+	p = le_put(p, it->merge_into, 8);
+	p = le_put(p, (uint64_t)it->received, 8);
+	p = le_put(p, (uint32_t)it->direction, 4);
+	p = le_put(p, it->truncated ? 1 : 0, 4);
 	p = put_str(p, it->queue_id);
 	p = put_str(p, it->envelope_from);
 	p = put_str(p, it->message_id);
 	p = put_str(p, it->decision);
-	p = put(p, it->nrcpts, 4);
+	p = le_put(p, it->nrcpts, 4);
 	for (size_t i = 0; i < it->nrcpts; i++)
 		p = put_str(p, it->rcpts[i]);
-	p = put(p, it->raw_len, 8);
+	p = le_put(p, it->raw_len, 8);
 	if ((size_t)(p - dst) + it->raw_len != len)
 		return EINVAL;
 	if (it->raw_len == 0)
@@ -103,14 +96,13 @@ struct rd {
 static uint64_t
 get(struct rd *r, int bytes)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
 	if (r->bad || r->end - r->p < bytes) {
 		r->bad = true;
 		return 0;
 	}
-	for (int i = bytes - 1; i >= 0; i--)
-		v = v << 8 | r->p[i];
+	v = le_get(r->p, bytes);
 	r->p += bytes;
 	return v;
 }

@@ -18,6 +18,7 @@
 
 #include <openssl/rand.h>
 
+#include "le.h"
 #include "log.h"
 #include "qlog.h"
 #include "status.h"
@@ -67,40 +68,6 @@ crc32c(uint32_t crc, const void *data, size_t len)
 	return ~crc;
 }
 
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static off_t
 file_off(const struct qlog *q, uint64_t lsn)
 {
@@ -121,11 +88,11 @@ static void
 head_make(unsigned char h[QLOG_HEAD], uint32_t type, uint64_t lsn,
     const void *data, size_t len)
 {
-	put32(h, REC_MAGIC);
-	put32(h + 4, type);
-	put64(h + 8, lsn);
-	put32(h + 16, (uint32_t)len);
-	put32(h + 20, crc32c(crc32c(0, h, 20), data, len));
+	le_put(h, REC_MAGIC, 4);
+	le_put(h + 4, type, 4);
+	le_put(h + 8, lsn, 8);
+	le_put(h + 16, (uint32_t)len, 4);
+	le_put(h + 20, crc32c(crc32c(0, h, 20), data, len), 4);
 }
 
 /* pwrite() or pread() all of @len bytes at @off. */
@@ -166,12 +133,12 @@ header_write(struct qlog *q)
 {
 	unsigned char h[HDR_LEN] = HDR_MAGIC;
 
-	put32(h + 8, HDR_VERSION);
-	put32(h + 12, 0);
-	put64(h + 16, q->ring);
-	put64(h + 24, q->ident);
-	put64(h + 32, q->hwm);
-	put32(h + 40, crc32c(0, h, 40));
+	le_put(h + 8, HDR_VERSION, 4);
+	le_put(h + 12, 0, 4);
+	le_put(h + 16, q->ring, 8);
+	le_put(h + 24, q->ident, 8);
+	le_put(h + 32, q->hwm, 8);
+	le_put(h + 40, crc32c(0, h, 40), 4);
 	return write_all(q->fd, h, sizeof(h), 0);
 }
 
@@ -266,16 +233,17 @@ header_read(struct qlog *q, const char **error_r)
 		    "%s", q->path, rc == EIO ? "file too short" : strerror(rc));
 		return rc == EIO ? DV_ECORRUPT : rc;
 	}
-	ring = get64(h + 16);
-	if (memcmp(h, HDR_MAGIC, 8) != 0 || get32(h + 40) !=
+	ring = le_get(h + 16, 8);
+	if (memcmp(h, HDR_MAGIC, 8) != 0 || le_get(h + 40, 4) !=
 	    crc32c(0, h, 40)) {
 		*error_r = dv_error_set("outbox log %s: not an outbox log, or "
 		    "its header is damaged", q->path);
 		return DV_ECORRUPT;
 	}
-	if (get32(h + 8) != HDR_VERSION) {
+	if (le_get(h + 8, 4) != HDR_VERSION) {
 		*error_r = dv_error_set("outbox log %s: format %u, this "
-		    "dvmilter reads %u", q->path, get32(h + 8), HDR_VERSION);
+		    "dvmilter reads %u", q->path, (unsigned)le_get(h + 8, 4),
+		    HDR_VERSION);
 		return DV_ESCHEMA;
 	}
 	if (fstat(q->fd, &sb) != 0 || ring < QLOG_RING_MIN || ring % 4096 ||
@@ -286,8 +254,8 @@ header_read(struct qlog *q, const char **error_r)
 		return DV_ECORRUPT;
 	}
 	q->ring = (size_t)ring;
-	q->ident = get64(h + 24);
-	q->hwm = get64(h + 32);
+	q->ident = le_get(h + 24, 8);
+	q->hwm = le_get(h + 32, 8);
 	return 0;
 }
 
@@ -314,10 +282,10 @@ log_scan(struct qlog *q, uint64_t start,
 			continue;
 		}
 		if (read_all(q->fd, h, sizeof(h), file_off(q, lsn)) != 0 ||
-		    get32(h) != REC_MAGIC || get64(h + 8) != lsn)
+		    le_get(h, 4) != REC_MAGIC || le_get(h + 8, 8) != lsn)
 			break;
-		type = get32(h + 4);
-		len = get32(h + 16);
+		type = (uint32_t)le_get(h + 4, 4);
+		len = (uint32_t)le_get(h + 16, 4);
 		if ((type != REC_DATA && type != REC_JUMP) ||
 		    qlog_framed(len) > left ||
 		    (type == REC_JUMP && len != 8))
@@ -334,10 +302,11 @@ log_scan(struct qlog *q, uint64_t start,
 			cap = len;
 		}
 		if (read_all(q->fd, buf, len, file_off(q, lsn) + QLOG_HEAD) !=
-		    0 || get32(h + 20) != crc32c(crc32c(0, h, 20), buf, len))
+		    0 || le_get(h + 20, 4) != crc32c(crc32c(0, h, 20), buf,
+		    len))
 			break;
 		if (type == REC_JUMP) {
-			uint64_t to = get64(buf);
+			uint64_t to = le_get(buf, 8);
 
 			if (to <= lsn)
 				break;
@@ -375,7 +344,7 @@ log_restart(struct qlog *q, const char **error_r)
 	next = at + JUMP_LEN + q->ring;
 	while (next < q->hwm)
 		next += q->ring;
-	put64(to, next);
+	le_put(to, next, 8);
 	head_make(rec, REC_JUMP, at, to, sizeof(to));
 	memcpy(rec + QLOG_HEAD, to, sizeof(to));
 	q->hwm = next + 2 * (uint64_t)q->ring;
@@ -603,7 +572,7 @@ qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
 				unsigned char *j = heads[n];
 				uint64_t to = lsn + left;
 
-				put64(j + QLOG_HEAD, to);
+				le_put(j + QLOG_HEAD, to, 8);
 				head_make(j, REC_JUMP, lsn, j + QLOG_HEAD, 8);
 				iov[niov++] = (struct iovec){ j, JUMP_LEN };
 			}

@@ -328,7 +328,7 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 	struct qlog_rec recs[QW_BATCH_MAX];
 	struct qw_pend added[QW_BATCH_MAX];
 	struct store_txn *rt = NULL;
-	size_t nadded = 0, nrecs = 0;
+	size_t lens[QW_BATCH_MAX], nadded = 0, nrecs = 0;
 	uint64_t id = w->last_id;
 	const char *err = "";
 	bool direct = false;
@@ -340,9 +340,8 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
-		size_t len = qitem_size(reqs[i]->it);
-
-		if (len == 0 || len > QW_LOG_MAX)
+		lens[i] = qitem_size(reqs[i]->it);
+		if (lens[i] == 0 || lens[i] > QW_LOG_MAX)
 			direct = true;
 	}
 	if (direct)
@@ -378,7 +377,7 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 				goto oom;
 			nadded++;
 		}
-		len = qitem_size(&it);
+		len = lens[i];		/* the ids do not change it */
 		if ((recs[nrecs].data = malloc(len)) == NULL)
 			goto oom;
 		recs[nrecs++].len = len;
@@ -646,7 +645,7 @@ replay_one(const struct qlog_rec *rec, uint64_t lsn, void *arg)
 	unsigned char *copy;
 
 	(void)lsn;
-	if (reserve(w, 1) != 0 || (copy = malloc(rec->len + 1)) == NULL)
+	if (reserve(w, 1) != 0 || (copy = malloc(rec->len > 0 ? rec->len : 1)) == NULL)
 		return ENOMEM;
 	memcpy(copy, rec->data, rec->len);
 	w->recs[w->nrecs++] = (struct qw_rec){ copy, rec->len };
