@@ -117,7 +117,7 @@ main(int argc, char **argv)
 	const char *path = CONF_DEFAULT_PATH, *err;
 	char *abs_path = NULL;
 	struct store_opts sopts = { 0 };
-	bool check = false, worker = false;
+	bool check = false;
 	sigset_t set;
 	int ch, ready = -1, rc;
 
@@ -131,10 +131,9 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR2);	/* the worker's; never ours */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	while ((ch = getopt(argc, argv, "c:fnVhW")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fnVh")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
-		case 'W': worker = true; break;
 		case 'f': dvd.foreground = true; break;
 		case 'n': check = true; break;
 		case 'V': print_version(); return 0;
@@ -150,8 +149,6 @@ main(int argc, char **argv)
 	if (path[0] != '/' && (abs_path = realpath(path, NULL)) != NULL)
 		path = abs_path;
 	dvd.conf_path = path;
-	if (worker)
-		return mf_worker_main(path);
 	if (conf_load(path, &dvd.conf, &err) != 0) {
 		fprintf(stderr, "dvmilter: %s\n", err);
 		return 1;

@@ -25,6 +25,10 @@
 
 struct dv_daemon dvd = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.sup = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cond = PTHREAD_COND_INITIALIZER,
+	},
 };
 
 struct conf *

@@ -9,6 +9,7 @@
 #define DV_MF_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <libmilter/mfapi.h>
@@ -24,6 +25,16 @@
 /* The stack of every thread of the daemon, libmilter's included. */
 #define MF_THREAD_STACK	((size_t)1 << 20)
 
+/* The outbox worker's supervisor (mf_supervise.c). */
+struct mf_supervisor {
+	pthread_t thread;
+	atomic_int pid;			/* the worker's, or 0 */
+	atomic_bool stopping;
+	char exe[1024];			/* the worker program; "" if none */
+	pthread_mutex_t lock;		/* with cond: the restart wait */
+	pthread_cond_t cond;
+};
+
 struct dv_daemon {
 	pthread_mutex_t lock;		/* guards conf */
 	struct conf *conf;		/* the current snapshot */
@@ -33,6 +44,7 @@ struct dv_daemon {
 	bool foreground;
 	struct qwriter *qw;		/* the outbox writer, if tracking */
 	struct token_key token_key;	/* valid when qw is set */
+	struct mf_supervisor sup;
 };
 
 /* A mailbox the message is tracked for. */
@@ -118,10 +130,8 @@ void mf_decide(struct mf_conn *cc, const char *qid);
  */
 uint64_t mf_decide_correlated(struct mf_conn *cc);
 
-/* mf_worker.c */
+/* mf_supervise.c */
 
-/** mf_worker_main - run as the outbox worker ("dvmilter -W"). */
-int mf_worker_main(const char *conf_path);
 /**
  * mf_worker_prepare - before the privilege drop: create the tracking
  * token key if needed and give UserID the store files and the key, so

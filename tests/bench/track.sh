@@ -80,7 +80,7 @@ done
 declare -A PORT=([b]=$PB [d]=$PD)
 declare -A RATES=([b]="" [d]="")
 
-worker_pid() { pgrep -f -- "-[W] -c $DV_CONF" | head -n 1; }
+worker_pid() { pgrep -f -- "dvmilter-[w]orker -c $DV_CONF" | head -n 1; }
 # hwm PID: peak resident memory, and the anonymous part of it now (the
 # rest is the store's pages mapped from the file, shared page cache).
 hwm() { awk '/^VmHWM/ { h = $2 } /^RssAnon/ { a = $2 } /^RssFile/ { f = $2 }

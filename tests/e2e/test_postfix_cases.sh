@@ -173,7 +173,7 @@ check "case reopen of an active case exits 1" bash -c "! '$DVMILTERCTL' -c '$DV_
 check_match "case list shows it" "CAS-01001 +active +support@example.com +ann@ext.example +6 +Printer on fire" "$(ctl case list)"
 
 # The worker killed again and again while mail arrives.
-wpid() { pgrep -f -- "-[W] -c $DV_CONF" | head -n 1; }
+wpid() { pgrep -f -- "dvmilter-[w]orker -c $DV_CONF" | head -n 1; }
 before=$(ncases)
 senders=()
 for i in $(seq 1 12); do

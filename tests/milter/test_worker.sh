@@ -45,10 +45,10 @@ wait_state() {	# wait_state MSGID STATE
 	return 1
 }
 worker_pid() {
-	pgrep -f -- "-W -c $DV_CONF" | head -n 1
+	pgrep -f -- "dvmilter-[w]orker -c $DV_CONF" | head -n 1
 }
 
-check "the daemon started an outbox worker" bash -c "for i in \$(seq 50); do pgrep -f -- '-[W] -c $DV_CONF' >/dev/null && exit 0; sleep 0.1; done; exit 1"
+check "the daemon started an outbox worker" bash -c "for i in \$(seq 50); do pgrep -f -- 'dvmilter-[w]orker -c $DV_CONF' >/dev/null && exit 0; sleep 0.1; done; exit 1"
 check "a tracked message is accepted" send ok1@ext.example
 check "the worker delivers it to the webhook" wait_state ok1@ext.example done
 check_eq "the delivery records the ids the receiver returned" "done 1 act-7" "$(state_of ok1@ext.example)"
@@ -147,7 +147,7 @@ check "once the file is fixed the supervisor's next restart works" test -n "$w5"
 kill -USR2 "$DV_DAEMON_PID"; sleep 0.3
 check "a stray SIGUSR2 does not stop the daemon" kill -0 "$DV_DAEMON_PID"
 check "SIGTERM stops the daemon and its worker" dv_stop
-check "no worker is left" bash -c "! pgrep -f -- '-[W] -c $DV_CONF' >/dev/null"
+check "no worker is left" bash -c "! pgrep -f -- 'dvmilter-[w]orker -c $DV_CONF' >/dev/null"
 : > "$DV_LOG"
 dv_start || bail "dvmilter did not restart"
 for _ in $(seq 1 50); do w3=$(worker_pid); [ -n "$w3" ] && break; sleep 0.1; done

@@ -1,5 +1,5 @@
 /*
- * ctl_int.h - private interface of dvmilterctl (milter/ctl_*.c).
+ * ctl_int.h - private interface of dvmilterctl (ctl/ctl_*.c).
  *
  * Commands return an exit status: CTL_OK, CTL_FAIL (a bad request, with
  * one line on stderr) or CTL_USAGE. They run against the store named by

@@ -1,0 +1,222 @@
+/*
+ * wk_main.c - dvmilter-worker, the outbox worker process.
+ *
+ * A separate program, so that a plugin that crashes or hangs never takes
+ * the milter down: it loads the plugins, makes due deliveries a batch at
+ * a time (core/deliver.c) and sleeps until the next is due, a second at
+ * most, or until the daemon's SIGUSR2 says that a new message was
+ * committed. The daemon's supervisor (milter/mf_supervise.c) starts it,
+ * restarts it with backoff when it dies, and stops it with SIGTERM.
+ * Outbox state is all in LMDB, so a restarted worker resumes where the
+ * last one stopped. Nothing here knows libmilter.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "msg.h"
+#include "plugin.h"
+#include "status.h"
+#include "token.h"
+#include "wk_int.h"
+
+#define WORKER_NICE	10	/* the worker's nice value */
+/* After a batch that was not full, the worker waits this long for more. */
+#define WORKER_PAUSE_MS	20
+
+/* The daemon's log destination: "syslog:FACILITY" or "stderr". */
+#define WORKER_LOG_ENV	"DVMILTER_WORKER_LOG"
+
+/* What the worker holds open while it runs. */
+struct worker {
+	struct conf *conf;
+	struct store *store;
+	struct plugin_set *plugins;
+	struct token_key key;
+	struct deliver_opts opts;
+	struct wk_prune prune;
+	int64_t next_prune;
+	sigset_t stop_set;		/* the signals it waits on */
+};
+
+/*
+ * Until it has read the configuration, the worker logs where the daemon
+ * logs (WORKER_LOG_ENV): a detached daemon's stderr is /dev/null, and a
+ * configuration edited since the daemon read it must still be reported.
+ */
+static void
+early_log(void)
+{
+	const char *v = getenv(WORKER_LOG_ENV);
+	char *end;
+	long fac;
+
+	errno = 0;
+	if (v != NULL && strncmp(v, "syslog:", 7) == 0 &&
+	    (fac = strtol(v + 7, &end, 10)) >= 0 && errno == 0 &&
+	    end != v + 7 && *end == '\0')
+		log_open("dvmilter-worker", true, (int)fac);
+	else
+		log_open("dvmilter-worker", false, 0);
+	unsetenv(WORKER_LOG_ENV);
+}
+
+/* Signals are taken with sigtimedwait() only. */
+static void
+wk_signals(struct worker *w)
+{
+	sigemptyset(&w->stop_set);
+	sigaddset(&w->stop_set, SIGTERM);
+	sigaddset(&w->stop_set, SIGINT);
+	sigaddset(&w->stop_set, SIGHUP);
+	sigaddset(&w->stop_set, SIGUSR1);
+	sigaddset(&w->stop_set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &w->stop_set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Configuration, store, plugins and token key; fatal() on failure. */
+static int
+wk_open(struct worker *w, const char *conf_path)
+{
+	struct store_opts so = { 0 };
+	char keypath[1100];
+	const char *err;
+	struct conf *c;
+
+	if (conf_load(conf_path, &w->conf, &err) != 0) {
+		log_error("cannot start: %s", err);
+		return -1;
+	}
+	c = w->conf;
+	log_open("dvmilter-worker", c->syslog, c->syslog_facility);
+	log_set_level(c->log_level);
+	msg_init();
+	so.mapsize = c->database_mapsize;
+	so.nometasync = true;
+	if (store_open(c->database, &so, &w->store, &err) != 0)
+		fatal("%s", err);
+	w->opts.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	if ((w->opts.kv = pluginkv_new(w->store)) == NULL)
+		fatal("out of memory");
+	if (store_reader_open(w->store, &w->opts.reader, &err) != 0)
+		fatal("%s", err);
+	if (plugin_set_load(c, pluginkv_ops(), w->opts.kv, &w->plugins,
+	    &err) != 0)
+		fatal("%s", err);
+	conf_token_key_path(c, keypath, sizeof(keypath));
+	if (token_key_load(keypath, false, &w->key, &err) != 0)
+		fatal("%s", err);
+	w->opts.key = &w->key;
+	w->opts.token_prefix = c->token_prefix;
+	w->opts.smart_matching = c->smart_matching;
+	log_notice("worker started: %zu plugin%s",
+	    plugin_set_count(w->plugins),
+	    plugin_set_count(w->plugins) == 1 ? "" : "s");
+	return 0;
+}
+
+/*
+ * One round: deliver what is due, prune when idle, then wait. Returns
+ * false when a stop signal came.
+ */
+static bool
+wk_round(struct worker *w)
+{
+	int64_t now = (int64_t)time(NULL), next = 0;
+	struct timespec ts = { 1, 0 };
+	const char *err;
+	siginfo_t si;
+	int did = 0, sig;
+
+	if (deliver_next(w->store, w->plugins, &w->opts, now, &did, &next,
+	    &err) != 0) {
+		log_error("outbox: %s", err);
+		did = 0;
+	}
+	if (did == 0 && w->conf->outbox_retention > 0 &&
+	    now >= w->next_prune) {
+		w->next_prune = wk_prune_pass(w->store,
+		    w->conf->outbox_retention, now, &w->prune);
+		if (w->next_prune == now)
+			ts.tv_sec = 0;	/* more to look at */
+	}
+	if (did == DELIVER_BATCH)
+		ts.tv_sec = 0;		/* more are due: look now */
+	else if (did > 0) {
+		/*
+		 * Let more messages arrive, so that the next batch shares one
+		 * commit: fewer syncs competing with the milter's, for
+		 * WORKER_PAUSE_MS more latency at most.
+		 */
+		struct timespec pause = { 0, WORKER_PAUSE_MS * 1000000L };
+
+		nanosleep(&pause, NULL);
+		ts.tv_sec = 0;
+	}
+	sig = sigtimedwait(&w->stop_set, &si, &ts);
+	/* SIGUSR2: a new message; SIGUSR1: ignored here. */
+	return !(sig == SIGTERM || sig == SIGINT || sig == SIGHUP);
+}
+
+static void
+wk_close(struct worker *w)
+{
+	log_notice("worker stopping");
+	plugin_set_free(w->plugins);
+	pluginkv_free(w->opts.kv);
+	store_reader_close(w->opts.reader);
+	store_close(w->store);
+	conf_unref(w->conf);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: dvmilter-worker -c FILE\n"
+	    "The outbox worker of dvmilter; the daemon starts it.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct worker w = { 0 };
+	const char *path = NULL;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:hV")) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'V': printf("dvmilter-worker %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	wk_signals(&w);
+	early_log();
+	/* When the CPU is short the worker yields to the MTA and the
+	 * milter, and catches up when it is not. */
+	if (setpriority(PRIO_PROCESS, 0, WORKER_NICE) != 0)
+		log_warn("setpriority: %s", strerror(errno));
+	if (wk_open(&w, path) != 0)
+		return 1;
+	while (wk_round(&w))
+		;
+	wk_close(&w);
+	return 0;
+}
