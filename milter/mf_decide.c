@@ -20,7 +20,7 @@
 #include "log.h"
 #include "mf_int.h"
 #include "msg.h"
-#include "pluginkv.h"
+#include "known.h"
 #include "rules.h"
 
 /*
@@ -157,11 +157,10 @@ static bool from_address(const char *raw, const char *seps, char *out,
 static bool
 known_sender(struct mf_conn *cc, struct store_txn *t)
 {
-	char cand[3][DV_ADDR_MAX + 1], key[sizeof(cand) + 16];
+	char cand[3][DV_ADDR_MAX + 1];
 	struct mbox mb;
 	const char *err;
-	const void *v;
-	size_t n = 0, len;
+	size_t n = 0;
 
 	if (cc->env_from != NULL && addr_normalize(cc->env_from,
 	    cc->conf->subaddress_seps, cand[n], sizeof(cand[0]), &err) == 0) {
@@ -181,12 +180,8 @@ known_sender(struct mf_conn *cc, struct store_txn *t)
 			dup = dup || strcmp(cand[c], cand[d]) == 0;
 		if (dup)
 			continue;
-		snprintf(key, sizeof(key), "contact/%s", cand[c]);
-		for (size_t i = 0; cc->conf->plugins && cc->conf->plugins[i];
-		    i++)
-			if (pluginkv_txn_get(t, cc->conf->plugins[i], key, &v,
-			    &len, &err) == 0)
-				return true;
+		if (known_sender_has(t, cc->conf->plugins, cand[c]))
+			return true;
 	}
 	return false;
 }

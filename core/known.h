@@ -1,0 +1,26 @@
+/*
+ * known.h - the known-senders index: whether a plugin knows an address
+ * (a contact, a lead, a user in the CRM), for the "known senders"
+ * tracking filter.
+ *
+ * The SMTP path asks it with a read transaction and never waits on a
+ * network: what plugins know is kept in the local store.
+ */
+#ifndef DV_KNOWN_H
+#define DV_KNOWN_H
+
+#include <stdbool.h>
+
+#include "store.h"
+
+/**
+ * known_sender_has - whether one of @plugins (a NULL-terminated list of
+ * plugin names, or NULL) knows @addr, an address normalised as
+ * addr_normalize() does (local part and domain in lower case, the domain
+ * in A-labels), within @t.
+ * @return true if known; false if not, or on a store error.
+ */
+bool known_sender_has(struct store_txn *t, char *const *plugins,
+    const char *addr);
+
+#endif
