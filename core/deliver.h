@@ -16,7 +16,7 @@
 
 #include "plugin.h"
 #include "pluginkv.h"
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 #include "token.h"
 

@@ -13,8 +13,8 @@
 #include <time.h>
 
 #include "ctl_int.h"
-#include "qlog.h"
-#include "queue.h"
+#include "outbox/ob_log.h"
+#include "outbox.h"
 #include "status.h"
 
 static int

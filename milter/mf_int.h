@@ -17,7 +17,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "policy.h"
-#include "qwriter.h"
+#include "outbox/ob_int.h"
 #include "spool.h"
 #include "store.h"
 #include "token.h"

@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 
 /* Where a retention round has got to, and when the next full one is. */

@@ -26,7 +26,7 @@
 
 #include <lmdb.h>
 
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 #include "store_int.h"
 

@@ -30,7 +30,7 @@
 #include "deliver.h"
 #include "plugin.h"
 #include "pluginkv.h"
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 #include "token.h"
 

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 
 int

@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "qitem.h"
-#include "qlog.h"
+#include "outbox/ob_item.h"
+#include "outbox/ob_log.h"
 #include "status.h"
 #include "testutil.h"
 

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "deliver.h"
-#include "queue.h"
+#include "outbox.h"
 #include "status.h"
 #include "store_int.h"
 #include "testutil.h"

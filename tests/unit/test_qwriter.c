@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "qlog.h"
-#include "qwriter.h"
+#include "outbox/ob_log.h"
+#include "outbox/ob_int.h"
 #include "status.h"
 #include "testutil.h"
 

@@ -20,7 +20,7 @@
 #include <lmdb.h>
 #include <openssl/evp.h>
 
-#include "queue.h"
+#include "outbox.h"
 #include "smart.h"
 #include "status.h"
 #include "store_int.h"

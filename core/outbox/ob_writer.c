@@ -18,9 +18,9 @@
 #include <time.h>
 
 #include "log.h"
-#include "qitem.h"
-#include "qlog.h"
-#include "qwriter.h"
+#include "ob_item.h"
+#include "ob_log.h"
+#include "ob_int.h"
 #include "status.h"
 
 #define QW_BATCH_MAX 256

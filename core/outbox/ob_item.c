@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "le.h"
-#include "qitem.h"
+#include "ob_item.h"
 #include "status.h"
 
 #define NULLSTR 0xffffffffu

@@ -20,7 +20,7 @@
 
 #include "le.h"
 #include "log.h"
-#include "qlog.h"
+#include "ob_log.h"
 #include "status.h"
 
 #define HDR_MAGIC	"DVQLOG1"	/* 8 bytes with its NUL */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "queue.h"
+#include "outbox.h"
 
 /* A decoded payload. it's strings and raw point into the payload. */
 struct qitem {

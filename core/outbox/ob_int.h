@@ -43,7 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 
 struct qwriter;
