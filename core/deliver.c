@@ -54,19 +54,19 @@ name_rank(const char *const *names, const char *name)
 
 /* One message's deliveries due at one time: a run in the due index. */
 static bool
-same_run(const struct queue_delivery *a, const struct queue_delivery *b)
+same_run(const struct outbox_delivery *a, const struct outbox_delivery *b)
 {
 	return a->id == b->id && a->next_at == b->next_at;
 }
 
 size_t
-deliver_order(const char *const *names, struct queue_delivery *d, size_t n,
+deliver_order(const char *const *names, struct outbox_delivery *d, size_t n,
     size_t max)
 {
 	size_t start = n;
 
 	for (size_t i = 1; i < n; i++) {
-		struct queue_delivery x = d[i];
+		struct outbox_delivery x = d[i];
 		size_t j = i, r = name_rank(names, x.plugin);
 
 		while (j > 0 && same_run(&d[j - 1], &x) &&
@@ -143,7 +143,7 @@ addrs(const struct msg_addr *a, size_t n)
 }
 
 static int
-view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
+view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 {
 	json_t *mbs;
 
@@ -226,7 +226,7 @@ view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
 /* Correlate with an earlier outbox message; see deliver.h. */
 static void
 correlate(struct store *st, const struct deliver_opts *o,
-    const struct queue_msg *q, const struct msg *m, struct view *v)
+    const struct outbox_msg *q, const struct msg *m, struct view *v)
 {
 	struct store_txn *t;
 	const char *err;
@@ -239,11 +239,11 @@ correlate(struct store *st, const struct deliver_opts *o,
 		return;
 	}
 	if (m->in_reply_to != NULL &&
-	    queue_find_message_id(t, m->in_reply_to, &id, &err) == 0 &&
+	    ob_table_find_message_id(t, m->in_reply_to, &id, &err) == 0 &&
 	    id != q->id)
 		how = DVP_CORR_IN_REPLY_TO;
 	for (size_t i = m->nreferences; how == DVP_CORR_NONE && i > 0; i--)
-		if (queue_find_message_id(t, m->references[i - 1], &id,
+		if (ob_table_find_message_id(t, m->references[i - 1], &id,
 		    &err) == 0 && id != q->id)
 			how = DVP_CORR_IN_REPLY_TO;
 	if (how == DVP_CORR_NONE && o->key != NULL) {
@@ -252,7 +252,7 @@ correlate(struct store *st, const struct deliver_opts *o,
 		if (rc == DV_EINVAL)
 			log_notice("outbox %llu: invalid tracking token in "
 			    "subject ignored", (unsigned long long)q->id);
-		else if (rc == 0 && id != q->id && queue_exists(t, id))
+		else if (rc == 0 && id != q->id && ob_table_exists(t, id))
 			how = DVP_CORR_TRACKING_TOKEN;
 	}
 	if (how == DVP_CORR_NONE && o->smart_matching) {
@@ -298,7 +298,7 @@ view_free(struct view *v)
 
 /* One delivery of a batch. */
 struct attempt {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	uint64_t gen;			/* d.gen when it was taken */
 	bool called;			/* the plugin was called */
 	bool held;			/* not attempted: see hold() */
@@ -317,7 +317,7 @@ attempt_one(struct store *st, struct plugin *p,
     const struct deliver_opts *o, struct attempt *a)
 {
 	struct dvp_result *r = &a->r;
-	struct queue_msg *q = NULL;
+	struct outbox_msg *q = NULL;
 	struct store_txn *t;
 	struct msg *m = NULL;
 	struct view v;
@@ -327,7 +327,7 @@ attempt_one(struct store *st, struct plugin *p,
 
 	memset(r, 0, sizeof(*r));
 	if ((rc = read_txn(st, o, &t, &err)) == 0) {
-		rc = queue_get(t, a->d.id, &q, &err);
+		rc = ob_table_get(t, a->d.id, &q, &err);
 		store_txn_abort(t);
 	}
 	if (rc != 0) {
@@ -346,7 +346,7 @@ attempt_one(struct store *st, struct plugin *p,
 		snprintf(r->error, sizeof(r->error), "plugin %s is not "
 		    "configured any more", a->d.plugin);
 	} else if (q->pruned != 0) {
-		/* queue_prune() takes only finished entries; be safe. */
+		/* ob_table_prune_ids() takes only finished entries; be safe. */
 		r->status = DVP_PERMANENT;
 		snprintf(r->error, sizeof(r->error), "the message text was "
 		    "removed after OutboxRetention");
@@ -381,7 +381,7 @@ attempt_one(struct store *st, struct plugin *p,
 	}
 	/* A batch holds one message at a time, however large. */
 	msg_free(m);
-	queue_msg_free(q);
+	outbox_msg_free(q);
 	return size;
 }
 
@@ -437,7 +437,7 @@ hold(struct attempt *a, struct plugin *p, int64_t now)
 }
 
 static void
-log_outcome(const struct attempt *a, const struct queue_delivery *d,
+log_outcome(const struct attempt *a, const struct outbox_delivery *d,
     int64_t now)
 {
 	if (a->held)
@@ -447,12 +447,12 @@ log_outcome(const struct attempt *a, const struct queue_delivery *d,
 	else if (d->gen != a->gen)
 		log_info("outbox %llu: a copy was merged while %s had it; "
 		    "delivering again", (unsigned long long)d->id, d->plugin);
-	else if (d->state == QUEUE_DONE)
+	else if (d->state == OUTBOX_DONE)
 		log_info("outbox %llu: delivered to %s: activity=%s case=%s",
 		    (unsigned long long)d->id, d->plugin,
 		    d->activity_id[0] ? d->activity_id : "-",
 		    d->case_id[0] ? d->case_id : "-");
-	else if (d->state == QUEUE_PENDING)
+	else if (d->state == OUTBOX_PENDING)
 		log_warn("outbox %llu: %s failed (attempt %u), retrying in %lld "
 		    "s: %s", (unsigned long long)d->id, d->plugin, d->attempts,
 		    (long long)(d->next_at - now), a->r.error);
@@ -466,7 +466,7 @@ static int
 record_batch(struct store *st, const struct deliver_opts *o,
     struct attempt *a, size_t n, int64_t now, const char **error_r)
 {
-	struct queue_delivery after[DELIVER_BATCH];
+	struct outbox_delivery after[DELIVER_BATCH];
 	struct store_txn *t;
 	int rc;
 
@@ -493,9 +493,9 @@ record_batch(struct store *st, const struct deliver_opts *o,
 		if (a[i].indexed)
 			rc = smart_index(t, a[i].d.id, &a[i].key, error_r);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = queue_record(t, a[i].d.id, a[i].d.plugin, a[i].gen,
-		    a[i].held ? QUEUE_HELD :
-		    (enum queue_outcome)a[i].r.status, a[i].r.error,
+		rc = ob_table_record(t, a[i].d.id, a[i].d.plugin, a[i].gen,
+		    a[i].held ? OUTBOX_HELD :
+		    (enum outbox_result)a[i].r.status, a[i].r.error,
 		    a[i].r.activity_id, a[i].r.case_id, a[i].r.retry_after, now,
 		    &o->policy, jitter(), &after[i], error_r);
 	if (rc == 0)
@@ -512,7 +512,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
     const struct deliver_opts *o, int64_t now, int *did_r,
     int64_t *next_r, const char **error_r)
 {
-	struct queue_delivery due[DELIVER_BATCH];
+	struct outbox_delivery due[DELIVER_BATCH];
 	struct attempt a[DELIVER_BATCH];
 	struct store_txn *t;
 	size_t n = 0, bytes = 0;
@@ -529,7 +529,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		if ((rc = write ? store_txn_begin(st, true, &t, error_r) :
 		    read_txn(st, o, &t, error_r)) != 0)
 			return rc;
-		rc = queue_due_batch(t, now, DELIVER_BATCH, due, &n, next_r,
+		rc = ob_table_due_batch(t, now, DELIVER_BATCH, due, &n, next_r,
 		    error_r);
 		if (rc == DV_ECORRUPT && !write) {
 			store_txn_abort(t);

@@ -76,7 +76,7 @@ struct deliver_opts {
  * it is all there is. With one plugin nothing is ever left.
  * @return how many of the reordered deliveries to make now.
  */
-size_t deliver_order(const char *const *names, struct queue_delivery *d,
+size_t deliver_order(const char *const *names, struct outbox_delivery *d,
     size_t n, size_t max);
 
 int deliver_next(struct store *st, struct plugin_set *ps,

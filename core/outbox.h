@@ -24,14 +24,14 @@
 
 #include "store.h"
 
-enum queue_state {
-	QUEUE_PENDING = 0,	/* waiting for its next attempt */
-	QUEUE_DONE = 1,		/* the plugin recorded it */
-	QUEUE_DEAD = 2		/* given up; see last_error */
+enum outbox_state {
+	OUTBOX_PENDING = 0,	/* waiting for its next attempt */
+	OUTBOX_DONE = 1,		/* the plugin recorded it */
+	OUTBOX_DEAD = 2		/* given up; see last_error */
 };
 
 /* What the milter commits at end of message. */
-struct queue_item {
+struct outbox_item {
 	int direction;			/* 0 incoming, 1 outgoing */
 	int64_t received;		/* Unix time */
 	const char *queue_id;		/* the MTA's, or NULL */
@@ -50,7 +50,7 @@ struct queue_item {
 	bool truncated;
 	/*
 	 * For the outbox writer, which takes the index records off the
-	 * SMTP path (see queue_index_pending()):
+	 * SMTP path (see ob_table_index_pending()):
 	 * defer_index: write only the message record; the entry has no
 	 *   deliveries and is not in the Message-ID index until indexed.
 	 * merge_into: an entry stored with defer_index and not indexed yet
@@ -68,7 +68,7 @@ struct queue_item {
 };
 
 /* A queued message as read back. Strings point into the struct. */
-struct queue_msg {
+struct outbox_msg {
 	uint64_t id;
 	int direction;
 	int64_t received;
@@ -82,10 +82,10 @@ struct queue_msg {
 };
 
 /* One plugin's delivery state for one message. */
-struct queue_delivery {
+struct outbox_delivery {
 	uint64_t id;
 	char plugin[65];
-	int state;			/* enum queue_state */
+	int state;			/* enum outbox_state */
 	unsigned attempts;
 	int64_t next_at;		/* Unix time of the next attempt */
 	int64_t updated;
@@ -105,7 +105,7 @@ struct queue_policy {
 #define QUEUE_POLICY_DEFAULT { 30, 3600, 25 }
 
 /**
- * queue_put - add a message with one pending delivery per plugin, due at
+ * ob_table_put - add a message with one pending delivery per plugin, due at
  * item->received. A message whose Message-ID is already queued (the same
  * message, received again in another transaction) is folded into that
  * entry instead: its mailboxes and recipients are added to the entry's,
@@ -113,17 +113,17 @@ struct queue_policy {
  * existing id. With it->merge_into, the message is folded into that
  * entry (not indexed yet) instead, unless it is gone. With
  * it->defer_index, a new entry gets neither its deliveries nor its
- * Message-ID index record: queue_index_pending() writes them later.
+ * Message-ID index record: ob_table_index_pending() writes them later.
  * With it->id, a new entry gets that id (DV_EEXIST if it is taken).
  * @param[in]  plugins  NULL-terminated plugin names (may be empty).
  * @param[out] id_r     the message's id, unique for the store's life.
  * @return 0, DV_EEXIST, DV_EFULL, DV_ETOOBIG or DV_ESTORE.
  */
-int queue_put(struct store_txn *t, const struct queue_item *it,
+int ob_table_put(struct store_txn *t, const struct outbox_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r);
 
 /**
- * queue_index_pending - index the entries stored with defer_index: for
+ * ob_table_index_pending - index the entries stored with defer_index: for
  * each entry after the index mark (a counter in the store, which only
  * this moves), in id order, its Message-ID goes into the index and each
  * plugin gets a pending delivery due at its reception; then the mark
@@ -146,104 +146,104 @@ int queue_put(struct store_txn *t, const struct queue_item *it,
  * @param[out] more_r   true if @max stopped it (if not NULL).
  * @return 0, DV_EFULL, DV_ECORRUPT or DV_ESTORE.
  */
-struct queue_index_hint {
+struct ob_index_hint {
 	uint64_t id;
-	const char *message_id;		/* queue_item's, or NULL */
+	const char *message_id;		/* outbox_item's, or NULL */
 	int64_t received;
 };
 
-int queue_index_pending(struct store_txn *t, char *const *plugins,
-    const struct queue_index_hint *hints, size_t nhints, size_t max,
+int ob_table_index_pending(struct store_txn *t, char *const *plugins,
+    const struct ob_index_hint *hints, size_t nhints, size_t max,
     size_t *n_r, bool *more_r, const char **error_r);
 
 /**
- * queue_log_state - how far the outbox writer's log (qlog.h) is stored
+ * ob_table_log_state - how far the outbox writer's log (qlog.h) is stored
  * here: the identity of the log this store belongs with (0 if none yet)
  * and the LSN before which every record of it is in the store.
  */
-int queue_log_state(struct store_txn *t, uint64_t *ident_r,
+int ob_table_log_state(struct store_txn *t, uint64_t *ident_r,
     uint64_t *applied_r, const char **error_r);
 
-/** queue_log_state_put - record both (see queue_log_state()). */
-int queue_log_state_put(struct store_txn *t, uint64_t ident,
+/** ob_table_log_state_put - record both (see ob_table_log_state()). */
+int ob_table_log_state_put(struct store_txn *t, uint64_t ident,
     uint64_t applied, const char **error_r);
 
-/** queue_last_id - the last id given to an entry, or 0. */
-int queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r);
+/** ob_table_last_id - the last id given to an entry, or 0. */
+int ob_table_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r);
 
 /**
- * queue_get - read a message back.
- * @param[out] msg_r  freed with queue_msg_free().
+ * ob_table_get - read a message back.
+ * @param[out] msg_r  freed with outbox_msg_free().
  * @return 0, DV_ENOTFOUND, DV_ECORRUPT or DV_ESTORE.
  */
-int queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
+int ob_table_get(struct store_txn *t, uint64_t id, struct outbox_msg **msg_r,
     const char **error_r);
 
 /**
- * queue_get_envelope - queue_get() without the message: raw is NULL and
+ * ob_table_get_envelope - ob_table_get() without the message: raw is NULL and
  * raw_len the size stored, so listing a large outbox reads no message.
  */
-int queue_get_envelope(struct store_txn *t, uint64_t id,
-    struct queue_msg **msg_r, const char **error_r);
+int ob_table_get_envelope(struct store_txn *t, uint64_t id,
+    struct outbox_msg **msg_r, const char **error_r);
 
-/** queue_exists - whether entry @id is in the outbox (reads no message). */
-bool queue_exists(struct store_txn *t, uint64_t id);
+/** ob_table_exists - whether entry @id is in the outbox (reads no message). */
+bool ob_table_exists(struct store_txn *t, uint64_t id);
 
-/** queue_msg_free - NULL is a no-op. */
-void queue_msg_free(struct queue_msg *m);
+/** outbox_msg_free - NULL is a no-op. */
+void outbox_msg_free(struct outbox_msg *m);
 
 /**
- * queue_next_due - the pending delivery with the earliest next_at,
+ * ob_table_next_due - the pending delivery with the earliest next_at,
  * if that is at or before @now. In a write transaction, index entries
  * whose delivery is missing or corrupt are removed on the way.
  * @return 0 with *d_r filled; DV_ENOTFOUND if nothing is due (then
  *         *next_r, if not NULL, is the next due time, or 0 if none).
  */
-int queue_next_due(struct store_txn *t, int64_t now,
-    struct queue_delivery *d_r, int64_t *next_r, const char **error_r);
+int ob_table_next_due(struct store_txn *t, int64_t now,
+    struct outbox_delivery *d_r, int64_t *next_r, const char **error_r);
 
 /**
- * queue_due_batch - up to @max pending deliveries due at or before @now,
- * earliest first, into @d; like queue_next_due() otherwise (including
+ * ob_table_due_batch - up to @max pending deliveries due at or before @now,
+ * earliest first, into @d; like ob_table_next_due() otherwise (including
  * the cleaning of broken index entries in a write transaction; in a
  * read transaction such an entry gives DV_ECORRUPT, to be taken again in
  * a write transaction).
  * @return 0 with *n_r > 0, or DV_ENOTFOUND (then *next_r as there).
  */
-int queue_due_batch(struct store_txn *t, int64_t now, size_t max,
-    struct queue_delivery *d, size_t *n_r, int64_t *next_r,
+int ob_table_due_batch(struct store_txn *t, int64_t now, size_t max,
+    struct outbox_delivery *d, size_t *n_r, int64_t *next_r,
     const char **error_r);
 
 /**
- * queue_delivery_get - one plugin's state for one message.
+ * ob_table_delivery_get - one plugin's state for one message.
  * @return 0 or DV_ENOTFOUND.
  */
-int queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
-    struct queue_delivery *d_r, const char **error_r);
+int ob_table_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
+    struct outbox_delivery *d_r, const char **error_r);
 
 /**
- * queue_deliveries - the deliveries of entry @id, in plugin-name order,
+ * ob_table_deliveries - the deliveries of entry @id, in plugin-name order,
  * at most @max of them into @d.
  * @return 0 (with *n_r 0 for an entry without deliveries, or none),
  *         DV_ECORRUPT or DV_ESTORE.
  */
-int queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
+int ob_table_deliveries(struct store_txn *t, uint64_t id, struct outbox_delivery *d,
     size_t max, size_t *n_r, const char **error_r);
 
-enum queue_outcome {
-	QUEUE_OK = 0,		/* as DVP_OK */
-	QUEUE_TRANSIENT = 1,	/* as DVP_TRANSIENT */
-	QUEUE_PERMANENT = 2,	/* as DVP_PERMANENT */
-	QUEUE_HELD = 3		/* not attempted: due again after
+enum outbox_result {
+	OUTBOX_OK = 0,		/* as DVP_OK */
+	OUTBOX_TRANSIENT = 1,	/* as DVP_TRANSIENT */
+	OUTBOX_PERMANENT = 2,	/* as DVP_PERMANENT */
+	OUTBOX_HELD = 3		/* not attempted: due again after
 				   retry_after, attempts unchanged */
 };
 
 /**
- * queue_record - record the outcome of one attempt, or, with
- * QUEUE_HELD, that the delivery was not attempted (the plugin's back end
+ * ob_table_record - record the outcome of one attempt, or, with
+ * OUTBOX_HELD, that the delivery was not attempted (the plugin's back end
  * is down): it stays pending, due again after @retry_after (at least
  * 1 s), its attempts unchanged, with @error as its last error.
- * @param[in] retry_after  for QUEUE_TRANSIENT: seconds the plugin asked
+ * @param[in] retry_after  for OUTBOX_TRANSIENT: seconds the plugin asked
  *                         for, or 0 for the policy's backoff.
  * @param[in] jitter       a random value in [0, 1) for the backoff.
  * @param[in] gen          the delivery's gen when the attempt began. If
@@ -253,37 +253,37 @@ enum queue_outcome {
  *                         the fuller message.
  * @param[out] d_r         the new state, if not NULL.
  */
-int queue_record(struct store_txn *t, uint64_t id, const char *plugin,
-    uint64_t gen, enum queue_outcome outcome, const char *error,
+int ob_table_record(struct store_txn *t, uint64_t id, const char *plugin,
+    uint64_t gen, enum outbox_result outcome, const char *error,
     const char *activity_id, const char *case_id, int64_t retry_after,
     int64_t now, const struct queue_policy *pol, double jitter,
-    struct queue_delivery *d_r, const char **error_r);
+    struct outbox_delivery *d_r, const char **error_r);
 
 /**
- * queue_retry - make every dead or pending delivery of @id (or of one
+ * ob_table_retry - make every dead or pending delivery of @id (or of one
  * @plugin, if not NULL) due at @now again, with its attempts reset.
  * @return 0 or DV_ENOTFOUND.
  */
-int queue_retry(struct store_txn *t, uint64_t id, const char *plugin,
+int ob_table_retry(struct store_txn *t, uint64_t id, const char *plugin,
     int64_t now, const char **error_r);
 
 /**
- * queue_drop - delete a message and all its delivery state.
+ * ob_table_drop - delete a message and all its delivery state.
  * @return 0 or DV_ENOTFOUND.
  */
-int queue_drop(struct store_txn *t, uint64_t id, const char **error_r);
+int ob_table_drop(struct store_txn *t, uint64_t id, const char **error_r);
 
-/* Where queue_prune_scan() goes on; all zero starts at the first entry. */
-struct queue_prune_pos {
+/* Where ob_table_prune_scan() goes on; all zero starts at the first entry. */
+struct outbox_prune_pos {
 	uint64_t next;		/* the first id the next pass looks at */
 	uint64_t low;		/* the first entry of this round still pending */
 	bool low_set;
 };
 
 /**
- * queue_prune_scan - retention, step one: find entries received before
+ * ob_table_prune_scan - retention, step one: find entries received before
  * @before whose deliveries are all done and that still have their
- * message text, for queue_prune_ids(). Read-only: use a read
+ * message text, for ob_table_prune_ids(). Read-only: use a read
  * transaction, so that the milter's commits do not wait for the scan.
  *
  * Retention removes the raw message, by far the largest part of an
@@ -307,42 +307,42 @@ struct queue_prune_pos {
  *                     in this round).
  * @return 0, or DV_ESTORE.
  */
-int queue_prune_scan(struct store_txn *t, int64_t before, size_t max,
-    struct queue_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
+int ob_table_prune_scan(struct store_txn *t, int64_t before, size_t max,
+    struct outbox_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
     const char **error_r);
 
 /**
- * queue_prune_ids - retention, step two, in a write transaction: remove
- * the text of the entries @ids found by queue_prune_scan(), each checked
+ * ob_table_prune_ids - retention, step two, in a write transaction: remove
+ * the text of the entries @ids found by ob_table_prune_scan(), each checked
  * again (one dropped or re-armed since is left alone), marking each
  * "pruned" at @now.
  * @param[out] pruned_r  entries pruned.
  * @return 0, DV_EFULL, DV_ESTORE or ENOMEM.
  */
-int queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
+int ob_table_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
     int64_t before, int64_t now, size_t *pruned_r, const char **error_r);
 
 /**
- * queue_foreach - call @fn for every message in id order, with all its
+ * ob_table_foreach - call @fn for every message in id order, with all its
  * deliveries. A non-zero return stops the walk and is returned.
  */
-int queue_foreach(struct store_txn *t,
-    int (*fn)(void *arg, uint64_t id, const struct queue_delivery *d,
+int ob_table_foreach(struct store_txn *t,
+    int (*fn)(void *arg, uint64_t id, const struct outbox_delivery *d,
     size_t nd), void *arg, const char **error_r);
 
 /**
- * queue_find_message_id - the id of the queued message with this
+ * ob_table_find_message_id - the id of the queued message with this
  * Message-ID (compared case-sensitively, as RFC 5322 says).
  * @return 0 or DV_ENOTFOUND.
  */
-int queue_find_message_id(struct store_txn *t, const char *message_id,
+int ob_table_find_message_id(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r);
 
-/** queue_backoff - the delay before attempt @attempts + 1. */
-int64_t queue_backoff(const struct queue_policy *pol, unsigned attempts,
+/** ob_table_backoff - the delay before attempt @attempts + 1. */
+int64_t ob_table_backoff(const struct queue_policy *pol, unsigned attempts,
     double jitter);
 
-/** queue_state_name - "pending", "done" or "dead". */
-const char *queue_state_name(int state);
+/** outbox_state_name - "pending", "done" or "dead". */
+const char *outbox_state_name(int state);
 
 #endif

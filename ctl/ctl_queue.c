@@ -79,12 +79,12 @@ args(int argc, char **argv, bool want_id, bool allow_json, bool *json,
 }
 
 static json_t *
-delivery_json(const struct queue_delivery *d)
+delivery_json(const struct outbox_delivery *d)
 {
 	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
-	    "plugin", d->plugin, "state", queue_state_name(d->state),
+	    "plugin", d->plugin, "state", outbox_state_name(d->state),
 	    "attempts", (json_int_t)d->attempts,
-	    "next_attempt", (json_int_t)(d->state == QUEUE_PENDING ?
+	    "next_attempt", (json_int_t)(d->state == OUTBOX_PENDING ?
 	    d->next_at : 0),
 	    "updated", (json_int_t)d->updated,
 	    "error", d->last_error[0] ? json_string(d->last_error) : json_null(),
@@ -96,18 +96,18 @@ delivery_json(const struct queue_delivery *d)
 /*
  * The state of a message as a whole: dead beats pending beats done. One
  * without deliveries is not indexed yet (the daemon's outbox writer
- * gives it its deliveries within QW_INDEX_MAX_US, or when it starts
+ * gives it its deliveries within OB_INDEX_MAX_US, or when it starts
  * again): pending.
  */
 static const char *
-overall(const struct queue_delivery *d, size_t nd)
+overall(const struct outbox_delivery *d, size_t nd)
 {
 	bool pending = nd == 0;
 
 	for (size_t i = 0; i < nd; i++) {
-		if (d[i].state == QUEUE_DEAD)
+		if (d[i].state == OUTBOX_DEAD)
 			return "dead";
-		if (d[i].state == QUEUE_PENDING)
+		if (d[i].state == OUTBOX_PENDING)
 			pending = true;
 	}
 	return pending ? "pending" : "done";
@@ -123,10 +123,10 @@ struct list_ctx {
 };
 
 static int
-list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
+list_cb(void *arg, uint64_t id, const struct outbox_delivery *d, size_t nd)
 {
 	struct list_ctx *lc = arg;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	const char *err;
 	char idbuf[24], when[40], plugins[200] = "";
 	size_t used = 0;
@@ -134,7 +134,7 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 
 	if (lc->state != NULL && strcmp(overall(d, nd), lc->state) != 0)
 		return 0;
-	if ((rc = queue_get_envelope(lc->t, id, &m, &err)) != 0) {
+	if ((rc = ob_table_get_envelope(lc->t, id, &m, &err)) != 0) {
 		snprintf(lc->err, sizeof(lc->err), "%s", err);
 		return rc == DV_ENOTFOUND ? 0 : rc;
 	}
@@ -163,7 +163,7 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 		for (size_t i = 0; i < nd; i++) {
 			int n = snprintf(plugins + used, sizeof(plugins) - used,
 			    "%s%s:%s", i ? " " : "", d[i].plugin,
-			    queue_state_name(d[i].state));
+			    outbox_state_name(d[i].state));
 			if (n > 0 && (size_t)n < sizeof(plugins) - used)
 				used += (size_t)n;
 		}
@@ -177,12 +177,12 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 		cells[5] = plugins;
 		rc = ctl_table_row(lc->tab, cells);
 	}
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	return rc;
 }
 
 static int
-count_logged(const struct qlog_rec *rec, uint64_t lsn, void *arg)
+count_logged(const struct ob_log_rec *rec, uint64_t lsn, void *arg)
 {
 	(void)rec;
 	(void)lsn;
@@ -211,12 +211,12 @@ cmd_logged(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
 		return rc;
-	rc = queue_log_state(t, &ident, &applied, &err);
+	rc = ob_table_log_state(t, &ident, &applied, &err);
 	store_txn_abort(t);
 	if (rc != 0)
 		return ctl_fail("%s", err);
 	snprintf(path, sizeof(path), "%s/outbox.log", ctl->conf->database);
-	if (qlog_peek(path, ident, applied, count_logged, &n, &err) != 0)
+	if (ob_log_peek(path, ident, applied, count_logged, &n, &err) != 0)
 		return ctl_fail("%s", err);
 	if (json)
 		return ctl_print_json(json_pack("{s:I}", "logged",
@@ -246,7 +246,7 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	else
 		lc.tab = ctl_table_new(6, headers);
 	rc = (lc.arr == NULL && lc.tab == NULL) ? ENOMEM :
-	    queue_foreach(lc.t, list_cb, &lc, &err);
+	    ob_table_foreach(lc.t, list_cb, &lc, &err);
 	store_txn_abort(lc.t);
 	if (rc != 0) {
 		json_decref(lc.arr);
@@ -263,7 +263,7 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 
 struct show_ctx {
 	uint64_t id;
-	struct queue_delivery d[16];
+	struct outbox_delivery d[16];
 	size_t nd;
 };
 
@@ -284,7 +284,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 {
 	struct show_ctx sc = { 0 };
 	struct store_txn *t;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	const char *err;
 	char when[40];
 	bool json;
@@ -295,14 +295,14 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
 		return rc;
-	if ((rc = queue_get_envelope(t, sc.id, &m, &err)) != 0) {
+	if ((rc = ob_table_get_envelope(t, sc.id, &m, &err)) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}
-	rc = queue_deliveries(t, sc.id, sc.d, 16, &sc.nd, &err);
+	rc = ob_table_deliveries(t, sc.id, sc.d, 16, &sc.nd, &err);
 	store_txn_abort(t);
 	if (rc != 0) {
-		queue_msg_free(m);
+		outbox_msg_free(m);
 		return ctl_fail("%s", err);
 	}
 	if (json) {
@@ -329,7 +329,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		    "deliveries", ds,
 		    "pruned", m->pruned ? json_integer(m->pruned) :
 		    json_null()));
-		queue_msg_free(m);
+		outbox_msg_free(m);
 		return rc;
 	}
 	ctl_time(m->received, when, sizeof(when));
@@ -353,12 +353,12 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		printf("delivery:    none yet (the daemon has not indexed it: "
 		    "it does within 0.1 s while it runs, or when it starts)\n");
 	for (size_t i = 0; i < sc.nd; i++) {
-		const struct queue_delivery *d = &sc.d[i];
+		const struct outbox_delivery *d = &sc.d[i];
 
 		printf("delivery:    %s %s, %u attempt%s", d->plugin,
-		    queue_state_name(d->state), d->attempts,
+		    outbox_state_name(d->state), d->attempts,
 		    d->attempts == 1 ? "" : "s");
-		if (d->state == QUEUE_PENDING) {
+		if (d->state == OUTBOX_PENDING) {
 			ctl_time(d->next_at, when, sizeof(when));
 			printf(", next at %s", when);
 		}
@@ -370,7 +370,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 			printf(": %s", d->last_error);
 		putchar('\n');
 	}
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	return CTL_OK;
 }
 
@@ -387,7 +387,7 @@ cmd_retry(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
-	if (queue_retry(t, id, plugin, (int64_t)time(NULL), &err) != 0) {
+	if (ob_table_retry(t, id, plugin, (int64_t)time(NULL), &err) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}
@@ -410,7 +410,7 @@ cmd_drop(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
-	if (queue_drop(t, id, &err) != 0) {
+	if (ob_table_drop(t, id, &err) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}

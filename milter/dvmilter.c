@@ -272,7 +272,7 @@ main(int argc, char **argv)
 		if ((size_t)snprintf(logpath, sizeof(logpath), "%s/outbox.log",
 		    dvd.conf->database) >= sizeof(logpath))
 			fatal("DatabasePath %s is too long", dvd.conf->database);
-		if (qwriter_start(dvd.store, logpath, dvd.conf->plugins,
+		if (ob_writer_start(dvd.store, logpath, dvd.conf->plugins,
 		    mf_worker_kick, &dvd.qw, &err) != 0 ||
 		    mf_worker_start(&err) != 0)
 			fatal("%s", err);
@@ -293,8 +293,8 @@ main(int argc, char **argv)
 		uint64_t msgs, commits, icommits, us;
 
 		/* The worker's last round is to see every message. */
-		qwriter_flush(dvd.qw);
-		qwriter_stats(dvd.qw, &msgs, &commits, &icommits, &us);
+		ob_writer_flush(dvd.qw);
+		ob_writer_stats(dvd.qw, &msgs, &commits, &icommits, &us);
 		log_notice("outbox: %llu messages stored in %llu commits, "
 		    "indexed in %llu; storing took %.2f ms per message",
 		    (unsigned long long)msgs, (unsigned long long)commits,

@@ -54,7 +54,7 @@ pend_lookup(const char *ids)
 
 	for (int pos = 0; dvd.qw != NULL && (one = next_msgid(&ids)) != NULL;
 	    pos++) {
-		bool hit = qwriter_find_message_id(dvd.qw, one, &h.id);
+		bool hit = ob_writer_find_message_id(dvd.qw, one, &h.id);
 
 		free(one);
 		if (hit) {
@@ -90,7 +90,7 @@ answers_tracked(struct store_txn *t, const char *ids, struct mf_pend_hit h)
 		if (hit)
 			id = h.id;
 		else
-			hit = queue_find_message_id(t, one, &id, &err) == 0;
+			hit = ob_table_find_message_id(t, one, &id, &err) == 0;
 		free(one);
 		if (hit)
 			return id;
@@ -122,7 +122,7 @@ correlated_in(struct mf_conn *cc, struct store_txn *t)
 
 		if (subj != NULL && token_find(&dvd.token_key,
 		    cc->conf->token_prefix, subj, &tok) == 0 &&
-		    queue_exists(t, tok))
+		    ob_table_exists(t, tok))
 			id = tok;
 		free(subj);
 	}

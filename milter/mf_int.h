@@ -42,7 +42,7 @@ struct dv_daemon {
 	const char *conf_path;
 	struct conf *boot;		/* snapshot the daemon started with */
 	bool foreground;
-	struct qwriter *qw;		/* the outbox writer, if tracking */
+	struct ob_writer *qw;		/* the outbox writer, if tracking */
 	struct token_key token_key;	/* valid when qw is set */
 	struct mf_supervisor sup;
 };

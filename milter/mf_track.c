@@ -70,7 +70,7 @@ mf_track_reset(struct mf_conn *cc)
 	if (cc->collecting)
 		spool_reset(&cc->spool);
 	if (cc->expected)
-		qwriter_expect(dvd.qw, -1);
+		ob_writer_expect(dvd.qw, -1);
 	cc->expected = false;
 	EVP_MD_CTX_free(cc->digest);
 	cc->digest = NULL;
@@ -153,7 +153,7 @@ mf_track_begin(struct mf_conn *cc)
 	}
 	cc->collecting = true;
 	cc->expected = true;
-	qwriter_expect(dvd.qw, +1);
+	ob_writer_expect(dvd.qw, +1);
 	return true;
 }
 
@@ -364,7 +364,7 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	static char text[] = "message could not be stored for tracking, "
 	    "try again later";
 	const char *qid = smfi_getsymval(ctx, macro_qid), *mta_qid;
-	struct queue_item it = { 0 };
+	struct outbox_item it = { 0 };
 	bool outgoing = false;
 	char err[256] = "", *dec, key[1024];
 	uint64_t id;
@@ -403,7 +403,7 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	it.raw_fill = fill_from_spool;
 	it.raw_arg = &cc->spool;
 	it.truncated = spool_truncated(&cc->spool);
-	rc = qwriter_submit(dvd.qw, &it, cc->expected, &id, err, sizeof(err));
+	rc = ob_writer_submit(dvd.qw, &it, cc->expected, &id, err, sizeof(err));
 	cc->expected = false;
 	free(dec);
 	if (rc != 0)

@@ -16,7 +16,7 @@
 
 /* Where a retention round has got to, and when the next full one is. */
 struct wk_prune {
-	struct queue_prune_pos pos;
+	struct outbox_prune_pos pos;
 	int64_t full_round_at;
 };
 

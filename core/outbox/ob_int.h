@@ -12,21 +12,21 @@
  * The same thread moves what the log holds into LMDB a little later,
  * for many messages at once, in one transaction of its own: each
  * message record, its Message-ID in the index and a pending delivery
- * per plugin, and how far the log is stored (queue_log_state()), which
+ * per plugin, and how far the log is stored (ob_table_log_state()), which
  * the worker sees once it commits. Until then the writer knows the
  * entries itself: a copy of one that arrives in another transaction is
- * folded into it, and qwriter_find_message_id() finds it for reply
+ * folded into it, and ob_writer_find_message_id() finds it for reply
  * correlation. If the process or the system dies in between, the next
  * start stores what the log holds beyond that point, before the milter
  * takes mail. Ids are the writer's to give: it reserves each one when
  * it logs the message, so that the answer to the MTA (and the tracking
  * token an outgoing message gets) names the entry it will be.
  *
- * A message too large for the log (QW_LOG_MAX), or one that finds the
+ * A message too large for the log (OB_LOG_MAX), or one that finds the
  * log full because LMDB cannot take its records (a full map), goes
  * straight into LMDB instead, with whatever the log holds before it, in
  * a commit that syncs before the MTA is answered, as all messages did
- * before the log. A commit holds at most QW_BATCH_BYTES of messages
+ * before the log. A commit holds at most OB_BATCH_BYTES of messages
  * (but always at least one), because LMDB keeps a transaction's new
  * pages in memory until it commits. A submission that cannot be stored
  * fails alone: the batch is then retried one message at a time.
@@ -46,10 +46,10 @@
 #include "outbox.h"
 #include "store.h"
 
-struct qwriter;
+struct ob_writer;
 
 /**
- * qwriter_start - open the outbox log at @log_path (made if missing),
+ * ob_writer_start - open the outbox log at @log_path (made if missing),
  * store in @store what it holds beyond what the store has and index
  * what an earlier run left unindexed, then start the writer thread.
  * @param[in] plugins  NULL-terminated plugin names each message is queued
@@ -58,84 +58,84 @@ struct qwriter;
  *                     indexed, when the worker has new work; or NULL.
  * @return 0, or an errno or DV_ status.
  */
-int qwriter_start(struct store *store, const char *log_path,
-    char *const *plugins, void (*indexed)(void), struct qwriter **w_r,
+int ob_writer_start(struct store *store, const char *log_path,
+    char *const *plugins, void (*indexed)(void), struct ob_writer **w_r,
     const char **error_r);
 
 /**
- * qwriter_find_message_id - the entry with Message-ID (or dedup key)
+ * ob_writer_find_message_id - the entry with Message-ID (or dedup key)
  * @mid among those logged but not in the store yet.
  * @return true with *id_r set, or false (then look in the index).
  */
-bool qwriter_find_message_id(struct qwriter *w, const char *mid,
+bool ob_writer_find_message_id(struct ob_writer *w, const char *mid,
     uint64_t *id_r);
 
 /**
- * qwriter_submit - store one message durably; blocks until its
+ * ob_writer_submit - store one message durably; blocks until its
  * transaction has committed (or failed). Safe from any thread.
- * @param[in]  it_was_expected  announced with qwriter_expect(+1); its
+ * @param[in]  it_was_expected  announced with ob_writer_expect(+1); its
  *                              submission ends that.
  * @param[out] id_r     the queue id.
  * @param[out] err      on failure, why (copied into the caller's buffer).
  * @return 0, or non-zero when the message is not stored (tempfail).
  */
-int qwriter_submit(struct qwriter *w, const struct queue_item *it,
+int ob_writer_submit(struct ob_writer *w, const struct outbox_item *it,
     bool it_was_expected, uint64_t *id_r, char *err, size_t errsz);
 
 /**
- * qwriter_flush - have everything logged so far stored and indexed now,
+ * ob_writer_flush - have everything logged so far stored and indexed now,
  * and durable, and wait
  * for it (a failure is logged). For a daemon that stops, so that the
  * worker's last round sees every message. Not concurrently with
- * qwriter_stop().
+ * ob_writer_stop().
  */
-void qwriter_flush(struct qwriter *w);
+void ob_writer_flush(struct ob_writer *w);
 
 /**
- * qwriter_stop - finish what was submitted, index it, stop the thread,
+ * ob_writer_stop - finish what was submitted, index it, stop the thread,
  * free. NULL is a no-op.
  */
-void qwriter_stop(struct qwriter *w);
+void ob_writer_stop(struct ob_writer *w);
 
 /**
- * qwriter_expect - a message that will be submitted is being received
+ * ob_writer_expect - a message that will be submitted is being received
  * (@delta +1), or has been abandoned without a submission (-1). While more are
  * expected than are waiting, the writer holds a commit back for up to
- * QW_DELAY_US so that they share it.
+ * OB_DELAY_US so that they share it.
  */
-void qwriter_expect(struct qwriter *w, int delta);
+void ob_writer_expect(struct ob_writer *w, int delta);
 
-#define QW_DELAY_US	2000
-#define QW_BATCH_BYTES	((size_t)16 << 20)
+#define OB_DELAY_US	2000
+#define OB_BATCH_BYTES	((size_t)16 << 20)
 /*
- * Storing what the log holds: once the oldest record is QW_INDEX_IDLE_US
- * old and no submission waits, or QW_INDEX_MAX_US old, or QW_INDEX_BATCH
+ * Storing what the log holds: once the oldest record is OB_INDEX_IDLE_US
+ * old and no submission waits, or OB_INDEX_MAX_US old, or OB_INDEX_BATCH
  * are waiting, or half the log is taken, whatever comes first; after a
  * failure, a second later.
  */
-#define QW_INDEX_IDLE_US	20000
-#define QW_INDEX_MAX_US		100000
-#define QW_INDEX_BATCH		256
+#define OB_INDEX_IDLE_US	20000
+#define OB_INDEX_MAX_US		100000
+#define OB_INDEX_BATCH		256
 /* The log's ring, and the largest message it takes. */
-#define QW_LOG_RING		((size_t)8 << 20)
-#define QW_LOG_MAX		((size_t)512 << 10)
+#define OB_LOG_RING		((size_t)8 << 20)
+#define OB_LOG_MAX		((size_t)512 << 10)
 /* Zeroed space kept ahead of the data (store_preallocate()). */
-#define QW_PREALLOC_LOW		((size_t)2 << 20)
-#define QW_PREALLOC_CHUNK	((size_t)2 << 20)
+#define OB_PREALLOC_LOW		((size_t)2 << 20)
+#define OB_PREALLOC_CHUNK	((size_t)2 << 20)
 
-/** qwriter_waiting - submissions not yet taken into a commit (for tests). */
-size_t qwriter_waiting(struct qwriter *w);
+/** ob_writer_waiting - submissions not yet taken into a commit (for tests). */
+size_t ob_writer_waiting(struct ob_writer *w);
 
-/** qwriter_pending - messages logged but not stored yet (for tests). */
-size_t qwriter_pending(struct qwriter *w);
+/** ob_writer_pending - messages logged but not stored yet (for tests). */
+size_t ob_writer_pending(struct ob_writer *w);
 
 /**
- * qwriter_stats - so far: messages, the commits that answered the MTA,
+ * ob_writer_stats - so far: messages, the commits that answered the MTA,
  * the index commits, and the sum over messages of the time from
  * submission to durable (microseconds): what the outbox adds to each
  * message's end of data.
  */
-void qwriter_stats(struct qwriter *w, uint64_t *messages, uint64_t *commits,
+void ob_writer_stats(struct ob_writer *w, uint64_t *messages, uint64_t *commits,
     uint64_t *index_commits, uint64_t *store_us);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * qitem.c - a queue_item as bytes (see qitem.h).
+ * qitem.c - a outbox_item as bytes (see qitem.h).
  *
  * Layout: id u64, merge_into u64, received i64, direction u32, truncated
  * u32, four strings (queue_id, envelope_from, message_id, decision),
@@ -26,7 +26,7 @@ str_size(const char *s)
 }
 
 size_t
-qitem_size(const struct queue_item *it)
+ob_item_size(const struct outbox_item *it)
 {
 	const char *s[4] = { it->queue_id, it->envelope_from, it->message_id,
 	    it->decision };
@@ -61,7 +61,7 @@ put_str(unsigned char *p, const char *s)
 }
 
 int
-qitem_encode(const struct queue_item *it, unsigned char *dst, size_t len)
+ob_item_encode(const struct outbox_item *it, unsigned char *dst, size_t len)
 {
 	unsigned char *p = dst;
 
@@ -126,10 +126,10 @@ get_str(struct rd *r)
 }
 
 int
-qitem_decode(const void *data, size_t len, struct qitem *q)
+ob_item_decode(const void *data, size_t len, struct ob_logged *q)
 {
 	struct rd r = { data, (const unsigned char *)data + len, false };
-	struct queue_item *it = &q->it;
+	struct outbox_item *it = &q->it;
 	uint64_t n;
 
 	memset(q, 0, sizeof(*q));
@@ -156,7 +156,7 @@ qitem_decode(const void *data, size_t len, struct qitem *q)
 	it->raw_len = get(&r, 8);
 	if (r.bad || it->raw_len !=
 	    (uint64_t)(r.end - r.p)) {
-		qitem_clear(q);
+		ob_item_clear(q);
 		return DV_ECORRUPT;
 	}
 	it->raw = r.p;
@@ -164,7 +164,7 @@ qitem_decode(const void *data, size_t len, struct qitem *q)
 }
 
 void
-qitem_clear(struct qitem *q)
+ob_item_clear(struct ob_logged *q)
 {
 	free(q->rcpts);
 	q->rcpts = NULL;

@@ -34,28 +34,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct qlog;
+struct ob_log;
 
 /* A payload to append, or one read back. */
-struct qlog_rec {
+struct ob_log_rec {
 	const void *data;
 	size_t len;
 };
 
-#define QLOG_HEAD	24
-#define QLOG_HEADER	4096		/* the header page */
-#define QLOG_RING_MIN	((size_t)1 << 20)
+#define OB_LOG_HEAD	24
+#define OB_LOG_HEADER	4096		/* the header page */
+#define OB_LOG_RING_MIN	((size_t)1 << 20)
 
-/** qlog_framed - bytes a payload of @len takes in the ring. */
+/** ob_log_framed - bytes a payload of @len takes in the ring. */
 static inline size_t
-qlog_framed(size_t len)
+ob_log_framed(size_t len)
 {
-	return QLOG_HEAD + ((len + 7) & ~(size_t)7);
+	return OB_LOG_HEAD + ((len + 7) & ~(size_t)7);
 }
 
 /**
- * qlog_open - open the log at @path, or make it with a ring of @ring
- * bytes (a multiple of 4096, at least QLOG_RING_MIN; an existing log
+ * ob_log_open - open the log at @path, or make it with a ring of @ring
+ * bytes (a multiple of 4096, at least OB_LOG_RING_MIN; an existing log
  * keeps its own size), and read its records from @start on.
  * @param[in]  ident    the identity the store recorded for its log, or 0
  *                      (the store has none yet: the log must be new or
@@ -69,50 +69,50 @@ qlog_framed(size_t len)
  *         identity is not @ident) and holds records; or an errno or DV_
  *         status with *error_r set.
  */
-int qlog_open(const char *path, size_t ring, uint64_t ident, uint64_t start,
-    int (*replay)(const struct qlog_rec *rec, uint64_t lsn, void *arg),
-    void *arg, struct qlog **q_r, const char **error_r);
+int ob_log_open(const char *path, size_t ring, uint64_t ident, uint64_t start,
+    int (*replay)(const struct ob_log_rec *rec, uint64_t lsn, void *arg),
+    void *arg, struct ob_log **q_r, const char **error_r);
 
 /**
- * qlog_peek - read the records of the log at @path from @start on, as
- * qlog_open() does, without writing anything: for another process than
+ * ob_log_peek - read the records of the log at @path from @start on, as
+ * ob_log_open() does, without writing anything: for another process than
  * the one that appends (whose newest write it may see torn, and stop
  * before). A log that is missing or not @ident's holds nothing for it.
  * @return 0, or an errno or DV_ status with *error_r set.
  */
-int qlog_peek(const char *path, uint64_t ident, uint64_t start,
-    int (*replay)(const struct qlog_rec *rec, uint64_t lsn, void *arg),
+int ob_log_peek(const char *path, uint64_t ident, uint64_t start,
+    int (*replay)(const struct ob_log_rec *rec, uint64_t lsn, void *arg),
     void *arg, const char **error_r);
 
-/** qlog_ident - the log's identity (for the store to record). */
-uint64_t qlog_ident(const struct qlog *q);
+/** ob_log_ident - the log's identity (for the store to record). */
+uint64_t ob_log_ident(const struct ob_log *q);
 
-/** qlog_end - the LSN after the last record appended (or read). */
-uint64_t qlog_end(const struct qlog *q);
+/** ob_log_end - the LSN after the last record appended (or read). */
+uint64_t ob_log_end(const struct ob_log *q);
 
-/** qlog_ring - the size of the ring in bytes. */
-size_t qlog_ring(const struct qlog *q);
+/** ob_log_ring - the size of the ring in bytes. */
+size_t ob_log_ring(const struct ob_log *q);
 
 /**
- * qlog_room - whether @n payloads appended now would fit without
+ * ob_log_room - whether @n payloads appended now would fit without
  * overwriting anything from LSN @keep on (the oldest record still
  * needed), the wrap at the ring's end included.
  */
-bool qlog_room(const struct qlog *q, uint64_t keep,
-    const struct qlog_rec *recs, size_t n);
+bool ob_log_room(const struct ob_log *q, uint64_t keep,
+    const struct ob_log_rec *recs, size_t n);
 
 /**
- * qlog_append - append @n payloads and make them durable (fdatasync)
- * before returning. The caller has checked qlog_room() against the
+ * ob_log_append - append @n payloads and make them durable (fdatasync)
+ * before returning. The caller has checked ob_log_room() against the
  * oldest LSN it still needs.
  * @param[out] lsns  each record's LSN (n of them), or NULL.
  * @return 0, or an errno with *error_r set. After a failure nothing
  *         more may be appended: what is durable is not known.
  */
-int qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
+int ob_log_append(struct ob_log *q, const struct ob_log_rec *recs, size_t n,
     uint64_t *lsns, const char **error_r);
 
-/** qlog_close - close; NULL is a no-op. */
-void qlog_close(struct qlog *q);
+/** ob_log_close - close; NULL is a no-op. */
+void ob_log_close(struct ob_log *q);
 
 #endif /* DV_QLOG_H */

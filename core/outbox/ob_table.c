@@ -120,7 +120,7 @@ msgid_key(const char *mid, char *buf, MDB_val *k)
 /* --- delivery records ------------------------------------------------------ */
 
 static int
-del_encode(const struct queue_delivery *d, char **out)
+del_encode(const struct outbox_delivery *d, char **out)
 {
 	json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
 	    "state", d->state, "attempts", (json_int_t)d->attempts,
@@ -136,7 +136,7 @@ del_encode(const struct queue_delivery *d, char **out)
 }
 
 static int
-del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
+del_decode(const MDB_val *k, const MDB_val *v, struct outbox_delivery *d)
 {
 	json_t *o;
 	json_error_t je;
@@ -172,7 +172,7 @@ del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
 }
 
 static int
-del_put(struct store_txn *t, const struct queue_delivery *d,
+del_put(struct store_txn *t, const struct outbox_delivery *d,
     const char **error_r)
 {
 	unsigned char kb[8 + PLUGIN_MAX];
@@ -285,9 +285,9 @@ jstr(const char *s)
 	return j;
 }
 
-static int rearm_one(void *arg, struct queue_delivery *d);
+static int rearm_one(void *arg, struct outbox_delivery *d);
 static int each_delivery(struct store_txn *t, uint64_t id,
-    int (*fn)(void *arg, struct queue_delivery *d), void *arg,
+    int (*fn)(void *arg, struct outbox_delivery *d), void *arg,
     const char **error_r);
 
 struct retry_arg {
@@ -324,7 +324,7 @@ json_union(json_t *base, json_t *add, const char *key)
  * Returns DV_ENOTFOUND if the entry is gone (the index was stale).
  */
 static int
-queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
+ob_table_merge(struct store_txn *t, uint64_t id, const struct outbox_item *it,
     char *const *plugins, const char **error_r)
 {
 	unsigned char kb[8], *raw = NULL, *dst;
@@ -380,9 +380,9 @@ queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
 	if ((rc = each_delivery(t, id, rearm_one, &ra, error_r)) != 0)
 		goto out;
 	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
-		struct queue_delivery d;
+		struct outbox_delivery d;
 
-		if (queue_delivery_get(t, id, plugins[i], &d, error_r) == 0)
+		if (ob_table_delivery_get(t, id, plugins[i], &d, error_r) == 0)
 			continue;
 		memset(&d, 0, sizeof(d));
 		d.id = id;
@@ -433,13 +433,13 @@ index_entry(struct store_txn *t, uint64_t id, const char *message_id,
 			return store_mdb_fail(rc, "outbox", error_r);
 	}
 	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
-		struct queue_delivery d;
+		struct outbox_delivery d;
 
-		if (queue_delivery_get(t, id, plugins[i], &d, error_r) == 0)
+		if (ob_table_delivery_get(t, id, plugins[i], &d, error_r) == 0)
 			continue;	/* indexed already */
 		memset(&d, 0, sizeof(d));
 		d.id = id;
-		d.state = QUEUE_PENDING;
+		d.state = OUTBOX_PENDING;
 		d.next_at = d.updated = received;
 		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
 		if ((rc = del_put(t, &d, error_r)) != 0 ||
@@ -454,8 +454,8 @@ index_entry(struct store_txn *t, uint64_t id, const char *message_id,
 #define ID_COUNTER	"counter/queue"		/* store_counter_next()'s */
 
 /* The hint for entry @id, by binary search, or NULL. */
-static const struct queue_index_hint *
-hint_find(const struct queue_index_hint *h, size_t n, uint64_t id)
+static const struct ob_index_hint *
+hint_find(const struct ob_index_hint *h, size_t n, uint64_t id)
 {
 	size_t lo = 0, hi = n;
 
@@ -473,8 +473,8 @@ hint_find(const struct queue_index_hint *h, size_t n, uint64_t id)
 }
 
 int
-queue_index_pending(struct store_txn *t, char *const *plugins,
-    const struct queue_index_hint *hints, size_t nhints, size_t max,
+ob_table_index_pending(struct store_txn *t, char *const *plugins,
+    const struct ob_index_hint *hints, size_t nhints, size_t max,
     size_t *n_r, bool *more_r, const char **error_r)
 {
 	unsigned char kb[8];
@@ -502,7 +502,7 @@ queue_index_pending(struct store_txn *t, char *const *plugins,
 		return store_mdb_fail(rc, "outbox", error_r);
 	be64(kb, mark + 1);
 	while ((rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op)) == 0) {
-		const struct queue_index_hint *hint;
+		const struct ob_index_hint *hint;
 		const unsigned char *raw;
 		const char *hs, *mid = NULL;
 		size_t hl, rawlen;
@@ -556,7 +556,7 @@ queue_index_pending(struct store_txn *t, char *const *plugins,
 #define LOG_APPLIED	"queue/log-applied"
 
 int
-queue_log_state(struct store_txn *t, uint64_t *ident_r, uint64_t *applied_r,
+ob_table_log_state(struct store_txn *t, uint64_t *ident_r, uint64_t *applied_r,
     const char **error_r)
 {
 	bool have;
@@ -568,7 +568,7 @@ queue_log_state(struct store_txn *t, uint64_t *ident_r, uint64_t *applied_r,
 }
 
 int
-queue_log_state_put(struct store_txn *t, uint64_t ident, uint64_t applied,
+ob_table_log_state_put(struct store_txn *t, uint64_t ident, uint64_t applied,
     const char **error_r)
 {
 	int rc = store_meta_u64_put(t, LOG_IDENT, ident, error_r);
@@ -578,7 +578,7 @@ queue_log_state_put(struct store_txn *t, uint64_t ident, uint64_t applied,
 }
 
 int
-queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
+ob_table_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
 {
 	bool have;
 
@@ -586,7 +586,7 @@ queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
 }
 
 int
-queue_put(struct store_txn *t, const struct queue_item *it,
+ob_table_put(struct store_txn *t, const struct outbox_item *it,
     char *const *plugins, uint64_t *id_r, const char **error_r)
 {
 	unsigned char kb[8], *dst;
@@ -596,7 +596,7 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 	int rc;
 
 	/* A copy of an entry that is not indexed yet (the caller knows). */
-	if (it->merge_into != 0 && (rc = queue_merge(t, it->merge_into, it,
+	if (it->merge_into != 0 && (rc = ob_table_merge(t, it->merge_into, it,
 	    NULL, error_r)) != DV_ENOTFOUND) {
 		if (rc == 0)
 			*id_r = it->merge_into;
@@ -604,13 +604,13 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 	}
 	/* The same message again (another transaction): one entry. */
 	if (it->message_id != NULL && it->message_id[0] != '\0' &&
-	    queue_find_message_id(t, it->message_id, &id, error_r) == 0 &&
-	    (rc = queue_merge(t, id, it, plugins, error_r)) != DV_ENOTFOUND) {
+	    ob_table_find_message_id(t, it->message_id, &id, error_r) == 0 &&
+	    (rc = ob_table_merge(t, id, it, plugins, error_r)) != DV_ENOTFOUND) {
 		if (rc == 0)
 			*id_r = id;
 		return rc;
 	}
-	if (it->id != 0 && queue_exists(t, it->id)) {
+	if (it->id != 0 && ob_table_exists(t, it->id)) {
 		*error_r = dv_error_set("outbox entry %llu exists already",
 		    (unsigned long long)it->id);
 		return DV_EEXIST;
@@ -668,7 +668,7 @@ out:
 }
 
 void
-queue_msg_free(struct queue_msg *m)
+outbox_msg_free(struct outbox_msg *m)
 {
 	if (m == NULL)
 		return;
@@ -690,24 +690,24 @@ dup_or_null(const char *s)
 }
 
 static int get_entry(struct store_txn *t, uint64_t id, bool with_raw,
-    struct queue_msg **msg_r, const char **error_r);
+    struct outbox_msg **msg_r, const char **error_r);
 
 int
-queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
+ob_table_get(struct store_txn *t, uint64_t id, struct outbox_msg **msg_r,
     const char **error_r)
 {
 	return get_entry(t, id, true, msg_r, error_r);
 }
 
 int
-queue_get_envelope(struct store_txn *t, uint64_t id,
-    struct queue_msg **msg_r, const char **error_r)
+ob_table_get_envelope(struct store_txn *t, uint64_t id,
+    struct outbox_msg **msg_r, const char **error_r)
 {
 	return get_entry(t, id, false, msg_r, error_r);
 }
 
 bool
-queue_exists(struct store_txn *t, uint64_t id)
+ob_table_exists(struct store_txn *t, uint64_t id)
 {
 	unsigned char kb[8];
 	MDB_val k = { 8, kb }, v;
@@ -718,12 +718,12 @@ queue_exists(struct store_txn *t, uint64_t id)
 
 static int
 get_entry(struct store_txn *t, uint64_t id, bool with_raw,
-    struct queue_msg **msg_r, const char **error_r)
+    struct outbox_msg **msg_r, const char **error_r)
 {
 	unsigned char kb[8];
 	MDB_val k = { 8, kb }, v;
 	const unsigned char *p;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	json_t *hdr, *rcpts;
 	json_int_t received = 0, pruned = 0;
 	const char *qid = NULL, *from = NULL, *mid = NULL, *dec = NULL;
@@ -770,7 +770,7 @@ get_entry(struct store_txn *t, uint64_t id, bool with_raw,
 	m->raw_len = rawlen;
 	m->raw = with_raw ? malloc(m->raw_len + 1) : NULL;
 	if ((with_raw && m->raw == NULL) || m->rcpts == NULL) {
-		queue_msg_free(m);
+		outbox_msg_free(m);
 		goto oom_hdr;
 	}
 	if (with_raw) {
@@ -793,8 +793,8 @@ corrupt:
 /* --- deliveries ------------------------------------------------------------------- */
 
 int
-queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
-    struct queue_delivery *d_r, const char **error_r)
+ob_table_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
+    struct outbox_delivery *d_r, const char **error_r)
 {
 	unsigned char kb[8 + PLUGIN_MAX];
 	MDB_val k, v;
@@ -821,7 +821,7 @@ queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
 }
 
 int
-queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
+ob_table_next_due(struct store_txn *t, int64_t now, struct outbox_delivery *d_r,
     int64_t *next_r, const char **error_r)
 {
 	MDB_cursor *cur;
@@ -854,7 +854,7 @@ queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
 	id = get_be64((const unsigned char *)k.mv_data + 8);
 	memcpy(plugin, (const char *)k.mv_data + 16, k.mv_size - 16);
 	plugin[k.mv_size - 16] = '\0';
-	rc = queue_delivery_get(t, id, plugin, d_r, error_r);
+	rc = ob_table_delivery_get(t, id, plugin, d_r, error_r);
 	if ((rc == DV_ENOTFOUND || rc == DV_ECORRUPT) && t->write) {
 		/*
 		 * An index entry without a sane delivery must not block the
@@ -862,14 +862,14 @@ queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
 		 */
 		if ((rc = mdb_del(t->txn, t->store->qdue, &k, NULL)) != 0)
 			return store_mdb_fail(rc, "outbox", error_r);
-		return queue_next_due(t, now, d_r, next_r, error_r);
+		return ob_table_next_due(t, now, d_r, next_r, error_r);
 	}
 	return rc;
 }
 
 int
-queue_due_batch(struct store_txn *t, int64_t now, size_t max,
-    struct queue_delivery *d, size_t *n_r, int64_t *next_r,
+ob_table_due_batch(struct store_txn *t, int64_t now, size_t max,
+    struct outbox_delivery *d, size_t *n_r, int64_t *next_r,
     const char **error_r)
 {
 	MDB_cursor *cur;
@@ -901,7 +901,7 @@ queue_due_batch(struct store_txn *t, int64_t now, size_t max,
 		id = get_be64((const unsigned char *)k.mv_data + 8);
 		memcpy(plugin, (const char *)k.mv_data + 16, k.mv_size - 16);
 		plugin[k.mv_size - 16] = '\0';
-		rc = queue_delivery_get(t, id, plugin, &d[*n_r], error_r);
+		rc = ob_table_delivery_get(t, id, plugin, &d[*n_r], error_r);
 		if (rc == 0) {
 			(*n_r)++;
 			continue;
@@ -930,7 +930,7 @@ queue_due_batch(struct store_txn *t, int64_t now, size_t max,
 }
 
 int64_t
-queue_backoff(const struct queue_policy *pol, unsigned attempts,
+ob_table_backoff(const struct queue_policy *pol, unsigned attempts,
     double jitter)
 {
 	double d = pol->base_delay;
@@ -945,16 +945,16 @@ queue_backoff(const struct queue_policy *pol, unsigned attempts,
 }
 
 int
-queue_record(struct store_txn *t, uint64_t id, const char *plugin,
-    uint64_t gen, enum queue_outcome outcome, const char *error,
+ob_table_record(struct store_txn *t, uint64_t id, const char *plugin,
+    uint64_t gen, enum outbox_result outcome, const char *error,
     const char *activity_id, const char *case_id, int64_t retry_after,
     int64_t now, const struct queue_policy *pol, double jitter,
-    struct queue_delivery *d_r, const char **error_r)
+    struct outbox_delivery *d_r, const char **error_r)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	int rc;
 
-	if ((rc = queue_delivery_get(t, id, plugin, &d, error_r)) != 0)
+	if ((rc = ob_table_delivery_get(t, id, plugin, &d, error_r)) != 0)
 		return rc;
 	if (d.gen != gen) {
 		/* Re-armed during the attempt: it is due again as it is. */
@@ -962,46 +962,46 @@ queue_record(struct store_txn *t, uint64_t id, const char *plugin,
 			*d_r = d;
 		return 0;
 	}
-	if (d.state == QUEUE_PENDING &&
+	if (d.state == OUTBOX_PENDING &&
 	    (rc = due_set(t, d.next_at, id, plugin, false, error_r)) != 0)
 		return rc;
-	if (outcome != QUEUE_HELD)
+	if (outcome != OUTBOX_HELD)
 		d.attempts++;
 	d.updated = now;
 	snprintf(d.last_error, sizeof(d.last_error), "%s", error ? error : "");
 	switch (outcome) {
-	case QUEUE_HELD:
-		d.state = QUEUE_PENDING;
+	case OUTBOX_HELD:
+		d.state = OUTBOX_PENDING;
 		d.next_at = now + (retry_after > 0 ? retry_after : 1);
 		break;
-	case QUEUE_OK:
-		d.state = QUEUE_DONE;
+	case OUTBOX_OK:
+		d.state = OUTBOX_DONE;
 		d.last_error[0] = '\0';
 		snprintf(d.activity_id, sizeof(d.activity_id), "%s",
 		    activity_id ? activity_id : "");
 		snprintf(d.case_id, sizeof(d.case_id), "%s",
 		    case_id ? case_id : "");
 		break;
-	case QUEUE_TRANSIENT:
+	case OUTBOX_TRANSIENT:
 		if (d.attempts >= pol->max_attempts) {
-			d.state = QUEUE_DEAD;
+			d.state = OUTBOX_DEAD;
 			snprintf(d.last_error, sizeof(d.last_error),
 			    "gave up after %u attempts: %s", d.attempts,
 			    error ? error : "");
 			break;
 		}
-		d.state = QUEUE_PENDING;
+		d.state = OUTBOX_PENDING;
 		d.next_at = now + (retry_after > 0 ? retry_after :
-		    queue_backoff(pol, d.attempts, jitter));
+		    ob_table_backoff(pol, d.attempts, jitter));
 		break;
-	case QUEUE_PERMANENT:
+	case OUTBOX_PERMANENT:
 	default:
-		d.state = QUEUE_DEAD;
+		d.state = OUTBOX_DEAD;
 		break;
 	}
 	if ((rc = del_put(t, &d, error_r)) != 0)
 		return rc;
-	if (d.state == QUEUE_PENDING &&
+	if (d.state == OUTBOX_PENDING &&
 	    (rc = due_set(t, d.next_at, id, plugin, true, error_r)) != 0)
 		return rc;
 	if (d_r != NULL)
@@ -1012,7 +1012,7 @@ queue_record(struct store_txn *t, uint64_t id, const char *plugin,
 /* Visit every delivery of one message. */
 static int
 each_delivery(struct store_txn *t, uint64_t id,
-    int (*fn)(void *arg, struct queue_delivery *d), void *arg,
+    int (*fn)(void *arg, struct outbox_delivery *d), void *arg,
     const char **error_r)
 {
 	unsigned char kb[8];
@@ -1024,7 +1024,7 @@ each_delivery(struct store_txn *t, uint64_t id,
 	if ((rc = mdb_cursor_open(t->txn, t->store->qdel, &cur)) != 0)
 		return store_mdb_fail(rc, "outbox", error_r);
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		struct queue_delivery d;
+		struct outbox_delivery d;
 
 		op = MDB_NEXT;
 		if (k.mv_size <= 8 || get_be64(k.mv_data) != id)
@@ -1047,16 +1047,16 @@ out:
 
 /* Make a delivery due now with fresh attempts, whatever its state. */
 static int
-rearm_one(void *arg, struct queue_delivery *d)
+rearm_one(void *arg, struct outbox_delivery *d)
 {
 	struct retry_arg *a = arg;
 	int rc;
 
-	if (d->state == QUEUE_PENDING &&
+	if (d->state == OUTBOX_PENDING &&
 	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
 	    a->error_r)) != 0)
 		return rc;
-	d->state = QUEUE_PENDING;
+	d->state = OUTBOX_PENDING;
 	d->attempts = 0;
 	d->next_at = a->now;
 	d->updated = a->now;
@@ -1068,19 +1068,19 @@ rearm_one(void *arg, struct queue_delivery *d)
 }
 
 static int
-retry_one(void *arg, struct queue_delivery *d)
+retry_one(void *arg, struct outbox_delivery *d)
 {
 	struct retry_arg *a = arg;
 
 	if (a->plugin != NULL && strcmp(a->plugin, d->plugin) != 0)
 		return 0;
-	if (d->state == QUEUE_DONE)
+	if (d->state == OUTBOX_DONE)
 		return 0;
 	return rearm_one(arg, d);
 }
 
 int
-queue_retry(struct store_txn *t, uint64_t id, const char *plugin, int64_t now,
+ob_table_retry(struct store_txn *t, uint64_t id, const char *plugin, int64_t now,
     const char **error_r)
 {
 	struct retry_arg a = { t, plugin, now, 0, error_r };
@@ -1106,13 +1106,13 @@ struct drop_arg {
 };
 
 static int
-drop_collect(void *arg, struct queue_delivery *d)
+drop_collect(void *arg, struct outbox_delivery *d)
 {
 	struct drop_arg *a = arg;
 	MDB_val k = { 0, NULL };
 	int rc;
 
-	if (d->state == QUEUE_PENDING &&
+	if (d->state == OUTBOX_PENDING &&
 	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
 	    a->error_r)) != 0)
 		return rc;
@@ -1125,16 +1125,16 @@ drop_collect(void *arg, struct queue_delivery *d)
 }
 
 int
-queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
+ob_table_drop(struct store_txn *t, uint64_t id, const char **error_r)
 {
 	struct drop_arg a = { .t = t, .error_r = error_r };
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	unsigned char kb[8];
 	MDB_val k = { 8, kb };
 	char mkb[MSGID_KEY_MAX];
 	int rc;
 
-	if ((rc = queue_get_envelope(t, id, &m, error_r)) != 0)
+	if ((rc = ob_table_get_envelope(t, id, &m, error_r)) != 0)
 		return rc;
 	/* Delete after each walk (a cursor must not see its own deletes),
 	 * 16 at a time, until none is left. */
@@ -1166,7 +1166,7 @@ queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
 	if ((rc = mdb_del(t->txn, t->store->qmsg, &k, NULL)) != 0)
 		rc = store_mdb_fail(rc, "outbox", error_r);
 out:
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	return rc;
 }
 
@@ -1180,14 +1180,14 @@ struct done_arg {
 };
 
 static int
-done_check(void *arg, struct queue_delivery *d)
+done_check(void *arg, struct outbox_delivery *d)
 {
 	struct done_arg *a = arg;
 
 	a->n++;
-	if (d->state != QUEUE_DONE)
+	if (d->state != OUTBOX_DONE)
 		a->all_done = false;
-	if (d->state == QUEUE_PENDING)
+	if (d->state == OUTBOX_PENDING)
 		a->any_pending = true;
 	return 0;
 }
@@ -1247,8 +1247,8 @@ out:
 }
 
 int
-queue_prune_scan(struct store_txn *t, int64_t before, size_t max,
-    struct queue_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
+ob_table_prune_scan(struct store_txn *t, int64_t before, size_t max,
+    struct outbox_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
     const char **error_r)
 {
 	uint64_t id = 0, next = pos->next;
@@ -1307,7 +1307,7 @@ out:
 }
 
 int
-queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
+ob_table_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
     int64_t before, int64_t now, size_t *pruned_r, const char **error_r)
 {
 	*pruned_r = 0;
@@ -1348,12 +1348,12 @@ queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
 }
 
 struct collect_arg {
-	struct queue_delivery *d;
+	struct outbox_delivery *d;
 	size_t max, n;
 };
 
 static int
-collect_one(void *arg, struct queue_delivery *d)
+collect_one(void *arg, struct outbox_delivery *d)
 {
 	struct collect_arg *a = arg;
 
@@ -1363,7 +1363,7 @@ collect_one(void *arg, struct queue_delivery *d)
 }
 
 int
-queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
+ob_table_deliveries(struct store_txn *t, uint64_t id, struct outbox_delivery *d,
     size_t max, size_t *n_r, const char **error_r)
 {
 	struct collect_arg a = { d, max, 0 };
@@ -1374,14 +1374,14 @@ queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
 }
 
 int
-queue_foreach(struct store_txn *t,
-    int (*fn)(void *arg, uint64_t id, const struct queue_delivery *d,
+ob_table_foreach(struct store_txn *t,
+    int (*fn)(void *arg, uint64_t id, const struct outbox_delivery *d,
     size_t nd), void *arg, const char **error_r)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc, op = MDB_FIRST;
-	struct queue_delivery *d = malloc(16 * sizeof(*d));
+	struct outbox_delivery *d = malloc(16 * sizeof(*d));
 	size_t nd;
 
 	if (d == NULL) {
@@ -1399,7 +1399,7 @@ queue_foreach(struct store_txn *t,
 		if (k.mv_size != 8)
 			continue;
 		id = get_be64(k.mv_data);
-		if ((rc = queue_deliveries(t, id, d, 16, &nd, error_r)) != 0 ||
+		if ((rc = ob_table_deliveries(t, id, d, 16, &nd, error_r)) != 0 ||
 		    (rc = fn(arg, id, d, nd)) != 0)
 			goto out;
 	}
@@ -1411,7 +1411,7 @@ out:
 }
 
 int
-queue_find_message_id(struct store_txn *t, const char *message_id,
+ob_table_find_message_id(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r)
 {
 	MDB_val k, v;
@@ -1433,12 +1433,12 @@ queue_find_message_id(struct store_txn *t, const char *message_id,
 }
 
 const char *
-queue_state_name(int state)
+outbox_state_name(int state)
 {
 	switch (state) {
-	case QUEUE_PENDING:	return "pending";
-	case QUEUE_DONE:	return "done";
-	case QUEUE_DEAD:	return "dead";
+	case OUTBOX_PENDING:	return "pending";
+	case OUTBOX_DONE:	return "done";
+	case OUTBOX_DEAD:	return "dead";
 	}
 	return "?";
 }

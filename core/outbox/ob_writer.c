@@ -23,47 +23,47 @@
 #include "ob_int.h"
 #include "status.h"
 
-#define QW_BATCH_MAX 256
+#define OB_BATCH_MAX 256
 
-struct qw_req {
-	const struct queue_item *it;
+struct ob_req {
+	const struct outbox_item *it;
 	int64_t queued_at;		/* mono_us() */
 	uint64_t id;
 	int rc;
 	bool done;
 	char err[256];
 	pthread_cond_t cond;
-	struct qw_req *next;
+	struct ob_req *next;
 };
 
 /*
  * A new entry logged but not stored yet: its dedup key (NULL if it has
  * none), id and reception time, which spare indexing a parse of it.
  */
-struct qw_pend {
+struct ob_pend {
 	char *mid;
 	uint64_t id;
 	int64_t received;
 };
 
 /* A logged payload (qitem.h), kept until LMDB has it. */
-struct qw_rec {
+struct ob_rec {
 	unsigned char *data;
 	size_t len;
 };
 
-struct qwriter {
+struct ob_writer {
 	struct store *store;
 	struct store_reader *reader;	/* the writer thread's lookups */
-	struct qlog *log;
+	struct ob_log *log;
 	char **plugins;
 	void (*indexed)(void);
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t work;
-	struct qw_req *head, *tail;
+	struct ob_req *head, *tail;
 	size_t queued;		/* requests in the list */
-	unsigned expected;	/* messages being received (qwriter_expect) */
+	unsigned expected;	/* messages being received (ob_writer_expect) */
 	bool stop;
 	/*
 	 * What the log holds beyond the store, in log order (the writer
@@ -71,9 +71,9 @@ struct qwriter {
 	 * the writer thread changes that array, and always under the lock;
 	 * it reads it without.
 	 */
-	struct qw_rec *recs;
+	struct ob_rec *recs;
 	size_t nrecs, recs_cap;
-	struct qw_pend *pend;
+	struct ob_pend *pend;
 	size_t npend, pend_cap;
 	bool stale;		/* the store may hold unindexed entries */
 	uint64_t last_id;	/* the newest id given */
@@ -81,7 +81,7 @@ struct qwriter {
 	uint64_t durable;	/* ... and durably so: the log may be reused */
 	int64_t pend_since;		/* when the oldest record was logged */
 	int64_t index_retry_at;		/* after a failed store */
-	pthread_cond_t flushed;		/* qwriter_flush() */
+	pthread_cond_t flushed;		/* ob_writer_flush() */
 	unsigned flush_req, flush_done;
 	/*
 	 * A sync failed: what was written may not be on disk, and after a
@@ -114,15 +114,15 @@ mono_us(void)
 
 /* Wait on w->work until @at (mono_us()), a signal, or a spurious wake. */
 static int
-wait_until(struct qwriter *w, int64_t at)
+wait_until(struct ob_writer *w, int64_t at)
 {
 	struct timespec ts = { at / 1000000, (at % 1000000) * 1000 };
 
 	return pthread_cond_timedwait(&w->work, &w->lock, &ts);
 }
 
-static const struct qw_pend *
-pend_find(const struct qw_pend *p, size_t n, const char *mid)
+static const struct ob_pend *
+pend_find(const struct ob_pend *p, size_t n, const char *mid)
 {
 	for (size_t i = n; i > 0; i--)		/* the newest first */
 		if (p[i - 1].mid != NULL && strcmp(p[i - 1].mid, mid) == 0)
@@ -130,9 +130,9 @@ pend_find(const struct qw_pend *p, size_t n, const char *mid)
 	return NULL;
 }
 
-/* Nothing more is taken: see struct qwriter's failed. */
+/* Nothing more is taken: see struct ob_writer's failed. */
 static void
-fail_writer(struct qwriter *w, const char *err)
+fail_writer(struct ob_writer *w, const char *err)
 {
 	snprintf(w->failed_err, sizeof(w->failed_err), "%s; restart dvmilter "
 	    "once the disk is sound", err);
@@ -143,7 +143,7 @@ fail_writer(struct qwriter *w, const char *err)
 
 /* With the lock held: forget the new entries (now in the store). */
 static void
-pend_clear(struct qwriter *w)
+pend_clear(struct ob_writer *w)
 {
 	for (size_t i = 0; i < w->npend; i++)
 		free(w->pend[i].mid);
@@ -151,7 +151,7 @@ pend_clear(struct qwriter *w)
 }
 
 static void
-recs_clear(struct qwriter *w)
+recs_clear(struct ob_writer *w)
 {
 	for (size_t i = 0; i < w->nrecs; i++)
 		free(w->recs[i].data);
@@ -160,12 +160,12 @@ recs_clear(struct qwriter *w)
 
 /* Room for @n more records and new entries, before they are logged. */
 static int
-reserve(struct qwriter *w, size_t n)
+reserve(struct ob_writer *w, size_t n)
 {
 	if (w->nrecs + n > w->recs_cap) {
 		size_t cap = w->recs_cap * 2 > w->nrecs + n ?
 		    w->recs_cap * 2 : w->nrecs + n + 64;
-		struct qw_rec *nr = realloc(w->recs, cap * sizeof(*nr));
+		struct ob_rec *nr = realloc(w->recs, cap * sizeof(*nr));
 
 		if (nr == NULL)
 			return ENOMEM;
@@ -175,7 +175,7 @@ reserve(struct qwriter *w, size_t n)
 	if (w->npend + n > w->pend_cap) {
 		size_t cap = w->pend_cap * 2 > w->npend + n ?
 		    w->pend_cap * 2 : w->npend + n + 64;
-		struct qw_pend *np = realloc(w->pend, cap * sizeof(*np));
+		struct ob_pend *np = realloc(w->pend, cap * sizeof(*np));
 
 		if (np == NULL)
 			return ENOMEM;
@@ -193,11 +193,11 @@ reserve(struct qwriter *w, size_t n)
  * index does not know that entry yet. A new entry joins @made.
  */
 static int
-put_one(struct qwriter *w, struct store_txn *t, struct queue_item *it,
-    struct qw_pend *made, size_t *nmade, uint64_t *last_id, uint64_t *id_r,
+put_one(struct ob_writer *w, struct store_txn *t, struct outbox_item *it,
+    struct ob_pend *made, size_t *nmade, uint64_t *last_id, uint64_t *id_r,
     const char **error_r)
 {
-	const struct qw_pend *same = NULL;
+	const struct ob_pend *same = NULL;
 	const char *mid = it->message_id;
 	int rc;
 
@@ -205,7 +205,7 @@ put_one(struct qwriter *w, struct store_txn *t, struct queue_item *it,
 	    (same = pend_find(made, *nmade, mid)) != NULL)
 		it->merge_into = same->id;
 	it->defer_index = true;
-	rc = queue_put(t, it, w->plugins, id_r, error_r);
+	rc = ob_table_put(t, it, w->plugins, id_r, error_r);
 	while (rc == DV_EEXIST) {
 		/* Another program put an entry under a reserved id. */
 		log_error("outbox: %s; the message %s%s%s gets another id",
@@ -213,10 +213,10 @@ put_one(struct qwriter *w, struct store_txn *t, struct queue_item *it,
 		    "Message-ID", mid != NULL ? mid : "", mid != NULL ? ">" :
 		    "");
 		it->id = ++*last_id;
-		rc = queue_put(t, it, w->plugins, id_r, error_r);
+		rc = ob_table_put(t, it, w->plugins, id_r, error_r);
 	}
 	if (rc == 0 && *id_r != it->merge_into)
-		made[(*nmade)++] = (struct qw_pend){ (char *)mid, *id_r,
+		made[(*nmade)++] = (struct ob_pend){ (char *)mid, *id_r,
 		    it->received };
 	return rc;
 }
@@ -228,13 +228,13 @@ put_one(struct qwriter *w, struct store_txn *t, struct queue_item *it,
  * success the writer forgets the records and wakes the worker.
  */
 static int
-store_logged(struct qwriter *w, struct qw_req **reqs, size_t nreqs,
+store_logged(struct ob_writer *w, struct ob_req **reqs, size_t nreqs,
     bool sync, const char **error_r)
 {
-	struct queue_index_hint *hints;
-	struct qw_pend *made;
+	struct ob_index_hint *hints;
+	struct ob_pend *made;
 	struct store_txn *t = NULL;
-	uint64_t last_id = w->last_id, end = qlog_end(w->log), got;
+	uint64_t last_id = w->last_id, end = ob_log_end(w->log), got;
 	size_t nmade = 0, nput = w->nrecs + nreqs;
 	int rc;
 
@@ -246,14 +246,14 @@ store_logged(struct qwriter *w, struct qw_req **reqs, size_t nreqs,
 		goto out;
 	}
 	for (size_t i = 0; i < w->npend; i++)
-		hints[i] = (struct queue_index_hint){ w->pend[i].id,
+		hints[i] = (struct ob_index_hint){ w->pend[i].id,
 		    w->pend[i].mid, w->pend[i].received };
 	if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
 		goto out;
 	for (size_t i = 0; i < w->nrecs && rc == 0; i++) {
-		struct qitem q;
+		struct ob_logged q;
 
-		if ((rc = qitem_decode(w->recs[i].data, w->recs[i].len,
+		if ((rc = ob_item_decode(w->recs[i].data, w->recs[i].len,
 		    &q)) == DV_ECORRUPT) {
 			/* Checked when logged or read back: cannot be. */
 			log_error("outbox: a logged message does not decode; "
@@ -264,11 +264,11 @@ store_logged(struct qwriter *w, struct qw_req **reqs, size_t nreqs,
 		if (rc == 0)
 			rc = put_one(w, t, &q.it, made, &nmade, &last_id,
 			    &got, error_r);
-		qitem_clear(&q);
+		ob_item_clear(&q);
 	}
 	for (size_t i = 0; i < nreqs && rc == 0; i++) {
-		struct queue_item it = *reqs[i]->it;
-		const struct qw_pend *same = NULL;
+		struct outbox_item it = *reqs[i]->it;
+		const struct ob_pend *same = NULL;
 
 		if (it.message_id != NULL && it.message_id[0] != '\0')
 			same = pend_find(w->pend, w->npend, it.message_id);
@@ -278,10 +278,10 @@ store_logged(struct qwriter *w, struct qw_req **reqs, size_t nreqs,
 		    error_r);
 	}
 	if (rc == 0)
-		rc = queue_index_pending(t, w->plugins, hints, w->npend,
+		rc = ob_table_index_pending(t, w->plugins, hints, w->npend,
 		    SIZE_MAX, NULL, NULL, error_r);
 	if (rc == 0)
-		rc = queue_log_state_put(t, qlog_ident(w->log), end, error_r);
+		rc = ob_table_log_state_put(t, ob_log_ident(w->log), end, error_r);
 	if (rc != 0) {
 		store_txn_abort(t);
 		goto out;
@@ -313,9 +313,9 @@ out:
 
 /* Whether half the log is taken: the store's meta page is due a sync. */
 static bool
-log_half_full(const struct qwriter *w)
+log_half_full(const struct ob_writer *w)
 {
-	return qlog_end(w->log) - w->durable > qlog_ring(w->log) / 2;
+	return ob_log_end(w->log) - w->durable > ob_log_ring(w->log) / 2;
 }
 
 /*
@@ -323,12 +323,12 @@ log_half_full(const struct qwriter *w)
  * straight); 0 if every one is durable. The new entries join w->pend.
  */
 static int
-write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
+write_batch(struct ob_writer *w, struct ob_req **reqs, size_t n)
 {
-	struct qlog_rec recs[QW_BATCH_MAX];
-	struct qw_pend added[QW_BATCH_MAX];
+	struct ob_log_rec recs[OB_BATCH_MAX];
+	struct ob_pend added[OB_BATCH_MAX];
 	struct store_txn *rt = NULL;
-	size_t lens[QW_BATCH_MAX], nadded = 0, nrecs = 0;
+	size_t lens[OB_BATCH_MAX], nadded = 0, nrecs = 0;
 	uint64_t id = w->last_id;
 	const char *err = "";
 	bool direct = false;
@@ -340,8 +340,8 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
-		lens[i] = qitem_size(reqs[i]->it);
-		if (lens[i] == 0 || lens[i] > QW_LOG_MAX)
+		lens[i] = ob_item_size(reqs[i]->it);
+		if (lens[i] == 0 || lens[i] > OB_LOG_MAX)
 			direct = true;
 	}
 	if (direct)
@@ -349,8 +349,8 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 	if ((rc = store_reader_txn(w->reader, &rt, &err)) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		struct queue_item it = *reqs[i]->it;
-		const struct qw_pend *same = NULL;
+		struct outbox_item it = *reqs[i]->it;
+		const struct ob_pend *same = NULL;
 		const char *mid = it.message_id;
 		uint64_t found;
 		size_t len;
@@ -367,10 +367,10 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 		if (same != NULL)
 			reqs[i]->id = it.merge_into = same->id;
 		else if (mid != NULL &&
-		    queue_find_message_id(rt, mid, &found, &err) == 0)
+		    ob_table_find_message_id(rt, mid, &found, &err) == 0)
 			reqs[i]->id = found;
 		if (reqs[i]->id == it.id) {
-			added[nadded] = (struct qw_pend){ NULL, it.id,
+			added[nadded] = (struct ob_pend){ NULL, it.id,
 			    it.received };
 			if (mid != NULL &&
 			    (added[nadded].mid = strdup(mid)) == NULL)
@@ -381,7 +381,7 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 		if ((recs[nrecs].data = malloc(len)) == NULL)
 			goto oom;
 		recs[nrecs++].len = len;
-		if ((rc = qitem_encode(&it, (unsigned char *)recs[nrecs - 1].data,
+		if ((rc = ob_item_encode(&it, (unsigned char *)recs[nrecs - 1].data,
 		    len)) != 0) {
 			err = dv_error_set("reading the spooled message: %s",
 			    strerror(rc));
@@ -391,9 +391,9 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 	store_txn_abort(rt);
 	rt = NULL;
 	/* A full log: what it holds must be in the store, durably, first. */
-	if (!qlog_room(w->log, w->durable, recs, nrecs) &&
+	if (!ob_log_room(w->log, w->durable, recs, nrecs) &&
 	    (store_logged(w, NULL, 0, true, &err) != 0 ||
-	    !qlog_room(w->log, w->durable, recs, nrecs))) {
+	    !ob_log_room(w->log, w->durable, recs, nrecs))) {
 		if (w->failed)
 			goto fail_writer;
 		log_warn("outbox: the log is full (%s): storing straight",
@@ -403,13 +403,13 @@ write_batch(struct qwriter *w, struct qw_req **reqs, size_t n)
 	}
 	if (reserve(w, nrecs) != 0)
 		goto oom;
-	if ((rc = qlog_append(w->log, recs, nrecs, NULL, &err)) != 0) {
+	if ((rc = ob_log_append(w->log, recs, nrecs, NULL, &err)) != 0) {
 		fail_writer(w, err);
 		goto fail_writer;
 	}
 	/* Durable: the writer keeps the records until the store has them. */
 	for (size_t i = 0; i < nrecs; i++)
-		w->recs[w->nrecs + i] = (struct qw_rec){
+		w->recs[w->nrecs + i] = (struct ob_rec){
 		    (unsigned char *)recs[i].data, recs[i].len };
 	pthread_mutex_lock(&w->lock);
 	if (w->nrecs == 0 && !w->stale)
@@ -457,7 +457,7 @@ answer:
  * forget it; sync when asked or when half the log is taken.
  */
 static void
-store_all(struct qwriter *w, bool sync)
+store_all(struct ob_writer *w, bool sync)
 {
 	const char *err = "";
 
@@ -473,21 +473,21 @@ store_all(struct qwriter *w, bool sync)
 		return;
 	}
 	w->index_retry_at = 0;
-	if (store_preallocate(w->store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
+	if (store_preallocate(w->store, OB_PREALLOC_LOW, OB_PREALLOC_CHUNK,
 	    &err) != 0)
 		log_warn("outbox: %s", err);
 }
 
 /* Whether logged messages wait for the store. */
 static bool
-unindexed(const struct qwriter *w)
+unindexed(const struct ob_writer *w)
 {
 	return w->nrecs > 0 || w->stale;
 }
 
 /* With the lock held: whether to store now. */
 static bool
-index_due(const struct qwriter *w, bool idle)
+index_due(const struct ob_writer *w, bool idle)
 {
 	int64_t age;
 
@@ -500,13 +500,13 @@ index_due(const struct qwriter *w, bool idle)
 	if (log_half_full(w))
 		return true;
 	age = mono_us() - w->pend_since;
-	return w->nrecs >= QW_INDEX_BATCH || age >= QW_INDEX_MAX_US ||
-	    (idle && age >= QW_INDEX_IDLE_US);
+	return w->nrecs >= OB_INDEX_BATCH || age >= OB_INDEX_MAX_US ||
+	    (idle && age >= OB_INDEX_IDLE_US);
 }
 
 /* With the lock held: wait for work, or until indexing is due. */
 static void
-wait_for_work(struct qwriter *w)
+wait_for_work(struct ob_writer *w)
 {
 	while (w->head == NULL && !w->stop && w->flush_req == w->flush_done &&
 	    !index_due(w, true)) {
@@ -516,20 +516,20 @@ wait_for_work(struct qwriter *w)
 			pthread_cond_wait(&w->work, &w->lock);
 			continue;
 		}
-		at = w->pend_since + QW_INDEX_IDLE_US;
+		at = w->pend_since + OB_INDEX_IDLE_US;
 		if (w->index_retry_at > at)
 			at = w->index_retry_at;
 		(void)wait_until(w, at);
 	}
 }
 
-static void finish(struct qwriter *w, struct qw_req *r);
+static void finish(struct ob_writer *w, struct ob_req *r);
 
 static void *
 writer_main(void *arg)
 {
-	struct qwriter *w = arg;
-	struct qw_req *batch[QW_BATCH_MAX];
+	struct ob_writer *w = arg;
+	struct ob_req *batch[OB_BATCH_MAX];
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
@@ -564,11 +564,11 @@ writer_main(void *arg)
 		 * serves them all (PostgreSQL's commit_delay, but only
 		 * while there are messages to wait for).
 		 */
-		if (w->queued < w->expected && w->queued < QW_BATCH_MAX) {
-			int64_t until = mono_us() + QW_DELAY_US;
+		if (w->queued < w->expected && w->queued < OB_BATCH_MAX) {
+			int64_t until = mono_us() + OB_DELAY_US;
 
 			while (w->queued < w->expected &&
-			    w->queued < QW_BATCH_MAX && !w->stop &&
+			    w->queued < OB_BATCH_MAX && !w->stop &&
 			    wait_until(w, until) == 0)
 				;
 		}
@@ -578,10 +578,10 @@ writer_main(void *arg)
 		 * first message always goes, more only while they fit.
 		 */
 		bytes = 0;
-		while (w->head != NULL && n < QW_BATCH_MAX && (n == 0 ||
-		    w->head->it->raw_len <= QW_BATCH_BYTES - bytes)) {
-			bytes += w->head->it->raw_len < QW_BATCH_BYTES ?
-			    w->head->it->raw_len : QW_BATCH_BYTES;
+		while (w->head != NULL && n < OB_BATCH_MAX && (n == 0 ||
+		    w->head->it->raw_len <= OB_BATCH_BYTES - bytes)) {
+			bytes += w->head->it->raw_len < OB_BATCH_BYTES ?
+			    w->head->it->raw_len : OB_BATCH_BYTES;
 			batch[n++] = w->head;
 			w->head = w->head->next;
 			w->queued--;
@@ -616,7 +616,7 @@ writer_main(void *arg)
 
 /* With the lock held: answer one submission. */
 static void
-finish(struct qwriter *w, struct qw_req *r)
+finish(struct ob_writer *w, struct ob_req *r)
 {
 	w->store_us += (uint64_t)(mono_us() - r->queued_at);
 	r->done = true;
@@ -625,30 +625,30 @@ finish(struct qwriter *w, struct qw_req *r)
 
 /* Free what the writer holds (its thread has ended). */
 static void
-writer_free(struct qwriter *w)
+writer_free(struct ob_writer *w)
 {
 	pend_clear(w);
 	free(w->pend);
 	recs_clear(w);
 	free(w->recs);
-	qlog_close(w->log);
+	ob_log_close(w->log);
 	store_reader_close(w->reader);
 	plugins_free(w->plugins);
 	free(w);
 }
 
-/* qlog_open()'s replay: keep each record the store does not have. */
+/* ob_log_open()'s replay: keep each record the store does not have. */
 static int
-replay_one(const struct qlog_rec *rec, uint64_t lsn, void *arg)
+replay_one(const struct ob_log_rec *rec, uint64_t lsn, void *arg)
 {
-	struct qwriter *w = arg;
+	struct ob_writer *w = arg;
 	unsigned char *copy;
 
 	(void)lsn;
 	if (reserve(w, 1) != 0 || (copy = malloc(rec->len > 0 ? rec->len : 1)) == NULL)
 		return ENOMEM;
 	memcpy(copy, rec->data, rec->len);
-	w->recs[w->nrecs++] = (struct qw_rec){ copy, rec->len };
+	w->recs[w->nrecs++] = (struct ob_rec){ copy, rec->len };
 	return 0;
 }
 
@@ -657,7 +657,7 @@ replay_one(const struct qlog_rec *rec, uint64_t lsn, void *arg)
  * knew them, so that the milter finds them until they are stored.
  */
 static int
-replay_pend(struct qwriter *w, const char **error_r)
+replay_pend(struct ob_writer *w, const char **error_r)
 {
 	struct store_txn *t;
 	int rc;
@@ -665,19 +665,19 @@ replay_pend(struct qwriter *w, const char **error_r)
 	if ((rc = store_txn_begin(w->store, false, &t, error_r)) != 0)
 		return rc;
 	for (size_t i = 0; i < w->nrecs && rc == 0; i++) {
-		struct qitem q;
+		struct ob_logged q;
 		const char *mid;
 		uint64_t found;
 
-		if (qitem_decode(w->recs[i].data, w->recs[i].len, &q) != 0)
+		if (ob_item_decode(w->recs[i].data, w->recs[i].len, &q) != 0)
 			continue;	/* left out when stored, and said so */
 		mid = q.it.message_id;
 		if (q.it.id > w->last_id)
 			w->last_id = q.it.id;
 		if (q.it.merge_into == 0 && (mid == NULL || mid[0] == '\0' ||
 		    (pend_find(w->pend, w->npend, mid) == NULL &&
-		    queue_find_message_id(t, mid, &found, error_r) != 0))) {
-			w->pend[w->npend] = (struct qw_pend){ NULL, q.it.id,
+		    ob_table_find_message_id(t, mid, &found, error_r) != 0))) {
+			w->pend[w->npend] = (struct ob_pend){ NULL, q.it.id,
 			    q.it.received };
 			if (mid != NULL && mid[0] != '\0' &&
 			    (w->pend[w->npend].mid = strdup(mid)) == NULL)
@@ -685,7 +685,7 @@ replay_pend(struct qwriter *w, const char **error_r)
 			else
 				w->npend++;
 		}
-		qitem_clear(&q);
+		ob_item_clear(&q);
 	}
 	store_txn_abort(t);
 	if (rc != 0)
@@ -699,7 +699,7 @@ replay_pend(struct qwriter *w, const char **error_r)
  * log as its own.
  */
 static int
-recover(struct qwriter *w, const char *log_path, const char **error_r)
+recover(struct ob_writer *w, const char *log_path, const char **error_r)
 {
 	struct store_txn *t;
 	uint64_t ident, applied;
@@ -708,13 +708,13 @@ recover(struct qwriter *w, const char *log_path, const char **error_r)
 
 	if ((rc = store_txn_begin(w->store, false, &t, error_r)) != 0)
 		return rc;
-	if ((rc = queue_last_id(t, &w->last_id, error_r)) == 0)
-		rc = queue_log_state(t, &ident, &applied, error_r);
+	if ((rc = ob_table_last_id(t, &w->last_id, error_r)) == 0)
+		rc = ob_table_log_state(t, &ident, &applied, error_r);
 	store_txn_abort(t);
-	if (rc != 0 || (rc = qlog_open(log_path, QW_LOG_RING, ident, applied,
+	if (rc != 0 || (rc = ob_log_open(log_path, OB_LOG_RING, ident, applied,
 	    replay_one, w, &w->log, error_r)) != 0)
 		return rc;
-	if (ident != 0 && qlog_ident(w->log) != ident)
+	if (ident != 0 && ob_log_ident(w->log) != ident)
 		log_warn("outbox: the log %s is new; any message the one "
 		    "before held and this store did not have is lost",
 		    log_path);
@@ -741,11 +741,11 @@ recover(struct qwriter *w, const char *log_path, const char **error_r)
 }
 
 int
-qwriter_start(struct store *store, const char *log_path,
-    char *const *plugins, void (*indexed)(void), struct qwriter **w_r,
+ob_writer_start(struct store *store, const char *log_path,
+    char *const *plugins, void (*indexed)(void), struct ob_writer **w_r,
     const char **error_r)
 {
-	struct qwriter *w = calloc(1, sizeof(*w));
+	struct ob_writer *w = calloc(1, sizeof(*w));
 	size_t n = 0;
 	int rc;
 
@@ -774,7 +774,7 @@ qwriter_start(struct store *store, const char *log_path,
 	if ((rc = store_reader_open(store, &w->reader, error_r)) != 0 ||
 	    (rc = recover(w, log_path, error_r)) != 0)
 		goto fail;
-	if (store_preallocate(store, QW_PREALLOC_LOW, QW_PREALLOC_CHUNK,
+	if (store_preallocate(store, OB_PREALLOC_LOW, OB_PREALLOC_CHUNK,
 	    error_r) != 0)
 		log_warn("outbox: %s", *error_r);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
@@ -799,10 +799,10 @@ fail:
 }
 
 int
-qwriter_submit(struct qwriter *w, const struct queue_item *it,
+ob_writer_submit(struct ob_writer *w, const struct outbox_item *it,
     bool it_was_expected, uint64_t *id_r, char *err, size_t errsz)
 {
-	struct qw_req r = { .it = it };
+	struct ob_req r = { .it = it };
 
 	r.queued_at = mono_us();
 	pthread_cond_init(&r.cond, NULL);
@@ -835,9 +835,9 @@ qwriter_submit(struct qwriter *w, const struct queue_item *it,
 }
 
 bool
-qwriter_find_message_id(struct qwriter *w, const char *mid, uint64_t *id_r)
+ob_writer_find_message_id(struct ob_writer *w, const char *mid, uint64_t *id_r)
 {
-	const struct qw_pend *p;
+	const struct ob_pend *p;
 
 	pthread_mutex_lock(&w->lock);
 	if ((p = pend_find(w->pend, w->npend, mid)) != NULL)
@@ -847,7 +847,7 @@ qwriter_find_message_id(struct qwriter *w, const char *mid, uint64_t *id_r)
 }
 
 void
-qwriter_flush(struct qwriter *w)
+ob_writer_flush(struct ob_writer *w)
 {
 	unsigned req;
 
@@ -860,7 +860,7 @@ qwriter_flush(struct qwriter *w)
 }
 
 void
-qwriter_stop(struct qwriter *w)
+ob_writer_stop(struct ob_writer *w)
 {
 	if (w == NULL)
 		return;
@@ -876,7 +876,7 @@ qwriter_stop(struct qwriter *w)
 }
 
 void
-qwriter_expect(struct qwriter *w, int delta)
+ob_writer_expect(struct ob_writer *w, int delta)
 {
 	pthread_mutex_lock(&w->lock);
 	if (delta > 0)
@@ -887,7 +887,7 @@ qwriter_expect(struct qwriter *w, int delta)
 }
 
 size_t
-qwriter_waiting(struct qwriter *w)
+ob_writer_waiting(struct ob_writer *w)
 {
 	size_t n;
 
@@ -898,7 +898,7 @@ qwriter_waiting(struct qwriter *w)
 }
 
 size_t
-qwriter_pending(struct qwriter *w)
+ob_writer_pending(struct ob_writer *w)
 {
 	size_t n;
 
@@ -909,7 +909,7 @@ qwriter_pending(struct qwriter *w)
 }
 
 void
-qwriter_stats(struct qwriter *w, uint64_t *messages, uint64_t *commits,
+ob_writer_stats(struct ob_writer *w, uint64_t *messages, uint64_t *commits,
     uint64_t *index_commits, uint64_t *store_us)
 {
 	pthread_mutex_lock(&w->lock);

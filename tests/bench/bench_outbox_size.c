@@ -6,7 +6,7 @@
  * (default 2048) for one plugin, 100 per transaction, each with a
  * realistic envelope, decision and Message-ID, and records each delivery
  * done; it measures the pages in use (LMDB's last page number). Then it
- * prunes them all with queue_prune_scan()/queue_prune_ids(), as the
+ * prunes them all with ob_table_prune_scan()/ob_table_prune_ids(), as the
  * worker does, and queues N more, which go into the pages the pruning
  * freed as far as LMDB can reuse them: what they add to the pages in use
  * is the steady-state growth per message with retention (what a pruned
@@ -68,7 +68,7 @@ fill(struct store *st, int from, int n, const char *raw, size_t size)
 		if (store_txn_begin(st, true, &t, &err) != 0)
 			fail("begin", err);
 		for (int j = i; j < i + 100 && j < from + n; j++) {
-			struct queue_item it = { .received = 1000,
+			struct outbox_item it = { .received = 1000,
 			    .queue_id = "4FqZ2sK1zT", .envelope_from =
 			    "customer@ext.example", .rcpts = rcpts,
 			    .nrcpts = 1, .message_id = mid, .decision = decision,
@@ -77,8 +77,8 @@ fill(struct store *st, int from, int n, const char *raw, size_t size)
 
 			snprintf(mid, sizeof(mid), "20261128.%08d.4f2a@mail."
 			    "ext.example", j);
-			if (queue_put(t, &it, plugins, &id, &err) != 0 ||
-			    queue_record(t, id, "local", 0, QUEUE_OK, NULL,
+			if (ob_table_put(t, &it, plugins, &id, &err) != 0 ||
+			    ob_table_record(t, id, "local", 0, OUTBOX_OK, NULL,
 			    "00000000000004d2", "5f2c1d1e-1111-2222-3333-"
 			    "444455556666", 0, 1000, &pol, 0.5, NULL,
 			    &err) != 0)
@@ -93,7 +93,7 @@ int
 main(int argc, char **argv)
 {
 	struct store_opts o = { .mapsize = (size_t)8 << 30, .create = true };
-	struct queue_prune_pos pos = { 0 };
+	struct outbox_prune_pos pos = { 0 };
 	size_t size = 2048, u0, u1, u2, u3, total = 0;
 	struct store *st;
 	struct store_txn *t;
@@ -124,12 +124,12 @@ main(int argc, char **argv)
 		size_t k, pruned;
 
 		if (store_txn_begin(st, false, &t, &err) != 0 ||
-		    queue_prune_scan(t, 2000, 256, &pos, ids, &k, &more,
+		    ob_table_prune_scan(t, 2000, 256, &pos, ids, &k, &more,
 		    &err) != 0)
 			fail("scan", err);
 		store_txn_abort(t);
 		if (store_txn_begin(st, true, &t, &err) != 0 ||
-		    queue_prune_ids(t, ids, k, 2000, 3000, &pruned,
+		    ob_table_prune_ids(t, ids, k, 2000, 3000, &pruned,
 		    &err) != 0 || store_txn_commit(t, &err) != 0)
 			fail("prune", err);
 		total += pruned;

@@ -91,7 +91,7 @@ fill(struct store *st, unsigned count)
 	uint64_t id;
 
 	for (unsigned i = 0; i < count; i++) {
-		struct queue_item it = {
+		struct outbox_item it = {
 			.received = (int64_t)time(NULL), .queue_id = "BENCH",
 			.envelope_from = from, .rcpts = rcpts, .nrcpts = 1,
 			.message_id = mid, .decision = decision, .raw = raw,
@@ -101,8 +101,8 @@ fill(struct store *st, unsigned count)
 		    sizeof(from), mid, sizeof(mid));
 		if (t == NULL && store_txn_begin(st, true, &t, &err) != 0)
 			die("begin", err);
-		if (queue_put(t, &it, plugins, &id, &err) != 0)
-			die("queue_put", err);
+		if (ob_table_put(t, &it, plugins, &id, &err) != 0)
+			die("ob_table_put", err);
 		if ((i + 1) % 100 == 0 || i + 1 == count) {
 			if (store_txn_commit(t, &err) != 0)
 				die("commit", err);

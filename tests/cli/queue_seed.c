@@ -19,7 +19,7 @@ main(int argc, char **argv)
 {
 	static const char *const rcpts[] = { "support@example.com" };
 	static const char raw[] = "Subject: seeded\r\nMessage-ID: <x>\r\n\r\nhi\r\n";
-	struct queue_item it = {
+	struct outbox_item it = {
 		.received = (int64_t)time(NULL), .queue_id = "SEED1",
 		.envelope_from = "ann@ext.example", .rcpts = rcpts, .nrcpts = 1,
 		.decision = "{\"mailboxes\":[{\"address\":\"support@example.com\"}]}",
@@ -37,7 +37,7 @@ main(int argc, char **argv)
 	it.message_id = argv[2];
 	if (store_open(argv[1], NULL, &st, &err) != 0 ||
 	    store_txn_begin(st, true, &t, &err) != 0 ||
-	    queue_put(t, &it, argv + 3, &id, &err) != 0 ||
+	    ob_table_put(t, &it, argv + 3, &id, &err) != 0 ||
 	    store_txn_commit(t, &err) != 0) {
 		fprintf(stderr, "queue_seed: %s\n", err);
 		return 1;

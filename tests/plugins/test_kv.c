@@ -28,7 +28,7 @@ static uint64_t
 queue_one(struct store *st, const char *subject)
 {
 	char raw[200];
-	struct queue_item it = { .received = 1000 };
+	struct outbox_item it = { .received = 1000 };
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -37,7 +37,7 @@ queue_one(struct store *st, const char *subject)
 	it.raw = raw;
 	it.raw_len = strlen(raw);
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
-	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, plugins, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	return id;
 }
@@ -114,7 +114,7 @@ plugin_writes_commit_only_with_success(void **state)
 {
 	struct kvfx fx;
 	struct store_txn *t;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	const char *err;
 	char path[300], *v;
 	uint64_t a, f, b;
@@ -130,12 +130,12 @@ plugin_writes_commit_only_with_success(void **state)
 	assert_int_equal(step(&fx, 2000), 0);
 
 	assert_int_equal(store_txn_begin(fx.st, false, &t, &err), 0);
-	assert_int_equal(queue_delivery_get(t, a, "kvtest", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, a, "kvtest", &d, &err), 0);
 	assert_string_equal(d.activity_id, "kv-1");
-	assert_int_equal(queue_delivery_get(t, b, "kvtest", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, b, "kvtest", &d, &err), 0);
 	assert_string_equal(d.activity_id, "kv-2");	/* fail's number was not kept */
-	assert_int_equal(queue_delivery_get(t, f, "kvtest", &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(ob_table_delivery_get(t, f, "kvtest", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	store_txn_abort(t);
 
 	snprintf(path, sizeof(path), "seen/%016llx", (unsigned long long)a);
@@ -237,15 +237,15 @@ a_record_changed_by_another_writer_is_not_overwritten(void **state)
 }
 
 /* The delivery of @id to kvtest as it stands. */
-static struct queue_delivery
+static struct outbox_delivery
 delivery(struct store *st, uint64_t id)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	struct store_txn *t;
 	const char *err;
 
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_delivery_get(t, id, "kvtest", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, id, "kvtest", &d, &err), 0);
 	store_txn_abort(t);
 	return d;
 }
@@ -260,7 +260,7 @@ static void
 a_plugin_that_is_down_is_held_back(void **state)
 {
 	struct kvfx fx;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	uint64_t x, y, z;
 
 	(void)state;
@@ -274,7 +274,7 @@ a_plugin_that_is_down_is_held_back(void **state)
 	assert_int_equal(d.attempts, 1);
 	assert_string_equal(d.last_error, "back end down");
 	d = delivery(fx.st, y);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.attempts, 0);
 	assert_int_equal(d.next_at, 2000 + DELIVER_HOLD_FIRST);
 	assert_non_null(strstr(d.last_error, "held back"));
@@ -298,10 +298,10 @@ a_plugin_that_is_down_is_held_back(void **state)
 	    now += 60)
 		while (step(&fx, now) > 0)
 			;
-	assert_int_equal(delivery(fx.st, x).state, QUEUE_DONE);
-	assert_int_equal(delivery(fx.st, y).state, QUEUE_DONE);
+	assert_int_equal(delivery(fx.st, x).state, OUTBOX_DONE);
+	assert_int_equal(delivery(fx.st, y).state, OUTBOX_DONE);
 	d = delivery(fx.st, z);
-	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(d.state, OUTBOX_DONE);
 	assert_int_equal(d.attempts, 1);
 	kvfx_close(&fx);
 }

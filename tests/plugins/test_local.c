@@ -141,7 +141,7 @@ track(const char *from, const char *msgid, const char *subject,
     const char *extra_headers, const char *decision)
 {
 	char raw[4000];
-	struct queue_item it = { .received = (int64_t)time(NULL) };
+	struct outbox_item it = { .received = (int64_t)time(NULL) };
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -159,7 +159,7 @@ track(const char *from, const char *msgid, const char *subject,
 	it.decision = decision ? decision : QUEUE_DEC;
 	it.direction = strstr(it.decision, "\"outgoing\"") != NULL;
 	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
-	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, plugins, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	do {
 		assert_int_equal(deliver_next(F.st, F.ps, &F.o,
