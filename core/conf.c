@@ -370,6 +370,57 @@ set_outbox_retention(struct conf *c, const char *v, const char **error_r)
 	return parse_duration(v, &c->outbox_retention, error_r);
 }
 
+/* A delay of the retry policy: 1 s to a week. */
+static int
+set_delay(unsigned *dst, const char *v, const char **error_r)
+{
+	int64_t secs;
+
+	if (parse_duration(v, &secs, error_r) != 0 || secs < 1 ||
+	    secs > 7 * 86400) {
+		*error_r = dv_error_set("\"%s\" is not a delay from 1s to 7d",
+		    v);
+		return DV_EINVAL;
+	}
+	*dst = (unsigned)secs;
+	return 0;
+}
+
+static int
+set_retry_base(struct conf *c, const char *v, const char **error_r)
+{
+	return set_delay(&c->retry.base_delay, v, error_r);
+}
+
+static int
+set_retry_max(struct conf *c, const char *v, const char **error_r)
+{
+	return set_delay(&c->retry.max_delay, v, error_r);
+}
+
+static int
+set_retry_attempts(struct conf *c, const char *v, const char **error_r)
+{
+	unsigned long n;
+	int rc = parse_uint(v, 1, 1000, 10, &n, error_r);
+
+	if (rc == 0)
+		c->retry.max_attempts = (unsigned)n;
+	return rc;
+}
+
+static int
+set_hold_first(struct conf *c, const char *v, const char **error_r)
+{
+	return set_delay(&c->retry.hold_first, v, error_r);
+}
+
+static int
+set_hold_max(struct conf *c, const char *v, const char **error_r)
+{
+	return set_delay(&c->retry.hold_max, v, error_r);
+}
+
 static int
 set_smart_matching(struct conf *c, const char *v, const char **error_r)
 {
@@ -761,6 +812,11 @@ static const struct conf_key conf_keys[] = {
 	{ "TrackingTokenInSubject", set_token_in_subject, false },
 	{ "SmartMatching", set_smart_matching, false },
 	{ "OutboxRetention", set_outbox_retention, true },
+	{ "RetryBaseDelay", set_retry_base, true },
+	{ "RetryMaxDelay", set_retry_max, true },
+	{ "RetryMaxAttempts", set_retry_attempts, true },
+	{ "PluginHoldFirst", set_hold_first, true },
+	{ "PluginHoldMax", set_hold_max, true },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -833,6 +889,7 @@ conf_set_defaults(struct conf *c, const char **error_r)
 	c->message_memory_limit = (size_t)1 << 20;
 	c->max_message_size = (size_t)25 << 20;
 	c->outbox_retention = 7 * 86400;
+	c->retry = (struct retry_policy)RETRY_POLICY_DEFAULT;
 	c->unapproved_rcpt.action = CONF_REJECT;
 	c->unapproved_sender.action = CONF_REJECT;
 	c->unknown_rcpt.action = CONF_ACCEPT;
@@ -1047,6 +1104,14 @@ conf_validate(const struct conf *c, const char **error_r)
 		    c->unknown_rcpt.action));
 		return DV_EINVAL;
 	}
+	if (c->retry.max_delay < c->retry.base_delay ||
+	    c->retry.hold_max < c->retry.hold_first) {
+		*error_r = dv_error_set("%s is shorter than %s",
+		    c->retry.max_delay < c->retry.base_delay ? "RetryMaxDelay" :
+		    "PluginHoldMax", c->retry.max_delay < c->retry.base_delay ?
+		    "RetryBaseDelay" : "PluginHoldFirst");
+		return DV_EINVAL;
+	}
 	return 0;
 }
 
@@ -1253,6 +1318,12 @@ conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
 		    b->token_key_file) },
 		{ "OutboxRetention", a->outbox_retention ==
 		    b->outbox_retention },
+		{ "RetryBaseDelay", a->retry.base_delay == b->retry.base_delay },
+		{ "RetryMaxDelay", a->retry.max_delay == b->retry.max_delay },
+		{ "RetryMaxAttempts", a->retry.max_attempts ==
+		    b->retry.max_attempts },
+		{ "PluginHoldFirst", a->retry.hold_first == b->retry.hold_first },
+		{ "PluginHoldMax", a->retry.hold_max == b->retry.hold_max },
 	};
 	size_t used = 0;
 

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "cidr.h"
+#include "retry.h"
 
 #ifndef DV_PLUGINDIR
 #define DV_PLUGINDIR "/usr/lib/dvmilter"
@@ -103,6 +104,10 @@ struct conf {
 	char *plugin_dir;		/* default DV_PLUGINDIR */
 	struct conf_plugin_key *plugin_keys;
 	size_t nplugin_keys;
+
+	/* RetryBaseDelay, RetryMaxDelay, RetryMaxAttempts, PluginHoldFirst,
+	 * PluginHoldMax (retry.h); restart to change. */
+	struct retry_policy retry;
 };
 
 /**

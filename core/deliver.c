@@ -3,7 +3,7 @@
  *
  * Turns a queued message into the plugin ABI's view (the parsed message
  * from core/msg and the stored decision) and records the result with
- * core/queue's retry policy. It decides nothing about tracking.
+ * core/retry's policy. It decides nothing about tracking.
  */
 #include "config.h"
 
@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <malloc.h>
-#include <openssl/rand.h>
 
 #include "deliver.h"
 #include "log.h"
@@ -104,16 +104,6 @@ drop_attachments(struct msg *m)
 	m->att = NULL;
 	m->natt = 0;
 	m->truncated = true;
-}
-
-static double
-jitter(void)
-{
-	uint32_t r = 0;
-
-	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
-		r = (uint32_t)rand();
-	return (double)r / 4294967296.0;
 }
 
 /* The ABI's arrays, pointing into the parsed message. */
@@ -386,40 +376,61 @@ attempt_one(struct store *st, struct plugin *p,
 }
 
 /*
+ * A plugin's circuit breaker (retry.h). The plugin host keeps its state
+ * (plugin_hold()); the policy decides how long it holds.
+ */
+static struct retry_breaker
+breaker_of(const struct plugin *p)
+{
+	struct retry_breaker b;
+
+	b.until = plugin_held_until(p, &b.held_for, NULL);
+	return b;
+}
+
+static bool
+held(const struct plugin *p, int64_t now)
+{
+	struct retry_breaker b = breaker_of(p);
+
+	return retry_breaker_held(&b, now);
+}
+
+/*
  * A delivery to @p failed for now. If the plugin's health check fails
- * too, its back end is down: hold its deliveries back instead of
- * spending their attempts, DELIVER_HOLD_FIRST s the first time, twice
- * as long each time it is still down after, at most DELIVER_HOLD_MAX.
+ * too, its back end is down: its breaker holds its deliveries back
+ * instead of spending their attempts (PluginHoldFirst, doubling while it
+ * stays down, at most PluginHoldMax).
  */
 static void
-check_health(struct plugin *p, int64_t now, int64_t t0)
+check_health(struct plugin *p, const struct retry_policy *pol, int64_t now,
+    int64_t t0)
 {
+	struct retry_breaker b = breaker_of(p);
 	char msg[200];
-	unsigned last, secs;
+	unsigned secs;
 
-	if (plugin_held_until(p, &last, NULL) > now ||
+	if (retry_breaker_held(&b, now) ||
 	    plugin_health(p, msg, sizeof(msg)) == DVP_OK)
 		return;
 	if (msg[0] == '\0')
 		snprintf(msg, sizeof(msg), "health check failed");
-	secs = last == 0 ? DELIVER_HOLD_FIRST : last >= DELIVER_HOLD_MAX / 2 ?
-	    DELIVER_HOLD_MAX : last * 2;
 	/* From now, not from the batch's start: failures can be slow. */
-	plugin_hold(p, now + ((int64_t)time(NULL) - t0) + secs, secs, msg);
+	secs = retry_breaker_trip(&b, pol, now + ((int64_t)time(NULL) - t0));
+	plugin_hold(p, b.until, b.held_for, msg);
 	log_warn("plugin %s is down (%s): holding its deliveries back for "
 	    "%u s", plugin_name(p), msg, secs);
 }
 
-/* A delivery to @p succeeded: it is not held any more. */
+/* A delivery to @p succeeded: its breaker closes. */
 static void
 release(struct plugin *p)
 {
-	unsigned last;
+	struct retry_breaker b = breaker_of(p);
 
-	(void)plugin_held_until(p, &last, NULL);
-	if (last == 0)
+	if (!retry_breaker_close(&b))
 		return;
-	plugin_hold(p, 0, 0, NULL);
+	plugin_hold(p, b.until, b.held_for, NULL);
 	log_notice("plugin %s delivers again", plugin_name(p));
 }
 
@@ -497,7 +508,7 @@ record_batch(struct store *st, const struct deliver_opts *o,
 		    a[i].held ? OUTBOX_HELD :
 		    (enum outbox_result)a[i].r.status, a[i].r.error,
 		    a[i].r.activity_id, a[i].r.case_id, a[i].r.retry_after, now,
-		    &o->policy, jitter(), &after[i], error_r);
+		    &o->policy, retry_jitter(), &after[i], error_r);
 	if (rc == 0)
 		rc = store_txn_commit(t, error_r);
 	else
@@ -569,13 +580,13 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		memset(&a[i], 0, sizeof(a[i]));
 		a[i].d = due[i];
 		a[i].gen = due[i].gen;
-		if (p != NULL && plugin_held_until(p, NULL, NULL) > now) {
+		if (p != NULL && held(p, now)) {
 			hold(&a[i], p, now);
 			continue;
 		}
 		bytes += attempt_one(st, p, o, &a[i]);
 		if (a[i].called && a[i].r.status == DVP_TRANSIENT)
-			check_health(p, now, t0);
+			check_health(p, &o->policy, now, t0);
 		else if (a[i].called && a[i].r.status == DVP_OK)
 			release(p);
 	}

@@ -16,12 +16,13 @@
 
 #include "plugin.h"
 #include "pluginkv.h"
+#include "retry.h"
 #include "outbox.h"
 #include "store.h"
 #include "token.h"
 
 struct deliver_opts {
-	struct queue_policy policy;
+	struct retry_policy policy;	/* RetryBaseDelay... PluginHoldMax */
 	const struct token_key *key;	/* NULL: no tracking tokens */
 	const char *token_prefix;
 	struct pluginkv *kv;		/* the plugins' store, or NULL */
@@ -55,14 +56,6 @@ struct deliver_opts {
  * @param[out] next_r  when nothing was due: the next due time, or 0.
  * @return 0, or a store error (logged by the caller).
  */
-/*
- * A plugin whose delivery fails for now and whose health() fails too is
- * held back: its deliveries are not attempted (nor their attempts
- * counted) for this long, doubling while it stays down.
- */
-#define DELIVER_HOLD_FIRST	30
-#define DELIVER_HOLD_MAX	600
-
 /* Plugins that deliver_order() tells apart; the rest come after them. */
 #define DELIVER_MAX_PLUGINS	32
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "retry.h"
 #include "store.h"
 
 enum outbox_state {
@@ -94,15 +95,6 @@ struct outbox_delivery {
 	char case_id[80];
 	uint64_t gen;			/* bumped each time it is re-armed */
 };
-
-/* Retry policy. */
-struct queue_policy {
-	unsigned base_delay;		/* seconds before the first retry */
-	unsigned max_delay;		/* cap on one delay */
-	unsigned max_attempts;		/* then dead */
-};
-
-#define QUEUE_POLICY_DEFAULT { 30, 3600, 25 }
 
 /**
  * ob_table_put - add a message with one pending delivery per plugin, due at
@@ -256,7 +248,7 @@ enum outbox_result {
 int ob_table_record(struct store_txn *t, uint64_t id, const char *plugin,
     uint64_t gen, enum outbox_result outcome, const char *error,
     const char *activity_id, const char *case_id, int64_t retry_after,
-    int64_t now, const struct queue_policy *pol, double jitter,
+    int64_t now, const struct retry_policy *pol, double jitter,
     struct outbox_delivery *d_r, const char **error_r);
 
 /**
@@ -337,10 +329,6 @@ int ob_table_foreach(struct store_txn *t,
  */
 int ob_table_find_message_id(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r);
-
-/** ob_table_backoff - the delay before attempt @attempts + 1. */
-int64_t ob_table_backoff(const struct queue_policy *pol, unsigned attempts,
-    double jitter);
 
 /** outbox_state_name - "pending", "done" or "dead". */
 const char *outbox_state_name(int state);

@@ -46,7 +46,7 @@ struct retry_policy {
 
 /*
  * The supervisor's restarts of the outbox worker: at once (a second) for
- * a worker that ran RETRY_RESTART_HEALTHY seconds or more, else a crash
+ * a worker that ran more than RETRY_RESTART_HEALTHY seconds, else a crash
  * loop backs off, doubling up to a minute.
  */
 #define RETRY_RESTART_POLICY { .hold_first = 1, .hold_max = 60 }

@@ -106,7 +106,7 @@ wk_open(struct worker *w, const char *conf_path)
 	so.nometasync = true;
 	if (store_open(c->database, &so, &w->store, &err) != 0)
 		fatal("%s", err);
-	w->opts.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	w->opts.policy = c->retry;
 	if ((w->opts.kv = pluginkv_new(w->store)) == NULL)
 		fatal("out of memory");
 	if (store_reader_open(w->store, &w->opts.reader, &err) != 0)

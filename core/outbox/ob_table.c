@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "outbox.h"
+#include "retry.h"
 #include "smart.h"
 #include "status.h"
 #include "store_int.h"
@@ -929,29 +930,15 @@ ob_table_due_batch(struct store_txn *t, int64_t now, size_t max,
 	return rc;
 }
 
-int64_t
-ob_table_backoff(const struct queue_policy *pol, unsigned attempts,
-    double jitter)
-{
-	double d = pol->base_delay;
-
-	for (unsigned i = 1; i < attempts && d < pol->max_delay; i++)
-		d *= 2;
-	if (d > pol->max_delay)
-		d = pol->max_delay;
-	/* Full jitter on the upper half spreads a burst of retries. */
-	d = d / 2 + d / 2 * jitter;
-	return d < 1 ? 1 : (int64_t)d;
-}
-
 int
 ob_table_record(struct store_txn *t, uint64_t id, const char *plugin,
     uint64_t gen, enum outbox_result outcome, const char *error,
     const char *activity_id, const char *case_id, int64_t retry_after,
-    int64_t now, const struct queue_policy *pol, double jitter,
+    int64_t now, const struct retry_policy *pol, double jitter,
     struct outbox_delivery *d_r, const char **error_r)
 {
 	struct outbox_delivery d;
+	int64_t delay;
 	int rc;
 
 	if ((rc = ob_table_delivery_get(t, id, plugin, &d, error_r)) != 0)
@@ -983,7 +970,8 @@ ob_table_record(struct store_txn *t, uint64_t id, const char *plugin,
 		    case_id ? case_id : "");
 		break;
 	case OUTBOX_TRANSIENT:
-		if (d.attempts >= pol->max_attempts) {
+		delay = retry_next(pol, d.attempts, retry_after, jitter);
+		if (delay == RETRY_GIVE_UP) {
 			d.state = OUTBOX_DEAD;
 			snprintf(d.last_error, sizeof(d.last_error),
 			    "gave up after %u attempts: %s", d.attempts,
@@ -991,8 +979,7 @@ ob_table_record(struct store_txn *t, uint64_t id, const char *plugin,
 			break;
 		}
 		d.state = OUTBOX_PENDING;
-		d.next_at = now + (retry_after > 0 ? retry_after :
-		    ob_table_backoff(pol, d.attempts, jitter));
+		d.next_at = now + delay;
 		break;
 	case OUTBOX_PERMANENT:
 	default:

@@ -59,7 +59,7 @@ fill(struct store *st, int from, int n, const char *raw, size_t size)
 	static char p_local[] = "local";
 	char *const plugins[] = { p_local, NULL };
 	const char *rcpts[] = { "support@example.com" };
-	const struct queue_policy pol = QUEUE_POLICY_DEFAULT;
+	const struct retry_policy pol = RETRY_POLICY_DEFAULT;
 	struct store_txn *t;
 	const char *err;
 	char mid[80];

@@ -117,7 +117,7 @@ main(int argc, char **argv)
 	static const unsigned char keybytes[32] = { 1, 2, 3 };
 	struct store_opts so = { .mapsize = (size_t)1 << 30, .create = true,
 	    .nometasync = true };
-	struct deliver_opts o = { .policy = QUEUE_POLICY_DEFAULT,
+	struct deliver_opts o = { .policy = RETRY_POLICY_DEFAULT,
 	    .token_prefix = "CRM:" };
 	struct token_key key;
 	struct plugin_set *ps;

@@ -74,7 +74,7 @@ kvfx_open(struct kvfx *f)
 	char path[300], text[1200];
 
 	memset(f, 0, sizeof(*f));
-	f->o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	f->o.policy = (struct retry_policy)RETRY_POLICY_DEFAULT;
 	f->dir = scratch_dir();
 	snprintf(path, sizeof(path), "%s/db", f->dir);
 	assert_int_equal(store_open(path, &so, &f->st, &err), 0);
@@ -276,7 +276,7 @@ a_plugin_that_is_down_is_held_back(void **state)
 	d = delivery(fx.st, y);
 	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.attempts, 0);
-	assert_int_equal(d.next_at, 2000 + DELIVER_HOLD_FIRST);
+	assert_int_equal(d.next_at, 2000 + RETRY_HOLD_FIRST);
 	assert_non_null(strstr(d.last_error, "held back"));
 	/* Held until then. */
 	assert_int_equal(step(&fx, 2001), 0);
@@ -285,16 +285,16 @@ a_plugin_that_is_down_is_held_back(void **state)
 	 * Still down when the hold ends: one attempt (x's, if its backoff
 	 * has run out by then, else y's), then twice as long.
 	 */
-	(void)step(&fx, 2000 + DELIVER_HOLD_FIRST);
+	(void)step(&fx, 2000 + RETRY_HOLD_FIRST);
 	assert_int_equal(delivery(fx.st, x).attempts + delivery(fx.st, y).attempts,
 	    2);
 	d = delivery(fx.st, z);
 	assert_int_equal(d.attempts, 0);
-	assert_int_equal(d.next_at, 2000 + 3 * DELIVER_HOLD_FIRST);
+	assert_int_equal(d.next_at, 2000 + 3 * RETRY_HOLD_FIRST);
 
 	/* Back: everything goes, each attempted as often as it was. */
 	unsetenv("KVTEST_DOWN");
-	for (int64_t now = 2000 + 3 * DELIVER_HOLD_FIRST; now < 9000;
+	for (int64_t now = 2000 + 3 * RETRY_HOLD_FIRST; now < 9000;
 	    now += 60)
 		while (step(&fx, now) > 0)
 			;

@@ -97,7 +97,7 @@ setup(void **state, const char *extra, int port)
 	    "Plugins local\nLocal.SubmissionURL smtp://127.0.0.1:%d\n%s",
 	    top ? top : ".", port ? port : F.sink.port, extra);
 	assert_int_equal(conf_parse_string("local.conf", text, &F.c, &err), 0);
-	F.o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	F.o.policy = (struct retry_policy)RETRY_POLICY_DEFAULT;
 	F.o.key = &KEY;
 	F.o.token_prefix = "CRM:";
 	F.o.kv = pluginkv_new(F.st);

@@ -27,7 +27,7 @@ static char p_local[] = "local", p_webhook[] = "webhook";
 static char *const two_plugins[] = { p_local, p_webhook, NULL };
 static const char *const rcpts[] = { "support@example.com", "alice@example.com" };
 static const char raw[] = "Subject: hi\r\n\r\nbody\0with a NUL\r\n";
-static const struct queue_policy pol = QUEUE_POLICY_DEFAULT;
+static const struct retry_policy pol = RETRY_POLICY_DEFAULT;
 
 static int
 setup(void **state)
@@ -221,14 +221,14 @@ transient_failure_backs_off(void **state)
 static void
 backoff_doubles_with_jitter_and_cap(void **state)
 {
-	assert_int_equal(ob_table_backoff(&pol, 1, 1.0), 30);
-	assert_int_equal(ob_table_backoff(&pol, 1, 0.0), 15);
-	assert_int_equal(ob_table_backoff(&pol, 2, 1.0), 60);
-	assert_int_equal(ob_table_backoff(&pol, 4, 1.0), 240);
-	assert_int_equal(ob_table_backoff(&pol, 30, 1.0), 3600);
-	assert_int_equal(ob_table_backoff(&pol, 30, 0.0), 1800);
+	assert_int_equal(retry_backoff(&pol, 1, 1.0), 30);
+	assert_int_equal(retry_backoff(&pol, 1, 0.0), 15);
+	assert_int_equal(retry_backoff(&pol, 2, 1.0), 60);
+	assert_int_equal(retry_backoff(&pol, 4, 1.0), 240);
+	assert_int_equal(retry_backoff(&pol, 30, 1.0), 3600);
+	assert_int_equal(retry_backoff(&pol, 30, 0.0), 1800);
 	for (double j = 0; j < 1; j += 0.1) {
-		int64_t v = ob_table_backoff(&pol, 3, j);
+		int64_t v = retry_backoff(&pol, 3, j);
 		assert_true(v >= 60 && v <= 120);
 	}
 }
@@ -237,7 +237,8 @@ static void
 permanent_or_exhausted_goes_dead_and_retry_revives(void **state)
 {
 	struct fx *f = *state;
-	struct queue_policy few = { 10, 100, 2 };
+	struct retry_policy few = { .base_delay = 10, .max_delay = 100,
+	    .max_attempts = 2 };
 	uint64_t id = put(f, "m@x", 1000);
 	struct store_txn *t = begin(f, true);
 	struct outbox_delivery d;

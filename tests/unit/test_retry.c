@@ -5,9 +5,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
+#include "conf.h"
 #include "retry.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -180,6 +183,52 @@ worker_restarts_back_off_to_a_minute(void **state)
 	assert_int_equal(retry_breaker_trip(&b, &restart, 0), 1);
 }
 
+/* dvmilter.conf's keys of the policy: defaults, values, bad values. */
+static void
+config_keys_set_the_policy(void **state)
+{
+	static const struct { const char *text; bool ok;
+	    struct retry_policy want; const char *err; } cases[] = {
+		{ "", true, RETRY_POLICY_DEFAULT, NULL },
+		{ "RetryBaseDelay 10s\nRetryMaxDelay 2h\nRetryMaxAttempts 5\n"
+		    "PluginHoldFirst 1m\nPluginHoldMax 1h\n", true,
+		    { 10, 7200, 5, 60, 3600 }, NULL },
+		{ "RetryBaseDelay 90\n", true,
+		    { 90, 3600, 25, 30, 600 }, NULL },
+		{ "RetryBaseDelay 0\n", false, { 0 }, "from 1s to 7d" },
+		{ "RetryMaxDelay 8d\n", false, { 0 }, "from 1s to 7d" },
+		{ "RetryMaxAttempts 0\n", false, { 0 }, "RetryMaxAttempts" },
+		{ "PluginHoldFirst soon\n", false, { 0 }, "PluginHoldFirst" },
+		{ "RetryBaseDelay 2h\n", false, { 0 },
+		    "RetryMaxDelay is shorter than RetryBaseDelay" },
+		{ "PluginHoldFirst 20m\n", false, { 0 },
+		    "PluginHoldMax is shorter than PluginHoldFirst" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N(cases); i++) {
+		struct conf *c = NULL;
+		const char *err = "";
+		int rc = conf_parse_string("r.conf", cases[i].text, &c, &err);
+
+		if (!cases[i].ok) {
+			assert_int_not_equal(rc, 0);
+			if (strstr(err, cases[i].err) == NULL)
+				fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err,
+				    cases[i].err);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(c->retry.base_delay, cases[i].want.base_delay);
+		assert_int_equal(c->retry.max_delay, cases[i].want.max_delay);
+		assert_int_equal(c->retry.max_attempts,
+		    cases[i].want.max_attempts);
+		assert_int_equal(c->retry.hold_first, cases[i].want.hold_first);
+		assert_int_equal(c->retry.hold_max, cases[i].want.hold_max);
+		conf_unref(c);
+	}
+}
+
 int
 main(void)
 {
@@ -192,6 +241,7 @@ main(void)
 		cmocka_unit_test(breaker_opens_doubles_caps_and_closes),
 		cmocka_unit_test(forced_hold_lasts_what_was_asked),
 		cmocka_unit_test(worker_restarts_back_off_to_a_minute),
+		cmocka_unit_test(config_keys_set_the_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
