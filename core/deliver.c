@@ -229,11 +229,11 @@ correlate(struct store *st, const struct deliver_opts *o,
 		return;
 	}
 	if (m->in_reply_to != NULL &&
-	    ob_table_find_message_id(t, m->in_reply_to, &id, &err) == 0 &&
+	    outbox_find(o->outbox, t, m->in_reply_to, &id, &err) == 0 &&
 	    id != q->id)
 		how = DVP_CORR_IN_REPLY_TO;
 	for (size_t i = m->nreferences; how == DVP_CORR_NONE && i > 0; i--)
-		if (ob_table_find_message_id(t, m->references[i - 1], &id,
+		if (outbox_find(o->outbox, t, m->references[i - 1], &id,
 		    &err) == 0 && id != q->id)
 			how = DVP_CORR_IN_REPLY_TO;
 	if (how == DVP_CORR_NONE && o->key != NULL) {
@@ -242,7 +242,8 @@ correlate(struct store *st, const struct deliver_opts *o,
 		if (rc == DV_EINVAL)
 			log_notice("outbox %llu: invalid tracking token in "
 			    "subject ignored", (unsigned long long)q->id);
-		else if (rc == 0 && id != q->id && ob_table_exists(t, id))
+		else if (rc == 0 && id != q->id &&
+		    outbox_exists(o->outbox, t, id))
 			how = DVP_CORR_TRACKING_TOKEN;
 	}
 	if (how == DVP_CORR_NONE && o->smart_matching) {
@@ -317,7 +318,7 @@ attempt_one(struct store *st, struct plugin *p,
 
 	memset(r, 0, sizeof(*r));
 	if ((rc = read_txn(st, o, &t, &err)) == 0) {
-		rc = ob_table_get(t, a->d.id, &q, &err);
+		rc = outbox_get(o->outbox, t, a->d.id, OUTBOX_TEXT, &q, &err);
 		store_txn_abort(t);
 	}
 	if (rc != 0) {
@@ -336,7 +337,7 @@ attempt_one(struct store *st, struct plugin *p,
 		snprintf(r->error, sizeof(r->error), "plugin %s is not "
 		    "configured any more", a->d.plugin);
 	} else if (q->pruned != 0) {
-		/* ob_table_prune_ids() takes only finished entries; be safe. */
+		/* outbox_prune() takes only finished entries; be safe. */
 		r->status = DVP_PERMANENT;
 		snprintf(r->error, sizeof(r->error), "the message text was "
 		    "removed after OutboxRetention");
@@ -503,12 +504,20 @@ record_batch(struct store *st, const struct deliver_opts *o,
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (a[i].indexed)
 			rc = smart_index(t, a[i].d.id, &a[i].key, error_r);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = ob_table_record(t, a[i].d.id, a[i].d.plugin, a[i].gen,
-		    a[i].held ? OUTBOX_HELD :
-		    (enum outbox_result)a[i].r.status, a[i].r.error,
-		    a[i].r.activity_id, a[i].r.case_id, a[i].r.retry_after, now,
-		    &o->policy, retry_jitter(), &after[i], error_r);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct outbox_attempt at = {
+			.id = a[i].d.id, .plugin = a[i].d.plugin,
+			.gen = a[i].gen, .result = a[i].held ? OUTBOX_HELD :
+			    (enum outbox_result)a[i].r.status,
+			.error = a[i].r.error,
+			.activity_id = a[i].r.activity_id,
+			.case_id = a[i].r.case_id,
+			.retry_after = a[i].r.retry_after, .now = now,
+			.policy = &o->policy, .jitter = retry_jitter(),
+		};
+
+		rc = outbox_record(o->outbox, t, &at, &after[i], error_r);
+	}
 	if (rc == 0)
 		rc = store_txn_commit(t, error_r);
 	else
@@ -540,8 +549,8 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		if ((rc = write ? store_txn_begin(st, true, &t, error_r) :
 		    read_txn(st, o, &t, error_r)) != 0)
 			return rc;
-		rc = ob_table_due_batch(t, now, DELIVER_BATCH, due, &n, next_r,
-		    error_r);
+		rc = outbox_due(o->outbox, t, now, DELIVER_BATCH, due, &n,
+		    next_r, error_r);
 		if (rc == DV_ECORRUPT && !write) {
 			store_txn_abort(t);
 			continue;

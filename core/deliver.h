@@ -22,6 +22,7 @@
 #include "token.h"
 
 struct deliver_opts {
+	struct outbox *outbox;		/* the entries to deliver */
 	struct retry_policy policy;	/* RetryBaseDelay... PluginHoldMax */
 	const struct token_key *key;	/* NULL: no tracking tokens */
 	const char *token_prefix;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "outbox.h"
 #include "store.h"
 
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
@@ -22,6 +23,7 @@ struct ctl {
 	const char *conf_path;
 	struct conf *conf;
 	struct store *store;	/* opened on first use */
+	struct outbox *outbox;	/* the store's, opened on first use */
 };
 
 #include <stdarg.h>
@@ -51,6 +53,12 @@ int ctl_dispatch(struct ctl *ctl, const char *what,
 
 /** ctl_store - open the store on first use; NULL after printing why. */
 struct store *ctl_store(struct ctl *ctl);
+
+/**
+ * ctl_outbox - open the store's outbox on first use (not as its writer:
+ * the daemon is); NULL after printing why.
+ */
+struct outbox *ctl_outbox(struct ctl *ctl);
 
 /**
  * ctl_txn - begin a transaction on the store.

@@ -79,6 +79,22 @@ ctl_store(struct ctl *ctl)
 	return ctl->store;
 }
 
+struct outbox *
+ctl_outbox(struct ctl *ctl)
+{
+	struct store *st = ctl_store(ctl);
+	const struct outbox_opts o = { .plugins = ctl->conf->plugins };
+	const char *err;
+
+	if (ctl->outbox != NULL || st == NULL)
+		return ctl->outbox;
+	if (outbox_open(st, &o, &ctl->outbox, &err) != 0) {
+		ctl_fail("%s", err);
+		return NULL;
+	}
+	return ctl->outbox;
+}
+
 int
 ctl_txn(struct ctl *ctl, bool write, struct store_txn **txn_r)
 {
@@ -359,6 +375,7 @@ main(int argc, char **argv)
 	rc = cmd->run(&ctl, argc, argv);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		rc = ctl_fail("writing output: %s", strerror(errno));
+	outbox_close(ctl.outbox);
 	store_close(ctl.store);
 	conf_unref(ctl.conf);
 	return rc;

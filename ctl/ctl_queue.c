@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include "ctl_int.h"
-#include "outbox/ob_log.h"
 #include "outbox.h"
 #include "status.h"
 
@@ -114,6 +113,7 @@ overall(const struct outbox_delivery *d, size_t nd)
 }
 
 struct list_ctx {
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *state;		/* --state, or NULL for all */
 	char err[512];
@@ -134,7 +134,7 @@ list_cb(void *arg, uint64_t id, const struct outbox_delivery *d, size_t nd)
 
 	if (lc->state != NULL && strcmp(overall(d, nd), lc->state) != 0)
 		return 0;
-	if ((rc = ob_table_get_envelope(lc->t, id, &m, &err)) != 0) {
+	if ((rc = outbox_get(lc->ob, lc->t, id, 0, &m, &err)) != 0) {
 		snprintf(lc->err, sizeof(lc->err), "%s", err);
 		return rc == DV_ENOTFOUND ? 0 : rc;
 	}
@@ -181,27 +181,16 @@ list_cb(void *arg, uint64_t id, const struct outbox_delivery *d, size_t nd)
 	return rc;
 }
 
-static int
-count_logged(const struct ob_log_rec *rec, uint64_t lsn, void *arg)
-{
-	(void)rec;
-	(void)lsn;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 /*
- * queue logged: how many messages the daemon's outbox log holds that the
+ * outbox logged: how many messages the daemon's outbox log holds that the
  * store does not have yet (it moves them within a fraction of a second,
  * or at its next start after a crash).
  */
 static int
 cmd_logged(struct ctl *ctl, int argc, char **argv)
 {
-	struct store_txn *t;
-	char path[1100];
+	struct outbox *ob;
 	const char *err;
-	uint64_t ident, applied;
 	size_t n = 0;
 	bool json;
 	int rc;
@@ -209,14 +198,9 @@ cmd_logged(struct ctl *ctl, int argc, char **argv)
 	if ((rc = args(argc, argv, false, true, &json, NULL, NULL, NULL)) !=
 	    CTL_OK)
 		return rc;
-	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
-		return rc;
-	rc = ob_table_log_state(t, &ident, &applied, &err);
-	store_txn_abort(t);
-	if (rc != 0)
-		return ctl_fail("%s", err);
-	snprintf(path, sizeof(path), "%s/outbox.log", ctl->conf->database);
-	if (ob_log_peek(path, ident, applied, count_logged, &n, &err) != 0)
+	if ((ob = ctl_outbox(ctl)) == NULL)
+		return CTL_FAIL;
+	if (outbox_logged(ob, &n, &err) != 0)
 		return ctl_fail("%s", err);
 	if (json)
 		return ctl_print_json(json_pack("{s:I}", "logged",
@@ -239,6 +223,8 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	if ((rc = args(argc, argv, false, true, &lc.json, &id, NULL,
 	    &lc.state)) != CTL_OK)
 		return rc;
+	if ((lc.ob = ctl_outbox(ctl)) == NULL)
+		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, false, &lc.t)) != CTL_OK)
 		return rc;
 	if (lc.json)
@@ -246,7 +232,7 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	else
 		lc.tab = ctl_table_new(6, headers);
 	rc = (lc.arr == NULL && lc.tab == NULL) ? ENOMEM :
-	    ob_table_foreach(lc.t, list_cb, &lc, &err);
+	    outbox_walk(lc.ob, lc.t, list_cb, &lc, &err);
 	store_txn_abort(lc.t);
 	if (rc != 0) {
 		json_decref(lc.arr);
@@ -280,61 +266,60 @@ decision_json(const char *text)
 }
 
 static int
-cmd_show(struct ctl *ctl, int argc, char **argv)
+show_json(const struct outbox_msg *m, const struct show_ctx *sc)
 {
-	struct show_ctx sc = { 0 };
-	struct store_txn *t;
-	struct outbox_msg *m;
-	const char *err;
+	json_t *ds = json_array(), *rc_arr = json_array();
+
+	for (size_t i = 0; i < sc->nd; i++)
+		json_array_append_new(ds, delivery_json(&sc->d[i]));
+	for (size_t i = 0; i < m->nrcpts; i++)
+		json_array_append_new(rc_arr, json_string(m->rcpts[i]));
+	return ctl_print_json(json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, "
+	    "s:o, s:o, s:I, s:b, s:o, s:o, s:o}",
+	    "id", (json_int_t)m->id, "state", overall(sc->d, sc->nd),
+	    "direction", m->direction ? "outgoing" : "incoming",
+	    "received", (json_int_t)m->received,
+	    "queue_id", m->queue_id ? json_string(m->queue_id) : json_null(),
+	    "from", m->envelope_from ? json_string(m->envelope_from) :
+	    json_null(),
+	    "rcpts", rc_arr,
+	    "message_id", m->message_id ? json_string(m->message_id) :
+	    json_null(),
+	    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
+	    "decision", decision_json(m->decision),
+	    "deliveries", ds,
+	    "pruned", m->pruned ? json_integer(m->pruned) : json_null()));
+}
+
+static void
+show_delivery(const struct outbox_delivery *d)
+{
 	char when[40];
-	bool json;
-	int rc;
 
-	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL, NULL)) !=
-	    CTL_OK)
-		return rc;
-	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
-		return rc;
-	if ((rc = ob_table_get_envelope(t, sc.id, &m, &err)) != 0) {
-		store_txn_abort(t);
-		return ctl_fail("%s", err);
+	printf("delivery:    %s %s, %u attempt%s", d->plugin,
+	    outbox_state_name(d->state), d->attempts,
+	    d->attempts == 1 ? "" : "s");
+	if (d->state == OUTBOX_PENDING) {
+		ctl_time(d->next_at, when, sizeof(when));
+		printf(", next at %s", when);
 	}
-	rc = ob_table_deliveries(t, sc.id, sc.d, 16, &sc.nd, &err);
-	store_txn_abort(t);
-	if (rc != 0) {
-		outbox_msg_free(m);
-		return ctl_fail("%s", err);
-	}
-	if (json) {
-		json_t *ds = json_array(), *rc_arr = json_array();
+	if (d->activity_id[0])
+		printf(", activity %s", d->activity_id);
+	if (d->case_id[0])
+		printf(", case %s", d->case_id);
+	if (d->last_error[0])
+		printf(": %s", d->last_error);
+	putchar('\n');
+}
 
-		for (size_t i = 0; i < sc.nd; i++)
-			json_array_append_new(ds, delivery_json(&sc.d[i]));
-		for (size_t i = 0; i < m->nrcpts; i++)
-			json_array_append_new(rc_arr, json_string(m->rcpts[i]));
-		rc = ctl_print_json(json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, "
-		    "s:o, s:o, s:I, s:b, s:o, s:o, s:o}",
-		    "id", (json_int_t)m->id, "state", overall(sc.d, sc.nd),
-		    "direction", m->direction ? "outgoing" : "incoming",
-		    "received", (json_int_t)m->received,
-		    "queue_id", m->queue_id ? json_string(m->queue_id) :
-		    json_null(),
-		    "from", m->envelope_from ? json_string(m->envelope_from) :
-		    json_null(),
-		    "rcpts", rc_arr,
-		    "message_id", m->message_id ? json_string(m->message_id) :
-		    json_null(),
-		    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
-		    "decision", decision_json(m->decision),
-		    "deliveries", ds,
-		    "pruned", m->pruned ? json_integer(m->pruned) :
-		    json_null()));
-		outbox_msg_free(m);
-		return rc;
-	}
+static void
+show_text(const struct outbox_msg *m, const struct show_ctx *sc)
+{
+	char when[40];
+
 	ctl_time(m->received, when, sizeof(when));
 	printf("id:          %" PRIu64 "\n", m->id);
-	printf("state:       %s\n", overall(sc.d, sc.nd));
+	printf("state:       %s\n", overall(sc->d, sc->nd));
 	printf("direction:   %s\n", m->direction ? "outgoing" : "incoming");
 	printf("received:    %s\n", when);
 	printf("queue_id:    %s\n", m->queue_id ? m->queue_id : "-");
@@ -349,34 +334,55 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	} else
 		printf("size:        %zu%s\n", m->raw_len,
 		    m->truncated ? " (truncated)" : "");
-	if (sc.nd == 0)
+	if (sc->nd == 0)
 		printf("delivery:    none yet (the daemon has not indexed it: "
 		    "it does within 0.1 s while it runs, or when it starts)\n");
-	for (size_t i = 0; i < sc.nd; i++) {
-		const struct outbox_delivery *d = &sc.d[i];
+	for (size_t i = 0; i < sc->nd; i++)
+		show_delivery(&sc->d[i]);
+}
 
-		printf("delivery:    %s %s, %u attempt%s", d->plugin,
-		    outbox_state_name(d->state), d->attempts,
-		    d->attempts == 1 ? "" : "s");
-		if (d->state == OUTBOX_PENDING) {
-			ctl_time(d->next_at, when, sizeof(when));
-			printf(", next at %s", when);
-		}
-		if (d->activity_id[0])
-			printf(", activity %s", d->activity_id);
-		if (d->case_id[0])
-			printf(", case %s", d->case_id);
-		if (d->last_error[0])
-			printf(": %s", d->last_error);
-		putchar('\n');
+static int
+cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+	struct show_ctx sc = { 0 };
+	struct outbox *ob;
+	struct store_txn *t;
+	struct outbox_msg *m;
+	const char *err;
+	bool json;
+	int rc;
+
+	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL, NULL)) !=
+	    CTL_OK)
+		return rc;
+	if ((ob = ctl_outbox(ctl)) == NULL)
+		return CTL_FAIL;
+	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
+		return rc;
+	if ((rc = outbox_get(ob, t, sc.id, 0, &m, &err)) != 0) {
+		store_txn_abort(t);
+		return ctl_fail("%s", err);
+	}
+	rc = outbox_deliveries(ob, t, sc.id, sc.d, 16, &sc.nd, &err);
+	store_txn_abort(t);
+	if (rc != 0) {
+		outbox_msg_free(m);
+		return ctl_fail("%s", err);
+	}
+	if (json)
+		rc = show_json(m, &sc);
+	else {
+		show_text(m, &sc);
+		rc = CTL_OK;
 	}
 	outbox_msg_free(m);
-	return CTL_OK;
+	return rc;
 }
 
 static int
 cmd_retry(struct ctl *ctl, int argc, char **argv)
 {
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err, *plugin;
 	uint64_t id;
@@ -385,9 +391,11 @@ cmd_retry(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = args(argc, argv, true, false, &json, &id, &plugin, NULL)) != CTL_OK)
 		return rc;
+	if ((ob = ctl_outbox(ctl)) == NULL)
+		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
-	if (ob_table_retry(t, id, plugin, (int64_t)time(NULL), &err) != 0) {
+	if (outbox_retry(ob, t, id, plugin, (int64_t)time(NULL), &err) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}
@@ -400,6 +408,7 @@ cmd_retry(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_drop(struct ctl *ctl, int argc, char **argv)
 {
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -408,9 +417,11 @@ cmd_drop(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = args(argc, argv, true, false, &json, &id, NULL, NULL)) != CTL_OK)
 		return rc;
+	if ((ob = ctl_outbox(ctl)) == NULL)
+		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
-	if (ob_table_drop(t, id, &err) != 0) {
+	if (outbox_drop(ob, t, id, &err) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}

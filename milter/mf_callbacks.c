@@ -180,10 +180,10 @@ mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * needed only when tracked mail goes to the outbox. */
 	unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 
-	if (dvd.qw == NULL)
+	if (dvd.ob == NULL)
 		skip |= SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY;
 	/* Tracking adds the tracking token to outgoing subjects. */
-	*pf0 = f0 & (SMFIF_SETSYMLIST | (dvd.qw != NULL ?
+	*pf0 = f0 & (SMFIF_SETSYMLIST | (dvd.ob != NULL ?
 	    SMFIF_CHGHDRS | SMFIF_ADDHDRS : 0));
 	/* Connect and content callbacks only record: no replies needed. */
 	*pf1 = (skip | SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_EOH |

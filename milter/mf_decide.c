@@ -40,57 +40,19 @@ next_msgid(const char **p)
 }
 
 /*
- * The first <msg-id> in @ids that the outbox writer holds unindexed
- * (stored moments ago), with its position among the <msg-id>s. Looked
- * up before the read transaction starts: an entry the writer indexes
- * after this lookup is in that transaction's snapshot instead, so a
- * reply never misses its entry in between.
- */
-static struct mf_pend_hit
-pend_lookup(const char *ids)
-{
-	struct mf_pend_hit h = { -1, 0 };
-	char *one;
-
-	for (int pos = 0; dvd.qw != NULL && (one = next_msgid(&ids)) != NULL;
-	    pos++) {
-		bool hit = ob_writer_find_message_id(dvd.qw, one, &h.id);
-
-		free(one);
-		if (hit) {
-			h.pos = pos;
-			break;
-		}
-	}
-	return h;
-}
-
-/* Before the read transaction: see pend_lookup(). */
-static void
-pend_lookups(struct mf_conn *cc)
-{
-	cc->pend_irt = pend_lookup(cc->in_reply_to);
-	cc->pend_refs = pend_lookup(cc->references);
-}
-
-/*
- * The first <msg-id> in @ids that names a message in the outbox: in
- * the index, or the writer's (@h: logged, and in the store soon).
+ * The first <msg-id> in @ids that names a message in the outbox, or 0.
+ * outbox_find() sees the entries its writer has not indexed yet too.
  */
 static uint64_t
-answers_tracked(struct store_txn *t, const char *ids, struct mf_pend_hit h)
+answers_tracked(struct store_txn *t, const char *ids)
 {
 	const char *err;
 	uint64_t id = 0;
 	char *one;
 
-	for (int pos = 0; (one = next_msgid(&ids)) != NULL; pos++) {
-		bool hit = pos == h.pos;
+	while ((one = next_msgid(&ids)) != NULL) {
+		bool hit = outbox_find(dvd.ob, t, one, &id, &err) == 0;
 
-		if (hit)
-			id = h.id;
-		else
-			hit = ob_table_find_message_id(t, one, &id, &err) == 0;
 		free(one);
 		if (hit)
 			return id;
@@ -114,15 +76,15 @@ correlated_in(struct mf_conn *cc, struct store_txn *t)
 {
 	uint64_t id = 0;
 
-	if ((id = answers_tracked(t, cc->in_reply_to, cc->pend_irt)) == 0)
-		id = answers_tracked(t, cc->references, cc->pend_refs);
+	if ((id = answers_tracked(t, cc->in_reply_to)) == 0)
+		id = answers_tracked(t, cc->references);
 	if (id == 0 && cc->subject != NULL) {
 		char *subj = msg_header_decode(cc->subject);
 		uint64_t tok;
 
 		if (subj != NULL && token_find(&dvd.token_key,
 		    cc->conf->token_prefix, subj, &tok) == 0 &&
-		    ob_table_exists(t, tok))
+		    outbox_exists(dvd.ob, t, tok))
 			id = tok;
 		free(subj);
 	}
@@ -136,7 +98,6 @@ mf_decide_correlated(struct mf_conn *cc)
 	const char *err;
 	uint64_t id;
 
-	pend_lookups(cc);
 	if (conn_txn(cc, &t, &err) != 0)
 		return 0;
 	id = correlated_in(cc, t);
@@ -320,7 +281,6 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	char *subject = NULL;
 	size_t kept = 0;
 
-	pend_lookups(cc);
 	if (conn_txn(cc, &t, &err) != 0) {
 		log_warn("%s: folder rules and filters without the store: %s",
 		    qid, err);

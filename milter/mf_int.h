@@ -17,7 +17,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "policy.h"
-#include "outbox/ob_int.h"
+#include "outbox.h"
 #include "spool.h"
 #include "store.h"
 #include "token.h"
@@ -42,8 +42,8 @@ struct dv_daemon {
 	const char *conf_path;
 	struct conf *boot;		/* snapshot the daemon started with */
 	bool foreground;
-	struct ob_writer *qw;		/* the outbox writer, if tracking */
-	struct token_key token_key;	/* valid when qw is set */
+	struct outbox *ob;		/* the outbox, if tracking */
+	struct token_key token_key;	/* valid when ob is set */
 	struct mf_supervisor sup;
 };
 
@@ -77,8 +77,6 @@ struct mf_conn {
 	size_t ntracked;
 	char *message_id;		/* from the header, without <> */
 	char *in_reply_to, *references, *subject;	/* raw headers */
-	/* Replies to entries not indexed yet (mf_decide.c). */
-	struct mf_pend_hit { int pos; uint64_t id; } pend_irt, pend_refs;
 	char *from;			/* raw From: header */
 	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */

@@ -70,7 +70,7 @@ mf_track_reset(struct mf_conn *cc)
 	if (cc->collecting)
 		spool_reset(&cc->spool);
 	if (cc->expected)
-		ob_writer_expect(dvd.qw, -1);
+		outbox_expect(dvd.ob, -1);
 	cc->expected = false;
 	EVP_MD_CTX_free(cc->digest);
 	cc->digest = NULL;
@@ -115,7 +115,7 @@ mf_track_sender(struct mf_conn *cc, const char *raw, const struct decision *d)
 {
 	free(cc->env_from);
 	cc->env_from = bare(raw);
-	if (dvd.qw != NULL && cc->outbound &&
+	if (dvd.ob != NULL && cc->outbound &&
 	    synced_and_approved(d, MBOX_DIR_OUTGOING))
 		add_tracked(cc, raw, d, true);
 }
@@ -125,7 +125,7 @@ mf_track_rcpt(struct mf_conn *cc, const char *raw, const struct decision *d)
 {
 	char **n;
 
-	if (dvd.qw == NULL || d->verdict != VERDICT_CONTINUE)
+	if (dvd.ob == NULL || d->verdict != VERDICT_CONTINUE)
 		return;
 	if ((n = realloc(cc->rcpts, (cc->nrcpts + 1) * sizeof(*n))) != NULL) {
 		cc->rcpts = n;
@@ -139,7 +139,7 @@ mf_track_rcpt(struct mf_conn *cc, const char *raw, const struct decision *d)
 bool
 mf_track_begin(struct mf_conn *cc)
 {
-	if (dvd.qw == NULL || cc->ntracked == 0)
+	if (dvd.ob == NULL || cc->ntracked == 0)
 		return false;
 	spool_init(&cc->spool, cc->conf->message_memory_limit,
 	    cc->conf->max_message_size, cc->conf->spool_dir);
@@ -153,7 +153,7 @@ mf_track_begin(struct mf_conn *cc)
 	}
 	cc->collecting = true;
 	cc->expected = true;
-	ob_writer_expect(dvd.qw, +1);
+	outbox_expect(dvd.ob, +1);
 	return true;
 }
 
@@ -403,7 +403,7 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	it.raw_fill = fill_from_spool;
 	it.raw_arg = &cc->spool;
 	it.truncated = spool_truncated(&cc->spool);
-	rc = ob_writer_submit(dvd.qw, &it, cc->expected, &id, err, sizeof(err));
+	rc = outbox_submit(dvd.ob, &it, cc->expected, &id, err, sizeof(err));
 	cc->expected = false;
 	free(dec);
 	if (rc != 0)

@@ -30,7 +30,7 @@ struct wk_prune {
  * @return the time of the next pass: @now while the round has more to
  *         look at, else in a minute (or half the retention, if shorter).
  */
-int64_t wk_prune_pass(struct store *st, int64_t retention, int64_t now,
-    struct wk_prune *p);
+int64_t wk_prune_pass(struct store *st, struct outbox *ob, int64_t retention,
+    int64_t now, struct wk_prune *p);
 
 #endif

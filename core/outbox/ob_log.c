@@ -1,5 +1,6 @@
 /*
- * qlog.c - the outbox's write-ahead log (see qlog.h).
+ * ob_log.c - the outbox's write-ahead log (see ob_int.h). It knows
+ * nothing of what its records hold.
  *
  * Positions: an LSN counts bytes of the endless log; its record sits at
  * OB_LOG_HEADER + lsn % ring in the file. Heads are little-endian.
@@ -20,7 +21,7 @@
 
 #include "le.h"
 #include "log.h"
-#include "ob_log.h"
+#include "ob_int.h"
 #include "status.h"
 
 #define HDR_MAGIC	"DVQLOG1"	/* 8 bytes with its NUL */

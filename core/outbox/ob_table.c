@@ -1,13 +1,10 @@
 /*
- * queue.c - the outbox tables.
+ * ob_table.c - the outbox's LMDB tables (layout in ob_int.h): entries,
+ * their deliveries, the due index and the Message-ID index.
  *
- * Layout (all in the store's environment; ids are 8-byte big-endian so
- * LMDB's byte order is numeric order):
- *   qmsg    id -> version byte, 4-byte length, JSON envelope, raw message
- *   qdel    id + plugin -> JSON delivery state
- *   qdue    next_at (8) + id (8) + plugin -> ""   (pending ones only)
- *   qmsgid  Message-ID (or its SHA-256 if too long for a key) -> id
- * It decides nothing about what to track and never calls a plugin.
+ * Everything happens in the caller's transaction. It decides nothing
+ * about what to track, never calls a plugin, and leaves when to retry
+ * to core/retry.
  */
 #include "config.h"
 
@@ -20,7 +17,7 @@
 #include <lmdb.h>
 #include <openssl/evp.h>
 
-#include "outbox.h"
+#include "ob_int.h"
 #include "retry.h"
 #include "smart.h"
 #include "status.h"
@@ -319,44 +316,18 @@ json_union(json_t *base, json_t *add, const char *key)
 }
 
 /*
- * Fold a later copy of a queued message into entry @id: its mailboxes
- * and recipients join the entry's, and plugins that already had it get
- * it again (same id, so they update rather than duplicate).
- * Returns DV_ENOTFOUND if the entry is gone (the index was stale).
+ * The header @hdr of an entry with a copy @it folded in: its mailboxes
+ * and recipients join the entry's. NULL if out of memory.
  */
-static int
-ob_table_merge(struct store_txn *t, uint64_t id, const struct outbox_item *it,
-    char *const *plugins, const char **error_r)
+static char *
+merged_header(json_t *hdr, const struct outbox_item *it)
 {
-	unsigned char kb[8], *raw = NULL, *dst;
-	MDB_val k = { 8, kb }, v;
-	json_t *hdr = NULL, *dec = NULL, *newdec = NULL;
-	struct retry_arg ra = { t, NULL, it->received, 0, error_r };
-	const unsigned char *p;
-	const char *hs0;
-	size_t hl, rawlen;
-	char *hs = NULL, *ds = NULL;
-	int rc;
+	const char *old = json_string_value(json_object_get(hdr, "decision"));
+	json_t *dec = json_loads(old != NULL ? old : "{}", 0, NULL);
+	json_t *newdec = it->decision != NULL ?
+	    json_loads(it->decision, 0, NULL) : NULL;
+	char *ds = NULL, *hs = NULL;
 
-	be64(kb, id);
-	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
-		return rc == MDB_NOTFOUND ? DV_ENOTFOUND :
-		    store_mdb_fail(rc, "outbox", error_r);
-	if (qmsg_split(&v, &hs0, &hl, &p, &rawlen) != 0 ||
-	    (hdr = json_loadb(hs0, hl, 0, NULL)) == NULL)
-		goto corrupt;
-	/* Its text is gone: the copy becomes an entry of its own. */
-	if (json_object_get(hdr, "pruned") != NULL) {
-		json_decref(hdr);
-		return DV_ENOTFOUND;
-	}
-	if ((raw = malloc(rawlen + 1)) == NULL)
-		goto oom;
-	memcpy(raw, p, rawlen);		/* v dies with the next put */
-
-	dec = json_loads(json_string_value(json_object_get(hdr, "decision")) ?
-	    json_string_value(json_object_get(hdr, "decision")) : "{}", 0, NULL);
-	newdec = it->decision ? json_loads(it->decision, 0, NULL) : NULL;
 	if (dec == NULL)
 		dec = json_object();
 	if (json_object_get(dec, "mailboxes") == NULL)
@@ -370,16 +341,29 @@ ob_table_merge(struct store_txn *t, uint64_t id, const struct outbox_item *it,
 		json_union(json_object_get(hdr, "rcpts"), one, NULL);
 		json_decref(one);
 	}
-	if ((ds = json_dumps(dec, JSON_COMPACT)) == NULL ||
-	    json_object_set_new(hdr, "decision", json_string(ds)) != 0 ||
-	    (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
-		goto oom;
-	if ((rc = qmsg_reserve(t, kb, hs, rawlen, 0, &dst, error_r)) != 0)
-		goto out;
-	memcpy(dst, raw, rawlen);
-	/* Every plugin gets the fuller picture: due again now. */
+	if ((ds = json_dumps(dec, JSON_COMPACT)) != NULL &&
+	    json_object_set_new(hdr, "decision", json_string(ds)) == 0)
+		hs = json_dumps(hdr, JSON_COMPACT);
+	free(ds);
+	json_decref(dec);
+	json_decref(newdec);
+	return hs;
+}
+
+/*
+ * After a copy was folded into entry @id: every plugin gets the fuller
+ * picture, due again now (same id, so it updates rather than
+ * duplicates), and one of @plugins without a delivery gets one.
+ */
+static int
+merge_rearm(struct store_txn *t, uint64_t id, int64_t now,
+    char *const *plugins, const char **error_r)
+{
+	struct retry_arg ra = { t, NULL, now, 0, error_r };
+	int rc;
+
 	if ((rc = each_delivery(t, id, rearm_one, &ra, error_r)) != 0)
-		goto out;
+		return rc;
 	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
 		struct outbox_delivery d;
 
@@ -387,30 +371,64 @@ ob_table_merge(struct store_txn *t, uint64_t id, const struct outbox_item *it,
 			continue;
 		memset(&d, 0, sizeof(d));
 		d.id = id;
-		d.next_at = d.updated = it->received;
+		d.next_at = d.updated = now;
 		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
 		if ((rc = del_put(t, &d, error_r)) != 0 ||
 		    (rc = due_set(t, d.next_at, id, d.plugin, true,
 		    error_r)) != 0)
-			goto out;
+			return rc;
 	}
-	rc = 0;
-	goto out;
-corrupt:
-	*error_r = dv_error_set("queued message %llu is corrupt",
-	    (unsigned long long)id);
-	rc = DV_ECORRUPT;
-	goto out;
-oom:
-	*error_r = dv_error_set("out of memory");
-	rc = ENOMEM;
-out:
+	return 0;
+}
+
+/*
+ * Fold a later copy of a message into entry @id (merged_header(),
+ * merge_rearm()). Returns DV_ENOTFOUND if the entry is gone (the index
+ * was stale) or its text was pruned.
+ */
+static int
+merge_copy(struct store_txn *t, uint64_t id, const struct outbox_item *it,
+    char *const *plugins, const char **error_r)
+{
+	unsigned char kb[8], *raw = NULL, *dst;
+	MDB_val k = { 8, kb }, v;
+	const unsigned char *p;
+	const char *hs0;
+	size_t hl, rawlen;
+	char *hs = NULL;
+	json_t *hdr;
+	int rc;
+
+	be64(kb, id);
+	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? DV_ENOTFOUND :
+		    store_mdb_fail(rc, "outbox", error_r);
+	if (qmsg_split(&v, &hs0, &hl, &p, &rawlen) != 0 ||
+	    (hdr = json_loadb(hs0, hl, 0, NULL)) == NULL) {
+		*error_r = dv_error_set("queued message %llu is corrupt",
+		    (unsigned long long)id);
+		return DV_ECORRUPT;
+	}
+	/* Its text is gone: the copy becomes an entry of its own. */
+	if (json_object_get(hdr, "pruned") != NULL) {
+		json_decref(hdr);
+		return DV_ENOTFOUND;
+	}
+	if ((raw = malloc(rawlen + 1)) != NULL) {
+		memcpy(raw, p, rawlen);	/* v dies with the next put */
+		hs = merged_header(hdr, it);
+	}
+	json_decref(hdr);
+	if (raw == NULL || hs == NULL) {
+		*error_r = dv_error_set("out of memory");
+		rc = ENOMEM;
+	} else if ((rc = qmsg_reserve(t, kb, hs, rawlen, 0, &dst,
+	    error_r)) == 0) {
+		memcpy(dst, raw, rawlen);
+		rc = merge_rearm(t, id, it->received, plugins, error_r);
+	}
 	free(raw);
 	free(hs);
-	free(ds);
-	json_decref(hdr);
-	json_decref(dec);
-	json_decref(newdec);
 	return rc;
 }
 
@@ -586,48 +604,19 @@ ob_table_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
 	return store_meta_u64(t, ID_COUNTER, id_r, &have, error_r);
 }
 
-int
-ob_table_put(struct store_txn *t, const struct outbox_item *it,
-    char *const *plugins, uint64_t *id_r, const char **error_r)
+/* The JSON header of a new entry's record: its envelope and decision. */
+static char *
+entry_header(const struct outbox_item *it)
 {
-	unsigned char kb[8], *dst;
-	json_t *hdr = NULL, *rcpts;
-	char *hs = NULL;
-	uint64_t id;
-	int rc;
+	json_t *hdr, *rcpts;
+	char *hs;
 
-	/* A copy of an entry that is not indexed yet (the caller knows). */
-	if (it->merge_into != 0 && (rc = ob_table_merge(t, it->merge_into, it,
-	    NULL, error_r)) != DV_ENOTFOUND) {
-		if (rc == 0)
-			*id_r = it->merge_into;
-		return rc;
-	}
-	/* The same message again (another transaction): one entry. */
-	if (it->message_id != NULL && it->message_id[0] != '\0' &&
-	    ob_table_find_message_id(t, it->message_id, &id, error_r) == 0 &&
-	    (rc = ob_table_merge(t, id, it, plugins, error_r)) != DV_ENOTFOUND) {
-		if (rc == 0)
-			*id_r = id;
-		return rc;
-	}
-	if (it->id != 0 && ob_table_exists(t, it->id)) {
-		*error_r = dv_error_set("outbox entry %llu exists already",
-		    (unsigned long long)it->id);
-		return DV_EEXIST;
-	}
-	if (it->id != 0)
-		rc = store_counter_raise(t, "queue", id = it->id, error_r);
-	else
-		rc = store_counter_next(t, "queue", &id, error_r);
-	if (rc != 0)
-		return rc;
 	if ((rcpts = json_array()) == NULL)
-		goto oom;
+		return NULL;
 	for (size_t i = 0; i < it->nrcpts; i++)
 		if (json_array_append_new(rcpts, jstr(it->rcpts[i])) != 0) {
 			json_decref(rcpts);
-			goto oom;
+			return NULL;
 		}
 	/* s* leaves a NULL field out; "s?s" unpacking then finds no key. */
 	hdr = json_pack("{s:i, s:I, s:o*, s:o*, s:o, s:o*, s:s*, s:b}",
@@ -635,37 +624,103 @@ ob_table_put(struct store_txn *t, const struct outbox_item *it,
 	    "queue_id", jstr(it->queue_id), "from", jstr(it->envelope_from),
 	    "rcpts", rcpts, "message_id", jstr(it->message_id),
 	    "decision", it->decision, "truncated", it->truncated);
-	if (hdr == NULL || (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
-		goto oom;
+	hs = hdr != NULL ? json_dumps(hdr, JSON_COMPACT) : NULL;
+	json_decref(hdr);
+	return hs;
+}
+
+/* Write the record of new entry @id: its header and the message. */
+static int
+put_record(struct store_txn *t, uint64_t id, const struct outbox_item *it,
+    const char **error_r)
+{
+	unsigned char kb[8], *dst;
+	char *hs;
+	int rc;
+
+	if ((hs = entry_header(it)) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
 	be64(kb, id);
 	/* Reserve the value and write it in place: no copy of the message. */
-	if ((rc = qmsg_reserve(t, kb, hs, it->raw_len, MDB_NOOVERWRITE, &dst,
-	    error_r)) != 0)
-		goto out;
-	if (it->raw_len > 0) {
-		if (it->raw_fill != NULL) {
-			if ((rc = it->raw_fill(it->raw_arg, dst)) != 0) {
-				*error_r = dv_error_set("reading the spooled "
-				    "message: %s", strerror(rc));
-				goto out;
-			}
-		} else
-			memcpy(dst, it->raw, it->raw_len);
+	rc = qmsg_reserve(t, kb, hs, it->raw_len, MDB_NOOVERWRITE, &dst,
+	    error_r);
+	free(hs);
+	if (rc != 0 || it->raw_len == 0)
+		return rc;
+	if (it->raw_fill == NULL) {
+		memcpy(dst, it->raw, it->raw_len);
+		return 0;
 	}
-	if (!it->defer_index &&
+	if ((rc = it->raw_fill(it->raw_arg, dst)) != 0)
+		*error_r = dv_error_set("reading the spooled message: %s",
+		    strerror(rc));
+	return rc;
+}
+
+/*
+ * Fold @it into the entry it is a copy of, if there is one: 0 with *id_r
+ * set when it was, DV_ENOTFOUND when it is new.
+ */
+static int
+put_fold(struct store_txn *t, const struct outbox_item *it,
+    uint64_t merge_into, char *const *plugins, uint64_t *id_r,
+    const char **error_r)
+{
+	uint64_t id;
+	int rc;
+
+	/* A copy of an entry that is not indexed yet (the caller knows). */
+	if (merge_into != 0 && (rc = merge_copy(t, merge_into, it, NULL,
+	    error_r)) != DV_ENOTFOUND) {
+		if (rc == 0)
+			*id_r = merge_into;
+		return rc;
+	}
+	/* The same message again (another transaction): one entry. */
+	if (it->message_id != NULL && it->message_id[0] != '\0' &&
+	    ob_table_find_message_id(t, it->message_id, &id, error_r) == 0 &&
+	    (rc = merge_copy(t, id, it, plugins, error_r)) !=
+	    DV_ENOTFOUND) {
+		if (rc == 0)
+			*id_r = id;
+		return rc;
+	}
+	return DV_ENOTFOUND;
+}
+
+int
+ob_table_put(struct store_txn *t, const struct outbox_item *it,
+    const struct ob_put *how, char *const *plugins, uint64_t *id_r,
+    const char **error_r)
+{
+	const struct ob_put none = { 0 };
+	uint64_t id;
+	int rc;
+
+	if (how == NULL)
+		how = &none;
+	if ((rc = put_fold(t, it, how->merge_into, plugins, id_r,
+	    error_r)) != DV_ENOTFOUND)
+		return rc;
+	if (how->id != 0 && ob_table_exists(t, how->id)) {
+		*error_r = dv_error_set("outbox entry %llu exists already",
+		    (unsigned long long)how->id);
+		return DV_EEXIST;
+	}
+	if (how->id != 0)
+		rc = store_counter_raise(t, "queue", id = how->id, error_r);
+	else
+		rc = store_counter_next(t, "queue", &id, error_r);
+	if (rc != 0 || (rc = put_record(t, id, it, error_r)) != 0)
+		return rc;
+	if (!how->defer_index &&
 	    (rc = index_entry(t, id, it->message_id, it->received, plugins,
 	    error_r)) != 0)
-		goto out;
+		return rc;
 	*id_r = id;
-	rc = 0;
-	goto out;
-oom:
-	*error_r = dv_error_set("out of memory");
-	rc = ENOMEM;
-out:
-	free(hs);
-	json_decref(hdr);
-	return rc;
+	return 0;
 }
 
 void
@@ -930,66 +985,76 @@ ob_table_due_batch(struct store_txn *t, int64_t now, size_t max,
 	return rc;
 }
 
+/* The state @a leaves delivery @d in (see outbox_record()). */
+static void
+apply_outcome(struct outbox_delivery *d, const struct outbox_attempt *a)
+{
+	const char *error = a->error != NULL ? a->error : "";
+	int64_t delay;
+
+	if (a->result != OUTBOX_HELD)
+		d->attempts++;
+	d->updated = a->now;
+	snprintf(d->last_error, sizeof(d->last_error), "%s", error);
+	switch (a->result) {
+	case OUTBOX_HELD:
+		d->state = OUTBOX_PENDING;
+		d->next_at = a->now + (a->retry_after > 0 ? a->retry_after : 1);
+		break;
+	case OUTBOX_OK:
+		d->state = OUTBOX_DONE;
+		d->last_error[0] = '\0';
+		snprintf(d->activity_id, sizeof(d->activity_id), "%s",
+		    a->activity_id ? a->activity_id : "");
+		snprintf(d->case_id, sizeof(d->case_id), "%s",
+		    a->case_id ? a->case_id : "");
+		break;
+	case OUTBOX_TRANSIENT:
+		delay = retry_next(a->policy, d->attempts, a->retry_after,
+		    a->jitter);
+		if (delay == RETRY_GIVE_UP) {
+			d->state = OUTBOX_DEAD;
+			snprintf(d->last_error, sizeof(d->last_error),
+			    "gave up after %u attempts: %s", d->attempts,
+			    error);
+			break;
+		}
+		d->state = OUTBOX_PENDING;
+		d->next_at = a->now + delay;
+		break;
+	case OUTBOX_PERMANENT:
+	default:
+		d->state = OUTBOX_DEAD;
+		break;
+	}
+}
+
 int
-ob_table_record(struct store_txn *t, uint64_t id, const char *plugin,
-    uint64_t gen, enum outbox_result outcome, const char *error,
-    const char *activity_id, const char *case_id, int64_t retry_after,
-    int64_t now, const struct retry_policy *pol, double jitter,
+ob_table_record(struct store_txn *t, const struct outbox_attempt *a,
     struct outbox_delivery *d_r, const char **error_r)
 {
 	struct outbox_delivery d;
-	int64_t delay;
 	int rc;
 
-	if ((rc = ob_table_delivery_get(t, id, plugin, &d, error_r)) != 0)
+	if ((rc = ob_table_delivery_get(t, a->id, a->plugin, &d,
+	    error_r)) != 0)
 		return rc;
-	if (d.gen != gen) {
+	if (d.gen != a->gen) {
 		/* Re-armed during the attempt: it is due again as it is. */
 		if (d_r != NULL)
 			*d_r = d;
 		return 0;
 	}
 	if (d.state == OUTBOX_PENDING &&
-	    (rc = due_set(t, d.next_at, id, plugin, false, error_r)) != 0)
+	    (rc = due_set(t, d.next_at, a->id, a->plugin, false,
+	    error_r)) != 0)
 		return rc;
-	if (outcome != OUTBOX_HELD)
-		d.attempts++;
-	d.updated = now;
-	snprintf(d.last_error, sizeof(d.last_error), "%s", error ? error : "");
-	switch (outcome) {
-	case OUTBOX_HELD:
-		d.state = OUTBOX_PENDING;
-		d.next_at = now + (retry_after > 0 ? retry_after : 1);
-		break;
-	case OUTBOX_OK:
-		d.state = OUTBOX_DONE;
-		d.last_error[0] = '\0';
-		snprintf(d.activity_id, sizeof(d.activity_id), "%s",
-		    activity_id ? activity_id : "");
-		snprintf(d.case_id, sizeof(d.case_id), "%s",
-		    case_id ? case_id : "");
-		break;
-	case OUTBOX_TRANSIENT:
-		delay = retry_next(pol, d.attempts, retry_after, jitter);
-		if (delay == RETRY_GIVE_UP) {
-			d.state = OUTBOX_DEAD;
-			snprintf(d.last_error, sizeof(d.last_error),
-			    "gave up after %u attempts: %s", d.attempts,
-			    error ? error : "");
-			break;
-		}
-		d.state = OUTBOX_PENDING;
-		d.next_at = now + delay;
-		break;
-	case OUTBOX_PERMANENT:
-	default:
-		d.state = OUTBOX_DEAD;
-		break;
-	}
+	apply_outcome(&d, a);
 	if ((rc = del_put(t, &d, error_r)) != 0)
 		return rc;
 	if (d.state == OUTBOX_PENDING &&
-	    (rc = due_set(t, d.next_at, id, plugin, true, error_r)) != 0)
+	    (rc = due_set(t, d.next_at, a->id, a->plugin, true,
+	    error_r)) != 0)
 		return rc;
 	if (d_r != NULL)
 		*d_r = d;
@@ -1417,6 +1482,33 @@ ob_table_find_message_id(struct store_txn *t, const char *message_id,
 	}
 	*id_r = get_be64(v.mv_data);
 	return 0;
+}
+
+int
+ob_table_find_fresh(struct store_txn *t, const char *message_id,
+    uint64_t *id_r, const char **error_r)
+{
+	struct store_txn fresh = { .store = t->store };
+	int rc;
+
+	/*
+	 * Not store_txn_begin(): @t holds the store's map lock already
+	 * (which keeps the map from being resized under both), and taking
+	 * it twice in one thread may deadlock. MDB_NOTLS lets one thread
+	 * have two read transactions.
+	 */
+	rc = mdb_txn_begin(t->store->env, NULL, MDB_RDONLY, &fresh.txn);
+	if (rc != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	rc = ob_table_find_message_id(&fresh, message_id, id_r, error_r);
+	mdb_txn_abort(fresh.txn);
+	return rc;
+}
+
+uint64_t
+ob_txn_id(const struct store_txn *t)
+{
+	return (uint64_t)mdb_txn_id(t->txn);
 }
 
 const char *

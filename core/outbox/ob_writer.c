@@ -1,11 +1,11 @@
 /*
- * qwriter.c - the outbox's group-commit thread.
+ * ob_writer.c - the outbox's group-commit thread (see ob_int.h).
  *
  * Submitters link a request on a list and wait on its condition; the
  * thread swaps the whole list out, appends it to the log in one write
  * and one sync, and wakes every request with its own result. Between
- * those appends it stores what the log holds in LMDB (see qwriter.h).
- * It knows nothing of milters.
+ * those appends it stores what the log holds in LMDB. It knows nothing
+ * of milters, and nothing of the log's or the tables' formats.
  */
 #include "config.h"
 
@@ -18,8 +18,6 @@
 #include <time.h>
 
 #include "log.h"
-#include "ob_item.h"
-#include "ob_log.h"
 #include "ob_int.h"
 #include "status.h"
 
@@ -46,7 +44,7 @@ struct ob_pend {
 	int64_t received;
 };
 
-/* A logged payload (qitem.h), kept until LMDB has it. */
+/* A logged payload (ob_item.c), kept until LMDB has it. */
 struct ob_rec {
 	unsigned char *data;
 	size_t len;
@@ -76,6 +74,8 @@ struct ob_writer {
 	struct ob_pend *pend;
 	size_t npend, pend_cap;
 	bool stale;		/* the store may hold unindexed entries */
+	/* ob_txn_id() of the last commit that took entries off pend. */
+	uint64_t indexed_txn;
 	uint64_t last_id;	/* the newest id given */
 	uint64_t applied;	/* the log is in the store up to this LSN */
 	uint64_t durable;	/* ... and durably so: the log may be reused */
@@ -188,36 +188,122 @@ reserve(struct ob_writer *w, size_t n)
 }
 
 /*
- * Put one message in @t. A message whose Message-ID a new entry of the
- * same transaction has (@made, *nmade of them) is folded into it: the
- * index does not know that entry yet. A new entry joins @made.
+ * Put one message in @t, where @how says. A message whose Message-ID a
+ * new entry of the same transaction has (@made, *nmade of them) is
+ * folded into it: the index does not know that entry yet. A new entry
+ * joins @made.
  */
 static int
-put_one(struct ob_writer *w, struct store_txn *t, struct outbox_item *it,
-    struct ob_pend *made, size_t *nmade, uint64_t *last_id, uint64_t *id_r,
-    const char **error_r)
+put_one(struct ob_writer *w, struct store_txn *t, const struct outbox_item *it,
+    struct ob_put how, struct ob_pend *made, size_t *nmade, uint64_t *last_id,
+    uint64_t *id_r, const char **error_r)
 {
 	const struct ob_pend *same = NULL;
 	const char *mid = it->message_id;
 	int rc;
 
-	if (it->merge_into == 0 && mid != NULL && mid[0] != '\0' &&
+	if (how.merge_into == 0 && mid != NULL && mid[0] != '\0' &&
 	    (same = pend_find(made, *nmade, mid)) != NULL)
-		it->merge_into = same->id;
-	it->defer_index = true;
-	rc = ob_table_put(t, it, w->plugins, id_r, error_r);
+		how.merge_into = same->id;
+	how.defer_index = true;
+	rc = ob_table_put(t, it, &how, w->plugins, id_r, error_r);
 	while (rc == DV_EEXIST) {
 		/* Another program put an entry under a reserved id. */
 		log_error("outbox: %s; the message %s%s%s gets another id",
 		    *error_r, mid != NULL ? "with Message-ID <" : "without a "
 		    "Message-ID", mid != NULL ? mid : "", mid != NULL ? ">" :
 		    "");
-		it->id = ++*last_id;
-		rc = ob_table_put(t, it, w->plugins, id_r, error_r);
+		how.id = ++*last_id;
+		rc = ob_table_put(t, it, &how, w->plugins, id_r, error_r);
 	}
-	if (rc == 0 && *id_r != it->merge_into)
+	if (rc == 0 && *id_r != how.merge_into)
 		made[(*nmade)++] = (struct ob_pend){ (char *)mid, *id_r,
 		    it->received };
+	return rc;
+}
+
+/* Put what the log holds beyond the store into @t (see put_one()). */
+static int
+put_logged(struct ob_writer *w, struct store_txn *t, struct ob_pend *made,
+    size_t *nmade, uint64_t *last_id, const char **error_r)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < w->nrecs && rc == 0; i++) {
+		struct ob_logged q;
+		uint64_t got;
+
+		if ((rc = ob_item_decode(w->recs[i].data, w->recs[i].len,
+		    &q)) == DV_ECORRUPT) {
+			/* Checked when logged or read back: cannot be. */
+			log_error("outbox: a logged message does not decode; "
+			    "left out");
+			rc = 0;
+			continue;
+		}
+		if (rc == 0)
+			rc = put_one(w, t, &q.it, q.how, made, nmade, last_id,
+			    &got, error_r);
+		else
+			*error_r = dv_error_set("out of memory");
+		ob_item_clear(&q);
+	}
+	return rc;
+}
+
+/* Put @n submissions straight into @t, each with an id of its own. */
+static int
+put_reqs(struct ob_writer *w, struct store_txn *t, struct ob_req **reqs,
+    size_t n, struct ob_pend *made, size_t *nmade, uint64_t *last_id,
+    const char **error_r)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct outbox_item *it = reqs[i]->it;
+		const struct ob_pend *same = NULL;
+		struct ob_put how = { 0 };
+
+		if (it->message_id != NULL && it->message_id[0] != '\0')
+			same = pend_find(w->pend, w->npend, it->message_id);
+		how.merge_into = same != NULL ? same->id : 0;
+		how.id = ++*last_id;
+		rc = put_one(w, t, it, how, made, nmade, last_id, &reqs[i]->id,
+		    error_r);
+	}
+	return rc;
+}
+
+/*
+ * After store_logged()'s commit @txn: the store has everything up to
+ * log position @end, so the writer forgets it, wakes the worker and,
+ * with @sync, makes it durable.
+ */
+static int
+logged_stored(struct ob_writer *w, uint64_t txn, uint64_t last_id,
+    uint64_t end, bool woke, bool sync, const char **error_r)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&w->lock);
+	w->last_id = last_id;
+	w->applied = end;
+	w->stale = false;
+	w->index_commits++;
+	if (w->npend > 0)
+		w->indexed_txn = txn;
+	pend_clear(w);
+	pthread_mutex_unlock(&w->lock);
+	recs_clear(w);
+	if (woke && w->indexed != NULL)
+		w->indexed();
+	if (sync) {
+		if ((rc = store_sync(w->store, error_r)) != 0) {
+			fail_writer(w, *error_r);
+			*error_r = w->failed_err;
+		} else
+			w->durable = end;
+	}
 	return rc;
 }
 
@@ -234,7 +320,7 @@ store_logged(struct ob_writer *w, struct ob_req **reqs, size_t nreqs,
 	struct ob_index_hint *hints;
 	struct ob_pend *made;
 	struct store_txn *t = NULL;
-	uint64_t last_id = w->last_id, end = ob_log_end(w->log), got;
+	uint64_t last_id = w->last_id, end = ob_log_end(w->log), txn;
 	size_t nmade = 0, nput = w->nrecs + nreqs;
 	int rc;
 
@@ -250,61 +336,21 @@ store_logged(struct ob_writer *w, struct ob_req **reqs, size_t nreqs,
 		    w->pend[i].mid, w->pend[i].received };
 	if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
 		goto out;
-	for (size_t i = 0; i < w->nrecs && rc == 0; i++) {
-		struct ob_logged q;
-
-		if ((rc = ob_item_decode(w->recs[i].data, w->recs[i].len,
-		    &q)) == DV_ECORRUPT) {
-			/* Checked when logged or read back: cannot be. */
-			log_error("outbox: a logged message does not decode; "
-			    "left out");
-			rc = 0;
-			continue;
-		}
-		if (rc == 0)
-			rc = put_one(w, t, &q.it, made, &nmade, &last_id,
-			    &got, error_r);
-		ob_item_clear(&q);
-	}
-	for (size_t i = 0; i < nreqs && rc == 0; i++) {
-		struct outbox_item it = *reqs[i]->it;
-		const struct ob_pend *same = NULL;
-
-		if (it.message_id != NULL && it.message_id[0] != '\0')
-			same = pend_find(w->pend, w->npend, it.message_id);
-		it.merge_into = same != NULL ? same->id : 0;
-		it.id = ++last_id;
-		rc = put_one(w, t, &it, made, &nmade, &last_id, &reqs[i]->id,
+	if ((rc = put_logged(w, t, made, &nmade, &last_id, error_r)) == 0 &&
+	    (rc = put_reqs(w, t, reqs, nreqs, made, &nmade, &last_id,
+	    error_r)) == 0 &&
+	    (rc = ob_table_index_pending(t, w->plugins, hints, w->npend,
+	    SIZE_MAX, NULL, NULL, error_r)) == 0)
+		rc = ob_table_log_state_put(t, ob_log_ident(w->log), end,
 		    error_r);
-	}
-	if (rc == 0)
-		rc = ob_table_index_pending(t, w->plugins, hints, w->npend,
-		    SIZE_MAX, NULL, NULL, error_r);
-	if (rc == 0)
-		rc = ob_table_log_state_put(t, ob_log_ident(w->log), end, error_r);
 	if (rc != 0) {
 		store_txn_abort(t);
 		goto out;
 	}
-	if ((rc = store_txn_commit(t, error_r)) != 0)
-		goto out;
-	pthread_mutex_lock(&w->lock);
-	w->last_id = last_id;
-	w->applied = end;
-	w->stale = false;
-	w->index_commits++;
-	pend_clear(w);
-	pthread_mutex_unlock(&w->lock);
-	recs_clear(w);
-	if (nput > 0 && w->indexed != NULL)
-		w->indexed();
-	if (sync) {
-		if ((rc = store_sync(w->store, error_r)) != 0) {
-			fail_writer(w, *error_r);
-			*error_r = w->failed_err;
-		} else
-			w->durable = end;
-	}
+	txn = ob_txn_id(t);
+	if ((rc = store_txn_commit(t, error_r)) == 0)
+		rc = logged_stored(w, txn, last_id, end, nput > 0, sync,
+		    error_r);
 out:
 	free(hints);
 	free(made);
@@ -318,138 +364,187 @@ log_half_full(const struct ob_writer *w)
 	return ob_log_end(w->log) - w->durable > ob_log_ring(w->log) / 2;
 }
 
+/* A batch of submissions on its way into the log. */
+struct ob_batch {
+	struct ob_log_rec recs[OB_BATCH_MAX];	/* their payloads */
+	size_t nrecs;
+	struct ob_pend added[OB_BATCH_MAX];	/* the new entries */
+	size_t nadded;
+	uint64_t last_id;			/* the last id reserved */
+};
+
+static void
+batch_free(struct ob_batch *b)
+{
+	for (size_t i = 0; i < b->nrecs; i++)
+		free((void *)b->recs[i].data);
+	for (size_t i = 0; i < b->nadded; i++)
+		free(b->added[i].mid);
+	b->nrecs = b->nadded = 0;
+}
+
 /*
- * Log @reqs in one write and sync (or, too large for the log, store them
- * straight); 0 if every one is durable. The new entries join w->pend.
+ * Reserve an id for @it (into @how) and tell which entry it will be
+ * (*id_r): a new one, which joins b->added, or the entry with its
+ * Message-ID, logged (@how->merge_into) or in the index (@rt).
+ */
+static int
+batch_id(struct ob_writer *w, struct store_txn *rt, struct ob_batch *b,
+    const struct outbox_item *it, struct ob_put *how, uint64_t *id_r)
+{
+	const struct ob_pend *same = NULL;
+	const char *mid = it->message_id, *err;
+	uint64_t found;
+
+	*how = (struct ob_put){ .id = ++b->last_id };
+	*id_r = how->id;
+	if (mid != NULL && mid[0] == '\0')
+		mid = NULL;
+	/* The same message again: the entry it joins. */
+	if (mid != NULL && (same = pend_find(b->added, b->nadded, mid)) ==
+	    NULL)
+		same = pend_find(w->pend, w->npend, mid);
+	if (same != NULL)
+		*id_r = how->merge_into = same->id;
+	else if (mid != NULL &&
+	    ob_table_find_message_id(rt, mid, &found, &err) == 0)
+		*id_r = found;
+	if (*id_r != how->id)
+		return 0;
+	b->added[b->nadded] = (struct ob_pend){ NULL, how->id, it->received };
+	if (mid != NULL && (b->added[b->nadded].mid = strdup(mid)) == NULL)
+		return ENOMEM;
+	b->nadded++;
+	return 0;
+}
+
+/* Give each of @reqs its id and encode it into b->recs (@lens bytes). */
+static int
+batch_encode(struct ob_writer *w, struct ob_batch *b, struct ob_req **reqs,
+    size_t n, const size_t *lens, const char **err)
+{
+	struct store_txn *rt;
+	int rc;
+
+	if ((rc = store_reader_txn(w->reader, &rt, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct ob_put how;
+		unsigned char *data = NULL;
+
+		if (batch_id(w, rt, b, reqs[i]->it, &how, &reqs[i]->id) != 0 ||
+		    (data = malloc(lens[i])) == NULL) {
+			*err = "out of memory";
+			rc = ENOMEM;
+			break;
+		}
+		b->recs[b->nrecs++] = (struct ob_log_rec){ data, lens[i] };
+		rc = ob_item_encode(reqs[i]->it, &how, data, lens[i]);
+		if (rc != 0)
+			*err = dv_error_set("reading the spooled message: %s",
+			    strerror(rc));
+	}
+	store_txn_abort(rt);
+	return rc;
+}
+
+/*
+ * Room in the log for the batch: a full log must have what it holds in
+ * the store, durably, first. If there is still none, *direct_r: the
+ * batch goes straight into the store. DV_ESTORE if the writer failed.
+ */
+static int
+batch_room(struct ob_writer *w, struct ob_batch *b, bool *direct_r,
+    const char **err)
+{
+	if (ob_log_room(w->log, w->durable, b->recs, b->nrecs))
+		return 0;
+	if (store_logged(w, NULL, 0, true, err) == 0 &&
+	    ob_log_room(w->log, w->durable, b->recs, b->nrecs))
+		return 0;
+	if (w->failed) {
+		*err = w->failed_err;
+		return DV_ESTORE;
+	}
+	log_warn("outbox: the log is full (%s): storing straight",
+	    (*err)[0] != '\0' ? *err : "messages larger than it");
+	*direct_r = true;
+	return 0;
+}
+
+/* Append the batch in one write and sync; the writer keeps it. */
+static int
+batch_append(struct ob_writer *w, struct ob_batch *b, const char **err)
+{
+	int rc;
+
+	if (reserve(w, b->nrecs) != 0) {
+		*err = "out of memory";
+		return ENOMEM;
+	}
+	if ((rc = ob_log_append(w->log, b->recs, b->nrecs, NULL, err)) != 0) {
+		fail_writer(w, *err);
+		*err = w->failed_err;
+		return DV_ESTORE;
+	}
+	/* Durable: the writer keeps the records until the store has them. */
+	for (size_t i = 0; i < b->nrecs; i++)
+		w->recs[w->nrecs + i] = (struct ob_rec){
+		    (unsigned char *)b->recs[i].data, b->recs[i].len };
+	pthread_mutex_lock(&w->lock);
+	if (w->nrecs == 0 && !w->stale)
+		w->pend_since = mono_us();
+	w->nrecs += b->nrecs;
+	w->last_id = b->last_id;
+	memcpy(w->pend + w->npend, b->added, b->nadded * sizeof(b->added[0]));
+	w->npend += b->nadded;
+	pthread_mutex_unlock(&w->lock);
+	b->nrecs = b->nadded = 0;		/* the writer's now */
+	return 0;
+}
+
+/* Answer @reqs with @rc (and @err if it failed); returns @rc. */
+static int
+answer(struct ob_req **reqs, size_t n, int rc, const char *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		reqs[i]->rc = rc;
+		if (rc != 0)
+			snprintf(reqs[i]->err, sizeof(reqs[i]->err), "%s", err);
+	}
+	return rc;
+}
+
+/*
+ * Log @reqs in one write and sync (or, too large for the log or with
+ * the log full, store them straight); 0 if every one is durable. The
+ * new entries join w->pend.
  */
 static int
 write_batch(struct ob_writer *w, struct ob_req **reqs, size_t n)
 {
-	struct ob_log_rec recs[OB_BATCH_MAX];
-	struct ob_pend added[OB_BATCH_MAX];
-	struct store_txn *rt = NULL;
-	size_t lens[OB_BATCH_MAX], nadded = 0, nrecs = 0;
-	uint64_t id = w->last_id;
+	struct ob_batch b = { .last_id = w->last_id };
+	size_t lens[OB_BATCH_MAX];
 	const char *err = "";
 	bool direct = false;
-	int rc = 0;
+	int rc;
 
-	if (w->failed) {
-		err = w->failed_err;
-		rc = DV_ESTORE;
-		goto fail;
-	}
+	if (w->failed)
+		return answer(reqs, n, DV_ESTORE, w->failed_err);
 	for (size_t i = 0; i < n; i++) {
 		lens[i] = ob_item_size(reqs[i]->it);
 		if (lens[i] == 0 || lens[i] > OB_LOG_MAX)
 			direct = true;
 	}
-	if (direct)
-		goto direct;
-	if ((rc = store_reader_txn(w->reader, &rt, &err)) != 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		struct outbox_item it = *reqs[i]->it;
-		const struct ob_pend *same = NULL;
-		const char *mid = it.message_id;
-		uint64_t found;
-		size_t len;
-
-		it.id = ++id;
-		it.merge_into = 0;
-		reqs[i]->id = it.id;
-		if (mid != NULL && mid[0] == '\0')
-			mid = NULL;
-		/* The same message again: the entry it joins. */
-		if (mid != NULL && (same = pend_find(added, nadded, mid)) ==
-		    NULL)
-			same = pend_find(w->pend, w->npend, mid);
-		if (same != NULL)
-			reqs[i]->id = it.merge_into = same->id;
-		else if (mid != NULL &&
-		    ob_table_find_message_id(rt, mid, &found, &err) == 0)
-			reqs[i]->id = found;
-		if (reqs[i]->id == it.id) {
-			added[nadded] = (struct ob_pend){ NULL, it.id,
-			    it.received };
-			if (mid != NULL &&
-			    (added[nadded].mid = strdup(mid)) == NULL)
-				goto oom;
-			nadded++;
-		}
-		len = lens[i];		/* the ids do not change it */
-		if ((recs[nrecs].data = malloc(len)) == NULL)
-			goto oom;
-		recs[nrecs++].len = len;
-		if ((rc = ob_item_encode(&it, (unsigned char *)recs[nrecs - 1].data,
-		    len)) != 0) {
-			err = dv_error_set("reading the spooled message: %s",
-			    strerror(rc));
-			goto fail;
-		}
-	}
-	store_txn_abort(rt);
-	rt = NULL;
-	/* A full log: what it holds must be in the store, durably, first. */
-	if (!ob_log_room(w->log, w->durable, recs, nrecs) &&
-	    (store_logged(w, NULL, 0, true, &err) != 0 ||
-	    !ob_log_room(w->log, w->durable, recs, nrecs))) {
-		if (w->failed)
-			goto fail_writer;
-		log_warn("outbox: the log is full (%s): storing straight",
-		    err[0] != '\0' ? err : "messages larger than it");
-		direct = true;
-		goto fail;		/* frees, then stores straight */
-	}
-	if (reserve(w, nrecs) != 0)
-		goto oom;
-	if ((rc = ob_log_append(w->log, recs, nrecs, NULL, &err)) != 0) {
-		fail_writer(w, err);
-		goto fail_writer;
-	}
-	/* Durable: the writer keeps the records until the store has them. */
-	for (size_t i = 0; i < nrecs; i++)
-		w->recs[w->nrecs + i] = (struct ob_rec){
-		    (unsigned char *)recs[i].data, recs[i].len };
-	pthread_mutex_lock(&w->lock);
-	if (w->nrecs == 0 && !w->stale)
-		w->pend_since = mono_us();
-	w->nrecs += nrecs;
-	w->last_id = id;
-	memcpy(w->pend + w->npend, added, nadded * sizeof(added[0]));
-	w->npend += nadded;
-	pthread_mutex_unlock(&w->lock);
-	for (size_t i = 0; i < n; i++)
-		reqs[i]->rc = 0;
-	return 0;
-oom:
-	err = "out of memory";
-	rc = ENOMEM;
-	goto fail;
-fail_writer:
-	err = w->failed_err;
-	rc = DV_ESTORE;
-fail:
-	if (rt != NULL)
-		store_txn_abort(rt);
-	for (size_t i = 0; i < nrecs; i++)
-		free((void *)recs[i].data);
-	for (size_t i = 0; i < nadded; i++)
-		free(added[i].mid);
+	if (!direct && (rc = batch_encode(w, &b, reqs, n, lens, &err)) == 0 &&
+	    (rc = batch_room(w, &b, &direct, &err)) == 0 && !direct &&
+	    (rc = batch_append(w, &b, &err)) == 0)
+		return answer(reqs, n, 0, NULL);
+	batch_free(&b);
 	if (!direct)
-		goto answer;
-direct:
-	if ((rc = store_logged(w, reqs, n, true, &err)) == 0) {
-		for (size_t i = 0; i < n; i++)
-			reqs[i]->rc = 0;
-		return 0;
-	}
-answer:
-	for (size_t i = 0; i < n; i++) {
-		reqs[i]->rc = rc;
-		snprintf(reqs[i]->err, sizeof(reqs[i]->err), "%s", err);
-	}
-	return rc;
+		return answer(reqs, n, rc, err);
+	rc = store_logged(w, reqs, n, true, &err);
+	return answer(reqs, n, rc, err);
 }
 
 /*
@@ -523,18 +618,90 @@ wait_for_work(struct ob_writer *w)
 	}
 }
 
+/*
+ * With the lock held: store what the log holds now, as index_due() or
+ * a flush asks; false once the writer is to stop.
+ */
+static bool
+index_now(struct ob_writer *w)
+{
+	unsigned req = w->flush_req;
+	bool sync = w->stop || req != w->flush_done;
+
+	pthread_mutex_unlock(&w->lock);
+	store_all(w, sync);
+	pthread_mutex_lock(&w->lock);
+	w->flush_done = req;	/* done, or failed: logged */
+	pthread_cond_broadcast(&w->flushed);
+	return !(w->head == NULL && w->stop);
+}
+
+/*
+ * With the lock held: take the next batch off the list into @batch.
+ * Messages still arriving will want a commit of their own in a moment:
+ * wait a little for them first, so that one sync serves them all
+ * (PostgreSQL's commit_delay, but only while there are messages to wait
+ * for).
+ */
+static size_t
+take_batch(struct ob_writer *w, struct ob_req **batch)
+{
+	size_t n = 0, bytes = 0;
+
+	if (w->queued < w->expected && w->queued < OB_BATCH_MAX) {
+		int64_t until = mono_us() + OB_DELAY_US;
+
+		while (w->queued < w->expected &&
+		    w->queued < OB_BATCH_MAX && !w->stop &&
+		    wait_until(w, until) == 0)
+			;
+	}
+	/*
+	 * LMDB keeps a transaction's new pages in memory until the commit,
+	 * so the batch is bounded in bytes as well: the first message
+	 * always goes, more only while they fit.
+	 */
+	while (w->head != NULL && n < OB_BATCH_MAX && (n == 0 ||
+	    w->head->it->raw_len <= OB_BATCH_BYTES - bytes)) {
+		bytes += w->head->it->raw_len < OB_BATCH_BYTES ?
+		    w->head->it->raw_len : OB_BATCH_BYTES;
+		batch[n++] = w->head;
+		w->head = w->head->next;
+		w->queued--;
+	}
+	if (w->head == NULL)
+		w->tail = NULL;
+	return n;
+}
+
 static void finish(struct ob_writer *w, struct ob_req *r);
+
+/* With the lock held: log the next batch and answer its submitters. */
+static void
+commit_batch(struct ob_writer *w)
+{
+	struct ob_req *batch[OB_BATCH_MAX];
+	size_t n = take_batch(w, batch);
+
+	pthread_mutex_unlock(&w->lock);
+	/* One commit for the batch; on failure isolate the culprit. */
+	if (write_batch(w, batch, n) != 0 && n > 1 && !w->failed)
+		for (size_t i = 0; i < n; i++)
+			write_batch(w, &batch[i], 1);
+	pthread_mutex_lock(&w->lock);
+	w->messages += n;
+	w->commits++;
+	for (size_t i = 0; i < n; i++)
+		finish(w, batch[i]);
+}
 
 static void *
 writer_main(void *arg)
 {
 	struct ob_writer *w = arg;
-	struct ob_req *batch[OB_BATCH_MAX];
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		size_t n = 0, bytes;
-
 		wait_for_work(w);
 		if (w->flush_req != w->flush_done && !unindexed(w)) {
 			w->flush_done = w->flush_req;
@@ -542,64 +709,14 @@ writer_main(void *arg)
 		}
 		if (index_due(w, w->head == NULL) ||
 		    (w->head == NULL && w->stop && unindexed(w))) {
-			unsigned req = w->flush_req;
-			bool sync = w->stop || req != w->flush_done;
-
-			pthread_mutex_unlock(&w->lock);
-			store_all(w, sync);
-			pthread_mutex_lock(&w->lock);
-			w->flush_done = req;	/* done, or failed: logged */
-			pthread_cond_broadcast(&w->flushed);
-			if (w->head == NULL && w->stop)
+			if (!index_now(w))
 				break;
 			continue;
 		}
 		if (w->head == NULL && w->stop)
 			break;
-		if (w->head == NULL)
-			continue;
-		/*
-		 * Messages still arriving will want a commit of their own
-		 * in a moment: wait a little for them, so that one sync
-		 * serves them all (PostgreSQL's commit_delay, but only
-		 * while there are messages to wait for).
-		 */
-		if (w->queued < w->expected && w->queued < OB_BATCH_MAX) {
-			int64_t until = mono_us() + OB_DELAY_US;
-
-			while (w->queued < w->expected &&
-			    w->queued < OB_BATCH_MAX && !w->stop &&
-			    wait_until(w, until) == 0)
-				;
-		}
-		/*
-		 * LMDB keeps a transaction's new pages in memory until the
-		 * commit, so the batch is bounded in bytes as well: the
-		 * first message always goes, more only while they fit.
-		 */
-		bytes = 0;
-		while (w->head != NULL && n < OB_BATCH_MAX && (n == 0 ||
-		    w->head->it->raw_len <= OB_BATCH_BYTES - bytes)) {
-			bytes += w->head->it->raw_len < OB_BATCH_BYTES ?
-			    w->head->it->raw_len : OB_BATCH_BYTES;
-			batch[n++] = w->head;
-			w->head = w->head->next;
-			w->queued--;
-		}
-		if (w->head == NULL)
-			w->tail = NULL;
-		pthread_mutex_unlock(&w->lock);
-
-		/* One commit for the batch; on failure isolate the culprit. */
-		if (write_batch(w, batch, n) != 0 && n > 1 && !w->failed)
-			for (size_t i = 0; i < n; i++)
-				write_batch(w, &batch[i], 1);
-
-		pthread_mutex_lock(&w->lock);
-		w->messages += n;
-		w->commits++;
-		for (size_t i = 0; i < n; i++)
-			finish(w, batch[i]);
+		if (w->head != NULL)
+			commit_batch(w);
 	}
 	pthread_mutex_unlock(&w->lock);
 	/* Stopping: leave the store's last commit durable too. */
@@ -672,12 +789,12 @@ replay_pend(struct ob_writer *w, const char **error_r)
 		if (ob_item_decode(w->recs[i].data, w->recs[i].len, &q) != 0)
 			continue;	/* left out when stored, and said so */
 		mid = q.it.message_id;
-		if (q.it.id > w->last_id)
-			w->last_id = q.it.id;
-		if (q.it.merge_into == 0 && (mid == NULL || mid[0] == '\0' ||
+		if (q.how.id > w->last_id)
+			w->last_id = q.how.id;
+		if (q.how.merge_into == 0 && (mid == NULL || mid[0] == '\0' ||
 		    (pend_find(w->pend, w->npend, mid) == NULL &&
 		    ob_table_find_message_id(t, mid, &found, error_r) != 0))) {
-			w->pend[w->npend] = (struct ob_pend){ NULL, q.it.id,
+			w->pend[w->npend] = (struct ob_pend){ NULL, q.how.id,
 			    q.it.received };
 			if (mid != NULL && mid[0] != '\0' &&
 			    (w->pend[w->npend].mid = strdup(mid)) == NULL)
@@ -835,13 +952,16 @@ ob_writer_submit(struct ob_writer *w, const struct outbox_item *it,
 }
 
 bool
-ob_writer_find_message_id(struct ob_writer *w, const char *mid, uint64_t *id_r)
+ob_writer_find_message_id(struct ob_writer *w, const char *mid,
+    uint64_t *id_r, uint64_t *indexed_r)
 {
 	const struct ob_pend *p;
 
 	pthread_mutex_lock(&w->lock);
 	if ((p = pend_find(w->pend, w->npend, mid)) != NULL)
 		*id_r = p->id;
+	else if (indexed_r != NULL)
+		*indexed_r = w->indexed_txn;
 	pthread_mutex_unlock(&w->lock);
 	return p != NULL;
 }

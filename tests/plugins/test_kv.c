@@ -29,6 +29,7 @@ queue_one(struct store *st, const char *subject)
 {
 	char raw[200];
 	struct outbox_item it = { .received = 1000 };
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -36,10 +37,26 @@ queue_one(struct store *st, const char *subject)
 	snprintf(raw, sizeof(raw), "Subject: %s\r\n\r\nbody\r\n", subject);
 	it.raw = raw;
 	it.raw_len = strlen(raw);
+	assert_int_equal(outbox_open(st, &(const struct outbox_opts){
+	    .plugins = plugins }, &ob, &err), 0);
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
-	assert_int_equal(ob_table_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(outbox_put(ob, t, &it, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
+	outbox_close(ob);
 	return id;
+}
+
+/* kvtest's delivery of entry @id: the only plugin's. */
+static int
+kv_delivery(struct outbox *ob, struct store_txn *t, uint64_t id,
+    struct outbox_delivery *d, const char **err)
+{
+	size_t n = 0;
+	int rc = outbox_deliveries(ob, t, id, d, 1, &n, err);
+
+	if (rc == 0 && (n != 1 || strcmp(d->plugin, "kvtest") != 0))
+		rc = DV_ENOTFOUND;
+	return rc;
 }
 
 /* A committed value, read through a fresh buffer (no pending writes). */
@@ -78,6 +95,8 @@ kvfx_open(struct kvfx *f)
 	f->dir = scratch_dir();
 	snprintf(path, sizeof(path), "%s/db", f->dir);
 	assert_int_equal(store_open(path, &so, &f->st, &err), 0);
+	assert_int_equal(outbox_open(f->st, &(const struct outbox_opts){
+	    .plugins = plugins }, &f->o.outbox, &err), 0);
 	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
 	    "Plugins kvtest\n", top ? top : ".");
 	assert_int_equal(conf_parse_string("kv.conf", text, &f->c, &err), 0);
@@ -104,6 +123,7 @@ kvfx_close(struct kvfx *f)
 {
 	plugin_set_free(f->ps);
 	pluginkv_free(f->o.kv);
+	outbox_close(f->o.outbox);
 	conf_unref(f->c);
 	store_close(f->st);
 	rm_tree(f->dir);
@@ -130,11 +150,11 @@ plugin_writes_commit_only_with_success(void **state)
 	assert_int_equal(step(&fx, 2000), 0);
 
 	assert_int_equal(store_txn_begin(fx.st, false, &t, &err), 0);
-	assert_int_equal(ob_table_delivery_get(t, a, "kvtest", &d, &err), 0);
+	assert_int_equal(kv_delivery(fx.o.outbox, t, a, &d, &err), 0);
 	assert_string_equal(d.activity_id, "kv-1");
-	assert_int_equal(ob_table_delivery_get(t, b, "kvtest", &d, &err), 0);
+	assert_int_equal(kv_delivery(fx.o.outbox, t, b, &d, &err), 0);
 	assert_string_equal(d.activity_id, "kv-2");	/* fail's number was not kept */
-	assert_int_equal(ob_table_delivery_get(t, f, "kvtest", &d, &err), 0);
+	assert_int_equal(kv_delivery(fx.o.outbox, t, f, &d, &err), 0);
 	assert_int_equal(d.state, OUTBOX_PENDING);
 	store_txn_abort(t);
 
@@ -241,12 +261,15 @@ static struct outbox_delivery
 delivery(struct store *st, uint64_t id)
 {
 	struct outbox_delivery d;
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err;
 
+	assert_int_equal(outbox_open(st, NULL, &ob, &err), 0);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(ob_table_delivery_get(t, id, "kvtest", &d, &err), 0);
+	assert_int_equal(kv_delivery(ob, t, id, &d, &err), 0);
 	store_txn_abort(t);
+	outbox_close(ob);
 	return d;
 }
 

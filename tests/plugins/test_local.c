@@ -93,6 +93,8 @@ setup(void **state, const char *extra, int port)
 	F.dir = scratch_dir();
 	snprintf(path, sizeof(path), "%s/db", F.dir);
 	assert_int_equal(store_open(path, &so, &F.st, &err), 0);
+	assert_int_equal(outbox_open(F.st, &(const struct outbox_opts){
+	    .plugins = plugins }, &F.o.outbox, &err), 0);
 	snprintf(text, sizeof(text), "PluginDir %s/plugins/local/.libs\n"
 	    "Plugins local\nLocal.SubmissionURL smtp://127.0.0.1:%d\n%s",
 	    top ? top : ".", port ? port : F.sink.port, extra);
@@ -128,6 +130,7 @@ teardown(void **state)
 	(void)state;
 	plugin_set_free(F.ps);
 	pluginkv_free(F.o.kv);
+	outbox_close(F.o.outbox);
 	conf_unref(F.c);
 	store_close(F.st);
 	smtpsink_stop(&F.sink);
@@ -159,7 +162,7 @@ track(const char *from, const char *msgid, const char *subject,
 	it.decision = decision ? decision : QUEUE_DEC;
 	it.direction = strstr(it.decision, "\"outgoing\"") != NULL;
 	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
-	assert_int_equal(ob_table_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(outbox_put(F.o.outbox, t, &it, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	do {
 		assert_int_equal(deliver_next(F.st, F.ps, &F.o,

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "deliver.h"
-#include "outbox.h"
+#include "outbox/ob_int.h"
 #include "status.h"
 #include "store_int.h"
 #include "testutil.h"
@@ -87,7 +87,7 @@ put(struct fx *f, const char *mid, int64_t received)
 	const char *err;
 	uint64_t id;
 
-	assert_int_equal(ob_table_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, NULL, two_plugins, &id, &err), 0);
 	commit(t);
 	return id;
 }
@@ -176,8 +176,10 @@ success_marks_done_with_ids(void **state)
 	struct outbox_delivery d;
 	const char *err;
 
-	assert_int_equal(ob_table_record(t, id, "local", 0, OUTBOX_OK, NULL, "act-1",
-	    "CAS-01001", 0, 1001, &pol, 0.5, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_OK,
+	    .activity_id = "act-1", .case_id = "CAS-01001", .retry_after = 0,
+	    .now = 1001, .policy = &pol, .jitter = 0.5 }, &d, &err), 0);
 	assert_int_equal(d.state, OUTBOX_DONE);
 	assert_int_equal(d.attempts, 1);
 	commit(t);
@@ -201,13 +203,17 @@ transient_failure_backs_off(void **state)
 	int64_t next;
 	const char *err;
 
-	assert_int_equal(ob_table_record(t, id, "local", 0, OUTBOX_TRANSIENT, "down",
-	    NULL, NULL, 0, 1000, &pol, 1.0, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "down", .retry_after = 0, .now = 1000, .policy = &pol,
+	    .jitter = 1.0 }, &d, &err), 0);
 	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.next_at, 1000 + 30);
 	assert_string_equal(d.last_error, "down");
-	assert_int_equal(ob_table_record(t, id, "webhook", 0, OUTBOX_TRANSIENT, "429",
-	    NULL, NULL, 600, 1000, &pol, 0.0, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "webhook", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "429", .retry_after = 600, .now = 1000, .policy = &pol,
+	    .jitter = 0.0 }, &d, &err), 0);
 	assert_int_equal(d.next_at, 1600);	/* Retry-After wins */
 	commit(t);
 	t = begin(f, false);
@@ -244,14 +250,20 @@ permanent_or_exhausted_goes_dead_and_retry_revives(void **state)
 	struct outbox_delivery d;
 	const char *err;
 
-	assert_int_equal(ob_table_record(t, id, "local", 0, OUTBOX_PERMANENT,
-	    "HTTP 400", NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_PERMANENT,
+	    .error = "HTTP 400", .retry_after = 0, .now = 1000, .policy = &few,
+	    .jitter = 0.5 }, &d, &err), 0);
 	assert_int_equal(d.state, OUTBOX_DEAD);
-	assert_int_equal(ob_table_record(t, id, "webhook", 0, OUTBOX_TRANSIENT, "x",
-	    NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "webhook", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "x", .retry_after = 0, .now = 1000, .policy = &few,
+	    .jitter = 0.5 }, &d, &err), 0);
 	assert_int_equal(d.state, OUTBOX_PENDING);
-	assert_int_equal(ob_table_record(t, id, "webhook", 0, OUTBOX_TRANSIENT, "x",
-	    NULL, NULL, 0, 1100, &few, 0.5, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "webhook", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "x", .retry_after = 0, .now = 1100, .policy = &few,
+	    .jitter = 0.5 }, &d, &err), 0);
 	assert_int_equal(d.state, OUTBOX_DEAD);
 	assert_non_null(strstr(d.last_error, "gave up after 2 attempts"));
 	assert_int_equal(ob_table_next_due(t, 99999, &d, NULL, &err), DV_ENOTFOUND);
@@ -308,8 +320,10 @@ state_survives_reopening_the_store(void **state)
 	struct outbox_delivery d;
 	const char *err;
 
-	assert_int_equal(ob_table_record(t, id, "local", 0, OUTBOX_OK, NULL, "a", "",
-	    0, 1000, &pol, 0.5, NULL, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_OK,
+	    .activity_id = "a", .case_id = "", .retry_after = 0, .now = 1000,
+	    .policy = &pol, .jitter = 0.5 }, NULL, &err), 0);
 	commit(t);
 	store_close(f->st);		/* as a crash or restart would */
 	assert_int_equal(store_open(f->path, NULL, &f->st, &err), 0);
@@ -334,7 +348,7 @@ uncommitted_put_leaves_no_trace(void **state)
 	uint64_t id;
 	const char *err;
 
-	assert_int_equal(ob_table_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, NULL, two_plugins, &id, &err), 0);
 	store_txn_abort(t);		/* the milter tempfails instead */
 	t = begin(f, false);
 	assert_int_equal(ob_table_find_message_id(t, "ghost@x", &id, &err),
@@ -374,7 +388,7 @@ missing_fields_and_8bit_envelope_round_trip(void **state)
 	uint64_t id;
 	const char *err;
 
-	assert_int_equal(ob_table_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, NULL, two_plugins, &id, &err), 0);
 	commit(t);
 	t = begin(f, true);
 	assert_int_equal(ob_table_get(t, id, &m, &err), 0);
@@ -432,10 +446,13 @@ same_message_again_is_folded_into_one_entry(void **state)
 	b.decision = "{\"direction\":\"incoming\",\"mailboxes\":"
 	    "[{\"address\":\"alice@example.com\"}]}";
 	t = begin(f, true);
-	assert_int_equal(ob_table_put(t, &a, two_plugins, &id1, &err), 0);
-	assert_int_equal(ob_table_record(t, id1, "local", 0, OUTBOX_OK, NULL, "act",
-	    "", 0, 1001, &pol, 0.5, NULL, &err), 0);
-	assert_int_equal(ob_table_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(ob_table_put(t, &a, NULL, two_plugins, &id1, &err), 0);
+	assert_int_equal(ob_table_record(t,
+	    &(struct outbox_attempt){ .id = id1, .plugin = "local", .gen = 0,
+	    .result = OUTBOX_OK, .activity_id = "act", .case_id = "",
+	    .retry_after = 0, .now = 1001, .policy = &pol, .jitter = 0.5 },
+	    NULL, &err), 0);
+	assert_int_equal(ob_table_put(t, &b, NULL, two_plugins, &id2, &err), 0);
 	assert_int_equal(id2, id1);
 	assert_int_equal(ob_table_get(t, id1, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 2);
@@ -449,7 +466,7 @@ same_message_again_is_folded_into_one_entry(void **state)
 	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.next_at, 2000);
 	/* A third copy changes nothing more. */
-	assert_int_equal(ob_table_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(ob_table_put(t, &b, NULL, two_plugins, &id2, &err), 0);
 	assert_int_equal(ob_table_get(t, id1, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 2);
 	outbox_msg_free(m);
@@ -472,19 +489,23 @@ merge_during_a_delivery_is_not_lost(void **state)
 	b.decision = "{\"mailboxes\":[{\"address\":\"b@example.com\"}]}";
 	b.received = 1001;
 	t = begin(f, true);
-	assert_int_equal(ob_table_put(t, &a, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &a, NULL, two_plugins, &id, &err), 0);
 	assert_int_equal(ob_table_delivery_get(t, id, "local", &d, &err), 0);
 	taken = d.gen;			/* the worker takes it... */
-	assert_int_equal(ob_table_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(ob_table_put(t, &b, NULL, two_plugins, &id2, &err), 0);
 	assert_int_equal(id2, id);	/* ...a copy is merged meanwhile... */
-	assert_int_equal(ob_table_record(t, id, "local", taken, OUTBOX_OK, NULL,
-	    "act", "", 0, 1002, &pol, 0.5, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = taken, .result = OUTBOX_OK,
+	    .activity_id = "act", .case_id = "", .retry_after = 0, .now = 1002,
+	    .policy = &pol, .jitter = 0.5 }, &d, &err), 0);
 	/* ...so the outcome of the older attempt does not close it. */
 	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(ob_table_next_due(t, 1001, &d, NULL, &err), 0);
 	assert_int_equal(d.id, id);
-	assert_int_equal(ob_table_record(t, id, "local", d.gen, OUTBOX_OK, NULL,
-	    "act", "", 0, 1003, &pol, 0.5, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = d.gen, .result = OUTBOX_OK,
+	    .activity_id = "act", .case_id = "", .retry_after = 0, .now = 1003,
+	    .policy = &pol, .jitter = 0.5 }, &d, &err), 0);
 	assert_int_equal(d.state, OUTBOX_DONE);
 	commit(t);
 }
@@ -496,8 +517,10 @@ record(struct fx *f, uint64_t id, const char *plugin, enum outbox_result o)
 	struct store_txn *t = begin(f, true);
 	const char *err;
 
-	assert_int_equal(ob_table_record(t, id, plugin, 0, o, o ? "no" : NULL,
-	    o ? NULL : "act-1", NULL, 0, 1000, &pol, 0.5, NULL, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = plugin, .gen = 0, .result = o, .error = o ? "no" : NULL,
+	    .activity_id = o ? NULL : "act-1", .retry_after = 0, .now = 1000,
+	    .policy = &pol, .jitter = 0.5 }, NULL, &err), 0);
 	commit(t);
 }
 
@@ -637,7 +660,8 @@ retention_lets_the_store_reuse_the_space(void **state)
 			const char *err;
 			uint64_t id;
 
-			assert_int_equal(ob_table_put(t, &it, NULL, &id, &err), 0);
+			assert_int_equal(ob_table_put(t, &it, NULL, NULL, &id,
+			    &err), 0);
 			commit(t);
 		}
 		assert_int_equal(stat(datafile, &sb), 0);
@@ -663,15 +687,15 @@ put_deferred(struct fx *f, const char *mid, const char *rcpt, uint64_t into)
 		.received = 1000, .envelope_from = "ann@ext.example",
 		.rcpts = one, .nrcpts = 1, .message_id = mid,
 		.decision = dec, .raw = raw, .raw_len = sizeof(raw) - 1,
-		.defer_index = true, .merge_into = into,
 	};
+	const struct ob_put how = { .defer_index = true, .merge_into = into };
 	struct store_txn *t = begin(f, true);
 	const char *err;
 	uint64_t id;
 
 	snprintf(dec, sizeof(dec), "{\"mailboxes\":[{\"address\":\"%s\"}]}",
 	    rcpt);
-	assert_int_equal(ob_table_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, &how, two_plugins, &id, &err), 0);
 	commit(t);
 	return id;
 }
@@ -792,8 +816,10 @@ indexing_again_keeps_the_deliveries_there(void **state)
 	b = put_deferred(f, "b@x", "support@example.com", 0);
 	assert_int_equal(index_pending(f, 10, &more), 1);
 	t = begin(f, true);
-	assert_int_equal(ob_table_record(t, b, "local", 0, OUTBOX_OK, NULL, "A1",
-	    NULL, 0, 1001, &pol, 0.5, NULL, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = b,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_OK,
+	    .activity_id = "A1", .retry_after = 0, .now = 1001, .policy = &pol,
+	    .jitter = 0.5 }, NULL, &err), 0);
 	/* A crash after this commit, before the mark moved: redone. */
 	{
 		static char key[] = "queue/indexed";

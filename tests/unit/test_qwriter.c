@@ -15,7 +15,6 @@
 
 #include <cmocka.h>
 
-#include "outbox/ob_log.h"
 #include "outbox/ob_int.h"
 #include "status.h"
 #include "testutil.h"
@@ -316,7 +315,7 @@ find(struct ob_writer *w, struct store *st, const char *mid, uint64_t *id)
 	const char *err;
 	bool hit;
 
-	if (ob_writer_find_message_id(w, mid, id))
+	if (ob_writer_find_message_id(w, mid, id, NULL))
 		return true;
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
 	hit = ob_table_find_message_id(t, mid, id, &err) == 0;
@@ -347,7 +346,7 @@ entries_are_indexed_soon_and_found_meanwhile(void **state)
 		nanosleep(&ms10, NULL);
 	}
 	assert_int_equal(ob_writer_pending(w), 0);
-	assert_false(ob_writer_find_message_id(w, "soon@x", &found));
+	assert_false(ob_writer_find_message_id(w, "soon@x", &found, NULL));
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
 	assert_int_equal(ob_table_find_message_id(t, "soon@x", &found, &err), 0);
 	assert_int_equal(found, id);
@@ -400,7 +399,8 @@ what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 	char *dir = scratch_dir(), path[300];
 	struct store_opts o = { .mapsize = 16 << 20, .create = true };
 	struct outbox_item it = { .received = 7, .raw = "x", .raw_len = 1,
-	    .message_id = "left@x", .defer_index = true };
+	    .message_id = "left@x" };
+	const struct ob_put how = { .defer_index = true };
 	struct outbox_delivery d;
 	struct store *st;
 	struct store_txn *t;
@@ -416,7 +416,7 @@ what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
 	assert_int_equal(ob_table_index_pending(t, plugins, NULL, 0, 10, &n, NULL, &err),
 	    0);
-	assert_int_equal(ob_table_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, &how, plugins, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 
 	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w, &err), 0);
@@ -481,7 +481,7 @@ a_logged_message_reaches_the_store_later(void **state)
 	id = submit(w, "later@x", "support@example.com");
 	/* Durable in the log, known to the writer, not in LMDB yet. */
 	assert_int_equal(ob_writer_pending(w), 1);
-	assert_true(ob_writer_find_message_id(w, "later@x", &found));
+	assert_true(ob_writer_find_message_id(w, "later@x", &found, NULL));
 	assert_int_equal(found, id);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
 	assert_false(ob_table_exists(t, id));
@@ -501,6 +501,7 @@ a_taken_id_does_not_cost_the_message(void **state)
 {
 	struct outbox_item other = { .received = 1, .raw = "y", .raw_len = 1,
 	    .message_id = "other@x" };
+	struct ob_put how = { 0 };
 	struct store *st;
 	struct store_txn *t;
 	char *dir;
@@ -512,8 +513,8 @@ a_taken_id_does_not_cost_the_message(void **state)
 	/* Holding the write lock keeps the writer from storing it. */
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
 	id = submit(w, "reserved@x", "support@example.com");
-	other.id = id;
-	assert_int_equal(ob_table_put(t, &other, plugins, &got, &err), 0);
+	how.id = id;
+	assert_int_equal(ob_table_put(t, &other, &how, plugins, &got, &err), 0);
 	assert_int_equal(got, id);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	ob_writer_flush(w);
