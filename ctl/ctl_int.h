@@ -55,10 +55,10 @@ int ctl_dispatch(struct ctl *ctl, const char *what,
 struct store *ctl_store(struct ctl *ctl);
 
 /**
- * ctl_outbox - open the store's outbox on first use (not as its writer:
+ * ctl_outbox_open - open the store's outbox on first use (not as its writer:
  * the daemon is); NULL after printing why.
  */
-struct outbox *ctl_outbox(struct ctl *ctl);
+struct outbox *ctl_outbox_open(struct ctl *ctl);
 
 /**
  * ctl_txn - begin a transaction on the store.
@@ -99,6 +99,6 @@ int ctl_activity(struct ctl *ctl, int argc, char **argv);
 int ctl_contact(struct ctl *ctl, int argc, char **argv);
 int ctl_caserule(struct ctl *ctl, int argc, char **argv);
 int ctl_profile(struct ctl *ctl, int argc, char **argv);
-int ctl_queue(struct ctl *ctl, int argc, char **argv);
+int ctl_outbox(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -80,7 +80,7 @@ ctl_store(struct ctl *ctl)
 }
 
 struct outbox *
-ctl_outbox(struct ctl *ctl)
+ctl_outbox_open(struct ctl *ctl)
 {
 	struct store *st = ctl_store(ctl);
 	const struct outbox_opts o = { .plugins = ctl->conf->plugins };
@@ -267,10 +267,11 @@ usage(FILE *fp)
 "  rule list [MAILBOX] [--json]\n"
 "  rule remove MAILBOX N\n"
 "  rule move MAILBOX N TO\n"
-"  queue list [--state pending|done|dead] [--json]\n"
-"  queue show ID [--json]\n"
-"  queue retry ID [--plugin NAME]\n"
-"  queue drop ID\n"
+"  outbox list [--state pending|done|dead] [--json]\n"
+"  outbox show ID [--json]\n"
+"  outbox logged [--json]\n"
+"  outbox retry ID [--plugin NAME]\n"
+"  outbox drop ID\n"
 "  caserule set QUEUE [--create-contact yes|no] [--reopen-days N]\n"
 "                     [--auto-reply yes|no]\n"
 "  caserule list [--json]\n"
@@ -286,6 +287,7 @@ usage(FILE *fp)
 "  M is server-side-sync, outlook or none; S is not-run, success or failure;\n"
 "  A is pending, approved, rejected or empty; F is all, responses,\n"
 "  known-senders, none or default (queues: all, users: responses).\n"
+"  queue is another name for outbox.\n"
 "  -c FILE  configuration file (default " CONF_DEFAULT_PATH ")\n"
 "  -h       this help; -V the version\n"
 "Exit status: 0 done, 1 the request failed, 2 usage error.\n", fp);
@@ -328,7 +330,8 @@ static const struct ctl_command commands[] = {
 	{ "mailbox", ctl_mailbox },
 	{ "profile", ctl_profile },
 	{ "rule", ctl_rule },
-	{ "queue", ctl_queue },
+	{ "outbox", ctl_outbox },
+	{ "queue", ctl_outbox },		/* its old name */
 	{ "case", ctl_case },
 	{ "activity", ctl_activity },
 	{ "contact", ctl_contact },

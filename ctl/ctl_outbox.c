@@ -1,7 +1,8 @@
 /*
- * ctl_queue.c - "dvmilterctl queue ...": the outbox as an operator sees
- * it: what waits, what failed and why, and the two remedies (retry now,
- * or drop). It never delivers anything itself; the worker does.
+ * ctl_outbox.c - "dvmilterctl outbox ..." (or by its old name, "queue"):
+ * the outbox as an operator sees it: what waits, what failed and why,
+ * and the two remedies (retry now, or drop). It never delivers anything
+ * itself; the worker does.
  */
 #include "config.h"
 
@@ -23,11 +24,11 @@ parse_id(const char *s, uint64_t *id)
 	unsigned long long v;
 
 	if (s[0] < '0' || s[0] > '9')
-		return ctl_fail("\"%s\" is not a queue id", s);
+		return ctl_fail("\"%s\" is not an outbox entry id", s);
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v == 0)
-		return ctl_fail("\"%s\" is not a queue id", s);
+		return ctl_fail("\"%s\" is not an outbox entry id", s);
 	*id = v;
 	return CTL_OK;
 }
@@ -51,29 +52,29 @@ args(int argc, char **argv, bool want_id, bool allow_json, bool *json,
 			if (i + 1 >= argc || (strcmp(argv[i + 1], "pending") != 0 &&
 			    strcmp(argv[i + 1], "done") != 0 &&
 			    strcmp(argv[i + 1], "dead") != 0))
-				return ctl_usage_error("queue %s: --state needs "
+				return ctl_usage_error("outbox %s: --state needs "
 				    "pending, done or dead", argv[0]);
 			*state = argv[++i];
 		}
 		else if (strcmp(argv[i], "--plugin") == 0 && plugin != NULL) {
 			if (i + 1 >= argc)
-				return ctl_usage_error("queue %s: --plugin needs "
+				return ctl_usage_error("outbox %s: --plugin needs "
 				    "a NAME", argv[0]);
 			*plugin = argv[++i];
 		}
 		else if (argv[i][0] == '-')
-			return ctl_usage_error("queue %s: unknown option %s",
+			return ctl_usage_error("outbox %s: unknown option %s",
 			    argv[0], argv[i]);
 		else if (want_id && npos++ == 0) {
 			int rc = parse_id(argv[i], id);
 			if (rc != CTL_OK)
 				return rc;
 		} else
-			return ctl_usage_error("queue %s: unexpected \"%s\"",
+			return ctl_usage_error("outbox %s: unexpected \"%s\"",
 			    argv[0], argv[i]);
 	}
 	if (want_id && npos == 0)
-		return ctl_usage_error("queue %s takes a queue ID", argv[0]);
+		return ctl_usage_error("outbox %s takes an entry ID", argv[0]);
 	return CTL_OK;
 }
 
@@ -198,7 +199,7 @@ cmd_logged(struct ctl *ctl, int argc, char **argv)
 	if ((rc = args(argc, argv, false, true, &json, NULL, NULL, NULL)) !=
 	    CTL_OK)
 		return rc;
-	if ((ob = ctl_outbox(ctl)) == NULL)
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
 		return CTL_FAIL;
 	if (outbox_logged(ob, &n, &err) != 0)
 		return ctl_fail("%s", err);
@@ -223,7 +224,7 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	if ((rc = args(argc, argv, false, true, &lc.json, &id, NULL,
 	    &lc.state)) != CTL_OK)
 		return rc;
-	if ((lc.ob = ctl_outbox(ctl)) == NULL)
+	if ((lc.ob = ctl_outbox_open(ctl)) == NULL)
 		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, false, &lc.t)) != CTL_OK)
 		return rc;
@@ -355,7 +356,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL, NULL)) !=
 	    CTL_OK)
 		return rc;
-	if ((ob = ctl_outbox(ctl)) == NULL)
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
 		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
 		return rc;
@@ -391,7 +392,7 @@ cmd_retry(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = args(argc, argv, true, false, &json, &id, &plugin, NULL)) != CTL_OK)
 		return rc;
-	if ((ob = ctl_outbox(ctl)) == NULL)
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
 		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
@@ -417,7 +418,7 @@ cmd_drop(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = args(argc, argv, true, false, &json, &id, NULL, NULL)) != CTL_OK)
 		return rc;
-	if ((ob = ctl_outbox(ctl)) == NULL)
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
 		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
@@ -431,8 +432,9 @@ cmd_drop(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* argv[0] is "outbox", or "queue", its old name. */
 int
-ctl_queue(struct ctl *ctl, int argc, char **argv)
+ctl_outbox(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct ctl_command cmds[] = {
 		{ "list", cmd_list },
@@ -443,5 +445,5 @@ ctl_queue(struct ctl *ctl, int argc, char **argv)
 		{ NULL, NULL }
 	};
 
-	return ctl_dispatch(ctl, "queue", cmds, argc, argv);
+	return ctl_dispatch(ctl, argv[0], cmds, argc, argv);
 }
