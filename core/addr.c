@@ -138,7 +138,16 @@ local_copy(const char *s, size_t len, bool quoted, struct local_buf *lb,
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
+		bool escaped = false;
 
+		/*
+		 * RFC 5321 4.1.2: "\x" is x, so x meets the checks below;
+		 * an escape must not smuggle in a control byte or bad UTF-8.
+		 */
+		if (quoted && c == '\\' && i + 1 < len) {
+			c = (unsigned char)s[++i];
+			escaped = true;
+		}
 		if (c < 0x20 || c == 0x7f) {
 			*error_r = dv_error_set("control character in local part");
 			return DV_EINVAL;
@@ -154,25 +163,11 @@ local_copy(const char *s, size_t len, bool quoted, struct local_buf *lb,
 			i += k - 1;
 			continue;
 		}
-		if (quoted && c == '\\' && i + 1 < len) {
-			/*
-			 * RFC 5321 4.1.2: "\x" is x. Only a quote or a
-			 * backslash needs its escape kept, and quotes then.
-			 */
-			char c2 = s[++i];
-
-			if (c2 == '"' || c2 == '\\') {
-				lb->b[lb->n++] = '\\';
-				lb->b[lb->n++] = c2;
-				lb->need_quotes = true;
-			} else {
-				lb->b[lb->n++] = lower(c2);
-				if (!is_atext((unsigned char)c2))
-					lb->need_quotes = true;
-			}
-			continue;
-		}
-		if (!is_atext(c)) {
+		if (escaped && (c == '"' || c == '\\')) {
+			/* The only escapes kept, and they need the quotes. */
+			lb->b[lb->n++] = '\\';
+			lb->need_quotes = true;
+		} else if (!is_atext(c)) {
 			if (!quoted) {
 				*error_r = dv_error_set("character '%c' not allowed "
 				    "in an unquoted local part", c);

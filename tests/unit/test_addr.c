@@ -137,6 +137,38 @@ overlong_local_part_rejected_before_unquoting(void **state)
 	assert_non_null(strstr(err, "local part longer than 64 bytes"));
 }
 
+/* "\\x" is x: an escape must not let through a byte that x could not be. */
+static void
+escaped_bytes_meet_the_same_checks(void **state)
+{
+	static const struct norm_case esc[] = {
+		{ "\"\\\x01\"@example.com", "+", DV_EINVAL, "control" },
+		{ "\"a\\\x7f\"@example.com", "+", DV_EINVAL, "control" },
+		{ "\"\\\xff\"@example.com", "+", DV_EINVAL, "UTF-8" },
+		{ "\"\\\xc3\"@example.com", "+", DV_EINVAL, "UTF-8" },
+		{ "\"j\\\xc3\xb6rg\"@example.com", "+", 0, "j\xc3\xb6rg@example.com" },
+		{ "\"j\\\xc3\xb6rg doe\"@example.com", "+", 0,
+		    "\"j\xc3\xb6rg doe\"@example.com" },
+	};
+
+	for (size_t i = 0; i < sizeof(esc) / sizeof(esc[0]); i++) {
+		char out[DV_ADDR_MAX + 1];
+		const char *err = NULL;
+		int rc = addr_normalize(esc[i].in, esc[i].seps, out, sizeof(out),
+		    &err);
+
+		if (rc != esc[i].rc)
+			fail_msg("case %zu: rc %d, want %d (%s)", i, rc, esc[i].rc,
+			    rc ? err : out);
+		if (rc == 0 && strcmp(out, esc[i].want) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, out,
+			    esc[i].want);
+		if (rc != 0 && strstr(err, esc[i].want) == NULL)
+			fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err,
+			    esc[i].want);
+	}
+}
+
 static void
 overlong_domain_rejected(void **state)
 {
@@ -246,6 +278,7 @@ main(void)
 		cmocka_unit_test(normalize_table),
 		cmocka_unit_test(overlong_local_part_rejected),
 		cmocka_unit_test(overlong_local_part_rejected_before_unquoting),
+		cmocka_unit_test(escaped_bytes_meet_the_same_checks),
 		cmocka_unit_test(overlong_domain_rejected),
 		cmocka_unit_test(overlong_label_rejected),
 		cmocka_unit_test(overlong_input_rejected_before_parsing),
