@@ -102,12 +102,98 @@ text_ok(const char *s, size_t max)
 	return true;
 }
 
+/* The O_* bit a subcommand must allow for option @ch; 0 if it is none. */
+static unsigned
+opt_need(int ch)
+{
+	switch (ch) {
+	case OPT_QUEUE: case OPT_USER: return O_TYPE;
+	case OPT_OWNER: return O_OWNER;
+	case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT: return O_METHODS;
+	case OPT_PROFILE: return O_PROFILE;
+	case OPT_NOPROFILE: return O_NOPROFILE;
+	case OPT_ENABLED: return O_ENABLED;
+	case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
+	case OPT_STATUS_MSG: return O_STATUS;
+	case OPT_JSON: return O_JSON;
+	case OPT_APPROVAL: return O_APPROVAL;
+	case OPT_FILTER: return O_FILTER;
+	default: return 0;
+	}
+}
+
+/* Check the value of option @ch and record it in @o. */
+static int
+mb_opt_set(struct mb_opts *o, int ch, const char *arg)
+{
+	int v;
+
+	switch (ch) {
+	case OPT_QUEUE: o->type = MBOX_QUEUE; break;
+	case OPT_USER: o->type = MBOX_USER; break;
+	case OPT_OWNER:
+		if (!text_ok(arg, DV_OWNER_MAX))
+			return ctl_fail("owner must be UTF-8 text of at most "
+			    "%d bytes without control characters",
+			    DV_OWNER_MAX);
+		o->owner = arg;
+		break;
+	case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
+		if ((v = mbox_method_parse(arg)) < 0)
+			return ctl_fail("unknown method \"%s\" (use "
+			    "server-side-sync, outlook or none)", arg);
+		o->method[ch - OPT_INCOMING] = v;
+		break;
+	case OPT_PROFILE:
+		if (arg[0] == '\0' || !text_ok(arg, DV_NAME_MAX))
+			return ctl_fail("bad profile name \"%s\"", arg);
+		o->profile = arg;
+		break;
+	case OPT_NOPROFILE: o->no_profile = true; break;
+	case OPT_ENABLED:
+		if ((o->enabled = parse_yesno(arg)) < 0)
+			return ctl_fail("--enabled takes yes or no, not "
+			    "\"%s\"", arg);
+		break;
+	case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
+		if ((v = mbox_test_parse(arg)) < 0)
+			return ctl_fail("unknown status \"%s\" (use "
+			    "not-run, success or failure)", arg);
+		o->status[ch - OPT_IN_STATUS] = v;
+		break;
+	case OPT_STATUS_MSG:
+		if (!text_ok(arg, DV_STATUSMSG_MAX))
+			return ctl_fail("status message must be at most "
+			    "%d bytes without control characters",
+			    DV_STATUSMSG_MAX);
+		o->status_msg = arg;
+		break;
+	case OPT_JSON: o->json = true; break;
+	case OPT_FILTER:
+		if ((o->filter = mbox_filter_parse(arg)) < 0)
+			return ctl_fail("unknown filter \"%s\" (use all, "
+			    "responses, known-senders, none or default)", arg);
+		break;
+	case OPT_APPROVAL:
+		if ((o->approval = mbox_approval_parse(arg)) < 0)
+			return ctl_fail("unknown approval \"%s\" (use "
+			    "pending, approved, rejected or empty)", arg);
+		break;
+	}
+	return CTL_OK;
+}
+
+/*
+ * Parse the options of "mailbox @argv[0]", refusing any the subcommand
+ * does not take (@allowed: O_* bits), so that a misplaced option is a
+ * usage error rather than silently ignored.
+ */
 static int
 mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 {
 	const char *sub = argv[0];
-	int ch, v;
 	unsigned need;
+	int ch, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->type = -1;
@@ -119,83 +205,17 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":", mb_longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_QUEUE: case OPT_USER: need = O_TYPE; break;
-		case OPT_OWNER: need = O_OWNER; break;
-		case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
-			need = O_METHODS; break;
-		case OPT_PROFILE: need = O_PROFILE; break;
-		case OPT_NOPROFILE: need = O_NOPROFILE; break;
-		case OPT_ENABLED: need = O_ENABLED; break;
-		case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
-		case OPT_STATUS_MSG: need = O_STATUS; break;
-		case OPT_JSON: need = O_JSON; break;
-		case OPT_APPROVAL: need = O_APPROVAL; break;
-		case OPT_FILTER: need = O_FILTER; break;
-		case ':':
+		if (ch == ':')
 			return ctl_usage_error("mailbox %s: %s needs a value",
 			    sub, argv[optind - 1]);
-		default:
+		if ((need = opt_need(ch)) == 0)
 			return ctl_usage_error("mailbox %s: unknown option %s",
 			    sub, argv[optind - 1]);
-		}
 		if (!(allowed & need))
 			return ctl_usage_error("mailbox %s does not take %s", sub,
 			    argv[optind - 1]);
-		switch (ch) {
-		case OPT_QUEUE: o->type = MBOX_QUEUE; break;
-		case OPT_USER: o->type = MBOX_USER; break;
-		case OPT_OWNER:
-			if (!text_ok(optarg, DV_OWNER_MAX))
-				return ctl_fail("owner must be UTF-8 text of at most "
-				    "%d bytes without control characters",
-				    DV_OWNER_MAX);
-			o->owner = optarg;
-			break;
-		case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
-			if ((v = mbox_method_parse(optarg)) < 0)
-				return ctl_fail("unknown method \"%s\" (use "
-				    "server-side-sync, outlook or none)", optarg);
-			o->method[ch - OPT_INCOMING] = v;
-			break;
-		case OPT_PROFILE:
-			if (optarg[0] == '\0' || !text_ok(optarg, DV_NAME_MAX))
-				return ctl_fail("bad profile name \"%s\"", optarg);
-			o->profile = optarg;
-			break;
-		case OPT_NOPROFILE: o->no_profile = true; break;
-		case OPT_ENABLED:
-			if ((o->enabled = parse_yesno(optarg)) < 0)
-				return ctl_fail("--enabled takes yes or no, not "
-				    "\"%s\"", optarg);
-			break;
-		case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
-			if ((v = mbox_test_parse(optarg)) < 0)
-				return ctl_fail("unknown status \"%s\" (use "
-				    "not-run, success or failure)", optarg);
-			o->status[ch - OPT_IN_STATUS] = v;
-			break;
-		case OPT_STATUS_MSG:
-			if (!text_ok(optarg, DV_STATUSMSG_MAX))
-				return ctl_fail("status message must be at most "
-				    "%d bytes without control characters",
-				    DV_STATUSMSG_MAX);
-			o->status_msg = optarg;
-			break;
-		case OPT_JSON: o->json = true; break;
-		case OPT_FILTER:
-			if ((o->filter = mbox_filter_parse(optarg)) < 0)
-				return ctl_fail("unknown filter \"%s\" (use all, "
-				    "responses, known-senders, none or default)",
-				    optarg);
-			break;
-		case OPT_APPROVAL:
-			if ((o->approval = mbox_approval_parse(optarg)) < 0)
-				return ctl_fail("unknown approval \"%s\" (use "
-				    "pending, approved, rejected or empty)",
-				    optarg);
-			break;
-		}
+		if ((rc = mb_opt_set(o, ch, optarg)) != CTL_OK)
+			return rc;
 	}
 	if (o->profile != NULL && o->no_profile)
 		return ctl_usage_error("--profile and --no-profile conflict");
