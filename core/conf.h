@@ -13,10 +13,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "cidr.h"
-#include "retry.h"
 
 #ifndef DV_PLUGINDIR
 #define DV_PLUGINDIR "/usr/lib/dvmilter"
@@ -105,9 +105,12 @@ struct conf {
 	struct conf_plugin_key *plugin_keys;
 	size_t nplugin_keys;
 
-	/* RetryBaseDelay, RetryMaxDelay, RetryMaxAttempts, PluginHoldFirst,
-	 * PluginHoldMax (retry.h); restart to change. */
-	struct retry_policy retry;
+	/* The retry policy (retry.h), for the outbox worker; restart. */
+	int64_t retry_base_delay;	/* RetryBaseDelay (s), 30s */
+	int64_t retry_max_delay;	/* RetryMaxDelay (s), 1h */
+	unsigned retry_max_attempts;	/* RetryMaxAttempts, 25 */
+	int64_t plugin_hold_first;	/* PluginHoldFirst (s), 30s */
+	int64_t plugin_hold_max;	/* PluginHoldMax (s), 10m */
 };
 
 /**
@@ -137,11 +140,22 @@ void conf_unref(struct conf *c);
 
 /**
  * conf_restart_keys - which keys differ between @a and @b that only a
- * restart applies.
+ * restart applies (those marked restart in conf_keys_describe()), in
+ * the order of the table.
  * @param[out] out  receives "Socket, UserID" or "" (NUL-terminated).
  */
 void conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
     size_t outsz);
+
+/**
+ * conf_keys_describe - print the table of keys to @fp, one line each:
+ * name, "restart" (only a restart applies a change) or "reload", the
+ * type with its limits or accepted words, and the default as written
+ * ("-" for none). For people and for the test that keeps
+ * dvmilter.conf(5) in step with the table; not a stable format.
+ * @param[in] fp  an open stream; errors are left in its error flag.
+ */
+void conf_keys_describe(FILE *fp);
 
 /**
  * conf_reply_format - expand a reply template for one address.

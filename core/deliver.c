@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <malloc.h>
 
+#include "corr.h"
 #include "deliver.h"
 #include "log.h"
 #include "msg.h"
@@ -213,11 +214,48 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 	return 0;
 }
 
-/* Correlate with an earlier outbox message; see deliver.h. */
+/* The outbox as correlation sees it from the worker: one snapshot. */
+struct corr_view {
+	struct outbox *ob;
+	struct store_txn *t;
+};
+
+static int
+txn_find(void *arg, const char *msgid, uint64_t *id_r)
+{
+	const struct corr_view *cv = arg;
+	const char *err;
+
+	return outbox_find(cv->ob, cv->t, msgid, id_r, &err);
+}
+
+static bool
+txn_exists(void *arg, uint64_t id)
+{
+	const struct corr_view *cv = arg;
+
+	return outbox_exists(cv->ob, cv->t, id);
+}
+
+/*
+ * Correlate with an earlier outbox message (core/corr.h), then, with
+ * smart_matching, by subject and participants. A forged token was
+ * logged at end of message, with the MTA's queue id.
+ */
 static void
 correlate(struct store *st, const struct deliver_opts *o,
     const struct outbox_msg *q, const struct msg *m, struct view *v)
 {
+	struct corr_msg cm = {
+		.in_reply_to = m->in_reply_to,
+		.references = (const char *const *)m->references,
+		.nreferences = m->nreferences,
+		.subject = m->subject,
+		.self = q->id,
+	};
+	struct corr_result r;
+	struct corr_view cv = { o->outbox, NULL };
+	struct corr_source src = { txn_find, txn_exists, &cv };
 	struct store_txn *t;
 	const char *err;
 	uint64_t id = 0, root = q->id;
@@ -228,25 +266,13 @@ correlate(struct store *st, const struct deliver_opts *o,
 		    (unsigned long long)q->id, err);
 		return;
 	}
-	if (m->in_reply_to != NULL &&
-	    outbox_find(o->outbox, t, m->in_reply_to, &id, &err) == 0 &&
-	    id != q->id)
-		how = DVP_CORR_IN_REPLY_TO;
-	for (size_t i = m->nreferences; how == DVP_CORR_NONE && i > 0; i--)
-		if (outbox_find(o->outbox, t, m->references[i - 1], &id,
-		    &err) == 0 && id != q->id)
-			how = DVP_CORR_IN_REPLY_TO;
-	if (how == DVP_CORR_NONE && o->key != NULL) {
-		int rc = token_find(o->key, o->token_prefix, m->subject, &id);
-
-		if (rc == DV_EINVAL)
-			log_notice("outbox %llu: invalid tracking token in "
-			    "subject ignored", (unsigned long long)q->id);
-		else if (rc == 0 && id != q->id &&
-		    outbox_exists(o->outbox, t, id))
-			how = DVP_CORR_TRACKING_TOKEN;
-	}
-	if (how == DVP_CORR_NONE && o->smart_matching) {
+	cv.t = t;
+	corr_find(&cm, &src, o->key, o->token_prefix, &r);
+	if (r.how != CORR_NONE) {
+		id = r.id;
+		how = r.how == CORR_TOKEN ? DVP_CORR_TRACKING_TOKEN :
+		    DVP_CORR_IN_REPLY_TO;
+	} else if (o->smart_matching) {
 		struct smart_key k;
 
 		smart_key_of(m, o->token_prefix, &k);

@@ -44,10 +44,10 @@ struct deliver_opts {
  * commit (and one sync) for the batch, not one per delivery. A crash
  * before that commit makes the whole batch again; plugins are idempotent
  * per message id. The decision passed to
- * the plugin carries the correlation, in this order: In-Reply-To, then
- * References (newest first) against the Message-IDs of earlier outbox
- * messages, then a valid tracking token in the subject (an invalid one
- * is logged and ignored), then, with smart_matching, subject and
+ * the plugin carries the correlation: core/corr.h's rule (In-Reply-To,
+ * then References newest first, then the last valid tracking token in
+ * the subject; a forged token was logged at end of message), then, with
+ * smart_matching, subject and
  * participants (core/smart.h); and the tracking token of the
  * conversation. With smart_matching the message is also indexed for
  * later ones.

@@ -17,6 +17,13 @@ for fn in strcpy strcat sprintf vsprintf strtok atoi atol gets; do
 done
 hits=$(grep -ln 'mfapi.h' core/*.[ch] core/*/*.[ch] || true)
 check_eq "core/ never includes libmilter" "" "$hits"
+hits=$(grep -ln 'libmilter/\|mf_int.h' worker/*.[ch] ctl/*.[ch] \
+    plugins/*.h plugins/*/*.[ch] || true)
+check_eq "only milter/, the glue, includes libmilter or its private header" \
+    "" "$hits"
+hits=$(grep -ln 'smfi_' milter/*.c | grep -v 'milter/mf_callbacks.c\|milter/dvmilter.c' || true)
+check_eq "libmilter's smfi_ calls stay in the callbacks file and main()" \
+    "" "$hits"
 missing=""
 for c in core/*.c core/*/*.c milter/*.c worker/*.c ctl/*.c; do
 	head -3 "$c" | grep -q '^/\*$' && head -3 "$c" | grep -q ' - ' || missing="$missing $c"

@@ -106,7 +106,13 @@ wk_open(struct worker *w, const char *conf_path)
 	so.nometasync = true;
 	if (store_open(c->database, &so, &w->store, &err) != 0)
 		fatal("%s", err);
-	w->opts.policy = c->retry;
+	w->opts.policy = (struct retry_policy){
+		.base_delay = (unsigned)c->retry_base_delay,
+		.max_delay = (unsigned)c->retry_max_delay,
+		.max_attempts = c->retry_max_attempts,
+		.hold_first = (unsigned)c->plugin_hold_first,
+		.hold_max = (unsigned)c->plugin_hold_max,
+	};
 	if (outbox_open(w->store, &(const struct outbox_opts){
 	    .plugins = c->plugins }, &w->opts.outbox, &err) != 0)
 		fatal("%s", err);

@@ -195,8 +195,8 @@ config_keys_set_the_policy(void **state)
 		    { 10, 7200, 5, 60, 3600 }, NULL },
 		{ "RetryBaseDelay 90\n", true,
 		    { 90, 3600, 25, 30, 600 }, NULL },
-		{ "RetryBaseDelay 0\n", false, { 0 }, "from 1s to 7d" },
-		{ "RetryMaxDelay 8d\n", false, { 0 }, "from 1s to 7d" },
+		{ "RetryBaseDelay 0\n", false, { 0 }, "RetryBaseDelay" },
+		{ "RetryMaxDelay 8d\n", false, { 0 }, "RetryMaxDelay" },
 		{ "RetryMaxAttempts 0\n", false, { 0 }, "RetryMaxAttempts" },
 		{ "PluginHoldFirst soon\n", false, { 0 }, "PluginHoldFirst" },
 		{ "RetryBaseDelay 2h\n", false, { 0 },
@@ -219,12 +219,12 @@ config_keys_set_the_policy(void **state)
 			continue;
 		}
 		assert_int_equal(rc, 0);
-		assert_int_equal(c->retry.base_delay, cases[i].want.base_delay);
-		assert_int_equal(c->retry.max_delay, cases[i].want.max_delay);
-		assert_int_equal(c->retry.max_attempts,
+		assert_int_equal(c->retry_base_delay, cases[i].want.base_delay);
+		assert_int_equal(c->retry_max_delay, cases[i].want.max_delay);
+		assert_int_equal(c->retry_max_attempts,
 		    cases[i].want.max_attempts);
-		assert_int_equal(c->retry.hold_first, cases[i].want.hold_first);
-		assert_int_equal(c->retry.hold_max, cases[i].want.hold_max);
+		assert_int_equal(c->plugin_hold_first, cases[i].want.hold_first);
+		assert_int_equal(c->plugin_hold_max, cases[i].want.hold_max);
 		conf_unref(c);
 	}
 }
