@@ -527,7 +527,7 @@ write_batch(struct ob_writer *w, struct ob_req **reqs, size_t n)
 	size_t lens[OB_BATCH_MAX];
 	const char *err = "";
 	bool direct = false;
-	int rc;
+	int rc = 0;
 
 	if (w->failed)
 		return answer(reqs, n, DV_ESTORE, w->failed_err);
