@@ -319,6 +319,12 @@ ob_log_framed(size_t len)
 }
 
 /**
+ * ob_crc32c - CRC-32C (Castagnoli) of @len bytes at @data, continuing
+ * @crc (0 to start): what frames the log's records and header.
+ */
+uint32_t ob_crc32c(uint32_t crc, const void *data, size_t len);
+
+/**
  * ob_log_open - open the log at @path, or make it with a ring of @ring
  * bytes (a multiple of 4096, at least OB_LOG_RING_MIN; an existing log
  * keeps its own size), and read its records from @start on.

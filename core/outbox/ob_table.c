@@ -197,9 +197,9 @@ static int
 due_set(struct store_txn *t, int64_t at, uint64_t id, const char *plugin,
     bool on, const char **error_r)
 {
-	static char empty[1];
+	char empty = '\0';		/* a due record has no value */
 	unsigned char kb[16 + PLUGIN_MAX];
-	MDB_val k, v = { 0, empty };
+	MDB_val k, v = { 0, &empty };
 	int rc;
 
 	due_key(kb, at, id, plugin, &k);

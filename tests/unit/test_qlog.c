@@ -305,10 +305,21 @@ an_item_survives_encoding(void **state)
 	free(buf);
 }
 
+/* The standard check value, whole and in two steps. */
+static void
+crc32c_gives_the_standard_check_value(void **state)
+{
+	assert_int_equal(ob_crc32c(0, "123456789", 9), 0xe3069283u);
+	assert_int_equal(ob_crc32c(ob_crc32c(0, "1234", 4), "56789", 5),
+	    0xe3069283u);
+	assert_int_equal(ob_crc32c(0, "", 0), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(crc32c_gives_the_standard_check_value),
 		cmocka_unit_test(records_come_back_in_order_from_where_asked),
 		cmocka_unit_test(laps_of_the_ring_keep_what_is_still_needed),
 		cmocka_unit_test(
