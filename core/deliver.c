@@ -193,6 +193,7 @@ view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
 		v->m.headers = v->headers;
 	}
 	v->d.size = sizeof(struct dvp_decision);
+	v->d.mailbox_size = sizeof(struct dvp_mailbox);
 	v->d.correlation = DVP_CORR_NONE;
 	v->dec = q->decision ? json_loads(q->decision, 0, NULL) : NULL;
 	mbs = json_object_get(v->dec, "mailboxes");

@@ -164,7 +164,7 @@ main(int argc, char **argv)
 		char listing[2048] = "";
 		size_t used = 0;
 
-		if (plugin_set_load(dvd.conf, NULL, NULL, &ps, &err) != 0) {
+		if (plugin_set_load(dvd.conf, NULL, &ps, &err) != 0) {
 			fprintf(stderr, "dvmilter: %s\n", err);
 			return 1;
 		}

@@ -224,15 +224,8 @@ rate_ok(struct local *l, const char *to, int64_t now, bool *store_err)
  * An acknowledgement goes at most once per message, even when a crash
  * makes its delivery again: a mark, autoreplied/ID, is on disk before it
  * is submitted ("sending") and says how it went after ("sent", or why
- * not). A host older than ABI 1.2 cannot write at once: no marks then.
+ * not).
  */
-static bool
-can_mark(const struct dvp_host *h)
-{
-	return h->size >= offsetof(struct dvp_host, kv_put_now) +
-	    sizeof(h->kv_put_now) && h->kv_put_now != NULL;
-}
-
 static void
 mark_key(const char *id, char key[120])
 {
@@ -261,8 +254,6 @@ mark_get(struct local *l, const char *id, struct autoreply *out)
 	size_t len;
 	int rc;
 
-	if (!can_mark(l->h))
-		return 0;
 	mark_key(id, key);
 	if ((rc = l->h->kv_get(l->h->ctx, key, &v, &len)) == DVP_KV_NOTFOUND)
 		return 0;
@@ -339,7 +330,7 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 		snprintf(out->why, sizeof(out->why), "not sent: out of memory");
 		return;
 	}
-	if (can_mark(l->h) && mark_put(l, m->id, "sending") != 0) {
+	if (mark_put(l, m->id, "sending") != 0) {
 		snprintf(out->why, sizeof(out->why), "not sent: it could not "
 		    "be recorded first");
 		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
@@ -383,8 +374,7 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 		    "%s failed: %s", number, m->envelope_from, out->why + 10);
 	}
 	/* Failing this leaves "sending": not sent again either way. */
-	if (can_mark(l->h))
-		(void)mark_put(l, m->id, out->why);
+	(void)mark_put(l, m->id, out->why);
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
 	free(msg);

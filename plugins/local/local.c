@@ -229,10 +229,8 @@ fail(struct job *j, int status, const char *fmt, ...)
 static const char *
 message_token(const struct dvp_decision *d)
 {
-	if (d->size >= offsetof(struct dvp_decision, message_token) +
-	    sizeof(d->message_token) && d->message_token != NULL)
-		return d->message_token;
-	return d->tracking_token;
+	return d->message_token != NULL ? d->message_token :
+	    d->tracking_token;
 }
 
 /* The case rule of the first queue mailbox that has one, or NULL. */
@@ -245,7 +243,7 @@ find_rule(struct job *j, const char **queue_r)
 	if (j->m->direction != DVP_INCOMING)
 		return NULL;
 	for (size_t i = 0; i < j->d->nmailboxes; i++) {
-		const struct dvp_mailbox *b = &j->d->mailboxes[i];
+		const struct dvp_mailbox *b = DVP_MAILBOX(j->d, i);
 		json_t *rule;
 
 		if (b->type != DVP_MAILBOX_QUEUE)
@@ -257,6 +255,24 @@ find_rule(struct job *j, const char **queue_r)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * A contact's address goes into the known-senders index with it. An
+ * address the host cannot normalise is one the SMTP path could never
+ * look up: the contact stands without.
+ */
+static int
+index_contact(struct local *l, const char *addr)
+{
+	int rc = l->h->known_put(l->h->ctx, addr);
+
+	if (rc == DVP_KV_INVALID) {
+		l->h->log(l->h->ctx, DVP_LOG_INFO, "contact %s is not a "
+		    "known sender: not an address the milter looks up", addr);
+		return 0;
+	}
+	return rc == DVP_KV_OK ? 0 : -1;
 }
 
 static int
@@ -276,7 +292,8 @@ ensure_contact(struct job *j)
 	c = json_pack("{s:s, s:s, s:o, s:I, s:s}", "id", id, "email",
 	    j->customer, "name", jstr(j->customer_name), "created",
 	    (json_int_t)j->now, "source", "case rule");
-	if (c == NULL || local_put(j->l, key, c) != 0) {
+	if (c == NULL || local_put(j->l, key, c) != 0 ||
+	    index_contact(j->l, j->customer) != 0) {
 		json_decref(c);
 		return -1;
 	}
@@ -424,7 +441,7 @@ build_activity(struct job *j)
 	bool cut = false;
 
 	for (size_t i = 0; i < d->nmailboxes; i++) {
-		const struct dvp_mailbox *b = &d->mailboxes[i];
+		const struct dvp_mailbox *b = DVP_MAILBOX(d, i);
 
 		json_array_append_new(mbs, json_string(b->address));
 		if (folder == NULL)
@@ -469,9 +486,7 @@ build_activity(struct job *j)
 		json_object_set_new(a, "truncated", json_boolean(m->truncated));
 		/* Dataverse's internetmessageheaders. */
 		json_object_set_new(a, "headers",
-		    m->size >= offsetof(struct dvp_message, headers) +
-		    sizeof(m->headers) ? jtext(m->headers, HEADERS_MAX, NULL) :
-		    json_null());
+		    jtext(m->headers, HEADERS_MAX, NULL));
 	}
 	return a;
 }
@@ -587,6 +602,42 @@ number_key(const struct dvp_host *h, const char *key, long def, long min,
 }
 
 static int
+index_one(void *arg, const char *key, const void *val, size_t len)
+{
+	struct local *l = arg;
+
+	(void)val;
+	(void)len;
+	return index_contact(l, key + strlen("contact/")) == 0 ? 0 : -1;
+}
+
+/*
+ * The known-senders index from the contacts, when the host has none for
+ * this plugin: a store of a version before ABI 2, or one whose index the
+ * host dropped. It commits with init, at once.
+ */
+static int
+rebuild_index(struct local *l, char *err, size_t errsz)
+{
+	const struct dvp_host *h = l->h;
+	int rc;
+
+	if (h->mode != DVP_MODE_WORKER ||
+	    (rc = h->known_complete(h->ctx)) == DVP_KV_OK)
+		return 0;
+	if (rc != DVP_KV_NOTFOUND ||
+	    h->kv_foreach(h->ctx, "contact/", index_one, l) != 0 ||
+	    h->known_set_complete(h->ctx) != DVP_KV_OK) {
+		snprintf(err, errsz, "cannot rebuild the known-senders index "
+		    "from the contacts");
+		return -1;
+	}
+	h->log(h->ctx, DVP_LOG_NOTICE, "known-senders index rebuilt from "
+	    "the contacts");
+	return 0;
+}
+
+static int
 local_init(const struct dvp_host *h, void **state_r, char *err, size_t errsz)
 {
 	struct local *l = calloc(1, sizeof(*l));
@@ -611,6 +662,10 @@ local_init(const struct dvp_host *h, void **state_r, char *err, size_t errsz)
 	    errsz) != 0 || number_key(h, "AutoReplyWindow", 3600, 1, 86400 * 30,
 	    &l->reply_window, err, errsz) != 0 || number_key(h, "SMTPTimeout",
 	    30, 1, 600, &l->smtp_timeout, err, errsz) != 0) {
+		free(l);
+		return DVP_PERMANENT;
+	}
+	if (rebuild_index(l, err, errsz) != 0) {
 		free(l);
 		return DVP_PERMANENT;
 	}
@@ -648,15 +703,14 @@ static const struct dvp_plugin descriptor = {
 	.abi_minor = DVP_ABI_MINOR,
 	.name = "local",
 	.version = PACKAGE_VERSION,
-	.caps = DVP_CAP_ACTIVITY | DVP_CAP_CASE | DVP_CAP_NEEDS_BODY,
+	.caps = DVP_CAP_ACTIVITY | DVP_CAP_CASE | DVP_CAP_NEEDS_BODY |
+	    DVP_CAP_KNOWN_SENDERS,
 	.config_keys = config_keys,
 	.init = local_init,
 	.health = local_health,
 	.deliver = local_deliver,
 	.shutdown = local_shutdown,
 };
-
-const struct dvp_plugin *dvmilter_plugin_entry(uint32_t major, uint32_t minor);
 
 const struct dvp_plugin *
 dvmilter_plugin_entry(uint32_t major, uint32_t minor)

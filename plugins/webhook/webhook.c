@@ -316,7 +316,7 @@ build_body(const struct webhook *w, const struct dvp_message *m,
 		json_array_append_new(atts, o);
 	}
 	for (size_t i = 0; i < d->nmailboxes; i++) {
-		const struct dvp_mailbox *b = &d->mailboxes[i];
+		const struct dvp_mailbox *b = DVP_MAILBOX(d, i);
 
 		json_array_append_new(mbs, json_pack("{s:s, s:s, s:o, s:o}",
 		    "address", b->address,
@@ -540,8 +540,6 @@ static const struct dvp_plugin webhook_plugin = {
 	.deliver = webhook_deliver,
 	.shutdown = webhook_shutdown,
 };
-
-const struct dvp_plugin *dvmilter_plugin_entry(uint32_t major, uint32_t minor);
 
 const struct dvp_plugin *
 dvmilter_plugin_entry(uint32_t major, uint32_t minor)

@@ -72,7 +72,7 @@ load(struct fx *f, const char *extra, const char **err)
 	    plugin_dir(), f->h.port, secret, extra ? extra : "");
 	if (conf_parse_string("wh.conf", text, &f->conf, err) != 0)
 		return DV_ECONF;
-	return plugin_set_load(f->conf, NULL, NULL, &f->set, err);
+	return plugin_set_load(f->conf, NULL, &f->set, err);
 }
 
 static int
@@ -141,6 +141,7 @@ sample(struct dvp_message *m, struct dvp_decision *d)
 	d->size = sizeof(*d);
 	d->mailboxes = mbs;
 	d->nmailboxes = 1;
+	d->mailbox_size = sizeof(mbs[0]);
 	d->correlation = DVP_CORR_NONE;
 }
 
@@ -348,7 +349,7 @@ bad_configuration_names_plugin_and_reason(void **state)
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n",
 	    plugin_dir());
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "plugin webhook ("));
 	assert_non_null(strstr(err, "webhook.so): init failed: Webhook.URL and "
@@ -395,7 +396,7 @@ loader_refuses_unsafe_or_missing_files(void **state)
 
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins nosuch\n", f->dir);
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "plugin nosuch ("));
 	assert_non_null(strstr(err, "/nosuch.so): No such file"));
@@ -408,7 +409,7 @@ loader_refuses_unsafe_or_missing_files(void **state)
 	assert_int_equal(system(cmd), 0);
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n", f->dir);
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "writable by group or others"));
 	conf_unref(f->conf);
@@ -420,7 +421,7 @@ loader_refuses_unsafe_or_missing_files(void **state)
 	assert_int_equal(system(cmd), 0);
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins libc\n", f->dir);
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "not a dvmilter plugin"));
 }

@@ -1,0 +1,251 @@
+/*
+ * plugin_host.c - the services a plugin calls: the struct dvp_host the
+ * loader hands to init().
+ *
+ * Each service acts for the plugin whose struct plugin is its context,
+ * and what a key/value write means depends on the call the plugin is in
+ * (p->scope, set by core/plugin.c around every call): buffered for the
+ * worker's batch in deliver(), buffered for a commit right after the
+ * call in the others, refused outside any call and without a store. It
+ * does not call the plugin.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "caps.h"
+#include "log.h"
+#include "plugin_int.h"
+#include "status.h"
+
+static void
+host_log(void *ctx, int level, const char *fmt, ...)
+{
+	struct plugin *p = ctx;
+	char line[1024];
+	va_list ap;
+
+	if (level < DVP_LOG_ERROR || level > DVP_LOG_DEBUG)
+		level = DVP_LOG_ERROR;
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(level, "plugin %s: %s", p->name, line);
+}
+
+static const char *
+host_config(void *ctx, const char *key)
+{
+	struct plugin *p = ctx;
+
+	return conf_plugin_value(p->conf, p->name, key);
+}
+
+/* --- key/value ---------------------------------------------------------------- */
+
+/* The buffer the running call writes to, or NULL: DVP_KV_UNAVAILABLE. */
+static struct pluginkv *
+kv_of(const struct plugin *p)
+{
+	if (p->ops == NULL)
+		return NULL;
+	switch (p->scope) {
+	case PLUGIN_SCOPE_DELIVER: return p->dkv;
+	case PLUGIN_SCOPE_CALL: return p->ckv;
+	default: return NULL;
+	}
+}
+
+static int
+host_kv_get(void *ctx, const char *key, const void **val, size_t *len)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	return kv == NULL ? DVP_KV_UNAVAILABLE :
+	    p->ops->get(kv, p->name, key, val, len);
+}
+
+static int
+host_kv_put(void *ctx, const char *key, const void *val, size_t len)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	return kv == NULL ? DVP_KV_UNAVAILABLE :
+	    p->ops->put(kv, p->name, key, val, len);
+}
+
+static int
+host_kv_del(void *ctx, const char *key)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	return kv == NULL ? DVP_KV_UNAVAILABLE :
+	    p->ops->del(kv, p->name, key);
+}
+
+static int
+host_kv_next(void *ctx, const char *counter, uint64_t *value)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	return kv == NULL ? DVP_KV_UNAVAILABLE :
+	    p->ops->next(kv, p->name, counter, value);
+}
+
+static int
+host_kv_put_now(void *ctx, const char *key, const void *val, size_t len)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	return kv == NULL ? DVP_KV_UNAVAILABLE :
+	    p->ops->put_now(kv, p->name, key, val, len);
+}
+
+static int
+host_kv_foreach(void *ctx, const char *prefix,
+    int (*fn)(void *arg, const char *key, const void *val, size_t len),
+    void *arg)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	return kv == NULL ? DVP_KV_UNAVAILABLE :
+	    p->ops->foreach(kv, p->name, prefix, fn, arg);
+}
+
+static int
+host_kv_commit(void *ctx)
+{
+	struct plugin *p = ctx;
+	const char *err;
+	int rc;
+
+	if (p->scope != PLUGIN_SCOPE_CALL || kv_of(p) == NULL)
+		return DVP_KV_UNAVAILABLE;
+	rc = pluginkv_commit(p->ckv, &err);
+	if (rc == 0)
+		return DVP_KV_OK;
+	if (rc == DV_EINUSE)
+		return DVP_KV_CONFLICT;
+	log_error("plugin %s: its records could not be stored: %s", p->name,
+	    err);
+	return DVP_KV_ERROR;
+}
+
+/* --- the known-senders index --------------------------------------------------- */
+
+/*
+ * The buffer for an index service, and @address as the SMTP path looks
+ * it up (core/known.h) in @norm; else the status to return.
+ */
+static int
+known_prep(struct plugin *p, const char *address, char *norm, size_t normsz,
+    struct pluginkv **kv_r)
+{
+	const char *err;
+
+	if ((*kv_r = kv_of(p)) == NULL ||
+	    !(p->desc->caps & DVP_CAP_KNOWN_SENDERS))
+		return DVP_KV_UNAVAILABLE;
+	if (address == NULL ||
+	    addr_normalize(address, NULL, norm, normsz, &err) != 0)
+		return DVP_KV_INVALID;
+	return DVP_KV_OK;
+}
+
+static int
+host_known_put(void *ctx, const char *address)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv;
+	char norm[DV_ADDR_MAX + 1];
+	int rc;
+
+	if ((rc = known_prep(p, address, norm, sizeof(norm), &kv)) != 0)
+		return rc;
+	return p->ops->known_put(kv, p->name, norm);
+}
+
+static int
+host_known_del(void *ctx, const char *address)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv;
+	char norm[DV_ADDR_MAX + 1];
+	int rc;
+
+	if ((rc = known_prep(p, address, norm, sizeof(norm), &kv)) != 0)
+		return rc;
+	return p->ops->known_del(kv, p->name, norm);
+}
+
+static int
+host_known_has(void *ctx, const char *address)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv;
+	char norm[DV_ADDR_MAX + 1];
+	int rc;
+
+	if ((rc = known_prep(p, address, norm, sizeof(norm), &kv)) != 0)
+		return rc == DVP_KV_INVALID ? DVP_KV_NOTFOUND : rc;
+	return p->ops->known_get(kv, p->name, norm);
+}
+
+static int
+host_known_complete(void *ctx)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	if (kv == NULL || !(p->desc->caps & DVP_CAP_KNOWN_SENDERS))
+		return DVP_KV_UNAVAILABLE;
+	return p->ops->known_get(kv, p->name, "");
+}
+
+static int
+host_known_set_complete(void *ctx)
+{
+	struct plugin *p = ctx;
+	struct pluginkv *kv = kv_of(p);
+
+	if (kv == NULL || !(p->desc->caps & DVP_CAP_KNOWN_SENDERS))
+		return DVP_KV_UNAVAILABLE;
+	return p->ops->known_put(kv, p->name, "");
+}
+
+void
+plugin_host_setup(struct plugin *p)
+{
+	p->host = (struct dvp_host) {
+		.size = sizeof(struct dvp_host),
+		.abi_major = DVP_ABI_MAJOR,
+		.abi_minor = DVP_ABI_MINOR,
+		.ctx = p,
+		.mode = p->mode,
+		.log = host_log,
+		.config = host_config,
+		.kv_get = host_kv_get,
+		.kv_put = host_kv_put,
+		.kv_del = host_kv_del,
+		.kv_next = host_kv_next,
+		.kv_put_now = host_kv_put_now,
+		.kv_foreach = host_kv_foreach,
+		.kv_commit = host_kv_commit,
+		.known_put = host_known_put,
+		.known_del = host_known_del,
+		.known_has = host_known_has,
+		.known_complete = host_known_complete,
+		.known_set_complete = host_known_set_complete,
+	};
+}
