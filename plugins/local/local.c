@@ -32,9 +32,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <idn2.h>
 
 #include "local.h"
+#include "lstore.h"
 
 #define TEXT_MAX	(256 * 1024)	/* activity text kept, bytes */
 #define TITLE_MAX	200		/* Dataverse's incident title */
@@ -44,47 +44,6 @@ static const char *const config_keys[] = {
 	"SubmissionURL", "AutoReplyFrom", "AutoReplyLimit", "AutoReplyWindow",
 	"SMTPTimeout", NULL
 };
-
-/* --- records ----------------------------------------------------------------- */
-
-json_t *
-local_get(struct local *l, const char *key, bool *missing)
-{
-	const void *v;
-	size_t len;
-	json_t *o;
-	int rc;
-
-	*missing = false;
-	rc = l->h->kv_get(l->h->ctx, key, &v, &len);
-	if (rc == DVP_KV_NOTFOUND) {
-		*missing = true;
-		return NULL;
-	}
-	if (rc != 0)
-		return NULL;
-	o = json_loadb(v, len, 0, NULL);
-	if (!json_is_object(o)) {
-		l->h->log(l->h->ctx, DVP_LOG_ERROR, "record %s is not a JSON "
-		    "object", key);
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-int
-local_put(struct local *l, const char *key, json_t *o)
-{
-	char *s = json_dumps(o, JSON_COMPACT);
-	int rc;
-
-	if (s == NULL)
-		return -1;
-	rc = l->h->kv_put(l->h->ctx, key, s, strlen(s));
-	free(s);
-	return rc == 0 ? 0 : -1;
-}
 
 static json_t *
 jstr(const char *s)
@@ -111,42 +70,6 @@ jtext(const char *s, size_t max, bool *cut)
 	}
 	j = json_stringn(s, n);
 	return j != NULL ? j : json_string("");
-}
-
-static void
-lower(char *s)
-{
-	for (; *s != '\0'; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
-/*
- * The form contacts are keyed by: the address in lower case with its
- * domain in A-labels, as the milter normalises the sender it looks up
- * for the known-senders filter (core/addr.c, same IDNA2008 flags), so
- * that kunde@bücher.example and kunde@xn--bcher-kva.example are one
- * contact. A domain that is no valid IDN stays as written.
- */
-static void
-customer_key(char *addr, size_t size)
-{
-	char *at, *alabel = NULL;
-	const char *p;
-
-	lower(addr);
-	if ((at = strrchr(addr, '@')) == NULL)
-		return;
-	if (at[1] != '\0' && addr[strlen(addr) - 1] == '.')
-		addr[strlen(addr) - 1] = '\0';		/* "example.com." */
-	for (p = at + 1; *p != '\0' && (unsigned char)*p < 0x80; p++)
-		;
-	if (*p == '\0' || idn2_to_ascii_8z(at + 1, &alabel,
-	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK)
-		return;
-	lower(alabel);
-	if ((size_t)(at + 1 - addr) + strlen(alabel) < size)
-		memcpy(at + 1, alabel, strlen(alabel) + 1);
-	idn2_free(alabel);
 }
 
 /*
@@ -206,7 +129,8 @@ struct job {
 	const struct dvp_message *m;
 	const struct dvp_decision *d;
 	int64_t now;
-	char customer[400];		/* the sender, as customer_key() has it */
+	char customer[400];		/* the sender, as lstore_address_key()
+					   has it */
 	const char *customer_name;
 	json_t *act;			/* the activity being written */
 	json_t *kase;			/* its case, or NULL */
@@ -237,7 +161,6 @@ message_token(const struct dvp_decision *d)
 static json_t *
 find_rule(struct job *j, const char **queue_r)
 {
-	char key[600];
 	bool missing;
 
 	if (j->m->direction != DVP_INCOMING)
@@ -248,8 +171,8 @@ find_rule(struct job *j, const char **queue_r)
 
 		if (b->type != DVP_MAILBOX_QUEUE)
 			continue;
-		snprintf(key, sizeof(key), "caserule/%s", b->address);
-		if ((rule = local_get(j->l, key, &missing)) != NULL) {
+		if ((rule = lstore_get_id(j->l->h, LS_CASERULE, b->address,
+		    &missing)) != NULL) {
 			*queue_r = b->address;
 			return rule;
 		}
@@ -278,12 +201,12 @@ index_contact(struct local *l, const char *addr)
 static int
 ensure_contact(struct job *j)
 {
-	char key[600], id[37];
+	char id[37];
 	bool missing;
 	json_t *c;
 
-	snprintf(key, sizeof(key), "contact/%s", j->customer);
-	if ((c = local_get(j->l, key, &missing)) != NULL) {
+	if ((c = lstore_get_id(j->l->h, LS_CONTACT, j->customer,
+	    &missing)) != NULL) {
 		json_decref(c);
 		return 0;
 	}
@@ -292,7 +215,8 @@ ensure_contact(struct job *j)
 	c = json_pack("{s:s, s:s, s:o, s:I, s:s}", "id", id, "email",
 	    j->customer, "name", jstr(j->customer_name), "created",
 	    (json_int_t)j->now, "source", "case rule");
-	if (c == NULL || local_put(j->l, key, c) != 0 ||
+	if (c == NULL || lstore_put_id(j->l->h, LS_CONTACT, j->customer,
+	    c) != 0 ||
 	    index_contact(j->l, j->customer) != 0) {
 		json_decref(c);
 		return -1;
@@ -307,11 +231,11 @@ static int
 create_case(struct job *j, const char *queue, const char *parent)
 {
 	const char *subj = j->m->subject;
-	char number[32], key[80];
+	char number[32], key[LS_KEY_MAX + 1];
 	uint64_t n;
 	bool cut;
 
-	if (j->l->h->kv_next(j->l->h->ctx, "case", &n) != 0 ||
+	if (j->l->h->kv_next(j->l->h->ctx, LS_COUNTER_CASE, &n) != 0 ||
 	    new_guid(j->case_id) != 0)
 		return -1;
 	snprintf(number, sizeof(number), "CAS-%05llu",
@@ -329,8 +253,8 @@ create_case(struct job *j, const char *queue, const char *parent)
 	    "parent_case", jstr(parent), "origin", "email", "auto_reply");
 	if (j->kase == NULL)
 		return -1;
-	snprintf(key, sizeof(key), "casenum/%s", number);
-	if (j->l->h->kv_put(j->l->h->ctx, key, j->case_id,
+	if (lstore_key(key, LS_CASENUM, number) != 0 ||
+	    j->l->h->kv_put(j->l->h->ctx, key, j->case_id,
 	    strlen(j->case_id)) != 0)
 		return -1;
 	j->new_case = true;
@@ -340,11 +264,9 @@ create_case(struct job *j, const char *queue, const char *parent)
 static json_t *
 load_case(struct job *j, const char *id)
 {
-	char key[80];
 	bool missing;
 
-	snprintf(key, sizeof(key), "case/%s", id);
-	return local_get(j->l, key, &missing);
+	return lstore_get_id(j->l->h, LS_CASE, id, &missing);
 }
 
 /*
@@ -369,10 +291,8 @@ route(struct job *j, json_t *old_act)
 		return -1;
 	}
 	if (cid == NULL && j->d->correlated_id != NULL) {
-		char key[80];
-
-		snprintf(key, sizeof(key), "activity/%s", j->d->correlated_id);
-		corr = local_get(j->l, key, &missing);
+		corr = lstore_get_id(j->l->h, LS_ACTIVITY,
+		    j->d->correlated_id, &missing);
 		corr_case = json_string_value(json_object_get(corr, "case"));
 	}
 	if (cid != NULL) {
@@ -519,7 +439,6 @@ local_deliver(void *state, const struct dvp_message *m,
 {
 	struct job j = { .l = state, .m = m, .d = d, .r = r,
 	    .now = (int64_t)time(NULL) };
-	char key[80];
 	json_t *old;
 	bool missing;
 
@@ -529,12 +448,11 @@ local_deliver(void *state, const struct dvp_message *m,
 		j.customer_name = m->from[0].name;
 	} else if (m->envelope_from != NULL)
 		snprintf(j.customer, sizeof(j.customer), "%s", m->envelope_from);
-	customer_key(j.customer, sizeof(j.customer));
+	lstore_address_key(j.customer, sizeof(j.customer));
 
-	snprintf(key, sizeof(key), "activity/%s", m->id);
-	old = local_get(j.l, key, &missing);
+	old = lstore_get_id(j.l->h, LS_ACTIVITY, m->id, &missing);
 	if (old == NULL && !missing) {
-		fail(&j, DVP_TRANSIENT, "cannot read %s", key);
+		fail(&j, DVP_TRANSIENT, "cannot read %s%s", LS_ACTIVITY, m->id);
 		return;
 	}
 	if ((j.act = build_activity(&j)) == NULL) {
@@ -554,16 +472,14 @@ local_deliver(void *state, const struct dvp_message *m,
 	}
 	if (j.kase != NULL) {
 		link_case(&j);
-		snprintf(key, sizeof(key), "case/%s", j.case_id);
-		if (local_put(j.l, key, j.kase) != 0) {
+		if (lstore_put_id(j.l->h, LS_CASE, j.case_id, j.kase) != 0) {
 			fail(&j, DVP_TRANSIENT, "cannot store case %s",
 			    j.case_id);
 			goto out;
 		}
 		snprintf(r->case_id, sizeof(r->case_id), "%s", j.case_id);
 	}
-	snprintf(key, sizeof(key), "activity/%s", m->id);
-	if (local_put(j.l, key, j.act) != 0) {
+	if (lstore_put_id(j.l->h, LS_ACTIVITY, m->id, j.act) != 0) {
 		fail(&j, DVP_TRANSIENT, "cannot store activity %s", m->id);
 		goto out;
 	}
@@ -608,7 +524,7 @@ index_one(void *arg, const char *key, const void *val, size_t len)
 
 	(void)val;
 	(void)len;
-	return index_contact(l, key + strlen("contact/")) == 0 ? 0 : -1;
+	return index_contact(l, key + strlen(LS_CONTACT)) == 0 ? 0 : -1;
 }
 
 /*
@@ -626,7 +542,7 @@ rebuild_index(struct local *l, char *err, size_t errsz)
 	    (rc = h->known_complete(h->ctx)) == DVP_KV_OK)
 		return 0;
 	if (rc != DVP_KV_NOTFOUND ||
-	    h->kv_foreach(h->ctx, "contact/", index_one, l) != 0 ||
+	    h->kv_foreach(h->ctx, LS_CONTACT, index_one, l) != 0 ||
 	    h->known_set_complete(h->ctx) != DVP_KV_OK) {
 		snprintf(err, errsz, "cannot rebuild the known-senders index "
 		    "from the contacts");
