@@ -45,6 +45,7 @@ plugin_free(struct plugin *p)
 		p->desc->shutdown(p->state);
 	if (p->handle != NULL)
 		dlclose(p->handle);
+	plugin_host_cleanup(p);
 	free(p->name);
 	free(p);
 }
@@ -163,6 +164,47 @@ open_plugin(struct plugin *p, const char *name, const char **why)
 	return 0;
 }
 
+static bool
+listed(const char *const *names, const char *name)
+{
+	for (; names != NULL && *names != NULL; names++)
+		if (strcmp(*names, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Its commands: complete, none of the program's own, none that a plugin
+ * loaded before it offers.
+ */
+static int
+check_commands(const struct plugin_set *set, const struct plugin *p,
+    const char *const *reserved, const char **why)
+{
+	struct plugin *other;
+
+	for (const struct dvp_command *cmd = p->desc->commands;
+	    cmd != NULL && cmd->name != NULL; cmd++) {
+		if (cmd->run == NULL || cmd->usage == NULL ||
+		    cmd->name[0] == '\0') {
+			*why = dv_error_set("its command \"%s\" is incomplete",
+			    cmd->name);
+			return -1;
+		}
+		if (listed(reserved, cmd->name)) {
+			*why = dv_error_set("its command \"%s\" is one of "
+			    "dvmilterctl's own", cmd->name);
+			return -1;
+		}
+		if (plugin_set_command(set, cmd->name, &other) != NULL) {
+			*why = dv_error_set("its command \"%s\" is plugin %s's "
+			    "already", cmd->name, other->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* init(), and the commit of what it wrote. */
 static int
 init_plugin(struct plugin *p, const char **why)
@@ -192,7 +234,7 @@ init_plugin(struct plugin *p, const char **why)
 
 static int
 plugin_load_one(const struct conf *c, const char *name,
-    const struct plugin_host_opts *o, struct pluginkv *ckv,
+    const struct plugin_host_opts *o, const struct plugin_set *set,
     struct plugin **p_r, const char **error_r)
 {
 	struct plugin *p;
@@ -207,17 +249,21 @@ plugin_load_one(const struct conf *c, const char *name,
 	}
 	p->conf = c;
 	p->mode = o != NULL ? o->mode : DVP_MODE_CHECK;
+	p->progname = o != NULL && o->progname != NULL ? o->progname :
+	    "dvmilterctl";
 	if (o != NULL && o->store != NULL) {
+		p->store = o->store;
 		p->ops = pluginkv_ops();
 		p->dkv = o->kv;
-		p->ckv = ckv;
+		p->ckv = set->ckv;
 	}
 	n = snprintf(p->path, sizeof(p->path), "%s/%s.so", c->plugin_dir, name);
 	if (n < 0 || (size_t)n >= sizeof(p->path))
 		why = "path too long";
 	else if (check_file(p->path, &why) == 0 &&
 	    open_plugin(p, name, &why) == 0 && check_keys(c, p, &why) == 0 &&
-	    init_plugin(p, &why) == 0) {
+	    check_commands(set, p, o != NULL ? o->reserved_commands : NULL,
+	    &why) == 0 && init_plugin(p, &why) == 0) {
 		*p_r = p;
 		return 0;
 	}
@@ -248,7 +294,7 @@ plugin_set_load(const struct conf *c, const struct plugin_host_opts *o,
 		return ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = plugin_load_one(c, c->plugins[i], o, set->ckv, &set->v[i],
+		rc = plugin_load_one(c, c->plugins[i], o, set, &set->v[i],
 		    error_r);
 		if (rc != 0) {
 			plugin_set_free(set);
@@ -319,8 +365,6 @@ plugin_hold(struct plugin *p, int64_t until, unsigned held_for,
 int
 plugin_call_end(struct plugin *p, bool commit, const char **error_r)
 {
-	int rc = 0;
-
 	p->scope = PLUGIN_SCOPE_NONE;
 	if (p->ckv == NULL)
 		return 0;
@@ -328,10 +372,7 @@ plugin_call_end(struct plugin *p, bool commit, const char **error_r)
 		pluginkv_discard(p->ckv);
 		return 0;
 	}
-	if ((rc = pluginkv_commit(p->ckv, error_r)) != 0)
-		log_error("plugin %s: its records could not be stored: %s",
-		    p->name, *error_r);
-	return rc;
+	return pluginkv_commit(p->ckv, error_r);
 }
 
 int
@@ -343,9 +384,43 @@ plugin_health(struct plugin *p, char *msg, size_t msgsz)
 	msg[0] = '\0';
 	p->scope = PLUGIN_SCOPE_CALL;
 	rc = p->desc->health(p->state, msg, msgsz);
-	(void)plugin_call_end(p, true, &err);
+	if (plugin_call_end(p, true, &err) != 0)
+		log_error("plugin %s: what its health check wrote could not be "
+		    "stored: %s", p->name, err);
 	msg[msgsz - 1] = '\0';
 	return rc >= DVP_OK && rc <= DVP_PERMANENT ? rc : DVP_PERMANENT;
+}
+
+const struct dvp_command *
+plugin_set_command(const struct plugin_set *set, const char *name,
+    struct plugin **p_r)
+{
+	for (size_t i = 0; i < set->n; i++)
+		for (const struct dvp_command *cmd = set->v[i]->desc->commands;
+		    cmd != NULL && cmd->name != NULL; cmd++)
+			if (strcmp(cmd->name, name) == 0) {
+				*p_r = set->v[i];
+				return cmd;
+			}
+	return NULL;
+}
+
+int
+plugin_command(struct plugin *p, const struct dvp_command *cmd, int argc,
+    char **argv)
+{
+	const char *err;
+	int rc;
+
+	p->scope = PLUGIN_SCOPE_CALL;
+	rc = cmd->run(p->state, argc, argv);
+	if (rc < DVP_CMD_OK || rc > DVP_CMD_USAGE)
+		rc = DVP_CMD_FAIL;
+	if (plugin_call_end(p, rc == DVP_CMD_OK, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", p->progname, err);
+		rc = DVP_CMD_FAIL;
+	}
+	return rc;
 }
 
 void

@@ -28,6 +28,11 @@ struct plugin_host_opts {
 	struct store *store;	/* the store (WORKER, ADMIN), or NULL */
 	struct pluginkv *kv;	/* WORKER: the buffer deliver() writes to,
 				   which core/deliver.c commits; or NULL */
+	const char *progname;	/* ADMIN: names the program in a command's
+				   messages; NULL: "dvmilterctl" */
+	const char *const *reserved_commands;	/* the program's own
+				   commands, which no plugin may offer;
+				   NULL-terminated, or NULL */
 };
 
 /**
@@ -78,6 +83,23 @@ void plugin_hold(struct plugin *p, int64_t until, unsigned held_for,
  * @return a dvp_status; @msg holds the reason when not DVP_OK.
  */
 int plugin_health(struct plugin *p, char *msg, size_t msgsz);
+
+/**
+ * plugin_command - the command @name of the set's plugins, and in *p_r
+ * the plugin that offers it.
+ * @return the command, or NULL if no plugin offers one of that name.
+ */
+const struct dvp_command *plugin_set_command(const struct plugin_set *set,
+    const char *name, struct plugin **p_r);
+
+/**
+ * plugin_command - run the command @cmd of @p with @argc/@argv, and
+ * commit its key/value writes if it succeeded. A failure to commit is
+ * reported on stderr and fails the command.
+ * @return a dvp_cmd_status (an out-of-range one becomes DVP_CMD_FAIL).
+ */
+int plugin_command(struct plugin *p, const struct dvp_command *cmd,
+    int argc, char **argv);
 
 /**
  * plugin_deliver - hand one message to the plugin; its key/value writes

@@ -15,11 +15,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "addr.h"
 #include "caps.h"
 #include "log.h"
+#include "mbox.h"
 #include "plugin_int.h"
 #include "status.h"
+
+/* mailbox_get()'s answer: the record, and the ABI's view of it. */
+struct plugin_mailbox {
+	struct mbox rec;
+	struct dvp_mailbox view;
+};
 
 static void
 host_log(void *ctx, int level, const char *fmt, ...)
@@ -224,6 +233,103 @@ host_known_set_complete(void *ctx)
 	return p->ops->known_put(kv, p->name, "");
 }
 
+/* --- commands ------------------------------------------------------------------ */
+
+static void
+cmd_vmessage(struct plugin *p, const char *suffix, const char *fmt,
+    va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (p->mode != DVP_MODE_ADMIN) {
+		log_error("plugin %s: %s", p->name, line);
+		return;
+	}
+	fprintf(stderr, "%s: %s\n%s", p->progname, line, suffix);
+}
+
+static int
+host_cmd_error(void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cmd_vmessage(ctx, "", fmt, ap);
+	va_end(ap);
+	return DVP_CMD_FAIL;
+}
+
+static int
+host_cmd_usage(void *ctx, const char *fmt, ...)
+{
+	struct plugin *p = ctx;
+	char suffix[100];
+	va_list ap;
+
+	snprintf(suffix, sizeof(suffix), "Try '%s help'.\n", p->progname);
+	va_start(ap, fmt);
+	cmd_vmessage(p, suffix, fmt, ap);
+	va_end(ap);
+	return DVP_CMD_USAGE;
+}
+
+static int
+host_mailbox_address(void *ctx, const char *given, char *out, size_t outsz,
+    char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *why;
+
+	if (addr_mailbox(given, p->conf->subaddress_seps, out, outsz,
+	    &why) != 0) {
+		snprintf(err, errsz, "%s", why);
+		return DVP_KV_INVALID;
+	}
+	return DVP_KV_OK;
+}
+
+static int
+host_mailbox_get(void *ctx, const char *address,
+    const struct dvp_mailbox **mb_r, char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	struct store_txn *t;
+	const char *why;
+	int rc;
+
+	if (p->store == NULL || p->scope == PLUGIN_SCOPE_NONE) {
+		snprintf(err, errsz, "no store");
+		return DVP_KV_UNAVAILABLE;
+	}
+	if (p->mb == NULL && (p->mb = calloc(1, sizeof(*p->mb))) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return DVP_KV_ERROR;
+	}
+	if ((rc = store_txn_begin(p->store, false, &t, &why)) == 0) {
+		rc = store_mailbox_get(t, address, &p->mb->rec, &why);
+		store_txn_abort(t);
+	}
+	if (rc != 0) {
+		snprintf(err, errsz, "%s", why);
+		return rc == DV_ENOTFOUND ? DVP_KV_NOTFOUND : DVP_KV_ERROR;
+	}
+	p->mb->view = (struct dvp_mailbox) {
+		.address = p->mb->rec.address,
+		.type = p->mb->rec.pol.type == MBOX_QUEUE ? DVP_MAILBOX_QUEUE :
+		    DVP_MAILBOX_USER,
+	};
+	*mb_r = &p->mb->view;
+	return DVP_KV_OK;
+}
+
+void
+plugin_host_cleanup(struct plugin *p)
+{
+	free(p->mb);
+	p->mb = NULL;
+}
+
 void
 plugin_host_setup(struct plugin *p)
 {
@@ -247,5 +353,9 @@ plugin_host_setup(struct plugin *p)
 		.known_has = host_known_has,
 		.known_complete = host_known_complete,
 		.known_set_complete = host_known_set_complete,
+		.cmd_error = host_cmd_error,
+		.cmd_usage = host_cmd_usage,
+		.mailbox_address = host_mailbox_address,
+		.mailbox_get = host_mailbox_get,
 	};
 }

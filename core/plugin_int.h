@@ -30,6 +30,9 @@ struct plugin {
 	struct pluginkv *dkv;		/* deliver()'s buffer, or NULL */
 	struct pluginkv *ckv;		/* the other calls', or NULL */
 	int scope;			/* enum plugin_scope */
+	struct store *store;		/* or NULL */
+	const char *progname;		/* for a command's messages */
+	struct plugin_mailbox *mb;	/* mailbox_get()'s answer, or NULL */
 	int64_t held_until;		/* plugin_hold() */
 	unsigned held_for;
 	char held_why[200];
@@ -38,10 +41,13 @@ struct plugin {
 /** plugin_host_setup - fill in p->host for @p (name, conf, mode set). */
 void plugin_host_setup(struct plugin *p);
 
+/** plugin_host_cleanup - free what the services kept for @p. */
+void plugin_host_cleanup(struct plugin *p);
+
 /**
  * plugin_call_end - end a call begun by setting p->scope to
  * PLUGIN_SCOPE_CALL: commit its buffered writes if @commit, else drop
- * them. Logs a failure to commit.
+ * them.
  * @return 0, or the pluginkv_commit() status with *error_r set.
  */
 int plugin_call_end(struct plugin *p, bool commit, const char **error_r);

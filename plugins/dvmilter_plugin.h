@@ -113,6 +113,15 @@ enum dvp_kv_status {
 				   buffered writes are dropped */
 };
 
+/* What a command returns: dvmilterctl's exit status. Never renumbered. */
+enum dvp_cmd_status {
+	DVP_CMD_OK = 0,		/* done */
+	DVP_CMD_FAIL = 1,	/* the request failed: one line on stderr */
+	DVP_CMD_USAGE = 2	/* the command line is wrong */
+};
+
+struct dvp_mailbox;
+
 /* Capability flags in struct dvp_plugin.caps. */
 #define DVP_CAP_ACTIVITY	0x01	/* creates email activities */
 #define DVP_CAP_CASE		0x02	/* creates and updates cases */
@@ -249,6 +258,45 @@ struct dvp_host {
 	 */
 	int (*known_complete)(void *ctx);
 	int (*known_set_complete)(void *ctx);
+
+	/*
+	 * For commands (DVP_MODE_ADMIN). A command writes its results to
+	 * standard output itself, and its errors through these two, so that
+	 * every command of dvmilterctl complains alike; in other modes they
+	 * log the message instead.
+	 */
+	/**
+	 * cmd_error - print "dvmilterctl: MESSAGE\n" on standard error.
+	 * @return DVP_CMD_FAIL, to return from the command.
+	 */
+	int (*cmd_error)(void *ctx, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
+	/**
+	 * cmd_usage - as cmd_error, followed by a line pointing to
+	 * "dvmilterctl help".
+	 * @return DVP_CMD_USAGE.
+	 */
+	int (*cmd_usage)(void *ctx, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
+	/**
+	 * mailbox_address - a mailbox address given on the command line,
+	 * normalised as dvmilterctl's own commands do (lower case, the
+	 * domain in A-labels), into @out (DV_ADDR_MAX + 1 = 321 bytes are
+	 * always enough); a subaddress is refused.
+	 * @return DVP_KV_OK, or DVP_KV_INVALID with the reason, naming the
+	 *         address, in @err.
+	 */
+	int (*mailbox_address)(void *ctx, const char *given, char *out,
+	    size_t outsz, char *err, size_t errsz);
+	/**
+	 * mailbox_get - the mailbox record of the normalised @address into
+	 * *mb_r, valid until the next mailbox_get or the end of the call
+	 * (folder and regarding are NULL: those belong to one message).
+	 * @return DVP_KV_OK, DVP_KV_NOTFOUND ("no such mailbox: ADDRESS" in
+	 *         @err), or another dvp_kv_status with the reason in @err.
+	 */
+	int (*mailbox_get)(void *ctx, const char *address,
+	    const struct dvp_mailbox **mb_r, char *err, size_t errsz);
 };
 
 struct dvp_address {
@@ -350,6 +398,28 @@ struct dvp_result {
 	int64_t retry_after;	/* seconds, for DVP_TRANSIENT; 0: host's choice */
 };
 
+/*
+ * A command of dvmilterctl that the plugin answers: "dvmilterctl NAME
+ * ARGS..." runs it, with the plugin loaded in DVP_MODE_ADMIN. dvmilterctl
+ * loads the configured plugins (with the loader's checks, although it
+ * often runs as root) only for a command that is not one of its own, and
+ * runs the first plugin's command of that name; two plugins may not
+ * offer one name, nor use one of dvmilterctl's. Its key/value writes
+ * commit when it returns DVP_CMD_OK (or at kv_commit()).
+ */
+struct dvp_command {
+	const char *name;	/* the word after "dvmilterctl": "case" */
+	const char *usage;	/* its lines in "dvmilterctl help", each
+				   "  case list ...\n" */
+	/**
+	 * run - do it; @argv[0] is the name, @argv[argc] is NULL, and
+	 * @argv may be reordered (getopt). Options are parsed by the
+	 * command (getopt_long with optind = 0 first).
+	 * @return a dvp_cmd_status.
+	 */
+	int (*run)(void *state, int argc, char **argv);
+};
+
 struct dvp_plugin {
 	/* These three keep their place in every major version. */
 	size_t size;		/* sizeof(struct dvp_plugin) in the plugin */
@@ -401,6 +471,9 @@ struct dvp_plugin {
 
 	/** shutdown - free the state; NULL state is allowed. */
 	void (*shutdown)(void *state);
+
+	/* dvmilterctl commands, up to one with name NULL; or NULL. */
+	const struct dvp_command *commands;
 
 	void *reserved[8];	/* for functions of later minor versions */
 };

@@ -626,6 +626,7 @@ static const struct dvp_plugin descriptor = {
 	.health = local_health,
 	.deliver = local_deliver,
 	.shutdown = local_shutdown,
+	.commands = local_commands,
 };
 
 const struct dvp_plugin *

@@ -4,8 +4,9 @@
  * The local plugin is dvmilter's embedded CRM: it keeps contacts, email
  * activities and cases as JSON records in its key/value store inside
  * dvmilter's LMDB store, so tracking works with nothing else installed.
- * dvmilterctl reads and changes the same records (case, activity,
- * contact, caserule); the record layout is documented in dvmilterctl(8).
+ * Its dvmilterctl commands (case, activity, contact, caserule; admin.c)
+ * read and change the same records; the record layout is documented in
+ * dvmilterctl(8).
  *
  * Keys (lstore.h names the prefixes; checksrc.sh reads this list and
  * checks that no code outside plugins/ names one):
@@ -43,6 +44,9 @@ struct local {
 /* After a failed submission, replies are not tried for this long, so
  * that an unreachable server does not hold up every delivery. */
 #define SMTP_BACKOFF	60
+
+/* The dvmilterctl commands of admin.c: case, activity, contact, caserule. */
+extern const struct dvp_command local_commands[];
 
 /* The verdict on one auto-reply. */
 struct autoreply {

@@ -85,8 +85,9 @@ kvfx_open(struct kvfx *f)
 	    "Plugins kvtest\n", top ? top : ".");
 	assert_int_equal(conf_parse_string("kv.conf", text, &f->c, &err), 0);
 	f->o.kv = pluginkv_new(f->st);
-	if (plugin_set_load(f->c, &(struct plugin_host_opts){ DVP_MODE_WORKER,
-	    f->st, f->o.kv }, &f->ps, &err) != 0)
+	if (plugin_set_load(f->c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = f->st,
+	    .kv = f->o.kv }, &f->ps, &err) != 0)
 		fail_msg("%s", err);
 }
 
@@ -363,7 +364,8 @@ a_failed_init_leaves_no_writes(void **state)
 	kv = pluginkv_new(fx.st);
 	setenv("KVTEST_INIT_FAIL", "1", 1);
 	assert_int_equal(plugin_set_load(fx.c, &(struct plugin_host_opts){
-	    DVP_MODE_WORKER, fx.st, kv }, &fx.ps, &err), DV_ECONF);
+	    .mode = DVP_MODE_WORKER, .store = fx.st,
+	    .kv = kv }, &fx.ps, &err), DV_ECONF);
 	unsetenv("KVTEST_INIT_FAIL");
 	assert_non_null(strstr(err, "init failed: failing on request"));
 	assert_null(committed(fx.st, "poison"));

@@ -106,8 +106,9 @@ setup(void **state, const char *extra, int port)
 	F.o.key = &KEY;
 	F.o.token_prefix = "CRM:";
 	F.o.kv = pluginkv_new(F.st);
-	if (plugin_set_load(F.c, &(struct plugin_host_opts){ DVP_MODE_WORKER,
-	    F.st, F.o.kv }, &F.ps, &err) != 0)
+	if (plugin_set_load(F.c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = F.st,
+	    .kv = F.o.kv }, &F.ps, &err) != 0)
 		fail_msg("%s", err);
 	set_json("caserule/support@example.com", "{\"queue\":"
 	    "\"support@example.com\",\"create_contact\":true,"
@@ -711,8 +712,9 @@ an_old_store_gets_its_index_rebuilt_at_init(void **state)
 	assert_false(known("old@ext.example"));
 
 	F.o.kv = pluginkv_new(F.st);
-	if (plugin_set_load(F.c, &(struct plugin_host_opts){ DVP_MODE_WORKER,
-	    F.st, F.o.kv }, &F.ps, &err) != 0)
+	if (plugin_set_load(F.c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = F.st,
+	    .kv = F.o.kv }, &F.ps, &err) != 0)
 		fail_msg("%s", err);
 	assert_true(known("old@ext.example"));
 	assert_true(known("kunde@xn--bcher-kva.example"));
@@ -720,8 +722,9 @@ an_old_store_gets_its_index_rebuilt_at_init(void **state)
 	/* Complete now: a contact added behind its back is not indexed. */
 	set_json("contact/late@ext.example", "{\"id\":\"z\"}");
 	plugin_set_free(F.ps);
-	if (plugin_set_load(F.c, &(struct plugin_host_opts){ DVP_MODE_WORKER,
-	    F.st, F.o.kv }, &F.ps, &err) != 0)
+	if (plugin_set_load(F.c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = F.st,
+	    .kv = F.o.kv }, &F.ps, &err) != 0)
 		fail_msg("%s", err);
 	assert_false(known("late@ext.example"));
 	assert_true(known("old@ext.example"));
