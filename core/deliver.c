@@ -411,6 +411,29 @@ check_health(struct plugin *p, int64_t now, int64_t t0)
 	    "%u s", plugin_name(p), msg, secs);
 }
 
+/*
+ * A delivery to @p failed for now. The back end asked for a pause of all
+ * the plugin's deliveries (HTTP 429): hold it back that long, and this
+ * delivery at least as long; otherwise ask its health.
+ */
+static void
+failed_for_now(struct plugin *p, struct dvp_result *r, int64_t now,
+    int64_t t0)
+{
+	unsigned secs = (unsigned)r->pause_all;
+
+	if (secs == 0) {
+		check_health(p, now, t0);
+		return;
+	}
+	if (r->retry_after < r->pause_all)
+		r->retry_after = r->pause_all;
+	plugin_hold(p, now + ((int64_t)time(NULL) - t0) + secs, secs,
+	    r->error);
+	log_warn("plugin %s asks for a pause (%s): holding its deliveries "
+	    "back for %u s", plugin_name(p), r->error, secs);
+}
+
 /* A delivery to @p succeeded: it is not held any more. */
 static void
 release(struct plugin *p)
@@ -576,7 +599,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		}
 		bytes += attempt_one(st, p, o, &a[i]);
 		if (a[i].called && a[i].r.status == DVP_TRANSIENT)
-			check_health(p, now, t0);
+			failed_for_now(p, &a[i].r, now, t0);
 		else if (a[i].called && a[i].r.status == DVP_OK)
 			release(p);
 	}

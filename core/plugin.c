@@ -437,6 +437,10 @@ plugin_deliver(struct plugin *p, const struct dvp_message *m,
 	r->error[sizeof(r->error) - 1] = '\0';
 	if (r->retry_after < 0 || r->retry_after > 86400)
 		r->retry_after = r->retry_after < 0 ? 0 : 86400;
+	if (r->pause_all < 0 || r->status != DVP_TRANSIENT)
+		r->pause_all = 0;
+	else if (r->pause_all > 86400)
+		r->pause_all = 86400;
 	if (r->status < DVP_OK || r->status > DVP_PERMANENT) {
 		snprintf(r->error, sizeof(r->error), "plugin returned status %d",
 		    r->status);

@@ -105,7 +105,8 @@ int plugin_command(struct plugin *p, const struct dvp_command *cmd,
  * plugin_deliver - hand one message to the plugin; its key/value writes
  * go to the set's delivery buffer (plugin_host_opts.kv), which the
  * caller commits or rolls back. A plugin that returns an out-of-range
- * status is treated as DVP_PERMANENT.
+ * status is treated as DVP_PERMANENT; retry_after and pause_all come
+ * back within 0..86400, pause_all 0 unless DVP_TRANSIENT.
  */
 void plugin_deliver(struct plugin *p, const struct dvp_message *m,
     const struct dvp_decision *d, struct dvp_result *r);

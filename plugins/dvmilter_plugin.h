@@ -396,6 +396,15 @@ struct dvp_result {
 	char case_id[80];	/* the case it is linked to, or "" */
 	char error[256];	/* for the log and the dead-letter list */
 	int64_t retry_after;	/* seconds, for DVP_TRANSIENT; 0: host's choice */
+	/*
+	 * With DVP_TRANSIENT: the back end asked for a pause of this many
+	 * seconds (an HTTP 429 or 503 with Retry-After), for all of this
+	 * plugin's deliveries, not only this one. The worker then holds
+	 * every delivery to the plugin back for that long (at most a day)
+	 * without asking health(), and makes this one again after it at
+	 * the earliest. 0: no pause. Other plugins are not held.
+	 */
+	int64_t pause_all;
 };
 
 /*
@@ -450,8 +459,8 @@ struct dvp_plugin {
 
 	/**
 	 * health - can the plugin deliver right now? The worker calls it
-	 * after a delivery failed for now (DVP_TRANSIENT, without a pause,
-	 * see dvp_result), and not while the plugin is held back: if it
+	 * after a delivery failed for now (DVP_TRANSIENT, without
+	 * pause_all, see dvp_result), not while the plugin is held back: if it
 	 * fails too, the back end is down, and the worker holds all the
 	 * plugin's deliveries back, 30 s the first time and twice as long
 	 * each time after (up to 10 min), until a delivery succeeds. It

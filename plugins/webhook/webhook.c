@@ -10,6 +10,8 @@
  * Response: 2xx is success, and a JSON body may name "activity_id" and
  * "case_id". 408, 425, 429 and 5xx, and every network failure, are
  * transient (Retry-After is honoured); any other status is permanent.
+ * A 429 or 503 with Retry-After is the receiver throttling all of them:
+ * the plugin asks the host to pause all its deliveries (pause_all).
  *
  * Keys: Webhook.URL (required), Webhook.SecretFile (required),
  * Webhook.Timeout (seconds, default 10), Webhook.CAFile,
@@ -521,6 +523,9 @@ webhook_deliver(void *state, const struct dvp_message *m,
 		snippet[i] = '\0';
 		r->status = transient ? DVP_TRANSIENT : DVP_PERMANENT;
 		r->retry_after = transient ? retry : 0;
+		/* Throttled: the receiver means every request, not this one. */
+		if ((status == 429 || status == 503) && retry > 0)
+			r->pause_all = retry;
 		snprintf(r->error, sizeof(r->error), "%s answered HTTP %ld%s%s",
 		    w->url, status, snippet[0] ? ": " : "", snippet);
 	}
