@@ -116,6 +116,13 @@ jitter(void)
 	return (double)r / 4294967296.0;
 }
 
+/* A mailbox's record and its email server profile, for the view. */
+struct view_record {
+	struct mbox mb;
+	struct profile prof;
+	struct dvp_profile dp;
+};
+
 /* The ABI's arrays, pointing into the parsed message. */
 struct view {
 	struct dvp_message m;
@@ -125,6 +132,7 @@ struct view {
 	struct dvp_address *from, *to, *cc;
 	struct dvp_attachment *att;
 	struct dvp_mailbox *mbs;
+	struct view_record *recs;	/* the mailboxes' records */
 	json_t *dec;
 	char *headers;
 	char id[24];
@@ -285,9 +293,43 @@ correlate(struct store *st, const struct deliver_opts *o,
 		v->d.message_token = v->own_token;
 }
 
+/*
+ * The owner and email server profile of each mailbox, as the store has
+ * them now (dvp_mailbox.profile). Without them a plugin that needs one
+ * fails the delivery itself.
+ */
+static void
+view_records(struct store *st, const struct deliver_opts *o, struct view *v)
+{
+	struct store_txn *t;
+	const char *err;
+
+	if (v->d.nmailboxes == 0 ||
+	    (v->recs = calloc(v->d.nmailboxes, sizeof(*v->recs))) == NULL)
+		return;
+	if (read_txn(st, o, &t, &err) != 0) {
+		log_warn("outbox %s: no mailbox records: %s", v->id, err);
+		return;
+	}
+	for (size_t i = 0; i < v->d.nmailboxes; i++) {
+		struct view_record *r = &v->recs[i];
+
+		if (store_mailbox_get(t, v->mbs[i].address, &r->mb, &err) != 0)
+			continue;
+		v->mbs[i].owner = r->mb.owner[0] ? r->mb.owner : NULL;
+		if (r->mb.profile[0] == '\0' ||
+		    store_profile_get(t, r->mb.profile, &r->prof, &err) != 0)
+			continue;
+		plugin_profile_view(&r->prof, &r->dp);
+		v->mbs[i].profile = &r->dp;
+	}
+	store_txn_abort(t);
+}
+
 static void
 view_free(struct view *v)
 {
+	free(v->recs);
 	free(v->from);
 	free(v->to);
 	free(v->cc);
@@ -370,6 +412,7 @@ attempt_one(struct store *st, struct plugin *p,
 				    (unsigned long long)q->id,
 				    m->problems[i]);
 			correlate(st, o, q, m, &v);
+			view_records(st, o, &v);
 			/* Only this delivery's writes go if it fails. */
 			if (o->kv != NULL)
 				pluginkv_savepoint(o->kv);

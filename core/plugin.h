@@ -102,6 +102,12 @@ int plugin_command(struct plugin *p, const struct dvp_command *cmd,
     int argc, char **argv);
 
 /**
+ * plugin_profile_view - the ABI's view of email server profile @p, whose
+ * strings it points to: valid while @p is.
+ */
+void plugin_profile_view(const struct profile *p, struct dvp_profile *out);
+
+/**
  * plugin_deliver - hand one message to the plugin; its key/value writes
  * go to the set's delivery buffer (plugin_host_opts.kv), which the
  * caller commits or rolls back. A plugin that returns an out-of-range

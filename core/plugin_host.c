@@ -24,9 +24,11 @@
 #include "plugin_int.h"
 #include "status.h"
 
-/* mailbox_get()'s answer: the record, and the ABI's view of it. */
+/* mailbox_get()'s answer: the records, and the ABI's view of them. */
 struct plugin_mailbox {
 	struct mbox rec;
+	struct profile prof;
+	struct dvp_profile dp;
 	struct dvp_mailbox view;
 };
 
@@ -289,6 +291,30 @@ host_mailbox_address(void *ctx, const char *given, char *out, size_t outsz,
 	return DVP_KV_OK;
 }
 
+void
+plugin_profile_view(const struct profile *p, struct dvp_profile *out)
+{
+	*out = (struct dvp_profile) { .size = sizeof(*out),
+	    .name = p->name, .server_type = p->server_type, .tls = p->tls,
+	    .auth = p->auth,
+	    .smtp_url = p->smtp_url[0] ? p->smtp_url : NULL,
+	    .username = p->username[0] ? p->username : NULL,
+	    .secret_file = p->secret_file[0] ? p->secret_file : NULL };
+}
+
+static void
+mailbox_view(struct plugin_mailbox *m)
+{
+	plugin_profile_view(&m->prof, &m->dp);
+	m->view = (struct dvp_mailbox) {
+		.address = m->rec.address,
+		.type = m->rec.pol.type == MBOX_QUEUE ? DVP_MAILBOX_QUEUE :
+		    DVP_MAILBOX_USER,
+		.owner = m->rec.owner[0] ? m->rec.owner : NULL,
+		.profile = m->rec.profile[0] ? &m->dp : NULL,
+	};
+}
+
 static int
 host_mailbox_get(void *ctx, const char *address,
     const struct dvp_mailbox **mb_r, char *err, size_t errsz)
@@ -308,17 +334,16 @@ host_mailbox_get(void *ctx, const char *address,
 	}
 	if ((rc = store_txn_begin(p->store, false, &t, &why)) == 0) {
 		rc = store_mailbox_get(t, address, &p->mb->rec, &why);
+		if (rc == 0 && p->mb->rec.profile[0] != '\0')
+			rc = store_profile_get(t, p->mb->rec.profile,
+			    &p->mb->prof, &why);
 		store_txn_abort(t);
 	}
 	if (rc != 0) {
 		snprintf(err, errsz, "%s", why);
 		return rc == DV_ENOTFOUND ? DVP_KV_NOTFOUND : DVP_KV_ERROR;
 	}
-	p->mb->view = (struct dvp_mailbox) {
-		.address = p->mb->rec.address,
-		.type = p->mb->rec.pol.type == MBOX_QUEUE ? DVP_MAILBOX_QUEUE :
-		    DVP_MAILBOX_USER,
-	};
+	mailbox_view(p->mb);
 	*mb_r = &p->mb->view;
 	return DVP_KV_OK;
 }

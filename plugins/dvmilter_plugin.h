@@ -357,9 +357,52 @@ enum dvp_mailbox_type {
 	DVP_MAILBOX_QUEUE = 1
 };
 
+/* Dataverse's emailserverprofile.servertype values. */
+enum dvp_server_type {
+	DVP_SERVER_EXCHANGE = 0,
+	DVP_SERVER_OTHER = 1,			/* POP3/SMTP */
+	DVP_SERVER_EXCHANGE_HYBRID = 2,
+	DVP_SERVER_EXCHANGE_ONLINE_HYBRID = 3,
+	DVP_SERVER_IMAP_SMTP = 4
+};
+
+enum dvp_tls {
+	DVP_TLS_NONE = 0,
+	DVP_TLS_STARTTLS = 1,
+	DVP_TLS_IMPLICIT = 2
+};
+
+/* Dataverse's emailserverprofile.authenticationprotocol values. */
+enum dvp_auth {
+	DVP_AUTH_AUTO = 0,
+	DVP_AUTH_NEGOTIATE = 1,
+	DVP_AUTH_NTLM = 2,
+	DVP_AUTH_BASIC = 3,
+	DVP_AUTH_OAUTH = 4,
+	DVP_AUTH_NONE = 100		/* dvmilter's own: none at all */
+};
+
+/*
+ * The email server profile a mailbox references ("dvmilterctl profile";
+ * Dataverse's emailserverprofile): how mail for the mailbox is sent and
+ * as whom. Its secret stays in a file the administrator names; the
+ * plugin reads it itself, after secret_file_check().
+ */
+struct dvp_profile {
+	size_t size;		/* sizeof(struct dvp_profile) in the host */
+	const char *name;
+	int server_type;	/* enum dvp_server_type */
+	int tls;		/* enum dvp_tls */
+	int auth;		/* enum dvp_auth */
+	const char *smtp_url;	/* smtp[s]://host:port, or NULL */
+	const char *username;	/* or NULL */
+	const char *secret_file;	/* absolute path, or NULL */
+};
+
 /*
  * One tracked mailbox. An element of an array that may grow within a
- * major version: reach it with DVP_MAILBOX().
+ * major version: reach it with DVP_MAILBOX(). The record fields (owner,
+ * profile) are read when the message is delivered, not when it came.
  */
 struct dvp_mailbox {
 	const char *address;	/* normalised */
@@ -367,6 +410,9 @@ struct dvp_mailbox {
 	const char *folder;	/* or NULL for the inbox */
 	const char *regarding_type;	/* "account"... or NULL */
 	const char *regarding_id;
+	const char *owner;	/* the owner's name, or NULL */
+	const struct dvp_profile *profile;	/* or NULL: none (or the
+				   mailbox was removed meanwhile) */
 };
 
 /* What the host decided about the message as a whole. */

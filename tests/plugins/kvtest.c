@@ -7,6 +7,8 @@
  * Its init and health() count their calls in the store (counters
  * "inits" and "healths"), and init checks that there is no store in
  * DVP_MODE_CHECK; with KVTEST_INIT_FAIL it writes "poison" and fails.
+ * It records what it was told of each mailbox under "mbox/ID/ADDRESS":
+ * owner and email server profile.
  */
 #include "config.h"
 
@@ -67,6 +69,31 @@ kvt_health(void *state, char *msg, size_t msgsz)
 	return DVP_OK;
 }
 
+/* "owner|profile|type|tls|auth|url|user|secret", or "owner|-". */
+static void
+note_mailboxes(const struct dvp_host *h, const struct dvp_message *m,
+    const struct dvp_decision *d)
+{
+	char key[200], val[2000];
+
+	for (size_t i = 0; i < d->nmailboxes; i++) {
+		const struct dvp_mailbox *b = DVP_MAILBOX(d, i);
+		const struct dvp_profile *p = b->profile;
+
+		snprintf(key, sizeof(key), "mbox/%s/%s", m->id, b->address);
+		if (p == NULL)
+			snprintf(val, sizeof(val), "%s|-",
+			    b->owner ? b->owner : "-");
+		else
+			snprintf(val, sizeof(val), "%s|%s|%d|%d|%d|%s|%s|%s",
+			    b->owner ? b->owner : "-", p->name, p->server_type,
+			    p->tls, p->auth, p->smtp_url ? p->smtp_url : "-",
+			    p->username ? p->username : "-",
+			    p->secret_file ? p->secret_file : "-");
+		h->kv_put(h->ctx, key, val, strlen(val));
+	}
+}
+
 static void
 kvt_deliver(void *state, const struct dvp_message *m,
     const struct dvp_decision *d, struct dvp_result *r)
@@ -76,7 +103,6 @@ kvt_deliver(void *state, const struct dvp_message *m,
 	char key[100];
 	uint64_t n;
 
-	(void)d;
 	if (getenv("KVTEST_DOWN") != NULL) {
 		r->status = DVP_TRANSIENT;
 		snprintf(r->error, sizeof(r->error), "back end down");
@@ -89,6 +115,7 @@ kvt_deliver(void *state, const struct dvp_message *m,
 	}
 	snprintf(key, sizeof(key), "seen/%s", m->id);
 	h->kv_put(h->ctx, key, m->subject, strlen(m->subject));
+	note_mailboxes(h, m, d);
 	if (strstr(m->subject, "fail") != NULL) {
 		h->kv_put(h->ctx, "poison", "x", 1);
 		r->status = DVP_TRANSIENT;

@@ -395,6 +395,68 @@ a_configuration_check_has_no_store(void **state)
 	conf_unref(c);
 }
 
+/*
+ * Each mailbox comes with its owner and email server profile, as the
+ * store has them when the message is delivered.
+ */
+static void
+a_mailbox_comes_with_its_server_profile(void **state)
+{
+	static const char dec[] = "{\"direction\":\"incoming\",\"mailboxes\":"
+	    "[{\"address\":\"alice@example.com\",\"type\":\"user\"},"
+	    "{\"address\":\"bob@example.com\",\"type\":\"user\"},"
+	    "{\"address\":\"gone@example.com\",\"type\":\"user\"}]}";
+	struct queue_item it = { .received = 1000, .decision = dec };
+	struct store_txn *t;
+	struct profile p;
+	struct mbox mb;
+	struct kvfx fx;
+	const char *err;
+	char key[200], *v;
+	uint64_t id;
+
+	(void)state;
+	kvfx_open(&fx);
+	profile_init(&p, "Exchange Online");
+	p.server_type = PROFILE_EXCHANGE_ONLINE_HYBRID;
+	p.tls = PROFILE_TLS_IMPLICIT;
+	p.auth = PROFILE_AUTH_OAUTH;
+	snprintf(p.smtp_url, sizeof(p.smtp_url), "smtps://smtp.example:465");
+	snprintf(p.username, sizeof(p.username), "crm@example.com");
+	snprintf(p.secret_file, sizeof(p.secret_file), "/etc/dvmilter/eo");
+	assert_int_equal(store_txn_begin(fx.st, true, &t, &err), 0);
+	assert_int_equal(store_profile_put(t, &p, STORE_PUT_CREATE, &err), 0);
+	mbox_init(&mb, "alice@example.com", MBOX_USER);
+	snprintf(mb.owner, sizeof(mb.owner), "Alice");
+	snprintf(mb.profile, sizeof(mb.profile), "Exchange Online");
+	assert_int_equal(store_mailbox_put(t, &mb, STORE_PUT_CREATE, &err), 0);
+	mbox_init(&mb, "bob@example.com", MBOX_USER);
+	assert_int_equal(store_mailbox_put(t, &mb, STORE_PUT_CREATE, &err), 0);
+	it.raw = "Subject: hi\r\n\r\nbody\r\n";
+	it.raw_len = strlen(it.raw);
+	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	assert_int_equal(step(&fx, 2000), 1);
+
+	snprintf(key, sizeof(key), "mbox/%016llx/alice@example.com",
+	    (unsigned long long)id);
+	assert_non_null(v = committed(fx.st, key));
+	assert_string_equal(v, "Alice|Exchange Online|3|2|4|"
+	    "smtps://smtp.example:465|crm@example.com|/etc/dvmilter/eo");
+	free(v);
+	snprintf(key, sizeof(key), "mbox/%016llx/bob@example.com",
+	    (unsigned long long)id);
+	assert_non_null(v = committed(fx.st, key));
+	assert_string_equal(v, "-|-");		/* no owner, no profile */
+	free(v);
+	snprintf(key, sizeof(key), "mbox/%016llx/gone@example.com",
+	    (unsigned long long)id);
+	assert_non_null(v = committed(fx.st, key));
+	assert_string_equal(v, "-|-");		/* no record at all */
+	free(v);
+	kvfx_close(&fx);
+}
+
 /* A real plugin built against ABI 1's header. */
 static void
 a_plugin_built_for_abi_1_is_refused_naming_file_and_versions(void **state)
@@ -433,6 +495,7 @@ main(void)
 		cmocka_unit_test_teardown(a_failed_init_leaves_no_writes,
 		    back_end_up),
 		cmocka_unit_test(a_configuration_check_has_no_store),
+		cmocka_unit_test(a_mailbox_comes_with_its_server_profile),
 		cmocka_unit_test(
 		    a_plugin_built_for_abi_1_is_refused_naming_file_and_versions),
 	};

@@ -554,8 +554,8 @@ an_idn_sender_is_one_contact(void **state)
 static void
 deliver_raw(const char *id, bool crash)
 {
-	static const struct dvp_mailbox mb = { "support@example.com",
-	    DVP_MAILBOX_QUEUE, NULL, NULL, NULL };
+	static const struct dvp_mailbox mb = {
+	    .address = "support@example.com", .type = DVP_MAILBOX_QUEUE };
 	static const struct dvp_address from = { "Ann", "ann@ext.example" };
 	struct dvp_message m = {
 		.size = sizeof(m), .id = id,

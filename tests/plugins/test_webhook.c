@@ -116,7 +116,9 @@ static const struct dvp_attachment att[] = {
 	    pdf },
 };
 static const struct dvp_mailbox mbs[] = {
-	{ "support@example.com", DVP_MAILBOX_QUEUE, "acme", "account", "ACME" },
+	{ .address = "support@example.com", .type = DVP_MAILBOX_QUEUE,
+	    .folder = "acme", .regarding_type = "account",
+	    .regarding_id = "ACME" },
 };
 
 static void
