@@ -8,9 +8,7 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "caps.h"
+#include "cval.h"
 #include "log.h"
 #include "status.h"
 
@@ -51,64 +50,14 @@ set_str(char **dst, const char *v, const char **error_r)
 }
 
 static int
-parse_bool(const char *v, bool *out, const char **error_r)
+set_size(size_t *dst, const char *v, uint64_t min, const char **error_r)
 {
-	static const char *yes[] = { "yes", "true", "on", "1" };
-	static const char *no[] = { "no", "false", "off", "0" };
+	uint64_t n;
+	int rc = cval_size(v, min, SIZE_MAX, &n, error_r);
 
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = true;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = false;
-			return 0;
-		}
-	}
-	*error_r = dv_error_set("\"%s\" is not yes or no", v);
-	return DV_EINVAL;
-}
-
-static int
-parse_uint(const char *v, unsigned long min, unsigned long max, int base,
-    unsigned long *out, const char **error_r)
-{
-	char *end;
-	unsigned long n;
-
-	if (v[0] == '-' || v[0] == '+' || v[0] == '\0') {
-		*error_r = dv_error_set("\"%s\" is not a number", v);
-		return DV_EINVAL;
-	}
-	errno = 0;
-	n = strtoul(v, &end, base);
-	if (errno != 0 || *end != '\0') {
-		*error_r = dv_error_set("\"%s\" is not a number", v);
-		return DV_EINVAL;
-	}
-	if (n < min || n > max) {
-		*error_r = dv_error_set("%s is out of range %lu..%lu", v, min,
-		    max);
-		return DV_EINVAL;
-	}
-	*out = n;
-	return 0;
-}
-
-static int
-parse_absolute_path(const char *v, const char **error_r)
-{
-	if (v[0] != '/') {
-		*error_r = dv_error_set("\"%s\" is not an absolute path", v);
-		return DV_EINVAL;
-	}
-	if (strlen(v) > DV_PATH_MAX) {
-		*error_r = dv_error_set("path is longer than %d bytes",
-		    DV_PATH_MAX);
-		return DV_EINVAL;
-	}
-	return 0;
+	if (rc == 0)
+		*dst = (size_t)n;
+	return rc;
 }
 
 /* --- setters ------------------------------------------------------------ */
@@ -120,12 +69,12 @@ set_socket(struct conf *c, const char *v, const char **error_r)
 	char milter[600];
 	const char *rest, *at;
 	char host[300];
-	unsigned long port;
+	uint64_t port;
 	int n, rc;
 
 	if (strncasecmp(v, "local:", 6) == 0 || strncasecmp(v, "unix:", 5) == 0) {
 		rest = strchr(v, ':') + 1;
-		if ((rc = parse_absolute_path(rest, error_r)) != 0)
+		if ((rc = cval_abs_path(rest, error_r)) != 0)
 			return rc;
 		if (strlen(rest) >= sizeof(sun.sun_path)) {
 			*error_r = dv_error_set("socket path is longer than "
@@ -152,7 +101,7 @@ set_socket(struct conf *c, const char *v, const char **error_r)
 		}
 		memcpy(portbuf, rest, plen);
 		portbuf[plen] = '\0';
-		if (parse_uint(portbuf, 1, 65535, 10, &port, error_r) != 0) {
+		if (cval_uint(portbuf, 1, 65535, &port, error_r) != 0) {
 			*error_r = dv_error_set("socket \"%s\": bad port \"%s\"",
 			    v, portbuf);
 			return DV_EINVAL;
@@ -181,8 +130,8 @@ set_socket(struct conf *c, const char *v, const char **error_r)
 			host[hl] = '\0';
 		}
 		c->socket_kind = six ? CONF_SOCK_INET6 : CONF_SOCK_INET;
-		n = snprintf(milter, sizeof(milter), "%s:%lu%s%s",
-		    six ? "inet6" : "inet", port, host[0] ? "@" : "", host);
+		n = snprintf(milter, sizeof(milter), "%s:%u%s%s",
+		    six ? "inet6" : "inet", (unsigned)port, host[0] ? "@" : "", host);
 		free(c->socket_path);
 		c->socket_path = NULL;
 	} else {
@@ -202,9 +151,9 @@ set_socket(struct conf *c, const char *v, const char **error_r)
 static int
 set_socket_mode(struct conf *c, const char *v, const char **error_r)
 {
-	unsigned long m;
+	uint64_t m;
 
-	if (parse_uint(v, 0, 0777, 8, &m, error_r) != 0) {
+	if (cval_octal(v, 0, 0777, &m, error_r) != 0) {
 		*error_r = dv_error_set("\"%s\" is not an octal mode like 0660",
 		    v);
 		return DV_EINVAL;
@@ -232,70 +181,35 @@ set_socket_group(struct conf *c, const char *v, const char **error_r)
 static int
 set_database(struct conf *c, const char *v, const char **error_r)
 {
-	int rc = parse_absolute_path(v, error_r);
+	int rc = cval_abs_path(v, error_r);
 
 	return rc != 0 ? rc : set_str(&c->database, v, error_r);
 }
 
-static int parse_size(const char *v, size_t min, size_t *out,
-    const char **error_r);
-
 static int
 set_mapsize(struct conf *c, const char *v, const char **error_r)
 {
-	return parse_size(v, (size_t)1 << 20, &c->database_mapsize, error_r);
+	return set_size(&c->database_mapsize, v, (size_t)1 << 20, error_r);
 }
 
 static int
 set_mem_limit(struct conf *c, const char *v, const char **error_r)
 {
-	return parse_size(v, 4096, &c->message_memory_limit, error_r);
+	return set_size(&c->message_memory_limit, v, 4096, error_r);
 }
 
 static int
 set_max_size(struct conf *c, const char *v, const char **error_r)
 {
-	return parse_size(v, 4096, &c->max_message_size, error_r);
+	return set_size(&c->max_message_size, v, 4096, error_r);
 }
 
 static int
 set_spool_dir(struct conf *c, const char *v, const char **error_r)
 {
-	int rc = parse_absolute_path(v, error_r);
+	int rc = cval_abs_path(v, error_r);
 
 	return rc != 0 ? rc : set_str(&c->spool_dir, v, error_r);
-}
-
-/* "4G", "512M", "64K" or bytes; at least @min. */
-static int
-parse_size(const char *v, size_t min, size_t *out, const char **error_r)
-{
-	char num[32];
-	size_t len = strlen(v), mult = 1;
-	unsigned long n;
-
-	if (len == 0 || len >= sizeof(num)) {
-		*error_r = dv_error_set("\"%s\" is not a size like 4G", v);
-		return DV_EINVAL;
-	}
-	memcpy(num, v, len + 1);
-	switch (num[len - 1]) {
-	case 'k': case 'K': mult = (size_t)1 << 10; num[--len] = '\0'; break;
-	case 'm': case 'M': mult = (size_t)1 << 20; num[--len] = '\0'; break;
-	case 'g': case 'G': mult = (size_t)1 << 30; num[--len] = '\0'; break;
-	case 't': case 'T': mult = (size_t)1 << 40; num[--len] = '\0'; break;
-	}
-	if (parse_uint(num, 1, ULONG_MAX / mult, 10, &n, error_r) != 0) {
-		*error_r = dv_error_set("\"%s\" is not a size like 4G", v);
-		return DV_EINVAL;
-	}
-	if (n * mult < min) {
-		*error_r = dv_error_set("%s is below the minimum of %zu bytes",
-		    v, min);
-		return DV_EINVAL;
-	}
-	*out = n * mult;
-	return 0;
 }
 
 static int
@@ -315,7 +229,7 @@ set_userid(struct conf *c, const char *v, const char **error_r)
 static int
 set_pidfile(struct conf *c, const char *v, const char **error_r)
 {
-	int rc = parse_absolute_path(v, error_r);
+	int rc = cval_abs_path(v, error_r);
 
 	return rc != 0 ? rc : set_str(&c->pidfile, v, error_r);
 }
@@ -323,57 +237,27 @@ set_pidfile(struct conf *c, const char *v, const char **error_r)
 static int
 set_syslog(struct conf *c, const char *v, const char **error_r)
 {
-	return parse_bool(v, &c->syslog, error_r);
+	return cval_bool(v, &c->syslog, error_r);
 }
 
 static int
 set_token_in_subject(struct conf *c, const char *v, const char **error_r)
 {
-	return parse_bool(v, &c->token_in_subject, error_r);
-}
-
-/* "7d", "12h", "30m", "90s", "2w" or seconds; "0" is 0. */
-static int
-parse_duration(const char *v, int64_t *out, const char **error_r)
-{
-	static const struct { char unit; unsigned long secs; } units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
-		{ 'w', 604800 },
-	};
-	char num[32];
-	size_t len = strlen(v);
-	unsigned long n, mult = 1;
-
-	if (len == 0 || len >= sizeof(num))
-		goto bad;
-	memcpy(num, v, len + 1);
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (tolower((unsigned char)num[len - 1]) == units[i].unit) {
-			mult = units[i].secs;
-			num[--len] = '\0';
-			break;
-		}
-	if (len == 0 || parse_uint(num, 0, 100UL * 365 * 86400 / mult, 10, &n,
-	    error_r) != 0)
-		goto bad;
-	*out = (int64_t)(n * mult);
-	return 0;
-bad:
-	*error_r = dv_error_set("\"%s\" is not a duration like 7d, 12h or "
-	    "0 (at most 100 years)", v);
-	return DV_EINVAL;
+	return cval_bool(v, &c->token_in_subject, error_r);
 }
 
 static int
 set_outbox_retention(struct conf *c, const char *v, const char **error_r)
 {
-	return parse_duration(v, &c->outbox_retention, error_r);
+	/* A century: past that, a typo rather than a retention policy. */
+	return cval_duration(v, 0, (int64_t)100 * 365 * 86400,
+	    &c->outbox_retention, error_r);
 }
 
 static int
 set_smart_matching(struct conf *c, const char *v, const char **error_r)
 {
-	return parse_bool(v, &c->smart_matching, error_r);
+	return cval_bool(v, &c->smart_matching, error_r);
 }
 
 static int
@@ -449,8 +333,8 @@ set_subaddr(struct conf *c, const char *v, const char **error_r)
 static int
 set_max_rcpt(struct conf *c, const char *v, const char **error_r)
 {
-	unsigned long n;
-	int rc = parse_uint(v, 1, 100000, 10, &n, error_r);
+	uint64_t n;
+	int rc = cval_uint(v, 1, 100000, &n, error_r);
 
 	if (rc == 0)
 		c->max_recipients = (unsigned)n;
@@ -700,7 +584,7 @@ set_plugins(struct conf *c, const char *v, const char **error_r)
 static int
 set_plugin_dir(struct conf *c, const char *v, const char **error_r)
 {
-	int rc = parse_absolute_path(v, error_r);
+	int rc = cval_abs_path(v, error_r);
 
 	return rc != 0 ? rc : set_str(&c->plugin_dir, v, error_r);
 }
@@ -721,7 +605,7 @@ set_token_prefix(struct conf *c, const char *v, const char **error_r)
 static int
 set_token_key(struct conf *c, const char *v, const char **error_r)
 {
-	int rc = parse_absolute_path(v, error_r);
+	int rc = cval_abs_path(v, error_r);
 
 	return rc != 0 ? rc : set_str(&c->token_key_file, v, error_r);
 }
