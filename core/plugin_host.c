@@ -11,14 +11,17 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <stdlib.h>
 
 #include "addr.h"
 #include "caps.h"
+#include "cval.h"
 #include "log.h"
 #include "mbox.h"
 #include "plugin_int.h"
@@ -55,6 +58,196 @@ host_config(void *ctx, const char *key)
 	struct plugin *p = ctx;
 
 	return conf_plugin_value(p->conf, p->name, key);
+}
+
+/* --- typed configuration --------------------------------------------------- */
+
+/* The value of the plugin's key @key and its line, or NULL. */
+static const char *
+key_value(const struct plugin *p, const char *key, unsigned *line_r)
+{
+	for (size_t i = 0; i < p->conf->nplugin_keys; i++) {
+		const struct conf_plugin_key *k = &p->conf->plugin_keys[i];
+
+		if (strcasecmp(k->plugin, p->name) == 0 &&
+		    strcasecmp(k->key, key) == 0) {
+			*line_r = k->line;
+			return k->value;
+		}
+	}
+	return NULL;
+}
+
+/* "FILE:LINE: Name.KEY: why", as dvmilter.conf's own keys complain. */
+static int
+config_fail(const struct plugin *p, const char *key, unsigned line,
+    const char *why, char *err, size_t errsz)
+{
+	snprintf(err, errsz, "%s:%u: %c%s.%s: %s", p->conf->path, line,
+	    toupper((unsigned char)p->name[0]), p->name + 1, key, why);
+	return DVP_KV_INVALID;
+}
+
+static int
+host_config_bool(void *ctx, const char *key, int def, int *out, char *err,
+    size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *v, *why;
+	unsigned line;
+	bool b;
+
+	*out = def;
+	if ((v = key_value(p, key, &line)) == NULL)
+		return DVP_KV_OK;
+	if (cval_bool(v, &b, &why) != 0)
+		return config_fail(p, key, line, why, err, errsz);
+	*out = b;
+	return DVP_KV_OK;
+}
+
+static int
+host_config_uint(void *ctx, const char *key, uint64_t def, uint64_t min,
+    uint64_t max, uint64_t *out, char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *v, *why;
+	unsigned line;
+
+	*out = def;
+	if ((v = key_value(p, key, &line)) == NULL)
+		return DVP_KV_OK;
+	if (cval_uint(v, min, max, out, &why) != 0)
+		return config_fail(p, key, line, why, err, errsz);
+	return DVP_KV_OK;
+}
+
+static int
+host_config_size(void *ctx, const char *key, uint64_t def, uint64_t min,
+    uint64_t max, uint64_t *out, char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *v, *why;
+	unsigned line;
+
+	*out = def;
+	if ((v = key_value(p, key, &line)) == NULL)
+		return DVP_KV_OK;
+	if (cval_size(v, min, max, out, &why) != 0)
+		return config_fail(p, key, line, why, err, errsz);
+	return DVP_KV_OK;
+}
+
+static int
+host_config_duration(void *ctx, const char *key, int64_t def, int64_t min,
+    int64_t max, int64_t *out, char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *v, *why;
+	unsigned line;
+
+	*out = def;
+	if ((v = key_value(p, key, &line)) == NULL)
+		return DVP_KV_OK;
+	if (cval_duration(v, min, max, out, &why) != 0)
+		return config_fail(p, key, line, why, err, errsz);
+	return DVP_KV_OK;
+}
+
+/* Whether @scheme (of @len bytes) is one of the comma-separated @list. */
+static bool
+scheme_listed(const char *list, const char *scheme, size_t len)
+{
+	while (*list != '\0') {
+		size_t n = strcspn(list, ",");
+
+		if (n == len && strncasecmp(list, scheme, len) == 0)
+			return true;
+		list += n + (list[n] == ',');
+	}
+	return false;
+}
+
+/*
+ * A URL of one of @schemes. cval_url() checks http(s) URLs; one of
+ * another scheme (smtp) has the rest checked as if it were https, and
+ * the message quotes it as written.
+ */
+static int
+check_url(const char *v, const char *schemes, char *buf, size_t bufsz,
+    const char **why)
+{
+	const char *sep = strstr(v, "://");
+	size_t sl = sep != NULL ? (size_t)(sep - v) : 0;
+	char as_https[DV_URL_MAX + 16], *at;
+
+	if (sep == NULL || sl == 0 || !scheme_listed(schemes, v, sl)) {
+		snprintf(buf, bufsz, "\"%.200s\" is not a URL of scheme %s", v,
+		    schemes);
+		*why = buf;
+		return DV_EINVAL;
+	}
+	if ((sl == 4 || sl == 5) && strncasecmp(v, "http", 4) == 0)
+		return cval_url(v, !scheme_listed(schemes, "http", 4), why);
+	snprintf(as_https, sizeof(as_https), "https%s", sep);
+	if (cval_url(as_https, false, why) == 0)
+		return 0;
+	/* The URL as written into the message. */
+	if ((at = strstr(*why, as_https)) != NULL)
+		snprintf(buf, bufsz, "%.*s%s%s", (int)(at - *why), *why, v,
+		    at + strlen(as_https));
+	else
+		snprintf(buf, bufsz, "%s", *why);
+	*why = buf;
+	return DV_EINVAL;
+}
+
+static int
+host_config_url(void *ctx, const char *key, const char *schemes,
+    const char **out, char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *v, *why;
+	char buf[2 * DV_URL_MAX + 200];
+	unsigned line;
+
+	*out = NULL;
+	if ((v = key_value(p, key, &line)) == NULL)
+		return DVP_KV_OK;
+	if (check_url(v, schemes, buf, sizeof(buf), &why) != 0)
+		return config_fail(p, key, line, why, err, errsz);
+	*out = v;
+	return DVP_KV_OK;
+}
+
+static int
+host_config_secret_file(void *ctx, const char *key, const char **out,
+    char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *v, *why;
+	unsigned line;
+
+	*out = NULL;
+	if ((v = key_value(p, key, &line)) == NULL)
+		return DVP_KV_OK;
+	if (cval_secret_file(v, &why) != 0)
+		return config_fail(p, key, line, why, err, errsz);
+	*out = v;
+	return DVP_KV_OK;
+}
+
+static int
+host_secret_file_check(void *ctx, const char *path, char *err, size_t errsz)
+{
+	const char *why;
+
+	(void)ctx;
+	if (path == NULL || cval_secret_file(path, &why) != 0) {
+		snprintf(err, errsz, "%s", path == NULL ? "no file" : why);
+		return DVP_KV_INVALID;
+	}
+	return DVP_KV_OK;
 }
 
 /* --- key/value ---------------------------------------------------------------- */
@@ -366,6 +559,13 @@ plugin_host_setup(struct plugin *p)
 		.mode = p->mode,
 		.log = host_log,
 		.config = host_config,
+		.config_bool = host_config_bool,
+		.config_uint = host_config_uint,
+		.config_size = host_config_size,
+		.config_duration = host_config_duration,
+		.config_url = host_config_url,
+		.config_secret_file = host_config_secret_file,
+		.secret_file_check = host_secret_file_check,
 		.kv_get = host_kv_get,
 		.kv_put = host_kv_put,
 		.kv_del = host_kv_del,

@@ -190,6 +190,56 @@ struct dvp_host {
 	 */
 	const char *(*config)(void *ctx, const char *key);
 
+	/*
+	 * Typed configuration: the value of "Name.KEY" checked by the
+	 * parsers dvmilter.conf's own keys go through, so that every plugin
+	 * takes the same syntax and refuses a bad value with the same
+	 * words. Each stores the value, or @def when the key is not set, in
+	 * *out and returns DVP_KV_OK; or writes "FILE:LINE: Name.KEY: why"
+	 * to @err and returns DVP_KV_INVALID, and init returns
+	 * DVP_PERMANENT with that @err. Numbers are decimal digits only (no
+	 * sign, no spaces, nothing after; one that overflows 64 bits is
+	 * "not a number"), within [@min, @max].
+	 */
+	/** config_bool - yes/true/on/1 or no/false/off/0, any case. */
+	int (*config_bool)(void *ctx, const char *key, int def, int *out,
+	    char *err, size_t errsz);
+	/** config_uint - a number. */
+	int (*config_uint)(void *ctx, const char *key, uint64_t def,
+	    uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errsz);
+	/** config_size - bytes: a number with K, M, G or T (x 1024^n). */
+	int (*config_size)(void *ctx, const char *key, uint64_t def,
+	    uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errsz);
+	/** config_duration - seconds: a number with s, m, h, d or w. */
+	int (*config_duration)(void *ctx, const char *key, int64_t def,
+	    int64_t min, int64_t max, int64_t *out, char *err, size_t errsz);
+	/**
+	 * config_url - a URL with a host (and optional user@ and :port,
+	 * 1..65535), no spaces or control characters, at most 2084 bytes,
+	 * of one of the comma-separated @schemes ("https", "http,https",
+	 * "smtp,smtps"); *out is the value (valid until shutdown), or NULL
+	 * when the key is not set.
+	 */
+	int (*config_url)(void *ctx, const char *key, const char *schemes,
+	    const char **out, char *err, size_t errsz);
+	/**
+	 * config_secret_file - the path of a file fit to hold a secret
+	 * (secret_file_check()); *out is the value (valid until shutdown),
+	 * or NULL when the key is not set. The plugin reads the file.
+	 */
+	int (*config_secret_file)(void *ctx, const char *key,
+	    const char **out, char *err, size_t errsz);
+	/**
+	 * secret_file_check - whether @path is fit to hold a secret (a
+	 * profile's secret_file, say): absolute, a regular file that
+	 * neither group nor others may read or write, reached through no
+	 * symbolic link owned by someone other than the user or root.
+	 * @return DVP_KV_OK, or DVP_KV_INVALID with why, naming the path,
+	 *         in @err.
+	 */
+	int (*secret_file_check)(void *ctx, const char *path, char *err,
+	    size_t errsz);
+
 	/**
 	 * kv_get - the value of @key into *val and *len. The value is
 	 * NUL-terminated after its *len bytes, and valid until the next

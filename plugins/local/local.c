@@ -498,22 +498,27 @@ out:
 
 /* --- life cycle ------------------------------------------------------------------ */
 
+/* Its keys, through the host's typed getters: parsed as dvmilter's own. */
 static int
-number_key(const struct dvp_host *h, const char *key, long def, long min,
-    long max, long *out, char *err, size_t errsz)
+local_config(struct local *l, char *err, size_t errsz)
 {
-	const char *v = h->config(h->ctx, key);
-	char *end;
+	const struct dvp_host *h = l->h;
+	uint64_t limit;
+	int64_t window, timeout;
 
-	*out = def;
-	if (v == NULL)
-		return 0;
-	*out = strtol(v, &end, 10);
-	if (end == v || *end != '\0' || *out < min || *out > max) {
-		snprintf(err, errsz, "Local.%s: \"%s\" is not a number from "
-		    "%ld to %ld", key, v, min, max);
+	if (h->config_url(h->ctx, "SubmissionURL", "smtp,smtps",
+	    &l->submission_url, err, errsz) != DVP_KV_OK ||
+	    h->config_uint(h->ctx, "AutoReplyLimit", 3, 1, 1000, &limit, err,
+	    errsz) != DVP_KV_OK ||
+	    h->config_duration(h->ctx, "AutoReplyWindow", 3600, 1, 86400 * 30,
+	    &window, err, errsz) != DVP_KV_OK ||
+	    h->config_duration(h->ctx, "SMTPTimeout", 30, 1, 600, &timeout,
+	    err, errsz) != DVP_KV_OK)
 		return -1;
-	}
+	l->reply_from = h->config(h->ctx, "AutoReplyFrom");
+	l->reply_limit = (long)limit;
+	l->reply_window = (long)window;
+	l->smtp_timeout = (long)timeout;
 	return 0;
 }
 
@@ -557,31 +562,14 @@ static int
 local_init(const struct dvp_host *h, void **state_r, char *err, size_t errsz)
 {
 	struct local *l = calloc(1, sizeof(*l));
-	const char *url;
 
 	if (l == NULL) {
 		snprintf(err, errsz, "out of memory");
 		return DVP_PERMANENT;
 	}
 	l->h = h;
-	url = h->config(h->ctx, "SubmissionURL");
-	if (url != NULL && strncmp(url, "smtp://", 7) != 0 &&
-	    strncmp(url, "smtps://", 8) != 0) {
-		snprintf(err, errsz, "Local.SubmissionURL: \"%s\" is not an "
-		    "smtp:// or smtps:// URL", url);
-		free(l);
-		return DVP_PERMANENT;
-	}
-	l->submission_url = url;
-	l->reply_from = h->config(h->ctx, "AutoReplyFrom");
-	if (number_key(h, "AutoReplyLimit", 3, 1, 1000, &l->reply_limit, err,
-	    errsz) != 0 || number_key(h, "AutoReplyWindow", 3600, 1, 86400 * 30,
-	    &l->reply_window, err, errsz) != 0 || number_key(h, "SMTPTimeout",
-	    30, 1, 600, &l->smtp_timeout, err, errsz) != 0) {
-		free(l);
-		return DVP_PERMANENT;
-	}
-	if (rebuild_index(l, err, errsz) != 0) {
+	if (local_config(l, err, errsz) != 0 ||
+	    rebuild_index(l, err, errsz) != 0) {
 		free(l);
 		return DVP_PERMANENT;
 	}

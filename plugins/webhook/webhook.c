@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -78,22 +77,16 @@ errf(char *err, size_t errsz, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The secret, from a file the host has found fit to hold one. */
 static int
 read_secret(struct webhook *w, const char *path, char *err, size_t errsz)
 {
-	struct stat sb;
 	FILE *fp;
 	size_t n;
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		errf(err, errsz, "Webhook.SecretFile %s: %s", path,
 		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fileno(fp), &sb) == 0 && (sb.st_mode & S_IROTH)) {
-		fclose(fp);
-		errf(err, errsz, "Webhook.SecretFile %s is readable by "
-		    "everyone; chmod o-r it", path);
 		return -1;
 	}
 	n = fread(w->secret, 1, sizeof(w->secret), fp);
@@ -110,33 +103,39 @@ read_secret(struct webhook *w, const char *path, char *err, size_t errsz)
 }
 
 static void webhook_shutdown(void *state);
+/* Its keys, through the host's typed getters: parsed as dvmilter's own. */
+static int
+webhook_config(struct webhook *w, const struct dvp_host *host,
+    const char **url_r, const char **secret_r, char *err, size_t errsz)
+{
+	int64_t timeout;
+	int att;
+
+	if (host->config_url(host->ctx, "URL", "http,https", url_r, err,
+	    errsz) != DVP_KV_OK ||
+	    host->config_secret_file(host->ctx, "SecretFile", secret_r, err,
+	    errsz) != DVP_KV_OK ||
+	    host->config_duration(host->ctx, "Timeout", 10, 1, 600, &timeout,
+	    err, errsz) != DVP_KV_OK ||
+	    host->config_bool(host->ctx, "IncludeAttachments", 0, &att, err,
+	    errsz) != DVP_KV_OK)
+		return -1;
+	w->timeout = (long)timeout;
+	w->attachments = att != 0;
+	return 0;
+}
 
 static int
 webhook_init(const struct dvp_host *host, void **state_r, char *err,
     size_t errsz)
 {
 	struct webhook *w;
-	const char *url, *secret, *timeout, *ca, *att;
-	CURLU *u;
-	char *scheme = NULL;
-	int ok;
+	const char *url, *secret, *ca;
 
-	url = host->config(host->ctx, "URL");
-	secret = host->config(host->ctx, "SecretFile");
-	if (url == NULL || secret == NULL) {
+	if (host->config(host->ctx, "URL") == NULL ||
+	    host->config(host->ctx, "SecretFile") == NULL) {
 		errf(err, errsz, "Webhook.URL and Webhook.SecretFile are "
 		    "required");
-		return DVP_PERMANENT;
-	}
-	if ((u = curl_url()) == NULL)
-		return DVP_PERMANENT;
-	ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	if (!ok) {
-		errf(err, errsz, "Webhook.URL \"%s\" is not an http(s) URL", url);
 		return DVP_PERMANENT;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -144,29 +143,8 @@ webhook_init(const struct dvp_host *host, void **state_r, char *err,
 		return DVP_PERMANENT;
 	}
 	w->host = host;
-	w->timeout = 10;
-	if ((timeout = host->config(host->ctx, "Timeout")) != NULL) {
-		char *end;
-
-		errno = 0;
-		w->timeout = strtol(timeout, &end, 10);
-		if (errno != 0 || *end != '\0' || w->timeout < 1 ||
-		    w->timeout > 600) {
-			errf(err, errsz, "Webhook.Timeout \"%s\" is not 1..600 "
-			    "seconds", timeout);
-			goto fail;
-		}
-	}
-	if ((att = host->config(host->ctx, "IncludeAttachments")) != NULL) {
-		if (strcasecmp(att, "yes") == 0)
-			w->attachments = true;
-		else if (strcasecmp(att, "no") != 0) {
-			errf(err, errsz, "Webhook.IncludeAttachments is yes or "
-			    "no, not \"%s\"", att);
-			goto fail;
-		}
-	}
-	if (read_secret(w, secret, err, errsz) != 0)
+	if (webhook_config(w, host, &url, &secret, err, errsz) != 0 ||
+	    read_secret(w, secret, err, errsz) != 0)
 		goto fail;
 	w->url = strdup(url);
 	ca = host->config(host->ctx, "CAFile");

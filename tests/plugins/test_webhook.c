@@ -515,7 +515,8 @@ bad_configuration_names_plugin_and_reason(void **state)
 	/* Bad values. */
 	assert_int_equal(load(f, "Webhook.IncludeAttachments maybe\n", &err),
 	    DV_ECONF);
-	assert_non_null(strstr(err, "IncludeAttachments is yes or no"));
+	assert_non_null(strstr(err, "init failed: wh.conf:6: "
+	    "Webhook.IncludeAttachments: \"maybe\" is not yes or no"));
 	conf_unref(f->conf);
 	f->conf = NULL;
 
@@ -523,7 +524,8 @@ bad_configuration_names_plugin_and_reason(void **state)
 	snprintf(path, sizeof(path), "%s/secret", f->dir);
 	chmod(path, 0644);
 	assert_int_equal(load(f, NULL, &err), DV_ECONF);
-	assert_non_null(strstr(err, "readable by everyone"));
+	assert_non_null(strstr(err, "Webhook.SecretFile: "));
+	assert_non_null(strstr(err, "mode 0644 lets others read a secret"));
 	chmod(path, 0600);
 	conf_unref(f->conf);
 	f->conf = NULL;
