@@ -289,12 +289,16 @@ kv_set(struct pluginkv *kv, int table, const char *plugin, const char *key,
 		return DVP_KV_INVALID;
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return DVP_KV_ERROR;
-	if (!del && (copy = malloc(len ? len : 1)) == NULL) {
+	/* NUL-terminated, as a committed value handed out is. */
+	if (!del && (copy = malloc(len + 1)) == NULL) {
 		free(u);
 		return DVP_KV_ERROR;
 	}
-	if (!del && len > 0)
-		memcpy(copy, val, len);
+	if (!del) {
+		if (len > 0)
+			memcpy(copy, val, len);
+		((char *)copy)[len] = '\0';
+	}
 	if ((e = find(kv, k, kl)) == NULL) {
 		if ((e = calloc(1, sizeof(*e))) == NULL ||
 		    (e->key = malloc(kl)) == NULL) {

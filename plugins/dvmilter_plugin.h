@@ -12,8 +12,10 @@
  * that group or others may write or that is owned by neither root nor
  * the host's user, a descriptor of another major version or smaller
  * than the host's struct dvp_plugin, one without init, health, deliver
- * or shutdown, or one whose name is not NAME. Three programs load
- * plugins, each in its own mode (enum dvp_mode, in host->mode):
+ * or shutdown, one whose name is not NAME, a "Name.*" key that is not
+ * in its config_keys, and a command that dvmilterctl or another plugin
+ * already has. Loading is all or nothing. Three programs load plugins,
+ * each in its own mode (enum dvp_mode, in host->mode):
  *   - dvmilter at start-up and with -n, as root and again as UserID,
  *     only to check the configuration (DVP_MODE_CHECK): init, then
  *     shutdown; there is no store;
@@ -21,6 +23,9 @@
  *     deliver and health for as long as it runs, then shutdown;
  *   - dvmilterctl, as whoever runs it, often root (DVP_MODE_ADMIN):
  *     init, the one command it was asked for, shutdown.
+ * The SMTP path never calls a plugin. deliver() runs in the worker with
+ * no store transaction open and may wait on a network; init, health and
+ * commands should not wait long.
  *
  * VERSIONING. DVP_ABI_MAJOR changes when anything changes incompatibly;
  * the host then refuses plugins of any other major version, and names
@@ -107,7 +112,7 @@ enum dvp_kv_status {
 				   from outside a host call, or a service
 				   not offered in this call */
 	DVP_KV_INVALID = 3,	/* a key, value or address the host refuses */
-	DVP_KV_ERROR = 4,	/* the store failed; the host logged why */
+	DVP_KV_ERROR = 4,	/* the store failed */
 	DVP_KV_CONFLICT = 5	/* kv_commit: a record this call read was
 				   changed by another writer meanwhile; the
 				   buffered writes are dropped */
@@ -130,6 +135,9 @@ struct dvp_mailbox;
 
 /*
  * Services of the host. Every function takes host->ctx first.
+ *
+ * Services that return an int return an enum dvp_kv_status, but for
+ * the commands' cmd_error and cmd_usage.
  *
  * THE KEY/VALUE STORE. Each plugin has a key/value space of its own in
  * the host's store (LMDB), which no other plugin sees. Keys are strings
