@@ -89,35 +89,65 @@ addr_find_at(const char *s, size_t len)
 	return at;
 }
 
-static int
-local_normalize(const char *s, size_t len, const char *seps, char *out,
-    size_t outsz, size_t *outlen_r, const char **error_r)
-{
-	char tmp[DV_LOCAL_MAX * 2 + 3];
-	size_t n = 0, i;
-	bool quoted = false, need_quotes = false;
+/* A local part on its way to normal form. */
+struct local_buf {
+	char b[DV_LOCAL_MAX * 2 + 3];
+	size_t n;
+	bool need_quotes;	/* has a byte that only a quoted string allows */
+};
 
-	if (len == 0) {
+/*
+ * Check the raw length and take off the quotes of a quoted local part;
+ * local_emit() puts them back only if the content needs them, so that
+ * "dave" and dave are one key.
+ */
+static int
+local_unquote(const char **s, size_t *len, bool *quoted_r,
+    const char **error_r)
+{
+	*quoted_r = false;
+	if (*len == 0) {
 		*error_r = dv_error_set("empty local part");
 		return DV_EINVAL;
 	}
-	if (len > DV_LOCAL_MAX + 2) {
+	/* The quotes may be the only thing that makes it longer than 64. */
+	if (*len > DV_LOCAL_MAX + 2) {
 		*error_r = dv_error_set("local part longer than %d bytes",
 		    DV_LOCAL_MAX);
 		return DV_ETOOBIG;
 	}
-	if (s[0] == '"') {
-		if (len < 2 || s[len - 1] != '"') {
+	if ((*s)[0] == '"') {
+		if (*len < 2 || (*s)[*len - 1] != '"') {
 			*error_r = dv_error_set("unterminated quoted local part");
 			return DV_EINVAL;
 		}
-		quoted = true;
-		s++;
-		len -= 2;
+		*quoted_r = true;
+		(*s)++;
+		*len -= 2;
 	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
+	return 0;
+}
 
+/*
+ * Copy the @len bytes at @s (without their quotes) into @lb, validating
+ * them, lower-casing ASCII letters and dropping needless escapes.
+ */
+static int
+local_copy(const char *s, size_t len, bool quoted, struct local_buf *lb,
+    const char **error_r)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool escaped = false;
+
+		/*
+		 * RFC 5321 4.1.2: "\x" is x, so x meets the checks below;
+		 * an escape must not smuggle in a control byte or bad UTF-8.
+		 */
+		if (quoted && c == '\\' && i + 1 < len) {
+			c = (unsigned char)s[++i];
+			escaped = true;
+		}
 		if (c < 0x20 || c == 0x7f) {
 			*error_r = dv_error_set("control character in local part");
 			return DV_EINVAL;
@@ -128,68 +158,90 @@ local_normalize(const char *s, size_t len, const char *seps, char *out,
 				*error_r = dv_error_set("invalid UTF-8 in local part");
 				return DV_EINVAL;
 			}
-			memcpy(tmp + n, s + i, k);
-			n += k;
+			memcpy(lb->b + lb->n, s + i, k);
+			lb->n += k;
 			i += k - 1;
 			continue;
 		}
-		if (quoted && c == '\\' && i + 1 < len) {
-			/*
-			 * RFC 5321 4.1.2: "\x" is x. Only a quote or a
-			 * backslash needs its escape kept, and quotes then.
-			 */
-			char c2 = s[++i];
-
-			if (c2 == '"' || c2 == '\\') {
-				tmp[n++] = '\\';
-				tmp[n++] = c2;
-				need_quotes = true;
-			} else {
-				tmp[n++] = lower(c2);
-				if (!is_atext((unsigned char)c2))
-					need_quotes = true;
-			}
-			continue;
-		}
-		if (!is_atext(c)) {
+		if (escaped && (c == '"' || c == '\\')) {
+			/* The only escapes kept, and they need the quotes. */
+			lb->b[lb->n++] = '\\';
+			lb->need_quotes = true;
+		} else if (!is_atext(c)) {
 			if (!quoted) {
 				*error_r = dv_error_set("character '%c' not allowed "
 				    "in an unquoted local part", c);
 				return DV_EINVAL;
 			}
-			need_quotes = true;
+			lb->need_quotes = true;
 		}
-		tmp[n++] = lower((char)c);
+		lb->b[lb->n++] = lower((char)c);
 	}
-	if (n == 0) {
+	return 0;
+}
+
+/*
+ * Where the subaddress starts in @local, or @n if there is none. A
+ * separator in the first byte does not count: "+sales" is a mailbox.
+ */
+static size_t
+subaddress_start(const char *local, size_t n, const char *seps)
+{
+	if (seps == NULL || *seps == '\0')
+		return n;
+	for (size_t i = 1; i < n; i++)
+		if (strchr(seps, local[i]) != NULL)
+			return i;
+	return n;
+}
+
+/* Write @lb to @out, with its quotes back if it needs them. */
+static int
+local_emit(const struct local_buf *lb, char *out, size_t outsz,
+    size_t *outlen_r, const char **error_r)
+{
+	size_t n = lb->n;
+
+	if (n + (lb->need_quotes ? 2 : 0) + 1 > outsz) {
+		*error_r = dv_error_set("address too long");
+		return DV_ETOOBIG;
+	}
+	if (lb->need_quotes) {
+		out[0] = '"';
+		memcpy(out + 1, lb->b, n);
+		out[n + 1] = '"';
+		n += 2;
+	} else
+		memcpy(out, lb->b, n);
+	*outlen_r = n;
+	return 0;
+}
+
+static int
+local_normalize(const char *s, size_t len, const char *seps, char *out,
+    size_t outsz, size_t *outlen_r, const char **error_r)
+{
+	struct local_buf lb = { .n = 0 };
+	bool quoted;
+	int rc;
+
+	if ((rc = local_unquote(&s, &len, &quoted, error_r)) != 0)
+		return rc;
+	if ((rc = local_copy(s, len, quoted, &lb, error_r)) != 0)
+		return rc;
+	if (lb.n == 0) {
 		*error_r = dv_error_set("empty local part");
 		return DV_EINVAL;
 	}
-	if (n > DV_LOCAL_MAX) {
+	if (lb.n > DV_LOCAL_MAX) {
 		*error_r = dv_error_set("local part longer than %d bytes",
 		    DV_LOCAL_MAX);
 		return DV_ETOOBIG;
 	}
-	if (!need_quotes && seps != NULL && *seps != '\0') {
-		for (i = 1; i < n; i++)
-			if (strchr(seps, tmp[i]) != NULL) {
-				n = i;
-				break;
-			}
-	}
-	if (n + (need_quotes ? 2 : 0) + 1 > outsz) {
-		*error_r = dv_error_set("address too long");
-		return DV_ETOOBIG;
-	}
-	if (need_quotes) {
-		out[0] = '"';
-		memcpy(out + 1, tmp, n);
-		out[n + 1] = '"';
-		n += 2;
-	} else
-		memcpy(out, tmp, n);
-	*outlen_r = n;
-	return 0;
+	/* A local part that keeps its quotes is taken as one literal name. */
+	if (!lb.need_quotes)
+		lb.n = subaddress_start(lb.b, lb.n, seps);
+	return local_emit(&lb, out, outsz, outlen_r, error_r);
 }
 
 static int

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "cidr.h"
@@ -103,6 +104,13 @@ struct conf {
 	char *plugin_dir;		/* default DV_PLUGINDIR */
 	struct conf_plugin_key *plugin_keys;
 	size_t nplugin_keys;
+
+	/* The retry policy (retry.h), for the outbox worker; restart. */
+	int64_t retry_base_delay;	/* RetryBaseDelay (s), 30s */
+	int64_t retry_max_delay;	/* RetryMaxDelay (s), 1h */
+	unsigned retry_max_attempts;	/* RetryMaxAttempts, 25 */
+	int64_t plugin_hold_first;	/* PluginHoldFirst (s), 30s */
+	int64_t plugin_hold_max;	/* PluginHoldMax (s), 10m */
 };
 
 /**
@@ -132,11 +140,22 @@ void conf_unref(struct conf *c);
 
 /**
  * conf_restart_keys - which keys differ between @a and @b that only a
- * restart applies.
+ * restart applies (those marked restart in conf_keys_describe()), in
+ * the order of the table.
  * @param[out] out  receives "Socket, UserID" or "" (NUL-terminated).
  */
 void conf_restart_keys(const struct conf *a, const struct conf *b, char *out,
     size_t outsz);
+
+/**
+ * conf_keys_describe - print the table of keys to @fp, one line each:
+ * name, "restart" (only a restart applies a change) or "reload", the
+ * type with its limits or accepted words, and the default as written
+ * ("-" for none). For people and for the test that keeps
+ * dvmilter.conf(5) in step with the table; not a stable format.
+ * @param[in] fp  an open stream; errors are left in its error flag.
+ */
+void conf_keys_describe(FILE *fp);
 
 /**
  * conf_reply_format - expand a reply template for one address.

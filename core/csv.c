@@ -68,115 +68,146 @@ field_add(struct csv_reader *r, size_t n, int c, unsigned start,
 	return 0;
 }
 
+/* Where csv_next() stands in the record it is reading. */
+struct rec_state {
+	size_t n;		/* index of the field being filled */
+	unsigned start;		/* line the record starts on, for errors */
+	bool quoted;		/* inside quotes */
+	bool was_quoted;	/* this field's quotes have closed */
+	bool any;		/* the record has content: not a blank line */
+};
+
+/*
+ * A UTF-8 byte order mark is what spreadsheet programs write first; a
+ * byte 0xef that does not start one is refused rather than guessed at.
+ */
+static int
+skip_bom(struct csv_reader *r, const char **error_r)
+{
+	int c = getc(r->fp);
+
+	if (c == 0xef) {
+		if (getc(r->fp) != 0xbb || getc(r->fp) != 0xbf) {
+			*error_r = dv_error_set("line 1: broken byte order mark");
+			return DV_EINVAL;
+		}
+	} else if (c != EOF)
+		ungetc(c, r->fp);
+	return 0;
+}
+
+/*
+ * True if a LF follows, left unread so that it ends the record: CRLF is
+ * one line break, while a bare CR is data.
+ */
+static bool
+lf_follows(struct csv_reader *r)
+{
+	int d = getc(r->fp);
+
+	if (d != EOF)
+		ungetc(d, r->fp);
+	return d == '\n';
+}
+
+/* One byte inside quotes, where only a quote is special. */
+static int
+quoted_byte(struct csv_reader *r, struct rec_state *st, int c,
+    const char **error_r)
+{
+	if (c == EOF) {
+		*error_r = dv_error_set("line %u: quoted field is not closed",
+		    st->start);
+		return DV_EINVAL;
+	}
+	if (c == '"') {
+		int d = getc(r->fp);
+
+		if (d != '"') {		/* not a doubled quote: the closing one */
+			if (d != EOF)
+				ungetc(d, r->fp);
+			st->quoted = false;
+			return 0;
+		}
+	} else if (c == '\n')
+		r->line++;
+	return field_add(r, st->n, c, st->start, error_r);
+}
+
+/* One byte outside quotes, other than a line break. */
+static int
+unquoted_byte(struct csv_reader *r, struct rec_state *st, int c,
+    const char **error_r)
+{
+	st->any = true;
+	if (c == ',') {
+		if (++st->n >= CSV_MAX_FIELDS) {
+			*error_r = dv_error_set("line %u: more than %d fields",
+			    st->start, CSV_MAX_FIELDS);
+			return DV_ETOOBIG;
+		}
+		st->was_quoted = false;
+		return 0;
+	}
+	if (c == '"') {
+		/* Quotes may only enclose a whole field (RFC 4180 2.5). */
+		if (r->f[st->n].len != 0 || st->was_quoted) {
+			*error_r = dv_error_set("line %u: field %zu: quote "
+			    "inside an unquoted field", st->start, st->n + 1);
+			return DV_EINVAL;
+		}
+		st->quoted = st->was_quoted = true;
+		return 0;
+	}
+	if (st->was_quoted) {
+		*error_r = dv_error_set("line %u: field %zu: text after a "
+		    "closing quote", st->start, st->n + 1);
+		return DV_EINVAL;
+	}
+	return field_add(r, st->n, c, st->start, error_r);
+}
+
 int
 csv_next(struct csv_reader *r, char ***fields_r, size_t *n_r,
     unsigned *line_r, const char **error_r)
 {
-	size_t n = 0;
-	bool quoted = false, was_quoted = false, any = false;
-	unsigned start;
+	struct rec_state st = { .n = 0 };
 	int c, rc;
 
 	if (!r->started) {
 		r->started = true;
-		c = getc(r->fp);
-		if (c == 0xef) {
-			if (getc(r->fp) != 0xbb || getc(r->fp) != 0xbf) {
-				*error_r = dv_error_set("line 1: broken byte "
-				    "order mark");
-				return DV_EINVAL;
-			}
-		} else if (c != EOF)
-			ungetc(c, r->fp);
+		if ((rc = skip_bom(r, error_r)) != 0)
+			return rc;
 	}
 	for (size_t i = 0; i < CSV_MAX_FIELDS; i++)
 		dbuf_reset(&r->f[i]);
-	start = r->line;
+	st.start = r->line;
 	for (;;) {
 		c = getc(r->fp);
-		if (quoted) {
-			if (c == EOF) {
-				if (ferror(r->fp))
-					return errno ? errno : EIO;
-				*error_r = dv_error_set("line %u: quoted field "
-				    "is not closed", start);
-				return DV_EINVAL;
-			}
-			if (c == '"') {
-				int d = getc(r->fp);
-
-				if (d == '"') {
-					if ((rc = field_add(r, n, '"', start,
-					    error_r)) != 0)
-						return rc;
-					continue;
-				}
-				if (d != EOF)
-					ungetc(d, r->fp);
-				quoted = false;
-				continue;
-			}
-			if (c == '\n')
-				r->line++;
-			if ((rc = field_add(r, n, c, start, error_r)) != 0)
-				return rc;
-			continue;
-		}
 		if (c == EOF && ferror(r->fp))
 			return errno ? errno : EIO;
-		if (c == EOF || c == '\n') {
+		if (st.quoted)
+			rc = quoted_byte(r, &st, c, error_r);
+		else if (c == EOF || c == '\n') {
 			if (c == '\n')
 				r->line++;
-			if (!any && r->f[0].len == 0) {
-				if (c == EOF)
-					return DV_ENOTFOUND;
-				start = r->line;	/* blank line */
-				continue;
-			}
-			break;
-		}
-		if (c == '\r') {
-			int d = getc(r->fp);
-
-			if (d == '\n') {
-				ungetc(d, r->fp);
-				continue;
-			}
-			if (d != EOF)
-				ungetc(d, r->fp);
-		}
-		any = true;
-		if (c == ',') {
-			if (++n >= CSV_MAX_FIELDS) {
-				*error_r = dv_error_set("line %u: more than %d "
-				    "fields", start, CSV_MAX_FIELDS);
-				return DV_ETOOBIG;
-			}
-			was_quoted = false;
+			if (st.any)
+				break;
+			if (c == EOF)
+				return DV_ENOTFOUND;
+			st.start = r->line;	/* a blank line is skipped */
 			continue;
-		}
-		if (c == '"') {
-			if (r->f[n].len != 0 || was_quoted) {
-				*error_r = dv_error_set("line %u: field %zu: "
-				    "quote inside an unquoted field", start,
-				    n + 1);
-				return DV_EINVAL;
-			}
-			quoted = was_quoted = true;
+		} else if (c == '\r' && lf_follows(r))
 			continue;
-		}
-		if (was_quoted) {
-			*error_r = dv_error_set("line %u: field %zu: text after "
-			    "a closing quote", start, n + 1);
-			return DV_EINVAL;
-		}
-		if ((rc = field_add(r, n, c, start, error_r)) != 0)
+		else
+			rc = unquoted_byte(r, &st, c, error_r);
+		if (rc != 0)
 			return rc;
 	}
-	for (size_t i = 0; i <= n; i++)
+	for (size_t i = 0; i <= st.n; i++)
 		r->ptrs[i] = (char *)dbuf_str(&r->f[i]);
 	*fields_r = r->ptrs;
-	*n_r = n + 1;
-	*line_r = start;
+	*n_r = st.n + 1;
+	*line_r = st.start;
 	return 0;
 }

@@ -3,7 +3,7 @@
  *
  * Turns a queued message into the plugin ABI's view (the parsed message
  * from core/msg and the stored decision) and records the result with
- * core/queue's retry policy. It decides nothing about tracking.
+ * core/retry's policy. It decides nothing about tracking.
  */
 #include "config.h"
 
@@ -11,11 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <malloc.h>
-#include <openssl/rand.h>
 
+#include "corr.h"
 #include "deliver.h"
 #include "log.h"
 #include "msg.h"
@@ -54,19 +55,19 @@ name_rank(const char *const *names, const char *name)
 
 /* One message's deliveries due at one time: a run in the due index. */
 static bool
-same_run(const struct queue_delivery *a, const struct queue_delivery *b)
+same_run(const struct outbox_delivery *a, const struct outbox_delivery *b)
 {
 	return a->id == b->id && a->next_at == b->next_at;
 }
 
 size_t
-deliver_order(const char *const *names, struct queue_delivery *d, size_t n,
+deliver_order(const char *const *names, struct outbox_delivery *d, size_t n,
     size_t max)
 {
 	size_t start = n;
 
 	for (size_t i = 1; i < n; i++) {
-		struct queue_delivery x = d[i];
+		struct outbox_delivery x = d[i];
 		size_t j = i, r = name_rank(names, x.plugin);
 
 		while (j > 0 && same_run(&d[j - 1], &x) &&
@@ -106,16 +107,6 @@ drop_attachments(struct msg *m)
 	m->truncated = true;
 }
 
-static double
-jitter(void)
-{
-	uint32_t r = 0;
-
-	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
-		r = (uint32_t)rand();
-	return (double)r / 4294967296.0;
-}
-
 /* A mailbox's record and its email server profile, for the view. */
 struct view_record {
 	struct mbox mb;
@@ -151,7 +142,7 @@ addrs(const struct msg_addr *a, size_t n)
 }
 
 static int
-view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
+view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 {
 	json_t *mbs;
 
@@ -232,11 +223,48 @@ view_build(struct view *v, const struct queue_msg *q, const struct msg *m)
 	return 0;
 }
 
-/* Correlate with an earlier outbox message; see deliver.h. */
+/* The outbox as correlation sees it from the worker: one snapshot. */
+struct corr_view {
+	struct outbox *ob;
+	struct store_txn *t;
+};
+
+static int
+txn_find(void *arg, const char *msgid, uint64_t *id_r)
+{
+	const struct corr_view *cv = arg;
+	const char *err;
+
+	return outbox_find(cv->ob, cv->t, msgid, id_r, &err);
+}
+
+static bool
+txn_exists(void *arg, uint64_t id)
+{
+	const struct corr_view *cv = arg;
+
+	return outbox_exists(cv->ob, cv->t, id);
+}
+
+/*
+ * Correlate with an earlier outbox message (core/corr.h), then, with
+ * smart_matching, by subject and participants. A forged token was
+ * logged at end of message, with the MTA's queue id.
+ */
 static void
 correlate(struct store *st, const struct deliver_opts *o,
-    const struct queue_msg *q, const struct msg *m, struct view *v)
+    const struct outbox_msg *q, const struct msg *m, struct view *v)
 {
+	struct corr_msg cm = {
+		.in_reply_to = m->in_reply_to,
+		.references = (const char *const *)m->references,
+		.nreferences = m->nreferences,
+		.subject = m->subject,
+		.self = q->id,
+	};
+	struct corr_result r;
+	struct corr_view cv = { o->outbox, NULL };
+	struct corr_source src = { txn_find, txn_exists, &cv };
 	struct store_txn *t;
 	const char *err;
 	uint64_t id = 0, root = q->id;
@@ -247,24 +275,13 @@ correlate(struct store *st, const struct deliver_opts *o,
 		    (unsigned long long)q->id, err);
 		return;
 	}
-	if (m->in_reply_to != NULL &&
-	    queue_find_message_id(t, m->in_reply_to, &id, &err) == 0 &&
-	    id != q->id)
-		how = DVP_CORR_IN_REPLY_TO;
-	for (size_t i = m->nreferences; how == DVP_CORR_NONE && i > 0; i--)
-		if (queue_find_message_id(t, m->references[i - 1], &id,
-		    &err) == 0 && id != q->id)
-			how = DVP_CORR_IN_REPLY_TO;
-	if (how == DVP_CORR_NONE && o->key != NULL) {
-		int rc = token_find(o->key, o->token_prefix, m->subject, &id);
-
-		if (rc == DV_EINVAL)
-			log_notice("outbox %llu: invalid tracking token in "
-			    "subject ignored", (unsigned long long)q->id);
-		else if (rc == 0 && id != q->id && queue_exists(t, id))
-			how = DVP_CORR_TRACKING_TOKEN;
-	}
-	if (how == DVP_CORR_NONE && o->smart_matching) {
+	cv.t = t;
+	corr_find(&cm, &src, o->key, o->token_prefix, &r);
+	if (r.how != CORR_NONE) {
+		id = r.id;
+		how = r.how == CORR_TOKEN ? DVP_CORR_TRACKING_TOKEN :
+		    DVP_CORR_IN_REPLY_TO;
+	} else if (o->smart_matching) {
 		struct smart_key k;
 
 		smart_key_of(m, o->token_prefix, &k);
@@ -341,7 +358,7 @@ view_free(struct view *v)
 
 /* One delivery of a batch. */
 struct attempt {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	uint64_t gen;			/* d.gen when it was taken */
 	bool called;			/* the plugin was called */
 	bool held;			/* not attempted: see hold() */
@@ -360,7 +377,7 @@ attempt_one(struct store *st, struct plugin *p,
     const struct deliver_opts *o, struct attempt *a)
 {
 	struct dvp_result *r = &a->r;
-	struct queue_msg *q = NULL;
+	struct outbox_msg *q = NULL;
 	struct store_txn *t;
 	struct msg *m = NULL;
 	struct view v;
@@ -370,7 +387,7 @@ attempt_one(struct store *st, struct plugin *p,
 
 	memset(r, 0, sizeof(*r));
 	if ((rc = read_txn(st, o, &t, &err)) == 0) {
-		rc = queue_get(t, a->d.id, &q, &err);
+		rc = outbox_get(o->outbox, t, a->d.id, OUTBOX_TEXT, &q, &err);
 		store_txn_abort(t);
 	}
 	if (rc != 0) {
@@ -389,7 +406,7 @@ attempt_one(struct store *st, struct plugin *p,
 		snprintf(r->error, sizeof(r->error), "plugin %s is not "
 		    "configured any more", a->d.plugin);
 	} else if (q->pruned != 0) {
-		/* queue_prune() takes only finished entries; be safe. */
+		/* outbox_prune() takes only finished entries; be safe. */
 		r->status = DVP_PERMANENT;
 		snprintf(r->error, sizeof(r->error), "the message text was "
 		    "removed after OutboxRetention");
@@ -425,68 +442,91 @@ attempt_one(struct store *st, struct plugin *p,
 	}
 	/* A batch holds one message at a time, however large. */
 	msg_free(m);
-	queue_msg_free(q);
+	outbox_msg_free(q);
 	return size;
 }
 
 /*
+ * A plugin's circuit breaker (retry.h). The plugin host keeps its state
+ * (plugin_hold()); the policy decides how long it holds.
+ */
+static struct retry_breaker
+breaker_of(const struct plugin *p)
+{
+	struct retry_breaker b;
+
+	b.until = plugin_held_until(p, &b.held_for, NULL);
+	return b;
+}
+
+static bool
+held(const struct plugin *p, int64_t now)
+{
+	struct retry_breaker b = breaker_of(p);
+
+	return retry_breaker_held(&b, now);
+}
+
+/*
  * A delivery to @p failed for now. If the plugin's health check fails
- * too, its back end is down: hold its deliveries back instead of
- * spending their attempts, DELIVER_HOLD_FIRST s the first time, twice
- * as long each time it is still down after, at most DELIVER_HOLD_MAX.
+ * too, its back end is down: its breaker holds its deliveries back
+ * instead of spending their attempts (PluginHoldFirst, doubling while it
+ * stays down, at most PluginHoldMax).
  */
 static void
-check_health(struct plugin *p, int64_t now, int64_t t0)
+check_health(struct plugin *p, const struct retry_policy *pol, int64_t now,
+    int64_t t0)
 {
+	struct retry_breaker b = breaker_of(p);
 	char msg[200];
-	unsigned last, secs;
+	unsigned secs;
 
-	if (plugin_held_until(p, &last, NULL) > now ||
+	if (retry_breaker_held(&b, now) ||
 	    plugin_health(p, msg, sizeof(msg)) == DVP_OK)
 		return;
 	if (msg[0] == '\0')
 		snprintf(msg, sizeof(msg), "health check failed");
-	secs = last == 0 ? DELIVER_HOLD_FIRST : last >= DELIVER_HOLD_MAX / 2 ?
-	    DELIVER_HOLD_MAX : last * 2;
 	/* From now, not from the batch's start: failures can be slow. */
-	plugin_hold(p, now + ((int64_t)time(NULL) - t0) + secs, secs, msg);
+	secs = retry_breaker_trip(&b, pol, now + ((int64_t)time(NULL) - t0));
+	plugin_hold(p, b.until, b.held_for, msg);
 	log_warn("plugin %s is down (%s): holding its deliveries back for "
 	    "%u s", plugin_name(p), msg, secs);
 }
 
 /*
  * A delivery to @p failed for now. The back end asked for a pause of all
- * the plugin's deliveries (HTTP 429): hold it back that long, and this
- * delivery at least as long; otherwise ask its health.
+ * the plugin's deliveries (HTTP 429 with Retry-After): its breaker holds
+ * them for that long (retry_hold_for()), and this one at least as long;
+ * otherwise ask its health.
  */
 static void
-failed_for_now(struct plugin *p, struct dvp_result *r, int64_t now,
-    int64_t t0)
+failed_for_now(struct plugin *p, const struct retry_policy *pol,
+    struct dvp_result *r, int64_t now, int64_t t0)
 {
+	struct retry_breaker b = breaker_of(p);
 	unsigned secs = (unsigned)r->pause_all;
 
 	if (secs == 0) {
-		check_health(p, now, t0);
+		check_health(p, pol, now, t0);
 		return;
 	}
 	if (r->retry_after < r->pause_all)
 		r->retry_after = r->pause_all;
-	plugin_hold(p, now + ((int64_t)time(NULL) - t0) + secs, secs,
-	    r->error);
+	retry_hold_for(&b, now + ((int64_t)time(NULL) - t0), secs);
+	plugin_hold(p, b.until, b.held_for, r->error);
 	log_warn("plugin %s asks for a pause (%s): holding its deliveries "
 	    "back for %u s", plugin_name(p), r->error, secs);
 }
 
-/* A delivery to @p succeeded: it is not held any more. */
+/* A delivery to @p succeeded: its breaker closes. */
 static void
 release(struct plugin *p)
 {
-	unsigned last;
+	struct retry_breaker b = breaker_of(p);
 
-	(void)plugin_held_until(p, &last, NULL);
-	if (last == 0)
+	if (!retry_breaker_close(&b))
 		return;
-	plugin_hold(p, 0, 0, NULL);
+	plugin_hold(p, b.until, b.held_for, NULL);
 	log_notice("plugin %s delivers again", plugin_name(p));
 }
 
@@ -504,7 +544,7 @@ hold(struct attempt *a, struct plugin *p, int64_t now)
 }
 
 static void
-log_outcome(const struct attempt *a, const struct queue_delivery *d,
+log_outcome(const struct attempt *a, const struct outbox_delivery *d,
     int64_t now)
 {
 	if (a->held)
@@ -514,12 +554,12 @@ log_outcome(const struct attempt *a, const struct queue_delivery *d,
 	else if (d->gen != a->gen)
 		log_info("outbox %llu: a copy was merged while %s had it; "
 		    "delivering again", (unsigned long long)d->id, d->plugin);
-	else if (d->state == QUEUE_DONE)
+	else if (d->state == OUTBOX_DONE)
 		log_info("outbox %llu: delivered to %s: activity=%s case=%s",
 		    (unsigned long long)d->id, d->plugin,
 		    d->activity_id[0] ? d->activity_id : "-",
 		    d->case_id[0] ? d->case_id : "-");
-	else if (d->state == QUEUE_PENDING)
+	else if (d->state == OUTBOX_PENDING)
 		log_warn("outbox %llu: %s failed (attempt %u), retrying in %lld "
 		    "s: %s", (unsigned long long)d->id, d->plugin, d->attempts,
 		    (long long)(d->next_at - now), a->r.error);
@@ -533,7 +573,7 @@ static int
 record_batch(struct store *st, const struct deliver_opts *o,
     struct attempt *a, size_t n, int64_t now, const char **error_r)
 {
-	struct queue_delivery after[DELIVER_BATCH];
+	struct outbox_delivery after[DELIVER_BATCH];
 	struct store_txn *t;
 	int rc;
 
@@ -559,12 +599,20 @@ record_batch(struct store *st, const struct deliver_opts *o,
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (a[i].indexed)
 			rc = smart_index(t, a[i].d.id, &a[i].key, error_r);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = queue_record(t, a[i].d.id, a[i].d.plugin, a[i].gen,
-		    a[i].held ? QUEUE_HELD :
-		    (enum queue_outcome)a[i].r.status, a[i].r.error,
-		    a[i].r.activity_id, a[i].r.case_id, a[i].r.retry_after, now,
-		    &o->policy, jitter(), &after[i], error_r);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct outbox_attempt at = {
+			.id = a[i].d.id, .plugin = a[i].d.plugin,
+			.gen = a[i].gen, .result = a[i].held ? OUTBOX_HELD :
+			    (enum outbox_result)a[i].r.status,
+			.error = a[i].r.error,
+			.activity_id = a[i].r.activity_id,
+			.case_id = a[i].r.case_id,
+			.retry_after = a[i].r.retry_after, .now = now,
+			.policy = &o->policy, .jitter = retry_jitter(),
+		};
+
+		rc = outbox_record(o->outbox, t, &at, &after[i], error_r);
+	}
 	if (rc == 0)
 		rc = store_txn_commit(t, error_r);
 	else
@@ -579,7 +627,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
     const struct deliver_opts *o, int64_t now, int *did_r,
     int64_t *next_r, const char **error_r)
 {
-	struct queue_delivery due[DELIVER_BATCH];
+	struct outbox_delivery due[DELIVER_BATCH];
 	struct attempt a[DELIVER_BATCH];
 	struct store_txn *t;
 	size_t n = 0, bytes = 0;
@@ -596,8 +644,8 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		if ((rc = write ? store_txn_begin(st, true, &t, error_r) :
 		    read_txn(st, o, &t, error_r)) != 0)
 			return rc;
-		rc = queue_due_batch(t, now, DELIVER_BATCH, due, &n, next_r,
-		    error_r);
+		rc = outbox_due(o->outbox, t, now, DELIVER_BATCH, due, &n,
+		    next_r, error_r);
 		if (rc == DV_ECORRUPT && !write) {
 			store_txn_abort(t);
 			continue;
@@ -636,13 +684,13 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		memset(&a[i], 0, sizeof(a[i]));
 		a[i].d = due[i];
 		a[i].gen = due[i].gen;
-		if (p != NULL && plugin_held_until(p, NULL, NULL) > now) {
+		if (p != NULL && held(p, now)) {
 			hold(&a[i], p, now);
 			continue;
 		}
 		bytes += attempt_one(st, p, o, &a[i]);
 		if (a[i].called && a[i].r.status == DVP_TRANSIENT)
-			failed_for_now(p, &a[i].r, now, t0);
+			failed_for_now(p, &o->policy, &a[i].r, now, t0);
 		else if (a[i].called && a[i].r.status == DVP_OK)
 			release(p);
 	}

@@ -16,12 +16,14 @@
 
 #include "plugin.h"
 #include "pluginkv.h"
-#include "queue.h"
+#include "retry.h"
+#include "outbox.h"
 #include "store.h"
 #include "token.h"
 
 struct deliver_opts {
-	struct queue_policy policy;
+	struct outbox *outbox;		/* the entries to deliver */
+	struct retry_policy policy;	/* RetryBaseDelay... PluginHoldMax */
 	const struct token_key *key;	/* NULL: no tracking tokens */
 	const char *token_prefix;
 	struct pluginkv *kv;		/* the plugins' store, or NULL */
@@ -42,10 +44,10 @@ struct deliver_opts {
  * commit (and one sync) for the batch, not one per delivery. A crash
  * before that commit makes the whole batch again; plugins are idempotent
  * per message id. The decision passed to
- * the plugin carries the correlation, in this order: In-Reply-To, then
- * References (newest first) against the Message-IDs of earlier outbox
- * messages, then a valid tracking token in the subject (an invalid one
- * is logged and ignored), then, with smart_matching, subject and
+ * the plugin carries the correlation: core/corr.h's rule (In-Reply-To,
+ * then References newest first, then the last valid tracking token in
+ * the subject; a forged token was logged at end of message), then, with
+ * smart_matching, subject and
  * participants (core/smart.h); and the tracking token of the
  * conversation. With smart_matching the message is also indexed for
  * later ones.
@@ -55,14 +57,6 @@ struct deliver_opts {
  * @param[out] next_r  when nothing was due: the next due time, or 0.
  * @return 0, or a store error (logged by the caller).
  */
-/*
- * A plugin whose delivery fails for now and whose health() fails too is
- * held back: its deliveries are not attempted (nor their attempts
- * counted) for this long, doubling while it stays down.
- */
-#define DELIVER_HOLD_FIRST	30
-#define DELIVER_HOLD_MAX	600
-
 /* Plugins that deliver_order() tells apart; the rest come after them. */
 #define DELIVER_MAX_PLUGINS	32
 
@@ -76,7 +70,7 @@ struct deliver_opts {
  * it is all there is. With one plugin nothing is ever left.
  * @return how many of the reordered deliveries to make now.
  */
-size_t deliver_order(const char *const *names, struct queue_delivery *d,
+size_t deliver_order(const char *const *names, struct outbox_delivery *d,
     size_t n, size_t max);
 
 int deliver_next(struct store *st, struct plugin_set *ps,

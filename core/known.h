@@ -26,4 +26,14 @@
 bool known_sender_has(struct store_txn *t, char *const *plugins,
     const char *addr);
 
+/**
+ * known_txn_put - put @addr (normalised, as above) into @plugin's part of
+ * the index within the write transaction @t, for tools and tests; a
+ * plugin fills its part through its host services instead.
+ * @return 0, DV_EINVAL (an empty or overlong address), DV_EFULL or
+ *         DV_ESTORE.
+ */
+int known_txn_put(struct store_txn *t, const char *plugin, const char *addr,
+    const char **error_r);
+
 #endif

@@ -1,6 +1,6 @@
 /*
  * le.h - little-endian numbers in byte buffers, for the outbox log's
- * heads (qlog.c) and payloads (qitem.c).
+ * heads (outbox/ob_log.c) and payloads (outbox/ob_item.c).
  */
 #ifndef DV_LE_H
 #define DV_LE_H

@@ -148,6 +148,63 @@ msgid_dup(struct parse_ctx *pc, const char *id)
 	return p;
 }
 
+/*
+ * The first @max msg-ids of an In-Reply-To or References value, in the
+ * order written, without their brackets; *@ids_r is NULL when there are
+ * none. Only a resource failure sets pc->oom.
+ */
+static void
+ids_parse(struct parse_ctx *pc, GMimeParserOptions *popts, const char *v,
+    size_t max, char ***ids_r, size_t *n_r)
+{
+	GMimeReferences *r = g_mime_references_parse(popts, v);
+	size_t n = r != NULL ? (size_t)g_mime_references_length(r) : 0;
+
+	*ids_r = NULL;
+	*n_r = 0;
+	if (n > max)
+		n = max;
+	if (n > 0 && (*ids_r = calloc(n, sizeof(char *))) == NULL)
+		pc->oom = 1;
+	for (size_t i = 0; i < n && *ids_r != NULL; i++) {
+		char *id = msgid_dup(pc,
+		    g_mime_references_get_message_id(r, (int)i));
+
+		if (id != NULL)
+			(*ids_r)[(*n_r)++] = id;
+	}
+	if (r != NULL)
+		g_mime_references_free(r);
+}
+
+int
+msg_ids_parse(const char *raw, char ***ids_r, size_t *n_r)
+{
+	struct parse_ctx pc = { 0 };
+
+	*ids_r = NULL;
+	*n_r = 0;
+	if (raw == NULL)
+		return 0;
+	msg_init();
+	ids_parse(&pc, NULL, raw, SIZE_MAX, ids_r, n_r);
+	if (pc.oom) {
+		msg_ids_free(*ids_r, *n_r);
+		*ids_r = NULL;
+		*n_r = 0;
+		return ENOMEM;
+	}
+	return 0;
+}
+
+void
+msg_ids_free(char **ids, size_t n)
+{
+	for (size_t i = 0; ids != NULL && i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
 /* --- headers ---------------------------------------------------------------- */
 
 static void
@@ -325,30 +382,17 @@ parse_headers(struct parse_ctx *pc, GMimeMessage *message,
 		problem(pc, "unparsable Date");
 
 	if ((v = g_mime_object_get_header(obj, "In-Reply-To")) != NULL) {
-		GMimeReferences *r = g_mime_references_parse(popts, v);
+		char **ids = NULL;
+		size_t n = 0;
 
-		if (r != NULL && g_mime_references_length(r) > 0)
-			m->in_reply_to = msgid_dup(pc,
-			    g_mime_references_get_message_id(r, 0));
-		if (r != NULL)
-			g_mime_references_free(r);
+		ids_parse(pc, popts, v, 1, &ids, &n);
+		if (n > 0)
+			m->in_reply_to = ids[0];
+		free(ids);
 	}
-	if ((v = g_mime_object_get_header(obj, "References")) != NULL) {
-		GMimeReferences *r = g_mime_references_parse(popts, v);
-		int n = r != NULL ? g_mime_references_length(r) : 0;
-
-		if (n > 0 && (m->references = calloc((size_t)n,
-		    sizeof(char *))) == NULL)
-			pc->oom = 1;
-		for (int i = 0; i < n && m->references != NULL; i++) {
-			char *id = msgid_dup(pc,
-			    g_mime_references_get_message_id(r, i));
-			if (id != NULL)
-				m->references[m->nreferences++] = id;
-		}
-		if (r != NULL)
-			g_mime_references_free(r);
-	}
+	if ((v = g_mime_object_get_header(obj, "References")) != NULL)
+		ids_parse(pc, popts, v, SIZE_MAX, &m->references,
+		    &m->nreferences);
 	addrs_from_list(pc, g_mime_message_get_from(message), &m->from,
 	    &m->nfrom);
 	addrs_from_list(pc, g_mime_message_get_to(message), &m->to, &m->nto);

@@ -112,6 +112,20 @@ const char *msg_header_get(const struct msg *m, const char *name);
 char *msg_header_decode(const char *raw);
 
 /**
+ * msg_ids_parse - the msg-ids of an In-Reply-To or References header
+ * value @raw (NULL: none), in the order written, without their angle
+ * brackets: the parser msg_parse() uses, for callers that have only the
+ * header. Free the list with msg_ids_free().
+ * @param[out] ids_r  a malloc'd array of malloc'd strings; NULL if none.
+ * @param[out] n_r    how many.
+ * @return 0, or ENOMEM (and no list).
+ */
+int msg_ids_parse(const char *raw, char ***ids_r, size_t *n_r);
+
+/** msg_ids_free - free a list from msg_ids_parse(); NULL is a no-op. */
+void msg_ids_free(char **ids, size_t n);
+
+/**
  * msg_to_json - the model as JSON, the form the golden tests compare:
  * every field but headers, problems and attachment data.
  * @return a new reference, or NULL on ENOMEM.

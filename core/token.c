@@ -153,23 +153,36 @@ parse_at(const char *p, size_t pl, char *ids, size_t idsz, char tag[9])
 
 int
 token_find(const struct token_key *key, const char *prefix,
-    const char *subject, uint64_t *id_r)
+    const char *subject, uint64_t *id_r, bool *forged_r)
 {
 	size_t pl = strlen(prefix);
-	const char *p, *last = NULL;
 	char ids[24], tag[9], want[9];
+	bool forged = false, valid = false;
+	uint64_t id = 0;
 
-	if (pl == 0)
+	if (forged_r != NULL)
+		*forged_r = false;
+	if (pl == 0 || subject == NULL)
 		return DV_ENOTFOUND;
-	for (p = subject; (p = strcasestr(p, prefix)) != NULL; p++)
-		if (parse_at(p, pl, ids, sizeof(ids), tag) == 0)
-			last = p;
-	if (last == NULL)
-		return DV_ENOTFOUND;
-	parse_at(last, pl, ids, sizeof(ids), tag);
-	tag_of(key, prefix, ids, want);
-	if (CRYPTO_memcmp(tag, want, 8) != 0)
-		return DV_EINVAL;
-	*id_r = strtoull(ids, NULL, 10);
-	return 0;
+	/* Every token is checked: a bogus one after a valid one must not
+	 * hide it, and a valid one must not hide a forgery from the log. */
+	for (const char *p = subject; (p = strcasestr(p, prefix)) != NULL;
+	    p++) {
+		if (parse_at(p, pl, ids, sizeof(ids), tag) != 0)
+			continue;
+		tag_of(key, prefix, ids, want);
+		if (CRYPTO_memcmp(tag, want, 8) != 0) {
+			forged = true;
+			continue;
+		}
+		valid = true;
+		id = strtoull(ids, NULL, 10);
+	}
+	if (forged_r != NULL)
+		*forged_r = forged;
+	if (valid) {
+		*id_r = id;
+		return 0;
+	}
+	return forged ? DV_EINVAL : DV_ENOTFOUND;
 }

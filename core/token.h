@@ -42,12 +42,16 @@ int token_make(const struct token_key *key, const char *prefix, uint64_t id,
     char *out, size_t outsz);
 
 /**
- * token_find - the last token in @subject.
- * @param[out] id_r  the message it names, when valid.
- * @return 0 for a valid token; DV_ENOTFOUND if there is none; DV_EINVAL
- *         if there is one whose tag does not match (forged or altered).
+ * token_find - the last valid token in @subject (decoded; NULL is no
+ * subject). Tokens whose tag does not match (forged or altered) are
+ * passed over, so one appended after a valid token does not hide it.
+ * @param[out] id_r      the message the last valid token names.
+ * @param[out] forged_r  if not NULL: whether @subject holds at least one
+ *                       token whose tag does not match, valid ones or not.
+ * @return 0 for a valid token; DV_EINVAL if there is none but a forged
+ *         one; DV_ENOTFOUND if there is no token at all.
  */
 int token_find(const struct token_key *key, const char *prefix,
-    const char *subject, uint64_t *id_r);
+    const char *subject, uint64_t *id_r, bool *forged_r);
 
 #endif

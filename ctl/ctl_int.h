@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "outbox.h"
 #include "store.h"
 
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
@@ -24,6 +25,7 @@ struct ctl {
 	const char *conf_path;
 	struct conf *conf;
 	struct store *store;	/* opened on first use */
+	struct outbox *outbox;	/* the store's, opened on first use */
 	struct plugin_set *plugins;	/* loaded for a plugin's command */
 };
 
@@ -54,6 +56,12 @@ int ctl_dispatch(struct ctl *ctl, const char *what,
 
 /** ctl_store - open the store on first use; NULL after printing why. */
 struct store *ctl_store(struct ctl *ctl);
+
+/**
+ * ctl_outbox_open - open the store's outbox on first use (not as its writer:
+ * the daemon is); NULL after printing why.
+ */
+struct outbox *ctl_outbox_open(struct ctl *ctl);
 
 /**
  * ctl_txn - begin a transaction on the store.
@@ -90,7 +98,7 @@ int ctl_mailbox_address(const struct ctl *ctl, const char *in, char *out,
 int ctl_mailbox(struct ctl *ctl, int argc, char **argv);
 int ctl_rule(struct ctl *ctl, int argc, char **argv);
 int ctl_profile(struct ctl *ctl, int argc, char **argv);
-int ctl_queue(struct ctl *ctl, int argc, char **argv);
+int ctl_outbox(struct ctl *ctl, int argc, char **argv);
 
 /* The names of dvmilterctl's own commands, NULL-terminated. */
 extern const char *const ctl_builtin_commands[];

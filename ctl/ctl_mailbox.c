@@ -102,12 +102,98 @@ text_ok(const char *s, size_t max)
 	return true;
 }
 
+/* The O_* bit a subcommand must allow for option @ch; 0 if it is none. */
+static unsigned
+opt_need(int ch)
+{
+	switch (ch) {
+	case OPT_QUEUE: case OPT_USER: return O_TYPE;
+	case OPT_OWNER: return O_OWNER;
+	case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT: return O_METHODS;
+	case OPT_PROFILE: return O_PROFILE;
+	case OPT_NOPROFILE: return O_NOPROFILE;
+	case OPT_ENABLED: return O_ENABLED;
+	case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
+	case OPT_STATUS_MSG: return O_STATUS;
+	case OPT_JSON: return O_JSON;
+	case OPT_APPROVAL: return O_APPROVAL;
+	case OPT_FILTER: return O_FILTER;
+	default: return 0;
+	}
+}
+
+/* Check the value of option @ch and record it in @o. */
+static int
+mb_opt_set(struct mb_opts *o, int ch, const char *arg)
+{
+	int v;
+
+	switch (ch) {
+	case OPT_QUEUE: o->type = MBOX_QUEUE; break;
+	case OPT_USER: o->type = MBOX_USER; break;
+	case OPT_OWNER:
+		if (!text_ok(arg, DV_OWNER_MAX))
+			return ctl_fail("owner must be UTF-8 text of at most "
+			    "%d bytes without control characters",
+			    DV_OWNER_MAX);
+		o->owner = arg;
+		break;
+	case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
+		if ((v = mbox_method_parse(arg)) < 0)
+			return ctl_fail("unknown method \"%s\" (use "
+			    "server-side-sync, outlook or none)", arg);
+		o->method[ch - OPT_INCOMING] = v;
+		break;
+	case OPT_PROFILE:
+		if (arg[0] == '\0' || !text_ok(arg, DV_NAME_MAX))
+			return ctl_fail("bad profile name \"%s\"", arg);
+		o->profile = arg;
+		break;
+	case OPT_NOPROFILE: o->no_profile = true; break;
+	case OPT_ENABLED:
+		if ((o->enabled = parse_yesno(arg)) < 0)
+			return ctl_fail("--enabled takes yes or no, not "
+			    "\"%s\"", arg);
+		break;
+	case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
+		if ((v = mbox_test_parse(arg)) < 0)
+			return ctl_fail("unknown status \"%s\" (use "
+			    "not-run, success or failure)", arg);
+		o->status[ch - OPT_IN_STATUS] = v;
+		break;
+	case OPT_STATUS_MSG:
+		if (!text_ok(arg, DV_STATUSMSG_MAX))
+			return ctl_fail("status message must be at most "
+			    "%d bytes without control characters",
+			    DV_STATUSMSG_MAX);
+		o->status_msg = arg;
+		break;
+	case OPT_JSON: o->json = true; break;
+	case OPT_FILTER:
+		if ((o->filter = mbox_filter_parse(arg)) < 0)
+			return ctl_fail("unknown filter \"%s\" (use all, "
+			    "responses, known-senders, none or default)", arg);
+		break;
+	case OPT_APPROVAL:
+		if ((o->approval = mbox_approval_parse(arg)) < 0)
+			return ctl_fail("unknown approval \"%s\" (use "
+			    "pending, approved, rejected or empty)", arg);
+		break;
+	}
+	return CTL_OK;
+}
+
+/*
+ * Parse the options of "mailbox @argv[0]", refusing any the subcommand
+ * does not take (@allowed: O_* bits), so that a misplaced option is a
+ * usage error rather than silently ignored.
+ */
 static int
 mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 {
 	const char *sub = argv[0];
-	int ch, v;
 	unsigned need;
+	int ch, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->type = -1;
@@ -119,83 +205,17 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":", mb_longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_QUEUE: case OPT_USER: need = O_TYPE; break;
-		case OPT_OWNER: need = O_OWNER; break;
-		case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
-			need = O_METHODS; break;
-		case OPT_PROFILE: need = O_PROFILE; break;
-		case OPT_NOPROFILE: need = O_NOPROFILE; break;
-		case OPT_ENABLED: need = O_ENABLED; break;
-		case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
-		case OPT_STATUS_MSG: need = O_STATUS; break;
-		case OPT_JSON: need = O_JSON; break;
-		case OPT_APPROVAL: need = O_APPROVAL; break;
-		case OPT_FILTER: need = O_FILTER; break;
-		case ':':
+		if (ch == ':')
 			return ctl_usage_error("mailbox %s: %s needs a value",
 			    sub, argv[optind - 1]);
-		default:
+		if ((need = opt_need(ch)) == 0)
 			return ctl_usage_error("mailbox %s: unknown option %s",
 			    sub, argv[optind - 1]);
-		}
 		if (!(allowed & need))
 			return ctl_usage_error("mailbox %s does not take %s", sub,
 			    argv[optind - 1]);
-		switch (ch) {
-		case OPT_QUEUE: o->type = MBOX_QUEUE; break;
-		case OPT_USER: o->type = MBOX_USER; break;
-		case OPT_OWNER:
-			if (!text_ok(optarg, DV_OWNER_MAX))
-				return ctl_fail("owner must be UTF-8 text of at most "
-				    "%d bytes without control characters",
-				    DV_OWNER_MAX);
-			o->owner = optarg;
-			break;
-		case OPT_INCOMING: case OPT_OUTGOING: case OPT_ACT:
-			if ((v = mbox_method_parse(optarg)) < 0)
-				return ctl_fail("unknown method \"%s\" (use "
-				    "server-side-sync, outlook or none)", optarg);
-			o->method[ch - OPT_INCOMING] = v;
-			break;
-		case OPT_PROFILE:
-			if (optarg[0] == '\0' || !text_ok(optarg, DV_NAME_MAX))
-				return ctl_fail("bad profile name \"%s\"", optarg);
-			o->profile = optarg;
-			break;
-		case OPT_NOPROFILE: o->no_profile = true; break;
-		case OPT_ENABLED:
-			if ((o->enabled = parse_yesno(optarg)) < 0)
-				return ctl_fail("--enabled takes yes or no, not "
-				    "\"%s\"", optarg);
-			break;
-		case OPT_IN_STATUS: case OPT_OUT_STATUS: case OPT_ACT_STATUS:
-			if ((v = mbox_test_parse(optarg)) < 0)
-				return ctl_fail("unknown status \"%s\" (use "
-				    "not-run, success or failure)", optarg);
-			o->status[ch - OPT_IN_STATUS] = v;
-			break;
-		case OPT_STATUS_MSG:
-			if (!text_ok(optarg, DV_STATUSMSG_MAX))
-				return ctl_fail("status message must be at most "
-				    "%d bytes without control characters",
-				    DV_STATUSMSG_MAX);
-			o->status_msg = optarg;
-			break;
-		case OPT_JSON: o->json = true; break;
-		case OPT_FILTER:
-			if ((o->filter = mbox_filter_parse(optarg)) < 0)
-				return ctl_fail("unknown filter \"%s\" (use all, "
-				    "responses, known-senders, none or default)",
-				    optarg);
-			break;
-		case OPT_APPROVAL:
-			if ((o->approval = mbox_approval_parse(optarg)) < 0)
-				return ctl_fail("unknown approval \"%s\" (use "
-				    "pending, approved, rejected or empty)",
-				    optarg);
-			break;
-		}
+		if ((rc = mb_opt_set(o, ch, optarg)) != CTL_OK)
+			return rc;
 	}
 	if (o->profile != NULL && o->no_profile)
 		return ctl_usage_error("--profile and --no-profile conflict");
@@ -694,19 +714,165 @@ import_cell(const char *file, unsigned line, enum col c, const char *v,
 	return CTL_OK;
 }
 
+/* One import in progress, on cmd_import()'s stack. */
+struct import {
+	struct ctl *ctl;
+	const char *file;
+	struct store_txn *txn;
+	struct addr_set seen;		/* addresses so far, with their lines */
+	int colmap[CSV_MAX_FIELDS];	/* enum col of each field */
+	size_t ncols;
+	size_t created, updated;
+};
+
+/* The column named @name, in any case; COL_COUNT if there is none. */
+static enum col
+col_lookup(const char *name)
+{
+	size_t c;
+
+	for (c = 0; c < COL_COUNT; c++)
+		if (strcasecmp(name, col_names[c]) == 0)
+			break;
+	return (enum col)c;
+}
+
+/*
+ * Read the header row into @im's column map. The header is required so
+ * that a file can give any subset of columns in any order.
+ */
+static int
+import_header(struct import *im, struct csv_reader *csv)
+{
+	bool have[COL_COUNT] = { false };
+	char **f;
+	size_t nf;
+	unsigned line;
+	const char *err;
+	int rc;
+
+	rc = csv_next(csv, &f, &nf, &line, &err);
+	if (rc == DV_ENOTFOUND)
+		return import_fail("%s: empty file; the first line must name "
+		    "the columns", im->file);
+	if (rc != 0)
+		return import_fail("%s: %s", im->file,
+		    rc > 0 ? strerror(rc) : err);
+	for (size_t i = 0; i < nf; i++) {
+		enum col c = col_lookup(f[i]);
+
+		if (c == COL_COUNT)
+			return import_fail("%s:%u: unknown column \"%s\"",
+			    im->file, line, f[i]);
+		if (have[c])
+			return import_fail("%s:%u: column \"%s\" appears twice",
+			    im->file, line, col_names[c]);
+		have[c] = true;
+		im->colmap[i] = (int)c;
+	}
+	if (!have[COL_ADDRESS])
+		return import_fail("%s:%u: no \"address\" column", im->file,
+		    line);
+	im->ncols = nf;
+	return CTL_OK;
+}
+
+/*
+ * Normalise the address cell of a row into @addr. As with "mailbox add",
+ * a subaddress is refused rather than stored as its base mailbox.
+ */
+static int
+import_address(const struct import *im, unsigned line, char **f,
+    char *addr, size_t addrsz)
+{
+	const char *a = NULL, *err;
+	char plain[DV_ADDR_MAX + 1];
+
+	for (size_t i = 0; i < im->ncols; i++)
+		if (im->colmap[i] == COL_ADDRESS)
+			a = f[i];
+	if (addr_normalize(a, im->ctl->conf->subaddress_seps, addr, addrsz,
+	    &err) != 0)
+		return import_fail("%s:%u: column address: invalid address "
+		    "\"%s\": %s", im->file, line, a, err);
+	if (addr_normalize(a, NULL, plain, sizeof(plain), &err) == 0 &&
+	    strcmp(plain, addr) != 0)
+		return import_fail("%s:%u: column address: %s is a subaddress "
+		    "of %s", im->file, line, a, addr);
+	return CTL_OK;
+}
+
+/* Check one data row and write it over the mailbox, or a new one. */
+static int
+import_row(struct import *im, unsigned line, char **f, size_t nf)
+{
+	char addr[DV_ADDR_MAX + 1];
+	struct mbox mb;
+	const char *err;
+	bool exists;
+	long prev;
+	int rc;
+
+	if (nf != im->ncols)
+		return import_fail("%s:%u: %zu fields, but the header names %zu",
+		    im->file, line, nf, im->ncols);
+	if ((rc = import_address(im, line, f, addr, sizeof(addr))) != CTL_OK)
+		return rc;
+	if ((prev = set_add(&im->seen, addr, line)) != 0)
+		return prev < 0 ? import_fail("out of memory") :
+		    import_fail("%s:%u: column address: %s repeats line %ld",
+		    im->file, line, addr, prev);
+	rc = store_mailbox_get(im->txn, addr, &mb, &err);
+	exists = rc == 0;
+	if (rc == DV_ENOTFOUND)
+		mbox_init(&mb, addr, MBOX_USER);
+	else if (rc != 0)
+		return import_fail("%s", err);
+	for (size_t i = 0; i < nf; i++) {
+		if (f[i][0] == '\0')
+			continue;	/* empty cell: default or keep */
+		if ((rc = import_cell(im->file, line, im->colmap[i], f[i],
+		    &mb)) != CTL_OK)
+			return rc;
+	}
+	if (store_mailbox_put(im->txn, &mb, STORE_PUT_UPSERT, &err) != 0)
+		return import_fail("%s:%u: %s", im->file, line, err);
+	if (exists)
+		im->updated++;
+	else
+		im->created++;
+	return CTL_OK;
+}
+
+/* Import every data row; any error leaves the transaction to be aborted. */
+static int
+import_rows(struct import *im, struct csv_reader *csv)
+{
+	char **f;
+	size_t nf;
+	unsigned line;
+	const char *err;
+	int rc;
+
+	while ((rc = csv_next(csv, &f, &nf, &line, &err)) == 0)
+		if ((rc = import_row(im, line, f, nf)) != CTL_OK)
+			return rc;
+	if (rc != DV_ENOTFOUND)
+		return import_fail("%s: %s", im->file,
+		    rc > 0 ? strerror(rc) : err);
+	return CTL_OK;
+}
+
+/*
+ * All rows go in one write transaction, committed only after the last
+ * one, so that a bad row anywhere leaves the store as it was.
+ */
 static int
 cmd_import(struct ctl *ctl, int argc, char **argv)
 {
-	struct mb_opts o;
+	struct import im = { .ctl = ctl };
 	struct csv_reader *csv = NULL;
-	struct store_txn *txn = NULL;
-	struct addr_set seen = { 0 };
-	struct mbox mb;
-	int colmap[CSV_MAX_FIELDS];
-	size_t ncols = 0, nf, created = 0, updated = 0;
-	char **f, addr[DV_ADDR_MAX + 1];
-	const char *file, *err;
-	unsigned line;
+	struct mb_opts o;
 	FILE *fp;
 	int rc;
 
@@ -714,123 +880,28 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if (o.npos != 1)
 		return ctl_usage_error("mailbox import takes one FILE.csv");
-	file = o.pos[0];
-	if ((fp = fopen(file, "r")) == NULL)
-		return import_fail("%s: %s", file, strerror(errno));
+	im.file = o.pos[0];
+	if ((fp = fopen(im.file, "r")) == NULL)
+		return import_fail("%s: %s", im.file, strerror(errno));
 	if (csv_open(fp, &csv) != 0) {
 		rc = import_fail("out of memory");
 		goto out;
 	}
-	rc = csv_next(csv, &f, &nf, &line, &err);
-	if (rc == DV_ENOTFOUND) {
-		rc = import_fail("%s: empty file; the first line must name the "
-		    "columns", file);
+	if ((rc = import_header(&im, csv)) != CTL_OK)
 		goto out;
-	}
-	if (rc != 0) {
-		rc = import_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
+	if ((rc = ctl_txn(ctl, true, &im.txn)) != CTL_OK)
 		goto out;
-	}
-	{
-		bool have[COL_COUNT] = { false };
-
-		for (size_t i = 0; i < nf; i++) {
-			size_t c;
-
-			for (c = 0; c < COL_COUNT; c++)
-				if (strcasecmp(f[i], col_names[c]) == 0)
-					break;
-			if (c == COL_COUNT) {
-				rc = import_fail("%s:%u: unknown column \"%s\"",
-				    file, line, f[i]);
-				goto out;
-			}
-			if (have[c]) {
-				rc = import_fail("%s:%u: column \"%s\" appears "
-				    "twice", file, line, col_names[c]);
-				goto out;
-			}
-			have[c] = true;
-			colmap[i] = (int)c;
-		}
-		if (!have[COL_ADDRESS]) {
-			rc = import_fail("%s:%u: no \"address\" column", file, line);
-			goto out;
-		}
-		ncols = nf;
-	}
-	if ((rc = ctl_txn(ctl, true, &txn)) != CTL_OK)
+	if ((rc = import_rows(&im, csv)) != CTL_OK)
 		goto out;
-	while ((rc = csv_next(csv, &f, &nf, &line, &err)) == 0) {
-		const char *a = NULL;
-		bool exists;
-		long prev;
-
-		if (nf != ncols) {
-			rc = import_fail("%s:%u: %zu fields, but the header names "
-			    "%zu", file, line, nf, ncols);
-			goto out;
-		}
-		for (size_t i = 0; i < nf; i++)
-			if (colmap[i] == COL_ADDRESS)
-				a = f[i];
-		{
-			const char *e2;
-			char plain[DV_ADDR_MAX + 1];
-
-			rc = addr_normalize(a, ctl->conf->subaddress_seps, addr,
-			    sizeof(addr), &e2);
-			if (rc != 0) {
-				rc = import_fail("%s:%u: column address: invalid "
-				    "address \"%s\": %s", file, line, a, e2);
-				goto out;
-			}
-			if (addr_normalize(a, NULL, plain, sizeof(plain),
-			    &e2) == 0 && strcmp(plain, addr) != 0) {
-				rc = import_fail("%s:%u: column address: %s is a "
-				    "subaddress of %s", file, line, a, addr);
-				goto out;
-			}
-		}
-		if ((prev = set_add(&seen, addr, line)) != 0) {
-			rc = prev < 0 ? import_fail("out of memory") :
-			    import_fail("%s:%u: column address: %s repeats line "
-			    "%ld", file, line, addr, prev);
-			goto out;
-		}
-		rc = store_mailbox_get(txn, addr, &mb, &err);
-		exists = rc == 0;
-		if (rc == DV_ENOTFOUND)
-			mbox_init(&mb, addr, MBOX_USER);
-		else if (rc != 0) {
-			rc = import_fail("%s", err);
-			goto out;
-		}
-		for (size_t i = 0; i < nf; i++) {
-			if (f[i][0] == '\0')
-				continue;	/* empty cell: default or keep */
-			if ((rc = import_cell(file, line, colmap[i], f[i],
-			    &mb)) != CTL_OK)
-				goto out;
-		}
-		if (store_mailbox_put(txn, &mb, STORE_PUT_UPSERT, &err) != 0) {
-			rc = import_fail("%s:%u: %s", file, line, err);
-			goto out;
-		}
-		exists ? updated++ : created++;
-	}
-	if (rc != DV_ENOTFOUND) {
-		rc = import_fail("%s: %s", file, rc > 0 ? strerror(rc) : err);
-		goto out;
-	}
-	rc = ctl_commit(txn);
-	txn = NULL;
+	rc = ctl_commit(im.txn);
+	im.txn = NULL;
 	if (rc == CTL_OK)
 		printf("imported %zu mailboxes from %s (%zu added, %zu "
-		    "updated)\n", created + updated, file, created, updated);
+		    "updated)\n", im.created + im.updated, im.file, im.created,
+		    im.updated);
 out:
-	store_txn_abort(txn);
-	set_free(&seen);
+	store_txn_abort(im.txn);
+	set_free(&im.seen);
 	csv_close(csv);
 	fclose(fp);
 	return rc;

@@ -80,6 +80,22 @@ ctl_store(struct ctl *ctl)
 	return ctl->store;
 }
 
+struct outbox *
+ctl_outbox_open(struct ctl *ctl)
+{
+	struct store *st = ctl_store(ctl);
+	const struct outbox_opts o = { .plugins = ctl->conf->plugins };
+	const char *err;
+
+	if (ctl->outbox != NULL || st == NULL)
+		return ctl->outbox;
+	if (outbox_open(st, &o, &ctl->outbox, &err) != 0) {
+		ctl_fail("%s", err);
+		return NULL;
+	}
+	return ctl->outbox;
+}
+
 int
 ctl_txn(struct ctl *ctl, bool write, struct store_txn **txn_r)
 {
@@ -253,10 +269,11 @@ usage(FILE *fp, const char *conf_path)
 "  rule list [MAILBOX] [--json]\n"
 "  rule remove MAILBOX N\n"
 "  rule move MAILBOX N TO\n"
-"  queue list [--state pending|done|dead] [--json]\n"
-"  queue show ID [--json]\n"
-"  queue retry ID [--plugin NAME]\n"
-"  queue drop ID\n", fp);
+"  outbox list [--state pending|done|dead] [--json]\n"
+"  outbox show ID [--json]\n"
+"  outbox logged [--json]\n"
+"  outbox retry ID [--plugin NAME]\n"
+"  outbox drop ID\n", fp);
 	ctl_plugin_usage(conf_path, fp);
 	fputs(
 "  reload        ask the running daemon (PidFile) to reload its config\n"
@@ -264,6 +281,7 @@ usage(FILE *fp, const char *conf_path)
 "  M is server-side-sync, outlook or none; S is not-run, success or failure;\n"
 "  A is pending, approved, rejected or empty; F is all, responses,\n"
 "  known-senders, none or default (queues: all, users: responses).\n"
+"  queue is another name for outbox.\n"
 "  -c FILE  configuration file (default " CONF_DEFAULT_PATH ")\n"
 "  -h       this help; -V the version\n"
 "Exit status: 0 done, 1 the request failed, 2 usage error.\n", fp);
@@ -307,13 +325,15 @@ static const struct ctl_command commands[] = {
 	{ "mailbox", ctl_mailbox },
 	{ "profile", ctl_profile },
 	{ "rule", ctl_rule },
-	{ "queue", ctl_queue },
+	{ "outbox", ctl_outbox },
+	{ "queue", ctl_outbox },		/* its old name */
 	{ "reload", ctl_reload },
 	{ NULL, NULL }
 };
 
 const char *const ctl_builtin_commands[] = {
-	"mailbox", "profile", "rule", "queue", "reload", "help", NULL
+	"mailbox", "profile", "rule", "outbox", "queue", "reload", "help",
+	NULL
 };
 
 int
@@ -355,6 +375,7 @@ main(int argc, char **argv)
 		rc = ctl_fail("writing output: %s", strerror(errno));
 	/* The plugins read the store through it: unloaded first. */
 	plugin_set_free(ctl.plugins);
+	outbox_close(ctl.outbox);
 	store_close(ctl.store);
 	conf_unref(ctl.conf);
 	return rc;

@@ -111,31 +111,26 @@ write_pidfile(const char *path)
 		fatal("PidFile %s: %s", path, strerror(errno));
 }
 
-int
-main(int argc, char **argv)
+/*
+ * Options; returns -1 to go on, else the exit status. SIGUSR1 is blocked
+ * first: a reload signal during a slow start-up must not kill us by its
+ * default action; the reload thread takes it once we run.
+ */
+static int
+parse_options(int argc, char **argv, const char **path_r, bool *check_r)
 {
-	const char *path = CONF_DEFAULT_PATH, *err;
-	char *abs_path = NULL;
-	struct store_opts sopts = { 0 };
-	bool check = false;
 	sigset_t set;
-	int ch, ready = -1, rc;
+	int ch;
 
-	/*
-	 * A reload signal that arrives during start-up (a slow store open,
-	 * say) must not kill us by its default action: block it now; the
-	 * reload thread takes it once we run.
-	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);	/* the worker's; never ours */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
 	while ((ch = getopt(argc, argv, "c:fnVh")) != -1) {
 		switch (ch) {
-		case 'c': path = optarg; break;
+		case 'c': *path_r = optarg; break;
 		case 'f': dvd.foreground = true; break;
-		case 'n': check = true; break;
+		case 'n': *check_r = true; break;
 		case 'V': print_version(); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -145,71 +140,66 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* The worker is started later, after a chdir("/"). */
-	if (path[0] != '/' && (abs_path = realpath(path, NULL)) != NULL)
-		path = abs_path;
-	dvd.conf_path = path;
-	if (conf_load(path, &dvd.conf, &err) != 0) {
-		fprintf(stderr, "dvmilter: %s\n", err);
-		return 1;
-	}
-	if (mf_check_names(dvd.conf, &err) != 0) {
-		fprintf(stderr, "dvmilter: %s\n", err);
-		return 1;
-	}
-	/* Every plugin must load and accept its keys, or the config is bad. */
-	{
-		struct plugin_set *ps;
+	return -1;
+}
 
-		char listing[2048] = "";
-		size_t used = 0;
+/*
+ * Every plugin must load and accept its keys, here and as UserID, or the
+ * configuration is bad. With @list, say what was loaded.
+ */
+static int
+check_plugins(bool list, const char **error_r)
+{
+	struct plugin_set *ps;
+	char listing[2048] = "";
+	size_t used = 0;
 
-		if (plugin_set_load(dvd.conf, NULL, &ps, &err) != 0) {
-			fprintf(stderr, "dvmilter: %s\n", err);
-			return 1;
-		}
-		for (size_t i = 0; i < plugin_set_count(ps); i++) {
-			int n = snprintf(listing + used, sizeof(listing) - used,
-			    "plugin %s %s loaded from %s\n",
-			    plugin_name(plugin_set_get(ps, i)),
-			    plugin_desc(plugin_set_get(ps, i))->version,
-			    dvd.conf->plugin_dir);
+	if (plugin_set_load(dvd.conf, NULL, &ps, error_r) != 0)
+		return -1;
+	for (size_t i = 0; i < plugin_set_count(ps); i++) {
+		int n = snprintf(listing + used, sizeof(listing) - used,
+		    "plugin %s %s loaded from %s\n",
+		    plugin_name(plugin_set_get(ps, i)),
+		    plugin_desc(plugin_set_get(ps, i))->version,
+		    dvd.conf->plugin_dir);
 
-			if (n > 0 && (size_t)n < sizeof(listing) - used)
-				used += (size_t)n;
-		}
-		/* Unloaded first: a child that inherits a loaded plugin
-		 * would not have to open its file as UserID. */
-		plugin_set_free(ps);
-		if (mf_worker_check_plugins(dvd.conf, &err) != 0) {
-			fprintf(stderr, "dvmilter: %s\n", err);
-			return 1;
-		}
-		if (check)
-			fputs(listing, stdout);
+		if (n > 0 && (size_t)n < sizeof(listing) - used)
+			used += (size_t)n;
 	}
-	if (check) {
-		printf("%s: configuration OK\n", path);
-		return 0;
-	}
-	dvd.boot = conf_ref(dvd.conf);
+	/* Unloaded first: a child that inherits a loaded plugin would not
+	 * have to open its file as UserID. */
+	plugin_set_free(ps);
+	if (mf_worker_check_plugins(dvd.conf, error_r) != 0)
+		return -1;
+	if (list)
+		fputs(listing, stdout);
+	return 0;
+}
 
-	log_open("dvmilter", dvd.conf->syslog, dvd.conf->syslog_facility);
-	log_set_level(dvd.conf->log_level);
-	signal(SIGPIPE, SIG_IGN);
-	if (!dvd.foreground)
-		ready = daemonize();
+/* Open the store: after the fork, since LMDB must not cross one. */
+static void
+open_store(void)
+{
+	struct store_opts sopts = { 0 };
+	const char *err;
 
 	sopts.mapsize = dvd.conf->database_mapsize;
 	sopts.create = true;
 	/*
 	 * The outbox writer, the daemon's only writer, syncs the meta page
 	 * itself before the MTA may answer, outside the write lock; its
-	 * index commits need no sync of their own (core/qwriter.h).
+	 * index commits need no sync of their own (core/outbox/ob_int.h).
 	 */
 	sopts.nometasync = true;
 	if (store_open(dvd.conf->database, &sopts, &dvd.store, &err) != 0)
 		fatal("%s", err);
+}
+
+/* Prepare and open the socket, with no more than SocketMode allows. */
+static void
+open_socket(void)
+{
+	const char *err;
 
 	if (mf_socket_prepare(dvd.conf, &err) != 0)
 		fatal("%s", err);
@@ -217,7 +207,6 @@ main(int argc, char **argv)
 		fatal("Socket %s: rejected by libmilter", dvd.conf->socket);
 	if (smfi_register(mf_description) != MI_SUCCESS)
 		fatal("smfi_register failed");
-	/* The socket is created with no more than SocketMode allows. */
 	umask(0777 & ~dvd.conf->socket_mode);
 	if (smfi_opensocket(false) != MI_SUCCESS)
 		fatal("cannot listen on %s (in use, or a bad address?)",
@@ -225,13 +214,17 @@ main(int argc, char **argv)
 	umask(022);
 	if (mf_socket_finish(dvd.conf, &err) != 0)
 		fatal("%s", err);
-	if (dvd.conf->pidfile != NULL)
-		write_pidfile(dvd.conf->pidfile);
-	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
-	    mf_worker_prepare(dvd.conf, &dvd.token_key, &err) != 0)
-		fatal("%s", err);
-	if (mf_drop_privileges(dvd.conf, &err) != 0)
-		fatal("%s", err);
+}
+
+/*
+ * Threads: a small stack for each, SIGUSR1 for the reload thread only,
+ * HUP/TERM/INT for libmilter's signal thread only.
+ */
+static void
+start_threads(void)
+{
+	pthread_attr_t ta;
+	sigset_t set;
 
 	/*
 	 * libmilter starts a thread per connection with default attributes,
@@ -241,22 +234,13 @@ main(int argc, char **argv)
 	 * one maps another, every unmap a TLB shootdown on every CPU. The
 	 * callbacks need a small fraction of MF_THREAD_STACK.
 	 */
-	{
-		pthread_attr_t ta;
-
-		if (pthread_attr_init(&ta) != 0 ||
-		    pthread_attr_setstacksize(&ta, MF_THREAD_STACK) != 0 ||
-		    pthread_setattr_default_np(&ta) != 0)
-			log_warn("cannot set the threads' stack size; "
-			    "using the default");
-		pthread_attr_destroy(&ta);
-	}
-
-	/*
-	 * Only the reload thread takes SIGUSR1, and only libmilter's signal
-	 * thread takes HUP/TERM/INT: every other thread must block all four,
-	 * or the kernel may deliver SIGTERM to a thread that would die of it.
-	 */
+	if (pthread_attr_init(&ta) != 0 ||
+	    pthread_attr_setstacksize(&ta, MF_THREAD_STACK) != 0 ||
+	    pthread_setattr_default_np(&ta) != 0)
+		log_warn("cannot set the threads' stack size; using the default");
+	pthread_attr_destroy(&ta);
+	/* Every other thread must block all four, or the kernel may deliver
+	 * SIGTERM to a thread that would die of it. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGTERM);
@@ -265,19 +249,95 @@ main(int argc, char **argv)
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
 	    mf_reload_thread_start() != 0)
 		fatal("cannot start the reload thread");
-	/* With plugins configured, tracked mail goes to the outbox. */
-	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL) {
-		char logpath[PATH_MAX];
+}
 
-		if ((size_t)snprintf(logpath, sizeof(logpath), "%s/outbox.log",
-		    dvd.conf->database) >= sizeof(logpath))
-			fatal("DatabasePath %s is too long", dvd.conf->database);
-		if (qwriter_start(dvd.store, logpath, dvd.conf->plugins,
-		    mf_worker_kick, &dvd.qw, &err) != 0 ||
-		    mf_worker_start(&err) != 0)
-			fatal("%s", err);
+/* With plugins configured, tracked mail goes to the outbox. */
+static void
+start_outbox(void)
+{
+	const struct outbox_opts o = { .plugins = dvd.conf->plugins,
+	    .flags = OUTBOX_WRITER, .indexed = mf_worker_kick };
+	const char *err;
+
+	if (dvd.conf->plugins == NULL || dvd.conf->plugins[0] == NULL)
+		return;
+	if (outbox_open(dvd.store, &o, &dvd.ob, &err) != 0 ||
+	    mf_worker_start(&err) != 0)
+		fatal("%s", err);
+}
+
+/*
+ * After smfi_main(): the outbox's last messages, the worker, the socket
+ * and the PID file. smfi_stop() does not wait for connection threads, so
+ * the store and the config stay open: a thread may still be finishing a
+ * callback. Every message the MTA was told is stored is durable; an
+ * index commit that was not is redone at the next start.
+ */
+static void
+shut_down(void)
+{
+	log_notice("dvmilter stopping");
+	if (dvd.ob != NULL) {
+		struct outbox_stats s;
+
+		/* The worker's last round is to see every message. */
+		outbox_flush(dvd.ob);
+		outbox_stats(dvd.ob, &s);
+		log_notice("outbox: %llu messages stored in %llu commits, "
+		    "indexed in %llu; storing took %.2f ms per message",
+		    (unsigned long long)s.messages,
+		    (unsigned long long)s.commits,
+		    (unsigned long long)s.index_commits, s.messages > 0 ?
+		    (double)s.store_us / (double)s.messages / 1000.0 : 0.0);
 	}
+	mf_worker_stop();
+	if (dvd.boot->socket_path != NULL)
+		unlink(dvd.boot->socket_path);
+	if (dvd.boot->pidfile != NULL)
+		unlink(dvd.boot->pidfile);
+}
 
+int
+main(int argc, char **argv)
+{
+	const char *path = CONF_DEFAULT_PATH, *err;
+	char *abs_path;
+	bool check = false;
+	int ready = -1, rc;
+
+	if ((rc = parse_options(argc, argv, &path, &check)) >= 0)
+		return rc;
+	/* The worker is started later, after a chdir("/"). */
+	if (path[0] != '/' && (abs_path = realpath(path, NULL)) != NULL)
+		path = abs_path;
+	dvd.conf_path = path;
+	if (conf_load(path, &dvd.conf, &err) != 0 ||
+	    mf_check_names(dvd.conf, &err) != 0 ||
+	    check_plugins(check, &err) != 0) {
+		fprintf(stderr, "dvmilter: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration OK\n", path);
+		return 0;
+	}
+	dvd.boot = conf_ref(dvd.conf);
+	log_open("dvmilter", dvd.conf->syslog, dvd.conf->syslog_facility);
+	log_set_level(dvd.conf->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (!dvd.foreground)
+		ready = daemonize();
+	open_store();
+	open_socket();
+	if (dvd.conf->pidfile != NULL)
+		write_pidfile(dvd.conf->pidfile);
+	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
+	    mf_worker_prepare(dvd.conf, &dvd.token_key, &err) != 0)
+		fatal("%s", err);
+	if (mf_drop_privileges(dvd.conf, &err) != 0)
+		fatal("%s", err);
+	start_threads();
+	start_outbox();
 	log_notice("dvmilter %s listening on %s, store %s", PACKAGE_VERSION,
 	    dvd.conf->socket, dvd.conf->database);
 	if (ready >= 0) {
@@ -285,32 +345,7 @@ main(int argc, char **argv)
 			log_warn("could not tell the parent we are ready");
 		close(ready);
 	}
-
 	rc = smfi_main();
-
-	log_notice("dvmilter stopping");
-	if (dvd.qw != NULL) {
-		uint64_t msgs, commits, icommits, us;
-
-		/* The worker's last round is to see every message. */
-		qwriter_flush(dvd.qw);
-		qwriter_stats(dvd.qw, &msgs, &commits, &icommits, &us);
-		log_notice("outbox: %llu messages stored in %llu commits, "
-		    "indexed in %llu; storing took %.2f ms per message",
-		    (unsigned long long)msgs, (unsigned long long)commits,
-		    (unsigned long long)icommits,
-		    msgs > 0 ? (double)us / (double)msgs / 1000.0 : 0.0);
-	}
-	mf_worker_stop();
-	if (dvd.boot->socket_path != NULL)
-		unlink(dvd.boot->socket_path);
-	if (dvd.boot->pidfile != NULL)
-		unlink(dvd.boot->pidfile);
-	/*
-	 * smfi_stop() does not wait for connection threads, so the store and
-	 * the config stay open: a thread may still be finishing a callback.
-	 * Every message the MTA was told is stored is durable; an index
-	 * commit that was not is redone at the next start.
-	 */
+	shut_down();
 	return rc == MI_SUCCESS ? 0 : 1;
 }

@@ -180,10 +180,10 @@ mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * needed only when tracked mail goes to the outbox. */
 	unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 
-	if (dvd.qw == NULL)
+	if (dvd.ob == NULL)
 		skip |= SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY;
 	/* Tracking adds the tracking token to outgoing subjects. */
-	*pf0 = f0 & (SMFIF_SETSYMLIST | (dvd.qw != NULL ?
+	*pf0 = f0 & (SMFIF_SETSYMLIST | (dvd.ob != NULL ?
 	    SMFIF_CHGHDRS | SMFIF_ADDHDRS : 0));
 	/* Connect and content callbacks only record: no replies needed. */
 	*pf1 = (skip | SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_EOH |
@@ -281,16 +281,85 @@ mf_data(SMFICTX *ctx)
 }
 
 static sfsistat
-mf_eom(SMFICTX *ctx)
+mf_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct mf_conn *cc = smfi_getpriv(ctx);
-	sfsistat r = SMFIS_CONTINUE;
 
+	if (cc != NULL)
+		mf_track_header(cc, name, value);
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+mf_eoh(SMFICTX *ctx)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+
+	if (cc != NULL)
+		mf_track_eoh(cc);
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+mf_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct mf_conn *cc = smfi_getpriv(ctx);
+
+	if (cc != NULL)
+		mf_track_body(cc, chunk, len);
+	return SMFIS_NOREPLY;
+}
+
+/* Add the tracking token to the subject of outgoing tracked mail. */
+static void
+add_token(SMFICTX *ctx, const struct mf_conn *cc, const char *qid,
+    const char *tok)
+{
+	static char subject[] = "Subject";
+	char *nv;
+	size_t n;
+	int rc;
+
+	if (cc->subject == NULL) {
+		rc = smfi_addheader(ctx, subject, (char *)tok);
+	} else {
+		n = strlen(cc->subject) + strlen(tok) + 2;
+		if ((nv = malloc(n)) == NULL)
+			return;
+		snprintf(nv, n, "%s %s", cc->subject, tok);
+		rc = smfi_chgheader(ctx, subject, 1, nv);
+		free(nv);
+	}
+	if (rc == MI_SUCCESS)
+		log_info("%s: tracking token %s added to the subject", qid, tok);
+	else
+		log_warn("%s: the MTA did not let the tracking token be added "
+		    "to the subject", qid);
+}
+
+static sfsistat
+mf_eom(SMFICTX *ctx)
+{
+	static char code[] = "451", xcode[] = "4.3.0";
+	static char text[] = "message could not be stored for tracking, "
+	    "try again later";
+	struct mf_conn *cc = smfi_getpriv(ctx);
+	const char *qid = smfi_getsymval(ctx, macro_qid);
+	struct mf_eom r = { false, "" };
+
+	if (qid != NULL && *qid == '\0')
+		qid = NULL;
 	if (cc != NULL && cc->collecting)
-		r = mf_track_eom(ctx, cc);
+		mf_track_eom(cc, qid, &r);
+	if (r.token[0] != '\0')
+		add_token(ctx, cc, qid != NULL ? qid : QID_NONE, r.token);
 	if (cc != NULL)
 		conn_reset_message(cc);
-	return r;
+	if (r.tempfail) {
+		smfi_setreply(ctx, code, xcode, text);
+		return SMFIS_TEMPFAIL;
+	}
+	return SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -324,9 +393,9 @@ struct smfiDesc mf_description = {
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = mf_envfrom,
 	.xxfi_envrcpt = mf_envrcpt,
-	.xxfi_header = mf_track_header,
-	.xxfi_eoh = mf_track_eoh,
-	.xxfi_body = mf_track_body,
+	.xxfi_header = mf_header,
+	.xxfi_eoh = mf_eoh,
+	.xxfi_body = mf_body,
 	.xxfi_eom = mf_eom,
 	.xxfi_abort = mf_abort,
 	.xxfi_close = mf_close,

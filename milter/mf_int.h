@@ -17,10 +17,11 @@
 #include "buf.h"
 #include "conf.h"
 #include "policy.h"
-#include "qwriter.h"
+#include "outbox.h"
 #include "spool.h"
 #include "store.h"
 #include "token.h"
+#include "track.h"
 
 /* The stack of every thread of the daemon, libmilter's included. */
 #define MF_THREAD_STACK	((size_t)1 << 20)
@@ -42,20 +43,9 @@ struct dv_daemon {
 	const char *conf_path;
 	struct conf *boot;		/* snapshot the daemon started with */
 	bool foreground;
-	struct qwriter *qw;		/* the outbox writer, if tracking */
-	struct token_key token_key;	/* valid when qw is set */
+	struct outbox *ob;		/* the outbox, if tracking */
+	struct token_key token_key;	/* valid when ob is set */
 	struct mf_supervisor sup;
-};
-
-/* A mailbox the message is tracked for. */
-struct mf_tracked {
-	char addr[DV_ADDR_MAX + 1];
-	char sub[DV_ADDR_MAX + 1];	/* the recipient's subaddress, or "" */
-	uint8_t type;			/* enum mbox_type */
-	uint8_t filter;			/* effective enum mbox_filter */
-	bool sender;			/* the sender (outgoing), not a recipient */
-	/* Set at end of message by a folder rule; owned, or NULL. */
-	char *folder, *regarding_type, *regarding_id;
 };
 
 extern struct dv_daemon dvd;
@@ -73,12 +63,11 @@ struct mf_conn {
 	char *env_from;			/* envelope sender as sent */
 	char **rcpts;			/* accepted recipients as sent */
 	size_t nrcpts;
-	struct mf_tracked *tracked;	/* mailboxes to track it for */
+	struct track_party *tracked;	/* mailboxes to track it for */
 	size_t ntracked;
+	struct track_facts facts;	/* what the decision found */
 	char *message_id;		/* from the header, without <> */
 	char *in_reply_to, *references, *subject;	/* raw headers */
-	/* Replies to entries not indexed yet (mf_decide.c). */
-	struct mf_pend_hit { int pos; uint64_t id; } pend_irt, pend_refs;
 	char *from;			/* raw From: header */
 	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */
@@ -97,6 +86,12 @@ extern struct smfiDesc mf_description;
 
 /* mf_track.c */
 
+/* What end of message asks of the MTA (mf_callbacks.c applies it). */
+struct mf_eom {
+	bool tempfail;			/* the message could not be stored */
+	char token[TOKEN_MAX];		/* add to the subject, or "" */
+};
+
 /** mf_track_reset - forget the message being tracked (any stage). */
 void mf_track_reset(struct mf_conn *cc);
 /** mf_track_sender - note the sender; tracked if outgoing and synced. */
@@ -107,28 +102,32 @@ void mf_track_rcpt(struct mf_conn *cc, const char *raw,
     const struct decision *d);
 /** mf_track_begin - at DATA: true if the content must be collected. */
 bool mf_track_begin(struct mf_conn *cc);
-sfsistat mf_track_header(SMFICTX *ctx, char *name, char *value);
-sfsistat mf_track_eoh(SMFICTX *ctx);
-sfsistat mf_track_body(SMFICTX *ctx, unsigned char *chunk, size_t len);
-/** mf_track_eom - commit to the outbox; TEMPFAIL if that fails. */
-sfsistat mf_track_eom(SMFICTX *ctx, struct mf_conn *cc);
+/** mf_track_header - keep one header of a collected message. */
+void mf_track_header(struct mf_conn *cc, const char *name,
+    const char *value);
+/** mf_track_eoh - the end of a collected message's header. */
+void mf_track_eoh(struct mf_conn *cc);
+/** mf_track_body - keep one body chunk of a collected message. */
+void mf_track_body(struct mf_conn *cc, const unsigned char *chunk,
+    size_t len);
+/**
+ * mf_track_eom - decide, and commit to the outbox what a mailbox takes.
+ * @param[in]  qid  the MTA's queue id, or NULL if it sent none.
+ * @param[out] out  whether to tempfail, and a tracking token for the
+ *                  subject of outgoing mail.
+ */
+void mf_track_eom(struct mf_conn *cc, const char *qid, struct mf_eom *out);
 
 /* mf_decide.c */
 
 /**
- * mf_decide - at end of message, decide for each tracked mailbox whether
- * it takes the message (its folder rules, first match wins, then its
- * tracking filter), log each decision with @qid and keep only the
- * mailboxes that take it.
+ * mf_decide - at end of message, apply the tracking decision (core/
+ * track.h) to the mailboxes in cc->tracked: log each decision with @qid
+ * and keep only the mailboxes that take the message. For a message that
+ * is kept, correlation runs too (cc->facts), and a forged tracking token
+ * in its subject is logged, once.
  */
 void mf_decide(struct mf_conn *cc, const char *qid);
-
-/**
- * mf_decide_correlated - the outbox id of the tracked message this one
- * answers (In-Reply-To, References, then a valid tracking token in the
- * subject), or 0.
- */
-uint64_t mf_decide_correlated(struct mf_conn *cc);
 
 /* mf_supervise.c */
 

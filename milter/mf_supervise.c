@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mf_int.h"
 #include "plugin.h"
+#include "retry.h"
 #include "status.h"
 
 /* The daemon's log destination, for the worker: see worker/wk_main.c. */
@@ -185,47 +186,66 @@ spawn(void)
 	return pid;
 }
 
+/* Wait for the worker @pid to end; false if the daemon is stopping. */
+static bool
+reap(pid_t pid)
+{
+	int status;
+
+	atomic_store(&dvd.sup.pid, pid);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	atomic_store(&dvd.sup.pid, 0);
+	if (atomic_load(&dvd.sup.stopping))
+		return false;
+	if (WIFSIGNALED(status))
+		log_error("outbox worker %d killed by signal %d", (int)pid,
+		    WTERMSIG(status));
+	else
+		log_error("outbox worker %d exited with status %d", (int)pid,
+		    WEXITSTATUS(status));
+	return true;
+}
+
+/* Sleep @secs, or until mf_worker_stop() says to stop. */
+static void
+restart_wait(unsigned secs)
+{
+	pthread_mutex_lock(&dvd.sup.lock);
+	if (!atomic_load(&dvd.sup.stopping)) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += secs;
+		pthread_cond_timedwait(&dvd.sup.cond, &dvd.sup.lock, &until);
+	}
+	pthread_mutex_unlock(&dvd.sup.lock);
+}
+
 static void *
 supervise(void *arg)
 {
-	unsigned delay = 0;
+	/* A worker that ran a while restarts at once; a crash loop backs
+	 * off (retry.h). */
+	const struct retry_policy restart = RETRY_RESTART_POLICY;
+	struct retry_breaker b = { 0 };
 
+	(void)arg;
 	while (!atomic_load(&dvd.sup.stopping)) {
 		time_t started = time(NULL);
 		pid_t pid = spawn();
-		int status;
+		unsigned delay;
 
-		if (pid < 0) {
+		if (pid < 0)
 			log_error("cannot start the outbox worker: %s",
 			    strerror(errno));
-		} else {
-			atomic_store(&dvd.sup.pid, pid);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			atomic_store(&dvd.sup.pid, 0);
-			if (atomic_load(&dvd.sup.stopping))
-				break;
-			if (WIFSIGNALED(status))
-				log_error("outbox worker %d killed by signal %d",
-				    (int)pid, WTERMSIG(status));
-			else
-				log_error("outbox worker %d exited with status %d",
-				    (int)pid, WEXITSTATUS(status));
-		}
-		/* A worker that ran a while restarts at once; a crash loop
-		 * backs off up to a minute. */
-		delay = time(NULL) - started > 60 || delay == 0 ? 1 :
-		    (delay * 2 > 60 ? 60 : delay * 2);
+		else if (!reap(pid))
+			break;
+		if (time(NULL) - started > RETRY_RESTART_HEALTHY)
+			retry_breaker_close(&b);
+		delay = retry_breaker_trip(&b, &restart, (int64_t)time(NULL));
 		log_notice("restarting the outbox worker in %u s", delay);
-		pthread_mutex_lock(&dvd.sup.lock);
-		if (!atomic_load(&dvd.sup.stopping)) {
-			struct timespec until;
-
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += delay;
-			pthread_cond_timedwait(&dvd.sup.cond, &dvd.sup.lock, &until);
-		}
-		pthread_mutex_unlock(&dvd.sup.lock);
+		restart_wait(delay);
 	}
 	return NULL;
 }

@@ -26,9 +26,6 @@
 #include "log.h"
 #include "mf_int.h"
 #include "msg.h"
-#include "pluginkv.h"
-
-static char macro_qid[] = "i";
 
 /* An envelope address as stored: without the angle brackets. */
 static char *
@@ -51,11 +48,8 @@ mf_track_reset(struct mf_conn *cc)
 	free(cc->rcpts);
 	cc->rcpts = NULL;
 	cc->nrcpts = 0;
-	for (size_t i = 0; i < cc->ntracked; i++) {
-		free(cc->tracked[i].folder);
-		free(cc->tracked[i].regarding_type);
-		free(cc->tracked[i].regarding_id);
-	}
+	for (size_t i = 0; i < cc->ntracked; i++)
+		track_party_clear(&cc->tracked[i]);
 	free(cc->tracked);
 	cc->tracked = NULL;
 	cc->ntracked = 0;
@@ -70,7 +64,7 @@ mf_track_reset(struct mf_conn *cc)
 	if (cc->collecting)
 		spool_reset(&cc->spool);
 	if (cc->expected)
-		qwriter_expect(dvd.qw, -1);
+		outbox_expect(dvd.ob, -1);
 	cc->expected = false;
 	EVP_MD_CTX_free(cc->digest);
 	cc->digest = NULL;
@@ -89,7 +83,7 @@ static void
 add_tracked(struct mf_conn *cc, const char *raw, const struct decision *d,
     bool sender)
 {
-	struct mf_tracked *n;
+	struct track_party *n;
 	char sub[DV_ADDR_MAX + 1] = "";
 
 	for (size_t i = 0; i < cc->ntracked; i++)
@@ -115,7 +109,7 @@ mf_track_sender(struct mf_conn *cc, const char *raw, const struct decision *d)
 {
 	free(cc->env_from);
 	cc->env_from = bare(raw);
-	if (dvd.qw != NULL && cc->outbound &&
+	if (dvd.ob != NULL && cc->outbound &&
 	    synced_and_approved(d, MBOX_DIR_OUTGOING))
 		add_tracked(cc, raw, d, true);
 }
@@ -125,7 +119,7 @@ mf_track_rcpt(struct mf_conn *cc, const char *raw, const struct decision *d)
 {
 	char **n;
 
-	if (dvd.qw == NULL || d->verdict != VERDICT_CONTINUE)
+	if (dvd.ob == NULL || d->verdict != VERDICT_CONTINUE)
 		return;
 	if ((n = realloc(cc->rcpts, (cc->nrcpts + 1) * sizeof(*n))) != NULL) {
 		cc->rcpts = n;
@@ -139,7 +133,7 @@ mf_track_rcpt(struct mf_conn *cc, const char *raw, const struct decision *d)
 bool
 mf_track_begin(struct mf_conn *cc)
 {
-	if (dvd.qw == NULL || cc->ntracked == 0)
+	if (dvd.ob == NULL || cc->ntracked == 0)
 		return false;
 	spool_init(&cc->spool, cc->conf->message_memory_limit,
 	    cc->conf->max_message_size, cc->conf->spool_dir);
@@ -153,7 +147,7 @@ mf_track_begin(struct mf_conn *cc)
 	}
 	cc->collecting = true;
 	cc->expected = true;
-	qwriter_expect(dvd.qw, +1);
+	outbox_expect(dvd.ob, +1);
 	return true;
 }
 
@@ -190,13 +184,11 @@ keep_header(struct dbuf *b, const char *name, const char *value)
 			b->p[i] = ' ';
 }
 
-sfsistat
-mf_track_header(SMFICTX *ctx, char *name, char *value)
+void
+mf_track_header(struct mf_conn *cc, const char *name, const char *value)
 {
-	struct mf_conn *cc = smfi_getpriv(ctx);
-
-	if (cc == NULL || !cc->collecting)
-		return SMFIS_NOREPLY;
+	if (!cc->collecting)
+		return;
 	if (cc->message_id == NULL && strcasecmp(name, "Message-ID") == 0) {
 		const char *v = value + strspn(value, " \t<");
 		size_t n = strcspn(v, "> \t\r\n");
@@ -227,35 +219,25 @@ mf_track_header(SMFICTX *ctx, char *name, char *value)
 	collect(cc, ": ", 2);
 	collect(cc, value, strlen(value));
 	collect(cc, "\r\n", 2);
-	return SMFIS_NOREPLY;
 }
 
-sfsistat
-mf_track_eoh(SMFICTX *ctx)
+void
+mf_track_eoh(struct mf_conn *cc)
 {
-	struct mf_conn *cc = smfi_getpriv(ctx);
-
-	if (cc == NULL)
-		return SMFIS_NOREPLY;
 	/* The digest stands in for a Message-ID only: skip the body's. */
 	if (cc->message_id != NULL) {
 		EVP_MD_CTX_free(cc->digest);
 		cc->digest = NULL;
 	}
 	collect(cc, "\r\n", 2);
-	return SMFIS_NOREPLY;
 }
 
-sfsistat
-mf_track_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+void
+mf_track_body(struct mf_conn *cc, const unsigned char *chunk, size_t len)
 {
-	struct mf_conn *cc = smfi_getpriv(ctx);
-
-	if (cc != NULL && cc->collecting && cc->digest != NULL)
+	if (cc->collecting && cc->digest != NULL)
 		EVP_DigestUpdate(cc->digest, chunk, len);
-	if (cc != NULL)
-		collect(cc, chunk, len);
-	return SMFIS_NOREPLY;
+	collect(cc, chunk, len);
 }
 
 static int
@@ -272,7 +254,7 @@ decision_json(const struct mf_conn *cc, bool outgoing)
 	char *s;
 
 	for (size_t i = 0; mbs != NULL && i < cc->ntracked; i++) {
-		const struct mf_tracked *m = &cc->tracked[i];
+		const struct track_party *m = &cc->tracked[i];
 
 		json_array_append_new(mbs, json_pack("{s:s, s:s, s:s, s:s*, "
 		    "s:s*, s:s*}", "address", m->addr,
@@ -293,44 +275,28 @@ decision_json(const struct mf_conn *cc, bool outgoing)
 /*
  * Outgoing tracked mail carries the conversation's tracking token in its
  * subject, so that a reply that keeps only the subject still correlates:
- * the token of the tracked message this one answers, or its own.
+ * the token of the tracked message this one answers, or its own. None
+ * if the subject has a valid one already.
  */
 static void
-add_token(SMFICTX *ctx, struct mf_conn *cc, const char *qid, uint64_t id)
+token_for(struct mf_conn *cc, uint64_t id, char *tok, size_t toksz)
 {
-	static char subject[] = "Subject";
-	char tok[TOKEN_MAX], *subj = NULL, *nv;
-	uint64_t root, found;
-	int rc;
+	char *subj = NULL;
+	uint64_t found;
+	bool has;
 
-	if (cc->subject != NULL && (subj = msg_header_decode(cc->subject)) !=
-	    NULL && token_find(&dvd.token_key, cc->conf->token_prefix, subj,
-	    &found) == 0) {
-		free(subj);
-		return;			/* it has a valid one already */
-	}
+	tok[0] = '\0';
+	subj = cc->subject != NULL ? msg_header_decode(cc->subject) : NULL;
+	has = subj != NULL && token_find(&dvd.token_key,
+	    cc->conf->token_prefix, subj, &found, NULL) == 0;
 	free(subj);
-	if ((root = mf_decide_correlated(cc)) == 0)
-		root = id;
-	if (token_make(&dvd.token_key, cc->conf->token_prefix, root, tok,
-	    sizeof(tok)) != 0)
+	if (has)
 		return;
-	if (cc->subject == NULL) {
-		rc = smfi_addheader(ctx, subject, tok);
-	} else {
-		size_t n = strlen(cc->subject) + strlen(tok) + 2;
-
-		if ((nv = malloc(n)) == NULL)
-			return;
-		snprintf(nv, n, "%s %s", cc->subject, tok);
-		rc = smfi_chgheader(ctx, subject, 1, nv);
-		free(nv);
-	}
-	if (rc == MI_SUCCESS)
-		log_info("%s: tracking token %s added to the subject", qid, tok);
-	else
-		log_warn("%s: the MTA did not let the tracking token be added "
-		    "to the subject", qid);
+	if (cc->facts.correlated_done && cc->facts.corr.how != CORR_NONE)
+		id = cc->facts.corr.id;
+	if (token_make(&dvd.token_key, cc->conf->token_prefix, id, tok,
+	    toksz) != 0)
+		tok[0] = '\0';
 }
 
 /*
@@ -357,37 +323,31 @@ dedup_key(struct mf_conn *cc, char *out, size_t outsz)
 		used += (size_t)snprintf(out + used, outsz - used, "%02x", md[i]);
 }
 
-sfsistat
-mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
+void
+mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 {
-	static char code[] = "451", xcode[] = "4.3.0";
-	static char text[] = "message could not be stored for tracking, "
-	    "try again later";
-	const char *qid = smfi_getsymval(ctx, macro_qid), *mta_qid;
-	struct queue_item it = { 0 };
+	const char *qid = mta_qid != NULL ? mta_qid : "NOQUEUE";
+	struct outbox_item it = { 0 };
 	bool outgoing = false;
 	char err[256] = "", *dec, key[1024];
 	uint64_t id;
 	int rc;
 
-	mta_qid = qid != NULL && *qid != '\0' ? qid : NULL;
-	if (mta_qid == NULL)
-		qid = "NOQUEUE";
+	out->tempfail = false;
+	out->token[0] = '\0';
 	mf_decide(cc, qid);
 	if (cc->ntracked == 0)
-		return SMFIS_CONTINUE;		/* no mailbox takes it */
+		return;				/* no mailbox takes it */
 	for (size_t i = 0; i < cc->ntracked; i++)
 		if (cc->tracked[i].sender)
 			outgoing = true;
 	if (cc->spool_err != 0) {
 		snprintf(err, sizeof(err), "spooling the content: %s",
 		    strerror(cc->spool_err));
-		rc = cc->spool_err;
 		goto fail;
 	}
 	if ((dec = decision_json(cc, outgoing)) == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
-		rc = 1;
 		goto fail;
 	}
 	it.direction = outgoing ? 1 : 0;
@@ -403,22 +363,21 @@ mf_track_eom(SMFICTX *ctx, struct mf_conn *cc)
 	it.raw_fill = fill_from_spool;
 	it.raw_arg = &cc->spool;
 	it.truncated = spool_truncated(&cc->spool);
-	rc = qwriter_submit(dvd.qw, &it, cc->expected, &id, err, sizeof(err));
+	rc = outbox_submit(dvd.ob, &it, cc->expected, &id, err, sizeof(err));
 	cc->expected = false;
 	free(dec);
 	if (rc != 0)
 		goto fail;
 	/* The writer wakes the worker once the entry is indexed. */
 	if (outgoing && cc->conf->token_in_subject)
-		add_token(ctx, cc, qid, id);
+		token_for(cc, id, out->token, sizeof(out->token));
 	log_info("%s: tracked as outbox entry %llu: direction=%s mailboxes=%zu "
 	    "size=%zu%s", qid, (unsigned long long)id,
 	    outgoing ? "outgoing" : "incoming", cc->ntracked, cc->spool.len,
 	    it.truncated ? " truncated" : "");
-	return SMFIS_CONTINUE;
+	return;
 fail:
 	log_error("%s: tempfailing: the message could not be stored for "
 	    "tracking: %s", qid, err);
-	smfi_setreply(ctx, code, xcode, text);
-	return SMFIS_TEMPFAIL;
+	out->tempfail = true;
 }

@@ -6,7 +6,7 @@ set -u
 . "$top_srcdir/tests/lib/tap.sh"
 cd "$top_srcdir" || bail "no source tree"
 
-files=$(ls core/*.[ch] milter/*.[ch] worker/*.[ch] ctl/*.[ch] plugins/*/*.[ch] plugins/*.h 2>/dev/null)
+files=$(ls core/*.[ch] core/*/*.[ch] milter/*.[ch] worker/*.[ch] ctl/*.[ch] plugins/*/*.[ch] plugins/*.h 2>/dev/null)
 for fn in strcpy strcat sprintf vsprintf strtok atoi atol gets; do
 	hits=$(grep -nE "(^|[^_a-zA-Z0-9])$fn[[:space:]]*\(" $files || true)
 	if [ -z "$hits" ]; then
@@ -16,10 +16,17 @@ for fn in strcpy strcat sprintf vsprintf strtok atoi atol gets; do
 		printf '%s\n' "$hits" | sed 's/^/#   /'
 	fi
 done
-hits=$(grep -ln 'mfapi.h' core/*.[ch] || true)
+hits=$(grep -ln 'mfapi.h' core/*.[ch] core/*/*.[ch] || true)
 check_eq "core/ never includes libmilter" "" "$hits"
+hits=$(grep -ln 'libmilter/\|mf_int.h' worker/*.[ch] ctl/*.[ch] \
+    plugins/*.h plugins/*/*.[ch] || true)
+check_eq "only milter/, the glue, includes libmilter or its private header" \
+    "" "$hits"
+hits=$(grep -ln 'smfi_' milter/*.c | grep -v 'milter/mf_callbacks.c\|milter/dvmilter.c' || true)
+check_eq "libmilter's smfi_ calls stay in the callbacks file and main()" \
+    "" "$hits"
 missing=""
-for c in core/*.c milter/*.c worker/*.c ctl/*.c; do
+for c in core/*.c core/*/*.c milter/*.c worker/*.c ctl/*.c; do
 	head -3 "$c" | grep -q '^/\*$' && head -3 "$c" | grep -q ' - ' || missing="$missing $c"
 done
 check_eq "every source file starts with a preamble" "" "$missing"

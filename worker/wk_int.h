@@ -11,12 +11,12 @@
 
 #include <stdint.h>
 
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 
 /* Where a retention round has got to, and when the next full one is. */
 struct wk_prune {
-	struct queue_prune_pos pos;
+	struct outbox_prune_pos pos;
 	int64_t full_round_at;
 };
 
@@ -30,7 +30,7 @@ struct wk_prune {
  * @return the time of the next pass: @now while the round has more to
  *         look at, else in a minute (or half the retention, if shorter).
  */
-int64_t wk_prune_pass(struct store *st, int64_t retention, int64_t now,
-    struct wk_prune *p);
+int64_t wk_prune_pass(struct store *st, struct outbox *ob, int64_t retention,
+    int64_t now, struct wk_prune *p);
 
 #endif

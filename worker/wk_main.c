@@ -107,7 +107,16 @@ wk_open(struct worker *w, const char *conf_path)
 	so.nometasync = true;
 	if (store_open(c->database, &so, &w->store, &err) != 0)
 		fatal("%s", err);
-	w->opts.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	w->opts.policy = (struct retry_policy){
+		.base_delay = (unsigned)c->retry_base_delay,
+		.max_delay = (unsigned)c->retry_max_delay,
+		.max_attempts = c->retry_max_attempts,
+		.hold_first = (unsigned)c->plugin_hold_first,
+		.hold_max = (unsigned)c->plugin_hold_max,
+	};
+	if (outbox_open(w->store, &(const struct outbox_opts){
+	    .plugins = c->plugins }, &w->opts.outbox, &err) != 0)
+		fatal("%s", err);
 	if ((w->opts.kv = pluginkv_new(w->store)) == NULL)
 		fatal("out of memory");
 	if (store_reader_open(w->store, &w->opts.reader, &err) != 0)
@@ -149,7 +158,7 @@ wk_round(struct worker *w)
 	}
 	if (did == 0 && w->conf->outbox_retention > 0 &&
 	    now >= w->next_prune) {
-		w->next_prune = wk_prune_pass(w->store,
+		w->next_prune = wk_prune_pass(w->store, w->opts.outbox,
 		    w->conf->outbox_retention, now, &w->prune);
 		if (w->next_prune == now)
 			ts.tv_sec = 0;	/* more to look at */
@@ -178,6 +187,7 @@ wk_close(struct worker *w)
 	log_notice("worker stopping");
 	plugin_set_free(w->plugins);
 	pluginkv_free(w->opts.kv);
+	outbox_close(w->opts.outbox);
 	store_reader_close(w->opts.reader);
 	store_close(w->store);
 	conf_unref(w->conf);

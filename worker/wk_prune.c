@@ -16,10 +16,10 @@
 #define PRUNE_BATCH	256
 
 int64_t
-wk_prune_pass(struct store *st, int64_t retention, int64_t now,
-    struct wk_prune *p)
+wk_prune_pass(struct store *st, struct outbox *ob, int64_t retention,
+    int64_t now, struct wk_prune *p)
 {
-	struct queue_prune_pos np = p->pos;
+	struct outbox_prune_pos np = p->pos;
 	uint64_t ids[PRUNE_BATCH];
 	struct store_txn *t;
 	const char *err = "";
@@ -29,13 +29,13 @@ wk_prune_pass(struct store *st, int64_t retention, int64_t now,
 	int rc;
 
 	if ((rc = store_txn_begin(st, false, &t, &err)) == 0) {
-		rc = queue_prune_scan(t, now - retention, PRUNE_BATCH, &np, ids,
-		    &n, &more, &err);
+		rc = outbox_prune_scan(ob, t, now - retention, PRUNE_BATCH, &np,
+		    ids, &n, &more, &err);
 		store_txn_abort(t);
 	}
 	if (rc == 0 && n > 0 &&
 	    (rc = store_txn_begin(st, true, &t, &err)) == 0) {
-		if ((rc = queue_prune_ids(t, ids, n, now - retention, now,
+		if ((rc = outbox_prune(ob, t, ids, n, now - retention, now,
 		    &pruned, &err)) == 0)
 			rc = store_txn_commit(t, &err);
 		else
@@ -55,7 +55,7 @@ wk_prune_pass(struct store *st, int64_t retention, int64_t now,
 	/* Once an hour a round starts from the first entry, for dead
 	 * entries retried and done since. */
 	if (now >= p->full_round_at) {
-		p->pos = (struct queue_prune_pos){ 0 };
+		p->pos = (struct outbox_prune_pos){ 0 };
 		p->full_round_at = now + 3600;
 	}
 	return now + (pause > 0 ? pause : 1);

@@ -6,7 +6,7 @@
  * (default 2048) for one plugin, 100 per transaction, each with a
  * realistic envelope, decision and Message-ID, and records each delivery
  * done; it measures the pages in use (LMDB's last page number). Then it
- * prunes them all with queue_prune_scan()/queue_prune_ids(), as the
+ * prunes them all with outbox_prune_scan()/outbox_prune(), as the
  * worker does, and queues N more, which go into the pages the pruning
  * freed as far as LMDB can reuse them: what they add to the pages in use
  * is the steady-state growth per message with retention (what a pruned
@@ -26,7 +26,7 @@
 
 #include <lmdb.h>
 
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 #include "store_int.h"
 
@@ -54,12 +54,11 @@ fail(const char *what, const char *err)
 
 /* Entries @from .. @from + @n - 1, each delivered (done) at once. */
 static void
-fill(struct store *st, int from, int n, const char *raw, size_t size)
+fill(struct store *st, struct outbox *ob, int from, int n, const char *raw,
+    size_t size)
 {
-	static char p_local[] = "local";
-	char *const plugins[] = { p_local, NULL };
 	const char *rcpts[] = { "support@example.com" };
-	const struct queue_policy pol = QUEUE_POLICY_DEFAULT;
+	const struct retry_policy pol = RETRY_POLICY_DEFAULT;
 	struct store_txn *t;
 	const char *err;
 	char mid[80];
@@ -68,20 +67,24 @@ fill(struct store *st, int from, int n, const char *raw, size_t size)
 		if (store_txn_begin(st, true, &t, &err) != 0)
 			fail("begin", err);
 		for (int j = i; j < i + 100 && j < from + n; j++) {
-			struct queue_item it = { .received = 1000,
+			struct outbox_item it = { .received = 1000,
 			    .queue_id = "4FqZ2sK1zT", .envelope_from =
 			    "customer@ext.example", .rcpts = rcpts,
 			    .nrcpts = 1, .message_id = mid, .decision = decision,
 			    .raw = raw, .raw_len = size };
 			uint64_t id;
+			struct outbox_attempt a = { .plugin = "local",
+			    .result = OUTBOX_OK,
+			    .activity_id = "00000000000004d2",
+			    .case_id = "5f2c1d1e-1111-2222-3333-444455556666",
+			    .now = 1000, .policy = &pol, .jitter = 0.5 };
 
 			snprintf(mid, sizeof(mid), "20261128.%08d.4f2a@mail."
 			    "ext.example", j);
-			if (queue_put(t, &it, plugins, &id, &err) != 0 ||
-			    queue_record(t, id, "local", 0, QUEUE_OK, NULL,
-			    "00000000000004d2", "5f2c1d1e-1111-2222-3333-"
-			    "444455556666", 0, 1000, &pol, 0.5, NULL,
-			    &err) != 0)
+			if (outbox_put(ob, t, &it, &id, &err) != 0)
+				fail("queue", err);
+			a.id = id;
+			if (outbox_record(ob, t, &a, NULL, &err) != 0)
 				fail("queue", err);
 		}
 		if (store_txn_commit(t, &err) != 0)
@@ -93,7 +96,10 @@ int
 main(int argc, char **argv)
 {
 	struct store_opts o = { .mapsize = (size_t)8 << 30, .create = true };
-	struct queue_prune_pos pos = { 0 };
+	static char p_local[] = "local";
+	char *const plugins[] = { p_local, NULL };
+	struct outbox_prune_pos pos = { 0 };
+	struct outbox *ob;
 	size_t size = 2048, u0, u1, u2, u3, total = 0;
 	struct store *st;
 	struct store_txn *t;
@@ -117,31 +123,35 @@ main(int argc, char **argv)
 	if (store_open(argv[optind], &o, &st, &err) != 0)
 		fail("store", err);
 	u0 = pages_used(st);
-	fill(st, 0, n, raw, size);
+	if (outbox_open(st, &(const struct outbox_opts){ .plugins = plugins },
+	    &ob, &err) != 0)
+		fail("outbox", err);
+	fill(st, ob, 0, n, raw, size);
 	u1 = pages_used(st);
 	do {
 		uint64_t ids[256];
 		size_t k, pruned;
 
 		if (store_txn_begin(st, false, &t, &err) != 0 ||
-		    queue_prune_scan(t, 2000, 256, &pos, ids, &k, &more,
+		    outbox_prune_scan(ob, t, 2000, 256, &pos, ids, &k, &more,
 		    &err) != 0)
 			fail("scan", err);
 		store_txn_abort(t);
 		if (store_txn_begin(st, true, &t, &err) != 0 ||
-		    queue_prune_ids(t, ids, k, 2000, 3000, &pruned,
+		    outbox_prune(ob, t, ids, k, 2000, 3000, &pruned,
 		    &err) != 0 || store_txn_commit(t, &err) != 0)
 			fail("prune", err);
 		total += pruned;
 	} while (more);
 	u2 = pages_used(st);
-	fill(st, n, n, raw, size);
+	fill(st, ob, n, n, raw, size);
 	u3 = pages_used(st);
 	printf("%d entries of %zu bytes, delivered: %.0f bytes each in the store\n",
 	    n, size, (double)(u1 - u0) / n);
 	printf("pruned %zu; then %d more grew the store by %.0f bytes each\n"
 	    "  (what a pruned entry keeps, plus room LMDB could not reuse)\n",
 	    total, n, (double)(u3 - u2) / n);
+	outbox_close(ob);
 	store_close(st);
 	free(raw);
 	return 0;

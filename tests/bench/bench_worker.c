@@ -30,7 +30,7 @@
 #include "deliver.h"
 #include "plugin.h"
 #include "pluginkv.h"
-#include "queue.h"
+#include "outbox.h"
 #include "store.h"
 #include "token.h"
 
@@ -80,18 +80,16 @@ make_message(char *buf, size_t n, unsigned i, char *from, size_t fromsz,
 }
 
 static void
-fill(struct store *st, unsigned count)
+fill(struct store *st, struct outbox *ob, unsigned count)
 {
 	static const char *const rcpts[] = { "support@example.com" };
-	static char local[] = "local";
-	char *const plugins[] = { local, NULL };
 	char raw[SIZE + 256], from[64], mid[64];
 	struct store_txn *t = NULL;
 	const char *err;
 	uint64_t id;
 
 	for (unsigned i = 0; i < count; i++) {
-		struct queue_item it = {
+		struct outbox_item it = {
 			.received = (int64_t)time(NULL), .queue_id = "BENCH",
 			.envelope_from = from, .rcpts = rcpts, .nrcpts = 1,
 			.message_id = mid, .decision = decision, .raw = raw,
@@ -101,8 +99,8 @@ fill(struct store *st, unsigned count)
 		    sizeof(from), mid, sizeof(mid));
 		if (t == NULL && store_txn_begin(st, true, &t, &err) != 0)
 			die("begin", err);
-		if (queue_put(t, &it, plugins, &id, &err) != 0)
-			die("queue_put", err);
+		if (outbox_put(ob, t, &it, &id, &err) != 0)
+			die("outbox_put", err);
 		if ((i + 1) % 100 == 0 || i + 1 == count) {
 			if (store_txn_commit(t, &err) != 0)
 				die("commit", err);
@@ -115,9 +113,11 @@ int
 main(int argc, char **argv)
 {
 	static const unsigned char keybytes[32] = { 1, 2, 3 };
+	static char local[] = "local";
+	char *const plugins[] = { local, NULL };
 	struct store_opts so = { .mapsize = (size_t)1 << 30, .create = true,
 	    .nometasync = true };
-	struct deliver_opts o = { .policy = QUEUE_POLICY_DEFAULT,
+	struct deliver_opts o = { .policy = RETRY_POLICY_DEFAULT,
 	    .token_prefix = "CRM:" };
 	struct token_key key;
 	struct plugin_set *ps;
@@ -153,6 +153,9 @@ main(int argc, char **argv)
 		die("config", err);
 	if (store_open(argv[optind + 1], &so, &st, &err) != 0)
 		die(argv[optind + 1], err);
+	if (outbox_open(st, &(const struct outbox_opts){ .plugins = plugins },
+	    &o.outbox, &err) != 0)
+		die("outbox", err);
 	o.kv = pluginkv_new(st);
 	if (o.kv == NULL || store_reader_open(st, &o.reader, &err) != 0)
 		die("setup", o.kv == NULL ? "out of memory" : err);
@@ -165,7 +168,7 @@ main(int argc, char **argv)
 	    caserule, strlen(caserule), &err) != 0 ||
 	    store_txn_commit(t, &err) != 0)
 		die("case rule", err);
-	fill(st, count);
+	fill(st, o.outbox, count);
 
 	getrusage(RUSAGE_SELF, &r0);
 	w0 = now_s(CLOCK_MONOTONIC);
@@ -186,6 +189,7 @@ main(int argc, char **argv)
 	store_reader_close(o.reader);
 	plugin_set_free(ps);
 	pluginkv_free(o.kv);
+	outbox_close(o.outbox);
 	store_close(st);
 	conf_unref(c);
 	return done == count ? 0 : 1;

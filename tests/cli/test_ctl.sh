@@ -43,6 +43,10 @@ check_eq "outgoing defaults to server-side-sync" "server-side-sync" \
     "$(ctl mailbox show alice@example.com --json | jq -r .outgoing)"
 check_eq "queue type recorded" "queue" \
     "$(ctl mailbox show support@example.com --json | jq -r .type)"
+run 0 "mailbox set --user exits 0" ctl mailbox set support@example.com --user
+check_eq "--user records a user" "user" \
+    "$(ctl mailbox show support@example.com --json | jq -r .type)"
+ctl mailbox set support@example.com --queue >/dev/null
 run 0 "mailbox approve exits 0" ctl mailbox approve alice@example.com
 check_eq "approve sets approved" "approved" \
     "$(ctl mailbox show ALICE@example.com --json | jq -r .approval)"
@@ -113,6 +117,11 @@ check_match "profile in use error names a mailbox" "used by 1 mailbox \(alice@ex
 run 1 "bad smtp url exits 1" ctl profile add P2 --smtp-url http://x.example/
 run 1 "bad --enabled exits 1" ctl mailbox set alice@example.com --enabled perhaps
 run 1 "bad status exits 1" ctl mailbox set alice@example.com --incoming-status great
+run 1 "an empty profile name exits 1" ctl mailbox set alice@example.com --profile ''
+check_match "the profile error quotes the name" 'bad profile name ""' "$err"
+run 1 "a status message with a control character exits 1" \
+    ctl mailbox set alice@example.com --incoming-status success --status-message "$(printf 'a\tb')"
+check_match "the status message error says why" "status message must be at most [0-9]+ bytes without control" "$err"
 check_eq "a user tracks responses by default" "responses" "$(ctl mailbox show alice@example.com --json | jq -r .filter)"
 check_eq "a queue tracks all mail by default" "all" "$(ctl mailbox show support@example.com --json | jq -r .filter)"
 run 0 "mailbox set --filter exits 0" ctl mailbox set alice@example.com --filter known-senders
@@ -143,6 +152,9 @@ run 2 "missing address exits 2" ctl mailbox add
 run 2 "extra argument exits 2" ctl mailbox show a@example.com b@example.com
 run 2 "option not taken by the subcommand exits 2" ctl mailbox approve alice@example.com --incoming none
 run 2 "conflicting profile options exit 2" ctl mailbox set alice@example.com --profile P1 --no-profile
+run 2 "import without a file exits 2" ctl mailbox import
+run 2 "import with an option exits 2" ctl mailbox import --json "$DV_TMP/none.csv"
+check_match "and names the option" "mailbox import does not take --json" "$err"
 
 # --- import ------------------------------------------------------------------------------
 before=$(ctl mailbox list --json)
@@ -159,6 +171,10 @@ check_eq "import applies approval" "approved" "$(ctl mailbox show sales@example.
 check_eq "import defaults a new row to pending" "pending" "$(ctl mailbox show dave@example.com --json | jq -r .approval)"
 check_eq "import updates only given columns" "rejected/Alice B" \
     "$(ctl mailbox show alice@example.com --json | jq -r '.approval + "/" + .owner')"
+printf 'Owner,ADDRESS\r\nMixed Case,mixed@example.com\r\n' > "$DV_TMP/case.csv"
+run 0 "import matches column names in any case and order" ctl mailbox import "$DV_TMP/case.csv"
+check_eq "the owner went to the owner column" "Mixed Case" \
+    "$(ctl mailbox show mixed@example.com --json | jq -r .owner)"
 
 before=$(ctl mailbox list --json)
 import_fails() {
@@ -185,6 +201,16 @@ printf 'address,profile\nnew1@example.com,ghost\n' > "$DV_TMP/prof.csv"
 import_fails "CSV naming a missing profile" "prof.csv:2: no such profile: ghost" "$DV_TMP/prof.csv"
 : > "$DV_TMP/empty.csv"
 import_fails "empty CSV" "empty.csv: empty file" "$DV_TMP/empty.csv"
+printf 'address,Address\nnew1@example.com,new1@example.com\n' > "$DV_TMP/twice.csv"
+import_fails "CSV naming a column twice" 'twice.csv:1: column "address" appears twice' "$DV_TMP/twice.csv"
+printf 'address\nnew1@example.com\nsupport+acme@example.com\n' > "$DV_TMP/sub.csv"
+import_fails "CSV with a subaddress" "sub.csv:3: column address: support\\+acme@example.com is a subaddress of support@example.com" "$DV_TMP/sub.csv"
+printf 'address,profile\nnew1@example.com,"a\tb"\n' > "$DV_TMP/badprof.csv"
+import_fails "CSV with a bad profile name" "badprof.csv:2: column profile: bad name" "$DV_TMP/badprof.csv"
+printf '"address\nnew1@example.com\n' > "$DV_TMP/openhead.csv"
+import_fails "CSV with an open quote in the header" "openhead.csv: line 1: quoted field is not closed" "$DV_TMP/openhead.csv"
+mkdir "$DV_TMP/dir.csv"
+import_fails "a directory given as the CSV" "dir.csv: Is a directory; nothing was imported" "$DV_TMP/dir.csv"
 run 1 "import of a missing file exits 1" ctl mailbox import "$DV_TMP/absent.csv"
 
 # 100,000 rows in one transaction.
@@ -263,6 +289,10 @@ as_other() {
 }
 run 1 "a store that cannot be written exits 1" as_other "$DVMILTERCTL" -c "$ro/c.conf" mailbox add new@example.com
 check_match "unwritable store error names the store" "$ro/db.*(Permission denied|Read-only)" "$err"
+printf 'address\nnew@example.com\n' > "$ro/new.csv"
+run 1 "an import into a store that cannot be written exits 1" \
+    as_other "$DVMILTERCTL" -c "$ro/c.conf" mailbox import "$ro/new.csv"
+check_match "and names the store" "$ro/db.*(Permission denied|Read-only)" "$err"
 chmod -R u+w "$ro/db" 2>/dev/null
 check_eq "the unwritable store kept its data" "keep@example.com" \
     "$("$DVMILTERCTL" -c "$ro/c.conf" mailbox list --json | jq -r '.[].address')"

@@ -101,6 +101,16 @@ sleep 0.3
 check_eq "a forged token correlates with nothing" "none null" \
     "$(jq -r '.correlation + " " + (.correlated_id // "null")' "$(latest)")"
 check_match "the forged token is logged" "invalid tracking token in subject ignored" "$(cat "$DV_LOG")"
+# track.lua sends no queue id: the milter logs NOQUEUE in its place.
+check_eq "it is logged once, by the milter, with the queue id" "1 1" \
+    "$(grep -c 'invalid tracking token' "$DV_LOG") $(grep -c 'dvmilter[^-].*NOQUEUE: invalid tracking token in subject ignored' "$DV_LOG")"
+miltertest -s "$LUA/track.lua" -D "sock=unix:$DV_SOCK" -D "rcpt=<support@example.com>" \
+    -D data_expect=continue -D msgid=bogus-after@ext.example \
+    -D "subject=Re: $token $forged" >/dev/null 2>&1
+check "a message with a bogus token after a valid one is delivered" wait_state bogus-after@ext.example done
+sleep 0.3
+check_eq "the bogus token does not hide the valid one" "tracking-token $first_hex" \
+    "$(jq -r '.correlation + " " + .correlated_id' "$(latest)")"
 check "the token key was created beside the store, mode 0600" test "$(stat -c %a "$DV_TMP/db/token.key")" = 600
 
 # The same message in two transactions (to two tracked mailboxes).
@@ -130,7 +140,7 @@ sleep 0.3	# hookd saves requests every 100 ms
 crash_key=$(printf '%016x' "$(ctl queue list --json | jq -r '.[] | select(.message_id == "crash@ext.example") | .id')")
 check_eq "the delivery was made twice under one idempotency key, no more" "2" \
     "$(grep -il "^Idempotency-Key: $crash_key" "$DV_TMP/req"/*.headers | wc -l)"
-check_eq "the outbox holds each message once" "8" "$(ctl queue list --json | jq length)"
+check_eq "the outbox holds each message once" "9" "$(ctl queue list --json | jq length)"
 
 # A configuration broken since the daemon read it: the restarted worker
 # says why it cannot start, where the daemon logs (here its stderr).

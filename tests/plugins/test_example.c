@@ -60,12 +60,14 @@ setup(void **state)
 	snprintf(F.pause, sizeof(F.pause), "%s/throttled", F.dir);
 	snprintf(path, sizeof(path), "%s/db", F.dir);
 	assert_int_equal(store_open(path, &so, &F.st, &err), 0);
+	assert_int_equal(outbox_open(F.st, &(const struct outbox_opts){
+	    .plugins = plugins }, &F.o.outbox, &err), 0);
 	snprintf(text, sizeof(text), "PluginDir %s/contrib/example-plugin/"
 	    ".libs\nPlugins example\nExample.PauseFile %s\n"
 	    "Example.PauseFor 2m\nExample.MaxSubject 5\n", top ? top : ".",
 	    F.pause);
 	assert_int_equal(conf_parse_string("ex.conf", text, &F.c, &err), 0);
-	F.o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	F.o.policy = (struct retry_policy)RETRY_POLICY_DEFAULT;
 	F.o.kv = pluginkv_new(F.st);
 	if (load(DVP_MODE_WORKER, &err) != 0)
 		fail_msg("%s", err);
@@ -78,6 +80,7 @@ teardown(void **state)
 	(void)state;
 	plugin_set_free(F.ps);
 	pluginkv_free(F.o.kv);
+	outbox_close(F.o.outbox);
 	conf_unref(F.c);
 	store_close(F.st);
 	rm_tree(F.dir);
@@ -88,7 +91,7 @@ static uint64_t
 queue_from(const char *from, const char *subject)
 {
 	char raw[400];
-	struct queue_item it = { .received = 1000 };
+	struct outbox_item it = { .received = 1000 };
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -99,7 +102,7 @@ queue_from(const char *from, const char *subject)
 	it.raw_len = strlen(raw);
 	it.envelope_from = from;
 	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
-	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(outbox_put(F.o.outbox, t, &it, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	return id;
 }
@@ -146,23 +149,26 @@ known(const char *addr)
 	return k;
 }
 
-static struct queue_delivery
+static struct outbox_delivery
 delivery(uint64_t id)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	struct store_txn *t;
 	const char *err;
+	size_t n = 0;
 
 	assert_int_equal(store_txn_begin(F.st, false, &t, &err), 0);
-	assert_int_equal(queue_delivery_get(t, id, "example", &d, &err), 0);
+	assert_int_equal(outbox_deliveries(F.o.outbox, t, id, &d, 1, &n,
+	    &err), 0);
 	store_txn_abort(t);
+	assert_int_equal(n, 1);
 	return d;
 }
 
 static void
 a_delivery_records_the_message_and_makes_its_sender_known(void **state)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	char key[40], *v;
 	uint64_t id;
 
@@ -171,7 +177,7 @@ a_delivery_records_the_message_and_makes_its_sender_known(void **state)
 	id = queue_from("Ann@Ext.Example", "Hello there");
 	assert_int_equal(step(2000), 1);
 	d = delivery(id);
-	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(d.state, OUTBOX_DONE);
 	snprintf(key, sizeof(key), "ex-%016llx", (unsigned long long)id);
 	assert_string_equal(d.activity_id, key);
 	snprintf(key, sizeof(key), "msg/%016llx", (unsigned long long)id);
@@ -234,7 +240,7 @@ a_lost_index_is_rebuilt_from_the_senders(void **state)
 static void
 a_throttled_back_end_pauses_all_deliveries(void **state)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	uint64_t id[3];
 	FILE *fp;
 	char *v;
@@ -258,7 +264,7 @@ a_throttled_back_end_pauses_all_deliveries(void **state)
 		while (step(now) > 0)
 			;
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(delivery(id[i]).state, QUEUE_DONE);
+		assert_int_equal(delivery(id[i]).state, OUTBOX_DONE);
 	assert_non_null(v = value("sender/dora@ext.example"));
 	assert_string_equal(v, "3");
 	free(v);

@@ -31,7 +31,8 @@ static uint64_t
 queue_one(struct store *st, const char *subject)
 {
 	char raw[200];
-	struct queue_item it = { .received = 1000 };
+	struct outbox_item it = { .received = 1000 };
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -39,10 +40,26 @@ queue_one(struct store *st, const char *subject)
 	snprintf(raw, sizeof(raw), "Subject: %s\r\n\r\nbody\r\n", subject);
 	it.raw = raw;
 	it.raw_len = strlen(raw);
+	assert_int_equal(outbox_open(st, &(const struct outbox_opts){
+	    .plugins = plugins }, &ob, &err), 0);
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
-	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(outbox_put(ob, t, &it, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
+	outbox_close(ob);
 	return id;
+}
+
+/* kvtest's delivery of entry @id: the only plugin's. */
+static int
+kv_delivery(struct outbox *ob, struct store_txn *t, uint64_t id,
+    struct outbox_delivery *d, const char **err)
+{
+	size_t n = 0;
+	int rc = outbox_deliveries(ob, t, id, d, 1, &n, err);
+
+	if (rc == 0 && (n != 1 || strcmp(d->plugin, "kvtest") != 0))
+		rc = DV_ENOTFOUND;
+	return rc;
 }
 
 /* A committed value, read through a fresh buffer (no pending writes). */
@@ -77,10 +94,12 @@ kvfx_open(struct kvfx *f)
 	char path[300], text[1200];
 
 	memset(f, 0, sizeof(*f));
-	f->o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	f->o.policy = (struct retry_policy)RETRY_POLICY_DEFAULT;
 	f->dir = scratch_dir();
 	snprintf(path, sizeof(path), "%s/db", f->dir);
 	assert_int_equal(store_open(path, &so, &f->st, &err), 0);
+	assert_int_equal(outbox_open(f->st, &(const struct outbox_opts){
+	    .plugins = plugins }, &f->o.outbox, &err), 0);
 	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
 	    "Plugins kvtest\n", top ? top : ".");
 	assert_int_equal(conf_parse_string("kv.conf", text, &f->c, &err), 0);
@@ -109,6 +128,7 @@ kvfx_close(struct kvfx *f)
 {
 	plugin_set_free(f->ps);
 	pluginkv_free(f->o.kv);
+	outbox_close(f->o.outbox);
 	conf_unref(f->c);
 	store_close(f->st);
 	rm_tree(f->dir);
@@ -119,7 +139,7 @@ plugin_writes_commit_only_with_success(void **state)
 {
 	struct kvfx fx;
 	struct store_txn *t;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	const char *err;
 	char path[300], *v;
 	uint64_t a, f, b;
@@ -135,12 +155,12 @@ plugin_writes_commit_only_with_success(void **state)
 	assert_int_equal(step(&fx, 2000), 0);
 
 	assert_int_equal(store_txn_begin(fx.st, false, &t, &err), 0);
-	assert_int_equal(queue_delivery_get(t, a, "kvtest", &d, &err), 0);
+	assert_int_equal(kv_delivery(fx.o.outbox, t, a, &d, &err), 0);
 	assert_string_equal(d.activity_id, "kv-1");
-	assert_int_equal(queue_delivery_get(t, b, "kvtest", &d, &err), 0);
+	assert_int_equal(kv_delivery(fx.o.outbox, t, b, &d, &err), 0);
 	assert_string_equal(d.activity_id, "kv-2");	/* fail's number was not kept */
-	assert_int_equal(queue_delivery_get(t, f, "kvtest", &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(kv_delivery(fx.o.outbox, t, f, &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	store_txn_abort(t);
 
 	snprintf(path, sizeof(path), "seen/%016llx", (unsigned long long)a);
@@ -242,16 +262,19 @@ a_record_changed_by_another_writer_is_not_overwritten(void **state)
 }
 
 /* The delivery of @id to kvtest as it stands. */
-static struct queue_delivery
+static struct outbox_delivery
 delivery(struct store *st, uint64_t id)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d;
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err;
 
+	assert_int_equal(outbox_open(st, NULL, &ob, &err), 0);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_delivery_get(t, id, "kvtest", &d, &err), 0);
+	assert_int_equal(kv_delivery(ob, t, id, &d, &err), 0);
 	store_txn_abort(t);
+	outbox_close(ob);
 	return d;
 }
 
@@ -265,7 +288,7 @@ static void
 a_plugin_that_is_down_is_held_back(void **state)
 {
 	struct kvfx fx;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	uint64_t x, y, z;
 
 	(void)state;
@@ -279,9 +302,9 @@ a_plugin_that_is_down_is_held_back(void **state)
 	assert_int_equal(d.attempts, 1);
 	assert_string_equal(d.last_error, "back end down");
 	d = delivery(fx.st, y);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.attempts, 0);
-	assert_int_equal(d.next_at, 2000 + DELIVER_HOLD_FIRST);
+	assert_int_equal(d.next_at, 2000 + RETRY_HOLD_FIRST);
 	assert_non_null(strstr(d.last_error, "held back"));
 	/* Held until then. */
 	assert_int_equal(step(&fx, 2001), 0);
@@ -290,23 +313,23 @@ a_plugin_that_is_down_is_held_back(void **state)
 	 * Still down when the hold ends: one attempt (x's, if its backoff
 	 * has run out by then, else y's), then twice as long.
 	 */
-	(void)step(&fx, 2000 + DELIVER_HOLD_FIRST);
+	(void)step(&fx, 2000 + RETRY_HOLD_FIRST);
 	assert_int_equal(delivery(fx.st, x).attempts + delivery(fx.st, y).attempts,
 	    2);
 	d = delivery(fx.st, z);
 	assert_int_equal(d.attempts, 0);
-	assert_int_equal(d.next_at, 2000 + 3 * DELIVER_HOLD_FIRST);
+	assert_int_equal(d.next_at, 2000 + 3 * RETRY_HOLD_FIRST);
 
 	/* Back: everything goes, each attempted as often as it was. */
 	unsetenv("KVTEST_DOWN");
-	for (int64_t now = 2000 + 3 * DELIVER_HOLD_FIRST; now < 9000;
+	for (int64_t now = 2000 + 3 * RETRY_HOLD_FIRST; now < 9000;
 	    now += 60)
 		while (step(&fx, now) > 0)
 			;
-	assert_int_equal(delivery(fx.st, x).state, QUEUE_DONE);
-	assert_int_equal(delivery(fx.st, y).state, QUEUE_DONE);
+	assert_int_equal(delivery(fx.st, x).state, OUTBOX_DONE);
+	assert_int_equal(delivery(fx.st, y).state, OUTBOX_DONE);
 	d = delivery(fx.st, z);
-	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(d.state, OUTBOX_DONE);
 	assert_int_equal(d.attempts, 1);
 	kvfx_close(&fx);
 }
@@ -406,7 +429,7 @@ a_mailbox_comes_with_its_server_profile(void **state)
 	    "[{\"address\":\"alice@example.com\",\"type\":\"user\"},"
 	    "{\"address\":\"bob@example.com\",\"type\":\"user\"},"
 	    "{\"address\":\"gone@example.com\",\"type\":\"user\"}]}";
-	struct queue_item it = { .received = 1000, .decision = dec };
+	struct outbox_item it = { .received = 1000, .decision = dec };
 	struct store_txn *t;
 	struct profile p;
 	struct mbox mb;
@@ -434,7 +457,7 @@ a_mailbox_comes_with_its_server_profile(void **state)
 	assert_int_equal(store_mailbox_put(t, &mb, STORE_PUT_CREATE, &err), 0);
 	it.raw = "Subject: hi\r\n\r\nbody\r\n";
 	it.raw_len = strlen(it.raw);
-	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(outbox_put(fx.o.outbox, t, &it, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	assert_int_equal(step(&fx, 2000), 1);
 

@@ -98,11 +98,13 @@ setup(void **state, const char *extra, int port)
 	F.dir = scratch_dir();
 	snprintf(path, sizeof(path), "%s/db", F.dir);
 	assert_int_equal(store_open(path, &so, &F.st, &err), 0);
+	assert_int_equal(outbox_open(F.st, &(const struct outbox_opts){
+	    .plugins = plugins }, &F.o.outbox, &err), 0);
 	snprintf(text, sizeof(text), "PluginDir %s/plugins/local/.libs\n"
 	    "Plugins local\nLocal.SubmissionURL smtp://127.0.0.1:%d\n%s",
 	    top ? top : ".", port ? port : F.sink.port, extra);
 	assert_int_equal(conf_parse_string("local.conf", text, &F.c, &err), 0);
-	F.o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	F.o.policy = (struct retry_policy)RETRY_POLICY_DEFAULT;
 	F.o.key = &KEY;
 	F.o.token_prefix = "CRM:";
 	F.o.kv = pluginkv_new(F.st);
@@ -135,6 +137,7 @@ teardown(void **state)
 	(void)state;
 	plugin_set_free(F.ps);
 	pluginkv_free(F.o.kv);
+	outbox_close(F.o.outbox);
 	conf_unref(F.c);
 	store_close(F.st);
 	smtpsink_stop(&F.sink);
@@ -148,7 +151,7 @@ track(const char *from, const char *msgid, const char *subject,
     const char *extra_headers, const char *decision)
 {
 	char raw[4000];
-	struct queue_item it = { .received = (int64_t)time(NULL) };
+	struct outbox_item it = { .received = (int64_t)time(NULL) };
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -166,7 +169,7 @@ track(const char *from, const char *msgid, const char *subject,
 	it.decision = decision ? decision : QUEUE_DEC;
 	it.direction = strstr(it.decision, "\"outgoing\"") != NULL;
 	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
-	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(outbox_put(F.o.outbox, t, &it, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	do {
 		assert_int_equal(deliver_next(F.st, F.ps, &F.o,
@@ -706,9 +709,12 @@ an_old_store_gets_its_index_rebuilt_at_init(void **state)
 	assert_int_equal(mdb_drop(t->txn, F.st->known, 1), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	pluginkv_free(F.o.kv);
+	outbox_close(F.o.outbox);
 	store_close(F.st);
 	snprintf(path, sizeof(path), "%s/db", F.dir);
 	assert_int_equal(store_open(path, &so, &F.st, &err), 0);
+	assert_int_equal(outbox_open(F.st, &(const struct outbox_opts){
+	    .plugins = plugins }, &F.o.outbox, &err), 0);
 	assert_false(known("old@ext.example"));
 
 	F.o.kv = pluginkv_new(F.st);

@@ -344,17 +344,23 @@ slow_server_times_out_transient(void **state)
 }
 
 /* A delivery of @id to @plugin as it stands. */
-static struct queue_delivery
-delivery(struct store *st, uint64_t id, const char *plugin)
+static struct outbox_delivery
+delivery(struct outbox *ob, struct store *st, uint64_t id, const char *plugin)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d[4];
 	struct store_txn *t;
 	const char *err;
+	size_t n = 0;
 
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_delivery_get(t, id, plugin, &d, &err), 0);
+	assert_int_equal(outbox_deliveries(ob, t, id, d, 4, &n, &err), 0);
 	store_txn_abort(t);
-	return d;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(d[i].plugin, plugin) == 0)
+			return d[i];
+	fail_msg("entry %llu has no delivery to %s", (unsigned long long)id,
+	    plugin);
+	return d[0];
 }
 
 /* A worker's store and plugins: webhook, then the kvtest plugin. */
@@ -372,6 +378,9 @@ wfx_open(struct fx *f, struct wfx *w)
 	const char *top = getenv("top_builddir"), *err;
 	char cmd[4096], text[4096];
 
+	static char p_webhook[] = "webhook", p_kvtest[] = "kvtest";
+	char *const both[] = { p_webhook, p_kvtest, NULL };
+
 	memset(w, 0, sizeof(*w));
 	/* One PluginDir for both, with safe modes. */
 	snprintf(cmd, sizeof(cmd), "mkdir -p %s/pl && cp %s/webhook.so "
@@ -385,7 +394,9 @@ wfx_open(struct fx *f, struct wfx *w)
 	assert_int_equal(conf_parse_string("wh.conf", text, &w->c, &err), 0);
 	snprintf(text, sizeof(text), "%s/db", f->dir);
 	assert_int_equal(store_open(text, &so, &w->st, &err), 0);
-	w->o.policy = (struct queue_policy)QUEUE_POLICY_DEFAULT;
+	assert_int_equal(outbox_open(w->st, &(const struct outbox_opts){
+	    .plugins = both }, &w->o.outbox, &err), 0);
+	w->o.policy = (struct retry_policy)RETRY_POLICY_DEFAULT;
 	w->o.kv = pluginkv_new(w->st);
 	if (plugin_set_load(w->c, &(struct plugin_host_opts){
 	    .mode = DVP_MODE_WORKER, .store = w->st, .kv = w->o.kv },
@@ -398,16 +409,15 @@ wfx_close(struct wfx *w)
 {
 	plugin_set_free(w->ps);
 	pluginkv_free(w->o.kv);
+	outbox_close(w->o.outbox);
 	store_close(w->st);
 	conf_unref(w->c);
 }
 
 static uint64_t
-queue_for_both(struct store *st, const char *subject)
+queue_for_both(struct wfx *w, const char *subject)
 {
-	static char p_webhook[] = "webhook", p_kvtest[] = "kvtest";
-	char *const both[] = { p_webhook, p_kvtest, NULL };
-	struct queue_item it = { .received = 1000 };
+	struct outbox_item it = { .received = 1000 };
 	struct store_txn *t;
 	const char *err;
 	char raw[200];
@@ -416,8 +426,8 @@ queue_for_both(struct store *st, const char *subject)
 	snprintf(raw, sizeof(raw), "Subject: %s\r\n\r\nbody\r\n", subject);
 	it.raw = raw;
 	it.raw_len = strlen(raw);
-	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
-	assert_int_equal(queue_put(t, &it, both, &id, &err), 0);
+	assert_int_equal(store_txn_begin(w->st, true, &t, &err), 0);
+	assert_int_equal(outbox_put(w->o.outbox, t, &it, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	return id;
 }
@@ -443,30 +453,30 @@ static void
 retry_after_pauses_all_the_plugins_deliveries_and_only_its(void **state)
 {
 	struct fx *f = *state;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	struct wfx w;
 	uint64_t id[3];
 
 	wfx_open(f, &w);
 	httpd_respond(&f->h, 429, "Retry-After: 120\r\n", "{}", 0);
 	for (int i = 0; i < 3; i++)
-		id[i] = queue_for_both(w.st, "throttled");
+		id[i] = queue_for_both(&w, "throttled");
 	assert_int_equal(wstep(&w, 2000), 6);
 	assert_int_equal(f->h.requests, 1);	/* one asked, one answer */
-	d = delivery(w.st, id[0], "webhook");
-	assert_int_equal(d.state, QUEUE_PENDING);
+	d = delivery(w.o.outbox, w.st, id[0], "webhook");
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.attempts, 1);
 	assert_true(d.next_at >= 2120);
 	for (int i = 1; i < 3; i++) {
-		d = delivery(w.st, id[i], "webhook");
+		d = delivery(w.o.outbox, w.st, id[i], "webhook");
 		assert_int_equal(d.attempts, 0);
 		assert_true(d.next_at >= 2120 && d.next_at <= 2122);
 		assert_non_null(strstr(d.last_error, "held back"));
 		assert_non_null(strstr(d.last_error, "answered HTTP 429"));
 	}
 	for (int i = 0; i < 3; i++)		/* the other plugin went on */
-		assert_int_equal(delivery(w.st, id[i], "kvtest").state,
-		    QUEUE_DONE);
+		assert_int_equal(delivery(w.o.outbox, w.st, id[i],
+		    "kvtest").state, OUTBOX_DONE);
 	assert_int_equal(wstep(&w, 2060), 0);	/* still paused */
 	assert_int_equal(f->h.requests, 1);
 
@@ -475,8 +485,8 @@ retry_after_pauses_all_the_plugins_deliveries_and_only_its(void **state)
 		while (wstep(&w, now) > 0)
 			;
 	for (int i = 0; i < 3; i++) {
-		d = delivery(w.st, id[i], "webhook");
-		assert_int_equal(d.state, QUEUE_DONE);
+		d = delivery(w.o.outbox, w.st, id[i], "webhook");
+		assert_int_equal(d.state, OUTBOX_DONE);
 		assert_int_equal(d.attempts, i == 0 ? 2 : 1);
 	}
 	wfx_close(&w);

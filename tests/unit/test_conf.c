@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -344,6 +346,238 @@ refcount_keeps_snapshot_alive(void **state)
 	conf_unref(ref);
 }
 
+/* The keys as conf_keys_describe() prints them. */
+struct key_list {
+	char name[40][32];
+	bool restart[40];
+	size_t n;
+};
+
+static void
+described_keys(struct key_list *kl)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+
+	assert_non_null(fp);
+	conf_keys_describe(fp);
+	assert_int_equal(fclose(fp), 0);
+	kl->n = 0;
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char when[16];
+
+		assert_true(kl->n < 40);
+		assert_int_equal(sscanf(line, "%31s %15s", kl->name[kl->n],
+		    when), 2);
+		if (strcmp(when, "restart") != 0 && strcmp(when, "reload") != 0)
+			fail_msg("bad line \"%s\"", line);
+		kl->restart[kl->n++] = strcmp(when, "restart") == 0;
+	}
+	free(text);
+}
+
+static int
+key_index(const struct key_list *kl, const char *name)
+{
+	for (size_t i = 0; i < kl->n; i++)
+		if (strcmp(kl->name[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+keys_described_once_each_with_limits_and_default(void **state)
+{
+	struct key_list kl;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	described_keys(&kl);
+	assert_int_equal(kl.n, 39);
+	for (size_t i = 0; i < kl.n; i++)
+		for (size_t j = i + 1; j < kl.n; j++)
+			if (strcasecmp(kl.name[i], kl.name[j]) == 0)
+				fail_msg("%s is in the table twice", kl.name[i]);
+	fp = open_memstream(&text, &len);
+	conf_keys_describe(fp);
+	fclose(fp);
+	assert_non_null(strstr(text, "number 1..100000"));
+	assert_non_null(strstr(text, "\"1000\""));
+	assert_non_null(strstr(text, "mode 0..0777"));
+	assert_non_null(strstr(text, "accept|reject|tempfail"));
+	assert_non_null(strstr(text, "list|none"));
+	assert_non_null(strstr(text, "\"7d\""));
+	free(text);
+}
+
+/*
+ * dvmilter.conf(5) must name as restart-only exactly the keys the table
+ * marks so: the entries of KEYS READ ONLY AT START-UP and the keys its
+ * opening paragraphs name in bold. The entries of KEYS APPLIED ON RELOAD
+ * must all be reloadable, and every key must have an entry somewhere.
+ */
+static void
+man_page_restart_keys_match_table(void **state)
+{
+	const char *top = getenv("top_srcdir");
+	char path[1024], line[1024], section[128] = "", word[64];
+	bool in_man[40] = { false }, entry[40] = { false };
+	bool intro = false, after_tp = false;
+	struct key_list kl;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/man/dvmilter.conf.5",
+	    top != NULL ? top : "../..");
+	if ((fp = fopen(path, "r")) == NULL)
+		fail_msg("%s: %s", path, strerror(errno));
+	described_keys(&kl);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		bool start = strcmp(section, "KEYS READ ONLY AT START-UP") == 0;
+		bool reload = strcmp(section, "KEYS APPLIED ON RELOAD") == 0;
+		int k = -1;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SH ", 4) == 0) {
+			snprintf(section, sizeof(section), "%.100s", line + 4);
+			intro = true;
+			continue;
+		}
+		if (strcmp(line, ".TP") == 0 || strcmp(line, ".TQ") == 0) {
+			intro = false;
+			after_tp = true;
+			continue;
+		}
+		if ((strncmp(line, ".B ", 3) == 0 || strncmp(line, ".BR ", 4) == 0
+		    || strncmp(line, ".BI ", 4) == 0) &&
+		    sscanf(strchr(line, ' ') + 1, "%63[A-Za-z]", word) == 1)
+			k = key_index(&kl, word);
+		if (k >= 0 && after_tp)
+			entry[k] = true;
+		if (k >= 0 && start && (intro || after_tp))
+			in_man[k] = true;
+		if (k >= 0 && reload && after_tp && kl.restart[k])
+			fail_msg("%s is under KEYS APPLIED ON RELOAD but only a "
+			    "restart applies it", word);
+		after_tp = false;
+	}
+	fclose(fp);
+	for (size_t i = 0; i < kl.n; i++) {
+		if (in_man[i] != kl.restart[i])
+			fail_msg("%s: the table says %s, dvmilter.conf(5) says "
+			    "%s", kl.name[i], kl.restart[i] ? "restart" :
+			    "reload", in_man[i] ? "restart" : "reload");
+		if (!entry[i])
+			fail_msg("%s has no entry in dvmilter.conf(5)",
+			    kl.name[i]);
+	}
+}
+
+/* Changing any restart-only key is reported, and by its name alone. */
+static void
+every_restart_key_change_reported(void **state)
+{
+	static const struct { const char *line, *key; } cases[] = {
+		{ "Socket inet:1@127.0.0.1", "Socket" },
+		{ "SocketMode 0600", "SocketMode" },
+		{ "SocketGroup mail", "SocketGroup" },
+		{ "Database /tmp/dv", "Database" },
+		{ "DatabaseMapSize 2M", "DatabaseMapSize" },
+		{ "UserID nobody", "UserID" },
+		{ "PidFile /run/x.pid", "PidFile" },
+		{ "PluginDir /tmp", "PluginDir" },
+		{ "Plugins none", "Plugins" },
+		{ "TrackingTokenPrefix X:", "TrackingTokenPrefix" },
+		{ "TrackingTokenKeyFile /tmp/k", "TrackingTokenKeyFile" },
+		{ "OutboxRetention 1d", "OutboxRetention" },
+		{ "RetryBaseDelay 1m", "RetryBaseDelay" },
+		{ "RetryMaxDelay 2h", "RetryMaxDelay" },
+		{ "RetryMaxAttempts 5", "RetryMaxAttempts" },
+		{ "PluginHoldFirst 1m", "PluginHoldFirst" },
+		{ "PluginHoldMax 1h", "PluginHoldMax" },
+		{ "LogLevel debug", "" },
+		{ "MaxRecipients 5", "" },
+		{ "Syslog no", "" },
+		{ "MaxMessageSize 1M", "" },
+		{ "UnapprovedRecipientReply 550 5.7.1 other text", "" },
+		{ "InternalHosts none", "" },
+		{ "SmartMatching yes", "" },
+	};
+	struct key_list kl;
+	struct conf *a, *b;
+	const char *err;
+	char text[128], out[256];
+	size_t nrestart = 0, ncases = 0;
+
+	(void)state;
+	described_keys(&kl);
+	assert_int_equal(conf_parse_string("a", "", &a, &err), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "%s\n", cases[i].line);
+		if (conf_parse_string("b", text, &b, &err) != 0)
+			fail_msg("%s: %s", cases[i].line, err);
+		conf_restart_keys(a, b, out, sizeof(out));
+		if (strcmp(out, cases[i].key) != 0)
+			fail_msg("%s: reported \"%s\"", cases[i].line, out);
+		conf_restart_keys(b, b, out, sizeof(out));
+		assert_string_equal(out, "");
+		conf_unref(b);
+		ncases += cases[i].key[0] != '\0';
+	}
+	for (size_t i = 0; i < kl.n; i++)
+		nrestart += kl.restart[i];
+	assert_int_equal(ncases, nrestart);	/* a case for every one */
+	conf_unref(a);
+}
+
+/* Values the typed setters refuse: file, line, key and value named. */
+static void
+typed_errors_name_key_and_value(void **state)
+{
+	static const struct err_case cases[] = {
+		{ "MaxMessageSize 12x\n",
+		    "e.conf:1: MaxMessageSize: \"12x\" is not a size" },
+		{ "\nMaxRecipients 100001\n",
+		    "e.conf:2: MaxRecipients: 100001 is out of range 1..100000" },
+		{ "MaxRecipients 99999999999999999999\n",
+		    "MaxRecipients: \"99999999999999999999\" is not a number" },
+		{ "MaxRecipients -1\n", "MaxRecipients: \"-1\" is not a number" },
+		{ "SyslogFacility kern\n", "e.conf:1: SyslogFacility: unknown "
+		    "syslog facility \"kern\" (mail, daemon, user, local0" },
+		{ "StoreErrorAction drop\n", "e.conf:1: StoreErrorAction: "
+		    "unknown action \"drop\" (accept, reject, tempfail)" },
+		{ "SmartMatching perhaps\n",
+		    "SmartMatching: \"perhaps\" is not yes or no" },
+		{ "OutboxRetention 5215w\n", "OutboxRetention: 5215w is out of "
+		    "range: at least 0 seconds, at most 100 years" },
+		{ "SocketMode 1000\n",
+		    "SocketMode: \"1000\" is not an octal mode like 0660" },
+		{ "PluginDir lib\n",
+		    "PluginDir: \"lib\" is not an absolute path" },
+		{ "Plugins none\nLocal.SubmissionURL smtp://x\n",
+		    "e.conf:2: local.SubmissionURL is for plugin \"local\"" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf *c = NULL;
+		const char *err = "";
+		int rc = conf_parse_string("e.conf", cases[i].text, &c, &err);
+
+		if (rc == 0) {
+			conf_unref(c);
+			fail_msg("accepted: %s", cases[i].text);
+		}
+		assert_int_equal(rc, DV_ECONF);
+		if (strstr(err, cases[i].msg) == NULL)
+			fail_msg("\"%s\" lacks \"%s\"", err, cases[i].msg);
+	}
+}
+
 int
 main(void)
 {
@@ -358,6 +592,10 @@ main(void)
 		cmocka_unit_test(restart_keys_listed),
 		cmocka_unit_test(retention_durations_parse),
 		cmocka_unit_test(refcount_keeps_snapshot_alive),
+		cmocka_unit_test(keys_described_once_each_with_limits_and_default),
+		cmocka_unit_test(man_page_restart_keys_match_table),
+		cmocka_unit_test(every_restart_key_change_reported),
+		cmocka_unit_test(typed_errors_name_key_and_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

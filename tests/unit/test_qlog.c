@@ -1,5 +1,5 @@
 /*
- * test_qlog.c - the outbox log (qlog.h) and its payloads (qitem.h): what
+ * test_qlog.c - the outbox log (ob_log.c) and its payloads (ob_item.c): what
  * is appended is read back in order, once, across laps of the ring; a
  * torn or damaged record ends reading, and nothing after it ever passes
  * for a record; a log of another store is set aside.
@@ -20,12 +20,11 @@
 
 #include <cmocka.h>
 
-#include "qitem.h"
-#include "qlog.h"
+#include "outbox/ob_int.h"
 #include "status.h"
 #include "testutil.h"
 
-#define RING QLOG_RING_MIN
+#define RING OB_LOG_RING_MIN
 
 /* What replay saw: each payload's first byte and length, and its LSN. */
 struct seen {
@@ -36,7 +35,7 @@ struct seen {
 };
 
 static int
-note(const struct qlog_rec *rec, uint64_t lsn, void *arg)
+note(const struct ob_log_rec *rec, uint64_t lsn, void *arg)
 {
 	struct seen *s = arg;
 	const unsigned char *p = rec->data;
@@ -50,35 +49,35 @@ note(const struct qlog_rec *rec, uint64_t lsn, void *arg)
 	return 0;
 }
 
-static struct qlog_rec
+static struct ob_log_rec
 payload(unsigned char c, size_t len)
 {
 	unsigned char *p = malloc(len > 0 ? len : 1);
 
 	memset(p, c, len);
-	return (struct qlog_rec){ p, len };
+	return (struct ob_log_rec){ p, len };
 }
 
-static struct qlog *
+static struct ob_log *
 open_log(const char *path, uint64_t ident, uint64_t start, struct seen *s)
 {
-	struct qlog *q;
+	struct ob_log *q;
 	const char *err;
 
 	memset(s, 0, sizeof(*s));
-	assert_int_equal(qlog_open(path, RING, ident, start, note, s, &q,
+	assert_int_equal(ob_log_open(path, RING, ident, start, note, s, &q,
 	    &err), 0);
 	return q;
 }
 
 static uint64_t
-append1(struct qlog *q, unsigned char c, size_t len)
+append1(struct ob_log *q, unsigned char c, size_t len)
 {
-	struct qlog_rec r = payload(c, len);
+	struct ob_log_rec r = payload(c, len);
 	const char *err;
 	uint64_t lsn;
 
-	assert_int_equal(qlog_append(q, &r, 1, &lsn, &err), 0);
+	assert_int_equal(ob_log_append(q, &r, 1, &lsn, &err), 0);
 	free((void *)r.data);
 	return lsn;
 }
@@ -87,9 +86,9 @@ static void
 records_come_back_in_order_from_where_asked(void **state)
 {
 	char *dir = scratch_dir(), path[300];
-	struct qlog_rec r[3];
+	struct ob_log_rec r[3];
 	struct seen s;
-	struct qlog *q;
+	struct ob_log *q;
 	const char *err;
 	uint64_t lsns[3], ident, end;
 
@@ -97,15 +96,15 @@ records_come_back_in_order_from_where_asked(void **state)
 	snprintf(path, sizeof(path), "%s/outbox.log", dir);
 	q = open_log(path, 0, 0, &s);
 	assert_int_equal(s.n, 0);
-	ident = qlog_ident(q);
+	ident = ob_log_ident(q);
 	assert_true(ident != 0);
 	r[0] = payload('a', 10);
 	r[1] = payload('b', 0);
 	r[2] = payload('c', 3000);
-	assert_true(qlog_room(q, qlog_end(q), r, 3));
-	assert_int_equal(qlog_append(q, r, 3, lsns, &err), 0);
-	end = qlog_end(q);
-	qlog_close(q);
+	assert_true(ob_log_room(q, ob_log_end(q), r, 3));
+	assert_int_equal(ob_log_append(q, r, 3, lsns, &err), 0);
+	end = ob_log_end(q);
+	ob_log_close(q);
 
 	q = open_log(path, ident, lsns[0], &s);
 	assert_int_equal(s.n, 3);
@@ -115,13 +114,13 @@ records_come_back_in_order_from_where_asked(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(s.lsn[i], lsns[i]);
 	/* Reading on starts beyond anything written before. */
-	assert_true(qlog_end(q) > end);
-	qlog_close(q);
+	assert_true(ob_log_end(q) > end);
+	ob_log_close(q);
 
 	q = open_log(path, ident, lsns[2], &s);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.first[0], 'c');
-	qlog_close(q);
+	ob_log_close(q);
 	for (int i = 0; i < 3; i++)
 		free((void *)r[i].data);
 	rm_tree(dir);
@@ -132,28 +131,28 @@ laps_of_the_ring_keep_what_is_still_needed(void **state)
 {
 	char *dir = scratch_dir(), path[300];
 	struct seen s;
-	struct qlog *q;
-	struct qlog_rec big = payload('z', 100000);
+	struct ob_log *q;
+	struct ob_log_rec big = payload('z', 100000);
 	uint64_t keep, lsn = 0, ident;
 	unsigned char c = 'A';
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/outbox.log", dir);
 	q = open_log(path, 0, 0, &s);
-	ident = qlog_ident(q);
-	keep = qlog_end(q);
+	ident = ob_log_ident(q);
+	keep = ob_log_end(q);
 	/* Three laps, each record needed until four more follow it. */
 	for (int i = 0; i < 30; i++) {
 		static uint64_t hist[64];
 
 		if (i >= 4)
 			keep = hist[(i - 4) % 64];
-		if (!qlog_room(q, keep, &big, 1))
+		if (!ob_log_room(q, keep, &big, 1))
 			fail_msg("no room at record %d", i);
 		lsn = append1(q, (unsigned char)(c + i % 26), 100000);
 		hist[i % 64] = lsn;
 		if (i == 29) {
-			qlog_close(q);
+			ob_log_close(q);
 			q = open_log(path, ident, keep, &s);
 			assert_int_equal(s.n, 5);
 			for (int k = 0; k < 5; k++)
@@ -162,12 +161,12 @@ laps_of_the_ring_keep_what_is_still_needed(void **state)
 		}
 	}
 	/* The ring holds ten of these: an eleventh past keep does not fit. */
-	keep = qlog_end(q);
+	keep = ob_log_end(q);
 	for (int i = 0; i < 10; i++)
-		if (qlog_room(q, keep, &big, 1))
+		if (ob_log_room(q, keep, &big, 1))
 			append1(q, 'x', 100000);
-	assert_false(qlog_room(q, keep, &big, 1));
-	qlog_close(q);
+	assert_false(ob_log_room(q, keep, &big, 1));
+	ob_log_close(q);
 	free((void *)big.data);
 	rm_tree(dir);
 }
@@ -191,30 +190,30 @@ a_torn_record_ends_reading_and_what_followed_never_returns(void **state)
 {
 	char *dir = scratch_dir(), path[300];
 	struct seen s;
-	struct qlog *q;
+	struct ob_log *q;
 	uint64_t a, b, ident;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/outbox.log", dir);
 	q = open_log(path, 0, 0, &s);
-	ident = qlog_ident(q);
+	ident = ob_log_ident(q);
 	a = append1(q, 'a', 500);
 	b = append1(q, 'b', 500);
 	(void)append1(q, 'c', 500);	/* durable, but after the torn one */
-	qlog_close(q);
-	damage(path, (off_t)(QLOG_HEADER + b % RING + QLOG_HEAD + 100));
+	ob_log_close(q);
+	damage(path, (off_t)(OB_LOG_HEADER + b % RING + OB_LOG_HEAD + 100));
 
 	q = open_log(path, ident, a, &s);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.first[0], 'a');
 	/* The next record goes past a jump, over the torn one's place. */
 	(void)append1(q, 'd', 500);
-	qlog_close(q);
+	ob_log_close(q);
 	q = open_log(path, ident, a, &s);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.first[0], 'a');
 	assert_int_equal(s.first[1], 'd');
-	qlog_close(q);
+	ob_log_close(q);
 	rm_tree(dir);
 }
 
@@ -223,21 +222,21 @@ a_log_of_another_store_is_set_aside(void **state)
 {
 	char *dir = scratch_dir(), path[300], aside[340];
 	struct seen s;
-	struct qlog *q;
+	struct ob_log *q;
 	struct stat sb;
 	uint64_t ident;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/outbox.log", dir);
 	q = open_log(path, 0, 0, &s);
-	ident = qlog_ident(q);
+	ident = ob_log_ident(q);
 	(void)append1(q, 'a', 10);
-	qlog_close(q);
+	ob_log_close(q);
 	/* A store that has no log yet (0), or another one. */
 	q = open_log(path, 0, 0, &s);
 	assert_int_equal(s.n, 0);
-	assert_true(qlog_ident(q) != ident);
-	qlog_close(q);
+	assert_true(ob_log_ident(q) != ident);
+	ob_log_close(q);
 	snprintf(aside, sizeof(aside), "%s.%016llx", path,
 	    (unsigned long long)ident);
 	assert_int_equal(stat(aside, &sb), 0);
@@ -249,20 +248,20 @@ a_damaged_header_is_an_error_that_names_the_file(void **state)
 {
 	char *dir = scratch_dir(), path[300];
 	struct seen s;
-	struct qlog *q;
+	struct ob_log *q;
 	const char *err;
 	uint64_t ident;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/outbox.log", dir);
 	q = open_log(path, 0, 0, &s);
-	ident = qlog_ident(q);
-	qlog_close(q);
+	ident = ob_log_ident(q);
+	ob_log_close(q);
 	damage(path, 20);
-	assert_int_equal(qlog_open(path, RING, ident, 0, note, &s, &q, &err),
+	assert_int_equal(ob_log_open(path, RING, ident, 0, note, &s, &q, &err),
 	    DV_ECORRUPT);
 	assert_non_null(strstr(err, path));
-	assert_int_equal(qlog_open(path, RING + 1, ident, 0, note, &s, &q,
+	assert_int_equal(ob_log_open(path, RING + 1, ident, 0, note, &s, &q,
 	    &err), DV_EINVAL);
 	rm_tree(dir);
 }
@@ -271,18 +270,19 @@ static void
 an_item_survives_encoding(void **state)
 {
 	const char *rcpts[] = { "a@example.com", "b@example.com" };
-	struct queue_item it = { .direction = 1, .received = 1234567890123,
+	struct outbox_item it = { .direction = 1, .received = 1234567890123,
 	    .queue_id = "4Xyz", .envelope_from = NULL, .rcpts = rcpts,
 	    .nrcpts = 2, .message_id = "m@x", .decision = "{\"a\":1}",
 	    .raw = "Subject: x\r\n\r\nbody\r\n", .raw_len = 20,
-	    .truncated = true, .id = 77, .merge_into = 5 };
-	size_t len = qitem_size(&it);
+	    .truncated = true };
+	const struct ob_put how = { .id = 77, .merge_into = 5 };
+	size_t len = ob_item_size(&it);
 	unsigned char *buf = malloc(len);
-	struct qitem q;
+	struct ob_logged q;
 
 	(void)state;
-	assert_int_equal(qitem_encode(&it, buf, len), 0);
-	assert_int_equal(qitem_decode(buf, len, &q), 0);
+	assert_int_equal(ob_item_encode(&it, &how, buf, len), 0);
+	assert_int_equal(ob_item_decode(buf, len, &q), 0);
 	assert_int_equal(q.it.direction, 1);
 	assert_int_equal(q.it.received, 1234567890123);
 	assert_string_equal(q.it.queue_id, "4Xyz");
@@ -294,14 +294,14 @@ an_item_survives_encoding(void **state)
 	assert_int_equal(q.it.raw_len, 20);
 	assert_memory_equal(q.it.raw, it.raw, 20);
 	assert_true(q.it.truncated);
-	assert_int_equal(q.it.id, 77);
-	assert_int_equal(q.it.merge_into, 5);
-	qitem_clear(&q);
+	assert_int_equal(q.how.id, 77);
+	assert_int_equal(q.how.merge_into, 5);
+	ob_item_clear(&q);
 	/* Cut short anywhere, or a string's NUL lost: an error. */
 	for (size_t cut = 0; cut < len; cut++)
-		assert_int_equal(qitem_decode(buf, cut, &q), DV_ECORRUPT);
+		assert_int_equal(ob_item_decode(buf, cut, &q), DV_ECORRUPT);
 	buf[8 + 8 + 8 + 4 + 4 + 4 + 4] = 'X';	/* queue_id's NUL */
-	assert_int_equal(qitem_decode(buf, len, &q), DV_ECORRUPT);
+	assert_int_equal(ob_item_decode(buf, len, &q), DV_ECORRUPT);
 	free(buf);
 }
 

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "deliver.h"
-#include "queue.h"
+#include "outbox/ob_int.h"
 #include "status.h"
 #include "store_int.h"
 #include "testutil.h"
@@ -27,7 +27,7 @@ static char p_local[] = "local", p_webhook[] = "webhook";
 static char *const two_plugins[] = { p_local, p_webhook, NULL };
 static const char *const rcpts[] = { "support@example.com", "alice@example.com" };
 static const char raw[] = "Subject: hi\r\n\r\nbody\0with a NUL\r\n";
-static const struct queue_policy pol = QUEUE_POLICY_DEFAULT;
+static const struct retry_policy pol = RETRY_POLICY_DEFAULT;
 
 static int
 setup(void **state)
@@ -77,7 +77,7 @@ commit(struct store_txn *t)
 static uint64_t
 put(struct fx *f, const char *mid, int64_t received)
 {
-	struct queue_item it = {
+	struct outbox_item it = {
 		.direction = 0, .received = received, .queue_id = "4XyZ",
 		.envelope_from = "ann@ext.example", .rcpts = rcpts, .nrcpts = 2,
 		.message_id = mid, .decision = "{\"mailboxes\":[]}",
@@ -87,7 +87,7 @@ put(struct fx *f, const char *mid, int64_t received)
 	const char *err;
 	uint64_t id;
 
-	assert_int_equal(queue_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, NULL, two_plugins, &id, &err), 0);
 	commit(t);
 	return id;
 }
@@ -98,10 +98,10 @@ put_then_get_round_trips(void **state)
 	struct fx *f = *state;
 	uint64_t id = put(f, "m1@ext.example", 1000), id2;
 	struct store_txn *t = begin(f, false);
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	const char *err;
 
-	assert_int_equal(queue_get(t, id, &m, &err), 0);
+	assert_int_equal(ob_table_get(t, id, &m, &err), 0);
 	assert_int_equal(m->raw_len, sizeof(raw) - 1);
 	assert_memory_equal(m->raw, raw, sizeof(raw) - 1);
 	assert_string_equal(m->envelope_from, "ann@ext.example");
@@ -110,36 +110,36 @@ put_then_get_round_trips(void **state)
 	assert_string_equal(m->message_id, "m1@ext.example");
 	assert_string_equal(m->decision, "{\"mailboxes\":[]}");
 	assert_int_equal(m->received, 1000);
-	queue_msg_free(m);
-	assert_int_equal(queue_find_message_id(t, "m1@ext.example", &id2, &err),
+	outbox_msg_free(m);
+	assert_int_equal(ob_table_find_message_id(t, "m1@ext.example", &id2, &err),
 	    0);
 	assert_int_equal(id2, id);
-	assert_int_equal(queue_find_message_id(t, "M1@ext.example", &id2, &err),
+	assert_int_equal(ob_table_find_message_id(t, "M1@ext.example", &id2, &err),
 	    DV_ENOTFOUND);
-	assert_int_equal(queue_get(t, id + 100, &m, &err), DV_ENOTFOUND);
+	assert_int_equal(ob_table_get(t, id + 100, &m, &err), DV_ENOTFOUND);
 	/* The envelope alone: no copy of the message. */
-	assert_int_equal(queue_get_envelope(t, id, &m, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, id, &m, &err), 0);
 	assert_null(m->raw);
 	assert_int_equal(m->raw_len, sizeof(raw) - 1);
 	assert_string_equal(m->message_id, "m1@ext.example");
 	assert_string_equal(m->rcpts[1], "alice@example.com");
-	queue_msg_free(m);
-	assert_int_equal(queue_get_envelope(t, id + 100, &m, &err),
+	outbox_msg_free(m);
+	assert_int_equal(ob_table_get_envelope(t, id + 100, &m, &err),
 	    DV_ENOTFOUND);
-	assert_true(queue_exists(t, id));
-	assert_false(queue_exists(t, id + 100));
+	assert_true(ob_table_exists(t, id));
+	assert_false(ob_table_exists(t, id + 100));
 	{
-		struct queue_delivery d[4];
+		struct outbox_delivery d[4];
 		size_t nd;
 
-		assert_int_equal(queue_deliveries(t, id, d, 4, &nd, &err), 0);
+		assert_int_equal(ob_table_deliveries(t, id, d, 4, &nd, &err), 0);
 		assert_int_equal(nd, 2);
 		assert_string_equal(d[0].plugin, "local");
 		assert_string_equal(d[1].plugin, "webhook");
-		assert_int_equal(d[1].state, QUEUE_PENDING);
-		assert_int_equal(queue_deliveries(t, id, d, 1, &nd, &err), 0);
+		assert_int_equal(d[1].state, OUTBOX_PENDING);
+		assert_int_equal(ob_table_deliveries(t, id, d, 1, &nd, &err), 0);
 		assert_int_equal(nd, 1);
-		assert_int_equal(queue_deliveries(t, id + 100, d, 4, &nd, &err),
+		assert_int_equal(ob_table_deliveries(t, id + 100, d, 4, &nd, &err),
 		    0);
 		assert_int_equal(nd, 0);
 	}
@@ -153,16 +153,16 @@ deliveries_fall_due_in_time_order(void **state)
 	struct fx *f = *state;
 	uint64_t a = put(f, "a@x", 2000), b = put(f, "b@x", 1000);
 	struct store_txn *t = begin(f, false);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	int64_t next;
 	const char *err;
 
-	assert_int_equal(queue_next_due(t, 999, &d, &next, &err), DV_ENOTFOUND);
+	assert_int_equal(ob_table_next_due(t, 999, &d, &next, &err), DV_ENOTFOUND);
 	assert_int_equal(next, 1000);
-	assert_int_equal(queue_next_due(t, 5000, &d, &next, &err), 0);
+	assert_int_equal(ob_table_next_due(t, 5000, &d, &next, &err), 0);
 	assert_int_equal(d.id, b);	/* the older one first */
 	assert_string_equal(d.plugin, "local");
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	store_txn_abort(t);
 	(void)a;
 }
@@ -173,20 +173,22 @@ success_marks_done_with_ids(void **state)
 	struct fx *f = *state;
 	uint64_t id = put(f, "m@x", 1000);
 	struct store_txn *t = begin(f, true);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_OK, NULL, "act-1",
-	    "CAS-01001", 0, 1001, &pol, 0.5, &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_OK,
+	    .activity_id = "act-1", .case_id = "CAS-01001", .retry_after = 0,
+	    .now = 1001, .policy = &pol, .jitter = 0.5 }, &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DONE);
 	assert_int_equal(d.attempts, 1);
 	commit(t);
 	t = begin(f, false);
-	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, id, "local", &d, &err), 0);
 	assert_string_equal(d.activity_id, "act-1");
 	assert_string_equal(d.case_id, "CAS-01001");
 	/* Only webhook is still due. */
-	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_int_equal(ob_table_next_due(t, 5000, &d, NULL, &err), 0);
 	assert_string_equal(d.plugin, "webhook");
 	store_txn_abort(t);
 }
@@ -197,23 +199,27 @@ transient_failure_backs_off(void **state)
 	struct fx *f = *state;
 	uint64_t id = put(f, "m@x", 1000);
 	struct store_txn *t = begin(f, true);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	int64_t next;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_TRANSIENT, "down",
-	    NULL, NULL, 0, 1000, &pol, 1.0, &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "down", .retry_after = 0, .now = 1000, .policy = &pol,
+	    .jitter = 1.0 }, &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.next_at, 1000 + 30);
 	assert_string_equal(d.last_error, "down");
-	assert_int_equal(queue_record(t, id, "webhook", 0, QUEUE_TRANSIENT, "429",
-	    NULL, NULL, 600, 1000, &pol, 0.0, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "webhook", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "429", .retry_after = 600, .now = 1000, .policy = &pol,
+	    .jitter = 0.0 }, &d, &err), 0);
 	assert_int_equal(d.next_at, 1600);	/* Retry-After wins */
 	commit(t);
 	t = begin(f, false);
-	assert_int_equal(queue_next_due(t, 1029, &d, &next, &err), DV_ENOTFOUND);
+	assert_int_equal(ob_table_next_due(t, 1029, &d, &next, &err), DV_ENOTFOUND);
 	assert_int_equal(next, 1030);
-	assert_int_equal(queue_next_due(t, 1030, &d, NULL, &err), 0);
+	assert_int_equal(ob_table_next_due(t, 1030, &d, NULL, &err), 0);
 	assert_string_equal(d.plugin, "local");
 	store_txn_abort(t);
 }
@@ -221,14 +227,14 @@ transient_failure_backs_off(void **state)
 static void
 backoff_doubles_with_jitter_and_cap(void **state)
 {
-	assert_int_equal(queue_backoff(&pol, 1, 1.0), 30);
-	assert_int_equal(queue_backoff(&pol, 1, 0.0), 15);
-	assert_int_equal(queue_backoff(&pol, 2, 1.0), 60);
-	assert_int_equal(queue_backoff(&pol, 4, 1.0), 240);
-	assert_int_equal(queue_backoff(&pol, 30, 1.0), 3600);
-	assert_int_equal(queue_backoff(&pol, 30, 0.0), 1800);
+	assert_int_equal(retry_backoff(&pol, 1, 1.0), 30);
+	assert_int_equal(retry_backoff(&pol, 1, 0.0), 15);
+	assert_int_equal(retry_backoff(&pol, 2, 1.0), 60);
+	assert_int_equal(retry_backoff(&pol, 4, 1.0), 240);
+	assert_int_equal(retry_backoff(&pol, 30, 1.0), 3600);
+	assert_int_equal(retry_backoff(&pol, 30, 0.0), 1800);
 	for (double j = 0; j < 1; j += 0.1) {
-		int64_t v = queue_backoff(&pol, 3, j);
+		int64_t v = retry_backoff(&pol, 3, j);
 		assert_true(v >= 60 && v <= 120);
 	}
 }
@@ -237,34 +243,41 @@ static void
 permanent_or_exhausted_goes_dead_and_retry_revives(void **state)
 {
 	struct fx *f = *state;
-	struct queue_policy few = { 10, 100, 2 };
+	struct retry_policy few = { .base_delay = 10, .max_delay = 100,
+	    .max_attempts = 2 };
 	uint64_t id = put(f, "m@x", 1000);
 	struct store_txn *t = begin(f, true);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_PERMANENT,
-	    "HTTP 400", NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_DEAD);
-	assert_int_equal(queue_record(t, id, "webhook", 0, QUEUE_TRANSIENT, "x",
-	    NULL, NULL, 0, 1000, &few, 0.5, &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_PENDING);
-	assert_int_equal(queue_record(t, id, "webhook", 0, QUEUE_TRANSIENT, "x",
-	    NULL, NULL, 0, 1100, &few, 0.5, &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_DEAD);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_PERMANENT,
+	    .error = "HTTP 400", .retry_after = 0, .now = 1000, .policy = &few,
+	    .jitter = 0.5 }, &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DEAD);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "webhook", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "x", .retry_after = 0, .now = 1000, .policy = &few,
+	    .jitter = 0.5 }, &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "webhook", .gen = 0, .result = OUTBOX_TRANSIENT,
+	    .error = "x", .retry_after = 0, .now = 1100, .policy = &few,
+	    .jitter = 0.5 }, &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DEAD);
 	assert_non_null(strstr(d.last_error, "gave up after 2 attempts"));
-	assert_int_equal(queue_next_due(t, 99999, &d, NULL, &err), DV_ENOTFOUND);
+	assert_int_equal(ob_table_next_due(t, 99999, &d, NULL, &err), DV_ENOTFOUND);
 
-	assert_int_equal(queue_retry(t, id, "local", 2000, &err), 0);
-	assert_int_equal(queue_next_due(t, 2000, &d, NULL, &err), 0);
+	assert_int_equal(ob_table_retry(t, id, "local", 2000, &err), 0);
+	assert_int_equal(ob_table_next_due(t, 2000, &d, NULL, &err), 0);
 	assert_string_equal(d.plugin, "local");
 	assert_int_equal(d.attempts, 0);
-	assert_int_equal(queue_retry(t, id, NULL, 2000, &err), 0);
+	assert_int_equal(ob_table_retry(t, id, NULL, 2000, &err), 0);
 	commit(t);
 }
 
 static int
-count_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
+count_cb(void *arg, uint64_t id, const struct outbox_delivery *d, size_t nd)
 {
 	size_t *n = arg;
 
@@ -279,21 +292,21 @@ drop_removes_everything(void **state)
 	struct fx *f = *state;
 	uint64_t id = put(f, "gone@x", 1000), keep = put(f, "keep@x", 1000);
 	struct store_txn *t = begin(f, true);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	size_t n[2] = { 0, 0 };
 	uint64_t found;
 	const char *err;
 
-	assert_int_equal(queue_drop(t, id, &err), 0);
-	assert_int_equal(queue_drop(t, id, &err), DV_ENOTFOUND);
-	assert_int_equal(queue_find_message_id(t, "gone@x", &found, &err),
+	assert_int_equal(ob_table_drop(t, id, &err), 0);
+	assert_int_equal(ob_table_drop(t, id, &err), DV_ENOTFOUND);
+	assert_int_equal(ob_table_find_message_id(t, "gone@x", &found, &err),
 	    DV_ENOTFOUND);
-	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err),
+	assert_int_equal(ob_table_delivery_get(t, id, "local", &d, &err),
 	    DV_ENOTFOUND);
-	assert_int_equal(queue_foreach(t, count_cb, n, &err), 0);
+	assert_int_equal(ob_table_foreach(t, count_cb, n, &err), 0);
 	assert_int_equal(n[0], 1);
 	assert_int_equal(n[1], 2);
-	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_int_equal(ob_table_next_due(t, 5000, &d, NULL, &err), 0);
 	assert_int_equal(d.id, keep);
 	commit(t);
 }
@@ -304,18 +317,20 @@ state_survives_reopening_the_store(void **state)
 	struct fx *f = *state;
 	uint64_t id = put(f, "m@x", 1000);
 	struct store_txn *t = begin(f, true);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, "local", 0, QUEUE_OK, NULL, "a", "",
-	    0, 1000, &pol, 0.5, NULL, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_OK,
+	    .activity_id = "a", .case_id = "", .retry_after = 0, .now = 1000,
+	    .policy = &pol, .jitter = 0.5 }, NULL, &err), 0);
 	commit(t);
 	store_close(f->st);		/* as a crash or restart would */
 	assert_int_equal(store_open(f->path, NULL, &f->st, &err), 0);
 	t = begin(f, false);
-	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_DONE);
-	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	assert_int_equal(ob_table_next_due(t, 5000, &d, NULL, &err), 0);
 	assert_string_equal(d.plugin, "webhook");
 	store_txn_abort(t);
 	/* Ids keep growing after a restart. */
@@ -326,19 +341,19 @@ static void
 uncommitted_put_leaves_no_trace(void **state)
 {
 	struct fx *f = *state;
-	struct queue_item it = { .received = 1, .raw = raw, .raw_len = 4,
+	struct outbox_item it = { .received = 1, .raw = raw, .raw_len = 4,
 	    .message_id = "ghost@x" };
 	struct store_txn *t = begin(f, true);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	uint64_t id;
 	const char *err;
 
-	assert_int_equal(queue_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, NULL, two_plugins, &id, &err), 0);
 	store_txn_abort(t);		/* the milter tempfails instead */
 	t = begin(f, false);
-	assert_int_equal(queue_find_message_id(t, "ghost@x", &id, &err),
+	assert_int_equal(ob_table_find_message_id(t, "ghost@x", &id, &err),
 	    DV_ENOTFOUND);
-	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), DV_ENOTFOUND);
+	assert_int_equal(ob_table_next_due(t, 5000, &d, NULL, &err), DV_ENOTFOUND);
 	store_txn_abort(t);
 }
 
@@ -355,7 +370,7 @@ long_message_id_is_indexed_by_digest(void **state)
 	mid[sizeof(mid) - 1] = '\0';
 	id = put(f, mid, 5);
 	t = begin(f, false);
-	assert_int_equal(queue_find_message_id(t, mid, &found, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, mid, &found, &err), 0);
 	assert_int_equal(found, id);
 	store_txn_abort(t);
 }
@@ -365,25 +380,25 @@ missing_fields_and_8bit_envelope_round_trip(void **state)
 {
 	struct fx *f = *state;
 	static const char *const bad_rcpts[] = { "j\xf6rg@example.com" };
-	struct queue_item it = { .received = 7, .raw = "x", .raw_len = 1,
+	struct outbox_item it = { .received = 7, .raw = "x", .raw_len = 1,
 	    .envelope_from = "ren\xe9@ext.example", .rcpts = bad_rcpts,
 	    .nrcpts = 1 };		/* no queue id, Message-ID, decision */
 	struct store_txn *t = begin(f, true);
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	uint64_t id;
 	const char *err;
 
-	assert_int_equal(queue_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, NULL, two_plugins, &id, &err), 0);
 	commit(t);
 	t = begin(f, true);
-	assert_int_equal(queue_get(t, id, &m, &err), 0);
+	assert_int_equal(ob_table_get(t, id, &m, &err), 0);
 	assert_null(m->queue_id);
 	assert_null(m->message_id);
 	assert_null(m->decision);
 	assert_string_equal(m->envelope_from, "ren\xef\xbf\xbd@ext.example");
 	assert_string_equal(m->rcpts[0], "j\xef\xbf\xbdrg@example.com");
-	queue_msg_free(m);
-	assert_int_equal(queue_drop(t, id, &err), 0);
+	outbox_msg_free(m);
+	assert_int_equal(ob_table_drop(t, id, &err), 0);
 	commit(t);
 }
 
@@ -393,7 +408,7 @@ orphan_due_entry_does_not_block_the_queue(void **state)
 	struct fx *f = *state;
 	uint64_t a = put(f, "a@x", 1000), b = put(f, "b@x", 2000);
 	struct store_txn *t = begin(f, true);
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	unsigned char kb[8 + 5];
 	MDB_val k = { sizeof(kb), kb };
 	const char *err;
@@ -403,7 +418,7 @@ orphan_due_entry_does_not_block_the_queue(void **state)
 		kb[i] = (unsigned char)(v & 0xff);
 	memcpy(kb + 8, "local", 5);
 	assert_int_equal(mdb_del(t->txn, f->st->qdel, &k, NULL), 0);
-	assert_int_equal(queue_next_due(t, 5000, &d, NULL, &err), 0);
+	assert_int_equal(ob_table_next_due(t, 5000, &d, NULL, &err), 0);
 	assert_true(d.id == a || d.id == b);
 	assert_string_equal(d.plugin, d.id == a ? "webhook" : "local");
 	commit(t);
@@ -415,14 +430,14 @@ same_message_again_is_folded_into_one_entry(void **state)
 	struct fx *f = *state;
 	static const char *const r1[] = { "support@example.com" };
 	static const char *const r2[] = { "alice@example.com" };
-	struct queue_item a = { .received = 1000, .raw = raw,
+	struct outbox_item a = { .received = 1000, .raw = raw,
 	    .raw_len = sizeof(raw) - 1, .message_id = "dup@ext.example",
 	    .rcpts = r1, .nrcpts = 1, .decision = "{\"direction\":\"incoming\","
 	    "\"mailboxes\":[{\"address\":\"support@example.com\"}]}" };
-	struct queue_item b = a;
+	struct outbox_item b = a;
 	struct store_txn *t;
-	struct queue_delivery d;
-	struct queue_msg *m;
+	struct outbox_delivery d;
+	struct outbox_msg *m;
 	uint64_t id1, id2;
 	const char *err;
 
@@ -431,27 +446,30 @@ same_message_again_is_folded_into_one_entry(void **state)
 	b.decision = "{\"direction\":\"incoming\",\"mailboxes\":"
 	    "[{\"address\":\"alice@example.com\"}]}";
 	t = begin(f, true);
-	assert_int_equal(queue_put(t, &a, two_plugins, &id1, &err), 0);
-	assert_int_equal(queue_record(t, id1, "local", 0, QUEUE_OK, NULL, "act",
-	    "", 0, 1001, &pol, 0.5, NULL, &err), 0);
-	assert_int_equal(queue_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(ob_table_put(t, &a, NULL, two_plugins, &id1, &err), 0);
+	assert_int_equal(ob_table_record(t,
+	    &(struct outbox_attempt){ .id = id1, .plugin = "local", .gen = 0,
+	    .result = OUTBOX_OK, .activity_id = "act", .case_id = "",
+	    .retry_after = 0, .now = 1001, .policy = &pol, .jitter = 0.5 },
+	    NULL, &err), 0);
+	assert_int_equal(ob_table_put(t, &b, NULL, two_plugins, &id2, &err), 0);
 	assert_int_equal(id2, id1);
-	assert_int_equal(queue_get(t, id1, &m, &err), 0);
+	assert_int_equal(ob_table_get(t, id1, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 2);
 	assert_non_null(strstr(m->decision, "support@example.com"));
 	assert_non_null(strstr(m->decision, "alice@example.com"));
 	assert_int_equal(m->raw_len, sizeof(raw) - 1);
 	assert_memory_equal(m->raw, raw, sizeof(raw) - 1);
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	/* The plugin that had it gets it again, now with both mailboxes. */
-	assert_int_equal(queue_delivery_get(t, id1, "local", &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(ob_table_delivery_get(t, id1, "local", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	assert_int_equal(d.next_at, 2000);
 	/* A third copy changes nothing more. */
-	assert_int_equal(queue_put(t, &b, two_plugins, &id2, &err), 0);
-	assert_int_equal(queue_get(t, id1, &m, &err), 0);
+	assert_int_equal(ob_table_put(t, &b, NULL, two_plugins, &id2, &err), 0);
+	assert_int_equal(ob_table_get(t, id1, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 2);
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	commit(t);
 }
 
@@ -459,49 +477,55 @@ static void
 merge_during_a_delivery_is_not_lost(void **state)
 {
 	struct fx *f = *state;
-	struct queue_item a = { .received = 1000, .raw = raw,
+	struct outbox_item a = { .received = 1000, .raw = raw,
 	    .raw_len = sizeof(raw) - 1, .message_id = "race@ext.example",
 	    .decision = "{\"mailboxes\":[{\"address\":\"a@example.com\"}]}" };
-	struct queue_item b = a;
+	struct outbox_item b = a;
 	struct store_txn *t;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	uint64_t id, id2, taken;
 	const char *err;
 
 	b.decision = "{\"mailboxes\":[{\"address\":\"b@example.com\"}]}";
 	b.received = 1001;
 	t = begin(f, true);
-	assert_int_equal(queue_put(t, &a, two_plugins, &id, &err), 0);
-	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(ob_table_put(t, &a, NULL, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, id, "local", &d, &err), 0);
 	taken = d.gen;			/* the worker takes it... */
-	assert_int_equal(queue_put(t, &b, two_plugins, &id2, &err), 0);
+	assert_int_equal(ob_table_put(t, &b, NULL, two_plugins, &id2, &err), 0);
 	assert_int_equal(id2, id);	/* ...a copy is merged meanwhile... */
-	assert_int_equal(queue_record(t, id, "local", taken, QUEUE_OK, NULL,
-	    "act", "", 0, 1002, &pol, 0.5, &d, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = taken, .result = OUTBOX_OK,
+	    .activity_id = "act", .case_id = "", .retry_after = 0, .now = 1002,
+	    .policy = &pol, .jitter = 0.5 }, &d, &err), 0);
 	/* ...so the outcome of the older attempt does not close it. */
-	assert_int_equal(d.state, QUEUE_PENDING);
-	assert_int_equal(queue_next_due(t, 1001, &d, NULL, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
+	assert_int_equal(ob_table_next_due(t, 1001, &d, NULL, &err), 0);
 	assert_int_equal(d.id, id);
-	assert_int_equal(queue_record(t, id, "local", d.gen, QUEUE_OK, NULL,
-	    "act", "", 0, 1003, &pol, 0.5, &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = "local", .gen = d.gen, .result = OUTBOX_OK,
+	    .activity_id = "act", .case_id = "", .retry_after = 0, .now = 1003,
+	    .policy = &pol, .jitter = 0.5 }, &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DONE);
 	commit(t);
 }
 
 /* Record @outcome for @plugin of @id (gen 0: never re-armed). */
 static void
-record(struct fx *f, uint64_t id, const char *plugin, enum queue_outcome o)
+record(struct fx *f, uint64_t id, const char *plugin, enum outbox_result o)
 {
 	struct store_txn *t = begin(f, true);
 	const char *err;
 
-	assert_int_equal(queue_record(t, id, plugin, 0, o, o ? "no" : NULL,
-	    o ? NULL : "act-1", NULL, 0, 1000, &pol, 0.5, NULL, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = id,
+	    .plugin = plugin, .gen = 0, .result = o, .error = o ? "no" : NULL,
+	    .activity_id = o ? NULL : "act-1", .retry_after = 0, .now = 1000,
+	    .policy = &pol, .jitter = 0.5 }, NULL, &err), 0);
 	commit(t);
 }
 
 static size_t
-prune(struct fx *f, int64_t before, size_t max, struct queue_prune_pos *pos,
+prune(struct fx *f, int64_t before, size_t max, struct outbox_prune_pos *pos,
     bool *more)
 {
 	struct store_txn *t = begin(f, false);
@@ -510,11 +534,11 @@ prune(struct fx *f, int64_t before, size_t max, struct queue_prune_pos *pos,
 	size_t n, pruned;
 
 	assert_true(max <= 16);
-	assert_int_equal(queue_prune_scan(t, before, max, pos, ids, &n, more,
+	assert_int_equal(ob_table_prune_scan(t, before, max, pos, ids, &n, more,
 	    &err), 0);
 	store_txn_abort(t);
 	t = begin(f, true);
-	assert_int_equal(queue_prune_ids(t, ids, n, before, 9000, &pruned,
+	assert_int_equal(ob_table_prune_ids(t, ids, n, before, 9000, &pruned,
 	    &err), 0);
 	commit(t);
 	return pruned;
@@ -527,18 +551,18 @@ retention_removes_the_text_of_old_done_entries_only(void **state)
 	uint64_t a = put(f, "a@x", 1000), b = put(f, "b@x", 1000),
 	    p = put(f, "p@x", 1200), c = put(f, "c@x", 1500),
 	    d = put(f, "d@x", 5000), id;
-	struct queue_prune_pos pos = { 0 };
-	struct queue_delivery del;
+	struct outbox_prune_pos pos = { 0 };
+	struct outbox_delivery del;
 	struct store_txn *t;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	const char *err;
 	size_t total = 0;
 	bool more;
 
 	for (uint64_t i = a; i <= d; i++) {
 		if (i != p)	/* p stays pending */
-			record(f, i, "local", QUEUE_OK);
-		record(f, i, "webhook", i == b ? QUEUE_PERMANENT : QUEUE_OK);
+			record(f, i, "local", OUTBOX_OK);
+		record(f, i, "webhook", i == b ? OUTBOX_PERMANENT : OUTBOX_OK);
 	}
 	/* At most one entry per pass: a, then b (dead) and p (pending),
 	 * kept, then c; d is too new and ends the round. */
@@ -549,54 +573,54 @@ retention_removes_the_text_of_old_done_entries_only(void **state)
 	assert_int_equal(pos.next, p);	/* the next round: first pending */
 
 	t = begin(f, false);
-	assert_int_equal(queue_get(t, a, &m, &err), 0);
+	assert_int_equal(ob_table_get(t, a, &m, &err), 0);
 	assert_int_equal(m->raw_len, 0);
 	assert_int_equal(m->pruned, 9000);
 	assert_string_equal(m->message_id, "a@x");
 	assert_string_equal(m->rcpts[0], "support@example.com");
-	queue_msg_free(m);
-	assert_int_equal(queue_delivery_get(t, a, "local", &del, &err), 0);
-	assert_int_equal(del.state, QUEUE_DONE);
+	outbox_msg_free(m);
+	assert_int_equal(ob_table_delivery_get(t, a, "local", &del, &err), 0);
+	assert_int_equal(del.state, OUTBOX_DONE);
 	assert_string_equal(del.activity_id, "act-1");
-	assert_int_equal(queue_find_message_id(t, "a@x", &id, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "a@x", &id, &err), 0);
 	assert_int_equal(id, a);
 	for (uint64_t i = b; i <= d; i += i == b ? p - b : d - p) {
 		/* b, p and d: whole */
-		assert_int_equal(queue_get(t, i, &m, &err), 0);
+		assert_int_equal(ob_table_get(t, i, &m, &err), 0);
 		assert_int_equal(m->raw_len, sizeof(raw) - 1);
 		assert_int_equal(m->pruned, 0);
-		queue_msg_free(m);
+		outbox_msg_free(m);
 	}
-	assert_int_equal(queue_get(t, c, &m, &err), 0);
+	assert_int_equal(ob_table_get(t, c, &m, &err), 0);
 	assert_int_equal(m->raw_len, 0);
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	store_txn_abort(t);
 
 	/* Nothing more to do in the next round, until p is done. */
 	assert_int_equal(prune(f, 2000, 16, &pos, &more), 0);
 	assert_false(more);
 	assert_int_equal(pos.next, p);
-	record(f, p, "local", QUEUE_OK);
+	record(f, p, "local", OUTBOX_OK);
 	assert_int_equal(prune(f, 2000, 16, &pos, &more), 1);
 	assert_int_equal(pos.next, d);	/* nothing pending before d now */
 
 	/* What a scan found is checked again when it is applied. */
 	id = put(f, "late@x", 5000);
-	record(f, id, "local", QUEUE_OK);
-	record(f, id, "webhook", QUEUE_OK);
+	record(f, id, "local", OUTBOX_OK);
+	record(f, id, "webhook", OUTBOX_OK);
 	{
-		struct queue_prune_pos from0 = { 0 };
+		struct outbox_prune_pos from0 = { 0 };
 		uint64_t ids[16];
 		size_t n, pruned;
 
 		t = begin(f, false);
-		assert_int_equal(queue_prune_scan(t, 6000, 16, &from0, ids, &n,
+		assert_int_equal(ob_table_prune_scan(t, 6000, 16, &from0, ids, &n,
 		    &more, &err), 0);
 		store_txn_abort(t);
 		assert_int_equal(n, 2);		/* d and late@x */
 		t = begin(f, true);
-		assert_int_equal(queue_drop(t, id, &err), 0);	/* meanwhile */
-		assert_int_equal(queue_prune_ids(t, ids, n, 6000, 9000, &pruned,
+		assert_int_equal(ob_table_drop(t, id, &err), 0);	/* meanwhile */
+		assert_int_equal(ob_table_prune_ids(t, ids, n, 6000, 9000, &pruned,
 		    &err), 0);
 		assert_int_equal(pruned, 1);	/* d; the dropped one is left */
 		commit(t);
@@ -606,11 +630,11 @@ retention_removes_the_text_of_old_done_entries_only(void **state)
 	id = put(f, "a@x", 6000);
 	assert_true(id > d);
 	t = begin(f, false);
-	assert_int_equal(queue_find_message_id(t, "a@x", &id, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "a@x", &id, &err), 0);
 	assert_true(id > d);
-	assert_int_equal(queue_get(t, a, &m, &err), 0);
+	assert_int_equal(ob_table_get(t, a, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 2);		/* not merged into */
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	store_txn_abort(t);
 }
 
@@ -619,7 +643,7 @@ retention_lets_the_store_reuse_the_space(void **state)
 {
 	static char big[1 << 20];
 	struct fx *f = *state;
-	struct queue_prune_pos pos = { 0 };
+	struct outbox_prune_pos pos = { 0 };
 	char datafile[400];
 	struct stat sb;
 	off_t before_prune = 0;
@@ -630,13 +654,14 @@ retention_lets_the_store_reuse_the_space(void **state)
 	snprintf(datafile, sizeof(datafile), "%s/data.mdb", f->path);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < 8; i++) {
-			struct queue_item it = { .received = 1000 + round,
+			struct outbox_item it = { .received = 1000 + round,
 			    .raw = big, .raw_len = sizeof(big) };
 			struct store_txn *t = begin(f, true);
 			const char *err;
 			uint64_t id;
 
-			assert_int_equal(queue_put(t, &it, NULL, &id, &err), 0);
+			assert_int_equal(ob_table_put(t, &it, NULL, NULL, &id,
+			    &err), 0);
 			commit(t);
 		}
 		assert_int_equal(stat(datafile, &sb), 0);
@@ -658,19 +683,19 @@ put_deferred(struct fx *f, const char *mid, const char *rcpt, uint64_t into)
 {
 	const char *one[] = { rcpt };
 	char dec[200];
-	struct queue_item it = {
+	struct outbox_item it = {
 		.received = 1000, .envelope_from = "ann@ext.example",
 		.rcpts = one, .nrcpts = 1, .message_id = mid,
 		.decision = dec, .raw = raw, .raw_len = sizeof(raw) - 1,
-		.defer_index = true, .merge_into = into,
 	};
+	const struct ob_put how = { .defer_index = true, .merge_into = into };
 	struct store_txn *t = begin(f, true);
 	const char *err;
 	uint64_t id;
 
 	snprintf(dec, sizeof(dec), "{\"mailboxes\":[{\"address\":\"%s\"}]}",
 	    rcpt);
-	assert_int_equal(queue_put(t, &it, two_plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, &how, two_plugins, &id, &err), 0);
 	commit(t);
 	return id;
 }
@@ -683,7 +708,7 @@ index_pending(struct fx *f, size_t max, bool *more)
 	const char *err;
 	size_t n;
 
-	assert_int_equal(queue_index_pending(t, two_plugins, NULL, 0, max, &n,
+	assert_int_equal(ob_table_index_pending(t, two_plugins, NULL, 0, max, &n,
 	    more, &err), 0);
 	commit(t);
 	return n;
@@ -698,7 +723,7 @@ static void
 an_8bit_message_id_has_one_key(void **state)
 {
 	struct fx *f = *state;
-	struct queue_index_hint h;
+	struct ob_index_hint h;
 	struct store_txn *t;
 	const char *err;
 	uint64_t a, b, found;
@@ -707,21 +732,21 @@ an_8bit_message_id_has_one_key(void **state)
 
 	a = put(f, "caf\xe9@x", 1000);
 	t = begin(f, false);
-	assert_int_equal(queue_find_message_id(t, "caf\xe9@x", &found, &err),
+	assert_int_equal(ob_table_find_message_id(t, "caf\xe9@x", &found, &err),
 	    0);
 	assert_int_equal(found, a);
-	assert_int_equal(queue_find_message_id(t, "caf\xef\xbf\xbd@x",
+	assert_int_equal(ob_table_find_message_id(t, "caf\xef\xbf\xbd@x",
 	    &found, &err), 0);
 	store_txn_abort(t);
 
 	(void)index_pending(f, 10, &more);		/* the mark */
 	b = put_deferred(f, "th\xe9@x", "support@example.com", 0);
-	h = (struct queue_index_hint){ b, "th\xe9@x", 1000 };
+	h = (struct ob_index_hint){ b, "th\xe9@x", 1000 };
 	t = begin(f, true);
-	assert_int_equal(queue_index_pending(t, two_plugins, &h, 1, 10, &n,
+	assert_int_equal(ob_table_index_pending(t, two_plugins, &h, 1, 10, &n,
 	    &more, &err), 0);
-	assert_int_equal(queue_drop(t, b, &err), 0);
-	assert_int_equal(queue_find_message_id(t, "th\xe9@x", &found, &err),
+	assert_int_equal(ob_table_drop(t, b, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "th\xe9@x", &found, &err),
 	    DV_ENOTFOUND);
 	commit(t);
 }
@@ -730,7 +755,7 @@ static void
 deferred_entries_are_indexed_later_in_order(void **state)
 {
 	struct fx *f = *state;
-	struct queue_delivery d[4], due[4];
+	struct outbox_delivery d[4], due[4];
 	struct store_txn *t;
 	const char *err;
 	uint64_t a, b, c, found;
@@ -743,13 +768,13 @@ deferred_entries_are_indexed_later_in_order(void **state)
 	b = put_deferred(f, "b@x", "support@example.com", 0);
 	c = put_deferred(f, NULL, "alice@example.com", 0);
 	t = begin(f, false);
-	assert_true(queue_exists(t, b));
-	assert_int_equal(queue_find_message_id(t, "b@x", &found, &err),
+	assert_true(ob_table_exists(t, b));
+	assert_int_equal(ob_table_find_message_id(t, "b@x", &found, &err),
 	    DV_ENOTFOUND);
-	assert_int_equal(queue_deliveries(t, b, d, 4, &nd, &err), 0);
+	assert_int_equal(ob_table_deliveries(t, b, d, 4, &nd, &err), 0);
 	assert_int_equal(nd, 0);
 	/* The worker sees only a's deliveries. */
-	assert_int_equal(queue_due_batch(t, 2000, 4, due, &nd, NULL, &err), 0);
+	assert_int_equal(ob_table_due_batch(t, 2000, 4, due, &nd, NULL, &err), 0);
 	assert_int_equal(nd, 2);
 	assert_int_equal(due[0].id, a);
 	store_txn_abort(t);
@@ -758,9 +783,9 @@ deferred_entries_are_indexed_later_in_order(void **state)
 	assert_int_equal(index_pending(f, 1, &more), 1);
 	assert_true(more);
 	t = begin(f, false);
-	assert_int_equal(queue_find_message_id(t, "b@x", &found, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "b@x", &found, &err), 0);
 	assert_int_equal(found, b);
-	assert_int_equal(queue_deliveries(t, c, d, 4, &nd, &err), 0);
+	assert_int_equal(ob_table_deliveries(t, c, d, 4, &nd, &err), 0);
 	assert_int_equal(nd, 0);
 	store_txn_abort(t);
 	assert_int_equal(index_pending(f, 10, &more), 1);
@@ -768,11 +793,11 @@ deferred_entries_are_indexed_later_in_order(void **state)
 	assert_int_equal(index_pending(f, 10, &more), 0);
 
 	t = begin(f, false);
-	assert_int_equal(queue_deliveries(t, c, d, 4, &nd, &err), 0);
+	assert_int_equal(ob_table_deliveries(t, c, d, 4, &nd, &err), 0);
 	assert_int_equal(nd, 2);
-	assert_int_equal(d[0].state, QUEUE_PENDING);
+	assert_int_equal(d[0].state, OUTBOX_PENDING);
 	assert_int_equal(d[0].next_at, 1000);
-	assert_int_equal(queue_due_batch(t, 2000, 4, due, &nd, NULL, &err), 0);
+	assert_int_equal(ob_table_due_batch(t, 2000, 4, due, &nd, NULL, &err), 0);
 	assert_int_equal(nd, 4);	/* a's two, then b's */
 	store_txn_abort(t);
 }
@@ -781,7 +806,7 @@ static void
 indexing_again_keeps_the_deliveries_there(void **state)
 {
 	struct fx *f = *state;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	struct store_txn *t;
 	const char *err;
 	uint64_t b;
@@ -791,8 +816,10 @@ indexing_again_keeps_the_deliveries_there(void **state)
 	b = put_deferred(f, "b@x", "support@example.com", 0);
 	assert_int_equal(index_pending(f, 10, &more), 1);
 	t = begin(f, true);
-	assert_int_equal(queue_record(t, b, "local", 0, QUEUE_OK, NULL, "A1",
-	    NULL, 0, 1001, &pol, 0.5, NULL, &err), 0);
+	assert_int_equal(ob_table_record(t, &(struct outbox_attempt){ .id = b,
+	    .plugin = "local", .gen = 0, .result = OUTBOX_OK,
+	    .activity_id = "A1", .retry_after = 0, .now = 1001, .policy = &pol,
+	    .jitter = 0.5 }, NULL, &err), 0);
 	/* A crash after this commit, before the mark moved: redone. */
 	{
 		static char key[] = "queue/indexed";
@@ -806,11 +833,11 @@ indexing_again_keeps_the_deliveries_there(void **state)
 	commit(t);
 	assert_int_equal(index_pending(f, 10, &more), 1);
 	t = begin(f, false);
-	assert_int_equal(queue_delivery_get(t, b, "local", &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_DONE);
+	assert_int_equal(ob_table_delivery_get(t, b, "local", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DONE);
 	assert_string_equal(d.activity_id, "A1");
-	assert_int_equal(queue_delivery_get(t, b, "webhook", &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(ob_table_delivery_get(t, b, "webhook", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	store_txn_abort(t);
 }
 
@@ -818,9 +845,9 @@ static void
 a_copy_is_folded_into_an_entry_not_indexed_yet(void **state)
 {
 	struct fx *f = *state;
-	struct queue_delivery d[4];
+	struct outbox_delivery d[4];
 	struct store_txn *t;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	const char *err;
 	uint64_t b, b2, gone;
 	size_t nd;
@@ -832,24 +859,24 @@ a_copy_is_folded_into_an_entry_not_indexed_yet(void **state)
 	assert_int_equal(b2, b);
 	/* Folding creates no deliveries: indexing does, for the union. */
 	t = begin(f, false);
-	assert_int_equal(queue_deliveries(t, b, d, 4, &nd, &err), 0);
+	assert_int_equal(ob_table_deliveries(t, b, d, 4, &nd, &err), 0);
 	assert_int_equal(nd, 0);
-	assert_int_equal(queue_get_envelope(t, b, &m, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, b, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 2);
 	assert_non_null(strstr(m->decision, "support@example.com"));
 	assert_non_null(strstr(m->decision, "alice@example.com"));
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	store_txn_abort(t);
 	assert_int_equal(index_pending(f, 10, &more), 1);
 	t = begin(f, false);
-	assert_int_equal(queue_deliveries(t, b, d, 4, &nd, &err), 0);
+	assert_int_equal(ob_table_deliveries(t, b, d, 4, &nd, &err), 0);
 	assert_int_equal(nd, 2);
 	store_txn_abort(t);
 
 	/* An entry dropped meanwhile: the copy gets an entry of its own. */
 	gone = put_deferred(f, "c@x", "support@example.com", 0);
 	t = begin(f, true);
-	assert_int_equal(queue_drop(t, gone, &err), 0);
+	assert_int_equal(ob_table_drop(t, gone, &err), 0);
 	commit(t);
 	b2 = put_deferred(f, "c@x", "alice@example.com", gone);
 	assert_true(b2 > gone);
@@ -860,7 +887,7 @@ static void
 retention_leaves_entries_not_indexed_yet_alone(void **state)
 {
 	struct fx *f = *state;
-	struct queue_prune_pos pos = { 0 };
+	struct outbox_prune_pos pos = { 0 };
 	struct store_txn *t;
 	const char *err;
 	uint64_t ids[4];
@@ -870,7 +897,7 @@ retention_leaves_entries_not_indexed_yet_alone(void **state)
 	(void)index_pending(f, 10, &more);
 	(void)put_deferred(f, "b@x", "support@example.com", 0);
 	t = begin(f, false);
-	assert_int_equal(queue_prune_scan(t, 5000, 4, &pos, ids, &n, &more,
+	assert_int_equal(ob_table_prune_scan(t, 5000, 4, &pos, ids, &n, &more,
 	    &err), 0);
 	assert_int_equal(n, 0);
 	store_txn_abort(t);
@@ -893,7 +920,7 @@ static void
 a_corrupt_entry_is_indexed_due_at_once(void **state)
 {
 	struct fx *f = *state;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	struct store_txn *t;
 	const char *err;
 	uint64_t bad, good;
@@ -908,9 +935,9 @@ a_corrupt_entry_is_indexed_due_at_once(void **state)
 	/* It does not hold up the entry after it. */
 	assert_int_equal(index_pending(f, 10, &more), 2);
 	t = begin(f, false);
-	assert_int_equal(queue_delivery_get(t, bad, "local", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, bad, "local", &d, &err), 0);
 	assert_int_equal(d.next_at, 0);
-	assert_int_equal(queue_delivery_get(t, good, "local", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, good, "local", &d, &err), 0);
 	assert_int_equal(d.next_at, 1000);
 	store_txn_abort(t);
 }
@@ -924,8 +951,8 @@ static void
 hints_spare_reading_the_entries(void **state)
 {
 	struct fx *f = *state;
-	struct queue_delivery d;
-	struct queue_index_hint h[2];
+	struct outbox_delivery d;
+	struct ob_index_hint h[2];
 	struct store_txn *t;
 	const char *err;
 	uint64_t a, b, c, found;
@@ -939,36 +966,36 @@ hints_spare_reading_the_entries(void **state)
 	/* b's record is unreadable; its hint is all indexing needs. */
 	t = begin(f, true);
 	corrupt_record(f, t, b);
-	h[0] = (struct queue_index_hint){ b, "b-hinted@x", 1234 };
-	h[1] = (struct queue_index_hint){ c, NULL, 1500 };
-	assert_int_equal(queue_index_pending(t, two_plugins, h, 2, 10, &n,
+	h[0] = (struct ob_index_hint){ b, "b-hinted@x", 1234 };
+	h[1] = (struct ob_index_hint){ c, NULL, 1500 };
+	assert_int_equal(ob_table_index_pending(t, two_plugins, h, 2, 10, &n,
 	    &more, &err), 0);
 	assert_int_equal(n, 3);
 	commit(t);
 
 	t = begin(f, false);
-	assert_int_equal(queue_find_message_id(t, "a@x", &found, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "a@x", &found, &err), 0);
 	assert_int_equal(found, a);
-	assert_int_equal(queue_find_message_id(t, "b-hinted@x", &found, &err),
+	assert_int_equal(ob_table_find_message_id(t, "b-hinted@x", &found, &err),
 	    0);
 	assert_int_equal(found, b);
-	assert_int_equal(queue_find_message_id(t, "b@x", &found, &err),
+	assert_int_equal(ob_table_find_message_id(t, "b@x", &found, &err),
 	    DV_ENOTFOUND);
 	/* c's hint says it has no Message-ID: none is indexed. */
-	assert_int_equal(queue_find_message_id(t, "c@x", &found, &err),
+	assert_int_equal(ob_table_find_message_id(t, "c@x", &found, &err),
 	    DV_ENOTFOUND);
-	assert_int_equal(queue_delivery_get(t, a, "local", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, a, "local", &d, &err), 0);
 	assert_int_equal(d.next_at, 1000);
-	assert_int_equal(queue_delivery_get(t, b, "local", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, b, "local", &d, &err), 0);
 	assert_int_equal(d.next_at, 1234);
-	assert_int_equal(queue_delivery_get(t, c, "local", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, c, "local", &d, &err), 0);
 	assert_int_equal(d.next_at, 1500);
 	store_txn_abort(t);
 }
 
 /* Fill @d[i] as the due index would have it. */
 static void
-due_at(struct queue_delivery *d, int64_t at, uint64_t id, const char *plugin)
+due_at(struct outbox_delivery *d, int64_t at, uint64_t id, const char *plugin)
 {
 	memset(d, 0, sizeof(*d));
 	d->next_at = at;
@@ -986,7 +1013,7 @@ deliveries_go_in_the_order_plugins_lists_them(void **state)
 {
 	static const char *const names[] = { "webhook", "local", NULL };
 	static const char *const one[] = { "local", NULL };
-	struct queue_delivery d[4];
+	struct outbox_delivery d[4];
 
 	(void)state;
 	due_at(&d[0], 10, 1, "local");

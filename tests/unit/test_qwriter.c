@@ -15,8 +15,7 @@
 
 #include <cmocka.h>
 
-#include "qlog.h"
-#include "qwriter.h"
+#include "outbox/ob_int.h"
 #include "status.h"
 #include "testutil.h"
 
@@ -27,7 +26,7 @@ static char p_local[] = "local";
 static char *const plugins[] = { p_local, NULL };
 
 struct worker {
-	struct qwriter *w;
+	struct ob_writer *w;
 	int n;
 	uint64_t ids[PER_THREAD];
 	char mids[PER_THREAD][64];
@@ -50,12 +49,12 @@ submit_many(void *arg)
 	struct worker *wk = arg;
 
 	for (int i = 0; i < PER_THREAD; i++) {
-		struct queue_item it = { .received = 1, .raw = "x", .raw_len = 1 };
+		struct outbox_item it = { .received = 1, .raw = "x", .raw_len = 1 };
 		char err[256];
 
 		snprintf(wk->mids[i], sizeof(wk->mids[i]), "t%d-m%d@x", wk->n, i);
 		it.message_id = wk->mids[i];
-		if (qwriter_submit(wk->w, &it, false, &wk->ids[i], err, sizeof(err)) != 0)
+		if (ob_writer_submit(wk->w, &it, false, &wk->ids[i], err, sizeof(err)) != 0)
 			wk->failures++;
 	}
 	return NULL;
@@ -70,21 +69,21 @@ concurrent_submitters_all_land_with_their_own_ids(void **state)
 	pthread_t th[THREADS];
 	struct store *st;
 	struct store_txn *t;
-	struct qwriter *w;
+	struct ob_writer *w;
 	uint64_t msgs, commits, icommits, us, found;
 	const char *err;
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	for (int i = 0; i < THREADS; i++) {
 		wk[i] = (struct worker){ .w = w, .n = i };
 		pthread_create(&th[i], NULL, submit_many, &wk[i]);
 	}
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
-	qwriter_stats(w, &msgs, &commits, &icommits, &us);
-	qwriter_stop(w);
+	ob_writer_stats(w, &msgs, &commits, &icommits, &us);
+	ob_writer_stop(w);
 	print_message("# %llu messages in %llu commits\n",
 	    (unsigned long long)msgs, (unsigned long long)commits);
 	assert_int_equal(msgs, THREADS * PER_THREAD);
@@ -94,7 +93,7 @@ concurrent_submitters_all_land_with_their_own_ids(void **state)
 	for (int i = 0; i < THREADS; i++) {
 		assert_int_equal(wk[i].failures, 0);
 		for (int j = 0; j < PER_THREAD; j++) {
-			assert_int_equal(queue_find_message_id(t, wk[i].mids[j],
+			assert_int_equal(ob_table_find_message_id(t, wk[i].mids[j],
 			    &found, &err), 0);
 			assert_int_equal(found, wk[i].ids[j]);
 		}
@@ -105,7 +104,7 @@ concurrent_submitters_all_land_with_their_own_ids(void **state)
 }
 
 struct big_arg {
-	struct qwriter *w;
+	struct ob_writer *w;
 	int rc;
 	char err[256];
 };
@@ -115,11 +114,11 @@ submit_big(void *arg)
 {
 	struct big_arg *b = arg;
 	static char huge[3 << 20];
-	struct queue_item it = { .received = 1, .raw = huge,
+	struct outbox_item it = { .received = 1, .raw = huge,
 	    .raw_len = sizeof(huge), .message_id = "huge@x" };
 	uint64_t id;
 
-	b->rc = qwriter_submit(b->w, &it, false, &id, b->err, sizeof(b->err));
+	b->rc = ob_writer_submit(b->w, &it, false, &id, b->err, sizeof(b->err));
 	return NULL;
 }
 
@@ -136,13 +135,13 @@ a_message_that_cannot_be_stored_fails_alone(void **state)
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &wk.w, &err), 0);
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &wk.w, &err), 0);
 	big.w = wk.w;
 	pthread_create(&a, NULL, submit_big, &big);
 	pthread_create(&b, NULL, submit_many, &wk);
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
-	qwriter_stop(wk.w);
+	ob_writer_stop(wk.w);
 	assert_int_equal(big.rc, DV_EFULL);
 	assert_non_null(strstr(big.err, "DatabaseMapSize"));
 	assert_int_equal(wk.failures, 0);
@@ -155,8 +154,8 @@ an_expected_message_that_never_comes_does_not_hold_commits(void **state)
 {
 	char *dir = scratch_dir(), path[300];
 	struct store_opts o = { .mapsize = 16 << 20, .create = true };
-	struct queue_item it = { .received = 1, .raw = "x", .raw_len = 1 };
-	struct qwriter *w;
+	struct outbox_item it = { .received = 1, .raw = "x", .raw_len = 1 };
+	struct ob_writer *w;
 	struct store *st;
 	const char *err;
 	char ebuf[256];
@@ -165,23 +164,23 @@ an_expected_message_that_never_comes_does_not_hold_commits(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	/* Two being received; one is abandoned, one submitted. */
-	qwriter_expect(w, +1);
-	qwriter_expect(w, +1);
-	assert_int_equal(qwriter_submit(w, &it, true, &id, ebuf, sizeof(ebuf)),
+	ob_writer_expect(w, +1);
+	ob_writer_expect(w, +1);
+	assert_int_equal(ob_writer_submit(w, &it, true, &id, ebuf, sizeof(ebuf)),
 	    0);
-	qwriter_expect(w, -1);
+	ob_writer_expect(w, -1);
 	/* Nothing is expected now: the next one goes at once. */
-	assert_int_equal(qwriter_submit(w, &it, false, &id, ebuf,
+	assert_int_equal(ob_writer_submit(w, &it, false, &id, ebuf,
 	    sizeof(ebuf)), 0);
-	qwriter_expect(w, -1);		/* more -1 than +1 is harmless */
-	assert_int_equal(qwriter_submit(w, &it, false, &id, ebuf,
+	ob_writer_expect(w, -1);		/* more -1 than +1 is harmless */
+	assert_int_equal(ob_writer_submit(w, &it, false, &id, ebuf,
 	    sizeof(ebuf)), 0);
-	qwriter_stats(w, &msgs, &commits, &icommits, &us);
+	ob_writer_stats(w, &msgs, &commits, &icommits, &us);
 	assert_int_equal(msgs, 3);
 	assert_int_equal(commits, 3);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	store_close(st);
 	rm_tree(dir);
 }
@@ -192,21 +191,21 @@ stop_with_nothing_pending_returns(void **state)
 	char *dir = scratch_dir(), path[300];
 	struct store_opts o = { .mapsize = 2 << 20, .create = true };
 	struct store *st;
-	struct qwriter *w;
+	struct ob_writer *w;
 	const char *err;
 
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, log_at(path), NULL, NULL, &w, &err), 0);
-	qwriter_stop(w);
-	qwriter_stop(NULL);
+	assert_int_equal(ob_writer_start(st, log_at(path), NULL, NULL, &w, &err), 0);
+	ob_writer_stop(w);
+	ob_writer_stop(NULL);
 	store_close(st);
 	rm_tree(dir);
 }
 
 /* Three messages of 10 MB waiting together: no two share a commit. */
 struct ten_mb_arg {
-	struct qwriter *w;
+	struct ob_writer *w;
 	char mid[32];
 	int rc;
 };
@@ -216,12 +215,12 @@ submit_ten_mb(void *arg)
 {
 	struct ten_mb_arg *a = arg;
 	static const char ten_mb[10 << 20];
-	struct queue_item it = { .received = 1, .raw = ten_mb,
+	struct outbox_item it = { .received = 1, .raw = ten_mb,
 	    .raw_len = sizeof(ten_mb), .message_id = a->mid };
 	char err[256];
 	uint64_t id;
 
-	a->rc = qwriter_submit(a->w, &it, false, &id, err, sizeof(err));
+	a->rc = ob_writer_submit(a->w, &it, false, &id, err, sizeof(err));
 	return NULL;
 }
 
@@ -234,7 +233,7 @@ a_batch_is_bounded_in_bytes(void **state)
 	pthread_t th[3];
 	struct store *st;
 	struct store_txn *t;
-	struct qwriter *w;
+	struct ob_writer *w;
 	uint64_t msgs, commits, icommits, us;
 	const char *err;
 	int waited = 0;
@@ -242,7 +241,7 @@ a_batch_is_bounded_in_bytes(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
-	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	/* Hold the write lock: the writer blocks on its first batch. */
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
 	for (int i = 0; i < 3; i++) {
@@ -251,19 +250,19 @@ a_batch_is_bounded_in_bytes(void **state)
 		pthread_create(&th[i], NULL, submit_ten_mb, &a[i]);
 	}
 	/* One taken (alone, whichever came first), two left waiting. */
-	while (qwriter_waiting(w) != 2 && waited++ < 1000) {
+	while (ob_writer_waiting(w) != 2 && waited++ < 1000) {
 		struct timespec ms10 = { 0, 10 * 1000 * 1000 };
 
 		nanosleep(&ms10, NULL);
 	}
-	assert_int_equal(qwriter_waiting(w), 2);
+	assert_int_equal(ob_writer_waiting(w), 2);
 	store_txn_abort(t);
 	for (int i = 0; i < 3; i++) {
 		pthread_join(th[i], NULL);
 		assert_int_equal(a[i].rc, 0);
 	}
-	qwriter_stats(w, &msgs, &commits, &icommits, &us);
-	qwriter_stop(w);
+	ob_writer_stats(w, &msgs, &commits, &icommits, &us);
+	ob_writer_stop(w);
 	assert_int_equal(msgs, 3);
 	assert_int_equal(commits, 3);
 	store_close(st);
@@ -278,48 +277,48 @@ count_indexed(void)
 	atomic_fetch_add(&indexed_calls, 1);
 }
 
-static struct qwriter *
+static struct ob_writer *
 start(struct store **st, char **dir, char *const *pl)
 {
 	char path[300];
 	struct store_opts o = { .mapsize = 16 << 20, .create = true };
-	struct qwriter *w;
+	struct ob_writer *w;
 	const char *err;
 
 	*dir = scratch_dir();
 	snprintf(path, sizeof(path), "%s/db", *dir);
 	assert_int_equal(store_open(path, &o, st, &err), 0);
-	assert_int_equal(qwriter_start(*st, log_at(path), pl, count_indexed, &w,
+	assert_int_equal(ob_writer_start(*st, log_at(path), pl, count_indexed, &w,
 	    &err), 0);
 	return w;
 }
 
 static uint64_t
-submit(struct qwriter *w, const char *mid, const char *rcpt)
+submit(struct ob_writer *w, const char *mid, const char *rcpt)
 {
 	const char *one[] = { rcpt };
-	struct queue_item it = { .received = 1, .raw = "x", .raw_len = 1,
+	struct outbox_item it = { .received = 1, .raw = "x", .raw_len = 1,
 	    .message_id = mid, .rcpts = one, .nrcpts = 1 };
 	char err[256];
 	uint64_t id;
 
-	assert_int_equal(qwriter_submit(w, &it, false, &id, err, sizeof(err)),
+	assert_int_equal(ob_writer_submit(w, &it, false, &id, err, sizeof(err)),
 	    0);
 	return id;
 }
 
 /* Where correlation looks: the writer's entries, then the index. */
 static bool
-find(struct qwriter *w, struct store *st, const char *mid, uint64_t *id)
+find(struct ob_writer *w, struct store *st, const char *mid, uint64_t *id)
 {
 	struct store_txn *t;
 	const char *err;
 	bool hit;
 
-	if (qwriter_find_message_id(w, mid, id))
+	if (ob_writer_find_message_id(w, mid, id, NULL))
 		return true;
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	hit = queue_find_message_id(t, mid, id, &err) == 0;
+	hit = ob_table_find_message_id(t, mid, id, &err) == 0;
 	store_txn_abort(t);
 	return hit;
 }
@@ -329,9 +328,9 @@ entries_are_indexed_soon_and_found_meanwhile(void **state)
 {
 	struct store *st;
 	struct store_txn *t;
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	char *dir;
-	struct qwriter *w = start(&st, &dir, plugins);
+	struct ob_writer *w = start(&st, &dir, plugins);
 	const char *err;
 	uint64_t id, found = 0;
 	int calls = atomic_load(&indexed_calls), waited = 0;
@@ -340,21 +339,21 @@ entries_are_indexed_soon_and_found_meanwhile(void **state)
 	id = submit(w, "soon@x", "support@example.com");
 	assert_true(find(w, st, "soon@x", &found));
 	assert_int_equal(found, id);
-	/* Indexed within QW_INDEX_IDLE_US of quiet, and the worker told. */
+	/* Indexed within OB_INDEX_IDLE_US of quiet, and the worker told. */
 	while (atomic_load(&indexed_calls) == calls && waited++ < 500) {
 		struct timespec ms10 = { 0, 10 * 1000 * 1000 };
 
 		nanosleep(&ms10, NULL);
 	}
-	assert_int_equal(qwriter_pending(w), 0);
-	assert_false(qwriter_find_message_id(w, "soon@x", &found));
+	assert_int_equal(ob_writer_pending(w), 0);
+	assert_false(ob_writer_find_message_id(w, "soon@x", &found, NULL));
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_find_message_id(t, "soon@x", &found, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "soon@x", &found, &err), 0);
 	assert_int_equal(found, id);
-	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
-	assert_int_equal(d.state, QUEUE_PENDING);
+	assert_int_equal(ob_table_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_PENDING);
 	store_txn_abort(t);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	store_close(st);
 	rm_tree(dir);
 }
@@ -364,10 +363,10 @@ a_copy_in_another_commit_joins_the_entry(void **state)
 {
 	struct store *st;
 	struct store_txn *t;
-	struct queue_msg *m;
-	struct queue_delivery d[4];
+	struct outbox_msg *m;
+	struct outbox_delivery d[4];
 	char *dir;
-	struct qwriter *w = start(&st, &dir, plugins);
+	struct ob_writer *w = start(&st, &dir, plugins);
 	const char *err;
 	uint64_t a, b, c;
 	size_t nd;
@@ -376,19 +375,19 @@ a_copy_in_another_commit_joins_the_entry(void **state)
 	a = submit(w, "copy@x", "support@example.com");
 	b = submit(w, "copy@x", "alice@example.com");
 	assert_int_equal(b, a);
-	qwriter_flush(w);
-	assert_int_equal(qwriter_pending(w), 0);
+	ob_writer_flush(w);
+	assert_int_equal(ob_writer_pending(w), 0);
 	/* Once indexed, a third copy still joins it (through the index). */
 	c = submit(w, "copy@x", "bob@example.com");
 	assert_int_equal(c, a);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_get_envelope(t, a, &m, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, a, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 3);
-	queue_msg_free(m);
-	assert_int_equal(queue_deliveries(t, a, d, 4, &nd, &err), 0);
+	outbox_msg_free(m);
+	assert_int_equal(ob_table_deliveries(t, a, d, 4, &nd, &err), 0);
 	assert_int_equal(nd, 1);
-	assert_false(queue_exists(t, a + 1));
+	assert_false(ob_table_exists(t, a + 1));
 	store_txn_abort(t);
 	store_close(st);
 	rm_tree(dir);
@@ -399,12 +398,13 @@ what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 {
 	char *dir = scratch_dir(), path[300];
 	struct store_opts o = { .mapsize = 16 << 20, .create = true };
-	struct queue_item it = { .received = 7, .raw = "x", .raw_len = 1,
-	    .message_id = "left@x", .defer_index = true };
-	struct queue_delivery d;
+	struct outbox_item it = { .received = 7, .raw = "x", .raw_len = 1,
+	    .message_id = "left@x" };
+	const struct ob_put how = { .defer_index = true };
+	struct outbox_delivery d;
 	struct store *st;
 	struct store_txn *t;
-	struct qwriter *w;
+	struct ob_writer *w;
 	const char *err;
 	uint64_t id, found;
 	size_t n;
@@ -414,19 +414,19 @@ what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
 	/* A writer's commit, and then the process died. */
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
-	assert_int_equal(queue_index_pending(t, plugins, NULL, 0, 10, &n, NULL, &err),
+	assert_int_equal(ob_table_index_pending(t, plugins, NULL, 0, 10, &n, NULL, &err),
 	    0);
-	assert_int_equal(queue_put(t, &it, plugins, &id, &err), 0);
+	assert_int_equal(ob_table_put(t, &it, &how, plugins, &id, &err), 0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 
-	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w, &err), 0);
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w, &err), 0);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_find_message_id(t, "left@x", &found, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "left@x", &found, &err), 0);
 	assert_int_equal(found, id);
-	assert_int_equal(queue_delivery_get(t, id, "local", &d, &err), 0);
+	assert_int_equal(ob_table_delivery_get(t, id, "local", &d, &err), 0);
 	assert_int_equal(d.next_at, 7);
 	store_txn_abort(t);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	store_close(st);
 	rm_tree(dir);
 }
@@ -436,32 +436,32 @@ after_a_restart_a_copy_of_an_old_entry_is_not_new(void **state)
 {
 	struct store *st;
 	struct store_txn *t;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	char *dir, path[300];
-	struct qwriter *w = start(&st, &dir, plugins);
+	struct ob_writer *w = start(&st, &dir, plugins);
 	const char *err;
 	uint64_t a, b;
 	int calls;
 
 	(void)state;
 	a = submit(w, "old@x", "support@example.com");
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	snprintf(path, sizeof(path), "%s/db", dir);
-	assert_int_equal(qwriter_start(st, log_at(path), plugins,
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins,
 	    count_indexed, &w, &err), 0);
 	calls = atomic_load(&indexed_calls);
 	b = submit(w, "old@x", "alice@example.com");
 	assert_int_equal(b, a);
 	/* Folded through the index once stored; the worker told. */
-	qwriter_flush(w);
-	assert_int_equal(qwriter_pending(w), 0);
+	ob_writer_flush(w);
+	assert_int_equal(ob_writer_pending(w), 0);
 	assert_true(atomic_load(&indexed_calls) > calls);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_get_envelope(t, a, &m, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, a, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 2);
-	queue_msg_free(m);
-	assert_false(queue_exists(t, a + 1));
+	outbox_msg_free(m);
+	assert_false(ob_table_exists(t, a + 1));
 	store_txn_abort(t);
 	store_close(st);
 	rm_tree(dir);
@@ -473,24 +473,24 @@ a_logged_message_reaches_the_store_later(void **state)
 	struct store *st;
 	struct store_txn *t;
 	char *dir;
-	struct qwriter *w = start(&st, &dir, plugins);
+	struct ob_writer *w = start(&st, &dir, plugins);
 	const char *err;
 	uint64_t id, found;
 
 	(void)state;
 	id = submit(w, "later@x", "support@example.com");
 	/* Durable in the log, known to the writer, not in LMDB yet. */
-	assert_int_equal(qwriter_pending(w), 1);
-	assert_true(qwriter_find_message_id(w, "later@x", &found));
+	assert_int_equal(ob_writer_pending(w), 1);
+	assert_true(ob_writer_find_message_id(w, "later@x", &found, NULL));
 	assert_int_equal(found, id);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_false(queue_exists(t, id));
+	assert_false(ob_table_exists(t, id));
 	store_txn_abort(t);
-	qwriter_flush(w);
+	ob_writer_flush(w);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_true(queue_exists(t, id));
+	assert_true(ob_table_exists(t, id));
 	store_txn_abort(t);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	store_close(st);
 	rm_tree(dir);
 }
@@ -499,12 +499,13 @@ a_logged_message_reaches_the_store_later(void **state)
 static void
 a_taken_id_does_not_cost_the_message(void **state)
 {
-	struct queue_item other = { .received = 1, .raw = "y", .raw_len = 1,
+	struct outbox_item other = { .received = 1, .raw = "y", .raw_len = 1,
 	    .message_id = "other@x" };
+	struct ob_put how = { 0 };
 	struct store *st;
 	struct store_txn *t;
 	char *dir;
-	struct qwriter *w = start(&st, &dir, plugins);
+	struct ob_writer *w = start(&st, &dir, plugins);
 	const char *err;
 	uint64_t id, got, found;
 
@@ -512,19 +513,19 @@ a_taken_id_does_not_cost_the_message(void **state)
 	/* Holding the write lock keeps the writer from storing it. */
 	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
 	id = submit(w, "reserved@x", "support@example.com");
-	other.id = id;
-	assert_int_equal(queue_put(t, &other, plugins, &got, &err), 0);
+	how.id = id;
+	assert_int_equal(ob_table_put(t, &other, &how, plugins, &got, &err), 0);
 	assert_int_equal(got, id);
 	assert_int_equal(store_txn_commit(t, &err), 0);
-	qwriter_flush(w);
+	ob_writer_flush(w);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_find_message_id(t, "reserved@x", &found, &err),
+	assert_int_equal(ob_table_find_message_id(t, "reserved@x", &found, &err),
 	    0);
 	assert_true(found > id);
-	assert_int_equal(queue_find_message_id(t, "other@x", &found, &err), 0);
+	assert_int_equal(ob_table_find_message_id(t, "other@x", &found, &err), 0);
 	assert_int_equal(found, id);
 	store_txn_abort(t);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	store_close(st);
 	rm_tree(dir);
 }
@@ -537,7 +538,7 @@ a_taken_id_does_not_cost_the_message(void **state)
 #define CRASH_MSGS 20
 
 static int
-count_rec(const struct qlog_rec *rec, uint64_t lsn, void *arg)
+count_rec(const struct ob_log_rec *rec, uint64_t lsn, void *arg)
 {
 	(void)rec;
 	(void)lsn;
@@ -552,11 +553,11 @@ logged_messages_survive_a_crash(void **state)
 	struct store_opts o = { .mapsize = 16 << 20, .create = true };
 	uint64_t ids[CRASH_MSGS], found, next, ident, applied;
 	size_t logged = 0;
-	struct queue_delivery d;
-	struct queue_msg *m;
+	struct outbox_delivery d;
+	struct outbox_msg *m;
 	struct store *st;
 	struct store_txn *t;
-	struct qwriter *w;
+	struct ob_writer *w;
 	const char *err;
 	int fds[2], status;
 	pid_t pid;
@@ -569,7 +570,7 @@ logged_messages_survive_a_crash(void **state)
 
 		close(fds[0]);
 		if (store_open(path, &o, &st, &err) != 0 ||
-		    qwriter_start(st, log_at(path), plugins, NULL, &w,
+		    ob_writer_start(st, log_at(path), plugins, NULL, &w,
 		    &err) != 0)
 			_exit(2);
 		for (int i = 0; i < CRASH_MSGS; i++) {
@@ -580,11 +581,11 @@ logged_messages_survive_a_crash(void **state)
 			    "alice@example.com" : "support@example.com");
 		}
 		/* Some of it must still be only in the log. */
-		if (qwriter_pending(w) == 0)
+		if (ob_writer_pending(w) == 0)
 			_exit(3);
 		if (write(fds[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids))
 			_exit(4);
-		_exit(0);		/* no qwriter_stop(): a crash */
+		_exit(0);		/* no ob_writer_stop(): a crash */
 	}
 	close(fds[1]);
 	assert_int_equal(read(fds[0], ids, sizeof(ids)), (ssize_t)sizeof(ids));
@@ -596,43 +597,43 @@ logged_messages_survive_a_crash(void **state)
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
 	/* What dvmilterctl queue logged sees before the restart. */
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_log_state(t, &ident, &applied, &err), 0);
+	assert_int_equal(ob_table_log_state(t, &ident, &applied, &err), 0);
 	store_txn_abort(t);
-	assert_int_equal(qlog_peek(log_at(path), ident, applied, count_rec,
+	assert_int_equal(ob_log_peek(log_at(path), ident, applied, count_rec,
 	    &logged, &err), 0);
 	assert_true(logged > 0);
-	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w,
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w,
 	    &err), 0);
-	assert_int_equal(qwriter_pending(w), 0);
+	assert_int_equal(ob_writer_pending(w), 0);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
 	for (int i = 0; i < CRASH_MSGS; i++) {
 		char mid[32];
 
 		snprintf(mid, sizeof(mid), "crash%d@x",
 		    i % 5 == 4 ? i - 1 : i);
-		assert_int_equal(queue_find_message_id(t, mid, &found, &err),
+		assert_int_equal(ob_table_find_message_id(t, mid, &found, &err),
 		    0);
 		assert_int_equal(found, ids[i]);
-		assert_int_equal(queue_delivery_get(t, found, "local", &d,
+		assert_int_equal(ob_table_delivery_get(t, found, "local", &d,
 		    &err), 0);
-		assert_int_equal(queue_get_envelope(t, found, &m, &err), 0);
+		assert_int_equal(ob_table_get_envelope(t, found, &m, &err), 0);
 		assert_int_equal(m->nrcpts, i % 5 == 3 || i % 5 == 4 ? 2 : 1);
-		queue_msg_free(m);
+		outbox_msg_free(m);
 	}
 	store_txn_abort(t);
 	next = submit(w, "after@x", "support@example.com");
 	for (int i = 0; i < CRASH_MSGS; i++)
 		assert_true(next > ids[i]);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	/* A clean stop leaves the log with nothing to store again. */
-	assert_int_equal(qwriter_start(st, log_at(path), plugins, NULL, &w,
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w,
 	    &err), 0);
 	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
-	assert_int_equal(queue_get_envelope(t, next, &m, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, next, &m, &err), 0);
 	assert_int_equal(m->nrcpts, 1);
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	store_txn_abort(t);
-	qwriter_stop(w);
+	ob_writer_stop(w);
 	store_close(st);
 	rm_tree(dir);
 }

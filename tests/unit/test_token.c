@@ -29,13 +29,13 @@ round_trip_in_a_subject(void **state)
 	assert_int_equal(strncmp(tok, "CRM:1042-", 9), 0);
 	assert_int_equal(strlen(tok), 17);
 	snprintf(subj, sizeof(subj), "RE: Printer on fire %s", tok);
-	assert_int_equal(token_find(&K1, "CRM:", subj, &id), 0);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, NULL), 0);
 	assert_int_equal(id, 1042);
 	/* Mail clients may lower-case it. */
 	for (char *c = subj; *c; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
-	assert_int_equal(token_find(&K1, "CRM:", subj, &id), 0);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, NULL), 0);
 }
 
 static void
@@ -47,15 +47,15 @@ altered_or_forged_tokens_are_refused(void **state)
 	assert_int_equal(token_make(&K1, "CRM:", 1042, tok, sizeof(tok)), 0);
 	/* Someone else's case number with our tag. */
 	snprintf(subj, sizeof(subj), "Hi CRM:1043%s", tok + 8);
-	assert_int_equal(token_find(&K1, "CRM:", subj, &id), DV_EINVAL);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, NULL), DV_EINVAL);
 	/* The right number with a changed tag. */
 	snprintf(subj, sizeof(subj), "Hi %s", tok);
 	subj[strlen(subj) - 1] = subj[strlen(subj) - 1] == 'A' ? 'B' : 'A';
-	assert_int_equal(token_find(&K1, "CRM:", subj, &id), DV_EINVAL);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, NULL), DV_EINVAL);
 	/* A token made under another key. */
 	assert_int_equal(token_make(&K2, "CRM:", 1042, tok, sizeof(tok)), 0);
 	snprintf(subj, sizeof(subj), "Hi %s", tok);
-	assert_int_equal(token_find(&K1, "CRM:", subj, &id), DV_EINVAL);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, NULL), DV_EINVAL);
 }
 
 static void
@@ -69,7 +69,7 @@ no_token_and_lookalikes(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
-		if (token_find(&K1, "CRM:", none[i], &id) != DV_ENOTFOUND)
+		if (token_find(&K1, "CRM:", none[i], &id, NULL) != DV_ENOTFOUND)
 			fail_msg("\"%s\" was taken for a token", none[i]);
 }
 
@@ -82,15 +82,39 @@ last_token_wins_and_prefix_is_configurable(void **state)
 	token_make(&K1, "CRM:", 1, a, sizeof(a));
 	token_make(&K1, "CRM:", 2, b, sizeof(b));
 	snprintf(subj, sizeof(subj), "%s RE: %s", a, b);
-	assert_int_equal(token_find(&K1, "CRM:", subj, &id), 0);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, NULL), 0);
 	assert_int_equal(id, 2);
 	token_make(&K1, "Ticket#", 77, a, sizeof(a));
 	snprintf(subj, sizeof(subj), "Re: [%s] help", a);
-	assert_int_equal(token_find(&K1, "Ticket#", subj, &id), 0);
+	assert_int_equal(token_find(&K1, "Ticket#", subj, &id, NULL), 0);
 	assert_int_equal(id, 77);
-	assert_int_equal(token_find(&K1, "CRM:", subj, &id), DV_ENOTFOUND);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, NULL), DV_ENOTFOUND);
 	assert_int_equal(token_make(&K1, "A-prefix-far-too-long:", 1, a,
 	    sizeof(a)), DV_EINVAL);
+}
+
+/* A bogus token appended after a valid one must not hide it. */
+static void
+forged_token_after_a_valid_one_is_passed_over_and_reported(void **state)
+{
+	char a[TOKEN_MAX], subj[200];
+	uint64_t id = 0;
+	bool forged = false;
+
+	token_make(&K1, "CRM:", 41, a, sizeof(a));
+	snprintf(subj, sizeof(subj), "Re: %s Re: CRM:99-AAAAAAAA", a);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, &forged), 0);
+	assert_int_equal(id, 41);
+	assert_true(forged);
+	snprintf(subj, sizeof(subj), "Re: %s", a);
+	assert_int_equal(token_find(&K1, "CRM:", subj, &id, &forged), 0);
+	assert_false(forged);
+	assert_int_equal(token_find(&K1, "CRM:", "CRM:99-AAAAAAAA", &id,
+	    &forged), DV_EINVAL);
+	assert_true(forged);
+	assert_int_equal(token_find(&K1, "CRM:", NULL, &id, &forged),
+	    DV_ENOTFOUND);
+	assert_false(forged);
 }
 
 static void
@@ -128,6 +152,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip_in_a_subject),
+		cmocka_unit_test(
+		    forged_token_after_a_valid_one_is_passed_over_and_reported),
 		cmocka_unit_test(altered_or_forged_tokens_are_refused),
 		cmocka_unit_test(no_token_and_lookalikes),
 		cmocka_unit_test(last_token_wins_and_prefix_is_configurable),

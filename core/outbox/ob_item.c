@@ -1,5 +1,6 @@
 /*
- * qitem.c - a queue_item as bytes (see qitem.h).
+ * ob_item.c - an outbox_item as bytes: a log record's payload (see
+ * ob_int.h). It knows neither the log nor LMDB.
  *
  * Layout: id u64, merge_into u64, received i64, direction u32, truncated
  * u32, four strings (queue_id, envelope_from, message_id, decision),
@@ -14,7 +15,7 @@
 #include <string.h>
 
 #include "le.h"
-#include "qitem.h"
+#include "ob_int.h"
 #include "status.h"
 
 #define NULLSTR 0xffffffffu
@@ -26,7 +27,7 @@ str_size(const char *s)
 }
 
 size_t
-qitem_size(const struct queue_item *it)
+ob_item_size(const struct outbox_item *it)
 {
 	const char *s[4] = { it->queue_id, it->envelope_from, it->message_id,
 	    it->decision };
@@ -61,12 +62,13 @@ put_str(unsigned char *p, const char *s)
 }
 
 int
-qitem_encode(const struct queue_item *it, unsigned char *dst, size_t len)
+ob_item_encode(const struct outbox_item *it, const struct ob_put *how,
+    unsigned char *dst, size_t len)
 {
 	unsigned char *p = dst;
 
-	p = le_put(p, it->id, 8);
-	p = le_put(p, it->merge_into, 8);
+	p = le_put(p, how->id, 8);
+	p = le_put(p, how->merge_into, 8);
 	p = le_put(p, (uint64_t)it->received, 8);
 	p = le_put(p, (uint32_t)it->direction, 4);
 	p = le_put(p, it->truncated ? 1 : 0, 4);
@@ -126,15 +128,15 @@ get_str(struct rd *r)
 }
 
 int
-qitem_decode(const void *data, size_t len, struct qitem *q)
+ob_item_decode(const void *data, size_t len, struct ob_logged *q)
 {
 	struct rd r = { data, (const unsigned char *)data + len, false };
-	struct queue_item *it = &q->it;
+	struct outbox_item *it = &q->it;
 	uint64_t n;
 
 	memset(q, 0, sizeof(*q));
-	it->id = get(&r, 8);
-	it->merge_into = get(&r, 8);
+	q->how.id = get(&r, 8);
+	q->how.merge_into = get(&r, 8);
 	it->received = (int64_t)get(&r, 8);
 	it->direction = (int)get(&r, 4);
 	it->truncated = get(&r, 4) != 0;
@@ -156,7 +158,7 @@ qitem_decode(const void *data, size_t len, struct qitem *q)
 	it->raw_len = get(&r, 8);
 	if (r.bad || it->raw_len !=
 	    (uint64_t)(r.end - r.p)) {
-		qitem_clear(q);
+		ob_item_clear(q);
 		return DV_ECORRUPT;
 	}
 	it->raw = r.p;
@@ -164,7 +166,7 @@ qitem_decode(const void *data, size_t len, struct qitem *q)
 }
 
 void
-qitem_clear(struct qitem *q)
+ob_item_clear(struct ob_logged *q)
 {
 	free(q->rcpts);
 	q->rcpts = NULL;

@@ -1,13 +1,10 @@
 /*
- * queue.c - the outbox tables.
+ * ob_table.c - the outbox's LMDB tables (layout in ob_int.h): entries,
+ * their deliveries, the due index and the Message-ID index.
  *
- * Layout (all in the store's environment; ids are 8-byte big-endian so
- * LMDB's byte order is numeric order):
- *   qmsg    id -> version byte, 4-byte length, JSON envelope, raw message
- *   qdel    id + plugin -> JSON delivery state
- *   qdue    next_at (8) + id (8) + plugin -> ""   (pending ones only)
- *   qmsgid  Message-ID (or its SHA-256 if too long for a key) -> id
- * It decides nothing about what to track and never calls a plugin.
+ * Everything happens in the caller's transaction. It decides nothing
+ * about what to track, never calls a plugin, and leaves when to retry
+ * to core/retry.
  */
 #include "config.h"
 
@@ -20,7 +17,8 @@
 #include <lmdb.h>
 #include <openssl/evp.h>
 
-#include "queue.h"
+#include "ob_int.h"
+#include "retry.h"
 #include "smart.h"
 #include "status.h"
 #include "store_int.h"
@@ -120,7 +118,7 @@ msgid_key(const char *mid, char *buf, MDB_val *k)
 /* --- delivery records ------------------------------------------------------ */
 
 static int
-del_encode(const struct queue_delivery *d, char **out)
+del_encode(const struct outbox_delivery *d, char **out)
 {
 	json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
 	    "state", d->state, "attempts", (json_int_t)d->attempts,
@@ -136,7 +134,7 @@ del_encode(const struct queue_delivery *d, char **out)
 }
 
 static int
-del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
+del_decode(const MDB_val *k, const MDB_val *v, struct outbox_delivery *d)
 {
 	json_t *o;
 	json_error_t je;
@@ -172,7 +170,7 @@ del_decode(const MDB_val *k, const MDB_val *v, struct queue_delivery *d)
 }
 
 static int
-del_put(struct store_txn *t, const struct queue_delivery *d,
+del_put(struct store_txn *t, const struct outbox_delivery *d,
     const char **error_r)
 {
 	unsigned char kb[8 + PLUGIN_MAX];
@@ -285,9 +283,9 @@ jstr(const char *s)
 	return j;
 }
 
-static int rearm_one(void *arg, struct queue_delivery *d);
+static int rearm_one(void *arg, struct outbox_delivery *d);
 static int each_delivery(struct store_txn *t, uint64_t id,
-    int (*fn)(void *arg, struct queue_delivery *d), void *arg,
+    int (*fn)(void *arg, struct outbox_delivery *d), void *arg,
     const char **error_r);
 
 struct retry_arg {
@@ -318,44 +316,18 @@ json_union(json_t *base, json_t *add, const char *key)
 }
 
 /*
- * Fold a later copy of a queued message into entry @id: its mailboxes
- * and recipients join the entry's, and plugins that already had it get
- * it again (same id, so they update rather than duplicate).
- * Returns DV_ENOTFOUND if the entry is gone (the index was stale).
+ * The header @hdr of an entry with a copy @it folded in: its mailboxes
+ * and recipients join the entry's. NULL if out of memory.
  */
-static int
-queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
-    char *const *plugins, const char **error_r)
+static char *
+merged_header(json_t *hdr, const struct outbox_item *it)
 {
-	unsigned char kb[8], *raw = NULL, *dst;
-	MDB_val k = { 8, kb }, v;
-	json_t *hdr = NULL, *dec = NULL, *newdec = NULL;
-	struct retry_arg ra = { t, NULL, it->received, 0, error_r };
-	const unsigned char *p;
-	const char *hs0;
-	size_t hl, rawlen;
-	char *hs = NULL, *ds = NULL;
-	int rc;
+	const char *old = json_string_value(json_object_get(hdr, "decision"));
+	json_t *dec = json_loads(old != NULL ? old : "{}", 0, NULL);
+	json_t *newdec = it->decision != NULL ?
+	    json_loads(it->decision, 0, NULL) : NULL;
+	char *ds = NULL, *hs = NULL;
 
-	be64(kb, id);
-	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
-		return rc == MDB_NOTFOUND ? DV_ENOTFOUND :
-		    store_mdb_fail(rc, "outbox", error_r);
-	if (qmsg_split(&v, &hs0, &hl, &p, &rawlen) != 0 ||
-	    (hdr = json_loadb(hs0, hl, 0, NULL)) == NULL)
-		goto corrupt;
-	/* Its text is gone: the copy becomes an entry of its own. */
-	if (json_object_get(hdr, "pruned") != NULL) {
-		json_decref(hdr);
-		return DV_ENOTFOUND;
-	}
-	if ((raw = malloc(rawlen + 1)) == NULL)
-		goto oom;
-	memcpy(raw, p, rawlen);		/* v dies with the next put */
-
-	dec = json_loads(json_string_value(json_object_get(hdr, "decision")) ?
-	    json_string_value(json_object_get(hdr, "decision")) : "{}", 0, NULL);
-	newdec = it->decision ? json_loads(it->decision, 0, NULL) : NULL;
 	if (dec == NULL)
 		dec = json_object();
 	if (json_object_get(dec, "mailboxes") == NULL)
@@ -369,47 +341,94 @@ queue_merge(struct store_txn *t, uint64_t id, const struct queue_item *it,
 		json_union(json_object_get(hdr, "rcpts"), one, NULL);
 		json_decref(one);
 	}
-	if ((ds = json_dumps(dec, JSON_COMPACT)) == NULL ||
-	    json_object_set_new(hdr, "decision", json_string(ds)) != 0 ||
-	    (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
-		goto oom;
-	if ((rc = qmsg_reserve(t, kb, hs, rawlen, 0, &dst, error_r)) != 0)
-		goto out;
-	memcpy(dst, raw, rawlen);
-	/* Every plugin gets the fuller picture: due again now. */
-	if ((rc = each_delivery(t, id, rearm_one, &ra, error_r)) != 0)
-		goto out;
-	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
-		struct queue_delivery d;
+	if ((ds = json_dumps(dec, JSON_COMPACT)) != NULL &&
+	    json_object_set_new(hdr, "decision", json_string(ds)) == 0)
+		hs = json_dumps(hdr, JSON_COMPACT);
+	free(ds);
+	json_decref(dec);
+	json_decref(newdec);
+	return hs;
+}
 
-		if (queue_delivery_get(t, id, plugins[i], &d, error_r) == 0)
+/*
+ * After a copy was folded into entry @id: every plugin gets the fuller
+ * picture, due again now (same id, so it updates rather than
+ * duplicates), and one of @plugins without a delivery gets one.
+ */
+static int
+merge_rearm(struct store_txn *t, uint64_t id, int64_t now,
+    char *const *plugins, const char **error_r)
+{
+	struct retry_arg ra = { t, NULL, now, 0, error_r };
+	int rc;
+
+	if ((rc = each_delivery(t, id, rearm_one, &ra, error_r)) != 0)
+		return rc;
+	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
+		struct outbox_delivery d;
+
+		if (ob_table_delivery_get(t, id, plugins[i], &d, error_r) == 0)
 			continue;
 		memset(&d, 0, sizeof(d));
 		d.id = id;
-		d.next_at = d.updated = it->received;
+		d.next_at = d.updated = now;
 		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
 		if ((rc = del_put(t, &d, error_r)) != 0 ||
 		    (rc = due_set(t, d.next_at, id, d.plugin, true,
 		    error_r)) != 0)
-			goto out;
+			return rc;
 	}
-	rc = 0;
-	goto out;
-corrupt:
-	*error_r = dv_error_set("queued message %llu is corrupt",
-	    (unsigned long long)id);
-	rc = DV_ECORRUPT;
-	goto out;
-oom:
-	*error_r = dv_error_set("out of memory");
-	rc = ENOMEM;
-out:
+	return 0;
+}
+
+/*
+ * Fold a later copy of a message into entry @id (merged_header(),
+ * merge_rearm()). Returns DV_ENOTFOUND if the entry is gone (the index
+ * was stale) or its text was pruned.
+ */
+static int
+merge_copy(struct store_txn *t, uint64_t id, const struct outbox_item *it,
+    char *const *plugins, const char **error_r)
+{
+	unsigned char kb[8], *raw = NULL, *dst;
+	MDB_val k = { 8, kb }, v;
+	const unsigned char *p;
+	const char *hs0;
+	size_t hl, rawlen;
+	char *hs = NULL;
+	json_t *hdr;
+	int rc;
+
+	be64(kb, id);
+	if ((rc = mdb_get(t->txn, t->store->qmsg, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? DV_ENOTFOUND :
+		    store_mdb_fail(rc, "outbox", error_r);
+	if (qmsg_split(&v, &hs0, &hl, &p, &rawlen) != 0 ||
+	    (hdr = json_loadb(hs0, hl, 0, NULL)) == NULL) {
+		*error_r = dv_error_set("queued message %llu is corrupt",
+		    (unsigned long long)id);
+		return DV_ECORRUPT;
+	}
+	/* Its text is gone: the copy becomes an entry of its own. */
+	if (json_object_get(hdr, "pruned") != NULL) {
+		json_decref(hdr);
+		return DV_ENOTFOUND;
+	}
+	if ((raw = malloc(rawlen + 1)) != NULL) {
+		memcpy(raw, p, rawlen);	/* v dies with the next put */
+		hs = merged_header(hdr, it);
+	}
+	json_decref(hdr);
+	if (raw == NULL || hs == NULL) {
+		*error_r = dv_error_set("out of memory");
+		rc = ENOMEM;
+	} else if ((rc = qmsg_reserve(t, kb, hs, rawlen, 0, &dst,
+	    error_r)) == 0) {
+		memcpy(dst, raw, rawlen);
+		rc = merge_rearm(t, id, it->received, plugins, error_r);
+	}
 	free(raw);
 	free(hs);
-	free(ds);
-	json_decref(hdr);
-	json_decref(dec);
-	json_decref(newdec);
 	return rc;
 }
 
@@ -433,13 +452,13 @@ index_entry(struct store_txn *t, uint64_t id, const char *message_id,
 			return store_mdb_fail(rc, "outbox", error_r);
 	}
 	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
-		struct queue_delivery d;
+		struct outbox_delivery d;
 
-		if (queue_delivery_get(t, id, plugins[i], &d, error_r) == 0)
+		if (ob_table_delivery_get(t, id, plugins[i], &d, error_r) == 0)
 			continue;	/* indexed already */
 		memset(&d, 0, sizeof(d));
 		d.id = id;
-		d.state = QUEUE_PENDING;
+		d.state = OUTBOX_PENDING;
 		d.next_at = d.updated = received;
 		snprintf(d.plugin, sizeof(d.plugin), "%s", plugins[i]);
 		if ((rc = del_put(t, &d, error_r)) != 0 ||
@@ -454,8 +473,8 @@ index_entry(struct store_txn *t, uint64_t id, const char *message_id,
 #define ID_COUNTER	"counter/queue"		/* store_counter_next()'s */
 
 /* The hint for entry @id, by binary search, or NULL. */
-static const struct queue_index_hint *
-hint_find(const struct queue_index_hint *h, size_t n, uint64_t id)
+static const struct ob_index_hint *
+hint_find(const struct ob_index_hint *h, size_t n, uint64_t id)
 {
 	size_t lo = 0, hi = n;
 
@@ -473,8 +492,8 @@ hint_find(const struct queue_index_hint *h, size_t n, uint64_t id)
 }
 
 int
-queue_index_pending(struct store_txn *t, char *const *plugins,
-    const struct queue_index_hint *hints, size_t nhints, size_t max,
+ob_table_index_pending(struct store_txn *t, char *const *plugins,
+    const struct ob_index_hint *hints, size_t nhints, size_t max,
     size_t *n_r, bool *more_r, const char **error_r)
 {
 	unsigned char kb[8];
@@ -502,7 +521,7 @@ queue_index_pending(struct store_txn *t, char *const *plugins,
 		return store_mdb_fail(rc, "outbox", error_r);
 	be64(kb, mark + 1);
 	while ((rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op)) == 0) {
-		const struct queue_index_hint *hint;
+		const struct ob_index_hint *hint;
 		const unsigned char *raw;
 		const char *hs, *mid = NULL;
 		size_t hl, rawlen;
@@ -556,7 +575,7 @@ queue_index_pending(struct store_txn *t, char *const *plugins,
 #define LOG_APPLIED	"queue/log-applied"
 
 int
-queue_log_state(struct store_txn *t, uint64_t *ident_r, uint64_t *applied_r,
+ob_table_log_state(struct store_txn *t, uint64_t *ident_r, uint64_t *applied_r,
     const char **error_r)
 {
 	bool have;
@@ -568,7 +587,7 @@ queue_log_state(struct store_txn *t, uint64_t *ident_r, uint64_t *applied_r,
 }
 
 int
-queue_log_state_put(struct store_txn *t, uint64_t ident, uint64_t applied,
+ob_table_log_state_put(struct store_txn *t, uint64_t ident, uint64_t applied,
     const char **error_r)
 {
 	int rc = store_meta_u64_put(t, LOG_IDENT, ident, error_r);
@@ -578,55 +597,26 @@ queue_log_state_put(struct store_txn *t, uint64_t ident, uint64_t applied,
 }
 
 int
-queue_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
+ob_table_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
 {
 	bool have;
 
 	return store_meta_u64(t, ID_COUNTER, id_r, &have, error_r);
 }
 
-int
-queue_put(struct store_txn *t, const struct queue_item *it,
-    char *const *plugins, uint64_t *id_r, const char **error_r)
+/* The JSON header of a new entry's record: its envelope and decision. */
+static char *
+entry_header(const struct outbox_item *it)
 {
-	unsigned char kb[8], *dst;
-	json_t *hdr = NULL, *rcpts;
-	char *hs = NULL;
-	uint64_t id;
-	int rc;
+	json_t *hdr, *rcpts;
+	char *hs;
 
-	/* A copy of an entry that is not indexed yet (the caller knows). */
-	if (it->merge_into != 0 && (rc = queue_merge(t, it->merge_into, it,
-	    NULL, error_r)) != DV_ENOTFOUND) {
-		if (rc == 0)
-			*id_r = it->merge_into;
-		return rc;
-	}
-	/* The same message again (another transaction): one entry. */
-	if (it->message_id != NULL && it->message_id[0] != '\0' &&
-	    queue_find_message_id(t, it->message_id, &id, error_r) == 0 &&
-	    (rc = queue_merge(t, id, it, plugins, error_r)) != DV_ENOTFOUND) {
-		if (rc == 0)
-			*id_r = id;
-		return rc;
-	}
-	if (it->id != 0 && queue_exists(t, it->id)) {
-		*error_r = dv_error_set("outbox entry %llu exists already",
-		    (unsigned long long)it->id);
-		return DV_EEXIST;
-	}
-	if (it->id != 0)
-		rc = store_counter_raise(t, "queue", id = it->id, error_r);
-	else
-		rc = store_counter_next(t, "queue", &id, error_r);
-	if (rc != 0)
-		return rc;
 	if ((rcpts = json_array()) == NULL)
-		goto oom;
+		return NULL;
 	for (size_t i = 0; i < it->nrcpts; i++)
 		if (json_array_append_new(rcpts, jstr(it->rcpts[i])) != 0) {
 			json_decref(rcpts);
-			goto oom;
+			return NULL;
 		}
 	/* s* leaves a NULL field out; "s?s" unpacking then finds no key. */
 	hdr = json_pack("{s:i, s:I, s:o*, s:o*, s:o, s:o*, s:s*, s:b}",
@@ -634,41 +624,107 @@ queue_put(struct store_txn *t, const struct queue_item *it,
 	    "queue_id", jstr(it->queue_id), "from", jstr(it->envelope_from),
 	    "rcpts", rcpts, "message_id", jstr(it->message_id),
 	    "decision", it->decision, "truncated", it->truncated);
-	if (hdr == NULL || (hs = json_dumps(hdr, JSON_COMPACT)) == NULL)
-		goto oom;
+	hs = hdr != NULL ? json_dumps(hdr, JSON_COMPACT) : NULL;
+	json_decref(hdr);
+	return hs;
+}
+
+/* Write the record of new entry @id: its header and the message. */
+static int
+put_record(struct store_txn *t, uint64_t id, const struct outbox_item *it,
+    const char **error_r)
+{
+	unsigned char kb[8], *dst;
+	char *hs;
+	int rc;
+
+	if ((hs = entry_header(it)) == NULL) {
+		*error_r = dv_error_set("out of memory");
+		return ENOMEM;
+	}
 	be64(kb, id);
 	/* Reserve the value and write it in place: no copy of the message. */
-	if ((rc = qmsg_reserve(t, kb, hs, it->raw_len, MDB_NOOVERWRITE, &dst,
-	    error_r)) != 0)
-		goto out;
-	if (it->raw_len > 0) {
-		if (it->raw_fill != NULL) {
-			if ((rc = it->raw_fill(it->raw_arg, dst)) != 0) {
-				*error_r = dv_error_set("reading the spooled "
-				    "message: %s", strerror(rc));
-				goto out;
-			}
-		} else
-			memcpy(dst, it->raw, it->raw_len);
-	}
-	if (!it->defer_index &&
-	    (rc = index_entry(t, id, it->message_id, it->received, plugins,
-	    error_r)) != 0)
-		goto out;
-	*id_r = id;
-	rc = 0;
-	goto out;
-oom:
-	*error_r = dv_error_set("out of memory");
-	rc = ENOMEM;
-out:
+	rc = qmsg_reserve(t, kb, hs, it->raw_len, MDB_NOOVERWRITE, &dst,
+	    error_r);
 	free(hs);
-	json_decref(hdr);
+	if (rc != 0 || it->raw_len == 0)
+		return rc;
+	if (it->raw_fill == NULL) {
+		memcpy(dst, it->raw, it->raw_len);
+		return 0;
+	}
+	if ((rc = it->raw_fill(it->raw_arg, dst)) != 0)
+		*error_r = dv_error_set("reading the spooled message: %s",
+		    strerror(rc));
 	return rc;
 }
 
+/*
+ * Fold @it into the entry it is a copy of, if there is one: 0 with *id_r
+ * set when it was, DV_ENOTFOUND when it is new.
+ */
+static int
+put_fold(struct store_txn *t, const struct outbox_item *it,
+    uint64_t merge_into, char *const *plugins, uint64_t *id_r,
+    const char **error_r)
+{
+	uint64_t id;
+	int rc;
+
+	/* A copy of an entry that is not indexed yet (the caller knows). */
+	if (merge_into != 0 && (rc = merge_copy(t, merge_into, it, NULL,
+	    error_r)) != DV_ENOTFOUND) {
+		if (rc == 0)
+			*id_r = merge_into;
+		return rc;
+	}
+	/* The same message again (another transaction): one entry. */
+	if (it->message_id != NULL && it->message_id[0] != '\0' &&
+	    ob_table_find_message_id(t, it->message_id, &id, error_r) == 0 &&
+	    (rc = merge_copy(t, id, it, plugins, error_r)) !=
+	    DV_ENOTFOUND) {
+		if (rc == 0)
+			*id_r = id;
+		return rc;
+	}
+	return DV_ENOTFOUND;
+}
+
+int
+ob_table_put(struct store_txn *t, const struct outbox_item *it,
+    const struct ob_put *how, char *const *plugins, uint64_t *id_r,
+    const char **error_r)
+{
+	const struct ob_put none = { 0 };
+	uint64_t id;
+	int rc;
+
+	if (how == NULL)
+		how = &none;
+	if ((rc = put_fold(t, it, how->merge_into, plugins, id_r,
+	    error_r)) != DV_ENOTFOUND)
+		return rc;
+	if (how->id != 0 && ob_table_exists(t, how->id)) {
+		*error_r = dv_error_set("outbox entry %llu exists already",
+		    (unsigned long long)how->id);
+		return DV_EEXIST;
+	}
+	if (how->id != 0)
+		rc = store_counter_raise(t, "queue", id = how->id, error_r);
+	else
+		rc = store_counter_next(t, "queue", &id, error_r);
+	if (rc != 0 || (rc = put_record(t, id, it, error_r)) != 0)
+		return rc;
+	if (!how->defer_index &&
+	    (rc = index_entry(t, id, it->message_id, it->received, plugins,
+	    error_r)) != 0)
+		return rc;
+	*id_r = id;
+	return 0;
+}
+
 void
-queue_msg_free(struct queue_msg *m)
+outbox_msg_free(struct outbox_msg *m)
 {
 	if (m == NULL)
 		return;
@@ -690,24 +746,24 @@ dup_or_null(const char *s)
 }
 
 static int get_entry(struct store_txn *t, uint64_t id, bool with_raw,
-    struct queue_msg **msg_r, const char **error_r);
+    struct outbox_msg **msg_r, const char **error_r);
 
 int
-queue_get(struct store_txn *t, uint64_t id, struct queue_msg **msg_r,
+ob_table_get(struct store_txn *t, uint64_t id, struct outbox_msg **msg_r,
     const char **error_r)
 {
 	return get_entry(t, id, true, msg_r, error_r);
 }
 
 int
-queue_get_envelope(struct store_txn *t, uint64_t id,
-    struct queue_msg **msg_r, const char **error_r)
+ob_table_get_envelope(struct store_txn *t, uint64_t id,
+    struct outbox_msg **msg_r, const char **error_r)
 {
 	return get_entry(t, id, false, msg_r, error_r);
 }
 
 bool
-queue_exists(struct store_txn *t, uint64_t id)
+ob_table_exists(struct store_txn *t, uint64_t id)
 {
 	unsigned char kb[8];
 	MDB_val k = { 8, kb }, v;
@@ -718,12 +774,12 @@ queue_exists(struct store_txn *t, uint64_t id)
 
 static int
 get_entry(struct store_txn *t, uint64_t id, bool with_raw,
-    struct queue_msg **msg_r, const char **error_r)
+    struct outbox_msg **msg_r, const char **error_r)
 {
 	unsigned char kb[8];
 	MDB_val k = { 8, kb }, v;
 	const unsigned char *p;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	json_t *hdr, *rcpts;
 	json_int_t received = 0, pruned = 0;
 	const char *qid = NULL, *from = NULL, *mid = NULL, *dec = NULL;
@@ -770,7 +826,7 @@ get_entry(struct store_txn *t, uint64_t id, bool with_raw,
 	m->raw_len = rawlen;
 	m->raw = with_raw ? malloc(m->raw_len + 1) : NULL;
 	if ((with_raw && m->raw == NULL) || m->rcpts == NULL) {
-		queue_msg_free(m);
+		outbox_msg_free(m);
 		goto oom_hdr;
 	}
 	if (with_raw) {
@@ -793,8 +849,8 @@ corrupt:
 /* --- deliveries ------------------------------------------------------------------- */
 
 int
-queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
-    struct queue_delivery *d_r, const char **error_r)
+ob_table_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
+    struct outbox_delivery *d_r, const char **error_r)
 {
 	unsigned char kb[8 + PLUGIN_MAX];
 	MDB_val k, v;
@@ -821,7 +877,7 @@ queue_delivery_get(struct store_txn *t, uint64_t id, const char *plugin,
 }
 
 int
-queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
+ob_table_next_due(struct store_txn *t, int64_t now, struct outbox_delivery *d_r,
     int64_t *next_r, const char **error_r)
 {
 	MDB_cursor *cur;
@@ -854,7 +910,7 @@ queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
 	id = get_be64((const unsigned char *)k.mv_data + 8);
 	memcpy(plugin, (const char *)k.mv_data + 16, k.mv_size - 16);
 	plugin[k.mv_size - 16] = '\0';
-	rc = queue_delivery_get(t, id, plugin, d_r, error_r);
+	rc = ob_table_delivery_get(t, id, plugin, d_r, error_r);
 	if ((rc == DV_ENOTFOUND || rc == DV_ECORRUPT) && t->write) {
 		/*
 		 * An index entry without a sane delivery must not block the
@@ -862,14 +918,14 @@ queue_next_due(struct store_txn *t, int64_t now, struct queue_delivery *d_r,
 		 */
 		if ((rc = mdb_del(t->txn, t->store->qdue, &k, NULL)) != 0)
 			return store_mdb_fail(rc, "outbox", error_r);
-		return queue_next_due(t, now, d_r, next_r, error_r);
+		return ob_table_next_due(t, now, d_r, next_r, error_r);
 	}
 	return rc;
 }
 
 int
-queue_due_batch(struct store_txn *t, int64_t now, size_t max,
-    struct queue_delivery *d, size_t *n_r, int64_t *next_r,
+ob_table_due_batch(struct store_txn *t, int64_t now, size_t max,
+    struct outbox_delivery *d, size_t *n_r, int64_t *next_r,
     const char **error_r)
 {
 	MDB_cursor *cur;
@@ -901,7 +957,7 @@ queue_due_batch(struct store_txn *t, int64_t now, size_t max,
 		id = get_be64((const unsigned char *)k.mv_data + 8);
 		memcpy(plugin, (const char *)k.mv_data + 16, k.mv_size - 16);
 		plugin[k.mv_size - 16] = '\0';
-		rc = queue_delivery_get(t, id, plugin, &d[*n_r], error_r);
+		rc = ob_table_delivery_get(t, id, plugin, &d[*n_r], error_r);
 		if (rc == 0) {
 			(*n_r)++;
 			continue;
@@ -929,80 +985,76 @@ queue_due_batch(struct store_txn *t, int64_t now, size_t max,
 	return rc;
 }
 
-int64_t
-queue_backoff(const struct queue_policy *pol, unsigned attempts,
-    double jitter)
+/* The state @a leaves delivery @d in (see outbox_record()). */
+static void
+apply_outcome(struct outbox_delivery *d, const struct outbox_attempt *a)
 {
-	double d = pol->base_delay;
+	const char *error = a->error != NULL ? a->error : "";
+	int64_t delay;
 
-	for (unsigned i = 1; i < attempts && d < pol->max_delay; i++)
-		d *= 2;
-	if (d > pol->max_delay)
-		d = pol->max_delay;
-	/* Full jitter on the upper half spreads a burst of retries. */
-	d = d / 2 + d / 2 * jitter;
-	return d < 1 ? 1 : (int64_t)d;
+	if (a->result != OUTBOX_HELD)
+		d->attempts++;
+	d->updated = a->now;
+	snprintf(d->last_error, sizeof(d->last_error), "%s", error);
+	switch (a->result) {
+	case OUTBOX_HELD:
+		d->state = OUTBOX_PENDING;
+		d->next_at = a->now + (a->retry_after > 0 ? a->retry_after : 1);
+		break;
+	case OUTBOX_OK:
+		d->state = OUTBOX_DONE;
+		d->last_error[0] = '\0';
+		snprintf(d->activity_id, sizeof(d->activity_id), "%s",
+		    a->activity_id ? a->activity_id : "");
+		snprintf(d->case_id, sizeof(d->case_id), "%s",
+		    a->case_id ? a->case_id : "");
+		break;
+	case OUTBOX_TRANSIENT:
+		delay = retry_next(a->policy, d->attempts, a->retry_after,
+		    a->jitter);
+		if (delay == RETRY_GIVE_UP) {
+			d->state = OUTBOX_DEAD;
+			snprintf(d->last_error, sizeof(d->last_error),
+			    "gave up after %u attempts: %s", d->attempts,
+			    error);
+			break;
+		}
+		d->state = OUTBOX_PENDING;
+		d->next_at = a->now + delay;
+		break;
+	case OUTBOX_PERMANENT:
+	default:
+		d->state = OUTBOX_DEAD;
+		break;
+	}
 }
 
 int
-queue_record(struct store_txn *t, uint64_t id, const char *plugin,
-    uint64_t gen, enum queue_outcome outcome, const char *error,
-    const char *activity_id, const char *case_id, int64_t retry_after,
-    int64_t now, const struct queue_policy *pol, double jitter,
-    struct queue_delivery *d_r, const char **error_r)
+ob_table_record(struct store_txn *t, const struct outbox_attempt *a,
+    struct outbox_delivery *d_r, const char **error_r)
 {
-	struct queue_delivery d;
+	struct outbox_delivery d;
 	int rc;
 
-	if ((rc = queue_delivery_get(t, id, plugin, &d, error_r)) != 0)
+	if ((rc = ob_table_delivery_get(t, a->id, a->plugin, &d,
+	    error_r)) != 0)
 		return rc;
-	if (d.gen != gen) {
+	if (d.gen != a->gen) {
 		/* Re-armed during the attempt: it is due again as it is. */
 		if (d_r != NULL)
 			*d_r = d;
 		return 0;
 	}
-	if (d.state == QUEUE_PENDING &&
-	    (rc = due_set(t, d.next_at, id, plugin, false, error_r)) != 0)
+	if (d.state == OUTBOX_PENDING &&
+	    (rc = due_set(t, d.next_at, a->id, a->plugin, false,
+	    error_r)) != 0)
 		return rc;
-	if (outcome != QUEUE_HELD)
-		d.attempts++;
-	d.updated = now;
-	snprintf(d.last_error, sizeof(d.last_error), "%s", error ? error : "");
-	switch (outcome) {
-	case QUEUE_HELD:
-		d.state = QUEUE_PENDING;
-		d.next_at = now + (retry_after > 0 ? retry_after : 1);
-		break;
-	case QUEUE_OK:
-		d.state = QUEUE_DONE;
-		d.last_error[0] = '\0';
-		snprintf(d.activity_id, sizeof(d.activity_id), "%s",
-		    activity_id ? activity_id : "");
-		snprintf(d.case_id, sizeof(d.case_id), "%s",
-		    case_id ? case_id : "");
-		break;
-	case QUEUE_TRANSIENT:
-		if (d.attempts >= pol->max_attempts) {
-			d.state = QUEUE_DEAD;
-			snprintf(d.last_error, sizeof(d.last_error),
-			    "gave up after %u attempts: %s", d.attempts,
-			    error ? error : "");
-			break;
-		}
-		d.state = QUEUE_PENDING;
-		d.next_at = now + (retry_after > 0 ? retry_after :
-		    queue_backoff(pol, d.attempts, jitter));
-		break;
-	case QUEUE_PERMANENT:
-	default:
-		d.state = QUEUE_DEAD;
-		break;
-	}
+	apply_outcome(&d, a);
 	if ((rc = del_put(t, &d, error_r)) != 0)
 		return rc;
-	if (d.state == QUEUE_PENDING &&
-	    (rc = due_set(t, d.next_at, id, plugin, true, error_r)) != 0)
+	if (d.state == OUTBOX_PENDING &&
+	    (rc = due_set(t, d.next_at, a->id, a->plugin, true,
+	    error_r)) != 0)
 		return rc;
 	if (d_r != NULL)
 		*d_r = d;
@@ -1012,7 +1064,7 @@ queue_record(struct store_txn *t, uint64_t id, const char *plugin,
 /* Visit every delivery of one message. */
 static int
 each_delivery(struct store_txn *t, uint64_t id,
-    int (*fn)(void *arg, struct queue_delivery *d), void *arg,
+    int (*fn)(void *arg, struct outbox_delivery *d), void *arg,
     const char **error_r)
 {
 	unsigned char kb[8];
@@ -1024,7 +1076,7 @@ each_delivery(struct store_txn *t, uint64_t id,
 	if ((rc = mdb_cursor_open(t->txn, t->store->qdel, &cur)) != 0)
 		return store_mdb_fail(rc, "outbox", error_r);
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		struct queue_delivery d;
+		struct outbox_delivery d;
 
 		op = MDB_NEXT;
 		if (k.mv_size <= 8 || get_be64(k.mv_data) != id)
@@ -1047,16 +1099,16 @@ out:
 
 /* Make a delivery due now with fresh attempts, whatever its state. */
 static int
-rearm_one(void *arg, struct queue_delivery *d)
+rearm_one(void *arg, struct outbox_delivery *d)
 {
 	struct retry_arg *a = arg;
 	int rc;
 
-	if (d->state == QUEUE_PENDING &&
+	if (d->state == OUTBOX_PENDING &&
 	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
 	    a->error_r)) != 0)
 		return rc;
-	d->state = QUEUE_PENDING;
+	d->state = OUTBOX_PENDING;
 	d->attempts = 0;
 	d->next_at = a->now;
 	d->updated = a->now;
@@ -1068,19 +1120,19 @@ rearm_one(void *arg, struct queue_delivery *d)
 }
 
 static int
-retry_one(void *arg, struct queue_delivery *d)
+retry_one(void *arg, struct outbox_delivery *d)
 {
 	struct retry_arg *a = arg;
 
 	if (a->plugin != NULL && strcmp(a->plugin, d->plugin) != 0)
 		return 0;
-	if (d->state == QUEUE_DONE)
+	if (d->state == OUTBOX_DONE)
 		return 0;
 	return rearm_one(arg, d);
 }
 
 int
-queue_retry(struct store_txn *t, uint64_t id, const char *plugin, int64_t now,
+ob_table_retry(struct store_txn *t, uint64_t id, const char *plugin, int64_t now,
     const char **error_r)
 {
 	struct retry_arg a = { t, plugin, now, 0, error_r };
@@ -1106,13 +1158,13 @@ struct drop_arg {
 };
 
 static int
-drop_collect(void *arg, struct queue_delivery *d)
+drop_collect(void *arg, struct outbox_delivery *d)
 {
 	struct drop_arg *a = arg;
 	MDB_val k = { 0, NULL };
 	int rc;
 
-	if (d->state == QUEUE_PENDING &&
+	if (d->state == OUTBOX_PENDING &&
 	    (rc = due_set(a->t, d->next_at, d->id, d->plugin, false,
 	    a->error_r)) != 0)
 		return rc;
@@ -1125,16 +1177,16 @@ drop_collect(void *arg, struct queue_delivery *d)
 }
 
 int
-queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
+ob_table_drop(struct store_txn *t, uint64_t id, const char **error_r)
 {
 	struct drop_arg a = { .t = t, .error_r = error_r };
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	unsigned char kb[8];
 	MDB_val k = { 8, kb };
 	char mkb[MSGID_KEY_MAX];
 	int rc;
 
-	if ((rc = queue_get_envelope(t, id, &m, error_r)) != 0)
+	if ((rc = ob_table_get_envelope(t, id, &m, error_r)) != 0)
 		return rc;
 	/* Delete after each walk (a cursor must not see its own deletes),
 	 * 16 at a time, until none is left. */
@@ -1166,7 +1218,7 @@ queue_drop(struct store_txn *t, uint64_t id, const char **error_r)
 	if ((rc = mdb_del(t->txn, t->store->qmsg, &k, NULL)) != 0)
 		rc = store_mdb_fail(rc, "outbox", error_r);
 out:
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	return rc;
 }
 
@@ -1180,14 +1232,14 @@ struct done_arg {
 };
 
 static int
-done_check(void *arg, struct queue_delivery *d)
+done_check(void *arg, struct outbox_delivery *d)
 {
 	struct done_arg *a = arg;
 
 	a->n++;
-	if (d->state != QUEUE_DONE)
+	if (d->state != OUTBOX_DONE)
 		a->all_done = false;
-	if (d->state == QUEUE_PENDING)
+	if (d->state == OUTBOX_PENDING)
 		a->any_pending = true;
 	return 0;
 }
@@ -1247,8 +1299,8 @@ out:
 }
 
 int
-queue_prune_scan(struct store_txn *t, int64_t before, size_t max,
-    struct queue_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
+ob_table_prune_scan(struct store_txn *t, int64_t before, size_t max,
+    struct outbox_prune_pos *pos, uint64_t *ids, size_t *n_r, bool *more_r,
     const char **error_r)
 {
 	uint64_t id = 0, next = pos->next;
@@ -1307,7 +1359,7 @@ out:
 }
 
 int
-queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
+ob_table_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
     int64_t before, int64_t now, size_t *pruned_r, const char **error_r)
 {
 	*pruned_r = 0;
@@ -1348,12 +1400,12 @@ queue_prune_ids(struct store_txn *t, const uint64_t *ids, size_t n,
 }
 
 struct collect_arg {
-	struct queue_delivery *d;
+	struct outbox_delivery *d;
 	size_t max, n;
 };
 
 static int
-collect_one(void *arg, struct queue_delivery *d)
+collect_one(void *arg, struct outbox_delivery *d)
 {
 	struct collect_arg *a = arg;
 
@@ -1363,7 +1415,7 @@ collect_one(void *arg, struct queue_delivery *d)
 }
 
 int
-queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
+ob_table_deliveries(struct store_txn *t, uint64_t id, struct outbox_delivery *d,
     size_t max, size_t *n_r, const char **error_r)
 {
 	struct collect_arg a = { d, max, 0 };
@@ -1374,14 +1426,14 @@ queue_deliveries(struct store_txn *t, uint64_t id, struct queue_delivery *d,
 }
 
 int
-queue_foreach(struct store_txn *t,
-    int (*fn)(void *arg, uint64_t id, const struct queue_delivery *d,
+ob_table_foreach(struct store_txn *t,
+    int (*fn)(void *arg, uint64_t id, const struct outbox_delivery *d,
     size_t nd), void *arg, const char **error_r)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc, op = MDB_FIRST;
-	struct queue_delivery *d = malloc(16 * sizeof(*d));
+	struct outbox_delivery *d = malloc(16 * sizeof(*d));
 	size_t nd;
 
 	if (d == NULL) {
@@ -1399,7 +1451,7 @@ queue_foreach(struct store_txn *t,
 		if (k.mv_size != 8)
 			continue;
 		id = get_be64(k.mv_data);
-		if ((rc = queue_deliveries(t, id, d, 16, &nd, error_r)) != 0 ||
+		if ((rc = ob_table_deliveries(t, id, d, 16, &nd, error_r)) != 0 ||
 		    (rc = fn(arg, id, d, nd)) != 0)
 			goto out;
 	}
@@ -1411,7 +1463,7 @@ out:
 }
 
 int
-queue_find_message_id(struct store_txn *t, const char *message_id,
+ob_table_find_message_id(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r)
 {
 	MDB_val k, v;
@@ -1432,13 +1484,40 @@ queue_find_message_id(struct store_txn *t, const char *message_id,
 	return 0;
 }
 
+int
+ob_table_find_fresh(struct store_txn *t, const char *message_id,
+    uint64_t *id_r, const char **error_r)
+{
+	struct store_txn fresh = { .store = t->store };
+	int rc;
+
+	/*
+	 * Not store_txn_begin(): @t holds the store's map lock already
+	 * (which keeps the map from being resized under both), and taking
+	 * it twice in one thread may deadlock. MDB_NOTLS lets one thread
+	 * have two read transactions.
+	 */
+	rc = mdb_txn_begin(t->store->env, NULL, MDB_RDONLY, &fresh.txn);
+	if (rc != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	rc = ob_table_find_message_id(&fresh, message_id, id_r, error_r);
+	mdb_txn_abort(fresh.txn);
+	return rc;
+}
+
+uint64_t
+ob_txn_id(const struct store_txn *t)
+{
+	return (uint64_t)mdb_txn_id(t->txn);
+}
+
 const char *
-queue_state_name(int state)
+outbox_state_name(int state)
 {
 	switch (state) {
-	case QUEUE_PENDING:	return "pending";
-	case QUEUE_DONE:	return "done";
-	case QUEUE_DEAD:	return "dead";
+	case OUTBOX_PENDING:	return "pending";
+	case OUTBOX_DONE:	return "done";
+	case OUTBOX_DEAD:	return "dead";
 	}
 	return "?";
 }

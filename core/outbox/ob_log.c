@@ -1,8 +1,9 @@
 /*
- * qlog.c - the outbox's write-ahead log (see qlog.h).
+ * ob_log.c - the outbox's write-ahead log (see ob_int.h). It knows
+ * nothing of what its records hold.
  *
  * Positions: an LSN counts bytes of the endless log; its record sits at
- * QLOG_HEADER + lsn % ring in the file. Heads are little-endian.
+ * OB_LOG_HEADER + lsn % ring in the file. Heads are little-endian.
  */
 #include "config.h"
 
@@ -20,7 +21,7 @@
 
 #include "le.h"
 #include "log.h"
-#include "qlog.h"
+#include "ob_int.h"
 #include "status.h"
 
 #define HDR_MAGIC	"DVQLOG1"	/* 8 bytes with its NUL */
@@ -29,10 +30,10 @@
 #define REC_MAGIC	0x4c515644u	/* "DVQL" */
 #define REC_DATA	1
 #define REC_JUMP	2		/* payload: the next record's LSN */
-#define JUMP_LEN	(QLOG_HEAD + 8)
+#define JUMP_LEN	(OB_LOG_HEAD + 8)
 #define IOV_BATCH	512		/* below every system's IOV_MAX */
 
-struct qlog {
+struct ob_log {
 	int fd;
 	char *path;
 	size_t ring;
@@ -69,13 +70,13 @@ crc32c(uint32_t crc, const void *data, size_t len)
 }
 
 static off_t
-file_off(const struct qlog *q, uint64_t lsn)
+file_off(const struct ob_log *q, uint64_t lsn)
 {
-	return (off_t)(QLOG_HEADER + lsn % q->ring);
+	return (off_t)(OB_LOG_HEADER + lsn % q->ring);
 }
 
 static size_t
-lap_left(const struct qlog *q, uint64_t lsn)
+lap_left(const struct ob_log *q, uint64_t lsn)
 {
 	return q->ring - (size_t)(lsn % q->ring);
 }
@@ -85,7 +86,7 @@ lap_left(const struct qlog *q, uint64_t lsn)
  * 20 bytes before it and the payload.
  */
 static void
-head_make(unsigned char h[QLOG_HEAD], uint32_t type, uint64_t lsn,
+head_make(unsigned char h[OB_LOG_HEAD], uint32_t type, uint64_t lsn,
     const void *data, size_t len)
 {
 	le_put(h, REC_MAGIC, 4);
@@ -129,7 +130,7 @@ read_all(int fd, void *buf, size_t len, off_t off)
 }
 
 static int
-header_write(struct qlog *q)
+header_write(struct ob_log *q)
 {
 	unsigned char h[HDR_LEN] = HDR_MAGIC;
 
@@ -166,7 +167,7 @@ fsync_dir(const char *path)
  * under a temporary name and renamed into place once durable.
  */
 static int
-log_create(struct qlog *q, const char **error_r)
+log_create(struct ob_log *q, const char **error_r)
 {
 	static const unsigned char zeros[64 * 1024];
 	size_t tlen = strlen(q->path) + 5;
@@ -192,7 +193,7 @@ log_create(struct qlog *q, const char **error_r)
 		rc = errno;
 		goto fail;
 	}
-	for (size_t off = 0; off < QLOG_HEADER + q->ring && rc == 0;
+	for (size_t off = 0; off < OB_LOG_HEADER + q->ring && rc == 0;
 	    off += sizeof(zeros))
 		rc = write_all(q->fd, zeros, sizeof(zeros), (off_t)off);
 	if (rc == 0)
@@ -221,7 +222,7 @@ fail:
 
 /* Read and check the header of an existing log. */
 static int
-header_read(struct qlog *q, const char **error_r)
+header_read(struct ob_log *q, const char **error_r)
 {
 	unsigned char h[HDR_LEN];
 	struct stat sb;
@@ -246,8 +247,8 @@ header_read(struct qlog *q, const char **error_r)
 		    HDR_VERSION);
 		return DV_ESCHEMA;
 	}
-	if (fstat(q->fd, &sb) != 0 || ring < QLOG_RING_MIN || ring % 4096 ||
-	    (uint64_t)sb.st_size < QLOG_HEADER + ring) {
+	if (fstat(q->fd, &sb) != 0 || ring < OB_LOG_RING_MIN || ring % 4096 ||
+	    (uint64_t)sb.st_size < OB_LOG_HEADER + ring) {
 		*error_r = dv_error_set("outbox log %s: ring of %llu bytes in "
 		    "a file of %lld", q->path, (unsigned long long)ring,
 		    (long long)sb.st_size);
@@ -264,11 +265,11 @@ header_read(struct qlog *q, const char **error_r)
  * head or payload does not check out; q->end is then after the last.
  */
 static int
-log_scan(struct qlog *q, uint64_t start,
-    int (*replay)(const struct qlog_rec *, uint64_t, void *), void *arg,
+log_scan(struct ob_log *q, uint64_t start,
+    int (*replay)(const struct ob_log_rec *, uint64_t, void *), void *arg,
     const char **error_r)
 {
-	unsigned char h[QLOG_HEAD], *buf = NULL;
+	unsigned char h[OB_LOG_HEAD], *buf = NULL;
 	size_t cap = 0;
 	uint64_t lsn = start;
 	int rc = 0;
@@ -287,7 +288,7 @@ log_scan(struct qlog *q, uint64_t start,
 		type = (uint32_t)le_get(h + 4, 4);
 		len = (uint32_t)le_get(h + 16, 4);
 		if ((type != REC_DATA && type != REC_JUMP) ||
-		    qlog_framed(len) > left ||
+		    ob_log_framed(len) > left ||
 		    (type == REC_JUMP && len != 8))
 			break;
 		if (len > cap) {
@@ -301,7 +302,7 @@ log_scan(struct qlog *q, uint64_t start,
 			buf = nb;
 			cap = len;
 		}
-		if (read_all(q->fd, buf, len, file_off(q, lsn) + QLOG_HEAD) !=
+		if (read_all(q->fd, buf, len, file_off(q, lsn) + OB_LOG_HEAD) !=
 		    0 || le_get(h + 20, 4) != crc32c(crc32c(0, h, 20), buf,
 		    len))
 			break;
@@ -313,13 +314,13 @@ log_scan(struct qlog *q, uint64_t start,
 			lsn = to;
 			continue;
 		}
-		if ((rc = replay(&(struct qlog_rec){ buf, len }, lsn,
+		if ((rc = replay(&(struct ob_log_rec){ buf, len }, lsn,
 		    arg)) != 0) {
 			*error_r = dv_error_set("outbox log %s: reading it "
 			    "back: %s", q->path, dv_strerror(rc));
 			break;
 		}
-		lsn += qlog_framed(len);
+		lsn += ob_log_framed(len);
 	}
 	free(buf);
 	q->end = lsn;
@@ -333,7 +334,7 @@ log_scan(struct qlog *q, uint64_t start,
  * pass for a record. A jump record at the end leads reading there.
  */
 static int
-log_restart(struct qlog *q, const char **error_r)
+log_restart(struct ob_log *q, const char **error_r)
 {
 	unsigned char rec[JUMP_LEN] = { 0 }, to[8];
 	uint64_t at = q->end, next;
@@ -346,7 +347,7 @@ log_restart(struct qlog *q, const char **error_r)
 		next += q->ring;
 	le_put(to, next, 8);
 	head_make(rec, REC_JUMP, at, to, sizeof(to));
-	memcpy(rec + QLOG_HEAD, to, sizeof(to));
+	memcpy(rec + OB_LOG_HEAD, to, sizeof(to));
 	q->hwm = next + 2 * (uint64_t)q->ring;
 	if ((rc = header_write(q)) != 0 ||
 	    (rc = write_all(q->fd, rec, sizeof(rec), file_off(q, at))) != 0 ||
@@ -361,7 +362,7 @@ log_restart(struct qlog *q, const char **error_r)
 
 /* Keep a log that is not this store's, under another name. */
 static int
-log_set_aside(struct qlog *q, const char **error_r)
+log_set_aside(struct ob_log *q, const char **error_r)
 {
 	size_t len = strlen(q->path) + 40;
 	char *aside = malloc(len);
@@ -389,18 +390,18 @@ log_set_aside(struct qlog *q, const char **error_r)
 }
 
 int
-qlog_open(const char *path, size_t ring, uint64_t ident, uint64_t start,
-    int (*replay)(const struct qlog_rec *rec, uint64_t lsn, void *arg),
-    void *arg, struct qlog **q_r, const char **error_r)
+ob_log_open(const char *path, size_t ring, uint64_t ident, uint64_t start,
+    int (*replay)(const struct ob_log_rec *rec, uint64_t lsn, void *arg),
+    void *arg, struct ob_log **q_r, const char **error_r)
 {
-	struct qlog *q;
+	struct ob_log *q;
 	int rc;
 
 	if (!crc_ready) {
 		crc_init();
 		crc_ready = true;
 	}
-	if (ring < QLOG_RING_MIN || ring % 4096 != 0) {
+	if (ring < OB_LOG_RING_MIN || ring % 4096 != 0) {
 		*error_r = dv_error_set("outbox log %s: a ring of %zu bytes",
 		    path, ring);
 		return DV_EINVAL;
@@ -438,16 +439,16 @@ qlog_open(const char *path, size_t ring, uint64_t ident, uint64_t start,
 	*q_r = q;
 	return 0;
 fail:
-	qlog_close(q);
+	ob_log_close(q);
 	return rc;
 }
 
 int
-qlog_peek(const char *path, uint64_t ident, uint64_t start,
-    int (*replay)(const struct qlog_rec *rec, uint64_t lsn, void *arg),
+ob_log_peek(const char *path, uint64_t ident, uint64_t start,
+    int (*replay)(const struct ob_log_rec *rec, uint64_t lsn, void *arg),
     void *arg, const char **error_r)
 {
-	struct qlog q = { .fd = -1, .path = (char *)path };
+	struct ob_log q = { .fd = -1, .path = (char *)path };
 	int rc = 0;
 
 	if (!crc_ready) {
@@ -470,31 +471,31 @@ qlog_peek(const char *path, uint64_t ident, uint64_t start,
 }
 
 uint64_t
-qlog_ident(const struct qlog *q)
+ob_log_ident(const struct ob_log *q)
 {
 	return q->ident;
 }
 
 uint64_t
-qlog_end(const struct qlog *q)
+ob_log_end(const struct ob_log *q)
 {
 	return q->end;
 }
 
 size_t
-qlog_ring(const struct qlog *q)
+ob_log_ring(const struct ob_log *q)
 {
 	return q->ring;
 }
 
 /* Where @n records of @recs would end, appended at q->end. */
 static uint64_t
-end_after(const struct qlog *q, const struct qlog_rec *recs, size_t n)
+end_after(const struct ob_log *q, const struct ob_log_rec *recs, size_t n)
 {
 	uint64_t lsn = q->end;
 
 	for (size_t i = 0; i < n; i++) {
-		size_t f = qlog_framed(recs[i].len);
+		size_t f = ob_log_framed(recs[i].len);
 
 		if (f > lap_left(q, lsn))
 			lsn += lap_left(q, lsn);
@@ -504,11 +505,11 @@ end_after(const struct qlog *q, const struct qlog_rec *recs, size_t n)
 }
 
 bool
-qlog_room(const struct qlog *q, uint64_t keep, const struct qlog_rec *recs,
+ob_log_room(const struct ob_log *q, uint64_t keep, const struct ob_log_rec *recs,
     size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (qlog_framed(recs[i].len) > q->ring ||
+		if (ob_log_framed(recs[i].len) > q->ring ||
 		    recs[i].len > UINT32_MAX)
 			return false;
 	return end_after(q, recs, n) - keep <= q->ring;
@@ -540,7 +541,7 @@ write_iov(int fd, struct iovec *iov, int niov, off_t off)
 }
 
 int
-qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
+ob_log_append(struct ob_log *q, const struct ob_log_rec *recs, size_t n,
     uint64_t *lsns, const char **error_r)
 {
 	static const unsigned char pad[8];
@@ -564,7 +565,7 @@ qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
 		rc = header_write(q);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		size_t f = qlog_framed(recs[i].len), left = lap_left(q, lsn);
+		size_t f = ob_log_framed(recs[i].len), left = lap_left(q, lsn);
 
 		/* A run of pieces ends at the end of the ring. */
 		if (f > left || niov + 3 > IOV_BATCH) {
@@ -572,8 +573,8 @@ qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
 				unsigned char *j = heads[n];
 				uint64_t to = lsn + left;
 
-				le_put(j + QLOG_HEAD, to, 8);
-				head_make(j, REC_JUMP, lsn, j + QLOG_HEAD, 8);
+				le_put(j + OB_LOG_HEAD, to, 8);
+				head_make(j, REC_JUMP, lsn, j + OB_LOG_HEAD, 8);
 				iov[niov++] = (struct iovec){ j, JUMP_LEN };
 			}
 			if (niov > 0 && (rc = write_iov(q->fd, iov, niov,
@@ -585,13 +586,13 @@ qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
 			run_at = lsn;
 		}
 		head_make(heads[i], REC_DATA, lsn, recs[i].data, recs[i].len);
-		iov[niov++] = (struct iovec){ heads[i], QLOG_HEAD };
+		iov[niov++] = (struct iovec){ heads[i], OB_LOG_HEAD };
 		if (recs[i].len > 0)
 			iov[niov++] = (struct iovec){ (void *)recs[i].data,
 			    recs[i].len };
-		if (f - QLOG_HEAD > recs[i].len)
+		if (f - OB_LOG_HEAD > recs[i].len)
 			iov[niov++] = (struct iovec){ (void *)pad,
-			    f - QLOG_HEAD - recs[i].len };
+			    f - OB_LOG_HEAD - recs[i].len };
 		if (lsns != NULL)
 			lsns[i] = lsn;
 		lsn += f;
@@ -614,7 +615,7 @@ qlog_append(struct qlog *q, const struct qlog_rec *recs, size_t n,
 }
 
 void
-qlog_close(struct qlog *q)
+ob_log_close(struct ob_log *q)
 {
 	if (q == NULL)
 		return;

@@ -1,7 +1,8 @@
 /*
- * ctl_queue.c - "dvmilterctl queue ...": the outbox as an operator sees
- * it: what waits, what failed and why, and the two remedies (retry now,
- * or drop). It never delivers anything itself; the worker does.
+ * ctl_outbox.c - "dvmilterctl outbox ..." (or by its old name, "queue"):
+ * the outbox as an operator sees it: what waits, what failed and why,
+ * and the two remedies (retry now, or drop). It never delivers anything
+ * itself; the worker does.
  */
 #include "config.h"
 
@@ -13,8 +14,7 @@
 #include <time.h>
 
 #include "ctl_int.h"
-#include "qlog.h"
-#include "queue.h"
+#include "outbox.h"
 #include "status.h"
 
 static int
@@ -24,11 +24,11 @@ parse_id(const char *s, uint64_t *id)
 	unsigned long long v;
 
 	if (s[0] < '0' || s[0] > '9')
-		return ctl_fail("\"%s\" is not a queue id", s);
+		return ctl_fail("\"%s\" is not an outbox entry id", s);
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v == 0)
-		return ctl_fail("\"%s\" is not a queue id", s);
+		return ctl_fail("\"%s\" is not an outbox entry id", s);
 	*id = v;
 	return CTL_OK;
 }
@@ -52,39 +52,39 @@ args(int argc, char **argv, bool want_id, bool allow_json, bool *json,
 			if (i + 1 >= argc || (strcmp(argv[i + 1], "pending") != 0 &&
 			    strcmp(argv[i + 1], "done") != 0 &&
 			    strcmp(argv[i + 1], "dead") != 0))
-				return ctl_usage_error("queue %s: --state needs "
+				return ctl_usage_error("outbox %s: --state needs "
 				    "pending, done or dead", argv[0]);
 			*state = argv[++i];
 		}
 		else if (strcmp(argv[i], "--plugin") == 0 && plugin != NULL) {
 			if (i + 1 >= argc)
-				return ctl_usage_error("queue %s: --plugin needs "
+				return ctl_usage_error("outbox %s: --plugin needs "
 				    "a NAME", argv[0]);
 			*plugin = argv[++i];
 		}
 		else if (argv[i][0] == '-')
-			return ctl_usage_error("queue %s: unknown option %s",
+			return ctl_usage_error("outbox %s: unknown option %s",
 			    argv[0], argv[i]);
 		else if (want_id && npos++ == 0) {
 			int rc = parse_id(argv[i], id);
 			if (rc != CTL_OK)
 				return rc;
 		} else
-			return ctl_usage_error("queue %s: unexpected \"%s\"",
+			return ctl_usage_error("outbox %s: unexpected \"%s\"",
 			    argv[0], argv[i]);
 	}
 	if (want_id && npos == 0)
-		return ctl_usage_error("queue %s takes a queue ID", argv[0]);
+		return ctl_usage_error("outbox %s takes an entry ID", argv[0]);
 	return CTL_OK;
 }
 
 static json_t *
-delivery_json(const struct queue_delivery *d)
+delivery_json(const struct outbox_delivery *d)
 {
 	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
-	    "plugin", d->plugin, "state", queue_state_name(d->state),
+	    "plugin", d->plugin, "state", outbox_state_name(d->state),
 	    "attempts", (json_int_t)d->attempts,
-	    "next_attempt", (json_int_t)(d->state == QUEUE_PENDING ?
+	    "next_attempt", (json_int_t)(d->state == OUTBOX_PENDING ?
 	    d->next_at : 0),
 	    "updated", (json_int_t)d->updated,
 	    "error", d->last_error[0] ? json_string(d->last_error) : json_null(),
@@ -96,24 +96,25 @@ delivery_json(const struct queue_delivery *d)
 /*
  * The state of a message as a whole: dead beats pending beats done. One
  * without deliveries is not indexed yet (the daemon's outbox writer
- * gives it its deliveries within QW_INDEX_MAX_US, or when it starts
+ * gives it its deliveries within OB_INDEX_MAX_US, or when it starts
  * again): pending.
  */
 static const char *
-overall(const struct queue_delivery *d, size_t nd)
+overall(const struct outbox_delivery *d, size_t nd)
 {
 	bool pending = nd == 0;
 
 	for (size_t i = 0; i < nd; i++) {
-		if (d[i].state == QUEUE_DEAD)
+		if (d[i].state == OUTBOX_DEAD)
 			return "dead";
-		if (d[i].state == QUEUE_PENDING)
+		if (d[i].state == OUTBOX_PENDING)
 			pending = true;
 	}
 	return pending ? "pending" : "done";
 }
 
 struct list_ctx {
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *state;		/* --state, or NULL for all */
 	char err[512];
@@ -123,10 +124,10 @@ struct list_ctx {
 };
 
 static int
-list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
+list_cb(void *arg, uint64_t id, const struct outbox_delivery *d, size_t nd)
 {
 	struct list_ctx *lc = arg;
-	struct queue_msg *m;
+	struct outbox_msg *m;
 	const char *err;
 	char idbuf[24], when[40], plugins[200] = "";
 	size_t used = 0;
@@ -134,7 +135,7 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 
 	if (lc->state != NULL && strcmp(overall(d, nd), lc->state) != 0)
 		return 0;
-	if ((rc = queue_get_envelope(lc->t, id, &m, &err)) != 0) {
+	if ((rc = outbox_get(lc->ob, lc->t, id, 0, &m, &err)) != 0) {
 		snprintf(lc->err, sizeof(lc->err), "%s", err);
 		return rc == DV_ENOTFOUND ? 0 : rc;
 	}
@@ -163,7 +164,7 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 		for (size_t i = 0; i < nd; i++) {
 			int n = snprintf(plugins + used, sizeof(plugins) - used,
 			    "%s%s:%s", i ? " " : "", d[i].plugin,
-			    queue_state_name(d[i].state));
+			    outbox_state_name(d[i].state));
 			if (n > 0 && (size_t)n < sizeof(plugins) - used)
 				used += (size_t)n;
 		}
@@ -177,31 +178,20 @@ list_cb(void *arg, uint64_t id, const struct queue_delivery *d, size_t nd)
 		cells[5] = plugins;
 		rc = ctl_table_row(lc->tab, cells);
 	}
-	queue_msg_free(m);
+	outbox_msg_free(m);
 	return rc;
 }
 
-static int
-count_logged(const struct qlog_rec *rec, uint64_t lsn, void *arg)
-{
-	(void)rec;
-	(void)lsn;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 /*
- * queue logged: how many messages the daemon's outbox log holds that the
+ * outbox logged: how many messages the daemon's outbox log holds that the
  * store does not have yet (it moves them within a fraction of a second,
  * or at its next start after a crash).
  */
 static int
 cmd_logged(struct ctl *ctl, int argc, char **argv)
 {
-	struct store_txn *t;
-	char path[1100];
+	struct outbox *ob;
 	const char *err;
-	uint64_t ident, applied;
 	size_t n = 0;
 	bool json;
 	int rc;
@@ -209,14 +199,9 @@ cmd_logged(struct ctl *ctl, int argc, char **argv)
 	if ((rc = args(argc, argv, false, true, &json, NULL, NULL, NULL)) !=
 	    CTL_OK)
 		return rc;
-	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
-		return rc;
-	rc = queue_log_state(t, &ident, &applied, &err);
-	store_txn_abort(t);
-	if (rc != 0)
-		return ctl_fail("%s", err);
-	snprintf(path, sizeof(path), "%s/outbox.log", ctl->conf->database);
-	if (qlog_peek(path, ident, applied, count_logged, &n, &err) != 0)
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
+		return CTL_FAIL;
+	if (outbox_logged(ob, &n, &err) != 0)
 		return ctl_fail("%s", err);
 	if (json)
 		return ctl_print_json(json_pack("{s:I}", "logged",
@@ -239,6 +224,8 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	if ((rc = args(argc, argv, false, true, &lc.json, &id, NULL,
 	    &lc.state)) != CTL_OK)
 		return rc;
+	if ((lc.ob = ctl_outbox_open(ctl)) == NULL)
+		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, false, &lc.t)) != CTL_OK)
 		return rc;
 	if (lc.json)
@@ -246,7 +233,7 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 	else
 		lc.tab = ctl_table_new(6, headers);
 	rc = (lc.arr == NULL && lc.tab == NULL) ? ENOMEM :
-	    queue_foreach(lc.t, list_cb, &lc, &err);
+	    outbox_walk(lc.ob, lc.t, list_cb, &lc, &err);
 	store_txn_abort(lc.t);
 	if (rc != 0) {
 		json_decref(lc.arr);
@@ -263,7 +250,7 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 
 struct show_ctx {
 	uint64_t id;
-	struct queue_delivery d[16];
+	struct outbox_delivery d[16];
 	size_t nd;
 };
 
@@ -280,61 +267,60 @@ decision_json(const char *text)
 }
 
 static int
-cmd_show(struct ctl *ctl, int argc, char **argv)
+show_json(const struct outbox_msg *m, const struct show_ctx *sc)
 {
-	struct show_ctx sc = { 0 };
-	struct store_txn *t;
-	struct queue_msg *m;
-	const char *err;
+	json_t *ds = json_array(), *rc_arr = json_array();
+
+	for (size_t i = 0; i < sc->nd; i++)
+		json_array_append_new(ds, delivery_json(&sc->d[i]));
+	for (size_t i = 0; i < m->nrcpts; i++)
+		json_array_append_new(rc_arr, json_string(m->rcpts[i]));
+	return ctl_print_json(json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, "
+	    "s:o, s:o, s:I, s:b, s:o, s:o, s:o}",
+	    "id", (json_int_t)m->id, "state", overall(sc->d, sc->nd),
+	    "direction", m->direction ? "outgoing" : "incoming",
+	    "received", (json_int_t)m->received,
+	    "queue_id", m->queue_id ? json_string(m->queue_id) : json_null(),
+	    "from", m->envelope_from ? json_string(m->envelope_from) :
+	    json_null(),
+	    "rcpts", rc_arr,
+	    "message_id", m->message_id ? json_string(m->message_id) :
+	    json_null(),
+	    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
+	    "decision", decision_json(m->decision),
+	    "deliveries", ds,
+	    "pruned", m->pruned ? json_integer(m->pruned) : json_null()));
+}
+
+static void
+show_delivery(const struct outbox_delivery *d)
+{
 	char when[40];
-	bool json;
-	int rc;
 
-	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL, NULL)) !=
-	    CTL_OK)
-		return rc;
-	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
-		return rc;
-	if ((rc = queue_get_envelope(t, sc.id, &m, &err)) != 0) {
-		store_txn_abort(t);
-		return ctl_fail("%s", err);
+	printf("delivery:    %s %s, %u attempt%s", d->plugin,
+	    outbox_state_name(d->state), d->attempts,
+	    d->attempts == 1 ? "" : "s");
+	if (d->state == OUTBOX_PENDING) {
+		ctl_time(d->next_at, when, sizeof(when));
+		printf(", next at %s", when);
 	}
-	rc = queue_deliveries(t, sc.id, sc.d, 16, &sc.nd, &err);
-	store_txn_abort(t);
-	if (rc != 0) {
-		queue_msg_free(m);
-		return ctl_fail("%s", err);
-	}
-	if (json) {
-		json_t *ds = json_array(), *rc_arr = json_array();
+	if (d->activity_id[0])
+		printf(", activity %s", d->activity_id);
+	if (d->case_id[0])
+		printf(", case %s", d->case_id);
+	if (d->last_error[0])
+		printf(": %s", d->last_error);
+	putchar('\n');
+}
 
-		for (size_t i = 0; i < sc.nd; i++)
-			json_array_append_new(ds, delivery_json(&sc.d[i]));
-		for (size_t i = 0; i < m->nrcpts; i++)
-			json_array_append_new(rc_arr, json_string(m->rcpts[i]));
-		rc = ctl_print_json(json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, "
-		    "s:o, s:o, s:I, s:b, s:o, s:o, s:o}",
-		    "id", (json_int_t)m->id, "state", overall(sc.d, sc.nd),
-		    "direction", m->direction ? "outgoing" : "incoming",
-		    "received", (json_int_t)m->received,
-		    "queue_id", m->queue_id ? json_string(m->queue_id) :
-		    json_null(),
-		    "from", m->envelope_from ? json_string(m->envelope_from) :
-		    json_null(),
-		    "rcpts", rc_arr,
-		    "message_id", m->message_id ? json_string(m->message_id) :
-		    json_null(),
-		    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
-		    "decision", decision_json(m->decision),
-		    "deliveries", ds,
-		    "pruned", m->pruned ? json_integer(m->pruned) :
-		    json_null()));
-		queue_msg_free(m);
-		return rc;
-	}
+static void
+show_text(const struct outbox_msg *m, const struct show_ctx *sc)
+{
+	char when[40];
+
 	ctl_time(m->received, when, sizeof(when));
 	printf("id:          %" PRIu64 "\n", m->id);
-	printf("state:       %s\n", overall(sc.d, sc.nd));
+	printf("state:       %s\n", overall(sc->d, sc->nd));
 	printf("direction:   %s\n", m->direction ? "outgoing" : "incoming");
 	printf("received:    %s\n", when);
 	printf("queue_id:    %s\n", m->queue_id ? m->queue_id : "-");
@@ -349,34 +335,55 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	} else
 		printf("size:        %zu%s\n", m->raw_len,
 		    m->truncated ? " (truncated)" : "");
-	if (sc.nd == 0)
+	if (sc->nd == 0)
 		printf("delivery:    none yet (the daemon has not indexed it: "
 		    "it does within 0.1 s while it runs, or when it starts)\n");
-	for (size_t i = 0; i < sc.nd; i++) {
-		const struct queue_delivery *d = &sc.d[i];
+	for (size_t i = 0; i < sc->nd; i++)
+		show_delivery(&sc->d[i]);
+}
 
-		printf("delivery:    %s %s, %u attempt%s", d->plugin,
-		    queue_state_name(d->state), d->attempts,
-		    d->attempts == 1 ? "" : "s");
-		if (d->state == QUEUE_PENDING) {
-			ctl_time(d->next_at, when, sizeof(when));
-			printf(", next at %s", when);
-		}
-		if (d->activity_id[0])
-			printf(", activity %s", d->activity_id);
-		if (d->case_id[0])
-			printf(", case %s", d->case_id);
-		if (d->last_error[0])
-			printf(": %s", d->last_error);
-		putchar('\n');
+static int
+cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+	struct show_ctx sc = { 0 };
+	struct outbox *ob;
+	struct store_txn *t;
+	struct outbox_msg *m;
+	const char *err;
+	bool json;
+	int rc;
+
+	if ((rc = args(argc, argv, true, true, &json, &sc.id, NULL, NULL)) !=
+	    CTL_OK)
+		return rc;
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
+		return CTL_FAIL;
+	if ((rc = ctl_txn(ctl, false, &t)) != CTL_OK)
+		return rc;
+	if ((rc = outbox_get(ob, t, sc.id, 0, &m, &err)) != 0) {
+		store_txn_abort(t);
+		return ctl_fail("%s", err);
 	}
-	queue_msg_free(m);
-	return CTL_OK;
+	rc = outbox_deliveries(ob, t, sc.id, sc.d, 16, &sc.nd, &err);
+	store_txn_abort(t);
+	if (rc != 0) {
+		outbox_msg_free(m);
+		return ctl_fail("%s", err);
+	}
+	if (json)
+		rc = show_json(m, &sc);
+	else {
+		show_text(m, &sc);
+		rc = CTL_OK;
+	}
+	outbox_msg_free(m);
+	return rc;
 }
 
 static int
 cmd_retry(struct ctl *ctl, int argc, char **argv)
 {
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err, *plugin;
 	uint64_t id;
@@ -385,9 +392,11 @@ cmd_retry(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = args(argc, argv, true, false, &json, &id, &plugin, NULL)) != CTL_OK)
 		return rc;
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
+		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
-	if (queue_retry(t, id, plugin, (int64_t)time(NULL), &err) != 0) {
+	if (outbox_retry(ob, t, id, plugin, (int64_t)time(NULL), &err) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}
@@ -400,6 +409,7 @@ cmd_retry(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_drop(struct ctl *ctl, int argc, char **argv)
 {
+	struct outbox *ob;
 	struct store_txn *t;
 	const char *err;
 	uint64_t id;
@@ -408,9 +418,11 @@ cmd_drop(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = args(argc, argv, true, false, &json, &id, NULL, NULL)) != CTL_OK)
 		return rc;
+	if ((ob = ctl_outbox_open(ctl)) == NULL)
+		return CTL_FAIL;
 	if ((rc = ctl_txn(ctl, true, &t)) != CTL_OK)
 		return rc;
-	if (queue_drop(t, id, &err) != 0) {
+	if (outbox_drop(ob, t, id, &err) != 0) {
 		store_txn_abort(t);
 		return ctl_fail("%s", err);
 	}
@@ -420,8 +432,9 @@ cmd_drop(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* argv[0] is "outbox", or "queue", its old name. */
 int
-ctl_queue(struct ctl *ctl, int argc, char **argv)
+ctl_outbox(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct ctl_command cmds[] = {
 		{ "list", cmd_list },
@@ -432,5 +445,5 @@ ctl_queue(struct ctl *ctl, int argc, char **argv)
 		{ NULL, NULL }
 	};
 
-	return ctl_dispatch(ctl, "queue", cmds, argc, argv);
+	return ctl_dispatch(ctl, argv[0], cmds, argc, argv);
 }
