@@ -434,3 +434,30 @@ addr_domain(const char *norm)
 
 	return at != NULL ? at + 1 : NULL;
 }
+
+int
+addr_mailbox(const char *in, const char *seps, char *out, size_t outsz,
+    const char **error_r)
+{
+	char plain[DV_ADDR_MAX + 1];
+	const char *err;
+	int rc;
+
+	rc = addr_normalize(in, seps, out, outsz, &err);
+	if (rc == DV_EEMPTY) {
+		*error_r = dv_error_set("invalid address \"%s\": empty", in);
+		return DV_EINVAL;
+	}
+	if (rc != 0) {
+		*error_r = dv_error_set("invalid address \"%s\": %s", in, err);
+		return DV_EINVAL;
+	}
+	if (addr_normalize(in, NULL, plain, sizeof(plain), &err) == 0 &&
+	    strcmp(plain, out) != 0) {
+		*error_r = dv_error_set("%s is a subaddress of %s "
+		    "(SubaddressSeparator \"%s\"); add the base mailbox", in,
+		    out, seps != NULL ? seps : "");
+		return DV_EINVAL;
+	}
+	return 0;
+}

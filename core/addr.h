@@ -45,6 +45,19 @@ int addr_normalize(const char *in, const char *seps, char *out, size_t outsz,
 int addr_subaddress(const char *in, const char *seps, char *out, size_t outsz);
 
 /**
+ * addr_mailbox - a mailbox address as an administrator gives it (on the
+ * command line, to a plugin's command): normalised into @out like
+ * addr_normalize() with @seps, and refused if it is a subaddress, which
+ * would otherwise be stored as its base mailbox.
+ * @param[out] error_r  "invalid address "x": why", or "x is a
+ *                      subaddress of y (SubaddressSeparator "+"); add
+ *                      the base mailbox".
+ * @return 0 or DV_EINVAL.
+ */
+int addr_mailbox(const char *in, const char *seps, char *out, size_t outsz,
+    const char **error_r);
+
+/**
  * addr_domain - the domain of a normalised address.
  * @return a pointer into @norm just past the last '@', or NULL.
  */

@@ -107,6 +107,13 @@ drop_attachments(struct msg *m)
 	m->truncated = true;
 }
 
+/* A mailbox's record and its email server profile, for the view. */
+struct view_record {
+	struct mbox mb;
+	struct profile prof;
+	struct dvp_profile dp;
+};
+
 /* The ABI's arrays, pointing into the parsed message. */
 struct view {
 	struct dvp_message m;
@@ -116,6 +123,7 @@ struct view {
 	struct dvp_address *from, *to, *cc;
 	struct dvp_attachment *att;
 	struct dvp_mailbox *mbs;
+	struct view_record *recs;	/* the mailboxes' records */
 	json_t *dec;
 	char *headers;
 	char id[24];
@@ -184,6 +192,7 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 		v->m.headers = v->headers;
 	}
 	v->d.size = sizeof(struct dvp_decision);
+	v->d.mailbox_size = sizeof(struct dvp_mailbox);
 	v->d.correlation = DVP_CORR_NONE;
 	v->dec = q->decision ? json_loads(q->decision, 0, NULL) : NULL;
 	mbs = json_object_get(v->dec, "mailboxes");
@@ -301,9 +310,43 @@ correlate(struct store *st, const struct deliver_opts *o,
 		v->d.message_token = v->own_token;
 }
 
+/*
+ * The owner and email server profile of each mailbox, as the store has
+ * them now (dvp_mailbox.profile). Without them a plugin that needs one
+ * fails the delivery itself.
+ */
+static void
+view_records(struct store *st, const struct deliver_opts *o, struct view *v)
+{
+	struct store_txn *t;
+	const char *err;
+
+	if (v->d.nmailboxes == 0 ||
+	    (v->recs = calloc(v->d.nmailboxes, sizeof(*v->recs))) == NULL)
+		return;
+	if (read_txn(st, o, &t, &err) != 0) {
+		log_warn("outbox %s: no mailbox records: %s", v->id, err);
+		return;
+	}
+	for (size_t i = 0; i < v->d.nmailboxes; i++) {
+		struct view_record *r = &v->recs[i];
+
+		if (store_mailbox_get(t, v->mbs[i].address, &r->mb, &err) != 0)
+			continue;
+		v->mbs[i].owner = r->mb.owner[0] ? r->mb.owner : NULL;
+		if (r->mb.profile[0] == '\0' ||
+		    store_profile_get(t, r->mb.profile, &r->prof, &err) != 0)
+			continue;
+		plugin_profile_view(&r->prof, &r->dp);
+		v->mbs[i].profile = &r->dp;
+	}
+	store_txn_abort(t);
+}
+
 static void
 view_free(struct view *v)
 {
+	free(v->recs);
 	free(v->from);
 	free(v->to);
 	free(v->cc);
@@ -386,6 +429,7 @@ attempt_one(struct store *st, struct plugin *p,
 				    (unsigned long long)q->id,
 				    m->problems[i]);
 			correlate(st, o, q, m, &v);
+			view_records(st, o, &v);
 			/* Only this delivery's writes go if it fails. */
 			if (o->kv != NULL)
 				pluginkv_savepoint(o->kv);
@@ -447,6 +491,31 @@ check_health(struct plugin *p, const struct retry_policy *pol, int64_t now,
 	plugin_hold(p, b.until, b.held_for, msg);
 	log_warn("plugin %s is down (%s): holding its deliveries back for "
 	    "%u s", plugin_name(p), msg, secs);
+}
+
+/*
+ * A delivery to @p failed for now. The back end asked for a pause of all
+ * the plugin's deliveries (HTTP 429 with Retry-After): its breaker holds
+ * them for that long (retry_hold_for()), and this one at least as long;
+ * otherwise ask its health.
+ */
+static void
+failed_for_now(struct plugin *p, const struct retry_policy *pol,
+    struct dvp_result *r, int64_t now, int64_t t0)
+{
+	struct retry_breaker b = breaker_of(p);
+	unsigned secs = (unsigned)r->pause_all;
+
+	if (secs == 0) {
+		check_health(p, pol, now, t0);
+		return;
+	}
+	if (r->retry_after < r->pause_all)
+		r->retry_after = r->pause_all;
+	retry_hold_for(&b, now + ((int64_t)time(NULL) - t0), secs);
+	plugin_hold(p, b.until, b.held_for, r->error);
+	log_warn("plugin %s asks for a pause (%s): holding its deliveries "
+	    "back for %u s", plugin_name(p), r->error, secs);
 }
 
 /* A delivery to @p succeeded: its breaker closes. */
@@ -621,7 +690,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		}
 		bytes += attempt_one(st, p, o, &a[i]);
 		if (a[i].called && a[i].r.status == DVP_TRANSIENT)
-			check_health(p, &o->policy, now, t0);
+			failed_for_now(p, &o->policy, &a[i].r, now, t0);
 		else if (a[i].called && a[i].r.status == DVP_OK)
 			release(p);
 	}

@@ -1,8 +1,13 @@
 /*
- * pluginkv.c - buffered, transactional key/value storage for plugins.
+ * pluginkv.c - buffered, transactional key/value storage for plugins,
+ * and the writes to the known-senders index that go with it.
  *
  * The buffer is a small list: a plugin makes a handful of writes per
- * delivery. Counters are plain keys holding a decimal number.
+ * delivery. Each buffered key starts with a byte naming its table
+ * (KV_PLUGKV or KV_KNOWN), so that a plugin's records and its index
+ * entries commit in one transaction. Counters are plain keys holding a
+ * decimal number. It does not decide when to commit; its callers do
+ * (core/deliver.c for deliveries, core/plugin.c for the other calls).
  */
 #include "config.h"
 
@@ -23,8 +28,12 @@
 #define KV_KEY_MAX	400	/* LMDB's key limit is 511 */
 #define KV_VALUE_MAX	(1u << 20)
 
+/* The first byte of a buffered key: its table. */
+#define KV_PLUGKV	'k'
+#define KV_KNOWN	'i'
+
 struct kv_entry {
-	char *key;		/* "plugin\0key", klen bytes */
+	char *key;		/* table byte + "plugin\0key", klen bytes */
 	size_t klen;
 	void *val;		/* NULL when deleted */
 	size_t vlen;
@@ -167,18 +176,41 @@ pluginkv_free(struct pluginkv *kv)
 	free(kv);
 }
 
+/*
+ * The LMDB key "plugin\0key" into @out, of at most KV_KEY_MAX bytes. An
+ * empty key is the known index's mark that a plugin's index is complete.
+ */
 static int
-make_key(const char *plugin, const char *key, char *out, size_t *len_r)
+make_key(int table, const char *plugin, const char *key, char *out,
+    size_t *len_r)
 {
 	size_t pl = strlen(plugin), kl = strlen(key);
 
-	if (kl == 0 || pl + 1 + kl > KV_KEY_MAX)
+	if ((kl == 0 && table != KV_KNOWN) || pl + 1 + kl > KV_KEY_MAX)
 		return -1;
 	memcpy(out, plugin, pl);
 	out[pl] = '\0';
 	memcpy(out + pl + 1, key, kl);
 	*len_r = pl + 1 + kl;
 	return 0;
+}
+
+/* The same with the table byte in front, as the buffer keeps keys. */
+static int
+make_bkey(int table, const char *plugin, const char *key, char *out,
+    size_t *len_r)
+{
+	out[0] = (char)table;
+	if (make_key(table, plugin, key, out + 1, len_r) != 0)
+		return -1;
+	++*len_r;
+	return 0;
+}
+
+static MDB_dbi
+table_dbi(const struct store *st, char table)
+{
+	return table == KV_KNOWN ? st->known : st->plugkv;
 }
 
 static struct kv_entry *
@@ -191,20 +223,19 @@ find(struct pluginkv *kv, const char *k, size_t kl)
 }
 
 static int
-kv_get(void *arg, const char *plugin, const char *key, const void **val,
-    size_t *len)
+kv_lookup(struct pluginkv *kv, int table, const char *plugin, const char *key,
+    const void **val, size_t *len)
 {
-	struct pluginkv *kv = arg;
 	struct store_txn *t;
 	struct kv_entry *e;
-	char k[KV_KEY_MAX];
+	char k[KV_KEY_MAX + 1];
 	size_t kl;
 	MDB_val mk, mv;
 	const char *err;
 	int rc;
 
-	if (make_key(plugin, key, k, &kl) != 0)
-		return -1;
+	if (make_bkey(table, plugin, key, k, &kl) != 0)
+		return DVP_KV_INVALID;
 	if ((e = find(kv, k, kl)) != NULL) {
 		if (e->val == NULL)
 			return DVP_KV_NOTFOUND;
@@ -214,10 +245,10 @@ kv_get(void *arg, const char *plugin, const char *key, const void **val,
 	}
 	if ((kv->reader != NULL ? store_reader_txn(kv->reader, &t, &err) :
 	    store_txn_begin(kv->st, false, &t, &err)) != 0)
-		return -1;
-	mk.mv_size = kl;
-	mk.mv_data = k;
-	rc = mdb_get(t->txn, kv->st->plugkv, &mk, &mv);
+		return DVP_KV_ERROR;
+	mk.mv_size = kl - 1;
+	mk.mv_data = k + 1;
+	rc = mdb_get(t->txn, table_dbi(kv->st, (char)table), &mk, &mv);
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		note_read(kv, k, kl, rc == 0 ? &mv : NULL);
 	if (rc == 0) {
@@ -234,36 +265,47 @@ kv_get(void *arg, const char *plugin, const char *key, const void **val,
 	store_txn_abort(t);
 	if (rc == MDB_NOTFOUND)
 		return DVP_KV_NOTFOUND;
-	return rc == 0 ? 0 : -1;
+	return rc == 0 ? 0 : DVP_KV_ERROR;
 }
 
 static int
-kv_set(struct pluginkv *kv, const char *plugin, const char *key,
+kv_get(void *arg, const char *plugin, const char *key, const void **val,
+    size_t *len)
+{
+	return kv_lookup(arg, KV_PLUGKV, plugin, key, val, len);
+}
+
+static int
+kv_set(struct pluginkv *kv, int table, const char *plugin, const char *key,
     const void *val, size_t len, bool del)
 {
 	struct kv_entry *e;
 	struct kv_undo *u;
-	char k[KV_KEY_MAX];
+	char k[KV_KEY_MAX + 1];
 	size_t kl;
 	void *copy = NULL;
 
-	if (make_key(plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX)
-		return -1;
+	if (make_bkey(table, plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX)
+		return DVP_KV_INVALID;
 	if ((u = calloc(1, sizeof(*u))) == NULL)
-		return -1;
-	if (!del && (copy = malloc(len ? len : 1)) == NULL) {
+		return DVP_KV_ERROR;
+	/* NUL-terminated, as a committed value handed out is. */
+	if (!del && (copy = malloc(len + 1)) == NULL) {
 		free(u);
-		return -1;
+		return DVP_KV_ERROR;
 	}
-	if (!del && len > 0)
-		memcpy(copy, val, len);
+	if (!del) {
+		if (len > 0)
+			memcpy(copy, val, len);
+		((char *)copy)[len] = '\0';
+	}
 	if ((e = find(kv, k, kl)) == NULL) {
 		if ((e = calloc(1, sizeof(*e))) == NULL ||
 		    (e->key = malloc(kl)) == NULL) {
 			free(e);
 			free(copy);
 			free(u);
-			return -1;
+			return DVP_KV_ERROR;
 		}
 		memcpy(e->key, k, kl);
 		e->klen = kl;
@@ -288,13 +330,13 @@ static int
 kv_put(void *arg, const char *plugin, const char *key, const void *val,
     size_t len)
 {
-	return kv_set(arg, plugin, key, val, len, false);
+	return kv_set(arg, KV_PLUGKV, plugin, key, val, len, false);
 }
 
 static int
 kv_del(void *arg, const char *plugin, const char *key)
 {
-	return kv_set(arg, plugin, key, NULL, 0, true);
+	return kv_set(arg, KV_PLUGKV, plugin, key, NULL, 0, true);
 }
 
 static int
@@ -308,20 +350,25 @@ kv_next(void *arg, const char *plugin, const char *counter, uint64_t *value)
 
 	if (snprintf(key, sizeof(key), "counter/%s", counter) >=
 	    (int)sizeof(key))
-		return -1;
+		return DVP_KV_INVALID;
 	rc = kv_get(arg, plugin, key, &v, &len);
 	if (rc == 0) {
+		char *end;
+
 		if (len == 0 || len >= sizeof(num))
-			return -1;
+			return DVP_KV_ERROR;
 		memcpy(num, v, len);
 		num[len] = '\0';
-		n = strtoull(num, NULL, 10);
+		errno = 0;
+		n = strtoull(num, &end, 10);
+		if (errno != 0 || *end != '\0' || n == UINT64_MAX)
+			return DVP_KV_ERROR;
 	} else if (rc != DVP_KV_NOTFOUND)
-		return -1;
+		return rc;
 	n++;
 	snprintf(num, sizeof(num), "%" PRIu64, n);
-	if (kv_put(arg, plugin, key, num, strlen(num)) != 0)
-		return -1;
+	if ((rc = kv_put(arg, plugin, key, num, strlen(num))) != 0)
+		return rc;
 	*value = n;
 	return 0;
 }
@@ -339,19 +386,20 @@ kv_put_now(void *arg, const char *plugin, const char *key, const void *val,
 	struct pluginkv *kv = arg;
 	struct store_txn *t;
 	const char *err;
-	char k[KV_KEY_MAX];
+	char k[KV_KEY_MAX + 1];
 	size_t kl;
 
-	if (make_key(plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX)
-		return -1;
+	if (make_bkey(KV_PLUGKV, plugin, key, k, &kl) != 0 ||
+	    len > KV_VALUE_MAX)
+		return DVP_KV_INVALID;
 	if (store_txn_begin(kv->st, true, &t, &err) != 0)
-		return -1;
+		return DVP_KV_ERROR;
 	if (pluginkv_txn_put(t, plugin, key, val, len, &err) != 0) {
 		store_txn_abort(t);
-		return -1;
+		return DVP_KV_ERROR;
 	}
 	if (store_txn_commit(t, &err) != 0 || store_sync(kv->st, &err) != 0)
-		return -1;
+		return DVP_KV_ERROR;
 	for (struct kv_read *r = kv->reads; r != NULL; r = r->next)
 		if (r->klen == kl && memcmp(r->key, k, kl) == 0) {
 			r->existed = true;
@@ -361,12 +409,57 @@ kv_put_now(void *arg, const char *plugin, const char *key, const void *val,
 	return 0;
 }
 
+static int
+known_get(void *arg, const char *plugin, const char *addr)
+{
+	const void *v;
+	size_t len;
+
+	return kv_lookup(arg, KV_KNOWN, plugin, addr, &v, &len);
+}
+
+static int
+known_put(void *arg, const char *plugin, const char *addr)
+{
+	return kv_set(arg, KV_KNOWN, plugin, addr, "", 0, false);
+}
+
+static int
+known_del(void *arg, const char *plugin, const char *addr)
+{
+	return kv_set(arg, KV_KNOWN, plugin, addr, NULL, 0, true);
+}
+
+/* Committed records only, in one read transaction. */
+static int
+kv_foreach(void *arg, const char *plugin, const char *prefix,
+    int (*fn)(void *fnarg, const char *key, const void *val, size_t len),
+    void *fnarg)
+{
+	struct pluginkv *kv = arg;
+	struct store_txn *t;
+	const char *err;
+	int rc;
+
+	if (store_txn_begin(kv->st, false, &t, &err) != 0)
+		return DVP_KV_ERROR;
+	rc = pluginkv_txn_foreach(t, plugin, prefix, fn, fnarg, &err);
+	store_txn_abort(t);
+	if (rc == DV_EINVAL)
+		return DVP_KV_INVALID;
+	return rc == 0 || rc > 0 ? rc : DVP_KV_ERROR;
+}
+
 static const struct plugin_kv_ops ops = {
 	.get = kv_get,
 	.put = kv_put,
 	.del = kv_del,
 	.next = kv_next,
 	.put_now = kv_put_now,
+	.known_get = known_get,
+	.known_put = known_put,
+	.known_del = known_del,
+	.foreach = kv_foreach,
 };
 
 const struct plugin_kv_ops *
@@ -382,10 +475,10 @@ pluginkv_apply(struct pluginkv *kv, struct store_txn *t, const char **error_r)
 
 	/* Someone else (dvmilterctl) changed what the plugin decided on. */
 	for (struct kv_read *r = kv->reads; r != NULL && rc == 0; r = r->next) {
-		MDB_val mk = { r->klen, r->key }, mv;
+		MDB_val mk = { r->klen - 1, r->key + 1 }, mv;
 		bool same;
 
-		rc = mdb_get(t->txn, t->store->plugkv, &mk, &mv);
+		rc = mdb_get(t->txn, table_dbi(t->store, r->key[0]), &mk, &mv);
 		if (rc != 0 && rc != MDB_NOTFOUND) {
 			rc = store_mdb_fail(rc, "plugin store", error_r);
 			break;
@@ -395,23 +488,45 @@ pluginkv_apply(struct pluginkv *kv, struct store_txn *t, const char **error_r)
 		rc = 0;
 		if (!same) {
 			*error_r = dv_error_set("a record the plugin read "
-			    "changed during the delivery");
+			    "was changed by another writer meanwhile");
 			rc = DV_EINUSE;
 		}
 	}
 	for (struct kv_entry *e = kv->head; e != NULL && rc == 0; e = e->next) {
-		MDB_val mk = { e->klen, e->key }, mv = { e->vlen, e->val };
+		MDB_val mk = { e->klen - 1, e->key + 1 }, mv = { e->vlen, e->val };
+		MDB_dbi dbi = table_dbi(t->store, e->key[0]);
 
 		if (e->val != NULL)
-			rc = mdb_put(t->txn, t->store->plugkv, &mk, &mv, 0);
-		else if ((rc = mdb_del(t->txn, t->store->plugkv, &mk,
-		    NULL)) == MDB_NOTFOUND)
+			rc = mdb_put(t->txn, dbi, &mk, &mv, 0);
+		else if ((rc = mdb_del(t->txn, dbi, &mk, NULL)) == MDB_NOTFOUND)
 			rc = 0;
 		if (rc != 0)
 			rc = store_mdb_fail(rc, "plugin store", error_r);
 	}
 	pluginkv_discard(kv);
 	return rc;
+}
+
+int
+pluginkv_commit(struct pluginkv *kv, const char **error_r)
+{
+	struct store_txn *t;
+	int rc;
+
+	/* Nothing to write: no write transaction (a read-only store). */
+	if (kv->head == NULL) {
+		pluginkv_discard(kv);
+		return 0;
+	}
+	if ((rc = store_txn_begin(kv->st, true, &t, error_r)) != 0) {
+		pluginkv_discard(kv);
+		return rc;
+	}
+	if ((rc = pluginkv_apply(kv, t, error_r)) != 0) {
+		store_txn_abort(t);
+		return rc;
+	}
+	return store_txn_commit(t, error_r);
 }
 
 /* --- direct access for dvmilterctl ------------------------------------------ */
@@ -425,7 +540,7 @@ pluginkv_txn_get(struct store_txn *t, const char *plugin, const char *key,
 	MDB_val mk, mv;
 	int rc;
 
-	if (make_key(plugin, key, k, &kl) != 0) {
+	if (make_key(KV_PLUGKV, plugin, key, k, &kl) != 0) {
 		*error_r = dv_error_set("invalid key %s", key);
 		return DV_EINVAL;
 	}
@@ -447,7 +562,7 @@ pluginkv_txn_put(struct store_txn *t, const char *plugin, const char *key,
 	MDB_val mk, mv = { len, (void *)val };
 	int rc;
 
-	if (make_key(plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX) {
+	if (make_key(KV_PLUGKV, plugin, key, k, &kl) != 0 || len > KV_VALUE_MAX) {
 		*error_r = dv_error_set("invalid key or value for %s", key);
 		return DV_EINVAL;
 	}
@@ -467,7 +582,7 @@ pluginkv_txn_del(struct store_txn *t, const char *plugin, const char *key,
 	MDB_val mk;
 	int rc;
 
-	if (make_key(plugin, key, k, &kl) != 0) {
+	if (make_key(KV_PLUGKV, plugin, key, k, &kl) != 0) {
 		*error_r = dv_error_set("invalid key %s", key);
 		return DV_EINVAL;
 	}

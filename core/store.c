@@ -61,6 +61,7 @@ static const struct {
 	{ "rule", offsetof(struct store, rule) },
 	{ "qsmart", offsetof(struct store, qsmart) },
 	{ "qsmartid", offsetof(struct store, qsmartid) },
+	{ "known", offsetof(struct store, known) },
 };
 #define NTABLES	(sizeof(store_tables) / sizeof(store_tables[0]))
 

@@ -24,6 +24,7 @@ struct store {
 	MDB_dbi rule;		/* mailbox -> its folder rules (rules.c) */
 	MDB_dbi qsmart;		/* subject hash + id -> participants (smart.c) */
 	MDB_dbi qsmartid;	/* id -> subject hash */
+	MDB_dbi known;		/* plugin + '\0' + address -> "" (known.c) */
 	char *path;
 	/*
 	 * Held for reading by every transaction of this process, for

@@ -19,11 +19,14 @@
 
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
+struct plugin_set;
+
 struct ctl {
 	const char *conf_path;
 	struct conf *conf;
 	struct store *store;	/* opened on first use */
 	struct outbox *outbox;	/* the store's, opened on first use */
+	struct plugin_set *plugins;	/* loaded for a plugin's command */
 };
 
 #include <stdarg.h>
@@ -94,11 +97,25 @@ int ctl_mailbox_address(const struct ctl *ctl, const char *in, char *out,
 
 int ctl_mailbox(struct ctl *ctl, int argc, char **argv);
 int ctl_rule(struct ctl *ctl, int argc, char **argv);
-int ctl_case(struct ctl *ctl, int argc, char **argv);
-int ctl_activity(struct ctl *ctl, int argc, char **argv);
-int ctl_contact(struct ctl *ctl, int argc, char **argv);
-int ctl_caserule(struct ctl *ctl, int argc, char **argv);
 int ctl_profile(struct ctl *ctl, int argc, char **argv);
 int ctl_outbox(struct ctl *ctl, int argc, char **argv);
+
+/* The names of dvmilterctl's own commands, NULL-terminated. */
+extern const char *const ctl_builtin_commands[];
+
+/**
+ * ctl_plugin_command - run argv[0], a command that is not dvmilterctl's
+ * own: load the configured plugins (DVP_MODE_ADMIN, on the store) into
+ * ctl->plugins and hand it to the one that offers it.
+ * @return the command's exit status; CTL_FAIL if the plugins do not
+ *         load; CTL_USAGE if none offers it.
+ */
+int ctl_plugin_command(struct ctl *ctl, int argc, char **argv);
+
+/**
+ * ctl_plugin_usage - print the help lines of the commands that the
+ * plugins configured in @conf_path offer; nothing if they do not load.
+ */
+void ctl_plugin_usage(const char *conf_path, FILE *fp);
 
 #endif

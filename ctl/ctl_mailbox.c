@@ -231,20 +231,10 @@ mb_parse(int argc, char **argv, unsigned allowed, struct mb_opts *o)
 int
 ctl_mailbox_address(const struct ctl *ctl, const char *in, char *out, size_t outsz)
 {
-	char plain[DV_ADDR_MAX + 1];
 	const char *err;
-	int rc;
 
-	rc = addr_normalize(in, ctl->conf->subaddress_seps, out, outsz, &err);
-	if (rc == DV_EEMPTY)
-		return ctl_fail("invalid address \"%s\": empty", in);
-	if (rc != 0)
-		return ctl_fail("invalid address \"%s\": %s", in, err);
-	if (addr_normalize(in, NULL, plain, sizeof(plain), &err) == 0 &&
-	    strcmp(plain, out) != 0)
-		return ctl_fail("%s is a subaddress of %s (SubaddressSeparator "
-		    "\"%s\"); add the base mailbox", in, out,
-		    ctl->conf->subaddress_seps);
+	if (addr_mailbox(in, ctl->conf->subaddress_seps, out, outsz, &err) != 0)
+		return ctl_fail("%s", err);
 	return CTL_OK;
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ctl_int.h"
+#include "plugin.h"
 #include "status.h"
 
 void
@@ -237,8 +238,9 @@ ctl_table_free(struct ctl_table *t)
 
 /* --- commands --------------------------------------------------------------- */
 
+/* The help: our commands, then the plugins' of @conf_path, then reload. */
 static void
-usage(FILE *fp)
+usage(FILE *fp, const char *conf_path)
 {
 	fputs(
 "usage: dvmilterctl [-c FILE] COMMAND ...\n"
@@ -271,17 +273,9 @@ usage(FILE *fp)
 "  outbox show ID [--json]\n"
 "  outbox logged [--json]\n"
 "  outbox retry ID [--plugin NAME]\n"
-"  outbox drop ID\n"
-"  caserule set QUEUE [--create-contact yes|no] [--reopen-days N]\n"
-"                     [--auto-reply yes|no]\n"
-"  caserule list [--json]\n"
-"  caserule remove QUEUE\n"
-"  case list [--status active|resolved|cancelled] [--json]\n"
-"  case show ID|NUMBER [--json]\n"
-"  case resolve|reopen|cancel ID|NUMBER\n"
-"  activity list [--case ID|NUMBER] [--json]\n"
-"  activity show ID [--json]\n"
-"  contact list [--json]\n"
+"  outbox drop ID\n", fp);
+	ctl_plugin_usage(conf_path, fp);
+	fputs(
 "  reload        ask the running daemon (PidFile) to reload its config\n"
 "\n"
 "  M is server-side-sync, outlook or none; S is not-run, success or failure;\n"
@@ -326,18 +320,20 @@ ctl_reload(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* Our own commands; any other is a plugin's (ctl_plugin.c). */
 static const struct ctl_command commands[] = {
 	{ "mailbox", ctl_mailbox },
 	{ "profile", ctl_profile },
 	{ "rule", ctl_rule },
 	{ "outbox", ctl_outbox },
 	{ "queue", ctl_outbox },		/* its old name */
-	{ "case", ctl_case },
-	{ "activity", ctl_activity },
-	{ "contact", ctl_contact },
-	{ "caserule", ctl_caserule },
 	{ "reload", ctl_reload },
 	{ NULL, NULL }
+};
+
+const char *const ctl_builtin_commands[] = {
+	"mailbox", "profile", "rule", "outbox", "queue", "reload", "help",
+	NULL
 };
 
 int
@@ -352,32 +348,33 @@ main(int argc, char **argv)
 	while ((ch = getopt(argc, argv, "+c:hV")) != -1) {
 		switch (ch) {
 		case 'c': ctl.conf_path = optarg; break;
-		case 'h': usage(stdout); return CTL_OK;
+		case 'h': usage(stdout, ctl.conf_path); return CTL_OK;
 		case 'V': printf("dvmilterctl %s\n", PACKAGE_VERSION);
 			return CTL_OK;
-		default: usage(stderr); return CTL_USAGE;
+		default: usage(stderr, ctl.conf_path); return CTL_USAGE;
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		usage(stderr);
+		usage(stderr, ctl.conf_path);
 		return CTL_USAGE;
 	}
 	if (strcmp(argv[0], "help") == 0) {
-		usage(stdout);
+		usage(stdout, ctl.conf_path);
 		return CTL_OK;
 	}
 	for (cmd = commands; cmd->name != NULL; cmd++)
 		if (strcmp(argv[0], cmd->name) == 0)
 			break;
-	if (cmd->name == NULL)
-		return ctl_usage_error("unknown command \"%s\"", argv[0]);
 	if (conf_load(ctl.conf_path, &ctl.conf, &err) != 0)
 		return ctl_fail("%s", err);
-	rc = cmd->run(&ctl, argc, argv);
+	rc = cmd->name != NULL ? cmd->run(&ctl, argc, argv) :
+	    ctl_plugin_command(&ctl, argc, argv);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		rc = ctl_fail("writing output: %s", strerror(errno));
+	/* The plugins read the store through it: unloaded first. */
+	plugin_set_free(ctl.plugins);
 	outbox_close(ctl.outbox);
 	store_close(ctl.store);
 	conf_unref(ctl.conf);

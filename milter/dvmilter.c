@@ -154,7 +154,7 @@ check_plugins(bool list, const char **error_r)
 	char listing[2048] = "";
 	size_t used = 0;
 
-	if (plugin_set_load(dvd.conf, NULL, NULL, &ps, error_r) != 0)
+	if (plugin_set_load(dvd.conf, NULL, &ps, error_r) != 0)
 		return -1;
 	for (size_t i = 0; i < plugin_set_count(ps); i++) {
 		int n = snprintf(listing + used, sizeof(listing) - used,

@@ -107,7 +107,7 @@ mf_worker_check_plugins(const struct conf *c, const char **error_r)
 
 		close(fd[0]);
 		if (mf_drop_privileges(c, &err) != 0 ||
-		    plugin_set_load(c, NULL, NULL, &ps, &err) != 0) {
+		    plugin_set_load(c, NULL, &ps, &err) != 0) {
 			(void)!write(fd[1], err, strlen(err));
 			_exit(1);
 		}

@@ -1,6 +1,7 @@
 #!/bin/bash
 # checksrc.sh - house-style checks that a compiler does not make: banned
-# calls (the house style), and core/ never including libmilter.
+# calls (the house style), core/ never including libmilter, and no
+# plugin's key names outside plugins/ (only a plugin knows its records).
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
 cd "$top_srcdir" || bail "no source tree"
@@ -29,4 +30,14 @@ for c in core/*.c core/*/*.c milter/*.c worker/*.c ctl/*.c; do
 	head -3 "$c" | grep -q '^/\*$' && head -3 "$c" | grep -q ' - ' || missing="$missing $c"
 done
 check_eq "every source file starts with a preamble" "" "$missing"
+
+# The local plugin's key prefixes, as local.h lists them ("counter/" is
+# the host's kv_next() form, not the plugin's own).
+prefixes=$(sed -n 's|^ \*   \([a-z]*/\)<.*|\1|p' plugins/local/local.h | grep -v '^counter/$')
+check "local.h lists the local plugin's key prefixes" test -n "$prefixes"
+hits=""
+for k in $prefixes; do
+	hits="$hits$(grep -n -F "$k" core/*.[ch] milter/*.[ch] worker/*.[ch] ctl/*.[ch] || true)"
+done
+check_eq "no plugin key name outside plugins/" "" "$hits"
 tap_done

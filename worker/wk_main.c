@@ -90,6 +90,7 @@ static int
 wk_open(struct worker *w, const char *conf_path)
 {
 	struct store_opts so = { 0 };
+	struct plugin_host_opts ho = { 0 };
 	char keypath[1100];
 	const char *err;
 	struct conf *c;
@@ -120,8 +121,10 @@ wk_open(struct worker *w, const char *conf_path)
 		fatal("out of memory");
 	if (store_reader_open(w->store, &w->opts.reader, &err) != 0)
 		fatal("%s", err);
-	if (plugin_set_load(c, pluginkv_ops(), w->opts.kv, &w->plugins,
-	    &err) != 0)
+	ho.mode = DVP_MODE_WORKER;
+	ho.store = w->store;
+	ho.kv = w->opts.kv;
+	if (plugin_set_load(c, &ho, &w->plugins, &err) != 0)
 		fatal("%s", err);
 	conf_token_key_path(c, keypath, sizeof(keypath));
 	if (token_key_load(keypath, false, &w->key, &err) != 0)

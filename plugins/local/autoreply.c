@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "local.h"
+#include "lstore.h"
 
 struct upload {
 	const char *p;
@@ -149,12 +150,11 @@ compose(struct local *l, const struct dvp_message *m, const char *from,
 	return buf;
 }
 
-/* Why RFC 3834 forbids answering, or NULL. */
+/* Why RFC 3834 forbids answering, or NULL; @buf is for a made-up one. */
 static const char *
-forbidden(const struct dvp_message *m, const char *queue)
+forbidden(const struct dvp_message *m, const char *queue, char *buf,
+    size_t bufsz)
 {
-	static char why[120];
-
 	if (m->envelope_from == NULL || m->envelope_from[0] == '\0')
 		return "not sent: null sender";
 	if (m->auto_submitted != NULL) {
@@ -170,9 +170,8 @@ forbidden(const struct dvp_message *m, const char *queue)
 		if (strncasecmp(v, "bulk", 4) == 0 ||
 		    strncasecmp(v, "list", 4) == 0 ||
 		    strncasecmp(v, "junk", 4) == 0) {
-			snprintf(why, sizeof(why), "not sent: Precedence %.20s",
-			    v);
-			return why;
+			snprintf(buf, bufsz, "not sent: Precedence %.20s", v);
+			return buf;
 		}
 	}
 	if (m->list_id != NULL)
@@ -188,17 +187,17 @@ forbidden(const struct dvp_message *m, const char *queue)
 static bool
 rate_ok(struct local *l, const char *to, int64_t now, bool *store_err)
 {
-	char key[600];
+	char key[LS_KEY_MAX + 1];
 	bool missing;
 	json_t *o;
 	json_int_t since, count;
 	int rc;
 
 	*store_err = false;
-	snprintf(key, sizeof(key), "autoreply/%s", to);
+	(void)lstore_key(key, LS_AUTOREPLY, to);
 	for (char *c = key; *c != '\0'; c++)
 		*c = (char)tolower((unsigned char)*c);
-	o = local_get(l, key, &missing);
+	o = lstore_get(l->h, key, &missing);
 	if (o == NULL && !missing) {
 		*store_err = true;
 		return false;
@@ -213,7 +212,7 @@ rate_ok(struct local *l, const char *to, int64_t now, bool *store_err)
 	if (count >= l->reply_limit)
 		return false;
 	o = json_pack("{s:I, s:I}", "since", since, "count", count + 1);
-	rc = o != NULL ? local_put(l, key, o) : -1;
+	rc = o != NULL ? lstore_put(l->h, key, o) : -1;
 	json_decref(o);
 	if (rc != 0)
 		*store_err = true;
@@ -224,27 +223,15 @@ rate_ok(struct local *l, const char *to, int64_t now, bool *store_err)
  * An acknowledgement goes at most once per message, even when a crash
  * makes its delivery again: a mark, autoreplied/ID, is on disk before it
  * is submitted ("sending") and says how it went after ("sent", or why
- * not). A host older than ABI 1.2 cannot write at once: no marks then.
+ * not).
  */
-static bool
-can_mark(const struct dvp_host *h)
-{
-	return h->size >= offsetof(struct dvp_host, kv_put_now) +
-	    sizeof(h->kv_put_now) && h->kv_put_now != NULL;
-}
-
-static void
-mark_key(const char *id, char key[120])
-{
-	snprintf(key, 120, "autoreplied/%s", id);
-}
-
 static int
 mark_put(struct local *l, const char *id, const char *what)
 {
-	char key[120];
+	char key[LS_KEY_MAX + 1];
 
-	mark_key(id, key);
+	if (lstore_key(key, LS_AUTOREPLIED, id) != 0)
+		return -1;
 	return l->h->kv_put_now(l->h->ctx, key, what, strlen(what));
 }
 
@@ -256,14 +243,12 @@ mark_put(struct local *l, const char *id, const char *what)
 static int
 mark_get(struct local *l, const char *id, struct autoreply *out)
 {
-	char key[120];
+	char key[LS_KEY_MAX + 1];
 	const void *v;
 	size_t len;
 	int rc;
 
-	if (!can_mark(l->h))
-		return 0;
-	mark_key(id, key);
+	(void)lstore_key(key, LS_AUTOREPLIED, id);
 	if ((rc = l->h->kv_get(l->h->ctx, key, &v, &len)) == DVP_KV_NOTFOUND)
 		return 0;
 	if (rc != 0) {
@@ -282,75 +267,66 @@ mark_get(struct local *l, const char *id, struct autoreply *out)
 	return 1;
 }
 
-void
-autoreply_send(struct local *l, const struct dvp_message *m,
-    const char *queue, const char *number, const char *title,
-    const char *token, int64_t now, struct autoreply *out)
+/*
+ * Whether the reply may go: not sent before, a server to send it to,
+ * RFC 3834 and the rate limit. If not, @out says why.
+ */
+static bool
+may_send(struct local *l, const struct dvp_message *m, const char *queue,
+    const char *number, int64_t now, struct autoreply *out)
 {
-	const char *why, *from = l->reply_from ? l->reply_from : queue;
-	struct curl_slist *rcpt = NULL;
-	struct upload up;
-	char errbuf[CURL_ERROR_SIZE] = "", *msg;
+	const struct dvp_host *h = l->h;
+	const char *why;
 	bool store_err;
-	size_t len;
-	CURL *c;
-	CURLcode cc;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	/* Made again after a crash: once is enough, whatever it did. */
 	if ((rc = mark_get(l, m->id, out)) != 0) {
-		l->h->log(l->h->ctx, rc > 0 ? DVP_LOG_INFO : DVP_LOG_WARNING,
-		    "case %s: auto-reply not sent again (%s)", number,
-		    out->why);
-		return;
+		h->log(h->ctx, rc > 0 ? DVP_LOG_INFO : DVP_LOG_WARNING,
+		    "case %s: auto-reply not sent again (%s)", number, out->why);
+		return false;
 	}
 	if (l->submission_url == NULL) {
 		snprintf(out->why, sizeof(out->why), "not sent: no "
 		    "Local.SubmissionURL");
-		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply "
-		    "wanted but Local.SubmissionURL is not set", number);
-		return;
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply wanted but "
+		    "Local.SubmissionURL is not set", number);
+		return false;
 	}
 	if (now < l->smtp_down_until) {
 		snprintf(out->why, sizeof(out->why), "not sent: the "
 		    "submission server failed less than %d s ago", SMTP_BACKOFF);
-		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
 		    number, out->why);
-		return;
+		return false;
 	}
-	if ((why = forbidden(m, queue)) != NULL) {
-		snprintf(out->why, sizeof(out->why), "%s", why);
-		l->h->log(l->h->ctx, DVP_LOG_INFO, "case %s: auto-reply %s",
-		    number, why);
-		return;
+	if ((why = forbidden(m, queue, out->why, sizeof(out->why))) != NULL) {
+		if (why != out->why)
+			snprintf(out->why, sizeof(out->why), "%s", why);
+		h->log(h->ctx, DVP_LOG_INFO, "case %s: auto-reply %s", number,
+		    out->why);
+		return false;
 	}
 	if (!rate_ok(l, m->envelope_from, now, &store_err)) {
 		snprintf(out->why, sizeof(out->why), store_err ?
 		    "not sent: store error" : "not sent: rate limit for the "
 		    "sender");
-		l->h->log(l->h->ctx, DVP_LOG_NOTICE, "case %s: auto-reply to "
-		    "%s %s", number, m->envelope_from, out->why + 10);
-		return;
+		h->log(h->ctx, DVP_LOG_NOTICE, "case %s: auto-reply to %s %s",
+		    number, m->envelope_from, out->why + 10);
+		return false;
 	}
-	if ((msg = compose(l, m, from, m->envelope_from, number, title, token,
-	    now, &len)) == NULL || (c = curl_easy_init()) == NULL) {
-		free(msg);
-		snprintf(out->why, sizeof(out->why), "not sent: out of memory");
-		return;
-	}
-	if (can_mark(l->h) && mark_put(l, m->id, "sending") != 0) {
-		snprintf(out->why, sizeof(out->why), "not sent: it could not "
-		    "be recorded first");
-		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
-		    number, out->why + 10);
-		curl_easy_cleanup(c);
-		free(msg);
-		return;
-	}
-	up.p = msg;
-	up.left = len;
-	rcpt = curl_slist_append(NULL, m->envelope_from);
+	return true;
+}
+
+/* One SMTP transaction: @len bytes of @msg to @to, from the null sender. */
+static CURLcode
+submit(struct local *l, CURL *c, const char *to, const char *msg,
+    size_t len, char errbuf[CURL_ERROR_SIZE])
+{
+	struct curl_slist *rcpt = curl_slist_append(NULL, to);
+	struct upload up = { msg, len };
+	CURLcode cc;
+
 	curl_easy_setopt(c, CURLOPT_URL, l->submission_url);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<>");
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
@@ -365,27 +341,66 @@ autoreply_send(struct local *l, const struct dvp_message *m,
 	if (strncmp(l->submission_url, "smtp://", 7) == 0)
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
 	cc = curl_easy_perform(c);
+	curl_slist_free_all(rcpt);
+	return cc;
+}
+
+/* What became of a submission, in @out and the log. */
+static void
+outcome(struct local *l, const struct dvp_message *m, const char *number,
+    CURLcode cc, const char *errbuf, int64_t now, struct autoreply *out)
+{
+	const struct dvp_host *h = l->h;
+
 	if (cc == CURLE_OK) {
 		out->sent = true;
 		snprintf(out->why, sizeof(out->why), "sent");
-		l->h->log(l->h->ctx, DVP_LOG_INFO, "case %s: auto-reply sent "
-		    "to %s", number, m->envelope_from);
-	} else {
-		snprintf(out->why, sizeof(out->why), "not sent: %s",
-		    errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		/* A refusal of this one message says nothing of the next. */
-		if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR &&
-		    cc != CURLE_LOGIN_DENIED && cc != CURLE_WRITE_ERROR &&
-		    cc != CURLE_UPLOAD_FAILED && cc != CURLE_QUOTE_ERROR &&
-		    cc != CURLE_FTP_WEIRD_SERVER_REPLY)
-			l->smtp_down_until = now + SMTP_BACKOFF;
-		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to "
-		    "%s failed: %s", number, m->envelope_from, out->why + 10);
+		h->log(h->ctx, DVP_LOG_INFO, "case %s: auto-reply sent to %s",
+		    number, m->envelope_from);
+		return;
 	}
-	/* Failing this leaves "sending": not sent again either way. */
-	if (can_mark(l->h))
+	snprintf(out->why, sizeof(out->why), "not sent: %s",
+	    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	/* A refusal of this one message says nothing of the next. */
+	if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR &&
+	    cc != CURLE_LOGIN_DENIED && cc != CURLE_WRITE_ERROR &&
+	    cc != CURLE_UPLOAD_FAILED && cc != CURLE_QUOTE_ERROR &&
+	    cc != CURLE_FTP_WEIRD_SERVER_REPLY)
+		l->smtp_down_until = now + SMTP_BACKOFF;
+	h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to %s failed: %s",
+	    number, m->envelope_from, out->why + 10);
+}
+
+void
+autoreply_send(struct local *l, const struct dvp_message *m,
+    const char *queue, const char *number, const char *title,
+    const char *token, int64_t now, struct autoreply *out)
+{
+	const char *from = l->reply_from ? l->reply_from : queue;
+	char errbuf[CURL_ERROR_SIZE] = "", *msg;
+	size_t len;
+	CURL *c;
+
+	memset(out, 0, sizeof(*out));
+	if (!may_send(l, m, queue, number, now, out))
+		return;
+	if ((msg = compose(l, m, from, m->envelope_from, number, title, token,
+	    now, &len)) == NULL || (c = curl_easy_init()) == NULL) {
+		free(msg);
+		snprintf(out->why, sizeof(out->why), "not sent: out of memory");
+		return;
+	}
+	if (mark_put(l, m->id, "sending") != 0) {
+		snprintf(out->why, sizeof(out->why), "not sent: it could not "
+		    "be recorded first");
+		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
+		    number, out->why + 10);
+	} else {
+		outcome(l, m, number, submit(l, c, m->envelope_from, msg, len,
+		    errbuf), errbuf, now, out);
+		/* Failing this leaves "sending": not sent again either way. */
 		(void)mark_put(l, m->id, out->why);
-	curl_slist_free_all(rcpt);
+	}
 	curl_easy_cleanup(c);
 	free(msg);
 }

@@ -32,9 +32,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <idn2.h>
 
 #include "local.h"
+#include "lstore.h"
 
 #define TEXT_MAX	(256 * 1024)	/* activity text kept, bytes */
 #define TITLE_MAX	200		/* Dataverse's incident title */
@@ -44,47 +44,6 @@ static const char *const config_keys[] = {
 	"SubmissionURL", "AutoReplyFrom", "AutoReplyLimit", "AutoReplyWindow",
 	"SMTPTimeout", NULL
 };
-
-/* --- records ----------------------------------------------------------------- */
-
-json_t *
-local_get(struct local *l, const char *key, bool *missing)
-{
-	const void *v;
-	size_t len;
-	json_t *o;
-	int rc;
-
-	*missing = false;
-	rc = l->h->kv_get(l->h->ctx, key, &v, &len);
-	if (rc == DVP_KV_NOTFOUND) {
-		*missing = true;
-		return NULL;
-	}
-	if (rc != 0)
-		return NULL;
-	o = json_loadb(v, len, 0, NULL);
-	if (!json_is_object(o)) {
-		l->h->log(l->h->ctx, DVP_LOG_ERROR, "record %s is not a JSON "
-		    "object", key);
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-int
-local_put(struct local *l, const char *key, json_t *o)
-{
-	char *s = json_dumps(o, JSON_COMPACT);
-	int rc;
-
-	if (s == NULL)
-		return -1;
-	rc = l->h->kv_put(l->h->ctx, key, s, strlen(s));
-	free(s);
-	return rc == 0 ? 0 : -1;
-}
 
 static json_t *
 jstr(const char *s)
@@ -111,42 +70,6 @@ jtext(const char *s, size_t max, bool *cut)
 	}
 	j = json_stringn(s, n);
 	return j != NULL ? j : json_string("");
-}
-
-static void
-lower(char *s)
-{
-	for (; *s != '\0'; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
-/*
- * The form contacts are keyed by: the address in lower case with its
- * domain in A-labels, as the milter normalises the sender it looks up
- * for the known-senders filter (core/addr.c, same IDNA2008 flags), so
- * that kunde@bücher.example and kunde@xn--bcher-kva.example are one
- * contact. A domain that is no valid IDN stays as written.
- */
-static void
-customer_key(char *addr, size_t size)
-{
-	char *at, *alabel = NULL;
-	const char *p;
-
-	lower(addr);
-	if ((at = strrchr(addr, '@')) == NULL)
-		return;
-	if (at[1] != '\0' && addr[strlen(addr) - 1] == '.')
-		addr[strlen(addr) - 1] = '\0';		/* "example.com." */
-	for (p = at + 1; *p != '\0' && (unsigned char)*p < 0x80; p++)
-		;
-	if (*p == '\0' || idn2_to_ascii_8z(at + 1, &alabel,
-	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK)
-		return;
-	lower(alabel);
-	if ((size_t)(at + 1 - addr) + strlen(alabel) < size)
-		memcpy(at + 1, alabel, strlen(alabel) + 1);
-	idn2_free(alabel);
 }
 
 /*
@@ -206,7 +129,8 @@ struct job {
 	const struct dvp_message *m;
 	const struct dvp_decision *d;
 	int64_t now;
-	char customer[400];		/* the sender, as customer_key() has it */
+	char customer[400];		/* the sender, as lstore_address_key()
+					   has it */
 	const char *customer_name;
 	json_t *act;			/* the activity being written */
 	json_t *kase;			/* its case, or NULL */
@@ -229,29 +153,26 @@ fail(struct job *j, int status, const char *fmt, ...)
 static const char *
 message_token(const struct dvp_decision *d)
 {
-	if (d->size >= offsetof(struct dvp_decision, message_token) +
-	    sizeof(d->message_token) && d->message_token != NULL)
-		return d->message_token;
-	return d->tracking_token;
+	return d->message_token != NULL ? d->message_token :
+	    d->tracking_token;
 }
 
 /* The case rule of the first queue mailbox that has one, or NULL. */
 static json_t *
 find_rule(struct job *j, const char **queue_r)
 {
-	char key[600];
 	bool missing;
 
 	if (j->m->direction != DVP_INCOMING)
 		return NULL;
 	for (size_t i = 0; i < j->d->nmailboxes; i++) {
-		const struct dvp_mailbox *b = &j->d->mailboxes[i];
+		const struct dvp_mailbox *b = DVP_MAILBOX(j->d, i);
 		json_t *rule;
 
 		if (b->type != DVP_MAILBOX_QUEUE)
 			continue;
-		snprintf(key, sizeof(key), "caserule/%s", b->address);
-		if ((rule = local_get(j->l, key, &missing)) != NULL) {
+		if ((rule = lstore_get_id(j->l->h, LS_CASERULE, b->address,
+		    &missing)) != NULL) {
 			*queue_r = b->address;
 			return rule;
 		}
@@ -259,15 +180,33 @@ find_rule(struct job *j, const char **queue_r)
 	return NULL;
 }
 
+/*
+ * A contact's address goes into the known-senders index with it. An
+ * address the host cannot normalise is one the SMTP path could never
+ * look up: the contact stands without.
+ */
+static int
+index_contact(struct local *l, const char *addr)
+{
+	int rc = l->h->known_put(l->h->ctx, addr);
+
+	if (rc == DVP_KV_INVALID) {
+		l->h->log(l->h->ctx, DVP_LOG_INFO, "contact %s is not a "
+		    "known sender: not an address the milter looks up", addr);
+		return 0;
+	}
+	return rc == DVP_KV_OK ? 0 : -1;
+}
+
 static int
 ensure_contact(struct job *j)
 {
-	char key[600], id[37];
+	char id[37];
 	bool missing;
 	json_t *c;
 
-	snprintf(key, sizeof(key), "contact/%s", j->customer);
-	if ((c = local_get(j->l, key, &missing)) != NULL) {
+	if ((c = lstore_get_id(j->l->h, LS_CONTACT, j->customer,
+	    &missing)) != NULL) {
 		json_decref(c);
 		return 0;
 	}
@@ -276,7 +215,9 @@ ensure_contact(struct job *j)
 	c = json_pack("{s:s, s:s, s:o, s:I, s:s}", "id", id, "email",
 	    j->customer, "name", jstr(j->customer_name), "created",
 	    (json_int_t)j->now, "source", "case rule");
-	if (c == NULL || local_put(j->l, key, c) != 0) {
+	if (c == NULL || lstore_put_id(j->l->h, LS_CONTACT, j->customer,
+	    c) != 0 ||
+	    index_contact(j->l, j->customer) != 0) {
 		json_decref(c);
 		return -1;
 	}
@@ -290,11 +231,11 @@ static int
 create_case(struct job *j, const char *queue, const char *parent)
 {
 	const char *subj = j->m->subject;
-	char number[32], key[80];
+	char number[32], key[LS_KEY_MAX + 1];
 	uint64_t n;
 	bool cut;
 
-	if (j->l->h->kv_next(j->l->h->ctx, "case", &n) != 0 ||
+	if (j->l->h->kv_next(j->l->h->ctx, LS_COUNTER_CASE, &n) != 0 ||
 	    new_guid(j->case_id) != 0)
 		return -1;
 	snprintf(number, sizeof(number), "CAS-%05llu",
@@ -312,8 +253,8 @@ create_case(struct job *j, const char *queue, const char *parent)
 	    "parent_case", jstr(parent), "origin", "email", "auto_reply");
 	if (j->kase == NULL)
 		return -1;
-	snprintf(key, sizeof(key), "casenum/%s", number);
-	if (j->l->h->kv_put(j->l->h->ctx, key, j->case_id,
+	if (lstore_key(key, LS_CASENUM, number) != 0 ||
+	    j->l->h->kv_put(j->l->h->ctx, key, j->case_id,
 	    strlen(j->case_id)) != 0)
 		return -1;
 	j->new_case = true;
@@ -323,11 +264,9 @@ create_case(struct job *j, const char *queue, const char *parent)
 static json_t *
 load_case(struct job *j, const char *id)
 {
-	char key[80];
 	bool missing;
 
-	snprintf(key, sizeof(key), "case/%s", id);
-	return local_get(j->l, key, &missing);
+	return lstore_get_id(j->l->h, LS_CASE, id, &missing);
 }
 
 /*
@@ -352,10 +291,8 @@ route(struct job *j, json_t *old_act)
 		return -1;
 	}
 	if (cid == NULL && j->d->correlated_id != NULL) {
-		char key[80];
-
-		snprintf(key, sizeof(key), "activity/%s", j->d->correlated_id);
-		corr = local_get(j->l, key, &missing);
+		corr = lstore_get_id(j->l->h, LS_ACTIVITY,
+		    j->d->correlated_id, &missing);
 		corr_case = json_string_value(json_object_get(corr, "case"));
 	}
 	if (cid != NULL) {
@@ -424,7 +361,7 @@ build_activity(struct job *j)
 	bool cut = false;
 
 	for (size_t i = 0; i < d->nmailboxes; i++) {
-		const struct dvp_mailbox *b = &d->mailboxes[i];
+		const struct dvp_mailbox *b = DVP_MAILBOX(d, i);
 
 		json_array_append_new(mbs, json_string(b->address));
 		if (folder == NULL)
@@ -469,9 +406,7 @@ build_activity(struct job *j)
 		json_object_set_new(a, "truncated", json_boolean(m->truncated));
 		/* Dataverse's internetmessageheaders. */
 		json_object_set_new(a, "headers",
-		    m->size >= offsetof(struct dvp_message, headers) +
-		    sizeof(m->headers) ? jtext(m->headers, HEADERS_MAX, NULL) :
-		    json_null());
+		    jtext(m->headers, HEADERS_MAX, NULL));
 	}
 	return a;
 }
@@ -504,7 +439,6 @@ local_deliver(void *state, const struct dvp_message *m,
 {
 	struct job j = { .l = state, .m = m, .d = d, .r = r,
 	    .now = (int64_t)time(NULL) };
-	char key[80];
 	json_t *old;
 	bool missing;
 
@@ -514,12 +448,11 @@ local_deliver(void *state, const struct dvp_message *m,
 		j.customer_name = m->from[0].name;
 	} else if (m->envelope_from != NULL)
 		snprintf(j.customer, sizeof(j.customer), "%s", m->envelope_from);
-	customer_key(j.customer, sizeof(j.customer));
+	lstore_address_key(j.customer, sizeof(j.customer));
 
-	snprintf(key, sizeof(key), "activity/%s", m->id);
-	old = local_get(j.l, key, &missing);
+	old = lstore_get_id(j.l->h, LS_ACTIVITY, m->id, &missing);
 	if (old == NULL && !missing) {
-		fail(&j, DVP_TRANSIENT, "cannot read %s", key);
+		fail(&j, DVP_TRANSIENT, "cannot read %s%s", LS_ACTIVITY, m->id);
 		return;
 	}
 	if ((j.act = build_activity(&j)) == NULL) {
@@ -539,16 +472,14 @@ local_deliver(void *state, const struct dvp_message *m,
 	}
 	if (j.kase != NULL) {
 		link_case(&j);
-		snprintf(key, sizeof(key), "case/%s", j.case_id);
-		if (local_put(j.l, key, j.kase) != 0) {
+		if (lstore_put_id(j.l->h, LS_CASE, j.case_id, j.kase) != 0) {
 			fail(&j, DVP_TRANSIENT, "cannot store case %s",
 			    j.case_id);
 			goto out;
 		}
 		snprintf(r->case_id, sizeof(r->case_id), "%s", j.case_id);
 	}
-	snprintf(key, sizeof(key), "activity/%s", m->id);
-	if (local_put(j.l, key, j.act) != 0) {
+	if (lstore_put_id(j.l->h, LS_ACTIVITY, m->id, j.act) != 0) {
 		fail(&j, DVP_TRANSIENT, "cannot store activity %s", m->id);
 		goto out;
 	}
@@ -567,22 +498,63 @@ out:
 
 /* --- life cycle ------------------------------------------------------------------ */
 
+/* Its keys, through the host's typed getters: parsed as dvmilter's own. */
 static int
-number_key(const struct dvp_host *h, const char *key, long def, long min,
-    long max, long *out, char *err, size_t errsz)
+local_config(struct local *l, char *err, size_t errsz)
 {
-	const char *v = h->config(h->ctx, key);
-	char *end;
+	const struct dvp_host *h = l->h;
+	uint64_t limit;
+	int64_t window, timeout;
 
-	*out = def;
-	if (v == NULL)
+	if (h->config_url(h->ctx, "SubmissionURL", "smtp,smtps",
+	    &l->submission_url, err, errsz) != DVP_KV_OK ||
+	    h->config_uint(h->ctx, "AutoReplyLimit", 3, 1, 1000, &limit, err,
+	    errsz) != DVP_KV_OK ||
+	    h->config_duration(h->ctx, "AutoReplyWindow", 3600, 1, 86400 * 30,
+	    &window, err, errsz) != DVP_KV_OK ||
+	    h->config_duration(h->ctx, "SMTPTimeout", 30, 1, 600, &timeout,
+	    err, errsz) != DVP_KV_OK)
+		return -1;
+	l->reply_from = h->config(h->ctx, "AutoReplyFrom");
+	l->reply_limit = (long)limit;
+	l->reply_window = (long)window;
+	l->smtp_timeout = (long)timeout;
+	return 0;
+}
+
+static int
+index_one(void *arg, const char *key, const void *val, size_t len)
+{
+	struct local *l = arg;
+
+	(void)val;
+	(void)len;
+	return index_contact(l, key + strlen(LS_CONTACT)) == 0 ? 0 : -1;
+}
+
+/*
+ * The known-senders index from the contacts, when the host has none for
+ * this plugin: a store of a version before ABI 2, or one whose index the
+ * host dropped. It commits with init, at once.
+ */
+static int
+rebuild_index(struct local *l, char *err, size_t errsz)
+{
+	const struct dvp_host *h = l->h;
+	int rc;
+
+	if (h->mode != DVP_MODE_WORKER ||
+	    (rc = h->known_complete(h->ctx)) == DVP_KV_OK)
 		return 0;
-	*out = strtol(v, &end, 10);
-	if (end == v || *end != '\0' || *out < min || *out > max) {
-		snprintf(err, errsz, "Local.%s: \"%s\" is not a number from "
-		    "%ld to %ld", key, v, min, max);
+	if (rc != DVP_KV_NOTFOUND ||
+	    h->kv_foreach(h->ctx, LS_CONTACT, index_one, l) != 0 ||
+	    h->known_set_complete(h->ctx) != DVP_KV_OK) {
+		snprintf(err, errsz, "cannot rebuild the known-senders index "
+		    "from the contacts");
 		return -1;
 	}
+	h->log(h->ctx, DVP_LOG_NOTICE, "known-senders index rebuilt from "
+	    "the contacts");
 	return 0;
 }
 
@@ -590,27 +562,14 @@ static int
 local_init(const struct dvp_host *h, void **state_r, char *err, size_t errsz)
 {
 	struct local *l = calloc(1, sizeof(*l));
-	const char *url;
 
 	if (l == NULL) {
 		snprintf(err, errsz, "out of memory");
 		return DVP_PERMANENT;
 	}
 	l->h = h;
-	url = h->config(h->ctx, "SubmissionURL");
-	if (url != NULL && strncmp(url, "smtp://", 7) != 0 &&
-	    strncmp(url, "smtps://", 8) != 0) {
-		snprintf(err, errsz, "Local.SubmissionURL: \"%s\" is not an "
-		    "smtp:// or smtps:// URL", url);
-		free(l);
-		return DVP_PERMANENT;
-	}
-	l->submission_url = url;
-	l->reply_from = h->config(h->ctx, "AutoReplyFrom");
-	if (number_key(h, "AutoReplyLimit", 3, 1, 1000, &l->reply_limit, err,
-	    errsz) != 0 || number_key(h, "AutoReplyWindow", 3600, 1, 86400 * 30,
-	    &l->reply_window, err, errsz) != 0 || number_key(h, "SMTPTimeout",
-	    30, 1, 600, &l->smtp_timeout, err, errsz) != 0) {
+	if (local_config(l, err, errsz) != 0 ||
+	    rebuild_index(l, err, errsz) != 0) {
 		free(l);
 		return DVP_PERMANENT;
 	}
@@ -648,15 +607,15 @@ static const struct dvp_plugin descriptor = {
 	.abi_minor = DVP_ABI_MINOR,
 	.name = "local",
 	.version = PACKAGE_VERSION,
-	.caps = DVP_CAP_ACTIVITY | DVP_CAP_CASE | DVP_CAP_NEEDS_BODY,
+	.caps = DVP_CAP_ACTIVITY | DVP_CAP_CASE | DVP_CAP_NEEDS_BODY |
+	    DVP_CAP_KNOWN_SENDERS,
 	.config_keys = config_keys,
 	.init = local_init,
 	.health = local_health,
 	.deliver = local_deliver,
 	.shutdown = local_shutdown,
+	.commands = local_commands,
 };
-
-const struct dvp_plugin *dvmilter_plugin_entry(uint32_t major, uint32_t minor);
 
 const struct dvp_plugin *
 dvmilter_plugin_entry(uint32_t major, uint32_t minor)

@@ -4,19 +4,22 @@
  * The local plugin is dvmilter's embedded CRM: it keeps contacts, email
  * activities and cases as JSON records in its key/value store inside
  * dvmilter's LMDB store, so tracking works with nothing else installed.
- * dvmilterctl reads and changes the same records (case, activity,
- * contact, caserule); the record layout is documented in dvmilterctl(8).
+ * Its dvmilterctl commands (case, activity, contact, caserule; admin.c)
+ * read and change the same records; the record layout is documented in
+ * dvmilterctl(8).
  *
- * Keys:
+ * Keys (lstore.h names the prefixes; checksrc.sh reads this list and
+ * checks that no code outside plugins/ names one):
  *   activity/<message id>   an email activity (the host's 16-hex id)
  *   case/<case id>          a case
  *   casenum/<CAS-01001>     the id of the case with that number
- *   contact/<address>       a contact, by address (customer_key())
+ *   contact/<address>       a contact, by address (lstore_address_key())
  *   caserule/<queue>        the case rule of a queue mailbox
  *   autoreply/<address>     the auto-reply rate limit of one sender
  *   autoreplied/<id>        what became of message id's acknowledgement:
  *                           sending, sent, or why not (kv_put_now)
- *   counter/case            the last case number (host counter)
+ *   counter/case            the last case number (the host's kv_next)
+ * and in the host's known-senders index, the address of every contact.
  */
 #ifndef DV_LOCAL_H
 #define DV_LOCAL_H
@@ -42,15 +45,8 @@ struct local {
  * that an unreachable server does not hold up every delivery. */
 #define SMTP_BACKOFF	60
 
-/**
- * local_get - the JSON record at @key, or NULL with *missing set when
- * there is none; NULL with *missing false on a store error or a record
- * that is not a JSON object.
- */
-json_t *local_get(struct local *l, const char *key, bool *missing);
-
-/** local_put - store @o (not consumed) at @key; 0 or -1. */
-int local_put(struct local *l, const char *key, json_t *o);
+/* The dvmilterctl commands of admin.c: case, activity, contact, caserule. */
+extern const struct dvp_command local_commands[];
 
 /* The verdict on one auto-reply. */
 struct autoreply {

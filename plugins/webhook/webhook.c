@@ -10,6 +10,8 @@
  * Response: 2xx is success, and a JSON body may name "activity_id" and
  * "case_id". 408, 425, 429 and 5xx, and every network failure, are
  * transient (Retry-After is honoured); any other status is permanent.
+ * A 429 or 503 with Retry-After is the receiver throttling all of them:
+ * the plugin asks the host to pause all its deliveries (pause_all).
  *
  * Keys: Webhook.URL (required), Webhook.SecretFile (required),
  * Webhook.Timeout (seconds, default 10), Webhook.CAFile,
@@ -27,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -76,22 +77,16 @@ errf(char *err, size_t errsz, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The secret, from a file the host has found fit to hold one. */
 static int
 read_secret(struct webhook *w, const char *path, char *err, size_t errsz)
 {
-	struct stat sb;
 	FILE *fp;
 	size_t n;
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		errf(err, errsz, "Webhook.SecretFile %s: %s", path,
 		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fileno(fp), &sb) == 0 && (sb.st_mode & S_IROTH)) {
-		fclose(fp);
-		errf(err, errsz, "Webhook.SecretFile %s is readable by "
-		    "everyone; chmod o-r it", path);
 		return -1;
 	}
 	n = fread(w->secret, 1, sizeof(w->secret), fp);
@@ -108,33 +103,39 @@ read_secret(struct webhook *w, const char *path, char *err, size_t errsz)
 }
 
 static void webhook_shutdown(void *state);
+/* Its keys, through the host's typed getters: parsed as dvmilter's own. */
+static int
+webhook_config(struct webhook *w, const struct dvp_host *host,
+    const char **url_r, const char **secret_r, char *err, size_t errsz)
+{
+	int64_t timeout;
+	int att;
+
+	if (host->config_url(host->ctx, "URL", "http,https", url_r, err,
+	    errsz) != DVP_KV_OK ||
+	    host->config_secret_file(host->ctx, "SecretFile", secret_r, err,
+	    errsz) != DVP_KV_OK ||
+	    host->config_duration(host->ctx, "Timeout", 10, 1, 600, &timeout,
+	    err, errsz) != DVP_KV_OK ||
+	    host->config_bool(host->ctx, "IncludeAttachments", 0, &att, err,
+	    errsz) != DVP_KV_OK)
+		return -1;
+	w->timeout = (long)timeout;
+	w->attachments = att != 0;
+	return 0;
+}
 
 static int
 webhook_init(const struct dvp_host *host, void **state_r, char *err,
     size_t errsz)
 {
 	struct webhook *w;
-	const char *url, *secret, *timeout, *ca, *att;
-	CURLU *u;
-	char *scheme = NULL;
-	int ok;
+	const char *url, *secret, *ca;
 
-	url = host->config(host->ctx, "URL");
-	secret = host->config(host->ctx, "SecretFile");
-	if (url == NULL || secret == NULL) {
+	if (host->config(host->ctx, "URL") == NULL ||
+	    host->config(host->ctx, "SecretFile") == NULL) {
 		errf(err, errsz, "Webhook.URL and Webhook.SecretFile are "
 		    "required");
-		return DVP_PERMANENT;
-	}
-	if ((u = curl_url()) == NULL)
-		return DVP_PERMANENT;
-	ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	if (!ok) {
-		errf(err, errsz, "Webhook.URL \"%s\" is not an http(s) URL", url);
 		return DVP_PERMANENT;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -142,29 +143,8 @@ webhook_init(const struct dvp_host *host, void **state_r, char *err,
 		return DVP_PERMANENT;
 	}
 	w->host = host;
-	w->timeout = 10;
-	if ((timeout = host->config(host->ctx, "Timeout")) != NULL) {
-		char *end;
-
-		errno = 0;
-		w->timeout = strtol(timeout, &end, 10);
-		if (errno != 0 || *end != '\0' || w->timeout < 1 ||
-		    w->timeout > 600) {
-			errf(err, errsz, "Webhook.Timeout \"%s\" is not 1..600 "
-			    "seconds", timeout);
-			goto fail;
-		}
-	}
-	if ((att = host->config(host->ctx, "IncludeAttachments")) != NULL) {
-		if (strcasecmp(att, "yes") == 0)
-			w->attachments = true;
-		else if (strcasecmp(att, "no") != 0) {
-			errf(err, errsz, "Webhook.IncludeAttachments is yes or "
-			    "no, not \"%s\"", att);
-			goto fail;
-		}
-	}
-	if (read_secret(w, secret, err, errsz) != 0)
+	if (webhook_config(w, host, &url, &secret, err, errsz) != 0 ||
+	    read_secret(w, secret, err, errsz) != 0)
 		goto fail;
 	w->url = strdup(url);
 	ca = host->config(host->ctx, "CAFile");
@@ -316,7 +296,7 @@ build_body(const struct webhook *w, const struct dvp_message *m,
 		json_array_append_new(atts, o);
 	}
 	for (size_t i = 0; i < d->nmailboxes; i++) {
-		const struct dvp_mailbox *b = &d->mailboxes[i];
+		const struct dvp_mailbox *b = DVP_MAILBOX(d, i);
 
 		json_array_append_new(mbs, json_pack("{s:s, s:s, s:o, s:o}",
 		    "address", b->address,
@@ -521,6 +501,9 @@ webhook_deliver(void *state, const struct dvp_message *m,
 		snippet[i] = '\0';
 		r->status = transient ? DVP_TRANSIENT : DVP_PERMANENT;
 		r->retry_after = transient ? retry : 0;
+		/* Throttled: the receiver means every request, not this one. */
+		if ((status == 429 || status == 503) && retry > 0)
+			r->pause_all = retry;
 		snprintf(r->error, sizeof(r->error), "%s answered HTTP %ld%s%s",
 		    w->url, status, snippet[0] ? ": " : "", snippet);
 	}
@@ -540,8 +523,6 @@ static const struct dvp_plugin webhook_plugin = {
 	.deliver = webhook_deliver,
 	.shutdown = webhook_shutdown,
 };
-
-const struct dvp_plugin *dvmilter_plugin_entry(uint32_t major, uint32_t minor);
 
 const struct dvp_plugin *
 dvmilter_plugin_entry(uint32_t major, uint32_t minor)

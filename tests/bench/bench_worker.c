@@ -159,7 +159,9 @@ main(int argc, char **argv)
 	o.kv = pluginkv_new(st);
 	if (o.kv == NULL || store_reader_open(st, &o.reader, &err) != 0)
 		die("setup", o.kv == NULL ? "out of memory" : err);
-	if (plugin_set_load(c, pluginkv_ops(), o.kv, &ps, &err) != 0)
+	if (plugin_set_load(c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = st,
+	    .kv = o.kv }, &ps, &err) != 0)
 		die("plugins", err);
 	if (store_txn_begin(st, true, &t, &err) != 0 ||
 	    pluginkv_txn_put(t, "local", "caserule/support@example.com",

@@ -1,7 +1,10 @@
 /*
  * test_kv.c - the plugins' key/value store through the real worker step
  * (deliver_next), the real loader and a real LMDB store: a plugin's
- * writes commit with a successful delivery and vanish with a failed one.
+ * writes commit with a successful delivery and vanish with a failed one;
+ * init's commit when it succeeds, health's always; there is no store
+ * when the plugins are only checked. And the loader refuses a plugin
+ * built for another major version of the ABI, naming both versions.
  */
 #include "config.h"
 
@@ -101,7 +104,9 @@ kvfx_open(struct kvfx *f)
 	    "Plugins kvtest\n", top ? top : ".");
 	assert_int_equal(conf_parse_string("kv.conf", text, &f->c, &err), 0);
 	f->o.kv = pluginkv_new(f->st);
-	if (plugin_set_load(f->c, pluginkv_ops(), f->o.kv, &f->ps, &err) != 0)
+	if (plugin_set_load(f->c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = f->st,
+	    .kv = f->o.kv }, &f->ps, &err) != 0)
 		fail_msg("%s", err);
 }
 
@@ -335,7 +340,167 @@ back_end_up(void **state)
 {
 	(void)state;
 	unsetenv("KVTEST_DOWN");
+	unsetenv("KVTEST_INIT_FAIL");
 	return 0;
+}
+
+/* init's writes commit when it returns; health's whatever it says. */
+static void
+init_and_health_writes_commit_after_the_call(void **state)
+{
+	struct kvfx fx;
+	char *v;
+
+	(void)state;
+	kvfx_open(&fx);
+	assert_non_null(v = committed(fx.st, "counter/inits"));
+	assert_string_equal(v, "1");
+	free(v);
+	assert_null(committed(fx.st, "counter/healths"));
+	setenv("KVTEST_DOWN", "1", 1);
+	(void)queue_one(fx.st, "x");
+	assert_int_equal(step(&fx, 2000), 1);	/* fails, asks health() */
+	assert_non_null(v = committed(fx.st, "counter/healths"));
+	assert_string_equal(v, "1");		/* though it said "down" */
+	free(v);
+	unsetenv("KVTEST_DOWN");
+	kvfx_close(&fx);
+}
+
+static void
+a_failed_init_leaves_no_writes(void **state)
+{
+	struct kvfx fx;
+	struct store_opts so = { .mapsize = 16 << 20, .create = true };
+	const char *top = getenv("top_builddir"), *err;
+	char path[300], text[1200];
+	struct pluginkv *kv;
+
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	fx.dir = scratch_dir();
+	snprintf(path, sizeof(path), "%s/db", fx.dir);
+	assert_int_equal(store_open(path, &so, &fx.st, &err), 0);
+	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
+	    "Plugins kvtest\n", top ? top : ".");
+	assert_int_equal(conf_parse_string("kv.conf", text, &fx.c, &err), 0);
+	kv = pluginkv_new(fx.st);
+	setenv("KVTEST_INIT_FAIL", "1", 1);
+	assert_int_equal(plugin_set_load(fx.c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = fx.st,
+	    .kv = kv }, &fx.ps, &err), DV_ECONF);
+	unsetenv("KVTEST_INIT_FAIL");
+	assert_non_null(strstr(err, "init failed: failing on request"));
+	assert_null(committed(fx.st, "poison"));
+	assert_null(committed(fx.st, "counter/inits"));
+	pluginkv_free(kv);
+	conf_unref(fx.c);
+	store_close(fx.st);
+	rm_tree(fx.dir);
+}
+
+/* Loaded only to check the configuration: kv says "unavailable". */
+static void
+a_configuration_check_has_no_store(void **state)
+{
+	const char *top = getenv("top_builddir"), *err;
+	struct plugin_set *ps;
+	struct conf *c;
+	char text[1200];
+
+	(void)state;
+	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
+	    "Plugins kvtest\n", top ? top : ".");
+	assert_int_equal(conf_parse_string("kv.conf", text, &c, &err), 0);
+	if (plugin_set_load(c, NULL, &ps, &err) != 0)
+		fail_msg("%s", err);
+	plugin_set_free(ps);
+	conf_unref(c);
+}
+
+/*
+ * Each mailbox comes with its owner and email server profile, as the
+ * store has them when the message is delivered.
+ */
+static void
+a_mailbox_comes_with_its_server_profile(void **state)
+{
+	static const char dec[] = "{\"direction\":\"incoming\",\"mailboxes\":"
+	    "[{\"address\":\"alice@example.com\",\"type\":\"user\"},"
+	    "{\"address\":\"bob@example.com\",\"type\":\"user\"},"
+	    "{\"address\":\"gone@example.com\",\"type\":\"user\"}]}";
+	struct outbox_item it = { .received = 1000, .decision = dec };
+	struct store_txn *t;
+	struct profile p;
+	struct mbox mb;
+	struct kvfx fx;
+	const char *err;
+	char key[200], *v;
+	uint64_t id;
+
+	(void)state;
+	kvfx_open(&fx);
+	profile_init(&p, "Exchange Online");
+	p.server_type = PROFILE_EXCHANGE_ONLINE_HYBRID;
+	p.tls = PROFILE_TLS_IMPLICIT;
+	p.auth = PROFILE_AUTH_OAUTH;
+	snprintf(p.smtp_url, sizeof(p.smtp_url), "smtps://smtp.example:465");
+	snprintf(p.username, sizeof(p.username), "crm@example.com");
+	snprintf(p.secret_file, sizeof(p.secret_file), "/etc/dvmilter/eo");
+	assert_int_equal(store_txn_begin(fx.st, true, &t, &err), 0);
+	assert_int_equal(store_profile_put(t, &p, STORE_PUT_CREATE, &err), 0);
+	mbox_init(&mb, "alice@example.com", MBOX_USER);
+	snprintf(mb.owner, sizeof(mb.owner), "Alice");
+	snprintf(mb.profile, sizeof(mb.profile), "Exchange Online");
+	assert_int_equal(store_mailbox_put(t, &mb, STORE_PUT_CREATE, &err), 0);
+	mbox_init(&mb, "bob@example.com", MBOX_USER);
+	assert_int_equal(store_mailbox_put(t, &mb, STORE_PUT_CREATE, &err), 0);
+	it.raw = "Subject: hi\r\n\r\nbody\r\n";
+	it.raw_len = strlen(it.raw);
+	assert_int_equal(outbox_put(fx.o.outbox, t, &it, &id, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	assert_int_equal(step(&fx, 2000), 1);
+
+	snprintf(key, sizeof(key), "mbox/%016llx/alice@example.com",
+	    (unsigned long long)id);
+	assert_non_null(v = committed(fx.st, key));
+	assert_string_equal(v, "Alice|Exchange Online|3|2|4|"
+	    "smtps://smtp.example:465|crm@example.com|/etc/dvmilter/eo");
+	free(v);
+	snprintf(key, sizeof(key), "mbox/%016llx/bob@example.com",
+	    (unsigned long long)id);
+	assert_non_null(v = committed(fx.st, key));
+	assert_string_equal(v, "-|-");		/* no owner, no profile */
+	free(v);
+	snprintf(key, sizeof(key), "mbox/%016llx/gone@example.com",
+	    (unsigned long long)id);
+	assert_non_null(v = committed(fx.st, key));
+	assert_string_equal(v, "-|-");		/* no record at all */
+	free(v);
+	kvfx_close(&fx);
+}
+
+/* A real plugin built against ABI 1's header. */
+static void
+a_plugin_built_for_abi_1_is_refused_naming_file_and_versions(void **state)
+{
+	const char *top = getenv("top_builddir"), *err;
+	struct plugin_set *ps = NULL;
+	struct conf *c;
+	char text[1200], want[1200];
+
+	(void)state;
+	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
+	    "Plugins oldabi\n", top ? top : ".");
+	assert_int_equal(conf_parse_string("kv.conf", text, &c, &err), 0);
+	assert_int_equal(plugin_set_load(c, NULL, &ps, &err), DV_ECONF);
+	assert_null(ps);
+	snprintf(want, sizeof(want), "plugin oldabi (%s/tests/plugins/.libs/"
+	    "oldabi.so): built for plugin ABI 1.2, this dvmilter has plugin "
+	    "ABI %d.%d", top ? top : ".", DVP_ABI_MAJOR, DVP_ABI_MINOR);
+	if (strstr(err, want) == NULL)
+		fail_msg("got: %s", err);
+	conf_unref(c);
 }
 
 int
@@ -348,6 +513,14 @@ main(void)
 		cmocka_unit_test(keys_are_private_to_each_plugin),
 		cmocka_unit_test(
 		    a_record_changed_by_another_writer_is_not_overwritten),
+		cmocka_unit_test_teardown(
+		    init_and_health_writes_commit_after_the_call, back_end_up),
+		cmocka_unit_test_teardown(a_failed_init_leaves_no_writes,
+		    back_end_up),
+		cmocka_unit_test(a_configuration_check_has_no_store),
+		cmocka_unit_test(a_mailbox_comes_with_its_server_profile),
+		cmocka_unit_test(
+		    a_plugin_built_for_abi_1_is_refused_naming_file_and_versions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

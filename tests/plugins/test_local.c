@@ -4,7 +4,8 @@
  * a real LMDB store and a real SMTP conversation with a sink on
  * 127.0.0.1: cases are created, replies attach by In-Reply-To or token,
  * forged tokens do not, resolved cases reopen or spawn linked cases, and
- * the auto-reply follows RFC 3834 and its rate limit.
+ * the auto-reply follows RFC 3834 and its rate limit. Contacts are
+ * known senders, also in a store made before the known-senders index.
  */
 #include "config.h"
 
@@ -22,12 +23,16 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include <lmdb.h>
+
 #include "../unit/testutil.h"
 #include "conf.h"
 #include "deliver.h"
+#include "known.h"
 #include "pluginkv.h"
 #include "smtpsink.h"
 #include "status.h"
+#include "store_int.h"
 
 static char p_local[] = "local";
 static char *const plugins[] = { p_local, NULL };
@@ -103,7 +108,9 @@ setup(void **state, const char *extra, int port)
 	F.o.key = &KEY;
 	F.o.token_prefix = "CRM:";
 	F.o.kv = pluginkv_new(F.st);
-	if (plugin_set_load(F.c, pluginkv_ops(), F.o.kv, &F.ps, &err) != 0)
+	if (plugin_set_load(F.c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = F.st,
+	    .kv = F.o.kv }, &F.ps, &err) != 0)
 		fail_msg("%s", err);
 	set_json("caserule/support@example.com", "{\"queue\":"
 	    "\"support@example.com\",\"create_contact\":true,"
@@ -550,8 +557,8 @@ an_idn_sender_is_one_contact(void **state)
 static void
 deliver_raw(const char *id, bool crash)
 {
-	static const struct dvp_mailbox mb = { "support@example.com",
-	    DVP_MAILBOX_QUEUE, NULL, NULL, NULL };
+	static const struct dvp_mailbox mb = {
+	    .address = "support@example.com", .type = DVP_MAILBOX_QUEUE };
 	static const struct dvp_address from = { "Ann", "ann@ext.example" };
 	struct dvp_message m = {
 		.size = sizeof(m), .id = id,
@@ -562,7 +569,8 @@ deliver_raw(const char *id, bool crash)
 		.headers = "Subject: Printer on fire\r\n",
 	};
 	struct dvp_decision d = { .size = sizeof(d), .mailboxes = &mb,
-	    .nmailboxes = 1, .tracking_token = "CRM:0A1-ABCDEFGH",
+	    .nmailboxes = 1, .mailbox_size = sizeof(mb),
+	    .tracking_token = "CRM:0A1-ABCDEFGH",
 	    .message_token = "CRM:0A1-ABCDEFGH" };
 	struct dvp_result r;
 	struct store_txn *t;
@@ -634,6 +642,105 @@ a_failed_or_interrupted_acknowledgement_is_not_retried(void **state)
 	json_decref(c);
 }
 
+/* Whether the milter's known-senders lookup finds @addr. */
+static bool
+known(const char *addr)
+{
+	struct store_txn *t;
+	const char *err;
+	bool k;
+
+	assert_int_equal(store_txn_begin(F.st, false, &t, &err), 0);
+	k = known_sender_has(t, plugins, addr);
+	store_txn_abort(t);
+	return k;
+}
+
+/* A contact the case rule makes is in the index, committed with it. */
+static void
+a_contact_made_by_a_case_rule_is_a_known_sender(void **state)
+{
+	(void)state;
+	assert_false(known("ann@ext.example"));
+	(void)track("Ann@Ext.Example", "k1@ext.example", "Hello", NULL, NULL);
+	assert_true(known("ann@ext.example"));
+	(void)track("kunde@B\xc3\xbc" "cher.example", "k2@ext.example", "Hallo",
+	    NULL, NULL);
+	assert_true(known("kunde@xn--bcher-kva.example"));
+	assert_false(known("stranger@ext.example"));
+}
+
+/* Its index entry goes only with the contact: not for a failed delivery. */
+static void
+a_failed_delivery_leaves_no_index_entry(void **state)
+{
+	(void)state;
+	set_json("caserule/support@example.com", "{\"queue\":"
+	    "\"support@example.com\",\"create_contact\":true,"
+	    "\"reopen_days\":7,\"auto_reply\":false}");
+	/* A corrupt activity record makes the delivery fail for now. */
+	set_json("activity/0000000000000001", "not json");
+	(void)track("eve@ext.example", "z1@ext.example", "Hi", NULL, NULL);
+	assert_null(get_json("contact/eve@ext.example"));
+	assert_false(known("eve@ext.example"));
+}
+
+/*
+ * A store of dvmilter 0.1 (plugin ABI 1) has contacts but no index:
+ * the first worker to load the plugin rebuilds it from them, once.
+ */
+static void
+an_old_store_gets_its_index_rebuilt_at_init(void **state)
+{
+	struct store_opts so = { .mapsize = 32 << 20, .create = true };
+	struct store_txn *t;
+	const char *err;
+	char path[300];
+	json_t *c;
+
+	(void)state;
+	plugin_set_free(F.ps);
+	F.ps = NULL;
+	/* What the old version left: contacts, and no "known" table. */
+	set_json("contact/old@ext.example", "{\"id\":\"x\",\"email\":"
+	    "\"old@ext.example\"}");
+	set_json("contact/kunde@xn--bcher-kva.example", "{\"id\":\"y\"}");
+	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
+	assert_int_equal(mdb_drop(t->txn, F.st->known, 1), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	pluginkv_free(F.o.kv);
+	outbox_close(F.o.outbox);
+	store_close(F.st);
+	snprintf(path, sizeof(path), "%s/db", F.dir);
+	assert_int_equal(store_open(path, &so, &F.st, &err), 0);
+	assert_int_equal(outbox_open(F.st, &(const struct outbox_opts){
+	    .plugins = plugins }, &F.o.outbox, &err), 0);
+	assert_false(known("old@ext.example"));
+
+	F.o.kv = pluginkv_new(F.st);
+	if (plugin_set_load(F.c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = F.st,
+	    .kv = F.o.kv }, &F.ps, &err) != 0)
+		fail_msg("%s", err);
+	assert_true(known("old@ext.example"));
+	assert_true(known("kunde@xn--bcher-kva.example"));
+
+	/* Complete now: a contact added behind its back is not indexed. */
+	set_json("contact/late@ext.example", "{\"id\":\"z\"}");
+	plugin_set_free(F.ps);
+	if (plugin_set_load(F.c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = F.st,
+	    .kv = F.o.kv }, &F.ps, &err) != 0)
+		fail_msg("%s", err);
+	assert_false(known("late@ext.example"));
+	assert_true(known("old@ext.example"));
+	/* And it still works: a new case for an old contact. */
+	c = case_of(track("old@ext.example", "o1@ext.example", "Again", NULL,
+	    NULL));
+	assert_string_equal(jget(c, "customer"), "old@ext.example");
+	json_decref(c);
+}
+
 /* Record ids are version 7 GUIDs: made one after the other, they sort. */
 static void
 case_ids_are_time_ordered_guids(void **state)
@@ -666,6 +773,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    a_contact_made_by_a_case_rule_is_a_known_sender,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_failed_delivery_leaves_no_index_entry,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    an_old_store_gets_its_index_rebuilt_at_init,
+		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(case_ids_are_time_ordered_guids,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -1,6 +1,7 @@
 /*
  * test_webhook.c - the webhook plugin, loaded through the real plugin
- * loader, against a real HTTP server on 127.0.0.1.
+ * loader, against a real HTTP server on 127.0.0.1; and, through the real
+ * worker step, a server that throttles it pausing all its deliveries.
  */
 #include "config.h"
 
@@ -24,8 +25,10 @@
 
 #include "../unit/testutil.h"
 #include "conf.h"
+#include "deliver.h"
 #include "httpd.h"
 #include "plugin.h"
+#include "pluginkv.h"
 #include "status.h"
 
 static const char SECRET[] = "0123456789abcdef-test-secret";
@@ -72,7 +75,7 @@ load(struct fx *f, const char *extra, const char **err)
 	    plugin_dir(), f->h.port, secret, extra ? extra : "");
 	if (conf_parse_string("wh.conf", text, &f->conf, err) != 0)
 		return DV_ECONF;
-	return plugin_set_load(f->conf, NULL, NULL, &f->set, err);
+	return plugin_set_load(f->conf, NULL, &f->set, err);
 }
 
 static int
@@ -113,7 +116,9 @@ static const struct dvp_attachment att[] = {
 	    pdf },
 };
 static const struct dvp_mailbox mbs[] = {
-	{ "support@example.com", DVP_MAILBOX_QUEUE, "acme", "account", "ACME" },
+	{ .address = "support@example.com", .type = DVP_MAILBOX_QUEUE,
+	    .folder = "acme", .regarding_type = "account",
+	    .regarding_id = "ACME" },
 };
 
 static void
@@ -141,6 +146,7 @@ sample(struct dvp_message *m, struct dvp_decision *d)
 	d->size = sizeof(*d);
 	d->mailboxes = mbs;
 	d->nmailboxes = 1;
+	d->mailbox_size = sizeof(mbs[0]);
 	d->correlation = DVP_CORR_NONE;
 }
 
@@ -260,22 +266,26 @@ struct status_case {
 	const char *headers;
 	int want;
 	long retry;
+	long pause;		/* for all its deliveries */
 };
 
 static void
 http_statuses_map_to_transient_or_permanent(void **state)
 {
 	static const struct status_case cases[] = {
-		{ 200, NULL, DVP_OK, 0 },
-		{ 204, NULL, DVP_OK, 0 },
-		{ 500, NULL, DVP_TRANSIENT, 0 },
-		{ 503, "Retry-After: 120\r\n", DVP_TRANSIENT, 120 },
-		{ 429, "Retry-After: 7\r\n", DVP_TRANSIENT, 7 },
-		{ 408, NULL, DVP_TRANSIENT, 0 },
-		{ 400, NULL, DVP_PERMANENT, 0 },
-		{ 401, NULL, DVP_PERMANENT, 0 },
-		{ 404, NULL, DVP_PERMANENT, 0 },
-		{ 301, "Location: http://127.0.0.1:1/\r\n", DVP_PERMANENT, 0 },
+		{ 200, NULL, DVP_OK, 0, 0 },
+		{ 204, NULL, DVP_OK, 0, 0 },
+		{ 500, NULL, DVP_TRANSIENT, 0, 0 },
+		{ 500, "Retry-After: 30\r\n", DVP_TRANSIENT, 30, 0 },
+		{ 503, "Retry-After: 120\r\n", DVP_TRANSIENT, 120, 120 },
+		{ 503, NULL, DVP_TRANSIENT, 0, 0 },
+		{ 429, "Retry-After: 7\r\n", DVP_TRANSIENT, 7, 7 },
+		{ 429, NULL, DVP_TRANSIENT, 0, 0 },
+		{ 408, NULL, DVP_TRANSIENT, 0, 0 },
+		{ 400, NULL, DVP_PERMANENT, 0, 0 },
+		{ 401, NULL, DVP_PERMANENT, 0, 0 },
+		{ 404, NULL, DVP_PERMANENT, 0, 0 },
+		{ 301, "Location: http://127.0.0.1:1/\r\n", DVP_PERMANENT, 0, 0 },
 	};
 	struct fx *f = *state;
 	const char *err;
@@ -287,10 +297,11 @@ http_statuses_map_to_transient_or_permanent(void **state)
 		httpd_respond(&f->h, cases[i].http, cases[i].headers,
 		    "{\"error\":\"x\"}", 0);
 		deliver(f, &r);
-		if (r.status != cases[i].want || r.retry_after != cases[i].retry)
-			fail_msg("HTTP %d: status %d retry %lld (%s)",
+		if (r.status != cases[i].want || r.retry_after != cases[i].retry ||
+		    r.pause_all != cases[i].pause)
+			fail_msg("HTTP %d: status %d retry %lld pause %lld (%s)",
 			    cases[i].http, r.status, (long long)r.retry_after,
-			    r.error);
+			    (long long)r.pause_all, r.error);
 		if (r.status != DVP_OK && strstr(r.error, "answered HTTP") == NULL)
 			fail_msg("HTTP %d: error \"%s\"", cases[i].http, r.error);
 	}
@@ -332,6 +343,155 @@ slow_server_times_out_transient(void **state)
 	assert_non_null(strstr(r.error, "imeout"));
 }
 
+/* A delivery of @id to @plugin as it stands. */
+static struct outbox_delivery
+delivery(struct outbox *ob, struct store *st, uint64_t id, const char *plugin)
+{
+	struct outbox_delivery d[4];
+	struct store_txn *t;
+	const char *err;
+	size_t n = 0;
+
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(outbox_deliveries(ob, t, id, d, 4, &n, &err), 0);
+	store_txn_abort(t);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(d[i].plugin, plugin) == 0)
+			return d[i];
+	fail_msg("entry %llu has no delivery to %s", (unsigned long long)id,
+	    plugin);
+	return d[0];
+}
+
+/* A worker's store and plugins: webhook, then the kvtest plugin. */
+struct wfx {
+	struct store *st;
+	struct conf *c;
+	struct deliver_opts o;
+	struct plugin_set *ps;
+};
+
+static void
+wfx_open(struct fx *f, struct wfx *w)
+{
+	struct store_opts so = { .mapsize = 16 << 20, .create = true };
+	const char *top = getenv("top_builddir"), *err;
+	char cmd[4096], text[4096];
+
+	static char p_webhook[] = "webhook", p_kvtest[] = "kvtest";
+	char *const both[] = { p_webhook, p_kvtest, NULL };
+
+	memset(w, 0, sizeof(*w));
+	/* One PluginDir for both, with safe modes. */
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/pl && cp %s/webhook.so "
+	    "%s/tests/plugins/.libs/kvtest.so %s/pl/ && chmod 755 %s/pl/*.so",
+	    f->dir, plugin_dir(), top ? top : ".", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(text, sizeof(text), "PluginDir %s/pl\nPlugins webhook kvtest\n"
+	    "Webhook.URL http://127.0.0.1:%d/hook\n"
+	    "Webhook.SecretFile %s/secret\nWebhook.Timeout 2\n", f->dir,
+	    f->h.port, f->dir);
+	assert_int_equal(conf_parse_string("wh.conf", text, &w->c, &err), 0);
+	snprintf(text, sizeof(text), "%s/db", f->dir);
+	assert_int_equal(store_open(text, &so, &w->st, &err), 0);
+	assert_int_equal(outbox_open(w->st, &(const struct outbox_opts){
+	    .plugins = both }, &w->o.outbox, &err), 0);
+	w->o.policy = (struct retry_policy)RETRY_POLICY_DEFAULT;
+	w->o.kv = pluginkv_new(w->st);
+	if (plugin_set_load(w->c, &(struct plugin_host_opts){
+	    .mode = DVP_MODE_WORKER, .store = w->st, .kv = w->o.kv },
+	    &w->ps, &err) != 0)
+		fail_msg("%s", err);
+}
+
+static void
+wfx_close(struct wfx *w)
+{
+	plugin_set_free(w->ps);
+	pluginkv_free(w->o.kv);
+	outbox_close(w->o.outbox);
+	store_close(w->st);
+	conf_unref(w->c);
+}
+
+static uint64_t
+queue_for_both(struct wfx *w, const char *subject)
+{
+	struct outbox_item it = { .received = 1000 };
+	struct store_txn *t;
+	const char *err;
+	char raw[200];
+	uint64_t id;
+
+	snprintf(raw, sizeof(raw), "Subject: %s\r\n\r\nbody\r\n", subject);
+	it.raw = raw;
+	it.raw_len = strlen(raw);
+	assert_int_equal(store_txn_begin(w->st, true, &t, &err), 0);
+	assert_int_equal(outbox_put(w->o.outbox, t, &it, &id, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	return id;
+}
+
+static int
+wstep(struct wfx *w, int64_t now)
+{
+	const char *err;
+	int64_t next;
+	int did;
+
+	assert_int_equal(deliver_next(w->st, w->ps, &w->o, now, &did, &next,
+	    &err), 0);
+	return did;
+}
+
+/*
+ * A 429 with Retry-After holds back every delivery to the webhook for
+ * that long, unattempted and with their attempts unspent, and no other
+ * plugin's; after the pause they all go.
+ */
+static void
+retry_after_pauses_all_the_plugins_deliveries_and_only_its(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_delivery d;
+	struct wfx w;
+	uint64_t id[3];
+
+	wfx_open(f, &w);
+	httpd_respond(&f->h, 429, "Retry-After: 120\r\n", "{}", 0);
+	for (int i = 0; i < 3; i++)
+		id[i] = queue_for_both(&w, "throttled");
+	assert_int_equal(wstep(&w, 2000), 6);
+	assert_int_equal(f->h.requests, 1);	/* one asked, one answer */
+	d = delivery(w.o.outbox, w.st, id[0], "webhook");
+	assert_int_equal(d.state, OUTBOX_PENDING);
+	assert_int_equal(d.attempts, 1);
+	assert_true(d.next_at >= 2120);
+	for (int i = 1; i < 3; i++) {
+		d = delivery(w.o.outbox, w.st, id[i], "webhook");
+		assert_int_equal(d.attempts, 0);
+		assert_true(d.next_at >= 2120 && d.next_at <= 2122);
+		assert_non_null(strstr(d.last_error, "held back"));
+		assert_non_null(strstr(d.last_error, "answered HTTP 429"));
+	}
+	for (int i = 0; i < 3; i++)		/* the other plugin went on */
+		assert_int_equal(delivery(w.o.outbox, w.st, id[i],
+		    "kvtest").state, OUTBOX_DONE);
+	assert_int_equal(wstep(&w, 2060), 0);	/* still paused */
+	assert_int_equal(f->h.requests, 1);
+
+	httpd_respond(&f->h, 200, NULL, "{}", 0);
+	for (int64_t now = 2122; now < 9000; now += 60)
+		while (wstep(&w, now) > 0)
+			;
+	for (int i = 0; i < 3; i++) {
+		d = delivery(w.o.outbox, w.st, id[i], "webhook");
+		assert_int_equal(d.state, OUTBOX_DONE);
+		assert_int_equal(d.attempts, i == 0 ? 2 : 1);
+	}
+	wfx_close(&w);
+}
+
 struct cfg_case {
 	const char *extra;
 	const char *msg;
@@ -348,7 +508,7 @@ bad_configuration_names_plugin_and_reason(void **state)
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n",
 	    plugin_dir());
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "plugin webhook ("));
 	assert_non_null(strstr(err, "webhook.so): init failed: Webhook.URL and "
@@ -365,7 +525,8 @@ bad_configuration_names_plugin_and_reason(void **state)
 	/* Bad values. */
 	assert_int_equal(load(f, "Webhook.IncludeAttachments maybe\n", &err),
 	    DV_ECONF);
-	assert_non_null(strstr(err, "IncludeAttachments is yes or no"));
+	assert_non_null(strstr(err, "init failed: wh.conf:6: "
+	    "Webhook.IncludeAttachments: \"maybe\" is not yes or no"));
 	conf_unref(f->conf);
 	f->conf = NULL;
 
@@ -373,7 +534,8 @@ bad_configuration_names_plugin_and_reason(void **state)
 	snprintf(path, sizeof(path), "%s/secret", f->dir);
 	chmod(path, 0644);
 	assert_int_equal(load(f, NULL, &err), DV_ECONF);
-	assert_non_null(strstr(err, "readable by everyone"));
+	assert_non_null(strstr(err, "Webhook.SecretFile: "));
+	assert_non_null(strstr(err, "mode 0644 lets others read a secret"));
 	chmod(path, 0600);
 	conf_unref(f->conf);
 	f->conf = NULL;
@@ -395,7 +557,7 @@ loader_refuses_unsafe_or_missing_files(void **state)
 
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins nosuch\n", f->dir);
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "plugin nosuch ("));
 	assert_non_null(strstr(err, "/nosuch.so): No such file"));
@@ -408,7 +570,7 @@ loader_refuses_unsafe_or_missing_files(void **state)
 	assert_int_equal(system(cmd), 0);
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n", f->dir);
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "writable by group or others"));
 	conf_unref(f->conf);
@@ -420,7 +582,7 @@ loader_refuses_unsafe_or_missing_files(void **state)
 	assert_int_equal(system(cmd), 0);
 	snprintf(text, sizeof(text), "PluginDir %s\nPlugins libc\n", f->dir);
 	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
-	assert_int_equal(plugin_set_load(f->conf, NULL, NULL, &f->set, &err),
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
 	    DV_ECONF);
 	assert_non_null(strstr(err, "not a dvmilter plugin"));
 }
@@ -445,6 +607,9 @@ main(void)
 		    bad_configuration_names_plugin_and_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    loader_refuses_unsafe_or_missing_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    retry_after_pauses_all_the_plugins_deliveries_and_only_its,
+		    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
