@@ -26,7 +26,7 @@ hits=$(grep -ln 'smfi_' milter/*.c | grep -v 'milter/mf_callbacks.c\|milter/dvmi
 check_eq "libmilter's smfi_ calls stay in the callbacks file and main()" \
     "" "$hits"
 missing=""
-for c in core/*.c core/*/*.c milter/*.c worker/*.c ctl/*.c; do
+for c in core/*.c core/*/*.c milter/*.c worker/*.c ctl/*.c plugins/*/*.c; do
 	head -3 "$c" | grep -q '^/\*$' && head -3 "$c" | grep -q ' - ' || missing="$missing $c"
 done
 check_eq "every source file starts with a preamble" "" "$missing"
@@ -37,7 +37,24 @@ prefixes=$(sed -n 's|^ \*   \([a-z]*/\)<.*|\1|p' plugins/local/local.h | grep -v
 check "local.h lists the local plugin's key prefixes" test -n "$prefixes"
 hits=""
 for k in $prefixes; do
-	hits="$hits$(grep -n -F "$k" core/*.[ch] milter/*.[ch] worker/*.[ch] ctl/*.[ch] || true)"
+	hits="$hits$(grep -n -F "$k" core/*.[ch] core/*/*.[ch] milter/*.[ch] worker/*.[ch] ctl/*.[ch] || true)"
 done
 check_eq "no plugin key name outside plugins/" "" "$hits"
+
+# Functions a reader can hold in their head: none over 80 lines unless a
+# "LONG:" comment just above it says why (tests/funclen.awk).
+hits=$(awk -f tests/funclen.awk core/*.c core/*/*.c milter/*.c worker/*.c \
+    ctl/*.c plugins/*/*.c)
+check_eq "no function over 80 lines without a LONG: comment saying why" \
+    "" "$hits"
+
+# File-scope mutable state is the daemon's top-level state (milter/
+# mf_daemon.c's dvd) and the logger's settings; libmilter's char *
+# literals in mf_callbacks.c are never written.
+hits=$(grep -nE '^static [a-z_ ]+[a-z_0-9]+(\[[^]]*\])? *(=|;)' core/*.c \
+    core/*/*.c worker/*.c ctl/*.c plugins/*/*.c milter/*.c |
+    grep -v 'const ' | grep -v '^core/log.c:.*atomic_' |
+    grep -v '^milter/mf_callbacks.c:[0-9]*:static char [a-z_]*\[\] = "' || true)
+check_eq "no file-scope mutable state besides the daemon's and the logger's" \
+    "" "$hits"
 tap_done
