@@ -326,17 +326,19 @@ cval_secret_file(const char *path, const char **error_r)
 		*error_r = dv_error_set("%s is not a regular file", path);
 		return DV_EINVAL;
 	}
-	if ((sb.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) == 0)
+	/* Group read is how a root-owned secret reaches UserID's group. */
+	if ((sb.st_mode & (S_IWGRP | S_IROTH | S_IWOTH)) == 0)
 		return 0;
-	if (sb.st_mode & (S_IROTH | S_IRGRP)) {
-		who = sb.st_mode & S_IROTH ? "others" : "its group";
+	if (sb.st_mode & S_IROTH) {
+		who = "others";
 		what = "read";
 	} else {
 		who = sb.st_mode & S_IWOTH ? "others" : "its group";
 		what = "change";
 	}
-	*error_r = dv_error_set("%s: mode %04o lets %s %s a secret; chmod 600 "
-	    "it", path, (unsigned)(sb.st_mode & 07777), who, what);
+	*error_r = dv_error_set("%s: mode %04o lets %s %s a secret; chmod %s "
+	    "it", path, (unsigned)(sb.st_mode & 07777), who, what,
+	    (sb.st_mode & (S_IROTH | S_IWOTH)) == 0 ? "640" : "600");
 	return DV_EINVAL;
 stat_failed:
 	rc = errno;

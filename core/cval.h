@@ -114,7 +114,9 @@ int cval_abs_path(const char *s, const char **error_r);
  * cval_secret_file - a file fit to hold a secret (a key, a password).
  * @path must be absolute and name a regular file (symbolic links are
  * followed, but a link owned by someone other than this user or root
- * is refused) that neither group nor others may read or write.
+ * is refused) that others may neither read nor write and its group
+ * may not write. Group read is allowed: a root-owned secret of mode 0640
+ * whose group is UserID's is the usual way to hand it to the worker.
  * @param[in]  path     the file.
  * @param[out] error_r  on failure, naming the path, for example
  *                      "/etc/x: mode 0644 lets others read a secret;
