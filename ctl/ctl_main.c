@@ -368,7 +368,9 @@ main(int argc, char **argv)
 		if (strcmp(argv[0], cmd->name) == 0)
 			break;
 	if (conf_load(ctl.conf_path, &ctl.conf, &err) != 0)
-		return ctl_fail("%s", err);
+		return cmd->name != NULL ? ctl_fail("%s", err) :
+		    ctl_fail("\"%s\" is not one of dvmilterctl's own commands, "
+		    "and a plugin's needs the configuration: %s", argv[0], err);
 	rc = cmd->name != NULL ? cmd->run(&ctl, argc, argv) :
 	    ctl_plugin_command(&ctl, argc, argv);
 	if (fflush(stdout) != 0 || ferror(stdout))

@@ -33,7 +33,9 @@ ctl_plugin_command(struct ctl *ctl, int argc, char **argv)
 	if ((o.store = ctl_store(ctl)) == NULL)
 		return CTL_FAIL;
 	if (plugin_set_load(ctl->conf, &o, &ctl->plugins, &err) != 0)
-		return ctl_fail("%s", err);
+		return ctl_fail("\"%s\" is not one of dvmilterctl's own "
+		    "commands, and the plugins that may provide it could not "
+		    "be loaded: %s", argv[0], err);
 	if ((cmd = plugin_set_command(ctl->plugins, argv[0], &p)) == NULL)
 		return ctl_usage_error("unknown command \"%s\"", argv[0]);
 	return plugin_command(p, cmd, argc, argv);
