@@ -1,6 +1,6 @@
 /*
  * store_int.h - the store's private interface for sibling core modules
- * (queue.c) that keep their own tables in the same LMDB environment and
+ * (core/outbox/ob_table.c) that keep their own tables in the same LMDB environment and
  * must write them in the same transactions. Nothing outside core/
  * includes this.
  */
@@ -15,7 +15,7 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, mailbox, profile;
-	/* The outbox (queue.c). */
+	/* The outbox (core/outbox/ob_table.c). */
 	MDB_dbi qmsg;		/* id (8 bytes BE) -> message record */
 	MDB_dbi qdel;		/* id + plugin -> delivery state */
 	MDB_dbi qdue;		/* due time (8 BE) + id + plugin -> "" */

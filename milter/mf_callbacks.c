@@ -1,14 +1,18 @@
 /*
  * mf_callbacks.c - the libmilter callbacks.
  *
- * Each callback is thin: fetch the connection context, ask core/ for a
- * decision, turn it into a return code and an smfi_setreply(). Nothing
- * here blocks: the only I/O is an LMDB read through the store reader.
+ * Every libmilter callback and the smfiDesc are here, and each is thin:
+ * fetch the connection context, ask core/ (through mf_track.c and
+ * mf_decide.c) for a decision, and turn it into a return code and the
+ * smfi_* calls it needs (a reply, the tracking token in the subject).
+ * Nothing here blocks on a network: the I/O is LMDB reads through the
+ * connection's store reader and, at end of message, the outbox commit.
  *
- * Per-connection state is created in connect (or lazily, should the MTA
- * skip connect), per-message state is reset at MAIL FROM, end of message
- * and abort, and everything is freed in close, which may run without a
- * connect having run at all.
+ * Per-connection state is created in connect; a command that arrives
+ * without it (connect failed, or was skipped) is tempfailed rather than
+ * handled without knowing the client. Per-message state is reset at MAIL
+ * FROM, end of message and abort, and everything is freed in close,
+ * which may run without a connect having run at all.
  */
 #include "config.h"
 
