@@ -1,7 +1,7 @@
 /*
  * store_int.h - the store's private interface for sibling core modules
- * (core/outbox/ob_table.c) that keep their own tables in the same LMDB environment and
- * must write them in the same transactions. Nothing outside core/
+ * (core/outbox/ob_table.c) that keep their own tables in the same LMDB
+ * environment and must write them in the same transactions. Nothing outside core/
  * includes this.
  */
 #ifndef DV_STORE_INT_H
