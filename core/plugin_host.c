@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <stdlib.h>
 
@@ -541,6 +542,65 @@ host_mailbox_get(void *ctx, const char *address,
 	return DVP_KV_OK;
 }
 
+/* --- holds ----------------------------------------------------------------- */
+
+/* The named hold of @p; with @make, a free slot for it. NULL if none. */
+static struct retry_breaker *
+named_hold(struct plugin *p, const char *name, bool make)
+{
+	struct plugin_named_hold *free_slot = NULL;
+
+	if (name == NULL || *name == '\0' ||
+	    strlen(name) >= sizeof(p->holds[0].name))
+		return NULL;
+	for (size_t i = 0; i < DVP_HOLDS_MAX; i++) {
+		if (strcmp(p->holds[i].name, name) == 0)
+			return &p->holds[i].b;
+		if (free_slot == NULL && p->holds[i].name[0] == '\0')
+			free_slot = &p->holds[i];
+	}
+	if (!make || free_slot == NULL)
+		return NULL;
+	snprintf(free_slot->name, sizeof(free_slot->name), "%s", name);
+	free_slot->b = (struct retry_breaker){ 0 };
+	return &free_slot->b;
+}
+
+static unsigned
+host_hold_check(void *ctx, const char *name)
+{
+	struct retry_breaker *b = named_hold(ctx, name, false);
+	int64_t now = (int64_t)time(NULL);
+
+	return b != NULL && retry_breaker_held(b, now) ?
+	    (unsigned)(b->until - now) : 0;
+}
+
+static unsigned
+host_hold_trip(void *ctx, const char *name)
+{
+	struct plugin *p = ctx;
+	struct retry_breaker *b = named_hold(p, name, true);
+	struct retry_policy pol = RETRY_POLICY_DEFAULT;
+
+	if (b == NULL)
+		return 0;
+	if (p->conf != NULL) {
+		pol.hold_first = (unsigned)p->conf->plugin_hold_first;
+		pol.hold_max = (unsigned)p->conf->plugin_hold_max;
+	}
+	return retry_breaker_trip(b, &pol, (int64_t)time(NULL));
+}
+
+static void
+host_hold_release(void *ctx, const char *name)
+{
+	struct retry_breaker *b = named_hold(ctx, name, false);
+
+	if (b != NULL)
+		(void)retry_breaker_close(b);
+}
+
 void
 plugin_host_cleanup(struct plugin *p)
 {
@@ -582,5 +642,8 @@ plugin_host_setup(struct plugin *p)
 		.cmd_usage = host_cmd_usage,
 		.mailbox_address = host_mailbox_address,
 		.mailbox_get = host_mailbox_get,
+		.hold_check = host_hold_check,
+		.hold_trip = host_hold_trip,
+		.hold_release = host_hold_release,
 	};
 }

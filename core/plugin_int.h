@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "plugin.h"
+#include "retry.h"
 #include "pluginkv.h"
 
 /* Which call of the plugin is running: what its kv writes mean. */
@@ -36,6 +37,10 @@ struct plugin {
 	int64_t held_until;		/* plugin_hold() */
 	unsigned held_for;
 	char held_why[200];
+	struct plugin_named_hold {	/* the plugin's own: hold_trip() */
+		char name[32];		/* "" if unused */
+		struct retry_breaker b;
+	} holds[DVP_HOLDS_MAX];
 };
 
 /** plugin_host_setup - fill in p->host for @p (name, conf, mode set). */

@@ -240,7 +240,8 @@ struct dvp_host {
 	/**
 	 * secret_file_check - whether @path is fit to hold a secret (a
 	 * profile's secret_file, say): absolute, a regular file that
-	 * neither group nor others may read or write, reached through no
+	 * others may neither read nor write and its group may not write
+	 * (group read is how root hands one to UserID), reached through no
 	 * symbolic link owned by someone other than the user or root.
 	 * @return DVP_KV_OK, or DVP_KV_INVALID with why, naming the path,
 	 *         in @err.
@@ -355,7 +356,30 @@ struct dvp_host {
 	 */
 	int (*mailbox_get)(void *ctx, const char *address,
 	    const struct dvp_mailbox **mb_r, char *err, size_t errsz);
+
+	/*
+	 * Holds: circuit breakers of the plugin's own, by name, for a
+	 * service a delivery uses besides its back end (the local plugin's
+	 * SMTP submission of acknowledgements), on the host's retry policy,
+	 * so that every wait in dvmilter follows one policy: held for
+	 * PluginHoldFirst after a failure, twice as long after each further
+	 * one, at most PluginHoldMax, released by a success. They live in
+	 * the process (a restarted worker starts with none held); a plugin
+	 * has DVP_HOLDS_MAX names at most (further names are never held).
+	 */
+	/** hold_check - 0 if @name may be tried now, else the seconds it
+	 *  is held for still. */
+	unsigned (*hold_check)(void *ctx, const char *name);
+	/** hold_trip - @name failed just now: hold it. Returns the hold in
+	 *  seconds (0 if no more names can be held). */
+	unsigned (*hold_trip)(void *ctx, const char *name);
+	/** hold_release - @name worked: release it, and the next failure
+	 *  holds it for PluginHoldFirst again. */
+	void (*hold_release)(void *ctx, const char *name);
 };
+
+/* The names of holds a plugin may use (hold_trip()); at most 31 bytes. */
+#define DVP_HOLDS_MAX	8
 
 struct dvp_address {
 	const char *name;	/* display name, or NULL */

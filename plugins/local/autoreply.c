@@ -278,6 +278,7 @@ may_send(struct local *l, const struct dvp_message *m, const char *queue,
 	const struct dvp_host *h = l->h;
 	const char *why;
 	bool store_err;
+	unsigned held;
 	int rc;
 
 	/* Made again after a crash: once is enough, whatever it did. */
@@ -293,9 +294,9 @@ may_send(struct local *l, const struct dvp_message *m, const char *queue,
 		    "Local.SubmissionURL is not set", number);
 		return false;
 	}
-	if (now < l->smtp_down_until) {
+	if ((held = h->hold_check(h->ctx, SMTP_HOLD)) > 0) {
 		snprintf(out->why, sizeof(out->why), "not sent: the "
-		    "submission server failed less than %d s ago", SMTP_BACKOFF);
+		    "submission server failed; not tried for %u s more", held);
 		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
 		    number, out->why);
 		return false;
@@ -353,6 +354,7 @@ outcome(struct local *l, const struct dvp_message *m, const char *number,
 	const struct dvp_host *h = l->h;
 
 	if (cc == CURLE_OK) {
+		h->hold_release(h->ctx, SMTP_HOLD);
 		out->sent = true;
 		snprintf(out->why, sizeof(out->why), "sent");
 		h->log(h->ctx, DVP_LOG_INFO, "case %s: auto-reply sent to %s",
@@ -366,7 +368,7 @@ outcome(struct local *l, const struct dvp_message *m, const char *number,
 	    cc != CURLE_LOGIN_DENIED && cc != CURLE_WRITE_ERROR &&
 	    cc != CURLE_UPLOAD_FAILED && cc != CURLE_QUOTE_ERROR &&
 	    cc != CURLE_FTP_WEIRD_SERVER_REPLY)
-		l->smtp_down_until = now + SMTP_BACKOFF;
+		(void)l->h->hold_trip(l->h->ctx, SMTP_HOLD);
 	h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to %s failed: %s",
 	    number, m->envelope_from, out->why + 10);
 }

@@ -38,12 +38,14 @@ struct local {
 	long reply_limit;		/* per sender per window */
 	long reply_window;		/* seconds */
 	long smtp_timeout;		/* seconds */
-	int64_t smtp_down_until;	/* after a failure, no tries until */
 };
 
-/* After a failed submission, replies are not tried for this long, so
- * that an unreachable server does not hold up every delivery. */
-#define SMTP_BACKOFF	60
+/*
+ * After a failed submission, replies are not tried while the host holds
+ * this name (PluginHoldFirst, doubling up to PluginHoldMax), so that an
+ * unreachable server does not hold up every delivery.
+ */
+#define SMTP_HOLD	"smtp"
 
 /* The dvmilterctl commands of admin.c: case, activity, contact, caserule. */
 extern const struct dvp_command local_commands[];

@@ -21,6 +21,7 @@
 #include "../unit/testutil.h"
 #include "conf.h"
 #include "deliver.h"
+#include "plugin_int.h"
 #include "pluginkv.h"
 #include "status.h"
 
@@ -480,6 +481,46 @@ a_mailbox_comes_with_its_server_profile(void **state)
 	kvfx_close(&fx);
 }
 
+/*
+ * A plugin's own holds follow the host's policy: PluginHoldFirst,
+ * doubling up to PluginHoldMax, released by a success; a ninth name is
+ * never held.
+ */
+static void
+a_plugins_holds_follow_the_retry_policy(void **state)
+{
+	const char *top = getenv("top_builddir"), *err;
+	const struct dvp_host *h;
+	struct plugin_set *ps;
+	struct conf *c;
+	char text[1200], name[16];
+
+	(void)state;
+	snprintf(text, sizeof(text), "PluginDir %s/tests/plugins/.libs\n"
+	    "Plugins kvtest\nPluginHoldFirst 5s\nPluginHoldMax 12s\n",
+	    top ? top : ".");
+	assert_int_equal(conf_parse_string("kv.conf", text, &c, &err), 0);
+	assert_int_equal(plugin_set_load(c, NULL, &ps, &err), 0);
+	h = &plugin_set_get(ps, 0)->host;
+	assert_int_equal(h->hold_check(h->ctx, "smtp"), 0);
+	assert_int_equal(h->hold_trip(h->ctx, "smtp"), 5);
+	assert_in_range(h->hold_check(h->ctx, "smtp"), 4, 5);
+	assert_int_equal(h->hold_check(h->ctx, "other"), 0);
+	assert_int_equal(h->hold_trip(h->ctx, "smtp"), 10);
+	assert_int_equal(h->hold_trip(h->ctx, "smtp"), 12);
+	h->hold_release(h->ctx, "smtp");
+	assert_int_equal(h->hold_check(h->ctx, "smtp"), 0);
+	assert_int_equal(h->hold_trip(h->ctx, "smtp"), 5);
+	for (int i = 1; i < DVP_HOLDS_MAX; i++) {
+		snprintf(name, sizeof(name), "name%d", i);
+		assert_int_equal(h->hold_trip(h->ctx, name), 5);
+	}
+	assert_int_equal(h->hold_trip(h->ctx, "one-too-many"), 0);
+	assert_int_equal(h->hold_check(h->ctx, "one-too-many"), 0);
+	plugin_set_free(ps);
+	conf_unref(c);
+}
+
 /* A real plugin built against ABI 1's header. */
 static void
 a_plugin_built_for_abi_1_is_refused_naming_file_and_versions(void **state)
@@ -519,6 +560,7 @@ main(void)
 		    back_end_up),
 		cmocka_unit_test(a_configuration_check_has_no_store),
 		cmocka_unit_test(a_mailbox_comes_with_its_server_profile),
+		cmocka_unit_test(a_plugins_holds_follow_the_retry_policy),
 		cmocka_unit_test(
 		    a_plugin_built_for_abi_1_is_refused_naming_file_and_versions),
 	};
