@@ -142,6 +142,24 @@ mf_worker_check_plugins(const struct conf *c, const char **error_r)
 
 extern char **environ;
 
+/*
+ * The worker's pid, for mf_worker_kick() and mf_worker_stop(), under the
+ * lock that mf_worker_stop() sets `stopping` under: either the stop sees
+ * the new worker and ends it, or we see the stop and end it here.
+ */
+static void
+publish(pid_t pid)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&dvd.sup.lock);
+	atomic_store(&dvd.sup.pid, pid);
+	stopping = atomic_load(&dvd.sup.stopping);
+	pthread_mutex_unlock(&dvd.sup.lock);
+	if (stopping && pid > 0)
+		kill(pid, SIGTERM);
+}
+
 static pid_t
 spawn(void)
 {
@@ -150,7 +168,7 @@ spawn(void)
 	char logvar[64], **envp;
 	struct conf *c = mf_conf_acquire();
 	size_t n = 0, k = 0;
-	pid_t pid;
+	pid_t pid, parent;
 
 	/* Built before fork(): the child of a threaded process must not
 	 * allocate. */
@@ -169,13 +187,18 @@ spawn(void)
 		    sizeof(WORKER_LOG_ENV)) != 0)
 			envp[k++] = environ[i];
 	envp[k] = logvar;
+	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
 
-		/* If the daemon dies, so does its worker: never two. */
+		/*
+		 * If the daemon dies, so does its worker: never two. A daemon
+		 * that died before the prctl() is no longer our parent (a
+		 * daemon that is PID 1, in a container, still is).
+		 */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == 1)
+		if (getppid() != parent)
 			_exit(0);
 		sigemptyset(&none);
 		pthread_sigmask(SIG_SETMASK, &none, NULL);
@@ -183,6 +206,8 @@ spawn(void)
 		_exit(127);
 	}
 	free(envp);
+	if (pid > 0)
+		publish(pid);
 	return pid;
 }
 
@@ -190,12 +215,17 @@ spawn(void)
 static bool
 reap(pid_t pid)
 {
-	int status;
+	siginfo_t si;
+	int status = 0;
 
-	atomic_store(&dvd.sup.pid, pid);
+	/* Waited for without reaping, and forgotten before it is reaped:
+	 * its pid is never signalled after another process may have it. */
+	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
+	    errno == EINTR)
+		;
+	publish(0);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	atomic_store(&dvd.sup.pid, 0);
 	if (atomic_load(&dvd.sup.stopping))
 		return false;
 	if (WIFSIGNALED(status))
@@ -315,11 +345,12 @@ mf_worker_stop(void)
 
 	if (dvd.sup.exe[0] == '\0')
 		return;
-	atomic_store(&dvd.sup.stopping, true);
 	pthread_mutex_lock(&dvd.sup.lock);
+	atomic_store(&dvd.sup.stopping, true);
 	pthread_cond_signal(&dvd.sup.cond);
+	pid = atomic_load(&dvd.sup.pid);
 	pthread_mutex_unlock(&dvd.sup.lock);
-	if ((pid = atomic_load(&dvd.sup.pid)) > 0)
+	if (pid > 0)
 		kill(pid, SIGTERM);
 	pthread_join(dvd.sup.thread, NULL);
 }

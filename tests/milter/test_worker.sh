@@ -183,4 +183,26 @@ check "both plugins record it" bash -c \
 check_eq "webhook, listed first, gets it first" "webhook local" \
     "$(grep -Eo "outbox $order_id: delivered to [a-z]+" "$DV_LOG" | awk '{ printf "%s%s", sep, $NF; sep = " " }')"
 check "the daemon stops" dv_stop
+
+# A daemon that is PID 1 (a container's init) still has a worker: the
+# child's check for a daemon that died first must not take PID 1 as one.
+# The daemon's PID file says 1 here. As a namespace's init it gets no
+# SIGTERM from outside (it sets no handler: libmilter waits for signals
+# with sigwait()), so the test ends it with SIGKILL, which ends its
+# namespace, worker included.
+: > "$DV_LOG"
+unshare --pid --fork --kill-child "$DVMILTER" -f -c "$DV_CONF" >>"$DV_LOG" 2>&1 &
+NS_PID=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$DV_LOG" && break; sleep 0.1; done
+check "a daemon that is PID 1 starts" grep -q "listening on" "$DV_LOG"
+check "a message to a daemon that is PID 1 is accepted" send pid1@ext.example
+check "its worker delivers it" bash -c \
+    "for i in \$(seq 100); do grep -Eq 'delivered to (webhook|local)' '$DV_LOG' && exit 0; sleep 0.1; done; exit 1"
+check "its worker did not exit at start" bash -c "! grep -q 'outbox worker .* exited' '$DV_LOG'"
+ns_worker=$(worker_pid)
+kill -KILL "$(pgrep -P "$NS_PID")" 2>/dev/null
+for _ in $(seq 1 100); do kill -0 "$NS_PID" 2>/dev/null || break; sleep 0.1; done
+check "it and its worker end with their namespace" bash -c \
+    "! kill -0 $NS_PID 2>/dev/null && ! kill -0 ${ns_worker:-0} 2>/dev/null"
+wait "$NS_PID" 2>/dev/null
 tap_done
