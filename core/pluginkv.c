@@ -239,8 +239,10 @@ kv_lookup(struct pluginkv *kv, int table, const char *plugin, const char *key,
 	if ((e = find(kv, k, kl)) != NULL) {
 		if (e->val == NULL)
 			return DVP_KV_NOTFOUND;
-		*val = e->val;
-		*len = e->vlen;
+		if (val != NULL) {
+			*val = e->val;
+			*len = e->vlen;
+		}
 		return 0;
 	}
 	if ((kv->reader != NULL ? store_reader_txn(kv->reader, &t, &err) :
@@ -251,7 +253,9 @@ kv_lookup(struct pluginkv *kv, int table, const char *plugin, const char *key,
 	rc = mdb_get(t->txn, table_dbi(kv->st, (char)table), &mk, &mv);
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		note_read(kv, k, kl, rc == 0 ? &mv : NULL);
-	if (rc == 0) {
+	/* Without @val only whether it exists: the value a kv_get() handed
+	 * out stays valid (the known-senders lookups). */
+	if (rc == 0 && val != NULL) {
 		free(kv->readbuf);
 		if ((kv->readbuf = malloc(mv.mv_size + 1)) == NULL)
 			rc = ENOMEM;
@@ -412,10 +416,7 @@ kv_put_now(void *arg, const char *plugin, const char *key, const void *val,
 static int
 known_get(void *arg, const char *plugin, const char *addr)
 {
-	const void *v;
-	size_t len;
-
-	return kv_lookup(arg, KV_KNOWN, plugin, addr, &v, &len);
+	return kv_lookup(arg, KV_KNOWN, plugin, addr, NULL, NULL);
 }
 
 static int

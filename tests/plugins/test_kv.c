@@ -521,6 +521,36 @@ a_plugins_holds_follow_the_retry_policy(void **state)
 	conf_unref(c);
 }
 
+/*
+ * The header's promise: a value kv_get() handed out stays valid until the
+ * next kv_* call, so a known-senders lookup in between must not free it
+ * (under ASan a use after free fails this test).
+ */
+static void
+a_known_lookup_keeps_the_last_kv_get_value(void **state)
+{
+	const struct plugin_kv_ops *ops = pluginkv_ops();
+	struct pluginkv *kv;
+	struct kvfx fx;
+	const char *err;
+	const void *v;
+	size_t len;
+
+	(void)state;
+	kvfx_open(&fx);
+	kv = pluginkv_new(fx.st);
+	assert_int_equal(ops->put(kv, "kvtest", "k", "value-one", 9), 0);
+	assert_int_equal(ops->known_put(kv, "kvtest", "a@example.com"), 0);
+	assert_int_equal(pluginkv_commit(kv, &err), 0);
+	assert_int_equal(ops->get(kv, "kvtest", "k", &v, &len), 0);
+	assert_int_equal(ops->known_get(kv, "kvtest", "a@example.com"), 0);
+	assert_int_equal(ops->known_get(kv, "kvtest", ""), DVP_KV_NOTFOUND);
+	assert_int_equal(len, 9);
+	assert_memory_equal(v, "value-one", 9);
+	pluginkv_free(kv);
+	kvfx_close(&fx);
+}
+
 /* A real plugin built against ABI 1's header. */
 static void
 a_plugin_built_for_abi_1_is_refused_naming_file_and_versions(void **state)
@@ -561,6 +591,7 @@ main(void)
 		cmocka_unit_test(a_configuration_check_has_no_store),
 		cmocka_unit_test(a_mailbox_comes_with_its_server_profile),
 		cmocka_unit_test(a_plugins_holds_follow_the_retry_policy),
+		cmocka_unit_test(a_known_lookup_keeps_the_last_kv_get_value),
 		cmocka_unit_test(
 		    a_plugin_built_for_abi_1_is_refused_naming_file_and_versions),
 	};
