@@ -150,7 +150,7 @@ open_plugin(struct plugin *p, const char *name, const char **why)
 		    "dvmilter_plugin.h", built, DVP_ABI_MAJOR, DVP_ABI_MINOR);
 		return -1;
 	}
-	if (d->size < sizeof(struct dvp_plugin) || d->init == NULL ||
+	if (d->size < DVP_PLUGIN_SIZE_2_0 || d->init == NULL ||
 	    d->deliver == NULL || d->shutdown == NULL || d->health == NULL) {
 		*why = dv_error_set("its descriptor is incomplete");
 		return -1;

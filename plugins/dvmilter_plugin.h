@@ -36,9 +36,14 @@
  * minor version than its host's checks a field's presence with
  * DVP_HAS() before it uses it; a field it writes (in dvp_result) it
  * writes only if DVP_HAS() says the host has it. The element structs of
- * arrays (dvp_address, dvp_attachment) are fixed for a major version;
- * dvp_mailbox grows too, so a plugin reaches mailbox i with
- * DVP_MAILBOX(decision, i), never decision->mailboxes[i]. The first
+ * arrays (dvp_address, dvp_attachment, dvp_command) are fixed for a
+ * major version; dvp_mailbox grows too, so a plugin reaches mailbox i
+ * with DVP_MAILBOX(decision, i), never decision->mailboxes[i], and reads
+ * a dvp_mailbox field added in minor version N (from DVP_MAILBOX() or
+ * mailbox_get()) only when host->abi_minor >= N. A host accepts a
+ * descriptor of at least DVP_PLUGIN_SIZE_2_0 bytes, the size of struct
+ * dvp_plugin in version 2.0; it reads the fields of later minor versions
+ * only from a descriptor whose size holds them. The first
  * three fields of struct dvp_plugin (size, abi_major, abi_minor) keep
  * their place in every major version, so that a host can say which
  * version a plugin it refuses was built for.
@@ -614,6 +619,11 @@ struct dvp_plugin {
 
 	void *reserved[8];	/* for functions of later minor versions */
 };
+
+/* The size of struct dvp_plugin in ABI 2.0: the least a host accepts.
+ * Fields of later minor versions come after reserved[]. */
+#define DVP_PLUGIN_SIZE_2_0 \
+	(offsetof(struct dvp_plugin, reserved) + 8 * sizeof(void *))
 
 /**
  * dvmilter_plugin_entry - the one symbol a plugin exports (the host
