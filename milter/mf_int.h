@@ -68,6 +68,7 @@ struct mf_conn {
 	struct track_facts facts;	/* what the decision found */
 	char *message_id;		/* from the header, without <> */
 	char *in_reply_to, *references, *subject;	/* raw headers */
+	unsigned subjects;		/* Subject headers seen */
 	char *from;			/* raw From: header */
 	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */

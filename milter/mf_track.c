@@ -58,6 +58,7 @@ mf_track_reset(struct mf_conn *cc)
 	free(cc->in_reply_to);
 	free(cc->references);
 	free(cc->subject);
+	cc->subjects = 0;
 	free(cc->from);
 	cc->in_reply_to = cc->references = cc->subject = cc->from = NULL;
 	dbuf_free(&cc->headers);
@@ -196,6 +197,9 @@ mf_track_header(struct mf_conn *cc, const char *name, const char *value)
 		if (n > 0)
 			cc->message_id = strndup(v, n);
 	}
+	/* Only the first Subject counts: the token goes into that one. */
+	if (strcasecmp(name, "Subject") == 0)
+		cc->subjects++;
 	/* What the tracking filter needs, capped: a header can be huge. */
 	if (strlen(value) < 8192) {
 		char **keep = strcasecmp(name, "In-Reply-To") == 0 ?
@@ -204,6 +208,10 @@ mf_track_header(struct mf_conn *cc, const char *name, const char *value)
 		    &cc->subject : strcasecmp(name, "From") == 0 ?
 		    &cc->from : NULL;
 
+		/* A later Subject must not stand in for a first one that was
+		 * too long to keep. */
+		if (keep == &cc->subject && cc->subjects > 1)
+			keep = NULL;
 		if (keep != NULL && *keep == NULL)
 			*keep = strdup(value);
 		keep_header(&cc->headers, name, value);
@@ -286,6 +294,10 @@ token_for(struct mf_conn *cc, uint64_t id, char *tok, size_t toksz)
 	bool has;
 
 	tok[0] = '\0';
+	/* A subject too long to keep is not rewritten, nor a second one
+	 * added beside it. */
+	if (cc->subjects > 0 && cc->subject == NULL)
+		return;
 	subj = cc->subject != NULL ? msg_header_decode(cc->subject) : NULL;
 	has = subj != NULL && token_find(&dvd.token_key,
 	    cc->conf->token_prefix, subj, &found, NULL) == 0;

@@ -157,6 +157,16 @@ check_eq "it is an outgoing activity on the case" "outgoing in-reply-to $case_id
 out_token=$(sed -n 's/.*: tracking token \(CRM:[0-9]*-[0-9A-Z]*\) added to the subject.*/\1/p' "$DV_LOG" | tail -n 1)
 check_match "the milter added a tracking token to its subject" "^CRM:" "$out_token"
 check_match "Postfix saw the changed subject" "header Subject: Re: Printer on fire $out_token from .*from=<alice@example.com>" "$(cat "$PF_LOG")"
+# A first Subject too long for the milter to keep (8 KB and more, which
+# miltertest cannot send) is neither rewritten nor joined by a second
+# Subject with the token, and a later short Subject does not stand in.
+tokens_before=$(grep -c "tracking token .* added to the subject" "$DV_LOG")
+long_subject="New: $(head -c 9000 /dev/zero | tr '\0' 's')"
+check "outgoing mail with a 9 KB subject is accepted" mail alice@example.com ann@ext.example o-long@example.com "$long_subject" \
+    --add-header "Subject: short"
+check "and recorded" done_all
+check_eq "the milter added no token to either Subject" "$tokens_before" \
+    "$(grep -c "tracking token .* added to the subject" "$DV_LOG")"
 check "the customer answers with only that subject" mail ann@ext.example support@example.com m7@ext.example "Re: Re: Printer on fire $out_token"
 check "and recorded" done_all
 check_eq "and lands on the case" "tracking-token $case_id" "$(act_by_mid m7@ext.example '.correlation + " " + .case')"
