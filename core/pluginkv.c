@@ -38,6 +38,7 @@ struct kv_entry {
 	void *val;		/* NULL when deleted */
 	size_t vlen;
 	struct kv_entry *next;
+	struct kv_entry *hnext;	/* in its hash bucket */
 };
 
 /* A committed value a plugin read: checked again when its writes land. */
@@ -63,10 +64,92 @@ struct pluginkv {
 	struct store *st;
 	struct store_reader *reader;	/* for reads; NULL: a txn each */
 	struct kv_entry *head;
+	/* The entries by key, so that a call that buffers many writes (a
+	 * plugin rebuilding its known-senders index at init) stays linear;
+	 * NULL until the first entry, or if it could not be allocated. */
+	struct kv_entry **buckets;
+	size_t nbuckets, nentries;
 	struct kv_read *reads;
 	struct kv_undo *undo;	/* newest first */
 	void *readbuf;		/* the last committed value handed out */
 };
+
+/* --- the buffered entries, by key --------------------------------------------- */
+
+static size_t
+bucket_of(const struct pluginkv *kv, const char *k, size_t kl)
+{
+	return (size_t)(dv_fnv1a(k, kl) & (kv->nbuckets - 1));
+}
+
+static struct kv_entry *
+find(struct pluginkv *kv, const char *k, size_t kl)
+{
+	struct kv_entry *e = kv->buckets != NULL ?
+	    kv->buckets[bucket_of(kv, k, kl)] : kv->head;
+
+	for (; e != NULL; e = kv->buckets != NULL ? e->hnext : e->next)
+		if (e->klen == kl && memcmp(e->key, k, kl) == 0)
+			return e;
+	return NULL;
+}
+
+/*
+ * Put @e, new at the head of the list, into the hash, growing it to keep
+ * chains short. Without memory for a larger table the old one stays;
+ * without any, find() walks the list.
+ */
+static void
+hash_add(struct pluginkv *kv, struct kv_entry *e)
+{
+	kv->nentries++;
+	if (kv->nentries > kv->nbuckets) {
+		size_t n = kv->nbuckets > 0 ? kv->nbuckets * 2 : 64;
+		struct kv_entry **b = calloc(n, sizeof(*b));
+
+		if (b != NULL) {
+			free(kv->buckets);
+			kv->buckets = b;
+			kv->nbuckets = n;
+			for (struct kv_entry *x = kv->head; x != NULL;
+			    x = x->next) {
+				size_t i = bucket_of(kv, x->key, x->klen);
+
+				x->hnext = b[i];
+				b[i] = x;
+			}
+			return;
+		}
+		if (kv->buckets == NULL)
+			return;
+	}
+	e->hnext = kv->buckets[bucket_of(kv, e->key, e->klen)];
+	kv->buckets[bucket_of(kv, e->key, e->klen)] = e;
+}
+
+static void
+hash_remove(struct pluginkv *kv, struct kv_entry *e)
+{
+	struct kv_entry **pp;
+
+	kv->nentries--;
+	if (kv->buckets == NULL)
+		return;
+	for (pp = &kv->buckets[bucket_of(kv, e->key, e->klen)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == e) {
+			*pp = e->hnext;
+			break;
+		}
+}
+
+static void
+hash_clear(struct pluginkv *kv)
+{
+	free(kv->buckets);
+	kv->buckets = NULL;
+	kv->nbuckets = kv->nentries = 0;
+}
 
 /* Remember what a read saw; a failure only weakens the check. */
 static void
@@ -127,6 +210,7 @@ pluginkv_rollback(struct pluginkv *kv)
 
 		kv->undo = u->next;
 		if (u->created) {
+			hash_remove(kv, u->e);
 			for (pp = &kv->head; *pp != NULL; pp = &(*pp)->next)
 				if (*pp == u->e) {
 					*pp = u->e->next;
@@ -163,6 +247,7 @@ pluginkv_discard(struct pluginkv *kv)
 		free(e->val);
 		free(e);
 	}
+	hash_clear(kv);
 }
 
 void
@@ -213,14 +298,6 @@ table_dbi(const struct store *st, char table)
 	return table == KV_KNOWN ? st->known : st->plugkv;
 }
 
-static struct kv_entry *
-find(struct pluginkv *kv, const char *k, size_t kl)
-{
-	for (struct kv_entry *e = kv->head; e != NULL; e = e->next)
-		if (e->klen == kl && memcmp(e->key, k, kl) == 0)
-			return e;
-	return NULL;
-}
 
 static int
 kv_lookup(struct pluginkv *kv, int table, const char *plugin, const char *key,
@@ -315,6 +392,7 @@ kv_set(struct pluginkv *kv, int table, const char *plugin, const char *key,
 		e->klen = kl;
 		e->next = kv->head;
 		kv->head = e;
+		hash_add(kv, e);
 		u->created = true;
 	} else {
 		u->old_val = e->val;	/* kept for a rollback */

@@ -551,6 +551,60 @@ a_known_lookup_keeps_the_last_kv_get_value(void **state)
 	kvfx_close(&fx);
 }
 
+/*
+ * Many buffered writes in one call (an index rebuilt at init): every one
+ * is found again, a rollback removes only the later ones, and the commit
+ * writes what is left.
+ */
+static void
+many_buffered_writes_are_found_rolled_back_and_committed(void **state)
+{
+	const struct plugin_kv_ops *ops = pluginkv_ops();
+	struct pluginkv *kv;
+	struct kvfx fx;
+	const char *err;
+	const void *v;
+	char key[32], *c;
+	size_t len;
+
+	(void)state;
+	kvfx_open(&fx);
+	kv = pluginkv_new(fx.st);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(ops->put(kv, "kvtest", key, key,
+		    strlen(key)), 0);
+	}
+	pluginkv_savepoint(kv);
+	for (int i = 2500; i < 7000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(ops->put(kv, "kvtest", key, "new", 3), 0);
+	}
+	assert_int_equal(ops->get(kv, "kvtest", "k6999", &v, &len), 0);
+	pluginkv_rollback(kv);
+	for (int i = 0; i < 7000; i += 7) {
+		snprintf(key, sizeof(key), "k%d", i);
+		if (i < 5000) {
+			assert_int_equal(ops->get(kv, "kvtest", key, &v, &len),
+			    0);
+			assert_memory_equal(v, key, len);
+		} else
+			assert_int_equal(ops->get(kv, "kvtest", key, &v, &len),
+			    DVP_KV_NOTFOUND);
+	}
+	assert_int_equal(ops->put(kv, "kvtest", "k6000", "again", 5), 0);
+	assert_int_equal(pluginkv_commit(kv, &err), 0);
+	pluginkv_free(kv);
+	assert_non_null(c = committed(fx.st, "k4999"));
+	assert_string_equal(c, "k4999");
+	free(c);
+	assert_non_null(c = committed(fx.st, "k6000"));
+	assert_string_equal(c, "again");
+	free(c);
+	assert_null(committed(fx.st, "k5000"));
+	kvfx_close(&fx);
+}
+
 /* A real plugin built against ABI 1's header. */
 static void
 a_plugin_built_for_abi_1_is_refused_naming_file_and_versions(void **state)
@@ -592,6 +646,8 @@ main(void)
 		cmocka_unit_test(a_mailbox_comes_with_its_server_profile),
 		cmocka_unit_test(a_plugins_holds_follow_the_retry_policy),
 		cmocka_unit_test(a_known_lookup_keeps_the_last_kv_get_value),
+		cmocka_unit_test(
+		    many_buffered_writes_are_found_rolled_back_and_committed),
 		cmocka_unit_test(
 		    a_plugin_built_for_abi_1_is_refused_naming_file_and_versions),
 	};
