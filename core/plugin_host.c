@@ -107,36 +107,36 @@ host_config_bool(void *ctx, const char *key, int def, int *out, char *err,
 	return DVP_KV_OK;
 }
 
+/* A number key, parsed by @parse (cval_uint or cval_size). */
 static int
-host_config_uint(void *ctx, const char *key, uint64_t def, uint64_t min,
-    uint64_t max, uint64_t *out, char *err, size_t errsz)
+config_u64(struct plugin *p, const char *key, uint64_t def, uint64_t min,
+    uint64_t max, uint64_t *out, char *err, size_t errsz,
+    int (*parse)(const char *, uint64_t, uint64_t, uint64_t *,
+    const char **))
 {
-	struct plugin *p = ctx;
 	const char *v, *why;
 	unsigned line;
 
 	*out = def;
 	if ((v = key_value(p, key, &line)) == NULL)
 		return DVP_KV_OK;
-	if (cval_uint(v, min, max, out, &why) != 0)
+	if (parse(v, min, max, out, &why) != 0)
 		return config_fail(p, key, line, why, err, errsz);
 	return DVP_KV_OK;
+}
+
+static int
+host_config_uint(void *ctx, const char *key, uint64_t def, uint64_t min,
+    uint64_t max, uint64_t *out, char *err, size_t errsz)
+{
+	return config_u64(ctx, key, def, min, max, out, err, errsz, cval_uint);
 }
 
 static int
 host_config_size(void *ctx, const char *key, uint64_t def, uint64_t min,
     uint64_t max, uint64_t *out, char *err, size_t errsz)
 {
-	struct plugin *p = ctx;
-	const char *v, *why;
-	unsigned line;
-
-	*out = def;
-	if ((v = key_value(p, key, &line)) == NULL)
-		return DVP_KV_OK;
-	if (cval_size(v, min, max, out, &why) != 0)
-		return config_fail(p, key, line, why, err, errsz);
-	return DVP_KV_OK;
+	return config_u64(ctx, key, def, min, max, out, err, errsz, cval_size);
 }
 
 static int
