@@ -15,10 +15,10 @@
 #include <strings.h>
 
 #include "known.h"
-#include "log.h"
 #include "mbox.h"
 #include "msg.h"
 #include "rules.h"
+#include "status.h"
 #include "store.h"
 #include "track.h"
 
@@ -193,11 +193,12 @@ dup_or_null(const char *s, bool *oom)
 
 /*
  * The rules of one mailbox: 1 if a rule decided (keep, reason and the
- * folder set), 0 if none matched, -1 on ENOMEM.
+ * folder set), 0 if none matched, -1 with *@rc set (ENOMEM, or the
+ * store's error with facts->error) if they could not be applied.
  */
 static int
 try_rules(const struct track_env *env, struct track_party *p,
-    const struct rule_input *in)
+    const struct rule_input *in, struct track_facts *facts, int *rc)
 {
 	struct rule_list l;
 	const char *err;
@@ -206,9 +207,10 @@ try_rules(const struct track_env *env, struct track_party *p,
 
 	if (env->txn == NULL)
 		return 0;
-	if (rules_get(env->txn, p->addr, &l, &err) != 0) {
-		log_warn("mailbox %s: folder rules ignored: %s", p->addr, err);
-		return 0;
+	if ((*rc = rules_get(env->txn, p->addr, &l, &err)) != 0) {
+		facts->error = dv_error_set("mailbox %s: its folder rules "
+		    "cannot be read: %s", p->addr, err);
+		return -1;
 	}
 	if ((i = rules_match(&l, in)) < 0) {
 		rules_free(&l);
@@ -224,7 +226,11 @@ try_rules(const struct track_env *env, struct track_party *p,
 		p->regarding_id = dup_or_null(l.v[i].regarding_id, &oom);
 	}
 	rules_free(&l);
-	return oom ? -1 : 1;
+	if (oom) {
+		*rc = ENOMEM;
+		return -1;
+	}
+	return 1;
 }
 
 /* The tracking filter of one mailbox, for mail no rule decided. */
@@ -271,7 +277,7 @@ track_decide(const struct track_msg *m, const struct track_env *env,
 		int r;
 
 		p[i].keep = false;
-		p[i].reason = "out of memory";
+		p[i].reason = "not decided: the decision failed";
 		if (rc != 0)
 			continue;
 		if (p[i].sender) {
@@ -280,13 +286,13 @@ track_decide(const struct track_msg *m, const struct track_env *env,
 			continue;
 		}
 		v.in.subaddress = p[i].sub[0] != '\0' ? p[i].sub : NULL;
-		if ((r = try_rules(env, &p[i], &v.in)) == 0)
+		if ((r = try_rules(env, &p[i], &v.in, facts, &rc)) == 0)
 			rc = filter_decides(m, env, &p[i], facts);
 		else if (r < 0) {
 			track_party_clear(&p[i]);
 			p[i].keep = false;
-			p[i].reason = "out of memory";
-			rc = ENOMEM;
+			p[i].reason = rc == ENOMEM ? "out of memory" :
+			    "its rules cannot be read";
 		}
 	}
 	view_free(&v);

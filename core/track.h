@@ -11,10 +11,10 @@
  * a plugin knows: core/known.h), or none.
  *
  * The caller describes the transaction in plain data and gives a read
- * transaction; this module does not know libmilter, so it is tested
- * with tables and no MTA. It logs only a mailbox's rules that cannot be
- * read. Applying the result (keeping the mailboxes, logging each
- * decision) is the caller's.
+ * transaction; this module neither logs nor knows libmilter, so it is
+ * tested with tables and no MTA. Applying the result (keeping the
+ * mailboxes, logging each decision, tempfailing a message whose decision
+ * could not read the store) is the caller's.
  */
 #ifndef DV_TRACK_H
 #define DV_TRACK_H
@@ -73,10 +73,11 @@ struct track_facts {
 	bool correlated_done;		/* corr is filled in */
 	struct corr_result corr;
 	int known;			/* -1: not asked; else 0 or 1 */
+	const char *error;		/* why track_decide() failed, or NULL */
 };
 
 /* Facts before a decision: nothing asked yet. */
-#define TRACK_FACTS_INIT { false, { 0, CORR_NONE, false }, -1 }
+#define TRACK_FACTS_INIT { false, { 0, CORR_NONE, false }, -1, NULL }
 
 /**
  * track_decide - decide for each of the @n parties whether it takes @m:
@@ -85,8 +86,13 @@ struct track_facts {
  * when a filter needs them; what they found is left in @facts.
  * Without a store (env->txn NULL) rules are not applied, a responses
  * filter sees no response and a known-senders filter no known sender.
- * @return 0, or ENOMEM (parties decided so far keep their verdict; the
- *         rest are not kept).
+ * A mailbox's rules that cannot be read are an error, not "no rules": a
+ * "do not track" rule must never be skipped.
+ * @return 0; ENOMEM; or the store's error (DV_ECORRUPT, DV_ESTORE, ...)
+ *         with facts->error saying which mailbox and why (valid until the
+ *         thread's next error). On an error, the parties decided so far
+ *         keep their verdict and the rest are not kept; the caller
+ *         tempfails the message.
  */
 int track_decide(const struct track_msg *m, const struct track_env *env,
     struct track_party *p, size_t n, struct track_facts *facts);

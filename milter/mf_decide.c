@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ log_party(const char *qid, const struct track_party *p)
 	    p->regarding_id ? p->regarding_id : "", p->reason);
 }
 
-void
+int
 mf_decide(struct mf_conn *cc, const char *qid)
 {
 	struct track_msg m = {
@@ -90,17 +91,24 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	};
 	const char *err;
 	size_t kept = 0;
+	int rc;
 
+	/* Without the store a "do not track" rule could be skipped: the
+	 * sender is asked to try again instead. */
 	if (conn_txn(cc, &env.txn, &err) != 0) {
-		log_warn("%s: folder rules and filters without the store: %s",
-		    qid, err);
-		env.txn = NULL;
+		log_error("%s: tempfailing: the tracking decision cannot read "
+		    "the store: %s", qid, err);
+		return -1;
 	}
 	view.t = env.txn;
 	cc->facts = (struct track_facts)TRACK_FACTS_INIT;
-	if (track_decide(&m, &env, cc->tracked, cc->ntracked,
-	    &cc->facts) != 0)
-		log_warn("%s: out of memory deciding what to track", qid);
+	if ((rc = track_decide(&m, &env, cc->tracked, cc->ntracked,
+	    &cc->facts)) != 0) {
+		log_error("%s: tempfailing: the tracking decision failed: %s",
+		    qid, rc == ENOMEM ? "out of memory" : cc->facts.error);
+		store_txn_abort(env.txn);
+		return -1;
+	}
 	for (size_t i = 0; i < cc->ntracked; i++) {
 		log_party(qid, &cc->tracked[i]);
 		if (cc->tracked[i].keep)
@@ -113,6 +121,6 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	if (kept > 0 && track_correlate(&m, &env, &cc->facts) == 0 &&
 	    cc->facts.corr.forged)
 		log_notice("%s: invalid tracking token in subject ignored", qid);
-	if (env.txn != NULL)
-		store_txn_abort(env.txn);
+	store_txn_abort(env.txn);
+	return 0;
 }

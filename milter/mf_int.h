@@ -127,8 +127,11 @@ void mf_track_eom(struct mf_conn *cc, const char *qid, struct mf_eom *out);
  * and keep only the mailboxes that take the message. For a message that
  * is kept, correlation runs too (cc->facts), and a forged tracking token
  * in its subject is logged, once.
+ * @return 0, or -1 (logged with @qid) when the decision could not be
+ *         made (the store could not be read): the message is tempfailed,
+ *         so that no "do not track" rule is ever skipped.
  */
-void mf_decide(struct mf_conn *cc, const char *qid);
+int mf_decide(struct mf_conn *cc, const char *qid);
 
 /* mf_supervise.c */
 

@@ -347,7 +347,10 @@ mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 
 	out->tempfail = false;
 	out->token[0] = '\0';
-	mf_decide(cc, qid);
+	if (mf_decide(cc, qid) != 0) {
+		out->tempfail = true;
+		return;
+	}
 	if (cc->ntracked == 0)
 		return;				/* no mailbox takes it */
 	for (size_t i = 0; i < cc->ntracked; i++)

@@ -18,7 +18,9 @@
 #include "mbox.h"
 #include "known.h"
 #include "rules.h"
+#include "status.h"
 #include "store.h"
+#include "store_int.h"
 #include "testutil.h"
 #include "track.h"
 
@@ -311,6 +313,41 @@ without_a_store_rules_and_lookups_decide_nothing(void **state)
 	assert_false(p[2].keep);
 }
 
+/*
+ * Rules that cannot be read are an error the caller tempfails on, never
+ * "no rules": a "do not track" rule must not be skipped.
+ */
+static void
+unreadable_rules_fail_the_decision(void **state)
+{
+	struct fixture *f = *state;
+	struct corr_source src = { find, exists, f };
+	struct track_env env = { .outbox = &src, .key = &KEY,
+	    .token_prefix = "CRM:", .plugins = PLUGINS };
+	struct track_party p[2] = {
+		{ .addr = "broken@example.com", .filter = MBOX_FILTER_ALL },
+		{ .addr = "user@example.com", .filter = MBOX_FILTER_ALL },
+	};
+	struct track_facts facts = TRACK_FACTS_INIT;
+	struct track_msg m = { .env_from = "x@y.example" };
+	struct store_txn *t;
+	const char *err;
+	MDB_val k = { strlen("broken@example.com"),
+	    (void *)(uintptr_t)"broken@example.com" };
+	MDB_val v = { 5, (void *)(uintptr_t)"{[}!x" };
+
+	assert_int_equal(store_txn_begin(f->st, true, &t, &err), 0);
+	assert_int_equal(mdb_put(t->txn, t->store->rule, &k, &v, 0), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	assert_int_equal(store_txn_begin(f->st, false, &env.txn, &err), 0);
+	assert_int_not_equal(track_decide(&m, &env, p, 2, &facts), 0);
+	assert_false(p[0].keep);
+	assert_false(p[1].keep);
+	assert_non_null(facts.error);
+	assert_non_null(strstr(facts.error, "broken@example.com"));
+	store_txn_abort(env.txn);
+}
+
 int
 main(void)
 {
@@ -321,6 +358,7 @@ main(void)
 		cmocka_unit_test(correlation_runs_once_for_many_mailboxes),
 		cmocka_unit_test(
 		    without_a_store_rules_and_lookups_decide_nothing),
+		cmocka_unit_test(unreadable_rules_fail_the_decision),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
