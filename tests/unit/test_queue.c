@@ -27,6 +27,9 @@ static char p_local[] = "local", p_webhook[] = "webhook";
 static char *const two_plugins[] = { p_local, p_webhook, NULL };
 static const char *const rcpts[] = { "support@example.com", "alice@example.com" };
 static const char raw[] = "Subject: hi\r\n\r\nbody\0with a NUL\r\n";
+/* The content digest of raw, as the milter would give it (any 64 digits). */
+#define DIG "5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa"
+#define DIG2 "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
 static const struct retry_policy pol = RETRY_POLICY_DEFAULT;
 
 static int
@@ -81,7 +84,7 @@ put(struct fx *f, const char *mid, int64_t received)
 		.direction = 0, .received = received, .queue_id = "4XyZ",
 		.envelope_from = "ann@ext.example", .rcpts = rcpts, .nrcpts = 2,
 		.message_id = mid, .decision = "{\"mailboxes\":[]}",
-		.raw = raw, .raw_len = sizeof(raw) - 1,
+		.raw = raw, .raw_len = sizeof(raw) - 1, .digest = DIG,
 	};
 	struct store_txn *t = begin(f, true);
 	const char *err;
@@ -432,6 +435,7 @@ same_message_again_is_folded_into_one_entry(void **state)
 	static const char *const r2[] = { "alice@example.com" };
 	struct outbox_item a = { .received = 1000, .raw = raw,
 	    .raw_len = sizeof(raw) - 1, .message_id = "dup@ext.example",
+	    .digest = DIG,
 	    .rcpts = r1, .nrcpts = 1, .decision = "{\"direction\":\"incoming\","
 	    "\"mailboxes\":[{\"address\":\"support@example.com\"}]}" };
 	struct outbox_item b = a;
@@ -479,6 +483,7 @@ merge_during_a_delivery_is_not_lost(void **state)
 	struct fx *f = *state;
 	struct outbox_item a = { .received = 1000, .raw = raw,
 	    .raw_len = sizeof(raw) - 1, .message_id = "race@ext.example",
+	    .digest = DIG,
 	    .decision = "{\"mailboxes\":[{\"address\":\"a@example.com\"}]}" };
 	struct outbox_item b = a;
 	struct store_txn *t;
@@ -687,6 +692,7 @@ put_deferred(struct fx *f, const char *mid, const char *rcpt, uint64_t into)
 		.received = 1000, .envelope_from = "ann@ext.example",
 		.rcpts = one, .nrcpts = 1, .message_id = mid,
 		.decision = dec, .raw = raw, .raw_len = sizeof(raw) - 1,
+		.digest = DIG,
 	};
 	const struct ob_put how = { .defer_index = true, .merge_into = into };
 	struct store_txn *t = begin(f, true);
@@ -741,7 +747,7 @@ an_8bit_message_id_has_one_key(void **state)
 
 	(void)index_pending(f, 10, &more);		/* the mark */
 	b = put_deferred(f, "th\xe9@x", "support@example.com", 0);
-	h = (struct ob_index_hint){ b, "th\xe9@x", 1000 };
+	h = (struct ob_index_hint){ b, "th\xe9@x", 1000, NULL };
 	t = begin(f, true);
 	assert_int_equal(ob_table_index_pending(t, two_plugins, &h, 1, 10, &n,
 	    &more, &err), 0);
@@ -966,8 +972,8 @@ hints_spare_reading_the_entries(void **state)
 	/* b's record is unreadable; its hint is all indexing needs. */
 	t = begin(f, true);
 	corrupt_record(f, t, b);
-	h[0] = (struct ob_index_hint){ b, "b-hinted@x", 1234 };
-	h[1] = (struct ob_index_hint){ c, NULL, 1500 };
+	h[0] = (struct ob_index_hint){ b, "b-hinted@x", 1234, NULL };
+	h[1] = (struct ob_index_hint){ c, NULL, 1500, NULL };
 	assert_int_equal(ob_table_index_pending(t, two_plugins, h, 2, 10, &n,
 	    &more, &err), 0);
 	assert_int_equal(n, 3);
