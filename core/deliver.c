@@ -118,7 +118,7 @@ struct view_record {
 struct view {
 	struct dvp_message m;
 	struct dvp_decision d;
-	char corr_id[24];
+	char corr_id[24], collided_id[24];
 	char token[TOKEN_MAX], own_token[TOKEN_MAX];
 	struct dvp_address *from, *to, *cc;
 	struct dvp_attachment *att;
@@ -194,6 +194,11 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 	v->d.size = sizeof(struct dvp_decision);
 	v->d.mailbox_size = sizeof(struct dvp_mailbox);
 	v->d.correlation = DVP_CORR_NONE;
+	if (q->collided_with != 0) {
+		snprintf(v->collided_id, sizeof(v->collided_id), "%016llx",
+		    (unsigned long long)q->collided_with);
+		v->d.collided_with = v->collided_id;
+	}
 	v->dec = q->decision ? json_loads(q->decision, 0, NULL) : NULL;
 	mbs = json_object_get(v->dec, "mailboxes");
 	v->mbs = calloc(json_array_size(mbs) + 1, sizeof(*v->mbs));
@@ -261,6 +266,7 @@ correlate(struct store *st, const struct deliver_opts *o,
 		.nreferences = m->nreferences,
 		.subject = m->subject,
 		.self = q->id,
+		.message_id = m->message_id,
 	};
 	struct corr_result r;
 	struct corr_view cv = { o->outbox, NULL };

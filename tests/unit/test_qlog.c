@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "le.h"
 #include "outbox/ob_int.h"
 #include "status.h"
 #include "testutil.h"
@@ -305,6 +306,87 @@ an_item_survives_encoding(void **state)
 	free(buf);
 }
 
+/* An item's digest and collision come back; a string's NUL is kept. */
+static void
+a_digest_and_a_collision_survive_encoding(void **state)
+{
+	static const char dig[] =
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct outbox_item it = { .received = 1, .message_id = "m@x",
+	    .raw = "hi", .raw_len = 2, .digest = dig };
+	const struct ob_put how = { .id = 9, .collided_with = 4 };
+	size_t len = ob_item_size(&it);
+	unsigned char *buf = malloc(len);
+	struct ob_logged q;
+
+	(void)state;
+	assert_int_equal(ob_item_encode(&it, &how, buf, len), 0);
+	assert_int_equal(ob_item_decode(buf, len, &q), 0);
+	assert_string_equal(q.it.digest, dig);
+	assert_int_equal(q.how.collided_with, 4);
+	assert_true(q.how.checked);
+	assert_false(q.it.truncated);
+	assert_memory_equal(q.it.raw, "hi", 2);
+	ob_item_clear(&q);
+	it.digest = NULL;		/* none: still checked */
+	len = ob_item_size(&it);
+	assert_int_equal(ob_item_encode(&it, &how, buf, len), 0);
+	assert_int_equal(ob_item_decode(buf, len, &q), 0);
+	assert_null(q.it.digest);
+	assert_true(q.how.checked);
+	ob_item_clear(&q);
+	free(buf);
+}
+
+static unsigned char *
+legacy_str(unsigned char *p, const char *s)
+{
+	if (s == NULL)
+		return le_put(p, 0xffffffffu, 4);
+	p = le_put(p, strlen(s), 4);
+	memcpy(p, s, strlen(s) + 1);
+	return p + strlen(s) + 1;
+}
+
+/*
+ * A record as the dvmilter before content digests logged it (flags 0
+ * or 1, no digest, no collision) is read: no digest, not checked, so
+ * the store step decides with the index, and it never folds.
+ */
+static void
+a_record_of_an_earlier_dvmilter_is_read_without_a_digest(void **state)
+{
+	unsigned char buf[256], *p = buf;
+	struct ob_logged q;
+
+	(void)state;
+	p = le_put(p, 12, 8);			/* id */
+	p = le_put(p, 3, 8);			/* merge_into */
+	p = le_put(p, 1700000000, 8);		/* received */
+	p = le_put(p, 0, 4);			/* direction */
+	p = le_put(p, 1, 4);			/* truncated */
+	p = legacy_str(p, "4Old");
+	p = legacy_str(p, "ann@ext.example");
+	p = legacy_str(p, "old@x");
+	p = legacy_str(p, NULL);
+	p = le_put(p, 1, 4);
+	p = legacy_str(p, "support@example.com");
+	p = le_put(p, 4, 8);
+	memcpy(p, "body", 4);
+	p += 4;
+	assert_int_equal(ob_item_decode(buf, (size_t)(p - buf), &q), 0);
+	assert_int_equal(q.how.id, 12);
+	assert_int_equal(q.how.merge_into, 3);
+	assert_true(q.it.truncated);
+	assert_string_equal(q.it.message_id, "old@x");
+	assert_null(q.it.digest);
+	assert_false(q.how.checked);
+	assert_int_equal(q.how.collided_with, 0);
+	assert_string_equal(q.it.rcpts[0], "support@example.com");
+	assert_memory_equal(q.it.raw, "body", 4);
+	ob_item_clear(&q);
+}
+
 /* The standard check value, whole and in two steps. */
 static void
 crc32c_gives_the_standard_check_value(void **state)
@@ -327,6 +409,9 @@ main(void)
 		cmocka_unit_test(a_log_of_another_store_is_set_aside),
 		cmocka_unit_test(a_damaged_header_is_an_error_that_names_the_file),
 		cmocka_unit_test(an_item_survives_encoding),
+		cmocka_unit_test(a_digest_and_a_collision_survive_encoding),
+		cmocka_unit_test(
+		    a_record_of_an_earlier_dvmilter_is_read_without_a_digest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -427,6 +427,161 @@ orphan_due_entry_does_not_block_the_queue(void **state)
 	commit(t);
 }
 
+static void record(struct fx *f, uint64_t id, const char *plugin,
+    enum outbox_result o);
+
+/* Put @it in a transaction of its own; its id. */
+static uint64_t
+put_item(struct fx *f, const struct outbox_item *it)
+{
+	struct store_txn *t = begin(f, true);
+	const char *err;
+	uint64_t id;
+
+	assert_int_equal(ob_table_put(t, it, NULL, two_plugins, &id, &err), 0);
+	commit(t);
+	return id;
+}
+
+/* Entry @id as stored; freed by the caller. */
+static struct outbox_msg *
+get_msg(struct fx *f, uint64_t id)
+{
+	struct store_txn *t = begin(f, false);
+	struct outbox_msg *m;
+	const char *err;
+
+	assert_int_equal(ob_table_get(t, id, &m, &err), 0);
+	store_txn_abort(t);
+	return m;
+}
+
+static uint64_t
+find_mid(struct fx *f, const char *mid)
+{
+	struct store_txn *t = begin(f, false);
+	const char *err;
+	uint64_t id = 0;
+
+	assert_int_equal(ob_table_find_message_id(t, mid, &id, &err), 0);
+	store_txn_abort(t);
+	return id;
+}
+
+/*
+ * The attack: a 5-byte mail to bob@ reuses the Message-ID of a case
+ * mail to support@. It becomes an entry of its own that names the
+ * first; the first keeps its content, recipients and done deliveries;
+ * the Message-ID still finds the first; each message's copies fold into
+ * its own entry.
+ */
+static void
+a_different_message_reusing_a_message_id_is_an_entry_of_its_own(void **state)
+{
+	static const char case_raw[] = "Subject: printer\r\n\r\nbroken\r\n";
+	static const char *const sup[] = { "support@example.com" };
+	static const char *const bob[] = { "bob@example.com" };
+	static const char *const carol[] = { "carol@example.com" };
+	static const char *const alice[] = { "alice@example.com" };
+	struct fx *f = *state;
+	struct outbox_item a = { .received = 1000, .raw = case_raw,
+	    .raw_len = sizeof(case_raw) - 1, .message_id = "case@ext.example",
+	    .digest = DIG, .rcpts = sup, .nrcpts = 1,
+	    .decision = "{\"mailboxes\":[{\"address\":\"support@example.com\"}]}" };
+	struct outbox_item b = { .received = 2000, .raw = "hello",
+	    .raw_len = 5, .message_id = "case@ext.example", .digest = DIG2,
+	    .rcpts = bob, .nrcpts = 1,
+	    .decision = "{\"mailboxes\":[{\"address\":\"bob@example.com\"}]}" };
+	struct outbox_delivery d;
+	struct outbox_msg *m;
+	struct store_txn *t;
+	uint64_t ia, ib, id;
+	const char *err;
+
+	ia = put_item(f, &a);
+	record(f, ia, "local", OUTBOX_OK);
+	ib = put_item(f, &b);
+	assert_true(ib != ia);
+	m = get_msg(f, ib);
+	assert_int_equal(m->collided_with, ia);
+	assert_string_equal(m->digest, DIG2);
+	assert_int_equal(m->raw_len, 5);
+	assert_memory_equal(m->raw, "hello", 5);
+	assert_null(strstr(m->decision, "support@"));
+	outbox_msg_free(m);
+	/* The first: its content, recipients, mailboxes and outcome. */
+	m = get_msg(f, ia);
+	assert_int_equal(m->collided_with, 0);
+	assert_string_equal(m->digest, DIG);
+	assert_int_equal(m->nrcpts, 1);
+	assert_string_equal(m->rcpts[0], "support@example.com");
+	assert_null(strstr(m->decision, "bob@"));
+	assert_memory_equal(m->raw, case_raw, sizeof(case_raw) - 1);
+	outbox_msg_free(m);
+	t = begin(f, false);
+	assert_int_equal(ob_table_delivery_get(t, ia, "local", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	store_txn_abort(t);
+	/* Replies find the first. */
+	assert_int_equal(find_mid(f, "case@ext.example"), ia);
+
+	/* A copy of the second (another transaction) folds into it... */
+	b.rcpts = carol;
+	assert_int_equal(put_item(f, &b), ib);
+	m = get_msg(f, ib);
+	assert_int_equal(m->nrcpts, 2);
+	outbox_msg_free(m);
+	/* ...and one of the first into the first. */
+	a.rcpts = alice;
+	assert_int_equal(put_item(f, &a), ia);
+	assert_int_equal(find_mid(f, "case@ext.example"), ia);
+
+	/* Dropping the second leaves the first where it is; a copy of the
+	 * second then makes a new entry, colliding again. */
+	t = begin(f, true);
+	assert_int_equal(ob_table_drop(t, ib, &err), 0);
+	commit(t);
+	assert_int_equal(find_mid(f, "case@ext.example"), ia);
+	id = put_item(f, &b);
+	assert_true(id != ia && id != ib);
+	m = get_msg(f, id);
+	assert_int_equal(m->collided_with, ia);
+	outbox_msg_free(m);
+}
+
+/*
+ * An entry stored before content digests has none: a new message with
+ * its Message-ID never folds into it (it may be another message) and
+ * does not take the Message-ID from it; nor do two without a digest.
+ */
+static void
+an_entry_without_a_digest_never_folds(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_item old = { .received = 1000, .raw = raw,
+	    .raw_len = sizeof(raw) - 1, .message_id = "old@ext.example",
+	    .rcpts = rcpts, .nrcpts = 1 };
+	struct outbox_item now = old;
+	struct outbox_msg *m;
+	uint64_t io, in, again;
+
+	now.digest = DIG;
+	io = put_item(f, &old);
+	m = get_msg(f, io);
+	assert_null(m->digest);
+	outbox_msg_free(m);
+	in = put_item(f, &now);
+	assert_true(in != io);
+	m = get_msg(f, in);
+	assert_int_equal(m->collided_with, io);
+	outbox_msg_free(m);
+	assert_int_equal(find_mid(f, "old@ext.example"), io);
+	again = put_item(f, &old);
+	assert_true(again != io && again != in);
+	/* The new one's own copies still fold. */
+	assert_int_equal(put_item(f, &now), in);
+}
+
 static void
 same_message_again_is_folded_into_one_entry(void **state)
 {
@@ -1093,6 +1248,8 @@ main(void)
 		T(orphan_due_entry_does_not_block_the_queue),
 		T(same_message_again_is_folded_into_one_entry),
 		T(merge_during_a_delivery_is_not_lost),
+		T(a_different_message_reusing_a_message_id_is_an_entry_of_its_own),
+		T(an_entry_without_a_digest_never_folds),
 		T(retention_removes_the_text_of_old_done_entries_only),
 		T(retention_lets_the_store_reuse_the_space),
 	};

@@ -396,6 +396,159 @@ a_copy_in_another_commit_joins_the_entry(void **state)
 	rm_tree(dir);
 }
 
+/* submit() with a content digest and text of its own. */
+static uint64_t
+submit_as(struct ob_writer *w, const char *mid, const char *digest,
+    const char *rcpt, const char *text)
+{
+	const char *one[] = { rcpt };
+	struct outbox_item it = { .received = 1, .raw = text,
+	    .raw_len = strlen(text), .message_id = mid, .rcpts = one,
+	    .nrcpts = 1, .digest = digest, .queue_id = "4QID" };
+	char err[256];
+	uint64_t id;
+
+	assert_int_equal(ob_writer_submit(w, &it, false, &id, err, sizeof(err)),
+	    0);
+	return id;
+}
+
+#define DIG_B "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
+#define DIG_C "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"
+
+/* Entry @id's envelope, through a read transaction of its own. */
+static struct outbox_msg *
+envelope(struct store *st, uint64_t id)
+{
+	struct store_txn *t;
+	struct outbox_msg *m;
+	const char *err;
+
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, id, &m, &err), 0);
+	store_txn_abort(t);
+	return m;
+}
+
+/*
+ * In the writer as in the index: a different message reusing a logged
+ * entry's Message-ID is a new entry naming it; correlation goes on
+ * finding the first, logged or indexed; each message's copies fold into
+ * its own entry.
+ */
+static void
+a_reused_message_id_is_a_new_entry_and_never_found(void **state)
+{
+	struct store *st;
+	struct outbox_msg *m;
+	char *dir;
+	struct ob_writer *w = start(&st, &dir, plugins);
+	uint64_t a, b, c, found;
+
+	(void)state;
+	a = submit_as(w, "case@x", DIG, "support@example.com", "case text");
+	b = submit_as(w, "case@x", DIG_B, "bob@example.com", "hello");
+	assert_true(b != a);
+	assert_true(ob_writer_find_message_id(w, "case@x", &found, NULL));
+	assert_int_equal(found, a);
+	assert_int_equal(submit_as(w, "case@x", DIG_B, "carol@example.com",
+	    "hello"), b);
+	assert_int_equal(submit_as(w, "case@x", DIG, "alice@example.com",
+	    "case text"), a);
+	ob_writer_flush(w);
+	assert_int_equal(ob_writer_pending(w), 0);
+	assert_true(find(w, st, "case@x", &found));
+	assert_int_equal(found, a);
+	m = envelope(st, a);
+	assert_int_equal(m->nrcpts, 2);
+	assert_int_equal(m->collided_with, 0);
+	outbox_msg_free(m);
+	m = envelope(st, b);
+	assert_int_equal(m->nrcpts, 2);
+	assert_string_equal(m->rcpts[0], "bob@example.com");
+	assert_int_equal(m->collided_with, a);
+	outbox_msg_free(m);
+
+	/* Against the index: a third message, logged, is not found. */
+	c = submit_as(w, "case@x", DIG_C, "dave@example.com", "other");
+	assert_true(c != a && c != b);
+	assert_int_equal(ob_writer_pending(w), 1);
+	assert_true(find(w, st, "case@x", &found));
+	assert_int_equal(found, a);
+	assert_int_equal(submit_as(w, "case@x", DIG_B, "erin@example.com",
+	    "hello"), b);
+	ob_writer_stop(w);
+	m = envelope(st, c);
+	assert_int_equal(m->collided_with, a);
+	outbox_msg_free(m);
+	m = envelope(st, b);
+	assert_int_equal(m->nrcpts, 3);
+	outbox_msg_free(m);
+	store_close(st);
+	rm_tree(dir);
+}
+
+/* After a crash, the log's records keep their collisions and folds. */
+static void
+a_collision_survives_a_crash(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	uint64_t ids[3], found;
+	struct outbox_msg *m;
+	struct store *st;
+	struct ob_writer *w;
+	const char *err;
+	int fds[2], status;
+	pid_t pid;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		if (store_open(path, &o, &st, &err) != 0 ||
+		    ob_writer_start(st, log_at(path), plugins, NULL, &w,
+		    &err) != 0)
+			_exit(2);
+		ids[0] = submit_as(w, "crash@x", DIG, "support@example.com",
+		    "case");
+		ids[1] = submit_as(w, "crash@x", DIG_B, "bob@example.com", "hi");
+		ids[2] = submit_as(w, "crash@x", DIG_B, "carol@example.com",
+		    "hi");
+		if (ob_writer_pending(w) == 0)
+			_exit(3);
+		if (write(fds[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids))
+			_exit(4);
+		_exit(0);		/* no ob_writer_stop(): a crash */
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], ids, sizeof(ids)), (ssize_t)sizeof(ids));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(ids[1] != ids[0]);
+	assert_int_equal(ids[2], ids[1]);
+
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w,
+	    &err), 0);
+	assert_true(find(w, st, "crash@x", &found));
+	assert_int_equal(found, ids[0]);
+	ob_writer_stop(w);
+	m = envelope(st, ids[1]);
+	assert_int_equal(m->collided_with, ids[0]);
+	assert_int_equal(m->nrcpts, 2);
+	outbox_msg_free(m);
+	m = envelope(st, ids[0]);
+	assert_int_equal(m->nrcpts, 1);
+	assert_int_equal(m->collided_with, 0);
+	outbox_msg_free(m);
+	store_close(st);
+	rm_tree(dir);
+}
+
 static void
 what_a_crash_left_unindexed_is_indexed_at_start(void **state)
 {
@@ -647,6 +800,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(entries_are_indexed_soon_and_found_meanwhile),
 		cmocka_unit_test(a_copy_in_another_commit_joins_the_entry),
+		cmocka_unit_test(
+		    a_reused_message_id_is_a_new_entry_and_never_found),
+		cmocka_unit_test(a_collision_survives_a_crash),
 		cmocka_unit_test(what_a_crash_left_unindexed_is_indexed_at_start),
 		cmocka_unit_test(
 		    after_a_restart_a_copy_of_an_old_entry_is_not_new),
