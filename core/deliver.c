@@ -194,11 +194,6 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 	v->d.size = sizeof(struct dvp_decision);
 	v->d.mailbox_size = sizeof(struct dvp_mailbox);
 	v->d.correlation = DVP_CORR_NONE;
-	if (q->collided_with != 0) {
-		snprintf(v->collided_id, sizeof(v->collided_id), "%016llx",
-		    (unsigned long long)q->collided_with);
-		v->d.collided_with = v->collided_id;
-	}
 	v->dec = q->decision ? json_loads(q->decision, 0, NULL) : NULL;
 	mbs = json_object_get(v->dec, "mailboxes");
 	v->mbs = calloc(json_array_size(mbs) + 1, sizeof(*v->mbs));
@@ -254,7 +249,8 @@ txn_exists(void *arg, uint64_t id)
 /*
  * Correlate with an earlier outbox message (core/corr.h), then, with
  * smart_matching, by subject and participants. A forged token was
- * logged at end of message, with the MTA's queue id.
+ * logged at end of message, with the MTA's queue id. Also the entry
+ * whose Message-ID this one reused for other content (collided_with).
  */
 static void
 correlate(struct store *st, const struct deliver_opts *o,
@@ -276,6 +272,12 @@ correlate(struct store *st, const struct deliver_opts *o,
 	uint64_t id = 0, root = q->id;
 	int how = DVP_CORR_NONE;
 
+	/* Not a correlation: the entry whose Message-ID this one reused. */
+	if (q->collided_with != 0) {
+		snprintf(v->collided_id, sizeof(v->collided_id), "%016llx",
+		    (unsigned long long)q->collided_with);
+		v->d.collided_with = v->collided_id;
+	}
 	if (read_txn(st, o, &t, &err) != 0) {
 		log_warn("outbox %llu: no correlation: %s",
 		    (unsigned long long)q->id, err);

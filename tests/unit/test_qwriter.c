@@ -488,6 +488,55 @@ a_reused_message_id_is_a_new_entry_and_never_found(void **state)
 	rm_tree(dir);
 }
 
+/*
+ * A writer over the store at @path, in a child process, that submits
+ * what @fill does (its ids into @ids, @n of them) and dies before it
+ * stores them: a crash. The ids come back in @ids.
+ */
+static void
+crashed_writer(const char *path, void (*fill)(struct ob_writer *w,
+    uint64_t *ids), uint64_t *ids, size_t n)
+{
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	struct store *st;
+	struct ob_writer *w;
+	const char *err;
+	int fds[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		if (store_open(path, &o, &st, &err) != 0 ||
+		    ob_writer_start(st, log_at(path), plugins, NULL, &w,
+		    &err) != 0)
+			_exit(2);
+		fill(w, ids);
+		/* Some of it must still be only in the log. */
+		if (ob_writer_pending(w) == 0)
+			_exit(3);
+		if (write(fds[1], ids, n * sizeof(*ids)) !=
+		    (ssize_t)(n * sizeof(*ids)))
+			_exit(4);
+		_exit(0);		/* no ob_writer_stop(): a crash */
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], ids, n * sizeof(*ids)),
+	    (ssize_t)(n * sizeof(*ids)));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void
+submit_collision(struct ob_writer *w, uint64_t *ids)
+{
+	ids[0] = submit_as(w, "crash@x", DIG, "support@example.com", "case");
+	ids[1] = submit_as(w, "crash@x", DIG_B, "bob@example.com", "hi");
+	ids[2] = submit_as(w, "crash@x", DIG_B, "carol@example.com", "hi");
+}
+
 /* After a crash, the log's records keep their collisions and folds. */
 static void
 a_collision_survives_a_crash(void **state)
@@ -499,35 +548,10 @@ a_collision_survives_a_crash(void **state)
 	struct store *st;
 	struct ob_writer *w;
 	const char *err;
-	int fds[2], status;
-	pid_t pid;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
-	assert_int_equal(pipe(fds), 0);
-	if ((pid = fork()) == 0) {
-		close(fds[0]);
-		if (store_open(path, &o, &st, &err) != 0 ||
-		    ob_writer_start(st, log_at(path), plugins, NULL, &w,
-		    &err) != 0)
-			_exit(2);
-		ids[0] = submit_as(w, "crash@x", DIG, "support@example.com",
-		    "case");
-		ids[1] = submit_as(w, "crash@x", DIG_B, "bob@example.com", "hi");
-		ids[2] = submit_as(w, "crash@x", DIG_B, "carol@example.com",
-		    "hi");
-		if (ob_writer_pending(w) == 0)
-			_exit(3);
-		if (write(fds[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids))
-			_exit(4);
-		_exit(0);		/* no ob_writer_stop(): a crash */
-	}
-	close(fds[1]);
-	assert_int_equal(read(fds[0], ids, sizeof(ids)), (ssize_t)sizeof(ids));
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	crashed_writer(path, submit_collision, ids, 3);
 	assert_true(ids[1] != ids[0]);
 	assert_int_equal(ids[2], ids[1]);
 
@@ -703,6 +727,19 @@ count_rec(const struct ob_log_rec *rec, uint64_t lsn, void *arg)
 }
 
 static void
+submit_crash_msgs(struct ob_writer *w, uint64_t *ids)
+{
+	char mid[32];
+
+	for (int i = 0; i < CRASH_MSGS; i++) {
+		/* Every fifth a copy of the one before. */
+		snprintf(mid, sizeof(mid), "crash%d@x", i % 5 == 4 ? i - 1 : i);
+		ids[i] = submit(w, mid, i % 5 == 4 ? "alice@example.com" :
+		    "support@example.com");
+	}
+}
+
+static void
 logged_messages_survive_a_crash(void **state)
 {
 	char *dir = scratch_dir(), path[300];
@@ -715,40 +752,10 @@ logged_messages_survive_a_crash(void **state)
 	struct store_txn *t;
 	struct ob_writer *w;
 	const char *err;
-	int fds[2], status;
-	pid_t pid;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
-	assert_int_equal(pipe(fds), 0);
-	if ((pid = fork()) == 0) {
-		char mid[32];
-
-		close(fds[0]);
-		if (store_open(path, &o, &st, &err) != 0 ||
-		    ob_writer_start(st, log_at(path), plugins, NULL, &w,
-		    &err) != 0)
-			_exit(2);
-		for (int i = 0; i < CRASH_MSGS; i++) {
-			/* Every fifth a copy of the one before. */
-			snprintf(mid, sizeof(mid), "crash%d@x",
-			    i % 5 == 4 ? i - 1 : i);
-			ids[i] = submit(w, mid, i % 5 == 4 ?
-			    "alice@example.com" : "support@example.com");
-		}
-		/* Some of it must still be only in the log. */
-		if (ob_writer_pending(w) == 0)
-			_exit(3);
-		if (write(fds[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids))
-			_exit(4);
-		_exit(0);		/* no ob_writer_stop(): a crash */
-	}
-	close(fds[1]);
-	assert_int_equal(read(fds[0], ids, sizeof(ids)), (ssize_t)sizeof(ids));
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	crashed_writer(path, submit_crash_msgs, ids, CRASH_MSGS);
 
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
 	/* What dvmilterctl queue logged sees before the restart. */
