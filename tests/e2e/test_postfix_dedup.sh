@@ -107,6 +107,11 @@ check_eq "the first has no collided_with" "null" \
     "$(ctl activity show "$first" --json | jq -r .collided_with)"
 check_match "activity show prints the collision" \
     "collided: +Message-ID first used by activity $first" "$(ctl activity show "$second")"
+check_eq "outbox show names the earlier entry, and each has its own digest" \
+    "null $((16#$first)) 2" \
+    "$(ctl outbox show "$((16#$first))" --json | jq .collided_with) $(ctl outbox show "$((16#$second))" --json | jq .collided_with) $(ctl outbox list --json | jq -r '.[].id' | while read -r e; do ctl outbox show "$e" --json | jq -r .digest; done | sort -u | grep -c '^[0-9a-f]\{64\}$')"
+check_match "and its text view says so" "collided: +another message reused the Message-ID of entry $((16#$first))" \
+    "$(ctl outbox show "$((16#$second))")"
 check_eq "the case still has only the first activity" "1" \
     "$(ctl case show CAS-01001 --json | jq '.activities | length')"
 check_match "the daemon logged it with the queue id and both entries" \
