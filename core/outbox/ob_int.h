@@ -272,8 +272,10 @@ int ob_table_find_message_id(struct store_txn *t, const char *message_id,
  * *copy_r, the entry holding the same message, which it folds into (0
  * if none, always without a digest); *first_r, the entry correlation
  * finds by @mid (0 if none). A message with no copy but a first entry
- * is a different message reusing that entry's Message-ID.
- * @return 0, or DV_ESTORE.
+ * is a different message reusing that entry's Message-ID. A damaged
+ * index record counts as none.
+ * @return 0, or DV_ESTORE (or another store status: the message cannot
+ *         be placed now; tempfail it).
  */
 int ob_table_match(struct store_txn *t, const char *mid, const char *digest,
     uint64_t *copy_r, uint64_t *first_r, const char **error_r);

@@ -493,6 +493,7 @@ merge_copy(struct store_txn *t, uint64_t id, const struct outbox_item *it,
  * has it, or if the entry it names holds this same message (its text
  * was pruned, so this copy became an entry of its own). Otherwise an
  * earlier entry had the Message-ID for another message, and keeps it.
+ * A damaged record is written over, as before digests.
  */
 static int
 index_message_id(struct store_txn *t, uint64_t id, const char *message_id,
@@ -508,14 +509,14 @@ index_message_id(struct store_txn *t, uint64_t id, const char *message_id,
 	if (has_digest(digest)) {
 		copy_key(message_id, digest, ckb, &k);
 		if ((rc = msgid_get(t, &k, &copy, error_r)) != 0 &&
-		    rc != DV_ENOTFOUND)
+		    rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
 			return rc;
 		if ((rc = mdb_put(t->txn, t->store->qmsgid, &k, &v, 0)) != 0)
 			return store_mdb_fail(rc, "outbox", error_r);
 	}
 	msgid_key(message_id, mkb, &k);
 	if ((rc = msgid_get(t, &k, &first, error_r)) != 0 &&
-	    rc != DV_ENOTFOUND)
+	    rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
 		return rc;
 	if (first != 0 && first != id && first != copy)
 		return 0;
@@ -1607,16 +1608,21 @@ ob_table_match(struct store_txn *t, const char *mid, const char *digest,
 	*copy_r = *first_r = 0;
 	if (mid == NULL || mid[0] == '\0')
 		return 0;
+	/* A damaged index record names nothing: the message is new (as it
+	 * was before the digest), rather than refused for ever. */
 	if (has_digest(digest)) {
 		copy_key(mid, digest, ckb, &k);
 		rc = msgid_get(t, &k, copy_r, error_r);
 		if (rc == 0)
 			return 0;
-		if (rc != DV_ENOTFOUND)
-			return DV_ESTORE;
+		*copy_r = 0;
+		if (rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
+			return rc;
 	}
 	rc = ob_table_find_message_id(t, mid, first_r, error_r);
-	return rc == 0 || rc == DV_ENOTFOUND ? 0 : DV_ESTORE;
+	if (rc != 0)
+		*first_r = 0;
+	return rc == 0 || rc == DV_ENOTFOUND || rc == DV_ECORRUPT ? 0 : rc;
 }
 
 int

@@ -582,6 +582,29 @@ an_entry_without_a_digest_never_folds(void **state)
 	assert_int_equal(put_item(f, &now), in);
 }
 
+/*
+ * A damaged Message-ID index record names nothing: a message with that
+ * Message-ID is stored as new (not refused for ever), and the record is
+ * written again.
+ */
+static void
+a_damaged_message_id_record_does_not_refuse_the_message(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_item it = { .received = 1000, .raw = raw,
+	    .raw_len = sizeof(raw) - 1, .message_id = "bad@x", .digest = DIG,
+	    .rcpts = rcpts, .nrcpts = 1 };
+	MDB_val k = { 5, (void *)"bad@x" }, v = { 3, (void *)"bad" };
+	struct store_txn *t = begin(f, true);
+	uint64_t id;
+
+	assert_int_equal(mdb_put(t->txn, f->st->qmsgid, &k, &v, 0), 0);
+	commit(t);
+	id = put_item(f, &it);
+	assert_int_equal(find_mid(f, "bad@x"), id);
+	assert_int_equal(put_item(f, &it), id);		/* and copies fold */
+}
+
 static void
 same_message_again_is_folded_into_one_entry(void **state)
 {
@@ -1250,6 +1273,7 @@ main(void)
 		T(merge_during_a_delivery_is_not_lost),
 		T(a_different_message_reusing_a_message_id_is_an_entry_of_its_own),
 		T(an_entry_without_a_digest_never_folds),
+		T(a_damaged_message_id_record_does_not_refuse_the_message),
 		T(retention_removes_the_text_of_old_done_entries_only),
 		T(retention_lets_the_store_reuse_the_space),
 	};
