@@ -28,6 +28,7 @@
 
 #include "log.h"
 #include "plugin_int.h"
+#include "safepath.h"
 #include "status.h"
 
 struct plugin_set {
@@ -50,76 +51,6 @@ plugin_free(struct plugin *p)
 	plugin_host_cleanup(p);
 	free(p->name);
 	free(p);
-}
-
-/*
- * May @sb be trusted not to change under us: owned by root or by us,
- * and writable by no other user (a group of gid 0 is root's own). A
- * directory others may write but whose sticky bit is set (/tmp) is
- * trusted as a parent only when root owns it: nobody else may then
- * replace an entry they do not own.
- */
-static const char *
-untrusted(const struct stat *sb, bool parent)
-{
-	bool others_write = (sb->st_mode & S_IWOTH) ||
-	    ((sb->st_mode & S_IWGRP) && sb->st_gid != 0);
-
-	if (sb->st_uid != 0 && sb->st_uid != geteuid())
-		return "owned by a user that is neither root nor us";
-	if (others_write && !(parent && (sb->st_mode & S_ISVTX) &&
-	    sb->st_uid == 0))
-		return "writable by group or others";
-	return NULL;
-}
-
-/*
- * The plugin file and every directory above it, symbolic links
- * resolved, must be ones that nobody but root (and the user we run as)
- * can change: otherwise whoever can would choose the code that runs in
- * this process, often as root. On success @real holds the resolved path,
- * which is what gets loaded.
- */
-static int
-check_file(const char *path, char *real, const char **why)
-{
-	char dir[PATH_MAX], *slash;
-	struct stat sb;
-	const char *bad;
-
-	if (realpath(path, real) == NULL) {
-		*why = dv_error_set("%s", strerror(errno));
-		return -1;
-	}
-	if (stat(real, &sb) != 0) {
-		*why = dv_error_set("%s: %s", real, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		*why = dv_error_set("not a regular file");
-		return -1;
-	}
-	if ((bad = untrusted(&sb, false)) != NULL) {
-		*why = dv_error_set("%s (uid %u, mode %04o); refusing to load "
-		    "it", bad, (unsigned)sb.st_uid,
-		    (unsigned)(sb.st_mode & 07777));
-		return -1;
-	}
-	snprintf(dir, sizeof(dir), "%s", real);
-	do {
-		if ((slash = strrchr(dir, '/')) == NULL)
-			break;
-		slash[slash == dir ? 1 : 0] = '\0';
-		bad = NULL;
-		if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) ||
-		    (bad = untrusted(&sb, true)) != NULL) {
-			*why = dv_error_set("its directory %s is %s; refusing "
-			    "to load it", dir, bad != NULL ? bad :
-			    "not a directory");
-			return -1;
-		}
-	} while (strcmp(dir, "/") != 0);
-	return 0;
 }
 
 static int
@@ -308,7 +239,7 @@ plugin_load_one(const struct conf *c, const char *name,
 	n = snprintf(p->path, sizeof(p->path), "%s/%s.so", c->plugin_dir, name);
 	if (n < 0 || (size_t)n >= sizeof(p->path))
 		why = "path too long";
-	else if (check_file(p->path, real, &why) == 0 &&
+	else if (safepath_check(p->path, real, &why) == 0 &&
 	    open_plugin(p, real, name, &why) == 0 && check_keys(c, p, &why) == 0 &&
 	    check_commands(set, p, o != NULL ? o->reserved_commands : NULL,
 	    &why) == 0 && init_plugin(p, &why) == 0) {

@@ -8,6 +8,7 @@
 #ifndef DV_MF_INT_H
 #define DV_MF_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,7 +32,7 @@ struct mf_supervisor {
 	pthread_t thread;
 	atomic_int pid;			/* the worker's, or 0 */
 	atomic_bool stopping;
-	char exe[1024];			/* the worker program; "" if none */
+	char exe[PATH_MAX];		/* the worker program; "" if none */
 	pthread_mutex_t lock;		/* with cond: the restart wait */
 	pthread_cond_t cond;
 };

@@ -205,4 +205,23 @@ for _ in $(seq 1 100); do kill -0 "$NS_PID" 2>/dev/null || break; sleep 0.1; don
 check "it and its worker end with their namespace" bash -c \
     "! kill -0 $NS_PID 2>/dev/null && ! kill -0 ${ns_worker:-0} 2>/dev/null"
 wait "$NS_PID" 2>/dev/null
+# Root starts the worker: one that another user could replace is not
+# run, and the daemon says which file and why instead of starting.
+mkdir -m 755 "$DV_TMP/bin"
+cp "$DVMILTER" "$DV_TMP/bin/dvmilter"
+cp "$(dirname "$DVMILTER")/dvmilter-worker" "$DV_TMP/bin/"
+chmod 777 "$DV_TMP/bin/dvmilter-worker"
+: > "$DV_LOG"
+timeout 20 "$DV_TMP/bin/dvmilter" -f -c "$DV_CONF" >>"$DV_LOG" 2>&1
+check_eq "a daemon whose worker others may write exits 1" 1 "$?"
+check_match "and names the worker and the reason" \
+    "will not run the outbox worker $DV_TMP/bin/dvmilter-worker: writable by group or others" \
+    "$(cat "$DV_LOG")"
+chmod 755 "$DV_TMP/bin/dvmilter-worker"
+chmod 757 "$DV_TMP/bin"
+: > "$DV_LOG"
+timeout 20 "$DV_TMP/bin/dvmilter" -f -c "$DV_CONF" >>"$DV_LOG" 2>&1
+check_match "nor one in a directory others may write" \
+    "will not run the outbox worker $DV_TMP/bin/dvmilter-worker: its directory $DV_TMP/bin is writable by group or others" \
+    "$(cat "$DV_LOG")"
 tap_done
