@@ -93,6 +93,7 @@ void caserate_sender_key(const char *env_from,
  * most the limit is admitted. A refused message counts for nothing, so
  * its retry is judged alike.
  * @param[in]  lim  the limits; a 0 turns that one off.
+ * @param[in]  queues   the queue mailboxes; only the first 16 count.
  * @param[in]  now  the time, in seconds (any monotonic origin).
  * @param[out] res  the verdict and, when refused, which key and how long
  *                  its window still runs.

@@ -583,12 +583,18 @@ retry_one(struct local *l, const char *id, int64_t now)
 	struct autoreply out;
 	const char *to, *msg, *number;
 	json_t *rec;
-	bool missing;
 	int rc;
 
 	memset(&out, 0, sizeof(out));
-	if (lstore_key(qkey, LS_AUTOREPLYQ, id) != 0 ||
-	    (rec = lstore_get(l->h, qkey, &missing)) == NULL)
+	if (lstore_key(qkey, LS_AUTOREPLYQ, id) != 0)
+		return;
+	if ((rc = lstore_read(l->h, qkey, &rec)) == LS_CORRUPT) {
+		l->h->log(l->h->ctx, DVP_LOG_WARNING, "%s is corrupt: dropped; "
+		    "its acknowledgement is not tried again", qkey);
+		(void)l->h->kv_del(l->h->ctx, qkey);
+		return;
+	}
+	if (rc != 0)
 		return;
 	to = json_string_value(json_object_get(rec, "to"));
 	msg = json_string_value(json_object_get(rec, "msg"));

@@ -85,6 +85,22 @@ get_json(const char *key)
 	return o;
 }
 
+/* Whether @key has a value at all, JSON or not. */
+static bool
+exists(const char *key)
+{
+	struct store_txn *t;
+	const char *err;
+	const void *v;
+	size_t len;
+	bool found;
+
+	assert_int_equal(store_txn_begin(F.st, false, &t, &err), 0);
+	found = pluginkv_txn_get(t, "local", key, &v, &len, &err) == 0;
+	store_txn_abort(t);
+	return found;
+}
+
 static int
 setup(void **state, const char *extra, int port)
 {
@@ -765,9 +781,14 @@ a_failed_acknowledgement_is_retried_once_an_interrupted_one_never(
 	set_json("autoreplyq/00000000000000d1", "{\"to\":\"x@ext.example\","
 	    "\"msg\":\"Subject: x\\r\\n\\r\\nx\\r\\n\",\"case\":"
 	    "\"CAS-09999\",\"tries\":1,\"next\":0}");
+	/* And a record that does not parse is dropped, not tried. */
+	set_json("autoreplied/00000000000000e1", "pending: try 1 of 5");
+	set_json("autoreplyq/00000000000000e1", "not json");
+	assert_true(exists("autoreplyq/00000000000000e1"));
 	health();
 	assert_int_equal(smtpsink_count(&F.sink), 1);
 	assert_null(get_json("autoreplyq/00000000000000d1"));
+	assert_false(exists("autoreplyq/00000000000000e1"));
 }
 
 /* Under the defaults a server that does not offer STARTTLS gets nothing. */
