@@ -330,6 +330,7 @@ mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 	int rc;
 
 	out->tempfail = false;
+	out->rate_limited = 0;
 	out->token[0] = '\0';
 	if (mf_decide(cc, qid) != 0) {
 		out->tempfail = true;
@@ -337,6 +338,8 @@ mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 	}
 	if (cc->ntracked == 0)
 		return;				/* no mailbox takes it */
+	if ((out->rate_limited = mf_caserate_check(cc, qid)) != 0)
+		return;				/* nothing is stored */
 	for (size_t i = 0; i < cc->ntracked; i++)
 		if (cc->tracked[i].sender)
 			outgoing = true;

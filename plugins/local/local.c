@@ -42,7 +42,8 @@
 
 static const char *const config_keys[] = {
 	"SubmissionURL", "AutoReplyFrom", "AutoReplyLimit", "AutoReplyWindow",
-	"SMTPTimeout", NULL
+	"SMTPTimeout", "AutoReplyDomainLimit", "AutoReplyGlobalLimit",
+	"SubmissionAllowPlain", "AutoReplyTries", "AutoReplyRetryDelay", NULL
 };
 
 static json_t *
@@ -447,6 +448,10 @@ local_deliver(void *state, const struct dvp_message *m,
 	json_t *old;
 	bool missing;
 
+	/* The plugin runs only in host calls: acknowledgements due for
+	 * another try go now, a few at a time. */
+	autoreply_retry(j.l, j.now, 2);
+
 	if (m->nfrom > 0 && m->from[0].address != NULL) {
 		snprintf(j.customer, sizeof(j.customer), "%s",
 		    m->from[0].address);
@@ -520,6 +525,8 @@ local_config(struct local *l, char *err, size_t errsz)
 	    h->config_duration(h->ctx, "SMTPTimeout", 30, 1, 600, &timeout,
 	    err, errsz) != DVP_KV_OK)
 		return -1;
+	if (autoreply_config(l, err, errsz) != 0)
+		return -1;
 	l->reply_from = h->config(h->ctx, "AutoReplyFrom");
 	l->reply_limit = (long)limit;
 	l->reply_window = (long)window;
@@ -591,7 +598,7 @@ local_init(const struct dvp_host *h, void **state_r, char *err, size_t errsz)
 static int
 local_health(void *state, char *msg, size_t msgsz)
 {
-	(void)state;
+	autoreply_retry(state, (int64_t)time(NULL), 8);
 	snprintf(msg, msgsz, "ok");
 	return DVP_OK;
 }
