@@ -78,9 +78,9 @@ struct mf_conn {
 	bool collecting;
 	bool expected;			/* announced to the outbox writer */
 	int spool_err;			/* first error storing the content */
-	/* SHA-256 of From, To, Cc, Subject, Date and the body: what makes
-	 * two copies of a message without a Message-ID the same. */
-	struct evp_md_ctx_st *digest;
+	/* The content digest (core/mdigest.h): with the Message-ID, what
+	 * makes two transactions carry the same message. */
+	struct mdigest *digest;
 };
 
 /* mf_callbacks.c */

@@ -403,6 +403,11 @@ build_activity(struct job *j)
 	    "tracking_token", jstr(message_token(d)),
 	    "queue_id", jstr(m->queue_id));
 	if (a != NULL) {
+		/* A different message that reused the Message-ID of an
+		 * earlier one (its activity): both stay, each its own. */
+		json_object_set_new(a, "collided_with",
+		    jstr(DVP_HAS(struct dvp_decision, d, collided_with) ?
+		    d->collided_with : NULL));
 		json_object_set_new(a, "text_truncated", json_boolean(cut));
 		json_object_set_new(a, "truncated", json_boolean(m->truncated));
 		/* Dataverse's internetmessageheaders. */

@@ -28,6 +28,7 @@
 #include "../unit/testutil.h"
 #include "conf.h"
 #include "deliver.h"
+#include "mdigest.h"
 #include "known.h"
 #include "pluginkv.h"
 #include "smtpsink.h"
@@ -193,12 +194,25 @@ teardown(void **state)
 	return 0;
 }
 
+/* A content digest of @raw, as the milter gives one (the text whole). */
+static const char *
+digest_of(const char *raw, char hex[MDIGEST_HEX])
+{
+	struct mdigest *d;
+
+	assert_int_equal(mdigest_new(&d), 0);
+	mdigest_body(d, raw, strlen(raw));
+	assert_int_equal(mdigest_final(d, hex), 0);
+	mdigest_free(d);
+	return hex;
+}
+
 /* Queue one message and run the worker until nothing is due. */
 static uint64_t
 track(const char *from, const char *msgid, const char *subject,
     const char *extra_headers, const char *decision)
 {
-	char raw[4000];
+	char raw[4000], hex[MDIGEST_HEX];
 	struct outbox_item it = { .received = (int64_t)time(NULL) };
 	struct store_txn *t;
 	const char *err;
@@ -214,6 +228,7 @@ track(const char *from, const char *msgid, const char *subject,
 	it.raw_len = strlen(raw);
 	it.envelope_from = from;
 	it.message_id = msgid;
+	it.digest = digest_of(raw, hex);
 	it.decision = decision ? decision : QUEUE_DEC;
 	it.direction = strstr(it.decision, "\"outgoing\"") != NULL;
 	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
@@ -483,6 +498,48 @@ one_message_for_two_mailboxes_is_one_activity(void **state)
 	assert_null(get_json("casenum/CAS-01002"));
 	assert_int_equal(smtpsink_count(&F.sink), 1);
 	json_decref(a);
+	json_decref(c);
+}
+
+/*
+ * The attack of issue 12: a short mail to bob@ reuses the Message-ID of
+ * a case mail to support@. It is an activity of its own that names the
+ * first; the first activity and its case are as they were.
+ */
+static void
+a_reused_message_id_is_an_activity_of_its_own(void **state)
+{
+	static const char bob_dec[] = "{\"direction\":\"incoming\","
+	    "\"mailboxes\":[{\"address\":\"bob@example.com\",\"type\":"
+	    "\"user\",\"role\":\"recipient\"}]}";
+	json_t *a1, *before, *a2, *c;
+	char want[32];
+	uint64_t id1, id2;
+
+	(void)state;
+	id1 = track("ann@ext.example", "r1@ext.example", "Printer on fire",
+	    NULL, NULL);
+	before = activity(id1);
+	assert_non_null(before);
+	assert_true(json_is_null(json_object_get(before, "collided_with")));
+	id2 = track("mallory@evil.example", "r1@ext.example", "hi", NULL,
+	    bob_dec);
+	assert_true(id2 != id1);
+	a2 = activity(id2);
+	assert_non_null(a2);
+	snprintf(want, sizeof(want), "%016llx", (unsigned long long)id1);
+	assert_string_equal(jget(a2, "collided_with"), want);
+	assert_string_equal(jget(a2, "from"), "mallory@evil.example");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(a2,
+	    "mailboxes"), 0)), "bob@example.com");
+	assert_int_equal(json_array_size(json_object_get(a2, "mailboxes")), 1);
+	a1 = activity(id1);
+	assert_true(json_equal(a1, before));
+	c = case_of(id1);
+	assert_int_equal(json_array_size(json_object_get(c, "activities")), 1);
+	json_decref(a1);
+	json_decref(a2);
+	json_decref(before);
 	json_decref(c);
 }
 
@@ -1031,6 +1088,9 @@ main(void)
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    one_message_for_two_mailboxes_is_one_activity,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_reused_message_id_is_an_activity_of_its_own,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_refused_acknowledgement_is_retried_later_and_sent_once,
