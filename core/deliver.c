@@ -246,7 +246,6 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 		v->d.nmailboxes++;
 	}
 	v->d.mailboxes = v->mbs;
-	view_auth(v);
 	return 0;
 }
 
@@ -473,6 +472,7 @@ attempt_one(struct store *st, struct plugin *p,
 				    (unsigned long long)q->id,
 				    m->problems[i]);
 			correlate(st, o, q, m, &v);
+			view_auth(&v);
 			v.d.join_policy = o->join_policy;
 			view_records(st, o, &v);
 			/* Only this delivery's writes go if it fails. */
