@@ -148,7 +148,8 @@ _Static_assert((int)DVP_JOIN_ANY == (int)CONF_JOIN_ANY &&
     (int)DVP_JOIN_AUTHENTICATED == (int)CONF_JOIN_AUTHENTICATED,
     "CaseJoinPolicy values are the ABI's");
 _Static_assert((int)DVP_DMARC_PASS == (int)AUTHRES_DMARC_PASS &&
-    (int)DVP_DMARC_FAIL == (int)AUTHRES_DMARC_FAIL, "DMARC values are the ABI's");
+    (int)DVP_DMARC_FAIL == (int)AUTHRES_DMARC_FAIL,
+    "DMARC values are the ABI's");
 
 /* The sender-authenticity verdict the milter stored with the message:
  * an entry of an older version has none, which reads as "none". */
@@ -219,7 +220,6 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 	v->d.size = sizeof(struct dvp_decision);
 	v->d.mailbox_size = sizeof(struct dvp_mailbox);
 	v->d.correlation = DVP_CORR_NONE;
-	v->d.join_policy = DVP_JOIN_ANY;
 	v->dec = q->decision ? json_loads(q->decision, 0, NULL) : NULL;
 	mbs = json_object_get(v->dec, "mailboxes");
 	v->mbs = calloc(json_array_size(mbs) + 1, sizeof(*v->mbs));
