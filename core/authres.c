@@ -373,7 +373,7 @@ authres_free(struct authres *ar)
 	ar->store = NULL;
 }
 
-/* --- the verdict ----------------------------------------------------------- */
+/* --- the verdict ---------------------------------------------------------- */
 
 const char *
 authres_dmarc_name(enum authres_dmarc d)

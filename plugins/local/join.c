@@ -76,7 +76,7 @@ add_address(json_t *set, const char *a)
 	snprintf(key, sizeof(key), "%s", a);
 	lstore_address_key(key, sizeof(key));
 	json_array_foreach(set, i, v)
-		if (strcmp(json_string_value(v), key) == 0)
+		if (json_is_string(v) && strcmp(json_string_value(v), key) == 0)
 			return;
 	json_array_append_new(set, json_string(key));
 }
@@ -136,7 +136,7 @@ is_participant(const struct dvp_host *h, json_t *kase, const char *sender)
 	size_t i;
 
 	json_array_foreach(set, i, v)
-		if (strcmp(json_string_value(v), sender) == 0)
+		if (json_is_string(v) && strcmp(json_string_value(v), sender) == 0)
 			return true;
 	return false;
 }

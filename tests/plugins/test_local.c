@@ -1036,7 +1036,7 @@ case_ids_are_time_ordered_guids(void **state)
 	json_decref(c2);
 }
 
-/* --- CaseJoinPolicy -------------------------------------------------------- */
+/* --- CaseJoinPolicy ------------------------------------------------------- */
 
 /* A decision for support@ with a sender-authenticity verdict. */
 #define AUTH_DEC(DMARC, DKIM) "{\"direction\":\"incoming\",\"mailboxes\":" \

@@ -15,7 +15,7 @@
 #include "authres.h"
 #include "status.h"
 
-/* --- well-formed values ------------------------------------------------------ */
+/* --- well-formed values --------------------------------------------------- */
 
 struct good {
 	const char *in;
@@ -127,7 +127,7 @@ well_formed_values_parse_with_every_part(void **state)
 	}
 }
 
-/* --- malformed and hostile values -------------------------------------------- */
+/* --- malformed and hostile values ----------------------------------------- */
 
 struct bad {
 	const char *in;
@@ -330,7 +330,7 @@ every_truncation_of_a_good_value_is_safe(void **state)
 	}
 }
 
-/* --- the verdict -------------------------------------------------------------- */
+/* --- the verdict ---------------------------------------------------------- */
 
 struct vcase {
 	const char *name;
