@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 #include "mf_int.h"
 #include "msg.h"
@@ -80,6 +81,37 @@ log_auth(const char *qid, const struct authres_verdict *v)
 	    v->trusted, v->ignored, v->malformed);
 }
 
+/*
+ * Whether the envelope sender of @cc was the sender or a recipient of
+ * tracked entry @id (addresses compared normalised, subaddress dropped).
+ * CaseRateLimit (mf_caserate.c) counts a reply from anyone else as a
+ * would-be new case: the join policy may turn it into one. Only the
+ * plugin knows a case's participants; this is the part of the
+ * conversation the store has at end of message. An entry the writer has
+ * not stored yet, or one that cannot be read, has no parties.
+ */
+static bool
+sender_took_part(const struct mf_conn *cc, struct store_txn *t, uint64_t id)
+{
+	char me[DV_ADDR_MAX + 1], a[DV_ADDR_MAX + 1];
+	const char *seps = cc->conf->subaddress_seps, *err;
+	struct outbox_msg *q = NULL;
+	bool took = false;
+
+	if (cc->env_from == NULL || addr_normalize(cc->env_from, seps, me,
+	    sizeof(me), &err) != 0 ||
+	    outbox_get(dvd.ob, t, id, 0, &q, &err) != 0)
+		return false;
+	if (q->envelope_from != NULL && addr_normalize(q->envelope_from, seps,
+	    a, sizeof(a), &err) == 0)
+		took = strcmp(a, me) == 0;
+	for (size_t i = 0; !took && i < q->nrcpts; i++)
+		took = addr_normalize(q->rcpts[i], seps, a, sizeof(a),
+		    &err) == 0 && strcmp(a, me) == 0;
+	outbox_msg_free(q);
+	return took;
+}
+
 int
 mf_decide(struct mf_conn *cc, const char *qid)
 {
@@ -139,6 +171,9 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	if (kept > 0 && track_correlate(&m, &env, &cc->facts) == 0 &&
 	    cc->facts.corr.forged)
 		log_notice("%s: invalid tracking token in subject ignored", qid);
+	cc->reply_from_party = kept > 0 && cc->facts.corr.how != CORR_NONE &&
+	    cc->conf->case_join != CONF_JOIN_ANY &&
+	    sender_took_part(cc, env.txn, cc->facts.corr.id);
 	store_txn_abort(env.txn);
 	return 0;
 }
