@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+# smtp_retry.py - SMTP clients that behave like a sending MTA, for the
+# fault tests: THREADS sessions in parallel, each sending its messages one
+# after the other; a message that gets a 4xx or loses its connection is
+# sent again, byte for byte, until it gets a 250 (or the deadline passes).
+#
+# usage: smtp_retry.py PORT FROM TO THREADS PER_THREAD OUT [SOURCE_ADDR]
+#
+# Every message has a Message-ID of its own, <fault-T-N-RUN@client.test>.
+# OUT gets one line per message as soon as it is accepted:
+#   MESSAGE-ID ATTEMPTS
+# and stderr one line per refused attempt. The exit status is 0 when every
+# message got a 250, 1 when one got a 5xx or the deadline passed.
+import os
+import smtplib
+import socket
+import sys
+import threading
+import time
+
+DEADLINE = 120.0	# seconds for the whole run
+
+
+def message(sender, rcpt, mid, n):
+    body = "".join("line %d of message %s\r\n" % (i, mid) for i in range(n))
+    return ("From: <%s>\r\nTo: <%s>\r\nSubject: fault test %s\r\n"
+            "Message-ID: <%s>\r\nDate: Tue, 08 Dec 2026 04:00:00 +0000\r\n"
+            "\r\n%s" % (sender, rcpt, mid, mid, body)).encode()
+
+
+def send_once(port, src, sender, rcpt, data):
+    """One SMTP transaction: None on 250, else the reason it failed and
+    whether it is permanent."""
+    try:
+        s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test",
+                         timeout=30, source_address=(src, 0))
+    except (OSError, smtplib.SMTPException) as e:
+        return ("connect: %s" % e, False)
+    try:
+        s.sendmail(sender, [rcpt], data)
+        return None
+    except smtplib.SMTPRecipientsRefused as e:
+        code, msg = list(e.recipients.values())[0]
+        return ("RCPT %d %s" % (code, msg), code >= 500)
+    except smtplib.SMTPResponseException as e:
+        return ("%d %s" % (e.smtp_code, e.smtp_error), e.smtp_code >= 500)
+    except (OSError, smtplib.SMTPException) as e:
+        return ("dropped: %s" % e, False)
+    finally:
+        try:
+            s.quit()
+        except (OSError, smtplib.SMTPException):
+            s.close()
+
+
+def main():
+    port, sender, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    threads, per = int(sys.argv[4]), int(sys.argv[5])
+    out = open(sys.argv[6], "a", buffering=1)
+    src = sys.argv[7] if len(sys.argv) > 7 else "127.0.0.1"
+    run = "%d-%d" % (os.getpid(), int(time.time()))
+    lock = threading.Lock()
+    failed = []
+    end = time.monotonic() + DEADLINE
+
+    def client(t):
+        for n in range(per):
+            mid = "fault-%d-%d-%s@client.test" % (t, n, run)
+            data = message(sender, rcpt, mid, 20 + (t * per + n) % 40)
+            attempts = 0
+            while True:
+                attempts += 1
+                why = send_once(port, src, sender, rcpt, data)
+                if why is None:
+                    with lock:
+                        out.write("%s %d\n" % (mid, attempts))
+                    break
+                with lock:
+                    sys.stderr.write("%s attempt %d: %s\n" %
+                                     (mid, attempts, why[0]))
+                if why[1] or time.monotonic() > end:
+                    with lock:
+                        failed.append(mid)
+                    return
+                time.sleep(0.2)
+
+    ts = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.close()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    socket.setdefaulttimeout(30)
+    sys.exit(main())
