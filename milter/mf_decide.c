@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mf_int.h"
 #include "msg.h"
+#include "status.h"
 
 /*
  * The outbox as correlation sees it, in the snapshot @t: outbox_find()
@@ -25,6 +26,7 @@
  */
 struct mf_outbox_view {
 	struct store_txn *t;
+	char failed[256];	/* a lookup that was not a miss, or "" */
 };
 
 static int
@@ -32,8 +34,12 @@ view_find(void *arg, const char *msgid, uint64_t *id_r)
 {
 	struct mf_outbox_view *v = arg;
 	const char *err;
+	int rc = outbox_find(dvd.ob, v->t, msgid, id_r, &err);
 
-	return outbox_find(dvd.ob, v->t, msgid, id_r, &err);
+	/* Correlation takes any failure for a miss: remember it. */
+	if (rc != 0 && rc != DV_ENOTFOUND && v->failed[0] == '\0')
+		snprintf(v->failed, sizeof(v->failed), "%s", err);
+	return rc;
 }
 
 static bool
@@ -80,7 +86,7 @@ mf_decide(struct mf_conn *cc, const char *qid)
 		.references = cc->references,
 		.headers = dbuf_str(&cc->headers),
 	};
-	struct mf_outbox_view view = { NULL };
+	struct mf_outbox_view view = { NULL, "" };
 	struct corr_source src = { view_find, view_exists, &view };
 	struct track_env env = {
 		.outbox = &src,
@@ -122,5 +128,11 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	    cc->facts.corr.forged)
 		log_notice("%s: invalid tracking token in subject ignored", qid);
 	store_txn_abort(env.txn);
+	/* A reply must not become a new conversation for a read error. */
+	if (view.failed[0] != '\0') {
+		log_error("%s: tempfailing: the message it answers could not "
+		    "be looked up: %s", qid, view.failed);
+		return -1;
+	}
 	return 0;
 }

@@ -79,17 +79,7 @@ n_retried=$(awk '$2 > 1' "$DV_TMP/accepted" | wc -l)
 n_refused=$(wc -l < "$DV_TMP/refused")
 grep -E "attempt [0-9]+: [5]" "$DV_TMP/refused" | head -3 | sed 's/^/# 5xx: /'
 
-# Every delivery done, then count what the local plugin recorded.
-done_all() {
-	dv_stored || return 1
-	for _ in $(seq 1 300); do
-		[ "$(ctl queue list --json | jq '[.[] | select(.state != "done")] | length')" = 0 ] &&
-		    return 0
-		sleep 0.1
-	done
-	return 1
-}
-check "every outbox delivery is done" done_all
+check "every outbox delivery is done" dv_deliveries_done
 ctl activity list --json > "$DV_TMP/activities.json"
 jq -r '.[].message_id' "$DV_TMP/activities.json" | sort > "$DV_TMP/act.ids"
 awk '{ print $1 }' "$DV_TMP/accepted" | sort > "$DV_TMP/acc.ids"
