@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-# smtp_retry.py - SMTP clients that behave like a sending MTA, for the
-# fault tests: THREADS sessions in parallel, each sending its messages one
-# after the other; a message that gets a 4xx or loses its connection is
-# sent again, byte for byte, until it gets a 250 (or the deadline passes).
+# smtp_retry.py - SMTP clients for the fault tests (tests/e2e/test_fault_*).
 #
-# usage: smtp_retry.py PORT FROM TO THREADS PER_THREAD OUT [SOURCE_ADDR]
+# smtp_retry.py load PORT FROM TO THREADS PER_THREAD OUT [SOURCE_ADDR]
+#   Clients that behave like a sending MTA: THREADS sessions in parallel,
+#   each sending PER_THREAD messages one after the other; a message that
+#   gets a 4xx or loses its connection is sent again, byte for byte, until
+#   it gets a 250 (or the deadline passes). Every message has a Message-ID
+#   of its own, <fault-T-N-RUN@client.test>. OUT gets one line per message
+#   as soon as it is accepted, "MESSAGE-ID ATTEMPTS", and stderr one line
+#   per refused attempt. Exit status 0 when every message got a 250, 1
+#   when one got a 5xx or the deadline passed.
 #
-# Every message has a Message-ID of its own, <fault-T-N-RUN@client.test>.
-# OUT gets one line per message as soon as it is accepted:
-#   MESSAGE-ID ATTEMPTS
-# and stderr one line per refused attempt. The exit status is 0 when every
-# message got a 250, 1 when one got a 5xx or the deadline passed.
+# smtp_retry.py once PORT FROM TO MESSAGE-ID KB [SOURCE_ADDR]
+#   One try of one message of about KB kilobytes, the same bytes for the
+#   same arguments; prints the server's code for it, or "dropped".
 import os
 import smtplib
 import socket
@@ -22,6 +25,7 @@ DEADLINE = 120.0	# seconds for the whole run
 
 
 def message(sender, rcpt, mid, n):
+    """A message with @n body lines of about 50 bytes."""
     body = "".join("line %d of message %s\r\n" % (i, mid) for i in range(n))
     return ("From: <%s>\r\nTo: <%s>\r\nSubject: fault test %s\r\n"
             "Message-ID: <%s>\r\nDate: Tue, 08 Dec 2026 04:00:00 +0000\r\n"
@@ -53,11 +57,28 @@ def send_once(port, src, sender, rcpt, data):
             s.close()
 
 
-def main():
-    port, sender, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    threads, per = int(sys.argv[4]), int(sys.argv[5])
-    out = open(sys.argv[6], "a", buffering=1)
-    src = sys.argv[7] if len(sys.argv) > 7 else "127.0.0.1"
+def once(argv):
+    port, sender, rcpt, mid = int(argv[0]), argv[1], argv[2], argv[3]
+    lines = max(1, int(argv[4]) * 1024 // (30 + len(mid)))
+    src = argv[5] if len(argv) > 5 else "127.0.0.1"
+    why = send_once(port, src, sender, rcpt, message(sender, rcpt, mid,
+                                                     lines))
+    if why is None:
+        print(250)
+    elif why[0][:3].isdigit():
+        print(why[0][:3])
+    elif why[0].startswith("RCPT "):
+        print(why[0][5:8])
+    else:
+        print("dropped")
+    return 0
+
+
+def load(argv):
+    port, sender, rcpt = int(argv[0]), argv[1], argv[2]
+    threads, per = int(argv[3]), int(argv[4])
+    out = open(argv[5], "a", buffering=1)
+    src = argv[6] if len(argv) > 6 else "127.0.0.1"
     run = "%d-%d" % (os.getpid(), int(time.time()))
     lock = threading.Lock()
     failed = []
@@ -95,4 +116,9 @@ def main():
 
 if __name__ == "__main__":
     socket.setdefaulttimeout(30)
-    sys.exit(main())
+    if len(sys.argv) > 1 and sys.argv[1] == "once":
+        sys.exit(once(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "load":
+        sys.exit(load(sys.argv[2:]))
+    sys.stderr.write("usage: smtp_retry.py load|once ...\n")
+    sys.exit(2)

@@ -43,7 +43,7 @@ pf_start "$DV_TMP/postfix" auto "unix:$DV_SOCK" \
 
 accepted() { wc -l < "$DV_TMP/accepted"; }
 : > "$DV_TMP/accepted"
-timeout 150 python3 "$top_srcdir/tests/e2e/smtp_retry.py" "$PF_PORT" \
+timeout 150 python3 "$top_srcdir/tests/e2e/smtp_retry.py" load "$PF_PORT" \
     ann@ext.example support@example.com "$THREADS" "$PER" \
     "$DV_TMP/accepted" 127.0.0.2 2>"$DV_TMP/refused" &
 CLIENTS=$!

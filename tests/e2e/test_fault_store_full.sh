@@ -34,33 +34,12 @@ dv_start || bail "dvmilter did not start"
 pf_start "$DV_TMP/postfix" auto "unix:$DV_SOCK" "smtpd_peername_lookup = no" ||
     bail "postfix did not start"
 
-# send N KB: one message of about KB kilobytes with Message-ID
-# <full-N@client.test>, always the same bytes for the same N; prints
-# the server's code for it (or "dropped").
+# send NAME KB: one try of a message of about KB kilobytes with
+# Message-ID <full-NAME@client.test>, the same bytes for the same NAME and
+# KB; prints the server's code for it (or "dropped").
 send() {
-	python3 - "$PF_PORT" "$1" "$2" <<'EOF'
-import smtplib, sys
-port, n, kb = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-mid = "full-%s@client.test" % n
-line = ("%s " % mid) * 4 + "\r\n"
-body = line * (kb * 1024 // len(line))
-data = ("From: <ann@ext.example>\r\nTo: <support@example.com>\r\n"
-        "Subject: store full %s\r\nMessage-ID: <%s>\r\n\r\n%s" %
-        (n, mid, body)).encode()
-try:
-    s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test",
-                     timeout=60, source_address=("127.0.0.2", 0))
-    try:
-        s.sendmail("ann@ext.example", ["support@example.com"], data)
-        print(250)
-    except smtplib.SMTPRecipientsRefused as e:
-        print(list(e.recipients.values())[0][0])
-    except smtplib.SMTPResponseException as e:
-        print(e.smtp_code)
-    s.close()
-except (OSError, smtplib.SMTPException):
-    print("dropped")
-EOF
+	python3 "$top_srcdir/tests/e2e/smtp_retry.py" once "$PF_PORT" \
+	    ann@ext.example support@example.com "full-$1@client.test" "$2" 127.0.0.2
 }
 
 accepted=()
