@@ -5,7 +5,10 @@
 #   Clients that behave like a sending MTA: THREADS sessions in parallel,
 #   each sending PER_THREAD messages one after the other; a message that
 #   gets a 4xx or loses its connection is sent again, byte for byte, until
-#   it gets a 250 (or the deadline passes). Every message has a Message-ID
+#   it gets a 250 (or the deadline passes). The first try of every fifth
+#   message hangs up right after the final dot without reading the reply,
+#   as a client whose connection breaks there: the server has most likely
+#   taken it, and it comes again. Every message has a Message-ID
 #   of its own, <fault-T-N-RUN@client.test>. OUT gets one line per message
 #   as soon as it is accepted, "MESSAGE-ID ATTEMPTS", and stderr one line
 #   per refused attempt. Exit status 0 when every message got a 250, 1
@@ -57,6 +60,26 @@ def send_once(port, src, sender, rcpt, data):
             s.close()
 
 
+def send_and_hang_up(port, src, sender, rcpt, data):
+    """A client that loses its connection right after the final dot,
+    before it reads the reply: the server may well have taken the
+    message, and the client will send it again."""
+    try:
+        s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test",
+                         timeout=30, source_address=(src, 0))
+        s.ehlo()
+        s.mail(sender)
+        s.rcpt(rcpt)
+        if s.docmd("DATA")[0] == 354:
+            s.send(data + b".\r\n")
+        s.sock.shutdown(socket.SHUT_WR)
+        s.sock.recv(1)
+        s.close()
+    except (OSError, smtplib.SMTPException):
+        pass
+    return ("hung up after the final dot, on purpose", False)
+
+
 def once(argv):
     port, sender, rcpt, mid = int(argv[0]), argv[1], argv[2], argv[3]
     lines = max(1, int(argv[4]) * 1024 // (30 + len(mid)))
@@ -91,7 +114,10 @@ def load(argv):
             attempts = 0
             while True:
                 attempts += 1
-                why = send_once(port, src, sender, rcpt, data)
+                if attempts == 1 and n % 5 == 2:
+                    why = send_and_hang_up(port, src, sender, rcpt, data)
+                else:
+                    why = send_once(port, src, sender, rcpt, data)
                 if why is None:
                     with lock:
                         out.write("%s %d\n" % (mid, attempts))
