@@ -18,6 +18,8 @@ command -v unshare >/dev/null || skip_all "unshare(1) is missing"
 # Everything from here on runs in a mount namespace of its own: the
 # tmpfs disappears with the test, whatever way it ends.
 if [ -z "${DV_SPOOL_NS:-}" ]; then
+	unshare -m --propagation private true 2>/dev/null ||
+	    skip_all "cannot make a mount namespace (unshare -m)"
 	DV_SPOOL_NS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
 
