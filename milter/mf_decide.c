@@ -26,7 +26,7 @@
  */
 struct mf_outbox_view {
 	struct store_txn *t;
-	char failed[256];	/* a lookup that was not a miss, or "" */
+	char failed[256];	/* a lookup that failed for now, or "" */
 };
 
 static int
@@ -36,8 +36,12 @@ view_find(void *arg, const char *msgid, uint64_t *id_r)
 	const char *err;
 	int rc = outbox_find(dvd.ob, v->t, msgid, id_r, &err);
 
-	/* Correlation takes any failure for a miss: remember it. */
-	if (rc != 0 && rc != DV_ENOTFOUND && v->failed[0] == '\0')
+	/*
+	 * Correlation takes any failure for a miss: remember one that may
+	 * pass (a store that grew under the lookup, no memory). A corrupt
+	 * index record stays a miss: it would refuse the mail for ever.
+	 */
+	if ((rc == DV_ESTORE || rc > 0) && v->failed[0] == '\0')
 		snprintf(v->failed, sizeof(v->failed), "%s", err);
 	return rc;
 }
