@@ -23,6 +23,7 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 
 . "$top_srcdir/tests/lib/daemon.sh"
 . "$top_srcdir/tests/lib/postfix.sh"
+. "$top_srcdir/tests/lib/fault.sh"
 why=$(pf_available) || skip_all "$why"
 
 THREADS=20
@@ -31,17 +32,7 @@ TOTAL=$((THREADS * PER))
 
 dv_tmpdir
 mkdir "$DV_TMP/spool"
-dv_conf "SocketMode 0660" "SocketGroup postfix" \
-    "PluginDir $top_builddir/plugins/local/.libs" "Plugins local" \
-    "SpoolDirectory $DV_TMP/spool"
-ctl mailbox add support@example.com >/dev/null &&
-    ctl mailbox approve support@example.com >/dev/null &&
-    ctl mailbox set support@example.com --queue >/dev/null ||
-    bail "cannot set up the mailbox"
-dv_start || bail "dvmilter did not start"
-pf_start "$DV_TMP/postfix" auto "unix:$DV_SOCK" \
-    "default_process_limit = 60" "smtpd_peername_lookup = no" ||
-    bail "postfix did not start"
+fault_start
 
 accepted() { wc -l < "$DV_TMP/accepted"; }
 : > "$DV_TMP/accepted"
@@ -92,8 +83,7 @@ n_twice=$(awk '/\/cleanup\[[0-9]+\]: [0-9A-F]+: message-id=/ {
 grep -E "attempt [0-9]+: [5]" "$DV_TMP/refused" | head -3 | sed 's/^/# 5xx: /'
 
 check "every outbox delivery is done" dv_deliveries_done
-ctl activity list --json > "$DV_TMP/activities.json"
-jq -r '.[].message_id' "$DV_TMP/activities.json" | sort > "$DV_TMP/act.ids"
+fault_activities > "$DV_TMP/act.ids"
 awk '{ print $1 }' "$DV_TMP/accepted" | sort > "$DV_TMP/acc.ids"
 n_act=$(wc -l < "$DV_TMP/act.ids")
 n_entries=$(ctl queue list --json | jq length)

@@ -25,6 +25,7 @@ fi
 
 . "$top_srcdir/tests/lib/daemon.sh"
 . "$top_srcdir/tests/lib/postfix.sh"
+. "$top_srcdir/tests/lib/fault.sh"
 why=$(pf_available) || skip_all "$why"
 
 dv_tmpdir
@@ -32,24 +33,9 @@ mkdir "$DV_TMP/spool"
 mount -t tmpfs -o size=1m,mode=0700 dvmilter-test-spool "$DV_TMP/spool" ||
     bail "cannot mount a tmpfs on $DV_TMP/spool"
 trap 'umount -l "$DV_TMP/spool" 2>/dev/null; _dv_cleanup' EXIT
-dv_conf "SocketMode 0660" "SocketGroup postfix" \
-    "PluginDir $top_builddir/plugins/local/.libs" "Plugins local" \
-    "SpoolDirectory $DV_TMP/spool" "MessageMemoryLimit 64K"
-ctl mailbox add support@example.com >/dev/null &&
-    ctl mailbox approve support@example.com >/dev/null &&
-    ctl mailbox set support@example.com --queue >/dev/null ||
-    bail "cannot set up the mailbox"
-dv_start || bail "dvmilter did not start"
-pf_start "$DV_TMP/postfix" auto "unix:$DV_SOCK" "smtpd_peername_lookup = no" ||
-    bail "postfix did not start"
-
-# send NAME KB: one try of a message of about KB kilobytes with
-# Message-ID <spool-NAME@client.test>, the same bytes for the same NAME and
-# KB; prints the server's code for it (or "dropped").
-send() {
-	python3 "$top_srcdir/tests/e2e/smtp_retry.py" once "$PF_PORT" \
-	    ann@ext.example support@example.com "spool-$1@client.test" "$2" 127.0.0.2
-}
+fault_start "MessageMemoryLimit 64K"
+# send NAME KB: see fault_send.
+send() { fault_send "spool-$1@client.test" "$2"; }
 
 accepted=()
 code=$(send before 300)
@@ -85,7 +71,7 @@ check_eq "and so is the next large one" 250 "$code"
 [ "$code" = 250 ] && accepted+=(after)
 
 check "every delivery is done" dv_deliveries_done
-ctl activity list --json | jq -r '.[].message_id' | sort > "$DV_TMP/act.ids"
+fault_activities > "$DV_TMP/act.ids"
 printf 'spool-%s@client.test\n' "${accepted[@]}" | sort > "$DV_TMP/acc.ids"
 n_act=$(wc -l < "$DV_TMP/act.ids")
 n_doubled=$(uniq -d "$DV_TMP/act.ids" | wc -l)

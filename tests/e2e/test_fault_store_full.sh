@@ -19,28 +19,14 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 
 . "$top_srcdir/tests/lib/daemon.sh"
 . "$top_srcdir/tests/lib/postfix.sh"
+. "$top_srcdir/tests/lib/fault.sh"
 why=$(pf_available) || skip_all "$why"
 
 dv_tmpdir
 mkdir "$DV_TMP/spool"
-dv_conf "SocketMode 0660" "SocketGroup postfix" \
-    "PluginDir $top_builddir/plugins/local/.libs" "Plugins local" \
-    "SpoolDirectory $DV_TMP/spool" "DatabaseMapSize 1M"
-ctl mailbox add support@example.com >/dev/null &&
-    ctl mailbox approve support@example.com >/dev/null &&
-    ctl mailbox set support@example.com --queue >/dev/null ||
-    bail "cannot set up the mailbox"
-dv_start || bail "dvmilter did not start"
-pf_start "$DV_TMP/postfix" auto "unix:$DV_SOCK" "smtpd_peername_lookup = no" ||
-    bail "postfix did not start"
-
-# send NAME KB: one try of a message of about KB kilobytes with
-# Message-ID <full-NAME@client.test>, the same bytes for the same NAME and
-# KB; prints the server's code for it (or "dropped").
-send() {
-	python3 "$top_srcdir/tests/e2e/smtp_retry.py" once "$PF_PORT" \
-	    ann@ext.example support@example.com "full-$1@client.test" "$2" 127.0.0.2
-}
+fault_start "DatabaseMapSize 1M"
+# send NAME KB: see fault_send.
+send() { fault_send "full-$1@client.test" "$2"; }
 
 accepted=()
 refused=
@@ -80,7 +66,7 @@ check_eq "new mail flows again" $((n_full + 6)) "${#accepted[@]}"
 check_eq "without a restart" "$pid_before" "$(cat "$DV_PIDFILE")"
 
 check "the worker delivers every message into the grown store" dv_deliveries_done
-ctl activity list --json | jq -r '.[].message_id' | sort > "$DV_TMP/act.ids"
+fault_activities > "$DV_TMP/act.ids"
 printf 'full-%s@client.test\n' "${accepted[@]}" | sort > "$DV_TMP/acc.ids"
 n_act=$(wc -l < "$DV_TMP/act.ids")
 n_lost=$(comm -23 "$DV_TMP/acc.ids" <(sort -u "$DV_TMP/act.ids") | wc -l)
