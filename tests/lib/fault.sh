@@ -5,11 +5,12 @@
 # postfix.sh, once dv_tmpdir has made $DV_TMP (with a spool/ in it).
 
 # fault_start [dvmilter.conf lines...]: configure and start both, or
-# bail out.
+# bail out. One sender sends every message, each a new case: no
+# CaseRateLimit, which is not what these tests are about.
 fault_start() {
 	dv_conf "SocketMode 0660" "SocketGroup postfix" \
 	    "PluginDir $top_builddir/plugins/local/.libs" "Plugins local" \
-	    "SpoolDirectory $DV_TMP/spool" "$@"
+	    "SpoolDirectory $DV_TMP/spool" "CaseRateLimit none" "$@"
 	ctl mailbox add support@example.com >/dev/null &&
 	    ctl mailbox approve support@example.com >/dev/null &&
 	    ctl mailbox set support@example.com --queue >/dev/null ||
