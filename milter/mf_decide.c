@@ -77,6 +77,19 @@ log_party(const char *qid, const struct track_party *p)
 	    p->regarding_id ? p->regarding_id : "", p->reason);
 }
 
+/* What the Authentication-Results headers said, when there were any. */
+static void
+log_auth(const char *qid, const struct authres_verdict *v)
+{
+	if (v->trusted + v->ignored + v->malformed == 0)
+		return;
+	log_info("%s: authentication dmarc=%s dkim=%s authserv-id=%s "
+	    "trusted=%u ignored=%u malformed=%u", qid,
+	    authres_dmarc_name(v->dmarc), v->dkim_aligned ? "aligned-pass" :
+	    "none", v->authserv_id[0] != '\0' ? v->authserv_id : "-",
+	    v->trusted, v->ignored, v->malformed);
+}
+
 int
 mf_decide(struct mf_conn *cc, const char *qid)
 {
@@ -89,6 +102,8 @@ mf_decide(struct mf_conn *cc, const char *qid)
 		.in_reply_to = cc->in_reply_to,
 		.references = cc->references,
 		.headers = dbuf_str(&cc->headers),
+		.authres = (const char *const *)cc->authres,
+		.nauthres = cc->nauthres,
 	};
 	struct mf_outbox_view view = { NULL, "" };
 	struct corr_source src = { view_find, view_exists, &view };
@@ -98,6 +113,7 @@ mf_decide(struct mf_conn *cc, const char *qid)
 		.token_prefix = cc->conf->token_prefix,
 		.subaddress_seps = cc->conf->subaddress_seps,
 		.plugins = cc->conf->plugins,
+		.trusted_ids = cc->conf->trusted_authserv_ids,
 	};
 	const char *err;
 	size_t kept = 0;
@@ -112,6 +128,8 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	}
 	view.t = env.txn;
 	cc->facts = (struct track_facts)TRACK_FACTS_INIT;
+	track_authenticate(&m, &env, &cc->facts);
+	log_auth(qid, &cc->facts.auth);
 	if ((rc = track_decide(&m, &env, cc->tracked, cc->ntracked,
 	    &cc->facts)) != 0) {
 		log_error("%s: tempfailing: the tracking decision failed: %s",

@@ -73,6 +73,8 @@ struct mf_conn {
 	char *in_reply_to, *references, *subject;	/* raw headers */
 	unsigned subjects;		/* Subject headers seen */
 	char *from;			/* raw From: header */
+	char *authres[AUTHRES_MAX_HEADERS];	/* Authentication-Results */
+	size_t nauthres;
 	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */
 	bool collecting;
