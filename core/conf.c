@@ -622,7 +622,7 @@ static const struct conf_key conf_keys[] = {
 	{ .name = "Database", .type = CONF_T_PATH, .flags = CONF_RESTART,
 	  .off = OFF(database), .def = "/var/lib/dvmilter" },
 	{ .name = "DatabaseMapSize", .type = CONF_T_SIZE,
-	  .flags = CONF_RESTART, .off = OFF(database_mapsize),
+	  .off = OFF(database_mapsize),
 	  .min = (uint64_t)1 << 20, .max = SIZE_MAX },
 	{ .name = "UserID", .type = CONF_T_STRING, .flags = CONF_RESTART,
 	  .off = OFF(userid), .check = check_userid },

@@ -224,6 +224,9 @@ void outbox_stats(struct outbox *ob, struct outbox_stats *s);
  * caller's transaction began.
  * @param[in] t  any transaction of the store.
  * @return 0 with *id_r set, DV_ENOTFOUND, DV_ECORRUPT or DV_ESTORE.
+ *         Only DV_ENOTFOUND is a miss: DV_ESTORE may mean the entry
+ *         could not be looked for (the store grew past this process's
+ *         map while @t was open), and the caller tries again later.
  */
 int outbox_find(struct outbox *ob, struct store_txn *t,
     const char *message_id, uint64_t *id_r, const char **error_r);

@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 
 #include "caps.h"
+#include "log.h"
 #include "status.h"
 #include "store.h"
 #include "store_int.h"
@@ -39,7 +41,7 @@ store_mdb_fail(int rc, const char *what, const char **error_r)
 		return DV_ENOTFOUND;
 	if (rc == MDB_MAP_FULL) {
 		*error_r = dv_error_set("%s: the store is full; raise "
-		    "DatabaseMapSize (then restart dvmilter)", what);
+		    "DatabaseMapSize and reload dvmilter (SIGUSR1)", what);
 		return DV_EFULL;
 	}
 	*error_r = dv_error_set("%s: %s", what, mdb_strerror(rc));
@@ -250,6 +252,43 @@ store_close(struct store *st)
 }
 
 /*
+ * With the map lock held for writing: take the size the store's meta
+ * page records, the size of the process that committed last, if it is
+ * larger than ours (a map never shrinks under its process).
+ */
+static void
+adopt_locked(struct store *st)
+{
+	MDB_envinfo before, after;
+
+	mdb_env_info(st->env, &before);
+	mdb_env_set_mapsize(st->env, 0);
+	mdb_env_info(st->env, &after);
+	if (after.me_mapsize < before.me_mapsize)
+		mdb_env_set_mapsize(st->env, before.me_mapsize);
+}
+
+/*
+ * After a write transaction that failed (a full map shows at the put
+ * that needed a page, or at the commit): our map may be full while
+ * another process (the daemon after a reload, dvmilterctl) has grown
+ * the store's, which LMDB reports only once the data outgrows our map.
+ * Take its size for the next transaction. Only when no other
+ * transaction of this process is active, and without waiting: a thread
+ * that holds one and waited here would wait for ever. A write
+ * transaction ends in an abort only on failure (store_preallocate()'s
+ * holds the lock and says so), so this is rare.
+ */
+static void
+adopt_after_failure(struct store *st)
+{
+	if (pthread_rwlock_trywrlock(&st->maplock) == 0) {
+		adopt_locked(st);
+		pthread_rwlock_unlock(&st->maplock);
+	}
+}
+
+/*
  * Another process grew the map past ours (MDB_MAP_RESIZED): adopt its
  * size. Called without the read lock; takes the write lock so that no
  * transaction of this process is active.
@@ -258,8 +297,43 @@ static void
 adopt_map_size(struct store *st)
 {
 	pthread_rwlock_wrlock(&st->maplock);
-	mdb_env_set_mapsize(st->env, 0);
+	adopt_locked(st);
 	pthread_rwlock_unlock(&st->maplock);
+}
+
+int
+store_grow(struct store *st, size_t size, size_t *old_r, size_t *new_r,
+    const char **error_r)
+{
+	MDB_envinfo info;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&st->maplock);
+	mdb_env_info(st->env, &info);
+	*old_r = *new_r = info.me_mapsize;
+	if (size > info.me_mapsize) {
+		/*
+		 * LMDB unmaps the old map before it maps the new one, and a
+		 * failed mapping leaves it with none: make sure first that
+		 * the address space is there.
+		 */
+		void *probe = mmap(NULL, size, PROT_NONE, MAP_PRIVATE |
+		    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (probe == MAP_FAILED) {
+			rc = errno;
+			*error_r = dv_error_set("store %s: cannot map %zu "
+			    "bytes: %s", st->path, size, strerror(rc));
+		} else {
+			munmap(probe, size);
+			if ((rc = mdb_env_set_mapsize(st->env, size)) != 0)
+				fatal("store %s: the map of %zu bytes is gone: "
+				    "%s", st->path, size, mdb_strerror(rc));
+			*new_r = size;
+		}
+	}
+	pthread_rwlock_unlock(&st->maplock);
+	return rc;
 }
 
 const char *
@@ -313,6 +387,8 @@ store_sync(struct store *st, const char **error_r)
 	return rc != 0 ? store_mdb_fail(rc, st->path, error_r) : 0;
 }
 
+static void txn_end(struct store_txn *t, bool failed);
+
 int
 store_preallocate(struct store *st, size_t low, size_t chunk,
     const char **error_r)
@@ -332,7 +408,7 @@ store_preallocate(struct store *st, size_t low, size_t chunk,
 	if (mdb_env_info(st->env, &info) != 0 ||
 	    mdb_env_stat(st->env, &ms) != 0 ||
 	    mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0) {
-		store_txn_abort(t);
+		txn_end(t, false);
 		*error_r = dv_error_set("%s: cannot read the store's size",
 		    st->path);
 		return DV_ESTORE;
@@ -344,7 +420,7 @@ store_preallocate(struct store *st, size_t low, size_t chunk,
 	if (end > (off_t)info.me_mapsize)
 		end = (off_t)info.me_mapsize;
 	if (sb.st_size >= used + (off_t)low || start >= end) {
-		store_txn_abort(t);
+		txn_end(t, false);
 		return 0;
 	}
 	rc = 0;
@@ -362,7 +438,7 @@ store_preallocate(struct store *st, size_t low, size_t chunk,
 	}
 	if (rc == 0 && fdatasync(fd) != 0)
 		rc = errno;
-	store_txn_abort(t);
+	txn_end(t, false);
 	if (rc != 0) {
 		*error_r = dv_error_set("%s: preallocating: %s", st->path,
 		    strerror(rc));
@@ -428,20 +504,35 @@ store_txn_commit(struct store_txn *t, const char **error_r)
 
 	pthread_rwlock_unlock(&st->maplock);
 	free(t);
+	if (rc == MDB_MAP_FULL)
+		adopt_after_failure(st);
 	return rc != 0 ? store_mdb_fail(rc, st->path, error_r) : 0;
+}
+
+/* End @t unused; after a failed write, see adopt_after_failure(). */
+static void
+txn_end(struct store_txn *t, bool failed)
+{
+	struct store *st;
+
+	if (t == NULL)
+		return;
+	st = t->store;
+	failed = failed && t->write;
+	if (t->borrowed)
+		mdb_txn_reset(t->txn);	/* the reader keeps its slot */
+	else
+		mdb_txn_abort(t->txn);
+	pthread_rwlock_unlock(&st->maplock);
+	free(t);
+	if (failed)
+		adopt_after_failure(st);
 }
 
 void
 store_txn_abort(struct store_txn *t)
 {
-	if (t == NULL)
-		return;
-	if (t->borrowed)
-		mdb_txn_reset(t->txn);	/* the reader keeps its slot */
-	else
-		mdb_txn_abort(t->txn);
-	pthread_rwlock_unlock(&t->store->maplock);
-	free(t);
+	txn_end(t, true);
 }
 
 static MDB_val

@@ -97,9 +97,24 @@ int store_preallocate(struct store *store, size_t low, size_t chunk,
     const char **error_r);
 
 /**
+ * store_grow - make the store's map (DatabaseMapSize) @size bytes if it
+ * is smaller; a map never shrinks. It waits until no transaction of
+ * this process is active (the map lock), so the caller must hold none.
+ * Other processes take the new size when they find the store grown past
+ * their map (MDB_MAP_RESIZED) or their map full (store_txn_commit()).
+ * @param[out] old_r, new_r  the map's size before and after.
+ * @return 0, or an errno (ENOMEM: no address space for it; the map
+ *         keeps its old size).
+ */
+int store_grow(struct store *store, size_t size, size_t *old_r,
+    size_t *new_r, const char **error_r);
+
+/**
  * store_txn_commit - commit and free the transaction.
- * @return 0; DV_EFULL when the map is full (raise DatabaseMapSize);
- *         DV_ESTORE otherwise. The transaction is freed either way.
+ * @return 0; DV_EFULL when the map is full (raise DatabaseMapSize:
+ *         store_grow(); a map another process grew is taken for the
+ *         next transaction); DV_ESTORE otherwise. The transaction is
+ *         freed either way.
  */
 int store_txn_commit(struct store_txn *txn, const char **error_r);
 

@@ -42,6 +42,29 @@ mf_conf_acquire(void)
 	return c;
 }
 
+/*
+ * A larger DatabaseMapSize grows the store's map at once: the way out of
+ * a full store without a restart. A smaller one waits for a restart.
+ */
+static void
+reload_map_size(const struct conf *c)
+{
+	size_t want = c->database_mapsize, was, now;
+	const char *err;
+
+	if (want == 0)
+		want = STORE_DEFAULT_MAPSIZE;
+	if (store_grow(dvd.store, want, &was, &now, &err) != 0)
+		log_error("reload: DatabaseMapSize: %s; the map stays %zu "
+		    "bytes", err, was);
+	else if (now != was)
+		log_notice("reload: the store's map grew from %zu to %zu "
+		    "bytes (DatabaseMapSize)", was, now);
+	else if (want < was)
+		log_warn("reload: DatabaseMapSize %zu is below the map's %zu "
+		    "bytes; only a restart makes it smaller", want, was);
+}
+
 int
 mf_reload(void)
 {
@@ -67,6 +90,7 @@ mf_reload(void)
 		log_open("dvmilter", nc->syslog, nc->syslog_facility);
 	log_set_level(nc->log_level);
 	conf_unref(old);
+	reload_map_size(nc);
 	log_notice("configuration reloaded from %s", dvd.conf_path);
 	return 0;
 }

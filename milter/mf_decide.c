@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mf_int.h"
 #include "msg.h"
+#include "status.h"
 
 /*
  * The outbox as correlation sees it, in the snapshot @t: outbox_find()
@@ -26,6 +27,7 @@
  */
 struct mf_outbox_view {
 	struct store_txn *t;
+	char failed[256];	/* a lookup that failed for now, or "" */
 };
 
 static int
@@ -33,8 +35,16 @@ view_find(void *arg, const char *msgid, uint64_t *id_r)
 {
 	struct mf_outbox_view *v = arg;
 	const char *err;
+	int rc = outbox_find(dvd.ob, v->t, msgid, id_r, &err);
 
-	return outbox_find(dvd.ob, v->t, msgid, id_r, &err);
+	/*
+	 * Correlation takes any failure for a miss: remember one that may
+	 * pass (a store that grew under the lookup, no memory). A corrupt
+	 * index record stays a miss: it would refuse the mail for ever.
+	 */
+	if ((rc == DV_ESTORE || rc > 0) && v->failed[0] == '\0')
+		snprintf(v->failed, sizeof(v->failed), "%s", err);
+	return rc;
 }
 
 static bool
@@ -127,7 +137,7 @@ mf_decide(struct mf_conn *cc, const char *qid)
 		.authres = (const char *const *)cc->authres,
 		.nauthres = cc->nauthres,
 	};
-	struct mf_outbox_view view = { NULL };
+	struct mf_outbox_view view = { NULL, "" };
 	struct corr_source src = { view_find, view_exists, &view };
 	struct track_env env = {
 		.outbox = &src,
@@ -175,5 +185,11 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	    cc->conf->case_join != CONF_JOIN_ANY &&
 	    sender_took_part(cc, env.txn, cc->facts.corr.id);
 	store_txn_abort(env.txn);
+	/* A reply must not become a new conversation for a read error. */
+	if (view.failed[0] != '\0') {
+		log_error("%s: tempfailing: the message it answers could not "
+		    "be looked up: %s", qid, view.failed);
+		return -1;
+	}
 	return 0;
 }

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,8 +357,14 @@ mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 		if (cc->tracked[i].sender)
 			outgoing = true;
 	if (cc->spool_err != 0) {
-		snprintf(err, sizeof(err), "spooling the content: %s",
-		    strerror(cc->spool_err));
+		/* Past MessageMemoryLimit the content goes to a file. */
+		if (cc->spool_err == ENOMEM)
+			snprintf(err, sizeof(err), "spooling the content: %s",
+			    strerror(cc->spool_err));
+		else
+			snprintf(err, sizeof(err), "spooling the content to a "
+			    "file in SpoolDirectory %s: %s",
+			    cc->conf->spool_dir, strerror(cc->spool_err));
 		goto fail;
 	}
 	if (dedup_key(cc, hex, key, sizeof(key)) != 0) {

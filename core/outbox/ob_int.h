@@ -283,6 +283,9 @@ int ob_table_match(struct store_txn *t, const char *mid, const char *digest,
 /**
  * ob_table_find_fresh - ob_table_find_message_id() in a read snapshot
  * newer than @t's, begun under the map lock @t holds (outbox_find()).
+ * @return as ob_table_find_message_id(); DV_ESTORE, not DV_ENOTFOUND,
+ *         when another process grew the store past this one's map
+ *         (the map can be adopted only once @t has ended).
  */
 int ob_table_find_fresh(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r);

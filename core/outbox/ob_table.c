@@ -1639,6 +1639,16 @@ ob_table_find_fresh(struct store_txn *t, const char *message_id,
 	 * have two read transactions.
 	 */
 	rc = mdb_txn_begin(t->store->env, NULL, MDB_RDONLY, &fresh.txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/*
+		 * Another process grew the store past our map, which only
+		 * a thread with no transaction can adopt: not a miss (the
+		 * entry may be there), a failure the caller retries later.
+		 */
+		*error_r = dv_error_set("outbox: the store grew while a "
+		    "Message-ID was looked up; try again");
+		return DV_ESTORE;
+	}
 	if (rc != 0)
 		return store_mdb_fail(rc, "outbox", error_r);
 	rc = ob_table_find_message_id(&fresh, message_id, id_r, error_r);

@@ -56,6 +56,20 @@ dv_stored() {
 	return 1
 }
 
+# dv_deliveries_done [TENTHS]: wait until every message is stored and
+# every outbox delivery is done (within TENTHS tenths of a second, 30 s
+# by default). Needs jq.
+dv_deliveries_done() {
+	local i
+	dv_stored || return 1
+	for i in $(seq 1 "${1:-300}"); do
+		[ "$(ctl queue list --json | jq '[.[] | select(.state != "done")] | length')" = 0 ] &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 dv_start() {
 	local i
 	timeout -s TERM "$DV_TIMEOUT" ${DV_WRAP:-} "$DVMILTER" -f -c "$DV_CONF" \

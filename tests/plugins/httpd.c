@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,8 @@ serve(struct httpd *h, int c)
 	free(h->last.body);
 	h->last = r;
 	h->requests++;
+	if (h->on_request != NULL)
+		h->on_request(h->arg, &r, h->status);
 	unsigned delay = h->delay_ms;
 	n = snprintf(resp, sizeof(resp), "HTTP/1.1 %d Test\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
@@ -112,15 +115,25 @@ loop(void *arg)
 int
 httpd_start(struct httpd *h)
 {
+	return httpd_start_port(h, 0);
+}
+
+int
+httpd_start_port(struct httpd *h, int port)
+{
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sa);
+	int one = 1;
 
 	memset(h, 0, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
 	h->status = 200;
 	snprintf(h->body, sizeof(h->body), "{}");
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
 	if ((h->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) != 0 ||
 	    bind(h->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    listen(h->fd, 8) != 0 ||
 	    getsockname(h->fd, (struct sockaddr *)&sa, &sl) != 0)

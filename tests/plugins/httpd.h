@@ -31,9 +31,17 @@ struct httpd {
 	/* What was received. */
 	struct httpd_request last;
 	unsigned requests;
+	/* Called with the lock held for every request, if set (after
+	 * httpd_start()), before it is answered with @status. */
+	void (*on_request)(void *arg, const struct httpd_request *r,
+	    int status);
+	void *arg;
 };
 
 int httpd_start(struct httpd *h);
+/* httpd_start_port - httpd_start() on a given port (0: any free one),
+ * e.g. to come back where a stopped server was. */
+int httpd_start_port(struct httpd *h, int port);
 void httpd_stop(struct httpd *h);
 void httpd_respond(struct httpd *h, int status, const char *extra_headers,
     const char *body, unsigned delay_ms);

@@ -493,7 +493,6 @@ every_restart_key_change_reported(void **state)
 		{ "SocketMode 0600", "SocketMode" },
 		{ "SocketGroup mail", "SocketGroup" },
 		{ "Database /tmp/dv", "Database" },
-		{ "DatabaseMapSize 2M", "DatabaseMapSize" },
 		{ "UserID nobody", "UserID" },
 		{ "PidFile /run/x.pid", "PidFile" },
 		{ "PluginDir /tmp", "PluginDir" },

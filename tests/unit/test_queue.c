@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -1235,6 +1236,62 @@ deliveries_go_in_the_order_plugins_lists_them(void **state)
 	assert_string_equal(d[1].plugin, "other");
 }
 
+/*
+ * The writer indexed an entry after the caller's snapshot began, and
+ * meanwhile another process grew the store past this process's map: the
+ * fresh lookup cannot be made now, and says so instead of a miss.
+ */
+static void
+fresh_lookup_past_our_map_is_a_failure_not_a_miss(void **state)
+{
+	struct store_opts small = { .mapsize = 1 << 20, .create = true };
+	struct fx big = { .dir = scratch_dir() };
+	struct store_txn *t;
+	const char *err = NULL;
+	uint64_t id;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	snprintf(big.path, sizeof(big.path), "%s/db", big.dir);
+	assert_int_equal(store_open(big.path, &small, &big.st, &err), 0);
+	t = begin(&big, false);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Another process, with a larger map, puts a 2 MB message. */
+		struct store_opts o = { .mapsize = 64 << 20 };
+		struct outbox_item it = { .received = 1, .queue_id = "4XyZ",
+		    .envelope_from = "ann@ext.example", .rcpts = rcpts,
+		    .nrcpts = 2, .decision = "{\"mailboxes\":[]}",
+		    .raw_len = 2 << 20 };
+		struct store *other;
+		struct store_txn *w;
+		char *body = calloc(1, it.raw_len);
+
+		it.raw = body;
+		if (body == NULL || store_open(big.path, &o, &other, &err) != 0 ||
+		    store_txn_begin(other, true, &w, &err) != 0 ||
+		    ob_table_put(w, &it, NULL, two_plugins, &id, &err) != 0 ||
+		    store_txn_commit(w, &err) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(ob_table_find_fresh(t, "m1@ext.example", &id, &err),
+	    DV_ESTORE);
+	assert_non_null(strstr(err, "the store grew"));
+	store_txn_abort(t);
+	/* With no transaction left, the next one adopts the map. */
+	t = begin(&big, false);
+	assert_int_equal(ob_table_find_fresh(t, "m1@ext.example", &id, &err),
+	    DV_ENOTFOUND);
+	store_txn_abort(t);
+	store_close(big.st);
+	rm_tree(big.dir);
+}
+
 int
 main(void)
 {
@@ -1262,6 +1319,7 @@ main(void)
 		T(transient_failure_backs_off),
 		cmocka_unit_test(backoff_doubles_with_jitter_and_cap),
 		cmocka_unit_test(deliveries_go_in_the_order_plugins_lists_them),
+		cmocka_unit_test(fresh_lookup_past_our_map_is_a_failure_not_a_miss),
 		T(permanent_or_exhausted_goes_dead_and_retry_revives),
 		T(drop_removes_everything),
 		T(state_survives_reopening_the_store),

@@ -356,6 +356,103 @@ full_map_reported_as_full(void **state)
 	rm_tree(dir);
 }
 
+/* Fill @st with mailboxes in one transaction: the status of its end. */
+static int
+fill(struct store *st, const char *prefix, int n)
+{
+	struct store_txn *t;
+	struct mbox mb;
+	const char *err;
+	int rc;
+
+	if ((rc = store_txn_begin(st, true, &t, &err)) != 0)
+		return rc;
+	for (int i = 0; i < n && rc == 0; i++) {
+		char addr[64];
+
+		snprintf(addr, sizeof(addr), "%s%06d@example.com", prefix, i);
+		mbox_init(&mb, addr, MBOX_USER);
+		rc = store_mailbox_put(t, &mb, STORE_PUT_UPSERT, &err);
+	}
+	if (rc != 0) {
+		store_txn_abort(t);
+		return rc;
+	}
+	return store_txn_commit(t, &err);
+}
+
+static void
+full_map_grown_takes_the_writes(void **state)
+{
+	struct store_opts o = { .create = true, .mapsize = 1 << 20 };
+	char *dir = scratch_dir(), p[300];
+	struct store *st;
+	const char *err;
+	size_t was, now;
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/db", dir);
+	assert_int_equal(store_open(p, &o, &st, &err), 0);
+	assert_int_equal(fill(st, "full", 60000), DV_EFULL);
+	assert_int_equal(store_grow(st, 8 << 20, &was, &now, &err), 0);
+	assert_int_equal(was, 1 << 20);
+	assert_int_equal(now, 8 << 20);
+	assert_int_equal(fill(st, "full", 60000), 0);
+	/* A map never shrinks under its process. */
+	assert_int_equal(store_grow(st, 2 << 20, &was, &now, &err), 0);
+	assert_int_equal(was, 8 << 20);
+	assert_int_equal(now, 8 << 20);
+	store_close(st);
+	/*
+	 * Reopened with the old setting, the map is just what the data
+	 * takes (LMDB's minimum); a write that finds it full takes the
+	 * size the store's meta page records, 8 MiB, as no commit has
+	 * recorded a smaller one since.
+	 */
+	assert_int_equal(store_open(p, &o, &st, &err), 0);
+	if ((rc = fill(st, "again", 1000)) == DV_EFULL)
+		rc = fill(st, "again", 1000);
+	assert_int_equal(rc, 0);
+	store_close(st);
+	rm_tree(dir);
+}
+
+static void
+full_map_takes_the_size_another_process_grew(void **state)
+{
+	struct store_opts o = { .create = true, .mapsize = 1 << 20 };
+	char *dir = scratch_dir(), p[300];
+	struct store *st;
+	const char *err;
+	pid_t pid;
+	int status;
+
+	snprintf(p, sizeof(p), "%s/db", dir);
+	assert_int_equal(store_open(p, &o, &st, &err), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The daemon, reloaded with a larger DatabaseMapSize: its
+		 * next commit records the size, and stays within 1 MiB. */
+		struct store *d;
+		size_t was, now;
+
+		if (store_open(p, &o, &d, &err) != 0 ||
+		    store_grow(d, 64 << 20, &was, &now, &err) != 0 ||
+		    fill(d, "daemon", 10) != 0)
+			_exit(1);
+		store_close(d);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* LMDB does not say MDB_MAP_RESIZED: the data fit our map. */
+	assert_int_equal(fill(st, "worker", 60000), DV_EFULL);
+	assert_int_equal(fill(st, "worker", 60000), 0);
+	store_close(st);
+	rm_tree(dir);
+}
+
 static void
 nometasync_commits_are_kept_after_store_sync(void **state)
 {
@@ -448,6 +545,8 @@ main(void)
 		    missing_directory_is_an_error_unless_create, setup, teardown),
 		cmocka_unit_test(full_map_reported_as_full),
 		cmocka_unit_test(map_grown_by_another_process_is_adopted),
+		cmocka_unit_test(full_map_grown_takes_the_writes),
+		cmocka_unit_test(full_map_takes_the_size_another_process_grew),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
