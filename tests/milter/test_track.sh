@@ -139,6 +139,18 @@ mt_check "then outgoing mail keeps its subject" \
     track.lua client=127.0.0.1 from=out@example.com "rcpt=<someone@ext.example>" \
     data_expect=continue msgid=out2@example.com subject_change=no
 
+# A spoofed internal sender: an outside client that names one of our
+# mailboxes as its sender is incoming mail, never that mailbox's sent
+# mail (direction comes from InternalHosts and SMTP AUTH, not from what
+# the client claims), and it gets no token as if we had sent it.
+mt_check "an outside client claiming an internal sender is accepted" \
+    track.lua client=192.0.2.9 from=out@example.com "rcpt=<support@example.com>" \
+    data_expect=continue msgid=spoof@ext.example subject_change=no
+s=$(dv_stored; ctl queue list --json | jq -r '.[] | select(.message_id == "spoof@ext.example") | .id')
+check_eq "it is incoming mail to the queue, not outgoing mail of out@" \
+    "incoming support@example.com:recipient" \
+    "$(ctl queue show "$s" --json | jq -r '.decision.direction + " " + ([.decision.mailboxes[] | .address + ":" + .role] | join(","))')"
+
 mt_check "a message over MaxMessageSize is still accepted" \
     track.lua "rcpt=<support@example.com>" data_expect=continue body=1000 msgid=big@ext.example
 s=$(dv_stored; ctl queue list --json | jq -r '.[] | select(.message_id == "big@ext.example") | .id')
