@@ -1,0 +1,59 @@
+/*
+ * mimescan.h - a cheap pre-scan of a raw message that bounds what GMime
+ * is given to parse.
+ *
+ * GMime builds the whole MIME tree of a message before anyone can look
+ * at it: a 10 MB message of a million empty parts costs gigabytes. The
+ * scan walks the message once, line by line, with the MIME structure
+ * GMime would see (boundaries from Content-Type, message/rfc822 and the
+ * digest default), and finds the first byte where a cap is passed: the
+ * start of the part past MaxMessageParts, of the first part nested
+ * deeper than MaxMessageDepth, of the header past the header cap, or of
+ * the line past a backstop of boundary-like lines the scan could not
+ * place. The caller hands GMime only the bytes before it. The scan
+ * allocates only the boundaries of the multiparts it is inside and never
+ * reads past @len.
+ */
+#ifndef DV_MIMESCAN_H
+#define DV_MIMESCAN_H
+
+#include <stddef.h>
+
+/* The deepest MaxMessageDepth accepted (the scan's boundary stack). */
+#define MIMESCAN_DEPTH_MAX	100
+/* Header fields, in all parts together, GMime is given at most. */
+#define MIMESCAN_HEADERS_MAX	20000
+
+enum mimescan_cut {
+	MIMESCAN_WHOLE = 0,	/* within every cap */
+	MIMESCAN_PARTS = 1,	/* the part after the max_parts-th */
+	MIMESCAN_DEPTH = 2,	/* a part nested deeper than max_depth */
+	MIMESCAN_HEADERS = 3,	/* the header after MIMESCAN_HEADERS_MAX */
+	MIMESCAN_LINES = 4	/* too many "--" lines that are no boundary */
+};
+
+struct mimescan_result {
+	size_t len;		/* bytes before the cut (all if whole) */
+	size_t parts;		/* parts (header blocks) before the cut */
+	unsigned depth;		/* the deepest of them; the message is 0 */
+	enum mimescan_cut cut;
+};
+
+/**
+ * mimescan - scan @raw (@len bytes) and say how much of it stays within
+ * @max_parts parts (each header block: the message, every body part,
+ * every attached message; at least 1) and @max_depth levels of nesting
+ * (at most MIMESCAN_DEPTH_MAX). Lines that start with "--" but close no
+ * part the scan knows are counted, and more than 8 * @max_parts + 64 of
+ * them cut too: should the scan and GMime ever disagree about a
+ * boundary, GMime still sees a bounded number of parts.
+ * Call msg_init() first (GMime parses the Content-Type values).
+ * @param[out] r  the result; the scan cannot fail.
+ */
+void mimescan(const char *raw, size_t len, size_t max_parts,
+    unsigned max_depth, struct mimescan_result *r);
+
+/** mimescan_cut_name - what a cut means, for notes ("too many parts"). */
+const char *mimescan_cut_name(enum mimescan_cut c);
+
+#endif
