@@ -641,10 +641,14 @@ activity_show(const struct dvp_host *h, int argc, char **argv)
 	    sizeof(when));
 	printf("id:          %s\ndirection:   %s\nreceived:    %s\n"
 	    "from:        %s\nsubject:     %s\nmessage-id:  %s\n"
-	    "folder:      %s\ncorrelation: %s\ncase:        %s\n\n%s\n",
+	    "folder:      %s\ncorrelation: %s\ncase:        %s\n",
 	    str(a, "id"), str(a, "direction"), when, str(a, "from"),
 	    str(a, "subject"), str(a, "message_id"), str(a, "folder"),
-	    str(a, "correlation"), str(a, "case"), str(a, "text"));
+	    str(a, "correlation"), str(a, "case"));
+	/* What the caps left out of a hostile or huge message. */
+	if (json_string_value(json_object_get(a, "omitted")) != NULL)
+		printf("omitted:     %s\n", str(a, "omitted"));
+	printf("\n%s\n", str(a, "text"));
 	json_decref(a);
 	return DVP_CMD_OK;
 }

@@ -769,6 +769,101 @@ case_ids_are_time_ordered_guids(void **state)
 	json_decref(c2);
 }
 
+/* Queue @raw as one message, run the worker until nothing is due, and
+ * return its delivery. */
+static uint64_t
+track_raw(const char *raw, size_t len, const char *msgid,
+    struct outbox_delivery *d)
+{
+	struct outbox_item it = { .received = (int64_t)time(NULL),
+	    .raw = raw, .raw_len = len, .envelope_from = "poison@ext.example",
+	    .message_id = msgid, .decision = QUEUE_DEC };
+	struct store_txn *t;
+	const char *err;
+	uint64_t id;
+	int64_t next;
+	size_t n;
+	int did;
+
+	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
+	assert_int_equal(outbox_put(F.o.outbox, t, &it, &id, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	do {
+		assert_int_equal(deliver_next(F.st, F.ps, &F.o,
+		    (int64_t)time(NULL) + 1, &did, &next, &err), 0);
+	} while (did);
+	assert_int_equal(store_txn_begin(F.st, false, &t, &err), 0);
+	assert_int_equal(outbox_deliveries(F.o.outbox, t, id, d, 1, &n, &err),
+	    0);
+	store_txn_abort(t);
+	assert_int_equal(n, 1);
+	return id;
+}
+
+/* The attack of issue 12: a message of @n empty MIME parts. */
+static char *
+empty_parts(size_t n, const char *msgid, size_t *len_r)
+{
+	size_t cap = 512 + n * 7, len;
+	char *raw = malloc(cap);
+
+	assert_non_null(raw);
+	len = (size_t)snprintf(raw, cap, "From: poison@ext.example\r\n"
+	    "Subject: parts\r\nMessage-ID: <%s>\r\nContent-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nhello\r\n",
+	    msgid);
+	for (size_t i = 0; i < n; i++, len += 7)
+		memcpy(raw + len, "--b\r\n\r\n", 7);
+	len += (size_t)snprintf(raw + len, cap - len, "--b--\r\n");
+	*len_r = len;
+	return raw;
+}
+
+/*
+ * A message over the parse caps is an activity at the first attempt,
+ * with what fits and a note of what was left out; one whose activity
+ * would pass the store's 1 MiB value limit (here: caps raised so that
+ * 20,000 attachments reach the plugin) is cut to fit, and says so.
+ */
+static void
+a_poison_message_becomes_an_activity_that_fits_the_store(void **state)
+{
+	struct outbox_delivery d;
+	size_t len;
+	char *raw = empty_parts(100000, "poison1@ext.example", &len);
+	uint64_t id;
+	json_t *a;
+
+	(void)state;
+	id = track_raw(raw, len, "poison1@ext.example", &d);
+	free(raw);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	assert_int_equal(d.attempts, 1);
+	a = activity(id);
+	assert_non_null(a);
+	assert_string_equal(jget(a, "text"), "hello");
+	assert_non_null(strstr(jget(a, "omitted"), "too many MIME parts"));
+	assert_int_equal(json_array_size(json_object_get(a, "attachments")),
+	    MSG_MAX_ATTACHMENTS);
+	json_decref(a);
+
+	F.o.parse = (struct msg_opts){ .max_parts = 30000,
+	    .max_attachments = 30000 };
+	raw = empty_parts(20000, "poison2@ext.example", &len);
+	id = track_raw(raw, len, "poison2@ext.example", &d);
+	free(raw);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	assert_int_equal(d.attempts, 1);
+	a = activity(id);
+	assert_non_null(a);
+	assert_non_null(strstr(jget(a, "omitted"), "attachments are listed, "
+	    "to fit the store"));
+	assert_true(json_array_size(json_object_get(a, "attachments")) <
+	    20000);
+	assert_true(json_array_size(json_object_get(a, "attachments")) > 0);
+	json_decref(a);
+}
+
 int
 main(void)
 {
@@ -783,6 +878,9 @@ main(void)
 		    an_old_store_gets_its_index_rebuilt_at_init,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(case_ids_are_time_ordered_guids,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_poison_message_becomes_an_activity_that_fits_the_store,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    an_acknowledgement_is_not_sent_again_after_a_crash,
