@@ -141,6 +141,21 @@ addrs(const struct msg_addr *a, size_t n)
 	return v;
 }
 
+/* The raw header block, up to the empty line: a copy, or NULL. */
+static char *
+header_block(const struct outbox_msg *q)
+{
+	const char *r = (const char *)q->raw, *end;
+	size_t n = q->raw_len;
+
+	end = memmem(r, n, "\r\n\r\n", 4);
+	if (end != NULL)
+		n = (size_t)(end - r) + 2;
+	else if ((end = memmem(r, n, "\n\n", 2)) != NULL)
+		n = (size_t)(end - r) + 1;
+	return strndup(r, n);
+}
+
 static int
 view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 {
@@ -179,17 +194,8 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 		.nattachments = m->natt, .truncated = q->truncated,
 		.omitted = m->omitted,
 	};
-	/* The raw header block, up to the empty line. */
 	if (q->raw != NULL) {
-		const char *r = (const char *)q->raw, *end;
-		size_t n = q->raw_len;
-
-		end = memmem(r, n, "\r\n\r\n", 4);
-		if (end != NULL)
-			n = (size_t)(end - r) + 2;
-		else if ((end = memmem(r, n, "\n\n", 2)) != NULL)
-			n = (size_t)(end - r) + 1;
-		v->headers = strndup(r, n);
+		v->headers = header_block(q);
 		v->m.headers = v->headers;
 	}
 	v->d.size = sizeof(struct dvp_decision);
@@ -640,21 +646,34 @@ suspects_alone(const struct outbox_delivery *d, size_t n)
 }
 
 /*
- * Commit the mark of the deliveries about to be made, before the first
- * plugin call: if the worker dies, the next one knows (deliver_recover()).
+ * The attempts of a batch (those to a plugin held back now are not
+ * made), and the commit of the mark of the deliveries about to be made,
+ * before the first plugin call: if the worker dies, the next one knows
+ * (deliver_recover()).
  */
 static int
-mark_started(struct store *st, const struct deliver_opts *o,
-    const struct attempt *a, size_t n, int64_t now, const char **error_r)
+batch_start(struct store *st, struct plugin_set *ps,
+    const struct deliver_opts *o, const struct outbox_delivery *due,
+    struct attempt *a, size_t n, int64_t now, const char **error_r)
 {
 	struct outbox_delivery d[DELIVER_BATCH];
 	struct store_txn *t;
 	size_t k = 0;
 	int rc;
 
-	for (size_t i = 0; i < n; i++)
-		if (!a[i].held)
+	if (o->kv != NULL)
+		pluginkv_discard(o->kv);
+	for (size_t i = 0; i < n; i++) {
+		struct plugin *p = find_plugin(ps, due[i].plugin);
+
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].d = due[i];
+		a[i].gen = due[i].gen;
+		if (p != NULL && held(p, now))
+			hold(&a[i], p, now);
+		else
 			d[k++] = a[i].d;
+	}
 	if (k == 0)
 		return 0;
 	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
@@ -765,18 +784,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		n = deliver_order(names, due, n, DELIVER_BATCH);
 	}
 	n = suspects_alone(due, n);
-	if (o->kv != NULL)
-		pluginkv_discard(o->kv);
-	for (size_t i = 0; i < n; i++) {
-		struct plugin *p = find_plugin(ps, due[i].plugin);
-
-		memset(&a[i], 0, sizeof(a[i]));
-		a[i].d = due[i];
-		a[i].gen = due[i].gen;
-		if (p != NULL && held(p, now))
-			hold(&a[i], p, now);
-	}
-	if ((rc = mark_started(st, o, a, n, now, error_r)) != 0)
+	if ((rc = batch_start(st, ps, o, due, a, n, now, error_r)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct plugin *p = find_plugin(ps, due[i].plugin);
