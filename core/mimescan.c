@@ -104,6 +104,27 @@ cut(struct scan *s, const char *at, enum mimescan_cut why)
 	s->r->cut = why;
 }
 
+/*
+ * The backstop: a line that could open a part for a parser that saw the
+ * structure otherwise ("--" and anything, or a Content-Type in a body,
+ * which could make a message) but opens none here. Past max_stray of
+ * them the scan cuts; true if it did.
+ */
+static bool
+stray(struct scan *s, const struct line *l)
+{
+	static const char ct[] = "content-type";
+
+	if (!((l->e - l->p >= 2 && l->p[0] == '-' && l->p[1] == '-') ||
+	    (l->e - l->p >= (long)sizeof(ct) - 1 &&
+	    strncasecmp(l->p, ct, sizeof(ct) - 1) == 0)))
+		return false;
+	if (++s->stray <= s->max_stray)
+		return false;
+	cut(s, l->p, MIMESCAN_LINES);
+	return true;
+}
+
 /* A Content-Type value: what kind of part, and its boundary. */
 static enum kind
 content_type(const char *v, size_t n, struct frame *f)
@@ -184,8 +205,14 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 			at = l.next;
 			continue;
 		}
-		if (memchr(l.p, ':', (size_t)(l.e - l.p)) == NULL)
-			return l.p;	/* not a header: the body starts */
+		if (memchr(l.p, ':', (size_t)(l.e - l.p)) == NULL) {
+			/* Not a header; GMime reads on for more. */
+			if (stray(s, &l))
+				return NULL;
+			in_ct = false;
+			at = l.next;
+			continue;
+		}
 		if (++s->headers > MIMESCAN_HEADERS_MAX) {
 			cut(s, l.p, MIMESCAN_HEADERS);
 			return NULL;
@@ -219,14 +246,11 @@ body(struct scan *s, const char *at, long *fi_r, bool *end_r)
 	struct line l;
 
 	while (line_get(s, at, &l)) {
-		if (l.e - l.p >= 2 && l.p[0] == '-' && l.p[1] == '-') {
-			if ((*fi_r = boundary_of(s, &l, end_r)) >= 0)
-				return l.p;
-			if (++s->stray > s->max_stray) {
-				cut(s, l.p, MIMESCAN_LINES);
-				return NULL;
-			}
-		}
+		if (l.e - l.p >= 2 && l.p[0] == '-' && l.p[1] == '-' &&
+		    (*fi_r = boundary_of(s, &l, end_r)) >= 0)
+			return l.p;
+		if (stray(s, &l))
+			return NULL;
 		at = l.next;
 	}
 	return NULL;
@@ -236,7 +260,7 @@ body(struct scan *s, const char *at, long *fi_r, bool *end_r)
 static void
 run(struct scan *s)
 {
-	const char *at = s->raw, *bl;
+	const char *at = s->raw, *bl, *opened = s->raw;
 	unsigned depth = 0;
 	bool digest = false;
 	struct line l;
@@ -247,13 +271,14 @@ run(struct scan *s)
 		long fi;
 		bool end;
 
-		/* A part starts at @at, @depth levels down. */
+		/* A part starts at @at, @depth levels down; the line that
+		 * opened it (its boundary, or its own start) at @opened. */
 		if (s->parts + 1 > s->max_parts) {
-			cut(s, at, MIMESCAN_PARTS);
+			cut(s, opened, MIMESCAN_PARTS);
 			return;
 		}
 		if (depth > s->max_depth) {
-			cut(s, at, MIMESCAN_DEPTH);
+			cut(s, opened, MIMESCAN_DEPTH);
 			return;
 		}
 		s->parts++;
@@ -261,13 +286,18 @@ run(struct scan *s)
 			s->r->depth = depth;
 		if ((at = headers(s, at, digest, &k, &f, &bl)) == NULL)
 			return;
-		if (bl == NULL && k == K_MESSAGE) {
+		/*
+		 * A boundary line that ends the headers does not undo them,
+		 * as GMime reads it: the part is still what its Content-Type
+		 * says, and the line is the first of its content.
+		 */
+		if (k == K_MESSAGE) {
 			depth++;
 			digest = false;
+			opened = at;
 			continue;
 		}
-		if (bl == NULL && k == K_MULTIPART &&
-		    s->nst < MIMESCAN_DEPTH_MAX + 2) {
+		if (k == K_MULTIPART && s->nst < MIMESCAN_DEPTH_MAX + 2) {
 			f.depth = depth;
 			s->st[s->nst++] = f;
 		}
@@ -290,6 +320,7 @@ run(struct scan *s)
 		}
 		depth = s->st[fi].depth + 1;
 		digest = s->st[fi].digest;
+		opened = at;
 		at = l.next;
 	}
 }

@@ -43,10 +43,13 @@ struct mimescan_result {
  * mimescan - scan @raw (@len bytes) and say how much of it stays within
  * @max_parts parts (each header block: the message, every body part,
  * every attached message; at least 1) and @max_depth levels of nesting
- * (at most MIMESCAN_DEPTH_MAX). Lines that start with "--" but close no
- * part the scan knows are counted, and more than 8 * @max_parts + 64 of
- * them cut too: should the scan and GMime ever disagree about a
- * boundary, GMime still sees a bounded number of parts.
+ * (at most MIMESCAN_DEPTH_MAX). Lines that could open a part for a
+ * parser that read the structure otherwise (a line that starts with
+ * "--" and is no boundary the scan knows, a Content-Type line in a body)
+ * are counted, and more than 8 * @max_parts + 64 of them cut too: the
+ * scan follows GMime 3.2's parser closely (tests/unit/test_mimescan.c
+ * compares them on random messages), and where they still disagree,
+ * GMime sees at most about 9 * @max_parts parts.
  * Call msg_init() first (GMime parses the Content-Type values).
  * @param[out] r  the result; the scan cannot fail.
  */
