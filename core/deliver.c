@@ -738,7 +738,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	struct attempt a[DELIVER_BATCH];
 	struct store_txn *t;
 	size_t n = 0, bytes = 0;
-	int64_t t0 = (int64_t)time(NULL);
+	int64_t t0;
 	int rc;
 
 	*did_r = 0;
@@ -786,6 +786,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	n = suspects_alone(due, n);
 	if ((rc = batch_start(st, ps, o, due, a, n, now, error_r)) != 0)
 		return rc;
+	t0 = (int64_t)time(NULL);	/* when the calls begin */
 	for (size_t i = 0; i < n; i++) {
 		struct plugin *p = find_plugin(ps, due[i].plugin);
 
