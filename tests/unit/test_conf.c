@@ -397,7 +397,7 @@ keys_described_once_each_with_limits_and_default(void **state)
 
 	(void)state;
 	described_keys(&kl);
-	assert_int_equal(kl.n, 46);
+	assert_int_equal(kl.n, 47);
 	for (size_t i = 0; i < kl.n; i++)
 		for (size_t j = i + 1; j < kl.n; j++)
 			if (strcasecmp(kl.name[i], kl.name[j]) == 0)
@@ -585,6 +585,55 @@ typed_errors_name_key_and_value(void **state)
 	}
 }
 
+/* CaseRateLimit: two numbers (0 = off), "none", the default 10 60. */
+static void
+case_rate_limit_parses_two_numbers_or_none(void **state)
+{
+	static const struct {
+		const char *value;
+		int rc;
+		unsigned sender, queue;
+		const char *error;
+	} cases[] = {
+		{ NULL, 0, 10, 60, NULL },
+		{ "5 30", 0, 5, 30, NULL },
+		{ "  0\t100000 ", 0, 0, 100000, NULL },
+		{ "none", 0, 0, 0, NULL },
+		{ "NONE", 0, 0, 0, NULL },
+		{ "5", DV_ECONF, 0, 0, "expected two numbers" },
+		{ "5 6 7", DV_ECONF, 0, 0, "expected two numbers" },
+		{ "5 -1", DV_ECONF, 0, 0, "\"-1\"" },
+		{ "100001 1", DV_ECONF, 0, 0, "100001" },
+		{ "0000000000000000000000010 1", DV_ECONF, 0, 0,
+		    "expected two numbers" },
+		{ "5/h 60", DV_ECONF, 0, 0, "5/h" },
+	};
+	char text[200];
+	const char *err;
+	struct conf *c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		snprintf(text, sizeof(text), "%s%s\n", cases[i].value ?
+		    "CaseRateLimit " : "", cases[i].value ? cases[i].value : "");
+		rc = conf_parse_string("r.conf", text, &c, &err);
+		if (rc != cases[i].rc)
+			fail_msg("\"%s\": %d (%s)", text, rc,
+			    rc ? err : "accepted");
+		if (rc != 0) {
+			if (strstr(err, cases[i].error) == NULL ||
+			    strstr(err, "CaseRateLimit") == NULL)
+				fail_msg("\"%s\": %s", text, err);
+			continue;
+		}
+		assert_int_equal(c->case_rate_sender, cases[i].sender);
+		assert_int_equal(c->case_rate_queue, cases[i].queue);
+		conf_unref(c);
+	}
+}
+
 int
 main(void)
 {
@@ -603,6 +652,7 @@ main(void)
 		cmocka_unit_test(man_page_restart_keys_match_table),
 		cmocka_unit_test(every_restart_key_change_reported),
 		cmocka_unit_test(typed_errors_name_key_and_value),
+		cmocka_unit_test(case_rate_limit_parses_two_numbers_or_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
