@@ -37,7 +37,7 @@ struct scan {
 	const char *raw, *end;
 	struct frame st[MIMESCAN_DEPTH_MAX + 2];
 	size_t nst;
-	size_t parts, headers, stray, max_parts, max_stray;
+	size_t parts, headers, header_bytes, stray, max_parts, max_stray;
 	unsigned max_depth;
 	struct mimescan_result *r;
 };
@@ -172,10 +172,11 @@ is_content_type(const struct line *l)
 }
 
 /*
- * A header block from @at. Returns where the body starts (after the
- * empty line), or NULL if the scan stops (a cut, or the end). A
- * boundary line inside the headers ends the part at once (an empty
- * part); *@bl_r then points at it.
+ * A header block from @at: its kind (*@k_r) and, for a multipart, its
+ * boundary (@f). Returns where the body starts (after the empty line),
+ * or NULL if the scan cut. A boundary line inside the headers ends them
+ * (*@bl_r then points at it, and it is returned): the line is the first
+ * of the part's content, as GMime reads it.
  */
 static const char *
 headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
@@ -183,6 +184,7 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 {
 	struct line l;
 	char ct[CTYPE_MAX];
+	const char *field = at;		/* where the current field starts */
 	size_t ctn = 0;
 	bool in_ct = false, end;
 
@@ -197,6 +199,16 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 			*bl_r = l.p;
 			break;
 		}
+		/* GMime turns header bytes into objects (an address, a
+		 * parameter, a msg-id each): their size is bounded too. */
+		if (*l.p != ' ' && *l.p != '\t')
+			field = l.p;
+		s->header_bytes += (size_t)(l.next - l.p);
+		if (s->header_bytes > MIMESCAN_HEADER_BYTES_MAX ||
+		    (size_t)(l.next - field) > MIMESCAN_FIELD_MAX) {
+			cut(s, field, MIMESCAN_HEADERS);
+			return NULL;
+		}
 		if (*l.p == ' ' || *l.p == '\t') {
 			if (in_ct && ctn + (size_t)(l.e - l.p) < sizeof(ct)) {
 				memcpy(ct + ctn, l.p, (size_t)(l.e - l.p));
@@ -205,6 +217,11 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 			at = l.next;
 			continue;
 		}
+		/* GMime keeps even a line that is no header, as one. */
+		if (++s->headers > MIMESCAN_HEADERS_MAX) {
+			cut(s, l.p, MIMESCAN_HEADERS);
+			return NULL;
+		}
 		if (memchr(l.p, ':', (size_t)(l.e - l.p)) == NULL) {
 			/* Not a header; GMime reads on for more. */
 			if (stray(s, &l))
@@ -212,10 +229,6 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 			in_ct = false;
 			at = l.next;
 			continue;
-		}
-		if (++s->headers > MIMESCAN_HEADERS_MAX) {
-			cut(s, l.p, MIMESCAN_HEADERS);
-			return NULL;
 		}
 		if (in_ct)
 			*k_r = content_type(ct, ctn, f);
@@ -347,7 +360,7 @@ mimescan_cut_name(enum mimescan_cut c)
 	switch (c) {
 	case MIMESCAN_PARTS: return "too many MIME parts";
 	case MIMESCAN_DEPTH: return "MIME parts nested too deep";
-	case MIMESCAN_HEADERS: return "too many header fields";
+	case MIMESCAN_HEADERS: return "header fields too many or too long";
 	case MIMESCAN_LINES: return "too many boundary-like lines";
 	case MIMESCAN_WHOLE: break;
 	}

@@ -8,11 +8,13 @@
  * GMime would see (boundaries from Content-Type, message/rfc822 and the
  * digest default), and finds the first byte where a cap is passed: the
  * start of the part past MaxMessageParts, of the first part nested
- * deeper than MaxMessageDepth, of the header past the header cap, or of
- * the line past a backstop of boundary-like lines the scan could not
- * place. The caller hands GMime only the bytes before it. The scan
- * allocates only the boundaries of the multiparts it is inside and never
- * reads past @len.
+ * deeper than MaxMessageDepth, of the header field past the header caps
+ * (GMime makes an object of each address, parameter and msg-id: a 12 MB
+ * To field cost it 330 MB), or of the line past a backstop of
+ * boundary-like lines the scan could not place. The caller hands GMime
+ * only the bytes before it. The scan copies only the boundaries of the
+ * multiparts it is inside, into a fixed stack, and never reads past
+ * @len.
  */
 #ifndef DV_MIMESCAN_H
 #define DV_MIMESCAN_H
@@ -21,14 +23,19 @@
 
 /* The deepest MaxMessageDepth accepted (the scan's boundary stack). */
 #define MIMESCAN_DEPTH_MAX	100
-/* Header fields, in all parts together, GMime is given at most. */
+/* Header fields, in all parts together, GMime is given at most... */
 #define MIMESCAN_HEADERS_MAX	20000
+/* ... and header bytes, in all, and in one field with its folds. */
+#define MIMESCAN_HEADER_BYTES_MAX	((size_t)1 << 20)
+#define MIMESCAN_FIELD_MAX	((size_t)256 << 10)
 
 enum mimescan_cut {
 	MIMESCAN_WHOLE = 0,	/* within every cap */
 	MIMESCAN_PARTS = 1,	/* the part after the max_parts-th */
 	MIMESCAN_DEPTH = 2,	/* a part nested deeper than max_depth */
-	MIMESCAN_HEADERS = 3,	/* the header after MIMESCAN_HEADERS_MAX */
+	MIMESCAN_HEADERS = 3,	/* the header field past MIMESCAN_HEADERS_MAX,
+				   MIMESCAN_HEADER_BYTES_MAX or
+				   MIMESCAN_FIELD_MAX */
 	MIMESCAN_LINES = 4	/* too many "--" lines that are no boundary */
 };
 

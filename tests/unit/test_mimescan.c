@@ -120,23 +120,65 @@ cuts_where_a_cap_is_passed(void **state)
 	}
 }
 
-/* A header flood: 100,000 header fields in one message. */
+/*
+ * A header flood: 100,000 header fields in one message, or as many
+ * lines that are no header, which GMime keeps as headers all the same.
+ */
 static void
 a_header_flood_is_cut(void **state)
 {
-	size_t n = 100000, len = 0;
+	static const char *const lines[] = { "X-H: v\r\n", "bogus\r\n" };
+	size_t n = 100000;
 	char *raw = malloc(n * 8 + 16);
 	struct mimescan_result r;
 
 	(void)state;
 	assert_non_null(raw);
-	for (size_t i = 0; i < n; i++, len += 8)
-		memcpy(raw + len, "X-H: v\r\n", 8);
-	memcpy(raw + len, "\r\nbody\r\n", 8);
-	len += 8;
+	for (size_t k = 0; k < 2; k++) {
+		size_t len = 0, ll = strlen(lines[k]);
+
+		for (size_t i = 0; i < n; i++, len += ll)
+			memcpy(raw + len, lines[k], ll);
+		memcpy(raw + len, "\r\nbody\r\n", 8);
+		len += 8;
+		mimescan(raw, len, 1000, 20, &r);
+		assert_int_equal(r.cut, MIMESCAN_HEADERS);
+		assert_int_equal(r.len, (size_t)MIMESCAN_HEADERS_MAX * ll);
+	}
+	free(raw);
+}
+
+/*
+ * One To field of 300 KB (GMime would make 20,000 addresses of it), or
+ * 1.2 MB of header fields in all: cut at the field that passes the cap.
+ */
+static void
+long_header_fields_are_cut(void **state)
+{
+	size_t cap = 2 << 20, len;
+	char *raw = malloc(cap);
+	struct mimescan_result r;
+
+	(void)state;
+	assert_non_null(raw);
+	len = (size_t)snprintf(raw, cap, "Subject: x\r\nTo: a@example.com");
+	while (len < 300 * 1024)
+		len += (size_t)snprintf(raw + len, cap - len,
+		    ",\r\n b@example.com");
+	len += (size_t)snprintf(raw + len, cap - len, "\r\n\r\nbody\r\n");
 	mimescan(raw, len, 1000, 20, &r);
 	assert_int_equal(r.cut, MIMESCAN_HEADERS);
-	assert_int_equal(r.len, (size_t)MIMESCAN_HEADERS_MAX * 8);
+	assert_int_equal(r.len, strlen("Subject: x\r\n"));
+
+	len = 0;
+	for (int i = 0; len < (12 << 20) / 10; i++)
+		len += (size_t)snprintf(raw + len, cap - len, "X-%d: %0200d\r\n",
+		    i, 0);
+	len += (size_t)snprintf(raw + len, cap - len, "\r\nbody\r\n");
+	mimescan(raw, len, 1000, 20, &r);
+	assert_int_equal(r.cut, MIMESCAN_HEADERS);
+	assert_true(r.len <= MIMESCAN_HEADER_BYTES_MAX);
+	assert_true(r.len > MIMESCAN_HEADER_BYTES_MAX - 300);
 	free(raw);
 }
 
@@ -210,6 +252,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cuts_where_a_cap_is_passed),
 		cmocka_unit_test(a_header_flood_is_cut),
+		cmocka_unit_test(long_header_fields_are_cut),
 		cmocka_unit_test(gmime_never_sees_more_parts_than_the_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
