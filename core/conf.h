@@ -100,6 +100,12 @@ struct conf {
 	/* Tracked messages' content. */
 	size_t message_memory_limit;	/* spill to SpoolDirectory past this */
 	size_t max_message_size;	/* keep no more; track it truncated */
+	/* What parsing one message for the plugins may cost (msg.h). */
+	unsigned max_message_parts;	/* MaxMessageParts, 1000 */
+	unsigned max_message_depth;	/* MaxMessageDepth, 20 */
+	unsigned max_attachments;	/* MaxAttachments, 100 */
+	size_t max_attachment_bytes;	/* MaxAttachmentBytes, 32M */
+	size_t max_decoded_bytes;	/* MaxDecodedBytes, 64M */
 	char *spool_dir;
 	char *token_prefix;		/* TrackingTokenPrefix, "CRM:" */
 	bool token_in_subject;		/* TrackingTokenInSubject, yes */
@@ -122,6 +128,8 @@ struct conf {
 	int64_t retry_base_delay;	/* RetryBaseDelay (s), 30s */
 	int64_t retry_max_delay;	/* RetryMaxDelay (s), 1h */
 	unsigned retry_max_attempts;	/* RetryMaxAttempts, 25 */
+	unsigned delivery_crash_limit;	/* DeliveryCrashLimit, 3 */
+	size_t worker_memory_limit;	/* WorkerMemoryLimit, 1G; 0: none */
 	int64_t plugin_hold_first;	/* PluginHoldFirst (s), 30s */
 	int64_t plugin_hold_max;	/* PluginHoldMax (s), 10m */
 };

@@ -167,6 +167,21 @@ view_auth(struct view *v)
 	v->d.auth_id = json_string_value(json_object_get(a, "authserv_id"));
 }
 
+/* The raw header block, up to the empty line: a copy, or NULL. */
+static char *
+header_block(const struct outbox_msg *q)
+{
+	const char *r = (const char *)q->raw, *end;
+	size_t n = q->raw_len;
+
+	end = memmem(r, n, "\r\n\r\n", 4);
+	if (end != NULL)
+		n = (size_t)(end - r) + 2;
+	else if ((end = memmem(r, n, "\n\n", 2)) != NULL)
+		n = (size_t)(end - r) + 1;
+	return strndup(r, n);
+}
+
 static int
 view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 {
@@ -203,18 +218,10 @@ view_build(struct view *v, const struct outbox_msg *q, const struct msg *m)
 		.precedence = m->precedence, .list_id = m->list_id,
 		.text = m->text, .attachments = v->att,
 		.nattachments = m->natt, .truncated = q->truncated,
+		.omitted = m->omitted,
 	};
-	/* The raw header block, up to the empty line. */
 	if (q->raw != NULL) {
-		const char *r = (const char *)q->raw, *end;
-		size_t n = q->raw_len;
-
-		end = memmem(r, n, "\r\n\r\n", 4);
-		if (end != NULL)
-			n = (size_t)(end - r) + 2;
-		else if ((end = memmem(r, n, "\n\n", 2)) != NULL)
-			n = (size_t)(end - r) + 1;
-		v->headers = strndup(r, n);
+		v->headers = header_block(q);
 		v->m.headers = v->headers;
 	}
 	v->d.size = sizeof(struct dvp_decision);
@@ -453,7 +460,7 @@ attempt_one(struct store *st, struct plugin *p,
 		r->status = DVP_PERMANENT;
 		snprintf(r->error, sizeof(r->error), "the message text was "
 		    "removed after OutboxRetention");
-	} else if (msg_parse(q->raw, q->raw_len, NULL, &m, &err) != 0) {
+	} else if (msg_parse(q->raw, q->raw_len, &o->parse, &m, &err) != 0) {
 		r->status = DVP_TRANSIENT;
 		snprintf(r->error, sizeof(r->error), "%s", err);
 	} else {
@@ -640,6 +647,9 @@ record_batch(struct store *st, const struct deliver_opts *o,
 			}
 		rc = 0;
 	}
+	/* The batch is over: no worker died during it. */
+	if (rc == 0)
+		rc = outbox_started(o->outbox, t, NULL, 0, now, error_r);
 	/* Later messages may match these by subject and participants. */
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (a[i].indexed)
@@ -667,6 +677,103 @@ record_batch(struct store *st, const struct deliver_opts *o,
 	return rc;
 }
 
+/*
+ * A suspect (its worker died in a batch with it) is made alone: the
+ * batch ends before the first one, or is that one if it comes first.
+ */
+static size_t
+suspects_alone(const struct outbox_delivery *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (d[i].suspect)
+			return i == 0 ? 1 : i;
+	return n;
+}
+
+/*
+ * The attempts of a batch (those to a plugin held back now are not
+ * made), and the commit of the mark of the deliveries about to be made,
+ * before the first plugin call: if the worker dies, the next one knows
+ * (deliver_recover()).
+ */
+static int
+batch_start(struct store *st, struct plugin_set *ps,
+    const struct deliver_opts *o, const struct outbox_delivery *due,
+    struct attempt *a, size_t n, int64_t now, const char **error_r)
+{
+	struct outbox_delivery d[DELIVER_BATCH];
+	struct store_txn *t;
+	size_t k = 0;
+	int rc;
+
+	if (o->kv != NULL)
+		pluginkv_discard(o->kv);
+	for (size_t i = 0; i < n; i++) {
+		struct plugin *p = find_plugin(ps, due[i].plugin);
+
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].d = due[i];
+		a[i].gen = due[i].gen;
+		if (p != NULL && held(p, now))
+			hold(&a[i], p, now);
+		else
+			d[k++] = a[i].d;
+	}
+	if (k == 0)
+		return 0;
+	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
+		return rc;
+	if ((rc = outbox_started(o->outbox, t, d, k, now, error_r)) != 0) {
+		store_txn_abort(t);
+		return rc;
+	}
+	return store_txn_commit(t, error_r);
+}
+
+int
+deliver_recover(struct store *st, const struct deliver_opts *o, int64_t now,
+    size_t *n_r, const char **error_r)
+{
+	struct outbox_delivery d[DELIVER_BATCH];
+	const struct outbox_crash c = {
+		.now = now, .policy = &o->policy,
+		.limit = o->crash_limit > 0 ? o->crash_limit : 3,
+		.jitter = retry_jitter(),
+	};
+	struct store_txn *t;
+	int rc;
+
+	*n_r = 0;
+	if ((rc = store_txn_begin(st, true, &t, error_r)) != 0)
+		return rc;
+	if ((rc = outbox_crashed(o->outbox, t, &c, d, DELIVER_BATCH, n_r,
+	    error_r)) != 0) {
+		store_txn_abort(t);
+		*n_r = 0;
+		return rc;
+	}
+	if ((rc = store_txn_commit(t, error_r)) != 0) {
+		*n_r = 0;
+		return rc;
+	}
+	for (size_t i = 0; i < *n_r; i++) {
+		unsigned long long id = (unsigned long long)d[i].id;
+
+		if (d[i].suspect)
+			log_warn("outbox %llu: %s: the worker died during a "
+			    "batch with it; making it again alone", id,
+			    d[i].plugin);
+		else if (d[i].state == OUTBOX_DEAD)
+			log_error("outbox %llu: %s gave up: %s", id,
+			    d[i].plugin, d[i].last_error);
+		else
+			log_warn("outbox %llu: %s: %s; retrying in %lld s", id,
+			    d[i].plugin, d[i].last_error,
+			    (long long)(d[i].next_at - now));
+	}
+	return 0;
+}
+
 int
 deliver_next(struct store *st, struct plugin_set *ps,
     const struct deliver_opts *o, int64_t now, int *did_r,
@@ -676,7 +783,7 @@ deliver_next(struct store *st, struct plugin_set *ps,
 	struct attempt a[DELIVER_BATCH];
 	struct store_txn *t;
 	size_t n = 0, bytes = 0;
-	int64_t t0 = (int64_t)time(NULL);
+	int64_t t0;
 	int rc;
 
 	*did_r = 0;
@@ -721,14 +828,15 @@ deliver_next(struct store *st, struct plugin_set *ps,
 		names[np] = NULL;
 		n = deliver_order(names, due, n, DELIVER_BATCH);
 	}
-	if (o->kv != NULL)
-		pluginkv_discard(o->kv);
+	n = suspects_alone(due, n);
+	if ((rc = batch_start(st, ps, o, due, a, n, now, error_r)) != 0)
+		return rc;
+	t0 = (int64_t)time(NULL);	/* when the calls begin */
 	for (size_t i = 0; i < n; i++) {
 		struct plugin *p = find_plugin(ps, due[i].plugin);
 
-		memset(&a[i], 0, sizeof(a[i]));
-		a[i].d = due[i];
-		a[i].gen = due[i].gen;
+		if (a[i].held)
+			continue;
 		if (p != NULL && held(p, now)) {
 			hold(&a[i], p, now);
 			continue;

@@ -4,9 +4,12 @@
  *
  * The plugin is called with no LMDB transaction open, so a slow CRM
  * never holds up the milter's end-of-message commits; the outcome is
- * recorded in a write transaction afterwards. If the process dies in
- * between, the delivery is still pending and is made again: plugins are
- * idempotent per message id (the webhook sends it as Idempotency-Key).
+ * recorded in a write transaction afterwards. Before the calls, a mark
+ * on the batch's deliveries is committed: if the process dies in
+ * between, the deliveries are still pending and are made again (plugins
+ * are idempotent per message id; the webhook sends it as
+ * Idempotency-Key), and the next worker knows which ones to suspect
+ * (deliver_recover()).
  */
 #ifndef DV_DELIVER_H
 #define DV_DELIVER_H
@@ -14,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "msg.h"
 #include "plugin.h"
 #include "pluginkv.h"
 #include "retry.h"
@@ -30,6 +34,8 @@ struct deliver_opts {
 	bool smart_matching;		/* SmartMatching: index and match */
 	int join_policy;		/* CaseJoinPolicy, enum conf_join */
 	struct store_reader *reader;	/* for the worker's reads, or NULL */
+	struct msg_opts parse;		/* MaxMessageParts... caps */
+	unsigned crash_limit;		/* DeliveryCrashLimit; 0: 3 */
 };
 
 /* Deliveries made per step, recorded in one transaction. */
@@ -77,5 +83,20 @@ size_t deliver_order(const char *const *names, struct outbox_delivery *d,
 int deliver_next(struct store *st, struct plugin_set *ps,
     const struct deliver_opts *opts, int64_t now, int *did_r,
     int64_t *next_r, const char **error_r);
+
+/**
+ * deliver_recover - once, when a worker starts: if the last worker died
+ * during a batch (deliver_next() commits a mark on a batch's deliveries
+ * before it calls a plugin, and clears it with their outcomes), blame
+ * the delivery it made alone (a failed attempt and a crash; dead at
+ * crash_limit crashes, "the worker died N times delivering it"), or make
+ * each delivery of a larger batch a suspect, which deliver_next() then
+ * makes alone, one per batch, so that the one that kills the worker is
+ * found and the deliveries behind it go on. Logs one line per delivery.
+ * @param[out] n_r  deliveries blamed or suspected; 0 if none.
+ * @return 0, or a store error.
+ */
+int deliver_recover(struct store *st, const struct deliver_opts *opts,
+    int64_t now, size_t *n_r, const char **error_r);
 
 #endif

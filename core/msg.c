@@ -26,15 +26,30 @@
 
 #include "buf.h"
 #include "html.h"
+#include "mimescan.h"
 #include "msg.h"
 #include "status.h"
 
 #define MSG_TEXT_MAX	(16u << 20)	/* cap on the extracted text */
+/* Cap on the HTML given to libxml2, whose tree of a pathological page
+ * costs 40 to 70 times its size (19 MB of <p> tags: 1.2 GB). */
+#define MSG_HTML_MAX	(1u << 20)
 #define MSG_PROBLEMS_MAX 32
+
+/* The caps of msg_opts, defaults filled in, and what they left out. */
+struct caps {
+	size_t parts, atts, att_bytes, decoded;
+	unsigned depth;
+	size_t decoded_so_far, att_bytes_so_far;
+	size_t skipped_atts, skipped_bytes;	/* over the attachment caps */
+	size_t undecoded;		/* parts not decoded: max_decoded */
+	struct dbuf note;		/* msg->omitted, built up */
+};
 
 struct parse_ctx {
 	struct msg *m;
 	const struct msg_opts *opts;
+	struct caps caps;
 	GMimeObject *body;	/* the chosen text part */
 	GMimeObject *body_alt;	/* nearest multipart/alternative above it */
 	int oom;
@@ -451,6 +466,37 @@ is_text(GMimeObject *obj, const char *subtype)
 	return strcmp(subtype, "plain") == 0 && garbage_content_type(obj);
 }
 
+/*
+ * Whether decoding a part of @encoded bytes stays within max_decoded
+ * (decoding never makes a part longer than its encoded form); counted
+ * if it does, and noted if not.
+ */
+static bool
+decode_allowed(struct parse_ctx *pc, size_t encoded)
+{
+	struct caps *c = &pc->caps;
+
+	if (encoded > c->decoded - c->decoded_so_far ||
+	    c->decoded_so_far > c->decoded) {
+		c->undecoded++;
+		return false;
+	}
+	c->decoded_so_far += encoded;
+	return true;
+}
+
+/* The encoded size of a leaf's content: what decoding it may cost. */
+static size_t
+encoded_size(GMimeObject *obj)
+{
+	GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(obj));
+	GMimeStream *st = dw != NULL ? g_mime_data_wrapper_get_stream(dw) :
+	    NULL;
+	gint64 n = st != NULL ? g_mime_stream_length(st) : 0;
+
+	return n > 0 ? (size_t)n : 0;
+}
+
 /* The decoded bytes of a leaf part (transfer encoding undone). */
 static GByteArray *
 part_bytes(GMimeObject *obj, GMimeStream **keep_r)
@@ -473,12 +519,15 @@ static char *
 part_text(struct parse_ctx *pc, GMimeObject *obj)
 {
 	GMimeStream *keep;
-	GByteArray *ba = part_bytes(obj, &keep);
+	GByteArray *ba;
 	const char *cs = g_mime_object_get_content_type_parameter(obj, "charset");
 	gchar *utf8 = NULL;
 	gsize w = 0, len = 0;
 	char *r;
 
+	if (!decode_allowed(pc, encoded_size(obj)))
+		return xstrdup(pc, "");
+	ba = part_bytes(obj, &keep);
 	for (guint i = 0; i < ba->len; i++)
 		if (ba->data[i] != '\0')
 			ba->data[len++] = ba->data[i];
@@ -562,25 +611,31 @@ text_finish(char *t)
 	return t;
 }
 
+static void omit(struct parse_ctx *pc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static void
 take_text(struct parse_ctx *pc, GMimeObject *part, bool html)
 {
 	char *raw = part_text(pc, part);
+	size_t len, max = html ? MSG_HTML_MAX : MSG_TEXT_MAX;
 	char *t;
-	size_t len;
 
 	if (raw == NULL) {
 		problem(pc, "text part could not be decoded");
 		return;
 	}
 	len = strlen(raw);
-	if (len > MSG_TEXT_MAX) {
+	if (len > max) {
+		size_t full = len;
+
 		/* Cut on a character boundary. */
-		len = MSG_TEXT_MAX;
+		len = max;
 		while (len > 0 && ((unsigned char)raw[len] & 0xc0) == 0x80)
 			len--;
 		raw[len] = '\0';
-		problem(pc, "text longer than %u bytes was cut", MSG_TEXT_MAX);
+		omit(pc, "the %s text was cut at %zu of its %zu bytes",
+		    html ? "HTML" : "plain", len, full);
 	}
 	t = html ? html_to_text(raw, len) : strdup(raw);
 	free(raw);
@@ -593,17 +648,43 @@ take_text(struct parse_ctx *pc, GMimeObject *part, bool html)
 	pc->m->text_source = html ? MSG_TEXT_HTML : MSG_TEXT_PLAIN;
 }
 
+/* Whether one more attachment of @size bytes is kept; noted if not. */
+static bool
+attachment_fits(struct parse_ctx *pc, size_t size)
+{
+	struct caps *c = &pc->caps;
+
+	if (pc->m->natt >= c->atts || size > c->att_bytes -
+	    c->att_bytes_so_far) {
+		c->skipped_atts++;
+		c->skipped_bytes += size;
+		return false;
+	}
+	c->att_bytes_so_far += size;
+	return true;
+}
+
 static void
 add_attachment(struct parse_ctx *pc, GMimeObject *obj)
 {
 	struct msg *m = pc->m;
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
-	GMimeStream *out = g_mime_stream_mem_new();
+	GMimeStream *out;
 	GByteArray *ba;
 	struct msg_attachment *na, *a;
 	const char *fn = NULL;
 	char *type = NULL;
 
+	if (!GMIME_IS_MESSAGE_PART(obj) && !GMIME_IS_PART(obj))
+		return;
+	if (m->natt >= pc->caps.atts) {
+		/* Not even decoded: the count is all that is known. */
+		pc->caps.skipped_atts++;
+		return;
+	}
+	if (GMIME_IS_PART(obj) && !decode_allowed(pc, encoded_size(obj)))
+		return;
+	out = g_mime_stream_mem_new();
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *inner = g_mime_message_part_get_message(
 		    GMIME_MESSAGE_PART(obj));
@@ -615,17 +696,19 @@ add_attachment(struct parse_ctx *pc, GMimeObject *obj)
 		if (fn == NULL)
 			fn = g_mime_object_get_content_type_parameter(obj,
 			    "name");
-	} else if (GMIME_IS_PART(obj)) {
+	} else {
 		GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(obj));
 
 		if (dw != NULL)
 			g_mime_data_wrapper_write_to_stream(dw, out);
 		fn = g_mime_part_get_filename(GMIME_PART(obj));
-	} else {
+	}
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+	if ((GMIME_IS_MESSAGE_PART(obj) && !decode_allowed(pc, ba->len)) ||
+	    !attachment_fits(pc, ba->len)) {
 		g_object_unref(out);
 		return;
 	}
-	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
 	if ((na = realloc(m->att, (m->natt + 1) * sizeof(*na))) == NULL) {
 		pc->oom = 1;
 		g_object_unref(out);
@@ -702,10 +785,70 @@ parse_body(struct parse_ctx *pc, GMimeMessage *message)
 
 /* --- entry points ------------------------------------------------------------------ */
 
+static void
+caps_init(struct caps *c, const struct msg_opts *o)
+{
+	memset(c, 0, sizeof(*c));
+	c->parts = o != NULL && o->max_parts ? o->max_parts : MSG_MAX_PARTS;
+	c->depth = o != NULL && o->max_depth ? o->max_depth : MSG_MAX_DEPTH;
+	c->atts = o != NULL && o->max_attachments ? o->max_attachments :
+	    MSG_MAX_ATTACHMENTS;
+	c->att_bytes = o != NULL && o->max_attachment_bytes ?
+	    o->max_attachment_bytes : MSG_MAX_ATTACHMENT_BYTES;
+	c->decoded = o != NULL && o->max_decoded ? o->max_decoded :
+	    MSG_MAX_DECODED;
+	dbuf_init(&c->note, 1024);
+}
+
+/* One thing a cap left out: into msg->omitted and the problems. */
+static void
+omit(struct parse_ctx *pc, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	problem(pc, "%s", buf);
+	if ((pc->caps.note.len > 0 && dbuf_addstr(&pc->caps.note, "; ") != 0) ||
+	    dbuf_addstr(&pc->caps.note, buf) != 0)
+		return;		/* the note is cut; the log has it all */
+}
+
+/* msg->omitted from what the scan cut and the caps skipped. */
+static void
+omitted_note(struct parse_ctx *pc, const struct mimescan_result *scan,
+    size_t len)
+{
+	struct caps *c = &pc->caps;
+
+	if (scan != NULL && scan->cut != MIMESCAN_WHOLE)
+		omit(pc, "%s (caps: %zu parts, depth %u): only the first %zu "
+		    "of %zu bytes were parsed, %zu parts", mimescan_cut_name(
+		    scan->cut), c->parts, c->depth, scan->len, len,
+		    scan->parts);
+	if (c->skipped_atts > 0)
+		omit(pc, "%zu attachments over the caps (%zu attachments, "
+		    "%zu bytes) were not kept", c->skipped_atts, c->atts,
+		    c->att_bytes);
+	if (c->undecoded > 0)
+		omit(pc, "%zu parts over the cap of %zu decoded bytes were "
+		    "not decoded", c->undecoded, c->decoded);
+	if (c->note.len > 0 && (pc->m->omitted = dbuf_take(&c->note,
+	    NULL)) == NULL)
+		pc->oom = 1;
+	dbuf_free(&c->note);
+}
+
+/*
+ * Parse the first @scan->len bytes of the @len at @stream's start (all
+ * of them without @scan).
+ */
 static int
-parse_stream(GMimeStream *stream, const void *raw, size_t rawlen,
-    bool truncated, const struct msg_opts *opts, struct msg **msg_r,
-    const char **error_r)
+parse_stream(GMimeStream *stream, const struct mimescan_result *scan,
+    size_t len, bool truncated, const struct msg_opts *opts,
+    struct msg **msg_r, const char **error_r)
 {
 	static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
 	struct parse_ctx pc = { 0 };
@@ -720,6 +863,7 @@ parse_stream(GMimeStream *stream, const void *raw, size_t rawlen,
 	}
 	pc.m = m;
 	pc.opts = opts;
+	caps_init(&pc.caps, opts);
 	m->truncated = truncated;
 	if (truncated)
 		problem(&pc, "message over the size cap; attachments dropped");
@@ -745,6 +889,7 @@ parse_stream(GMimeStream *stream, const void *raw, size_t rawlen,
 	}
 	g_object_unref(parser);
 	g_mime_parser_options_free(popts);
+	omitted_note(&pc, scan, len);
 	if (m->subject == NULL && !pc.oom)
 		m->subject = strdup("");
 	if (m->text == NULL && !pc.oom)
@@ -762,6 +907,7 @@ int
 msg_parse(const void *raw, size_t len, const struct msg_opts *opts,
     struct msg **msg_r, const char **error_r)
 {
+	struct mimescan_result scan;
 	GMimeStream *stream;
 	GByteArray *ba;
 	bool truncated = false;
@@ -772,16 +918,21 @@ msg_parse(const void *raw, size_t len, const struct msg_opts *opts,
 		len = opts->max_size;
 		truncated = true;
 	}
+	/* GMime builds the whole tree at once: give it only what fits. */
+	mimescan(raw, len, opts != NULL && opts->max_parts ? opts->max_parts :
+	    MSG_MAX_PARTS, opts != NULL && opts->max_depth ? opts->max_depth :
+	    MSG_MAX_DEPTH, &scan);
 	/*
 	 * Let GMime read the caller's buffer where it is: a byte array that
 	 * borrows it, and a stream that does not own the array. (A stream
 	 * made with g_mime_stream_mem_new_with_buffer() copies the message,
 	 * and, not being its owner, would never free the copy.)
 	 */
-	ba = g_byte_array_new_take((guint8 *)(uintptr_t)raw, len);
+	ba = g_byte_array_new_take((guint8 *)(uintptr_t)raw, scan.len);
 	stream = g_mime_stream_mem_new_with_byte_array(ba);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
-	rc = parse_stream(stream, raw, len, truncated, opts, msg_r, error_r);
+	rc = parse_stream(stream, &scan, len, truncated, opts, msg_r,
+	    error_r);
 	g_object_unref(stream);
 	g_byte_array_free(ba, FALSE);	/* the wrapper only */
 	return rc;
@@ -862,6 +1013,7 @@ msg_free(struct msg *m)
 		free(m->att[i].data);
 	}
 	free(m->att);
+	free(m->omitted);
 	for (size_t i = 0; i < m->nproblems; i++)
 		free(m->problems[i]);
 	free(m->problems);
@@ -916,7 +1068,7 @@ addrs_json(const struct msg_addr *a, size_t n)
 json_t *
 msg_to_json(const struct msg *m)
 {
-	json_t *refs = json_array(), *atts = json_array(), *date;
+	json_t *refs = json_array(), *atts = json_array(), *date, *j;
 	char stamp[32];
 
 	if (refs == NULL || atts == NULL)
@@ -938,7 +1090,7 @@ msg_to_json(const struct msg *m)
 		date = json_string(stamp);
 	} else
 		date = json_null();
-	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
+	j = json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
 	    "s:o, s:o, s:s, s:s, s:o, s:b}",
 	    "message_id", json_str_or_null(m->message_id),
 	    "in_reply_to", json_str_or_null(m->in_reply_to),
@@ -957,6 +1109,10 @@ msg_to_json(const struct msg *m)
 	    m->text_source == MSG_TEXT_HTML ? "html" : "none",
 	    "attachments", atts,
 	    "truncated", m->truncated);
+	/* Only a capped message says what was left out. */
+	if (j != NULL && m->omitted != NULL)
+		json_object_set_new(j, "omitted", json_string(m->omitted));
+	return j;
 fail:
 	json_decref(refs);
 	json_decref(atts);

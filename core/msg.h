@@ -60,6 +60,10 @@ struct msg {
 	struct msg_attachment *att;
 	size_t natt;
 	bool truncated;		/* over the size cap: no attachments */
+	/* What a cap of msg_opts left out, for the activity and the log
+	 * ("MIME parts after the 1000th were not parsed; ..."), or NULL
+	 * when nothing was. */
+	char *omitted;
 	char **problems;	/* what could not be decoded, for the log */
 	size_t nproblems;
 };
@@ -69,7 +73,28 @@ struct msg_opts {
 				   to the cap, without attachments, and
 				   marked truncated. */
 	size_t max_headers;	/* 0: 1000 */
+	/*
+	 * The caps that bound what one message costs (0: the default in
+	 * brackets). GMime is given only the bytes before the first part
+	 * past max_parts or nested deeper than max_depth (mimescan.h); the
+	 * rest of the message is left out. Attachments past max_attachments,
+	 * or past max_attachment_bytes in all, are not kept, and no part is
+	 * decoded once max_decoded bytes were (text and attachments; a part
+	 * counts its encoded size before it is decoded). What was left out
+	 * is said in msg->omitted.
+	 */
+	size_t max_parts;		/* [MSG_MAX_PARTS] */
+	unsigned max_depth;		/* [MSG_MAX_DEPTH] */
+	size_t max_attachments;		/* [MSG_MAX_ATTACHMENTS] */
+	size_t max_attachment_bytes;	/* [MSG_MAX_ATTACHMENT_BYTES] */
+	size_t max_decoded;		/* [MSG_MAX_DECODED] */
 };
+
+#define MSG_MAX_PARTS		1000
+#define MSG_MAX_DEPTH		20
+#define MSG_MAX_ATTACHMENTS	100
+#define MSG_MAX_ATTACHMENT_BYTES	((size_t)32 << 20)
+#define MSG_MAX_DECODED		((size_t)64 << 20)
 
 /**
  * msg_init - initialise the MIME library once per process, before any
@@ -80,7 +105,7 @@ void msg_init(void);
 /**
  * msg_parse - parse a message held in memory.
  * @param[in]  raw, len  the message as received (headers and body).
- * @param[in]  opts      caps; NULL for none.
+ * @param[in]  opts      caps; NULL for the defaults (and no size cap).
  * @param[out] msg_r     the model, freed with msg_free().
  * @param[out] error_r   on failure, why.
  * @return 0, or ENOMEM.

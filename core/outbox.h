@@ -107,6 +107,9 @@ struct outbox_delivery {
 	char activity_id[80];
 	char case_id[80];
 	uint64_t gen;			/* bumped each time it is re-armed */
+	unsigned crashes;		/* workers that died making it alone */
+	bool suspect;			/* in a batch during which the worker
+					   died: made alone next time */
 };
 
 /* --- lifecycle -------------------------------------------------------- */
@@ -344,6 +347,47 @@ struct outbox_attempt {
 int outbox_record(struct outbox *ob, struct store_txn *t,
     const struct outbox_attempt *a, struct outbox_delivery *d_r,
     const char **error_r);
+
+/**
+ * outbox_started - before a worker calls any plugin for a batch, mark
+ * the @n deliveries @d it is about to make as started, in the write
+ * transaction @t, which the caller commits before the first call; with
+ * @n 0, clear the mark (in the transaction that records the batch's
+ * outcomes). A mark that survives tells the next worker that the last
+ * one died during that batch: see outbox_crashed().
+ * @return 0, ENOMEM, DV_EFULL or DV_ESTORE.
+ */
+int outbox_started(struct outbox *ob, struct store_txn *t,
+    const struct outbox_delivery *d, size_t n, int64_t now,
+    const char **error_r);
+
+/* What outbox_crashed() does with the deliveries a dead worker left. */
+struct outbox_crash {
+	int64_t now;
+	const struct retry_policy *policy;	/* the backoff, max_attempts */
+	unsigned limit;			/* DeliveryCrashLimit */
+	double jitter;			/* retry_jitter() */
+};
+
+/**
+ * outbox_crashed - when a worker starts, in a write transaction: the
+ * deliveries the last worker marked started (outbox_started()) and did
+ * not record, so it died making them. One delivery made alone is the
+ * one that killed it: that counts as a failed attempt and a crash, and
+ * it is due again at once (the supervisor's restart backoff paces a
+ * crash loop; dead once the attempts reach the policy's max_attempts);
+ * at @c->limit crashes it is dead with
+ * "the worker died N times delivering it". Of several, none can be
+ * blamed: each becomes a suspect, which the worker makes alone (and so
+ * finds the one). A delivery re-armed or recorded since is left alone.
+ * The mark is removed.
+ * @param[out] d_r  the deliveries' new states (room for @max).
+ * @param[out] n_r  how many; 0 if no worker died.
+ * @return 0, DV_EFULL or DV_ESTORE.
+ */
+int outbox_crashed(struct outbox *ob, struct store_txn *t,
+    const struct outbox_crash *c, struct outbox_delivery *d_r, size_t max,
+    size_t *n_r, const char **error_r);
 
 /* --- operators and retention ---------------------------------------- */
 

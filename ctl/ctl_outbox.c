@@ -81,7 +81,7 @@ args(int argc, char **argv, bool want_id, bool allow_json, bool *json,
 static json_t *
 delivery_json(const struct outbox_delivery *d)
 {
-	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
 	    "plugin", d->plugin, "state", outbox_state_name(d->state),
 	    "attempts", (json_int_t)d->attempts,
 	    "next_attempt", (json_int_t)(d->state == OUTBOX_PENDING ?
@@ -91,6 +91,11 @@ delivery_json(const struct outbox_delivery *d)
 	    "activity_id", d->activity_id[0] ? json_string(d->activity_id) :
 	    json_null(),
 	    "case_id", d->case_id[0] ? json_string(d->case_id) : json_null());
+
+	/* Workers that died making it alone (DeliveryCrashLimit). */
+	if (j != NULL && d->crashes > 0)
+		json_object_set_new(j, "crashes", json_integer(d->crashes));
+	return j;
 }
 
 /*
@@ -303,6 +308,9 @@ show_delivery(const struct outbox_delivery *d)
 	printf("delivery:    %s %s, %u attempt%s", d->plugin,
 	    outbox_state_name(d->state), d->attempts,
 	    d->attempts == 1 ? "" : "s");
+	if (d->crashes > 0)
+		printf(" (the worker died %u time%s in it)", d->crashes,
+		    d->crashes == 1 ? "" : "s");
 	if (d->state == OUTBOX_PENDING) {
 		ctl_time(d->next_at, when, sizeof(when));
 		printf(", next at %s", when);

@@ -430,6 +430,14 @@ struct dvp_message {
 	size_t nattachments;
 	int truncated;		/* over the size cap: no attachments */
 	const char *headers;	/* the raw header block */
+	/*
+	 * (2.1) What the host's parsing caps left out of this view (MIME
+	 * parts past MaxMessageParts or MaxMessageDepth, attachments past
+	 * MaxAttachments or MaxAttachmentBytes, parts past MaxDecodedBytes),
+	 * as one line of text for people, or NULL when nothing was. Check
+	 * DVP_HAS(struct dvp_message, m, omitted) first.
+	 */
+	const char *omitted;
 };
 
 enum dvp_correlation {

@@ -193,6 +193,15 @@ int ob_table_deliveries(struct store_txn *t, uint64_t id,
 int ob_table_record(struct store_txn *t, const struct outbox_attempt *a,
     struct outbox_delivery *d_r, const char **error_r);
 
+/** ob_table_started - outbox_started(): the in-flight mark in meta. */
+int ob_table_started(struct store_txn *t, const struct outbox_delivery *d,
+    size_t n, int64_t now, const char **error_r);
+
+/** ob_table_crashed - outbox_crashed(). */
+int ob_table_crashed(struct store_txn *t, const struct outbox_crash *c,
+    struct outbox_delivery *d_r, size_t max, size_t *n_r,
+    const char **error_r);
+
 /**
  * ob_table_retry - make every dead or pending delivery of @id (or of one
  * @plugin, if not NULL) due at @now again, with its attempts reset.

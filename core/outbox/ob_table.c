@@ -183,6 +183,13 @@ del_encode(const struct outbox_delivery *d, char **out)
 
 	if (o == NULL)
 		return ENOMEM;
+	/* Only when set: the records of every other delivery stay as they
+	 * were, and older code reads these (it ignores keys it does not
+	 * know). */
+	if (d->crashes > 0)
+		json_object_set_new(o, "crashes", json_integer(d->crashes));
+	if (d->suspect)
+		json_object_set_new(o, "suspect", json_true());
 	*out = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return *out != NULL ? 0 : ENOMEM;
@@ -194,8 +201,8 @@ del_decode(const MDB_val *k, const MDB_val *v, struct outbox_delivery *d)
 	json_t *o;
 	json_error_t je;
 	const char *err = "", *act = "", *cas = "";
-	json_int_t attempts = 0, next = 0, upd = 0, gen = 0;
-	int state = 0;
+	json_int_t attempts = 0, next = 0, upd = 0, gen = 0, crashes = 0;
+	int state = 0, suspect = 0;
 
 	memset(d, 0, sizeof(*d));
 	if (k->mv_size <= 8 || k->mv_size > 8 + PLUGIN_MAX)
@@ -205,10 +212,11 @@ del_decode(const MDB_val *k, const MDB_val *v, struct outbox_delivery *d)
 	d->plugin[k->mv_size - 8] = '\0';
 	if ((o = json_loadb(v->mv_data, v->mv_size, 0, &je)) == NULL)
 		return DV_ECORRUPT;
-	if (json_unpack(o, "{s:i, s:I, s:I, s:I, s?s, s?s, s?s, s?I}", "state",
-	    &state, "attempts", &attempts, "next_at", &next, "updated", &upd,
-	    "error", &err, "activity_id", &act, "case_id", &cas,
-	    "gen", &gen) != 0) {
+	if (json_unpack(o, "{s:i, s:I, s:I, s:I, s?s, s?s, s?s, s?I, s?I, s?b}",
+	    "state", &state, "attempts", &attempts, "next_at", &next,
+	    "updated", &upd, "error", &err, "activity_id", &act,
+	    "case_id", &cas, "gen", &gen, "crashes", &crashes,
+	    "suspect", &suspect) != 0) {
 		json_decref(o);
 		return DV_ECORRUPT;
 	}
@@ -217,6 +225,8 @@ del_decode(const MDB_val *k, const MDB_val *v, struct outbox_delivery *d)
 	d->next_at = next;
 	d->updated = upd;
 	d->gen = (uint64_t)gen;
+	d->crashes = crashes > 0 ? (unsigned)crashes : 0;
+	d->suspect = suspect != 0;
 	snprintf(d->last_error, sizeof(d->last_error), "%s", err);
 	snprintf(d->activity_id, sizeof(d->activity_id), "%s", act);
 	snprintf(d->case_id, sizeof(d->case_id), "%s", cas);
@@ -1110,8 +1120,10 @@ apply_outcome(struct outbox_delivery *d, const struct outbox_attempt *a)
 	const char *error = a->error != NULL ? a->error : "";
 	int64_t delay;
 
-	if (a->result != OUTBOX_HELD)
+	if (a->result != OUTBOX_HELD) {
 		d->attempts++;
+		d->suspect = false;	/* it was made, and did not kill */
+	}
 	d->updated = a->now;
 	snprintf(d->last_error, sizeof(d->last_error), "%s", error);
 	switch (a->result) {
@@ -1177,6 +1189,143 @@ ob_table_record(struct store_txn *t, const struct outbox_attempt *a,
 	if (d_r != NULL)
 		*d_r = d;
 	return 0;
+}
+
+/* --- the in-flight mark: a worker that died during a batch ------------- */
+
+#define INFLIGHT_KEY	"queue/inflight"
+#define INFLIGHT_MAX	64	/* deliveries in one mark; a batch is 32 */
+
+int
+ob_table_started(struct store_txn *t, const struct outbox_delivery *d,
+    size_t n, int64_t now, const char **error_r)
+{
+	MDB_val k = { sizeof(INFLIGHT_KEY) - 1, (void *)INFLIGHT_KEY }, v;
+	json_t *o, *arr;
+	char *enc;
+	int rc;
+
+	if (n == 0) {
+		rc = mdb_del(t->txn, t->store->meta, &k, NULL);
+		return rc != 0 && rc != MDB_NOTFOUND ?
+		    store_mdb_fail(rc, "outbox", error_r) : 0;
+	}
+	if ((o = json_pack("{s:I, s:[]}", "started", (json_int_t)now,
+	    "deliveries")) == NULL)
+		goto nomem;
+	arr = json_object_get(o, "deliveries");
+	for (size_t i = 0; i < n && i < INFLIGHT_MAX; i++)
+		if (json_array_append_new(arr, json_pack("[I, s, I]",
+		    (json_int_t)d[i].id, d[i].plugin, (json_int_t)d[i].gen))
+		    != 0) {
+			json_decref(o);
+			goto nomem;
+		}
+	enc = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (enc == NULL)
+		goto nomem;
+	v.mv_size = strlen(enc);
+	v.mv_data = enc;
+	rc = mdb_put(t->txn, t->store->meta, &k, &v, 0);
+	free(enc);
+	return rc != 0 ? store_mdb_fail(rc, "outbox", error_r) : 0;
+nomem:
+	*error_r = dv_error_set("out of memory");
+	return ENOMEM;
+}
+
+/* The delivery that killed the worker when it was made alone. */
+static void
+crash_outcome(struct outbox_delivery *d, const struct outbox_crash *c)
+{
+	d->attempts++;
+	d->crashes++;
+	d->suspect = false;
+	d->updated = c->now;
+	if (d->crashes >= c->limit) {
+		d->state = OUTBOX_DEAD;
+		snprintf(d->last_error, sizeof(d->last_error), "the worker "
+		    "died %u times delivering it", d->crashes);
+		return;
+	}
+	if (retry_next(c->policy, d->attempts, 0, c->jitter) == RETRY_GIVE_UP) {
+		d->state = OUTBOX_DEAD;
+		snprintf(d->last_error, sizeof(d->last_error), "gave up after "
+		    "%u attempts: the worker died delivering it", d->attempts);
+		return;
+	}
+	/* Due at once: the supervisor's restart backoff paces a crash loop,
+	 * and the limit ends it. */
+	d->next_at = c->now;
+	snprintf(d->last_error, sizeof(d->last_error), "the worker died "
+	    "delivering it (%u of %u)", d->crashes, c->limit);
+}
+
+/* One delivery of a dead worker's mark: blamed, or a suspect. */
+static int
+crashed_one(struct store_txn *t, json_t *e, bool alone,
+    const struct outbox_crash *c, struct outbox_delivery *d,
+    const char **error_r)
+{
+	json_int_t id = 0, gen = 0;
+	const char *plugin = NULL;
+	int rc;
+
+	if (json_unpack(e, "[I, s, I]", &id, &plugin, &gen) != 0)
+		return DV_ENOTFOUND;
+	if ((rc = ob_table_delivery_get(t, (uint64_t)id, plugin, d,
+	    error_r)) != 0)
+		return rc;
+	/* Recorded, or re-armed by a copy, since: not this worker's. */
+	if (d->state != OUTBOX_PENDING || d->gen != (uint64_t)gen)
+		return DV_ENOTFOUND;
+	if (!alone) {
+		d->suspect = true;
+		return del_put(t, d, error_r);
+	}
+	if ((rc = due_set(t, d->next_at, d->id, d->plugin, false,
+	    error_r)) != 0)
+		return rc;
+	crash_outcome(d, c);
+	if ((rc = del_put(t, d, error_r)) != 0)
+		return rc;
+	return d->state == OUTBOX_PENDING ? due_set(t, d->next_at, d->id,
+	    d->plugin, true, error_r) : 0;
+}
+
+int
+ob_table_crashed(struct store_txn *t, const struct outbox_crash *c,
+    struct outbox_delivery *d_r, size_t max, size_t *n_r,
+    const char **error_r)
+{
+	MDB_val k = { sizeof(INFLIGHT_KEY) - 1, (void *)INFLIGHT_KEY }, v;
+	json_t *o, *arr;
+	size_t n;
+	int rc;
+
+	*n_r = 0;
+	if ((rc = mdb_get(t->txn, t->store->meta, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	/* A damaged mark blames nothing; it is removed all the same. */
+	o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+	arr = json_object_get(o, "deliveries");
+	n = json_array_size(arr);
+	for (size_t i = 0; i < n && *n_r < max; i++) {
+		rc = crashed_one(t, json_array_get(arr, i), n == 1, c,
+		    &d_r[*n_r], error_r);
+		if (rc == 0)
+			(*n_r)++;
+		else if (rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
+			break;
+		rc = 0;
+	}
+	json_decref(o);
+	if (rc == 0)
+		rc = ob_table_started(t, NULL, 0, c->now, error_r);
+	return rc;
 }
 
 /* Visit every delivery of one message. */
@@ -1246,6 +1395,7 @@ retry_one(void *arg, struct outbox_delivery *d)
 		return 0;
 	if (d->state == OUTBOX_DONE)
 		return 0;
+	d->crashes = 0;		/* the operator's word: a fresh start */
 	return rearm_one(arg, d);
 }
 

@@ -258,6 +258,24 @@ outbox_record(struct outbox *ob, struct store_txn *t,
 }
 
 int
+outbox_started(struct outbox *ob, struct store_txn *t,
+    const struct outbox_delivery *d, size_t n, int64_t now,
+    const char **error_r)
+{
+	(void)ob;
+	return ob_table_started(t, d, n, now, error_r);
+}
+
+int
+outbox_crashed(struct outbox *ob, struct store_txn *t,
+    const struct outbox_crash *c, struct outbox_delivery *d_r, size_t max,
+    size_t *n_r, const char **error_r)
+{
+	(void)ob;
+	return ob_table_crashed(t, c, d_r, max, n_r, error_r);
+}
+
+int
 outbox_retry(struct outbox *ob, struct store_txn *t, uint64_t id,
     const char *plugin, int64_t now, const char **error_r)
 {

@@ -693,6 +693,9 @@ activity_show(const struct dvp_host *h, int argc, char **argv)
 	printf("folder:      %s\ncorrelation: %s\ncase:        %s\n",
 	    str(a, "folder"), str(a, "correlation"), str(a, "case"));
 	auth_print(a);
+	/* What the caps left out of a hostile or huge message. */
+	if (json_string_value(json_object_get(a, "omitted")) != NULL)
+		printf("omitted:     %s\n", str(a, "omitted"));
 	printf("\n%s\n", str(a, "text"));
 	json_decref(a);
 	return DVP_CMD_OK;

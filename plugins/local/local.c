@@ -39,6 +39,9 @@
 #define TEXT_MAX	(256 * 1024)	/* activity text kept, bytes */
 #define TITLE_MAX	200		/* Dataverse's incident title */
 #define HEADERS_MAX	(64 * 1024)	/* header block kept, bytes */
+/* An activity record, encoded, at most: the store's 1 MiB value limit,
+ * less room for what the case link adds after the fit. */
+#define ACTIVITY_MAX	((1024 - 8) * 1024)
 
 static const char *const config_keys[] = {
 	"SubmissionURL", "AutoReplyFrom", "AutoReplyLimit", "AutoReplyWindow",
@@ -464,8 +467,83 @@ build_activity(struct job *j)
 		/* Dataverse's internetmessageheaders. */
 		json_object_set_new(a, "headers",
 		    jtext(m->headers, HEADERS_MAX, NULL));
+		if (DVP_HAS(struct dvp_message, m, omitted) &&
+		    m->omitted != NULL)
+			json_object_set_new(a, "omitted",
+			    json_string(m->omitted));
 	}
 	return a;
+}
+
+/* Append @what to the activity's "omitted" note. */
+static void
+note_omitted(json_t *a, const char *what)
+{
+	const char *old = json_string_value(json_object_get(a, "omitted"));
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "%s%s%s", old != NULL ? old : "",
+	    old != NULL ? "; " : "", what);
+	json_object_set_new(a, "omitted", json_string(buf));
+}
+
+/* The encoded size of @a, or SIZE_MAX if it cannot be encoded. */
+static size_t
+encoded_len(const json_t *a)
+{
+	char *s = json_dumps(a, JSON_COMPACT);
+	size_t n = s != NULL ? strlen(s) : SIZE_MAX;
+
+	free(s);
+	return n;
+}
+
+/*
+ * A record must fit in one store value (1 MiB): a message's JSON can
+ * be larger (escapes make text up to six times longer, and each listed
+ * attachment costs its metadata). Halve the attachment list, then the
+ * text, then the headers, until it fits, and say so in "omitted".
+ */
+static void
+fit_activity(json_t *a)
+{
+	json_t *att = json_object_get(a, "attachments");
+	size_t natt = json_array_size(att), kept = natt;
+	bool text_cut = false, headers_cut = false;
+	char what[160];
+
+	for (int round = 0; round < 64 && encoded_len(a) > ACTIVITY_MAX;
+	    round++) {
+		const char *t = json_string_value(json_object_get(a, "text"));
+		const char *h = json_string_value(json_object_get(a,
+		    "headers"));
+
+		if (kept > 0) {
+			kept /= 2;
+			while (json_array_size(att) > kept)
+				json_array_remove(att, json_array_size(att) - 1);
+		} else if (t != NULL && strlen(t) > 1024) {
+			json_object_set_new(a, "text", jtext(t, strlen(t) / 2,
+			    NULL));
+			text_cut = true;
+		} else if (h != NULL && strlen(h) > 1024) {
+			json_object_set_new(a, "headers", jtext(h,
+			    strlen(h) / 2, NULL));
+			headers_cut = true;
+		} else
+			break;
+	}
+	if (kept < natt) {
+		snprintf(what, sizeof(what), "only %zu of %zu attachments are "
+		    "listed, to fit the store", kept, natt);
+		note_omitted(a, what);
+	}
+	if (text_cut) {
+		json_object_set_new(a, "text_truncated", json_true());
+		note_omitted(a, "the text was cut to fit the store");
+	}
+	if (headers_cut)
+		note_omitted(a, "the headers were cut to fit the store");
 }
 
 static void
@@ -542,6 +620,7 @@ local_deliver(void *state, const struct dvp_message *m,
 		}
 		snprintf(r->case_id, sizeof(r->case_id), "%s", j.case_id);
 	}
+	fit_activity(j.act);
 	if (lstore_put_id(j.l->h, LS_ACTIVITY, m->id, j.act) != 0) {
 		fail(&j, DVP_TRANSIENT, "cannot store activity %s", m->id);
 		goto out;

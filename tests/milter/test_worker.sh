@@ -135,11 +135,13 @@ check "the killed delivery was still pending" wait_state crash@ext.example "pend
 for _ in $(seq 1 50); do w2=$(worker_pid); [ -n "$w2" ] && [ "$w2" != "$w1" ] && break; sleep 0.1; done
 check "the daemon restarted the worker" test -n "$w2" -a "$w2" != "$w1"
 check_match "the crash and the restart are logged" "outbox worker $w1 killed by signal 9" "$(cat "$DV_LOG")"
-check "after the restart the delivery completes" wait_state crash@ext.example "done 1"
+check "after the restart the delivery completes, the crash counted as an attempt" wait_state crash@ext.example "done 2"
+check_match "the new worker blamed the delivery it died in" "outbox [0-9]+: webhook: the worker died delivering it \\(1 of 3\\)" "$(cat "$DV_LOG")"
 sleep 0.3	# hookd saves requests every 100 ms
 crash_key=$(printf '%016x' "$(ctl queue list --json | jq -r '.[] | select(.message_id == "crash@ext.example") | .id')")
-check_eq "the delivery was made twice under one idempotency key, no more" "2" \
-    "$(grep -il "^Idempotency-Key: $crash_key" "$DV_TMP/req"/*.headers | wc -l)"
+n_req=$(grep -il "^Idempotency-Key: $crash_key" "$DV_TMP/req"/*.headers | wc -l)
+echo "# worker killed mid-delivery: $n_req requests under one idempotency key, state $(state_of crash@ext.example)"
+check_eq "the delivery was made twice under one idempotency key, no more" "2" "$n_req"
 check_eq "the outbox holds each message once" "9" "$(ctl queue list --json | jq length)"
 
 # A configuration broken since the daemon read it: the restarted worker

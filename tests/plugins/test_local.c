@@ -577,11 +577,14 @@ wait_retry_delay(void)
 static void
 a_refused_acknowledgement_is_retried_later_and_sent_once(void **state)
 {
+	struct timespec t0, t1;
 	json_t *c;
 	uint64_t id;
+	int to_ann = 0;
 
 	(void)state;
 	set_reject(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	id = track("ann@ext.example", "g1@ext.example", "Help", NULL, NULL);
 	c = case_of(id);
 	assert_string_equal(jget(c, "status"), "active");
@@ -589,13 +592,22 @@ a_refused_acknowledgement_is_retried_later_and_sent_once(void **state)
 	    "failed"));
 	json_decref(c);
 	set_reject(0);
-	/* Not due yet: another delivery does not send it. */
+	/* Not due yet: another delivery does not send it. (Unless this
+	 * machine is so loaded that the second delay passed meanwhile.) */
 	(void)track("bob@ext.example", "g2@ext.example", "Other", NULL, NULL);
-	assert_int_equal(smtpsink_count(&F.sink), 1);	/* bob's own */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (t1.tv_sec - t0.tv_sec < 1)
+		assert_int_equal(smtpsink_count(&F.sink), 1);	/* bob's */
+	else
+		print_message("# slow machine: the retry was due at bob's "
+		    "delivery already\n");
 	wait_retry_delay();
 	(void)track("cy@ext.example", "g3@ext.example", "Third", NULL, NULL);
-	assert_int_equal(smtpsink_count(&F.sink), 3);	/* ann's, then cy's */
-	assert_string_equal(F.sink.msgs[1].rcpt, "<ann@ext.example>");
+	/* bob's, ann's and cy's, ann's exactly once. */
+	assert_int_equal(smtpsink_count(&F.sink), 3);
+	for (size_t i = 0; i < 3; i++)
+		to_ann += strcmp(F.sink.msgs[i].rcpt, "<ann@ext.example>") == 0;
+	assert_int_equal(to_ann, 1);
 	c = case_of(id);
 	assert_string_equal(jget(c, "auto_reply"), "sent (try 2)");
 	json_decref(c);
@@ -805,17 +817,25 @@ static void
 a_failed_acknowledgement_is_retried_once_an_interrupted_one_never(
     void **state)
 {
+	struct timespec t0, t1;
 	json_t *c;
 
 	(void)state;
 	set_reject(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deliver_raw("00000000000000b1", true);
 	set_reject(0);
 	deliver_raw("00000000000000b1", false);
-	assert_int_equal(smtpsink_count(&F.sink), 0);
-	c = case_of(0xb1);
-	assert_int_equal(strncmp(jget(c, "auto_reply"), "pending: ", 9), 0);
-	json_decref(c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* Not due yet, unless a loaded machine took its delay already. */
+	if (t1.tv_sec - t0.tv_sec < 1) {
+		assert_int_equal(smtpsink_count(&F.sink), 0);
+		c = case_of(0xb1);
+		assert_int_equal(strncmp(jget(c, "auto_reply"), "pending: ",
+		    9), 0);
+		json_decref(c);
+	} else
+		print_message("# slow machine: the retry came due already\n");
 	wait_retry_delay();
 	health();
 	assert_int_equal(smtpsink_count(&F.sink), 1);
@@ -1172,6 +1192,101 @@ authenticated_policy_wants_a_pass_and_any_lets_everyone_in(void **state)
 	expect_join(id, "CAS-01001", true, "policy any");
 }
 
+/* Queue @raw as one message, run the worker until nothing is due, and
+ * return its delivery. */
+static uint64_t
+track_raw(const char *raw, size_t len, const char *msgid,
+    struct outbox_delivery *d)
+{
+	struct outbox_item it = { .received = (int64_t)time(NULL),
+	    .raw = raw, .raw_len = len, .envelope_from = "poison@ext.example",
+	    .message_id = msgid, .decision = QUEUE_DEC };
+	struct store_txn *t;
+	const char *err;
+	uint64_t id;
+	int64_t next;
+	size_t n;
+	int did;
+
+	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
+	assert_int_equal(outbox_put(F.o.outbox, t, &it, &id, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	do {
+		assert_int_equal(deliver_next(F.st, F.ps, &F.o,
+		    (int64_t)time(NULL) + 1, &did, &next, &err), 0);
+	} while (did);
+	assert_int_equal(store_txn_begin(F.st, false, &t, &err), 0);
+	assert_int_equal(outbox_deliveries(F.o.outbox, t, id, d, 1, &n, &err),
+	    0);
+	store_txn_abort(t);
+	assert_int_equal(n, 1);
+	return id;
+}
+
+/* The attack of issue 12: a message of @n empty MIME parts. */
+static char *
+empty_parts(size_t n, const char *msgid, size_t *len_r)
+{
+	size_t cap = 512 + n * 7, len;
+	char *raw = malloc(cap);
+
+	assert_non_null(raw);
+	len = (size_t)snprintf(raw, cap, "From: poison@ext.example\r\n"
+	    "Subject: parts\r\nMessage-ID: <%s>\r\nContent-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nhello\r\n",
+	    msgid);
+	for (size_t i = 0; i < n; i++, len += 7)
+		memcpy(raw + len, "--b\r\n\r\n", 7);
+	len += (size_t)snprintf(raw + len, cap - len, "--b--\r\n");
+	*len_r = len;
+	return raw;
+}
+
+/*
+ * A message over the parse caps is an activity at the first attempt,
+ * with what fits and a note of what was left out; one whose activity
+ * would pass the store's 1 MiB value limit (here: caps raised so that
+ * 20,000 attachments reach the plugin) is cut to fit, and says so.
+ */
+static void
+a_poison_message_becomes_an_activity_that_fits_the_store(void **state)
+{
+	struct outbox_delivery d;
+	size_t len;
+	char *raw = empty_parts(100000, "poison1@ext.example", &len);
+	uint64_t id;
+	json_t *a;
+
+	(void)state;
+	id = track_raw(raw, len, "poison1@ext.example", &d);
+	free(raw);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	assert_int_equal(d.attempts, 1);
+	a = activity(id);
+	assert_non_null(a);
+	assert_string_equal(jget(a, "text"), "hello");
+	assert_non_null(strstr(jget(a, "omitted"), "too many MIME parts"));
+	assert_int_equal(json_array_size(json_object_get(a, "attachments")),
+	    MSG_MAX_ATTACHMENTS);
+	json_decref(a);
+
+	F.o.parse = (struct msg_opts){ .max_parts = 30000,
+	    .max_attachments = 30000 };
+	raw = empty_parts(20000, "poison2@ext.example", &len);
+	id = track_raw(raw, len, "poison2@ext.example", &d);
+	free(raw);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	assert_int_equal(d.attempts, 1);
+	a = activity(id);
+	assert_non_null(a);
+	assert_non_null(strstr(jget(a, "omitted"), "attachments are listed, "
+	    "to fit the store"));
+	assert_true(json_array_size(json_object_get(a, "attachments")) <
+	    20000);
+	assert_true(json_array_size(json_object_get(a, "attachments")) > 0);
+	json_decref(a);
+}
+
 int
 main(void)
 {
@@ -1195,6 +1310,9 @@ main(void)
 		    an_old_store_gets_its_index_rebuilt_at_init,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(case_ids_are_time_ordered_guids,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_poison_message_becomes_an_activity_that_fits_the_store,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    an_acknowledgement_is_not_sent_again_after_a_crash,

@@ -404,7 +404,7 @@ keys_described_once_each_with_limits_and_default(void **state)
 
 	(void)state;
 	described_keys(&kl);
-	assert_int_equal(kl.n, 42);
+	assert_int_equal(kl.n, 49);
 	for (size_t i = 0; i < kl.n; i++)
 		for (size_t j = i + 1; j < kl.n; j++)
 			if (strcasecmp(kl.name[i], kl.name[j]) == 0)
@@ -503,6 +503,13 @@ every_restart_key_change_reported(void **state)
 		{ "RetryBaseDelay 1m", "RetryBaseDelay" },
 		{ "RetryMaxDelay 2h", "RetryMaxDelay" },
 		{ "RetryMaxAttempts 5", "RetryMaxAttempts" },
+		{ "MaxMessageParts 10", "MaxMessageParts" },
+		{ "MaxMessageDepth 5", "MaxMessageDepth" },
+		{ "MaxAttachments 5", "MaxAttachments" },
+		{ "MaxAttachmentBytes 1M", "MaxAttachmentBytes" },
+		{ "MaxDecodedBytes 1M", "MaxDecodedBytes" },
+		{ "DeliveryCrashLimit 5", "DeliveryCrashLimit" },
+		{ "WorkerMemoryLimit 0", "WorkerMemoryLimit" },
 		{ "PluginHoldFirst 1m", "PluginHoldFirst" },
 		{ "PluginHoldMax 1h", "PluginHoldMax" },
 		{ "LogLevel debug", "" },

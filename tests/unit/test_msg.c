@@ -253,6 +253,176 @@ parsing_keeps_no_copy_of_the_message(void **state)
 	free(raw);
 }
 
+
+/* A multipart/mixed message: one text part, then @n empty parts. */
+static char *
+many_parts(size_t n, size_t *len_r)
+{
+	static const char head[] = "From: a@example.com\r\n"
+	    "Subject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+	    "\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
+	size_t len = sizeof(head) - 1 + n * 7 + 8;
+	char *raw = malloc(len + 1), *p;
+
+	assert_non_null(raw);
+	memcpy(raw, head, sizeof(head) - 1);
+	p = raw + sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++, p += 7)
+		memcpy(p, "--b\r\n\r\n", 7);
+	memcpy(p, "--b--\r\n", 8);
+	raw[len] = '\0';
+	*len_r = len;
+	return raw;
+}
+
+/*
+ * The attack of issue 12: 100,000 empty parts. GMime is given only the
+ * first MaxMessageParts; the text and what fits are kept, and the note
+ * says what was left out.
+ */
+static void
+parts_cap_bounds_what_gmime_sees(void **state)
+{
+	size_t len;
+	char *raw = many_parts(100000, &len);
+	struct msg_opts o = { .max_parts = 50, .max_attachments = 10 };
+	struct msg *m;
+	const char *err;
+
+	(void)state;
+	assert_int_equal(msg_parse(raw, len, &o, &m, &err), 0);
+	assert_string_equal(m->text, "hello");
+	assert_int_equal(m->natt, 10);
+	assert_non_null(m->omitted);
+	assert_non_null(strstr(m->omitted, "too many MIME parts"));
+	assert_non_null(strstr(m->omitted, "38 attachments over the caps"));
+	msg_free(m);
+	/* Within the cap: nothing is left out. */
+	free(raw);
+	raw = many_parts(8, &len);
+	assert_int_equal(msg_parse(raw, len, &o, &m, &err), 0);
+	assert_null(m->omitted);
+	assert_int_equal(m->natt, 8);
+	msg_free(m);
+	free(raw);
+}
+
+/* message/rfc822 inside message/rfc822, 10,000 levels. */
+static void
+depth_cap_cuts_nested_messages(void **state)
+{
+	static const char lvl[] = "Subject: level\r\n"
+	    "Content-Type: message/rfc822\r\n\r\n";
+	size_t n = 10000, len = 0;
+	char *raw = malloc(n * (sizeof(lvl) - 1) + 64);
+	struct msg_opts o = { .max_depth = 5 };
+	struct msg *m;
+	const char *err;
+
+	(void)state;
+	assert_non_null(raw);
+	for (size_t i = 0; i < n; i++, len += sizeof(lvl) - 1)
+		memcpy(raw + len, lvl, sizeof(lvl) - 1);
+	len += (size_t)snprintf(raw + len, 64, "Subject: in\r\n\r\nx\r\n");
+	assert_int_equal(msg_parse(raw, len, &o, &m, &err), 0);
+	assert_string_equal(m->subject, "level");
+	assert_int_equal(m->natt, 1);		/* the attached message */
+	assert_true(m->att[0].size < 6 * sizeof(lvl));
+	assert_non_null(m->omitted);
+	assert_non_null(strstr(m->omitted, "nested too deep"));
+	msg_free(m);
+	free(raw);
+}
+
+/* A multipart message with @n attachments of @size bytes each. */
+static char *
+with_attachments(size_t n, size_t size, size_t *len_r)
+{
+	size_t cap = 512 + n * (size + 128), len;
+	char *raw = malloc(cap);
+
+	assert_non_null(raw);
+	len = (size_t)snprintf(raw, cap, "Subject: a\r\nContent-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n");
+	for (size_t i = 0; i < n; i++) {
+		len += (size_t)snprintf(raw + len, cap - len, "--b\r\n"
+		    "Content-Type: application/octet-stream; name=f%zu\r\n"
+		    "\r\n", i);
+		memset(raw + len, 'a', size);
+		len += size;
+		len += (size_t)snprintf(raw + len, cap - len, "\r\n");
+	}
+	len += (size_t)snprintf(raw + len, cap - len, "--b--\r\n");
+	*len_r = len;
+	return raw;
+}
+
+static void
+attachment_and_decoding_caps_keep_what_fits(void **state)
+{
+	static const struct {
+		struct msg_opts o;
+		size_t natt;
+		const char *note;
+	} cases[] = {
+		{ { .max_attachments = 3 }, 3, "2 attachments over the caps" },
+		{ { .max_attachment_bytes = 2500 }, 2,
+		  "3 attachments over the caps" },
+		{ { .max_decoded = 2500 }, 2, "3 parts over the cap of 2500 "
+		  "decoded bytes" },
+		{ { .max_attachments = 5 }, 5, NULL },
+	};
+	size_t len;
+	char *raw = with_attachments(5, 1000, &len);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct msg *m;
+		const char *err;
+
+		assert_int_equal(msg_parse(raw, len, &cases[i].o, &m, &err), 0);
+		assert_string_equal(m->text, "text");
+		assert_int_equal(m->natt, cases[i].natt);
+		if (cases[i].note == NULL)
+			assert_null(m->omitted);
+		else if (m->omitted == NULL ||
+		    strstr(m->omitted, cases[i].note) == NULL)
+			fail_msg("case %zu: note \"%s\"", i, m->omitted ?
+			    m->omitted : "(none)");
+		msg_free(m);
+	}
+	free(raw);
+}
+
+/*
+ * libxml2's tree of a pathological page costs 40 to 70 times its size:
+ * the HTML it is given is cut at 1 MiB, and the note says so.
+ */
+static void
+html_is_cut_before_libxml2_sees_it(void **state)
+{
+	static const char head[] = "Subject: h\r\nContent-Type: text/html"
+	    "\r\n\r\n<html><body>";
+	size_t n = 400000, len = sizeof(head) - 1;
+	char *raw = malloc(len + n * 8 + 1);
+	struct msg *m;
+	const char *err;
+
+	(void)state;
+	assert_non_null(raw);
+	memcpy(raw, head, len);
+	for (size_t i = 0; i < n; i++, len += 8)
+		memcpy(raw + len, "<i>x</i>", 8);
+	assert_int_equal(msg_parse(raw, len, NULL, &m, &err), 0);
+	assert_int_equal(m->text_source, MSG_TEXT_HTML);
+	assert_true(strlen(m->text) <= (1u << 20) / 8 + 1);
+	assert_true(strlen(m->text) > (1u << 20) / 8 - 16);
+	assert_non_null(m->omitted);
+	assert_non_null(strstr(m->omitted, "the HTML text was cut at"));
+	msg_free(m);
+	free(raw);
+}
+
 int
 main(void)
 {
@@ -263,6 +433,10 @@ main(void)
 		cmocka_unit_test(garbage_and_empty_input_never_fail),
 		cmocka_unit_test(header_cap_and_lookup),
 		cmocka_unit_test(parsing_keeps_no_copy_of_the_message),
+		cmocka_unit_test(parts_cap_bounds_what_gmime_sees),
+		cmocka_unit_test(depth_cap_cuts_nested_messages),
+		cmocka_unit_test(attachment_and_decoding_caps_keep_what_fits),
+		cmocka_unit_test(html_is_cut_before_libxml2_sees_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

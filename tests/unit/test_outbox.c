@@ -272,6 +272,115 @@ an_entry_goes_from_due_to_done(void **state)
 	assert_string_equal(outbox_state_name(OUTBOX_DEAD), "dead");
 }
 
+/* The delivery of @id to @plugin as the store has it now. */
+static struct outbox_delivery
+delivery_of(struct fx *f, uint64_t id, const char *plugin)
+{
+	struct outbox_delivery d[2];
+	struct store_txn *t = begin(f, false);
+	const char *err;
+	size_t n;
+
+	assert_int_equal(outbox_deliveries(f->ob, t, id, d, 2, &n, &err), 0);
+	store_txn_abort(t);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(d[i].plugin, plugin) == 0)
+			return d[i];
+	fail_msg("no delivery of %llu to %s", (unsigned long long)id, plugin);
+	return d[0];
+}
+
+/* A worker marks @n deliveries started and dies; the next one looks. */
+static size_t
+die_during(struct fx *f, const struct outbox_delivery *d, size_t n,
+    struct outbox_delivery *after)
+{
+	const struct outbox_crash c = { .now = 2000, .policy = &pol,
+	    .limit = 3 };
+	struct store_txn *t = begin(f, true);
+	const char *err;
+	size_t got;
+
+	assert_int_equal(outbox_started(f->ob, t, d, n, 2000, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	t = begin(f, true);
+	assert_int_equal(outbox_crashed(f->ob, t, &c, after, 8, &got, &err),
+	    0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	return got;
+}
+
+/*
+ * A worker that dies during a batch leaves its mark: the deliveries of
+ * a batch become suspects (none blamed, attempts unchanged); one that
+ * kills the worker when made alone is blamed, a failed attempt each
+ * time, and dead at the crash limit; one recorded normally clears the
+ * mark, and the next worker finds nothing.
+ */
+static void
+a_delivery_that_kills_the_worker_is_found_and_dead_lettered(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_delivery due[8], after[8], d;
+	struct store_txn *t;
+	const char *err;
+	size_t n;
+
+	(void)submit(f->ob, "c1@x", "a@example.com");
+	(void)submit(f->ob, "c2@x", "a@example.com");
+	outbox_flush(f->ob);
+	t = begin(f, false);
+	assert_int_equal(outbox_due(f->ob, t, 5000, 8, due, &n, NULL, &err),
+	    0);
+	store_txn_abort(t);
+	assert_int_equal(n, 4);			/* two entries, two plugins */
+
+	assert_int_equal(die_during(f, due, 4, after), 4);
+	for (size_t i = 0; i < 4; i++) {
+		d = delivery_of(f, due[i].id, due[i].plugin);
+		assert_true(d.suspect);
+		assert_int_equal(d.attempts, 0);
+		assert_int_equal(d.crashes, 0);
+	}
+	/* Alone, the first kills it three times: dead, with the reason. */
+	for (unsigned k = 1; k <= 3; k++) {
+		assert_int_equal(die_during(f, &due[0], 1, after), 1);
+		d = delivery_of(f, due[0].id, due[0].plugin);
+		assert_false(d.suspect);
+		assert_int_equal(d.crashes, k);
+		assert_int_equal(d.attempts, k);
+		assert_int_equal(d.state, k < 3 ? OUTBOX_PENDING : OUTBOX_DEAD);
+	}
+	assert_string_equal(d.last_error,
+	    "the worker died 3 times delivering it");
+	/* The next, made alone, succeeds: recorded, the mark cleared. */
+	t = begin(f, true);
+	assert_int_equal(outbox_started(f->ob, t, &due[1], 1, 2000, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	t = begin(f, true);
+	assert_int_equal(outbox_record(f->ob, t, &(const struct outbox_attempt){
+	    .id = due[1].id, .plugin = due[1].plugin, .gen = due[1].gen,
+	    .result = OUTBOX_OK, .now = 2001, .policy = &pol }, &d, &err), 0);
+	assert_int_equal(outbox_started(f->ob, t, NULL, 0, 2001, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	d = delivery_of(f, due[1].id, due[1].plugin);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	assert_false(d.suspect);
+	t = begin(f, true);
+	assert_int_equal(outbox_crashed(f->ob, t, &(const struct outbox_crash){
+	    .now = 2002, .policy = &pol, .limit = 3 }, after, 8, &n, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	assert_int_equal(n, 0);
+	/* dvmilterctl outbox retry starts the dead one afresh. */
+	t = begin(f, true);
+	assert_int_equal(outbox_retry(f->ob, t, due[0].id, due[0].plugin, 2003,
+	    &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	d = delivery_of(f, due[0].id, due[0].plugin);
+	assert_int_equal(d.state, OUTBOX_PENDING);
+	assert_int_equal(d.crashes, 0);
+}
+
 int
 main(void)
 {
@@ -282,6 +391,7 @@ main(void)
 		T(logged_counts_what_only_the_log_holds),
 		T(a_reader_outbox_submits_straight),
 		T(an_entry_goes_from_due_to_done),
+		T(a_delivery_that_kills_the_worker_is_found_and_dead_lettered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
