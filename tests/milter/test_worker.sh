@@ -18,9 +18,9 @@ HOOKD_PID=$!
 trap 'kill $HOOKD_PID 2>/dev/null; _dv_cleanup' EXIT
 for _ in $(seq 1 50); do [ -s "$DV_TMP/port" ] && break; sleep 0.1; done
 port=$(cat "$DV_TMP/port")
-printf 'worker-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+dv_secret "$DV_TMP/secret" 'worker-test-secret-0123456789'
 dv_conf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
-    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.SecretFile $DV_TMP/secret" \
+    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret" \
     "Webhook.Timeout 10" "SpoolDirectory $DV_TMP/spool"
 ctl mailbox add support@example.com --queue >/dev/null
 ctl mailbox approve support@example.com >/dev/null
@@ -172,7 +172,7 @@ mkdir "$DV_TMP/both"
 ln -s "$top_builddir/plugins/webhook/.libs/webhook.so" "$DV_TMP/both/webhook.so"
 ln -s "$top_builddir/plugins/local/.libs/local.so" "$DV_TMP/both/local.so"
 dv_conf "PluginDir $DV_TMP/both" "Plugins webhook local" \
-    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.SecretFile $DV_TMP/secret" \
+    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret" \
     "SpoolDirectory $DV_TMP/spool"
 : > "$DV_LOG"
 dv_start || bail "dvmilter did not start with two plugins"
