@@ -356,6 +356,9 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	/* Mail's text reaches root's terminal through no other way. */
+	if (ctl_text_guard(argc > 0 && ctl_wants_json(argc, argv)) != 0)
+		return ctl_fail("out of memory");
 	if (argc == 0) {
 		usage(stderr, ctl.conf_path);
 		return CTL_USAGE;

@@ -362,17 +362,52 @@ store_dir_open(const char *dir, const char **error_r)
 	return dfd;
 }
 
+/*
+ * Give @name in @dfd to UserID by fchown() on a descriptor opened with
+ * O_NOFOLLOW; with @create, make it (root's, empty) if missing. Nothing
+ * else: an absent file without @create is no error.
+ */
+static int
+hand_over(const char *dir, int dfd, const char *name, bool create,
+    const struct mf_ids *ids, const char **error_r)
+{
+	struct stat sb;
+	int fd, rc = -1;
+
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    (create ? O_CREAT : 0), 0640);
+	if (fd < 0 && errno == ENOENT && !create)
+		return 0;
+	if (fd < 0 || fstat(fd, &sb) != 0)
+		*error_r = dv_error_set("store %s/%s: %s", dir, name,
+		    errno == ELOOP ? "a symbolic link; dvmilter never follows "
+		    "one there" : strerror(errno));
+	else if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1)
+		*error_r = dv_error_set("store %s/%s is not a regular file "
+		    "with one link", dir, name);
+	else if (sb.st_uid != ids->uid && fchown(fd, ids->uid, (gid_t)-1) != 0)
+		*error_r = dv_error_set("store %s/%s: cannot give it to %s: %s",
+		    dir, name, ids->user, strerror(errno));
+	else
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int
 mf_store_secure(const struct conf *c, const char **error_r)
 {
 	struct mf_ids ids;
 	struct stat sb;
 	size_t n = c->token_key_file == NULL ? STORE_NFILES : STORE_NFILES - 1;
+	bool give;
 	int dfd, rc;
 
 	if ((dfd = store_dir_open(c->database, error_r)) < 0)
 		return -1;
-	if (hands_over(c, &ids, error_r, &rc) && fstat(dfd, &sb) == 0) {
+	give = hands_over(c, &ids, error_r, &rc);
+	if (give && fstat(dfd, &sb) == 0) {
 		/* Root's, UserID's group may enter, no one else may write. */
 		mode_t want = (sb.st_mode & 0705) | 0750;
 
@@ -396,6 +431,14 @@ mf_store_secure(const struct conf *c, const char **error_r)
 		if (check_entry(c->database, dfd, store_files[i], &sb,
 		    error_r) != 0)
 			rc = -1;
+	/*
+	 * LMDB's files change hands now, made if new, before LMDB opens
+	 * them: closing a descriptor of lock.mdb later would drop the
+	 * fcntl() lock by which LMDB tells other processes we are alive.
+	 */
+	for (size_t i = 0; give && rc == 0 && i < 2; i++)
+		rc = hand_over(c->database, dfd, store_files[i], true, &ids,
+		    error_r);
 	close(dfd);
 	return rc;
 }
@@ -404,45 +447,13 @@ int
 mf_store_hand_over(const struct conf *c, const char **error_r)
 {
 	struct mf_ids ids;
-	struct stat sb;
-	int dfd, fd, rc;
+	int dfd, rc = 0;
 
-	if (!hands_over(c, &ids, error_r, &rc))
+	if (c->token_key_file != NULL || !hands_over(c, &ids, error_r, &rc))
 		return rc;
 	if ((dfd = store_dir_open(c->database, error_r)) < 0)
 		return -1;
-	/* Not the outbox log: the daemon opened it as root, and only root
-	 * (dvmilterctl) opens it again. */
-	for (size_t i = 0; rc == 0 && i < STORE_NFILES; i++) {
-		const char *name = store_files[i];
-
-		if (strcmp(name, OUTBOX_LOG_NAME) == 0 ||
-		    (strcmp(name, "token.key") == 0 && c->token_key_file))
-			continue;
-		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
-		if (fd < 0 && errno == ENOENT)
-			continue;
-		if (fd < 0 || fstat(fd, &sb) != 0) {
-			*error_r = dv_error_set("store %s/%s: %s", c->database,
-			    name, errno == ELOOP ? "a symbolic link; "
-			    "dvmilter never follows one there" :
-			    strerror(errno));
-			rc = -1;
-		} else if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
-			*error_r = dv_error_set("store %s/%s is not a regular "
-			    "file with one link", c->database, name);
-			rc = -1;
-		} else if (sb.st_uid != ids.uid &&
-		    fchown(fd, ids.uid, (gid_t)-1) != 0) {
-			*error_r = dv_error_set("store %s/%s: cannot give it "
-			    "to %s: %s", c->database, name, ids.user,
-			    strerror(errno));
-			rc = -1;
-		}
-		if (fd >= 0)
-			close(fd);
-	}
+	rc = hand_over(c->database, dfd, "token.key", false, &ids, error_r);
 	close(dfd);
 	return rc;
 }

@@ -222,16 +222,19 @@ int mf_check_names(const struct conf *c, const char **error_r);
  * root only, so that UserID cannot add or swap an entry; then check that
  * each file root will open there (data.mdb, lock.mdb, the outbox log,
  * token.key) is absent or a regular file with one link, never a
- * symbolic link. Run by anyone else, only the check is made.
+ * symbolic link. Then make LMDB's files if new and give them to UserID,
+ * each by fchown() on a descriptor opened with O_NOFOLLOW, before LMDB
+ * opens them (closing one of lock.mdb after would drop LMDB's lock).
+ * Run by anyone else, only the check is made.
  * @return 0, or -1 with *error_r naming the file and what to do.
  */
 int mf_store_secure(const struct conf *c, const char **error_r);
 
 /**
- * mf_store_hand_over - after the store and the key are made, as root:
- * give data.mdb, lock.mdb and token.key (in the store directory) to
- * UserID, each by fchown() on a descriptor opened with O_NOFOLLOW. Does
- * nothing when not root or when UserID is root.
+ * mf_store_hand_over - after the key is made, as root: give token.key
+ * (when it is in the store directory) to UserID by fchown() on a
+ * descriptor opened with O_NOFOLLOW. Does nothing when not root or when
+ * UserID is root.
  * @return 0, or -1 with *error_r.
  */
 int mf_store_hand_over(const struct conf *c, const char **error_r);
