@@ -54,7 +54,9 @@ struct webhook {
 	long timeout;
 	bool attachments;
 	bool insecure;		/* Webhook.AllowInsecure: http:// allowed */
-	char instance[80];	/* the store's identity, or "" */
+	/* "STORE-INSTANCE-" or "": the entry id alone repeats in a store
+	 * made again, so the Idempotency-Key starts with the store's. */
+	char idem[80];
 	CURL *curl;
 };
 
@@ -180,7 +182,7 @@ webhook_init(const struct dvp_host *host, void **state_r, char *err,
 		goto fail;
 	w->url = strdup(url);
 	if (HOST_HAS(host, store_instance))
-		snprintf(w->instance, sizeof(w->instance), "%s",
+		snprintf(w->idem, sizeof(w->idem), "%s-",
 		    host->store_instance);
 	ca = host->config(host->ctx, "CAFile");
 	if (ca != NULL)
@@ -493,9 +495,7 @@ webhook_deliver(void *state, const struct dvp_message *m,
 		return;
 	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	/* The entry id alone repeats in a store made again. */
-	snprintf(line, sizeof(line), "Idempotency-Key: %s%s%s", w->instance,
-	    w->instance[0] != '\0' ? "-" : "", m->id);
+	snprintf(line, sizeof(line), "Idempotency-Key: %s%s", w->idem, m->id);
 	hdrs = curl_slist_append(hdrs, line);
 	snprintf(line, sizeof(line), "X-Dvmilter-Id: %s", m->id);
 	hdrs = curl_slist_append(hdrs, line);
