@@ -17,7 +17,7 @@ why=$(pf_available) || skip_all "$why"
 HOOKD="$top_builddir/tests/plugins/hookd"
 
 dv_tmpdir
-mkdir "$DV_TMP/req" "$DV_TMP/spool"
+mkdir "$DV_TMP/req"; dv_spooldir "$DV_TMP/spool"
 "$HOOKD" "$DV_TMP/port" "$DV_TMP/req" 201 '{"activity_id":"act-1"}' 120 &
 HOOKD_PID=$!
 trap 'kill $HOOKD_PID 2>/dev/null; _dv_cleanup' EXIT

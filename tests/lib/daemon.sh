@@ -51,6 +51,12 @@ dv_conf() {
 	} > "$DV_CONF"
 }
 
+# dv_spooldir DIR: a SpoolDirectory the daemon, as UserID, writes in.
+dv_spooldir() {
+	mkdir -p -m 700 "$1" &&
+	    { [ "$(id -u)" -ne 0 ] || chown dvmilter "$1"; }
+}
+
 # dv_secret FILE TEXT: a secret file as UserID (the worker) reads one:
 # root's, group dvmilter's, mode 0640 (see cval_secret_open()).
 dv_secret() {

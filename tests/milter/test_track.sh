@@ -11,7 +11,7 @@ command -v miltertest >/dev/null || skip_all "miltertest is not installed"
 command -v jq >/dev/null || skip_all "jq is not installed"
 LUA="$top_srcdir/tests/milter"
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 dv_secret "$DV_TMP/secret" 'track-test-secret-0123456789'
 plugin_conf=("PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook"
     "Webhook.URL http://127.0.0.1:9/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret"
@@ -148,7 +148,7 @@ check "the daemon stops cleanly" dv_stop
 
 # A store that cannot take the message: the sender must retry.
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 dv_secret "$DV_TMP/secret" 'track-test-secret-0123456789'
 plugin_conf=("PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook"
     "Webhook.URL http://127.0.0.1:9/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret"

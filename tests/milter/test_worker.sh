@@ -12,7 +12,7 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 LUA="$top_srcdir/tests/milter"
 HOOKD="$top_builddir/tests/plugins/hookd"
 dv_tmpdir
-mkdir "$DV_TMP/req" "$DV_TMP/spool"
+mkdir "$DV_TMP/req"; dv_spooldir "$DV_TMP/spool"
 "$HOOKD" "$DV_TMP/port" "$DV_TMP/req" 201 '{"activity_id":"act-7","case_id":"CAS-01001"}' 120 &
 HOOKD_PID=$!
 trap 'kill $HOOKD_PID 2>/dev/null; _dv_cleanup' EXIT
@@ -56,7 +56,7 @@ for _ in $(seq 1 30); do [ -s "$DV_TMP/req/1.headers" ] && break; sleep 0.1; don
 body=$(cat "$DV_TMP/req/1.json" 2>/dev/null)
 check_eq "the receiver got the parsed message" "Printer on fire support@example.com ok1@ext.example" \
     "$(jq -r '.subject + " " + .mailboxes[0].address + " " + .message_id' <<<"$body")"
-check_match "the request carries an idempotency key" "Idempotency-Key: [0-9a-f]{16}" "$(cat "$DV_TMP/req/1.headers")"
+check_match "the request carries an idempotency key: the store's identity and the entry id" "Idempotency-Key: [0-9a-f]{32}-[0-9a-f]{16}" "$(cat "$DV_TMP/req/1.headers")"
 check_match "the worker logged the delivery" "outbox [0-9]+: delivered to webhook: activity=act-7 case=CAS-01001" "$(cat "$DV_LOG")"
 
 echo "503" > "$DV_TMP/req/status"; sleep 0.3
@@ -139,7 +139,7 @@ check "after the restart the delivery completes" wait_state crash@ext.example "d
 sleep 0.3	# hookd saves requests every 100 ms
 crash_key=$(printf '%016x' "$(ctl queue list --json | jq -r '.[] | select(.message_id == "crash@ext.example") | .id')")
 check_eq "the delivery was made twice under one idempotency key, no more" "2" \
-    "$(grep -il "^Idempotency-Key: $crash_key" "$DV_TMP/req"/*.headers | wc -l)"
+    "$(grep -il "^Idempotency-Key: [0-9a-f]\{32\}-$crash_key" "$DV_TMP/req"/*.headers | wc -l)"
 check_eq "the outbox holds each message once" "9" "$(ctl queue list --json | jq length)"
 
 # A configuration broken since the daemon read it: the restarted worker
