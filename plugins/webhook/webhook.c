@@ -25,7 +25,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -71,10 +70,6 @@ static const char *const webhook_keys[] = {
 	"AllowInsecure", NULL
 };
 
-/* Whether the host has member @m of struct dvp_host (it may be older). */
-#define HOST_HAS(h, m)	((h)->size >= offsetof(struct dvp_host, m) + \
-			    sizeof((h)->m) && (h)->m != NULL)
-
 static void
 errf(char *err, size_t errsz, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -99,7 +94,7 @@ read_secret(struct webhook *w, const char *path, char *err, size_t errsz)
 	const struct dvp_host *h = w->host;
 	size_t n;
 
-	if (HOST_HAS(h, config_secret)) {
+	if (DVP_HAS(struct dvp_host, h, config_secret) && h->config_secret != NULL) {
 		if (h->config_secret(h->ctx, "SecretFile", w->secret,
 		    sizeof(w->secret), &n, err, errsz) != DVP_KV_OK)
 			return -1;
@@ -181,7 +176,8 @@ webhook_init(const struct dvp_host *host, void **state_r, char *err,
 	    read_secret(w, secret, err, errsz) != 0)
 		goto fail;
 	w->url = strdup(url);
-	if (HOST_HAS(host, store_instance))
+	if (DVP_HAS(struct dvp_host, host, store_instance) &&
+	    host->store_instance != NULL)
 		snprintf(w->idem, sizeof(w->idem), "%s-",
 		    host->store_instance);
 	ca = host->config(host->ctx, "CAFile");
