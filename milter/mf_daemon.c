@@ -162,9 +162,24 @@ mf_socket_prepare(const struct conf *c, const char **error_r)
 int
 mf_socket_finish(const struct conf *c, const char **error_r)
 {
+	struct stat sb;
+
 	if (c->socket_kind != CONF_SOCK_UNIX)
 		return 0;
-	if (chmod(c->socket_path, c->socket_mode) != 0) {
+	/* Its directory may be UserID's: change the socket, never what a
+	 * link put in its place points to. */
+	if (lstat(c->socket_path, &sb) != 0) {
+		*error_r = dv_error_set("socket %s: %s", c->socket_path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(sb.st_mode)) {
+		*error_r = dv_error_set("socket %s is no longer the socket "
+		    "just made; refusing to change it", c->socket_path);
+		return -1;
+	}
+	if (fchmodat(AT_FDCWD, c->socket_path, c->socket_mode,
+	    AT_SYMLINK_NOFOLLOW) != 0) {
 		*error_r = dv_error_set("chmod %s: %s", c->socket_path,
 		    strerror(errno));
 		return -1;
@@ -177,7 +192,7 @@ mf_socket_finish(const struct conf *c, const char **error_r)
 			    c->socket_group);
 			return -1;
 		}
-		if (chown(c->socket_path, (uid_t)-1, gr->gr_gid) != 0) {
+		if (lchown(c->socket_path, (uid_t)-1, gr->gr_gid) != 0) {
 			*error_r = dv_error_set("chown %s: %s", c->socket_path,
 			    strerror(errno));
 			return -1;
