@@ -156,20 +156,40 @@ ctl_wants_json(int argc, char **argv)
 }
 
 int
-ctl_text_guard(bool json)
+ctl_text_guard(bool json, struct ctl_streams *saved)
 {
 	FILE *out, *err;
 
 	fflush(stdout);
 	fflush(stderr);
-	if ((out = guard_open(STDOUT_FILENO, json, _IOFBF)) == NULL ||
+	if ((out = guard_open(STDOUT_FILENO, json,
+	    isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF)) == NULL ||
 	    (err = guard_open(STDERR_FILENO, false, _IONBF)) == NULL) {
 		if (out != NULL)
 			fclose(out);
 		return -1;
 	}
 	/* glibc's stdout and stderr are variables, there to be set. */
+	saved->out = stdout;
+	saved->err = stderr;
 	stdout = out;
 	stderr = err;
 	return 0;
+}
+
+int
+ctl_text_end(const struct ctl_streams *saved)
+{
+	FILE *out = stdout, *err = stderr;
+	int e = 0;
+
+	if (fflush(out) != 0 || ferror(out))
+		e = errno != 0 ? errno : EIO;
+	stdout = saved->out;
+	stderr = saved->err;
+	if (fclose(out) != 0 && e == 0)
+		e = errno;
+	(void)fclose(err);
+	errno = e;
+	return e == 0 ? 0 : -1;
 }
