@@ -21,10 +21,12 @@ step() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 
 dv_tmpdir
 # Postfix's smtpd runs as "postfix": give that group the socket. The
-# local plugin (the default) submits acknowledgements to that Postfix.
+# local plugin (the default) submits acknowledgements to that Postfix,
+# on loopback and without TLS, which must be allowed explicitly.
 port=$(free_port) || bail "no free port"
 dv_conf "InternalHosts 127.0.0.1/32" "SocketGroup postfix" \
-    "Local.SubmissionURL smtp://127.0.0.1:$port"
+    "Local.SubmissionURL smtp://127.0.0.1:$port" \
+    "Local.SubmissionAllowPlain yes"
 # Postfix logs each subject it sees, to show the acknowledgement.
 printf '/^Subject:/ WARN\n' > "$DV_TMP/subjects"
 step "Mailboxes, as dvmilterctl creates them (store: $DV_TMP/db)"

@@ -364,6 +364,49 @@ set_subaddr(struct conf *c, const struct conf_key *k, const char *v,
 	return 0;
 }
 
+/*
+ * CaseRateLimit: "SENDER QUEUE", new cases per sender per hour and per
+ * queue mailbox per minute, 0 turning one off; "none" is "0 0".
+ */
+static int
+set_caserate(struct conf *c, const struct conf_key *k, const char *v,
+    const char **error_r)
+{
+	char num[2][24];
+	uint64_t n[2];
+	const char *p = v;
+
+	(void)k;
+	if (strcasecmp(v, "none") == 0) {
+		c->case_rate_sender = c->case_rate_queue = 0;
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		size_t len;
+
+		p += strspn(p, " \t");
+		len = strcspn(p, " \t");
+		if (len == 0 || len >= sizeof(num[i]))
+			goto usage;
+		memcpy(num[i], p, len);
+		num[i][len] = '\0';
+		p += len;
+	}
+	if (p[strspn(p, " \t")] != '\0')
+		goto usage;
+	for (int i = 0; i < 2; i++)
+		if (cval_uint(num[i], 0, 100000, &n[i], error_r) != 0)
+			return DV_EINVAL;
+	c->case_rate_sender = (unsigned)n[0];
+	c->case_rate_queue = (unsigned)n[1];
+	return 0;
+usage:
+	*error_r = dv_error_set("expected two numbers, new cases per sender "
+	    "per hour and per queue mailbox per minute (\"10 60\"), or "
+	    "\"none\"");
+	return DV_EINVAL;
+}
+
 /* class "." 1-3 digits "." 1-3 digits (@xl bytes), as libmilter checks */
 static bool
 xcode_ok(const char *x, size_t xl, char class)
@@ -600,6 +643,8 @@ static const struct conf_key conf_keys[] = {
 	  .off = OFF(token_in_subject), .def = "yes" },
 	{ .name = "SmartMatching", .type = CONF_T_BOOL,
 	  .off = OFF(smart_matching), .def = "no" },
+	{ .name = "CaseRateLimit", .type = CONF_T_CUSTOM,
+	  .off = OFF(case_rate_sender), .def = "10 60", .set = set_caserate },
 	{ .name = "OutboxRetention", .type = CONF_T_DURATION,
 	  .flags = CONF_RESTART, .off = OFF(outbox_retention), .def = "7d",
 	  .min = 0, .max = CENTURY },

@@ -98,6 +98,8 @@ struct conf {
 	char *token_prefix;		/* TrackingTokenPrefix, "CRM:" */
 	bool token_in_subject;		/* TrackingTokenInSubject, yes */
 	bool smart_matching;		/* SmartMatching, no */
+	unsigned case_rate_sender;	/* CaseRateLimit: per sender per hour */
+	unsigned case_rate_queue;	/* CaseRateLimit: per queue per minute */
 	int64_t outbox_retention;	/* OutboxRetention (s), 7d; 0 keeps */
 	char *token_key_file;		/* NULL: Database/token.key */
 

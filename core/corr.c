@@ -7,16 +7,19 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "corr.h"
 
 static bool
-by_msgid(const struct corr_source *src, const char *msgid, uint64_t self,
-    uint64_t *id_r)
+by_msgid(const struct corr_source *src, const char *msgid,
+    const struct corr_msg *m, uint64_t *id_r)
 {
 	uint64_t id;
 
-	if (msgid == NULL || *msgid == '\0' ||
-	    src->find_message_id(src->arg, msgid, &id) != 0 || id == self)
+	if (msgid == NULL || *msgid == '\0' || (m->message_id != NULL &&
+	    strcmp(msgid, m->message_id) == 0) ||
+	    src->find_message_id(src->arg, msgid, &id) != 0 || id == m->self)
 		return false;
 	*id_r = id;
 	return true;
@@ -29,10 +32,10 @@ corr_find(const struct corr_msg *m, const struct corr_source *src,
 	uint64_t id;
 
 	*r = (struct corr_result){ 0, CORR_NONE, false };
-	if (by_msgid(src, m->in_reply_to, m->self, &r->id))
+	if (by_msgid(src, m->in_reply_to, m, &r->id))
 		r->how = CORR_IN_REPLY_TO;
 	for (size_t i = m->nreferences; r->how == CORR_NONE && i > 0; i--)
-		if (by_msgid(src, m->references[i - 1], m->self, &r->id))
+		if (by_msgid(src, m->references[i - 1], m, &r->id))
 			r->how = CORR_IN_REPLY_TO;
 	/* The token is read even after a match, for its forgery flag. */
 	if (key == NULL || prefix == NULL)

@@ -11,7 +11,11 @@
  *      altered: they are passed over (one appended after a valid token
  *      does not hide it) and reported in corr_result.forged, for the
  *      caller to log once.
- * A message never correlates with itself. Smart matching (core/smart.h)
+ * A message never correlates with itself, nor through its own
+ * Message-ID: a different message that reused the Message-ID of an
+ * earlier one (the outbox keeps both, and the Message-ID names the
+ * earlier) must not join that one's conversation by naming it in its
+ * own In-Reply-To or References. Smart matching (core/smart.h)
  * is the worker's further step and is not part of this rule.
  */
 #ifndef DV_CORR_H
@@ -48,6 +52,7 @@ struct corr_msg {
 	size_t nreferences;
 	const char *subject;		/* decoded; or NULL */
 	uint64_t self;			/* its own outbox id, or 0 */
+	const char *message_id;		/* its own, no <>; or NULL */
 };
 
 struct corr_result {

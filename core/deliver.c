@@ -118,7 +118,7 @@ struct view_record {
 struct view {
 	struct dvp_message m;
 	struct dvp_decision d;
-	char corr_id[24];
+	char corr_id[24], collided_id[24];
 	char token[TOKEN_MAX], own_token[TOKEN_MAX];
 	struct dvp_address *from, *to, *cc;
 	struct dvp_attachment *att;
@@ -249,7 +249,8 @@ txn_exists(void *arg, uint64_t id)
 /*
  * Correlate with an earlier outbox message (core/corr.h), then, with
  * smart_matching, by subject and participants. A forged token was
- * logged at end of message, with the MTA's queue id.
+ * logged at end of message, with the MTA's queue id. Also the entry
+ * whose Message-ID this one reused for other content (collided_with).
  */
 static void
 correlate(struct store *st, const struct deliver_opts *o,
@@ -261,6 +262,7 @@ correlate(struct store *st, const struct deliver_opts *o,
 		.nreferences = m->nreferences,
 		.subject = m->subject,
 		.self = q->id,
+		.message_id = m->message_id,
 	};
 	struct corr_result r;
 	struct corr_view cv = { o->outbox, NULL };
@@ -270,6 +272,12 @@ correlate(struct store *st, const struct deliver_opts *o,
 	uint64_t id = 0, root = q->id;
 	int how = DVP_CORR_NONE;
 
+	/* Not a correlation: the entry whose Message-ID this one reused. */
+	if (q->collided_with != 0) {
+		snprintf(v->collided_id, sizeof(v->collided_id), "%016llx",
+		    (unsigned long long)q->collided_with);
+		v->d.collided_with = v->collided_id;
+	}
 	if (read_txn(st, o, &t, &err) != 0) {
 		log_warn("outbox %llu: no correlation: %s",
 		    (unsigned long long)q->id, err);

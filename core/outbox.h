@@ -70,6 +70,11 @@ struct outbox_item {
 	int (*raw_fill)(void *arg, void *dst);
 	void *raw_arg;
 	bool truncated;
+	/* The content digest (core/mdigest.h), 64 hexadecimal digits, or
+	 * NULL. Two items fold into one entry only when both have one and
+	 * their message_id and digest are equal: an entry without one (from
+	 * a dvmilter before digests) never folds with a new message. */
+	const char *digest;
 };
 
 /* An entry as read back. The strings are owned by the struct. */
@@ -84,6 +89,10 @@ struct outbox_msg {
 	int64_t pruned;		/* when its text was removed, or 0 */
 	unsigned char *raw;	/* NULL without OUTBOX_TEXT; "" if pruned */
 	size_t raw_len;		/* the size stored, with or without it */
+	char *digest;		/* the content digest, or NULL (older entry) */
+	/* The earlier entry that has this entry's Message-ID for a
+	 * different message (this one reused it), or 0. */
+	uint64_t collided_with;
 };
 
 /* One plugin's delivery state for one entry. */
@@ -147,9 +156,13 @@ void outbox_close(struct outbox *ob);
 /**
  * outbox_submit - store one message durably; blocks until it is (one
  * sync shared with the messages submitted meanwhile). A message whose
- * Message-ID (or dedup key) is in the outbox already, the same message
- * received again, is folded into that entry: its mailboxes and
- * recipients join the entry's, and every plugin is due to get it again.
+ * Message-ID (or dedup key) and content digest are those of an entry,
+ * the same message received again, is folded into that entry: its
+ * mailboxes and recipients join the entry's, and every plugin is due to
+ * get it again. A different message that reuses an entry's Message-ID
+ * becomes an entry of its own that records the earlier one
+ * (outbox_msg.collided_with), with a warning in the log; outbox_find()
+ * goes on finding the earlier one.
  * An outbox opened without OUTBOX_WRITER stores it straight, in a write
  * transaction of its own (for tools and tests).
  * @param[in]  it               the message; read during the call only.
@@ -200,7 +213,10 @@ void outbox_stats(struct outbox *ob, struct outbox_stats *s);
 
 /**
  * outbox_find - the entry with Message-ID (or dedup key) @message_id,
- * compared case-sensitively as RFC 5322 says: one the writer holds and
+ * compared case-sensitively as RFC 5322 says. When several entries have
+ * it (a later, different message reused it), the first one: a reused
+ * Message-ID never takes over the conversation of the message that had
+ * it first. One the writer holds and
  * has not indexed yet, or one in the index as @t sees it. There is no
  * gap between the two: an entry the writer indexed after @t began is
  * found too, in a snapshot newer than @t's. So a reply is correlated
@@ -397,8 +413,8 @@ int outbox_prune(struct outbox *ob, struct store_txn *t, const uint64_t *ids,
 
 /**
  * outbox_put - store @it straight in the write transaction @t, indexed
- * and due at once for every plugin (folded into an entry with its
- * Message-ID, as outbox_submit() does): for tools and tests that fill an
+ * and due at once for every plugin (folded into the entry holding the
+ * same message, as outbox_submit() does): for tools and tests that fill an
  * outbox in their own transactions. The daemon submits instead.
  * @param[out] id_r  the entry's id.
  * @return 0, DV_EFULL, DV_ESTORE or ENOMEM.

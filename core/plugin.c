@@ -16,7 +16,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 
 #include "log.h"
 #include "plugin_int.h"
+#include "safepath.h"
 #include "status.h"
 
 struct plugin_set {
@@ -48,32 +51,6 @@ plugin_free(struct plugin *p)
 	plugin_host_cleanup(p);
 	free(p->name);
 	free(p);
-}
-
-static int
-check_file(const char *path, const char **why)
-{
-	struct stat sb;
-
-	if (stat(path, &sb) != 0) {
-		*why = dv_error_set("%s", strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		*why = dv_error_set("not a regular file");
-		return -1;
-	}
-	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-		*why = dv_error_set("writable by group or others (mode %04o); "
-		    "refusing to load it", (unsigned)(sb.st_mode & 07777));
-		return -1;
-	}
-	if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
-		*why = dv_error_set("owned by uid %u, neither root nor us; "
-		    "refusing to load it", (unsigned)sb.st_uid);
-		return -1;
-	}
-	return 0;
 }
 
 static int
@@ -122,13 +99,14 @@ refused_version(dvp_entry_fn entry, char *out, size_t outsz)
 
 /* dlopen() and the descriptor's version, size and name. */
 static int
-open_plugin(struct plugin *p, const char *name, const char **why)
+open_plugin(struct plugin *p, const char *real, const char *name,
+    const char **why)
 {
 	dvp_entry_fn entry;
 	const struct dvp_plugin *d;
 	char built[64];
 
-	if ((p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+	if ((p->handle = dlopen(real, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		*why = dv_error_set("dlopen: %s", dlerror());
 		return -1;
 	}
@@ -237,6 +215,7 @@ plugin_load_one(const struct conf *c, const char *name,
     const struct plugin_host_opts *o, const struct plugin_set *set,
     struct plugin **p_r, const char **error_r)
 {
+	char real[PATH_MAX];
 	struct plugin *p;
 	const char *why = NULL;
 	int n;
@@ -260,8 +239,8 @@ plugin_load_one(const struct conf *c, const char *name,
 	n = snprintf(p->path, sizeof(p->path), "%s/%s.so", c->plugin_dir, name);
 	if (n < 0 || (size_t)n >= sizeof(p->path))
 		why = "path too long";
-	else if (check_file(p->path, &why) == 0 &&
-	    open_plugin(p, name, &why) == 0 && check_keys(c, p, &why) == 0 &&
+	else if (safepath_check(p->path, real, &why) == 0 &&
+	    open_plugin(p, real, name, &why) == 0 && check_keys(c, p, &why) == 0 &&
 	    check_commands(set, p, o != NULL ? o->reserved_commands : NULL,
 	    &why) == 0 && init_plugin(p, &why) == 0) {
 		*p_r = p;

@@ -276,7 +276,7 @@ show_json(const struct outbox_msg *m, const struct show_ctx *sc)
 	for (size_t i = 0; i < m->nrcpts; i++)
 		json_array_append_new(rc_arr, json_string(m->rcpts[i]));
 	return ctl_print_json(json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, "
-	    "s:o, s:o, s:I, s:b, s:o, s:o, s:o}",
+	    "s:o, s:o, s:I, s:b, s:o, s:o, s:o, s:o, s:o}",
 	    "id", (json_int_t)m->id, "state", overall(sc->d, sc->nd),
 	    "direction", m->direction ? "outgoing" : "incoming",
 	    "received", (json_int_t)m->received,
@@ -289,7 +289,10 @@ show_json(const struct outbox_msg *m, const struct show_ctx *sc)
 	    "size", (json_int_t)m->raw_len, "truncated", m->truncated,
 	    "decision", decision_json(m->decision),
 	    "deliveries", ds,
-	    "pruned", m->pruned ? json_integer(m->pruned) : json_null()));
+	    "pruned", m->pruned ? json_integer(m->pruned) : json_null(),
+	    "digest", m->digest ? json_string(m->digest) : json_null(),
+	    "collided_with", m->collided_with ?
+	    json_integer((json_int_t)m->collided_with) : json_null()));
 }
 
 static void
@@ -328,6 +331,9 @@ show_text(const struct outbox_msg *m, const struct show_ctx *sc)
 	for (size_t i = 0; i < m->nrcpts; i++)
 		printf("rcpt:        %s\n", m->rcpts[i]);
 	printf("message_id:  %s\n", m->message_id ? m->message_id : "-");
+	if (m->collided_with != 0)
+		printf("collided:    another message reused the Message-ID of "
+		    "entry %" PRIu64 "\n", m->collided_with);
 	if (m->pruned) {
 		ctl_time(m->pruned, when, sizeof(when));
 		printf("size:        0 (the message text was removed at %s, "

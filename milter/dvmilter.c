@@ -287,7 +287,8 @@ open_outbox(void)
 
 	if (dvd.conf->plugins == NULL || dvd.conf->plugins[0] == NULL)
 		return;
-	if (outbox_open(dvd.store, &o, &dvd.ob, &err) != 0)
+	if (outbox_open(dvd.store, &o, &dvd.ob, &err) != 0 ||
+	    mf_caserate_start(&err) != 0)
 		fatal("%s", err);
 }
 

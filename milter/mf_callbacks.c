@@ -347,9 +347,15 @@ mf_eom(SMFICTX *ctx)
 	static char code[] = "451", xcode[] = "4.3.0";
 	static char text[] = "message could not be stored for tracking, "
 	    "try again later";
+	/* CaseRateLimit (mf_caserate.c): no % in these texts. */
+	static char rate_xcode[] = "4.7.1";
+	static char rate_sender[] = "too many new cases from this sender, "
+	    "try again later";
+	static char rate_queue[] = "too many new cases for this mailbox, "
+	    "try again later";
 	struct mf_conn *cc = smfi_getpriv(ctx);
 	const char *qid = smfi_getsymval(ctx, macro_qid);
-	struct mf_eom r = { false, "" };
+	struct mf_eom r = { false, "", 0 };
 
 	if (qid != NULL && *qid == '\0')
 		qid = NULL;
@@ -361,6 +367,11 @@ mf_eom(SMFICTX *ctx)
 		conn_reset_message(cc);
 	if (r.tempfail) {
 		smfi_setreply(ctx, code, xcode, text);
+		return SMFIS_TEMPFAIL;
+	}
+	if (r.rate_limited != 0) {
+		smfi_setreply(ctx, code, rate_xcode, r.rate_limited == 1 ?
+		    rate_sender : rate_queue);
 		return SMFIS_TEMPFAIL;
 	}
 	return SMFIS_CONTINUE;

@@ -8,6 +8,7 @@
 #ifndef DV_MF_INT_H
 #define DV_MF_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,7 +32,7 @@ struct mf_supervisor {
 	pthread_t thread;
 	atomic_int pid;			/* the worker's, or 0 */
 	atomic_bool stopping;
-	char exe[1024];			/* the worker program; "" if none */
+	char exe[PATH_MAX];		/* the worker program; "" if none */
 	pthread_mutex_t lock;		/* with cond: the restart wait */
 	pthread_cond_t cond;
 };
@@ -46,6 +47,8 @@ struct dv_daemon {
 	struct outbox *ob;		/* the outbox, if tracking */
 	struct token_key token_key;	/* valid when ob is set */
 	struct mf_supervisor sup;
+	struct caserate *caserate;	/* CaseRateLimit's counters, if
+					   tracking */
 };
 
 extern struct dv_daemon dvd;
@@ -75,9 +78,9 @@ struct mf_conn {
 	bool collecting;
 	bool expected;			/* announced to the outbox writer */
 	int spool_err;			/* first error storing the content */
-	/* SHA-256 of From, To, Cc, Subject, Date and the body: what makes
-	 * two copies of a message without a Message-ID the same. */
-	struct evp_md_ctx_st *digest;
+	/* The content digest (core/mdigest.h): with the Message-ID, what
+	 * makes two transactions carry the same message. */
+	struct mdigest *digest;
 };
 
 /* mf_callbacks.c */
@@ -91,6 +94,8 @@ extern struct smfiDesc mf_description;
 struct mf_eom {
 	bool tempfail;			/* the message could not be stored */
 	char token[TOKEN_MAX];		/* add to the subject, or "" */
+	int rate_limited;		/* mf_caserate_check(): 0, or refuse
+					   with 451 4.7.1 */
 };
 
 /** mf_track_reset - forget the message being tracked (any stage). */
@@ -132,6 +137,27 @@ void mf_track_eom(struct mf_conn *cc, const char *qid, struct mf_eom *out);
  *         so that no "do not track" rule is ever skipped.
  */
 int mf_decide(struct mf_conn *cc, const char *qid);
+
+/* mf_caserate.c */
+
+struct caserate;
+
+/**
+ * mf_caserate_start - set up CaseRateLimit's counters (dvd.caserate),
+ * with tracking, at start-up.
+ * @return 0, or a status with *error_r.
+ */
+int mf_caserate_start(const char **error_r);
+
+/**
+ * mf_caserate_check - at end of message, after mf_decide(): if the
+ * message is a would-be new case (incoming, taken by a queue mailbox,
+ * correlating with nothing), count it against CaseRateLimit.
+ * @return 0 to go on; 1 (the sender) or 2 (a queue) when it is over a
+ *         limit: logged with @qid, and the caller refuses it with 451
+ *         4.7.1 without storing it.
+ */
+int mf_caserate_check(struct mf_conn *cc, const char *qid);
 
 /* mf_supervise.c */
 

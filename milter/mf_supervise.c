@@ -28,6 +28,7 @@
 #include "mf_int.h"
 #include "plugin.h"
 #include "retry.h"
+#include "safepath.h"
 #include "status.h"
 
 /* The daemon's log destination, for the worker: see worker/wk_main.c. */
@@ -250,14 +251,17 @@ supervise(void *arg)
 /*
  * The worker program: beside our own executable (a build tree), else in
  * DV_LIBEXECDIR (an installed daemon: $sbindir/dvmilter and
- * $libexecdir/dvmilter-worker).
+ * $libexecdir/dvmilter-worker). Root starts it, so it must be a file
+ * nobody else can change (core/safepath.h); one that is not is an error,
+ * not a reason to try the other place. @out gets the resolved path.
  */
 static int
-worker_path(char *out, size_t outsz, const char **error_r)
+worker_path(char out[PATH_MAX], const char **error_r)
 {
-	char self[PATH_MAX], *slash;
+	char self[PATH_MAX], cand[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int len;
+	const char *why;
+	int len = -1;
 
 	if (n <= 0) {
 		*error_r = dv_error_set("cannot find my own executable: %s",
@@ -265,16 +269,20 @@ worker_path(char *out, size_t outsz, const char **error_r)
 		return -1;
 	}
 	self[n] = '\0';
-	if ((slash = strrchr(self, '/')) != NULL) {
-		len = snprintf(out, outsz, "%.*s/" WORKER_NAME,
+	if ((slash = strrchr(self, '/')) != NULL)
+		len = snprintf(cand, sizeof(cand), "%.*s/" WORKER_NAME,
 		    (int)(slash - self), self);
-		if (len > 0 && (size_t)len < outsz && access(out, X_OK) == 0)
-			return 0;
-	}
-	len = snprintf(out, outsz, "%s/" WORKER_NAME, DV_LIBEXECDIR);
-	if (len <= 0 || (size_t)len >= outsz || access(out, X_OK) != 0) {
+	if (len <= 0 || (size_t)len >= sizeof(cand) || access(cand, X_OK) != 0)
+		len = snprintf(cand, sizeof(cand), "%s/" WORKER_NAME,
+		    DV_LIBEXECDIR);
+	if (len <= 0 || (size_t)len >= sizeof(cand) || access(cand, X_OK) != 0) {
 		*error_r = dv_error_set("cannot run the outbox worker %s/"
 		    WORKER_NAME ": %s", DV_LIBEXECDIR, strerror(errno));
+		return -1;
+	}
+	if (safepath_check(cand, out, &why) != 0) {
+		*error_r = dv_error_set("will not run the outbox worker %s: %s",
+		    cand, why);
 		return -1;
 	}
 	return 0;
@@ -285,7 +293,7 @@ mf_worker_start(const char **error_r)
 {
 	int rc;
 
-	if (worker_path(dvd.sup.exe, sizeof(dvd.sup.exe), error_r) != 0)
+	if (worker_path(dvd.sup.exe, error_r) != 0)
 		return -1;
 	if ((rc = pthread_create(&dvd.sup.thread, NULL, supervise, NULL)) != 0) {
 		*error_r = dv_error_set("cannot start the worker supervisor: "

@@ -20,10 +20,10 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "addr.h"
 #include "log.h"
+#include "mdigest.h"
 #include "mf_int.h"
 #include "msg.h"
 
@@ -67,7 +67,7 @@ mf_track_reset(struct mf_conn *cc)
 	if (cc->expected)
 		outbox_expect(dvd.ob, -1);
 	cc->expected = false;
-	EVP_MD_CTX_free(cc->digest);
+	mdigest_free(cc->digest);
 	cc->digest = NULL;
 	cc->collecting = false;
 	cc->spool_err = 0;
@@ -140,12 +140,9 @@ mf_track_begin(struct mf_conn *cc)
 	    cc->conf->max_message_size, cc->conf->spool_dir);
 	/* For header conditions of folder rules. */
 	dbuf_init(&cc->headers, 64 * 1024);
-	/* Without it, copies without a Message-ID are not recognised. */
-	if ((cc->digest = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestInit_ex(cc->digest, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(cc->digest);
-		cc->digest = NULL;
-	}
+	/* Without it the message cannot be stored: end of message
+	 * tempfails it (a copy could not be told from another message). */
+	(void)mdigest_new(&cc->digest);
 	cc->collecting = true;
 	cc->expected = true;
 	outbox_expect(dvd.ob, +1);
@@ -216,13 +213,7 @@ mf_track_header(struct mf_conn *cc, const char *name, const char *value)
 			*keep = strdup(value);
 		keep_header(&cc->headers, name, value);
 	}
-	if (cc->digest != NULL && (strcasecmp(name, "From") == 0 ||
-	    strcasecmp(name, "To") == 0 || strcasecmp(name, "Cc") == 0 ||
-	    strcasecmp(name, "Subject") == 0 || strcasecmp(name, "Date") == 0)) {
-		/* Name and value, each with its NUL: unambiguous. */
-		EVP_DigestUpdate(cc->digest, name, strlen(name) + 1);
-		EVP_DigestUpdate(cc->digest, value, strlen(value) + 1);
-	}
+	mdigest_header(cc->digest, name, value);
 	collect(cc, name, strlen(name));
 	collect(cc, ": ", 2);
 	collect(cc, value, strlen(value));
@@ -232,19 +223,16 @@ mf_track_header(struct mf_conn *cc, const char *name, const char *value)
 void
 mf_track_eoh(struct mf_conn *cc)
 {
-	/* The digest stands in for a Message-ID only: skip the body's. */
-	if (cc->message_id != NULL) {
-		EVP_MD_CTX_free(cc->digest);
-		cc->digest = NULL;
-	}
+	if (cc->collecting)
+		mdigest_eoh(cc->digest);
 	collect(cc, "\r\n", 2);
 }
 
 void
 mf_track_body(struct mf_conn *cc, const unsigned char *chunk, size_t len)
 {
-	if (cc->collecting && cc->digest != NULL)
-		EVP_DigestUpdate(cc->digest, chunk, len);
+	if (cc->collecting)
+		mdigest_body(cc->digest, chunk, len);
 	collect(cc, chunk, len);
 }
 
@@ -312,27 +300,23 @@ token_for(struct mf_conn *cc, uint64_t id, char *tok, size_t toksz)
 }
 
 /*
- * The key copies of the message share in the outbox's Message-ID index:
- * its Message-ID, or, without one, "digest sha256:HEX" of its content.
- * That cannot be a Message-ID (those are kept without spaces).
+ * The message's content digest (@hex) and the key it has in the outbox's
+ * Message-ID index (@key): its Message-ID, or, without one, "digest
+ * sha256:HEX", which cannot be a Message-ID (those are kept without
+ * spaces). The outbox folds two transactions into one entry only when
+ * both match. Returns 0, or non-zero when the digest is missing.
  */
-static void
-dedup_key(struct mf_conn *cc, char *out, size_t outsz)
+static int
+dedup_key(struct mf_conn *cc, char hex[MDIGEST_HEX], char *key, size_t keysz)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	size_t used;
-
-	out[0] = '\0';
-	if (cc->message_id != NULL) {
-		snprintf(out, outsz, "%s", cc->message_id);
-		return;
-	}
-	if (cc->digest == NULL || EVP_DigestFinal_ex(cc->digest, md, &n) != 1)
-		return;
-	used = (size_t)snprintf(out, outsz, "digest sha256:");
-	for (unsigned int i = 0; i < n && used + 3 <= outsz; i++)
-		used += (size_t)snprintf(out + used, outsz - used, "%02x", md[i]);
+	key[0] = '\0';
+	if (cc->digest == NULL || mdigest_final(cc->digest, hex) != 0)
+		return -1;
+	if (cc->message_id != NULL)
+		snprintf(key, keysz, "%s", cc->message_id);
+	else
+		snprintf(key, keysz, "digest sha256:%s", hex);
+	return 0;
 }
 
 void
@@ -341,11 +325,12 @@ mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 	const char *qid = mta_qid != NULL ? mta_qid : "NOQUEUE";
 	struct outbox_item it = { 0 };
 	bool outgoing = false;
-	char err[256] = "", *dec, key[1024];
+	char err[256] = "", *dec, key[1024], hex[MDIGEST_HEX];
 	uint64_t id;
 	int rc;
 
 	out->tempfail = false;
+	out->rate_limited = 0;
 	out->token[0] = '\0';
 	if (mf_decide(cc, qid) != 0) {
 		out->tempfail = true;
@@ -353,12 +338,18 @@ mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 	}
 	if (cc->ntracked == 0)
 		return;				/* no mailbox takes it */
+	if ((out->rate_limited = mf_caserate_check(cc, qid)) != 0)
+		return;				/* nothing is stored */
 	for (size_t i = 0; i < cc->ntracked; i++)
 		if (cc->tracked[i].sender)
 			outgoing = true;
 	if (cc->spool_err != 0) {
 		snprintf(err, sizeof(err), "spooling the content: %s",
 		    strerror(cc->spool_err));
+		goto fail;
+	}
+	if (dedup_key(cc, hex, key, sizeof(key)) != 0) {
+		snprintf(err, sizeof(err), "no content digest (out of memory)");
 		goto fail;
 	}
 	if ((dec = decision_json(cc, outgoing)) == NULL) {
@@ -371,8 +362,8 @@ mf_track_eom(struct mf_conn *cc, const char *mta_qid, struct mf_eom *out)
 	it.envelope_from = cc->env_from;
 	it.rcpts = (const char *const *)cc->rcpts;
 	it.nrcpts = cc->nrcpts;
-	dedup_key(cc, key, sizeof(key));
 	it.message_id = key[0] != '\0' ? key : NULL;
+	it.digest = hex;
 	it.decision = dec;
 	it.raw_len = cc->spool.len;
 	it.raw_fill = fill_from_spool;

@@ -539,6 +539,14 @@ struct dvp_decision {
 					   this one when there is none */
 	const char *message_token;	/* the token of this message itself;
 					   in a subject it correlates to it */
+	/*
+	 * (2.1) The host id of an earlier message whose Message-ID this
+	 * one reuses with other content, or NULL. The host keeps both as
+	 * messages of their own (never folded into one), and In-Reply-To
+	 * and References find the earlier one. Check with
+	 * DVP_HAS(struct dvp_decision, d, collided_with).
+	 */
+	const char *collided_with;
 };
 
 /** DVP_MAILBOX - the @i-th mailbox of decision @d. */

@@ -28,7 +28,10 @@
  *   qmsg    id -> version byte, 4-byte length, JSON envelope, raw message
  *   qdel    id + plugin -> JSON delivery state
  *   qdue    next_at (8) + id (8) + plugin -> ""   (pending ones only)
- *   qmsgid  Message-ID (or its SHA-256 if too long for a key) -> id
+ *   qmsgid  Message-ID (or its SHA-256 if too long for a key) -> id of
+ *           the first entry with it (what correlation finds); and the
+ *           same, a NUL and the content digest -> the entry holding
+ *           that message (what a copy folds into)
  * and, in the store's meta table, the index mark (queue/indexed), the
  * id counter (counter/queue) and the log's state (queue/log-ident,
  * queue/log-applied). Every function works inside the caller's
@@ -48,15 +51,21 @@ struct ob_put {
 	/* Write only the message record: the entry has no deliveries and
 	 * is not in the Message-ID index until ob_table_index_pending(). */
 	bool defer_index;
+	/* A new entry: the earlier entry whose Message-ID this different
+	 * message reuses, or 0 (recorded in the entry). With @checked
+	 * false, ob_table_put() asks the index itself. */
+	uint64_t collided_with;
+	bool checked;
 };
 
 /**
  * ob_table_put - add a message with one pending delivery per plugin, due at
- * item->received. A message whose Message-ID is already queued (the same
- * message, received again in another transaction) is folded into that
- * entry instead: its mailboxes and recipients are added to the entry's,
- * and every plugin is due to get the entry again; *id_r is then the
- * existing id. With @how->merge_into, the message is folded into that
+ * item->received. A message whose Message-ID and content digest are
+ * those of an entry (the same message, received again in another
+ * transaction) is folded into that entry instead: its mailboxes and
+ * recipients are added to the entry's, and every plugin is due to get
+ * the entry again; *id_r is then the existing id. An item or entry
+ * without a digest never folds (ob_table_match()). With @how->merge_into, the message is folded into that
  * entry (not indexed yet) instead, unless it is gone. With
  * @how->defer_index, a new entry gets neither its deliveries nor its
  * Message-ID index record: ob_table_index_pending() writes them later.
@@ -98,6 +107,7 @@ struct ob_index_hint {
 	uint64_t id;
 	const char *message_id;		/* outbox_item's, or NULL */
 	int64_t received;
+	const char *digest;		/* outbox_item's, or NULL */
 };
 
 int ob_table_index_pending(struct store_txn *t, char *const *plugins,
@@ -249,11 +259,26 @@ int ob_table_foreach(struct store_txn *t,
 
 /**
  * ob_table_find_message_id - the id of the entry with this
- * Message-ID (compared case-sensitively, as RFC 5322 says).
+ * Message-ID (compared case-sensitively, as RFC 5322 says): the first
+ * one stored with it, when a later different message reused it.
  * @return 0 or DV_ENOTFOUND.
  */
 int ob_table_find_message_id(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r);
+
+/**
+ * ob_table_match - what the index says of a message with Message-ID
+ * @mid and content digest @digest (NULL: none) that is not in it yet:
+ * *copy_r, the entry holding the same message, which it folds into (0
+ * if none, always without a digest); *first_r, the entry correlation
+ * finds by @mid (0 if none). A message with no copy but a first entry
+ * is a different message reusing that entry's Message-ID. A damaged
+ * index record counts as none.
+ * @return 0, or DV_ESTORE (or another store status: the message cannot
+ *         be placed now; tempfail it).
+ */
+int ob_table_match(struct store_txn *t, const char *mid, const char *digest,
+    uint64_t *copy_r, uint64_t *first_r, const char **error_r);
 
 /**
  * ob_table_find_fresh - ob_table_find_message_id() in a read snapshot
@@ -396,10 +421,14 @@ void ob_log_close(struct ob_log *q);
  * decoded item points into the payload), then the message itself.
  */
 
-/* A decoded payload. it's strings and raw point into the payload. */
+/*
+ * A decoded payload. it's strings and raw point into the payload.
+ * Records written before content digests have no digest, and how's
+ * checked false.
+ */
 struct ob_logged {
 	struct outbox_item it;
-	struct ob_put how;		/* id and merge_into */
+	struct ob_put how;	/* id, merge_into, collided_with, checked */
 	const char **rcpts;	/* it.rcpts; freed by ob_item_clear() */
 };
 
@@ -410,7 +439,8 @@ struct ob_logged {
 size_t ob_item_size(const struct outbox_item *it);
 
 /**
- * ob_item_encode - write @it, with @how->id and @how->merge_into, into
+ * ob_item_encode - write @it, with @how->id, @how->merge_into and
+ * @how->collided_with (checked), into
  * @dst, of ob_item_size(it) bytes; the message comes from it->raw or
  * it->raw_fill.
  * @return 0, or the errno of raw_fill.

@@ -2,10 +2,14 @@
  * ob_item.c - an outbox_item as bytes: a log record's payload (see
  * ob_int.h). It knows neither the log nor LMDB.
  *
- * Layout: id u64, merge_into u64, received i64, direction u32, truncated
+ * Layout: id u64, merge_into u64, received i64, direction u32, flags
  * u32, four strings (queue_id, envelope_from, message_id, decision),
- * nrcpts u32 and as many strings, raw_len u64 and the message. A string
- * is u32 length (0xffffffff for NULL) and its bytes and a NUL.
+ * with flag 2 a string (digest) and collided_with u64, nrcpts u32 and
+ * as many strings, raw_len u64 and the message. A string is u32 length
+ * (0xffffffff for NULL) and its bytes and a NUL. Flags: 1 truncated, 2
+ * the digest and the collision follow (every record written since
+ * content digests; an earlier dvmilter wrote 0 or 1 there, and its
+ * records are read as having no digest, collision not checked).
  */
 #include "config.h"
 
@@ -19,6 +23,8 @@
 #include "status.h"
 
 #define NULLSTR 0xffffffffu
+#define F_TRUNCATED	0x1u
+#define F_DIGEST	0x2u
 
 static size_t
 str_size(const char *s)
@@ -29,11 +35,11 @@ str_size(const char *s)
 size_t
 ob_item_size(const struct outbox_item *it)
 {
-	const char *s[4] = { it->queue_id, it->envelope_from, it->message_id,
-	    it->decision };
-	size_t n = 8 + 8 + 8 + 4 + 4 + 4 + 8;
+	const char *s[5] = { it->queue_id, it->envelope_from, it->message_id,
+	    it->decision, it->digest };
+	size_t n = 8 + 8 + 8 + 4 + 4 + 8 + 4 + 8;
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (s[i] != NULL && strlen(s[i]) >= NULLSTR)
 			return 0;
 		n += str_size(s[i]);
@@ -71,11 +77,13 @@ ob_item_encode(const struct outbox_item *it, const struct ob_put *how,
 	p = le_put(p, how->merge_into, 8);
 	p = le_put(p, (uint64_t)it->received, 8);
 	p = le_put(p, (uint32_t)it->direction, 4);
-	p = le_put(p, it->truncated ? 1 : 0, 4);
+	p = le_put(p, F_DIGEST | (it->truncated ? F_TRUNCATED : 0), 4);
 	p = put_str(p, it->queue_id);
 	p = put_str(p, it->envelope_from);
 	p = put_str(p, it->message_id);
 	p = put_str(p, it->decision);
+	p = put_str(p, it->digest);
+	p = le_put(p, how->collided_with, 8);
 	p = le_put(p, it->nrcpts, 4);
 	for (size_t i = 0; i < it->nrcpts; i++)
 		p = put_str(p, it->rcpts[i]);
@@ -132,18 +140,24 @@ ob_item_decode(const void *data, size_t len, struct ob_logged *q)
 {
 	struct rd r = { data, (const unsigned char *)data + len, false };
 	struct outbox_item *it = &q->it;
-	uint64_t n;
+	uint64_t n, flags;
 
 	memset(q, 0, sizeof(*q));
 	q->how.id = get(&r, 8);
 	q->how.merge_into = get(&r, 8);
 	it->received = (int64_t)get(&r, 8);
 	it->direction = (int)get(&r, 4);
-	it->truncated = get(&r, 4) != 0;
+	flags = get(&r, 4);
+	it->truncated = (flags & F_TRUNCATED) != 0;
 	it->queue_id = get_str(&r);
 	it->envelope_from = get_str(&r);
 	it->message_id = get_str(&r);
 	it->decision = get_str(&r);
+	if ((flags & F_DIGEST) != 0) {
+		it->digest = get_str(&r);
+		q->how.collided_with = get(&r, 8);
+		q->how.checked = true;
+	}
 	n = get(&r, 4);
 	/* Each recipient takes at least five bytes. */
 	if (r.bad || n > (uint64_t)(r.end - r.p) / 5)

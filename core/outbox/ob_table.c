@@ -2,6 +2,13 @@
  * ob_table.c - the outbox's LMDB tables (layout in ob_int.h): entries,
  * their deliveries, the due index and the Message-ID index.
  *
+ * The Message-ID index has two keys per entry: the Message-ID alone,
+ * which names the first entry stored with it (correlation), and the
+ * Message-ID with the content digest, which names the entry holding
+ * that very message (a copy folds into it). A later, different message
+ * that reuses a Message-ID gets the second key only: it never takes the
+ * first from the message that had it, nor folds into it.
+ *
  * Everything happens in the caller's transaction. It decides nothing
  * about what to track, never calls a plugin, and leaves when to retry
  * to core/retry.
@@ -113,6 +120,54 @@ msgid_key(const char *mid, char *buf, MDB_val *k)
 		k->mv_data = buf;
 	}
 	free(fixed);
+}
+
+/*
+ * The key of a message in qmsgid: msgid_key() of its Message-ID, a NUL
+ * (which no Message-ID key has) and its digest. @buf has COPY_KEY_MAX
+ * bytes; @digest is 64 hexadecimal digits.
+ */
+#define COPY_KEY_MAX	(MSGID_KEY_MAX + 1 + 64)
+
+static void
+copy_key(const char *mid, const char *digest, char *buf, MDB_val *k)
+{
+	size_t dl = strnlen(digest, 64);
+
+	msgid_key(mid, buf, k);
+	if (k->mv_data != buf)
+		memcpy(buf, k->mv_data, k->mv_size);
+	buf[k->mv_size] = '\0';
+	memcpy(buf + k->mv_size + 1, digest, dl);
+	k->mv_size += 1 + dl;
+	k->mv_data = buf;
+}
+
+/* The id a qmsgid key names: 0 with *id_r, DV_ENOTFOUND, DV_ECORRUPT. */
+static int
+msgid_get(struct store_txn *t, MDB_val *k, uint64_t *id_r,
+    const char **error_r)
+{
+	MDB_val v;
+	int rc;
+
+	if ((rc = mdb_get(t->txn, t->store->qmsgid, k, &v)) != 0) {
+		if (rc == MDB_NOTFOUND)
+			return DV_ENOTFOUND;
+		return store_mdb_fail(rc, "outbox", error_r);
+	}
+	if (v.mv_size != 8) {
+		*error_r = dv_error_set("outbox Message-ID index is corrupt");
+		return DV_ECORRUPT;
+	}
+	*id_r = get_be64(v.mv_data);
+	return 0;
+}
+
+static bool
+has_digest(const char *digest)
+{
+	return digest != NULL && digest[0] != '\0';
 }
 
 /* --- delivery records ------------------------------------------------------ */
@@ -433,24 +488,57 @@ merge_copy(struct store_txn *t, uint64_t id, const struct outbox_item *it,
 }
 
 /*
+ * The Message-ID index records of entry @id (see the preamble): the key
+ * with the digest names @id; the Message-ID alone names @id if no entry
+ * has it, or if the entry it names holds this same message (its text
+ * was pruned, so this copy became an entry of its own). Otherwise an
+ * earlier entry had the Message-ID for another message, and keeps it.
+ * A damaged record is written over, as before digests.
+ */
+static int
+index_message_id(struct store_txn *t, uint64_t id, const char *message_id,
+    const char *digest, const char **error_r)
+{
+	unsigned char kb[8];
+	char ckb[COPY_KEY_MAX], mkb[MSGID_KEY_MAX];
+	MDB_val k, v = { 8, kb };
+	uint64_t copy = 0, first = 0;
+	int rc;
+
+	be64(kb, id);
+	if (has_digest(digest)) {
+		copy_key(message_id, digest, ckb, &k);
+		if ((rc = msgid_get(t, &k, &copy, error_r)) != 0 &&
+		    rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
+			return rc;
+		if ((rc = mdb_put(t->txn, t->store->qmsgid, &k, &v, 0)) != 0)
+			return store_mdb_fail(rc, "outbox", error_r);
+	}
+	msgid_key(message_id, mkb, &k);
+	if ((rc = msgid_get(t, &k, &first, error_r)) != 0 &&
+	    rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
+		return rc;
+	if (first != 0 && first != id && first != copy)
+		return 0;
+	if ((rc = mdb_put(t->txn, t->store->qmsgid, &k, &v, 0)) != 0)
+		return store_mdb_fail(rc, "outbox", error_r);
+	return 0;
+}
+
+/*
  * The index records of entry @id: its Message-ID in qmsgid, and a
  * pending delivery due at @received for each plugin that has none.
  */
 static int
 index_entry(struct store_txn *t, uint64_t id, const char *message_id,
-    int64_t received, char *const *plugins, const char **error_r)
+    const char *digest, int64_t received, char *const *plugins,
+    const char **error_r)
 {
-	unsigned char kb[8];
-	char mkb[MSGID_KEY_MAX];
-	MDB_val k, v = { 8, kb };
 	int rc;
 
-	be64(kb, id);
-	if (message_id != NULL && message_id[0] != '\0') {
-		msgid_key(message_id, mkb, &k);
-		if ((rc = mdb_put(t->txn, t->store->qmsgid, &k, &v, 0)) != 0)
-			return store_mdb_fail(rc, "outbox", error_r);
-	}
+	if (message_id != NULL && message_id[0] != '\0' &&
+	    (rc = index_message_id(t, id, message_id, digest, error_r)) != 0)
+		return rc;
 	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
 		struct outbox_delivery d;
 
@@ -523,7 +611,7 @@ ob_table_index_pending(struct store_txn *t, char *const *plugins,
 	while ((rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op)) == 0) {
 		const struct ob_index_hint *hint;
 		const unsigned char *raw;
-		const char *hs, *mid = NULL;
+		const char *hs, *mid = NULL, *dig = NULL;
 		size_t hl, rawlen;
 		json_int_t received = 0;
 		json_t *hdr = NULL;
@@ -539,6 +627,7 @@ ob_table_index_pending(struct store_txn *t, char *const *plugins,
 		id = get_be64(k.mv_data);
 		if ((hint = hint_find(hints, nhints, id)) != NULL) {
 			mid = hint->message_id;
+			dig = hint->digest;
 			received = hint->received;
 		} else {
 			/* Corrupt: due at once, for the worker to
@@ -546,10 +635,11 @@ ob_table_index_pending(struct store_txn *t, char *const *plugins,
 			hdr = qmsg_split(&v, &hs, &hl, &raw, &rawlen) != 0 ?
 			    NULL : json_loadb(hs, hl, 0, NULL);
 			if (hdr != NULL)
-				(void)json_unpack(hdr, "{s?s, s?I}",
-				    "message_id", &mid, "received", &received);
+				(void)json_unpack(hdr, "{s?s, s?s, s?I}",
+				    "message_id", &mid, "digest", &dig,
+				    "received", &received);
 		}
-		rc = index_entry(t, id, mid, received, plugins, error_r);
+		rc = index_entry(t, id, mid, dig, received, plugins, error_r);
 		json_decref(hdr);
 		if (rc != 0) {
 			mdb_cursor_close(cur);
@@ -604,9 +694,12 @@ ob_table_last_id(struct store_txn *t, uint64_t *id_r, const char **error_r)
 	return store_meta_u64(t, ID_COUNTER, id_r, &have, error_r);
 }
 
-/* The JSON header of a new entry's record: its envelope and decision. */
+/*
+ * The JSON header of a new entry's record: its envelope, decision,
+ * digest and the entry it collided with (@collided, 0 for none).
+ */
 static char *
-entry_header(const struct outbox_item *it)
+entry_header(const struct outbox_item *it, uint64_t collided)
 {
 	json_t *hdr, *rcpts;
 	char *hs;
@@ -619,11 +712,17 @@ entry_header(const struct outbox_item *it)
 			return NULL;
 		}
 	/* s* leaves a NULL field out; "s?s" unpacking then finds no key. */
-	hdr = json_pack("{s:i, s:I, s:o*, s:o*, s:o, s:o*, s:s*, s:b}",
+	hdr = json_pack("{s:i, s:I, s:o*, s:o*, s:o, s:o*, s:s*, s:b, s:s*}",
 	    "direction", it->direction, "received", (json_int_t)it->received,
 	    "queue_id", jstr(it->queue_id), "from", jstr(it->envelope_from),
 	    "rcpts", rcpts, "message_id", jstr(it->message_id),
-	    "decision", it->decision, "truncated", it->truncated);
+	    "decision", it->decision, "truncated", it->truncated,
+	    "digest", has_digest(it->digest) ? it->digest : NULL);
+	if (hdr != NULL && collided != 0 && json_object_set_new(hdr,
+	    "collided_with", json_integer((json_int_t)collided)) != 0) {
+		json_decref(hdr);
+		hdr = NULL;
+	}
 	hs = hdr != NULL ? json_dumps(hdr, JSON_COMPACT) : NULL;
 	json_decref(hdr);
 	return hs;
@@ -632,13 +731,13 @@ entry_header(const struct outbox_item *it)
 /* Write the record of new entry @id: its header and the message. */
 static int
 put_record(struct store_txn *t, uint64_t id, const struct outbox_item *it,
-    const char **error_r)
+    uint64_t collided, const char **error_r)
 {
 	unsigned char kb[8], *dst;
 	char *hs;
 	int rc;
 
-	if ((hs = entry_header(it)) == NULL) {
+	if ((hs = entry_header(it, collided)) == NULL) {
 		*error_r = dv_error_set("out of memory");
 		return ENOMEM;
 	}
@@ -661,15 +760,19 @@ put_record(struct store_txn *t, uint64_t id, const struct outbox_item *it,
 
 /*
  * Fold @it into the entry it is a copy of, if there is one: 0 with *id_r
- * set when it was, DV_ENOTFOUND when it is new.
+ * set when it was, DV_ENOTFOUND when it is new. Then *first_r is the
+ * entry that has its Message-ID for another message (or 0); unless
+ * @check is false, it is not looked up (0).
  */
 static int
 put_fold(struct store_txn *t, const struct outbox_item *it,
-    uint64_t merge_into, char *const *plugins, uint64_t *id_r,
-    const char **error_r)
+    uint64_t merge_into, bool check, char *const *plugins, uint64_t *id_r,
+    uint64_t *first_r, const char **error_r)
 {
-	uint64_t id;
+	uint64_t id = 0, first = 0;
 	int rc;
+
+	*first_r = 0;
 
 	/* A copy of an entry that is not indexed yet (the caller knows). */
 	if (merge_into != 0 && (rc = merge_copy(t, merge_into, it, NULL,
@@ -678,15 +781,22 @@ put_fold(struct store_txn *t, const struct outbox_item *it,
 			*id_r = merge_into;
 		return rc;
 	}
+	if (it->message_id == NULL || it->message_id[0] == '\0' ||
+	    (!check && !has_digest(it->digest)))
+		return DV_ENOTFOUND;
+	if ((rc = ob_table_match(t, it->message_id, it->digest, &id, &first,
+	    error_r)) != 0)
+		return rc;
 	/* The same message again (another transaction): one entry. */
-	if (it->message_id != NULL && it->message_id[0] != '\0' &&
-	    ob_table_find_message_id(t, it->message_id, &id, error_r) == 0 &&
-	    (rc = merge_copy(t, id, it, plugins, error_r)) !=
+	if (id != 0 && (rc = merge_copy(t, id, it, plugins, error_r)) !=
 	    DV_ENOTFOUND) {
 		if (rc == 0)
 			*id_r = id;
 		return rc;
 	}
+	/* A copy of a pruned entry is the same message, not a collision. */
+	if (check && id == 0)
+		*first_r = first;
 	return DV_ENOTFOUND;
 }
 
@@ -696,14 +806,16 @@ ob_table_put(struct store_txn *t, const struct outbox_item *it,
     const char **error_r)
 {
 	const struct ob_put none = { 0 };
-	uint64_t id;
+	uint64_t id, collided;
 	int rc;
 
 	if (how == NULL)
 		how = &none;
-	if ((rc = put_fold(t, it, how->merge_into, plugins, id_r,
-	    error_r)) != DV_ENOTFOUND)
+	if ((rc = put_fold(t, it, how->merge_into, !how->checked, plugins,
+	    id_r, &collided, error_r)) != DV_ENOTFOUND)
 		return rc;
+	if (how->checked)
+		collided = how->collided_with;
 	if (how->id != 0 && ob_table_exists(t, how->id)) {
 		*error_r = dv_error_set("outbox entry %llu exists already",
 		    (unsigned long long)how->id);
@@ -713,11 +825,11 @@ ob_table_put(struct store_txn *t, const struct outbox_item *it,
 		rc = store_counter_raise(t, "queue", id = how->id, error_r);
 	else
 		rc = store_counter_next(t, "queue", &id, error_r);
-	if (rc != 0 || (rc = put_record(t, id, it, error_r)) != 0)
+	if (rc != 0 || (rc = put_record(t, id, it, collided, error_r)) != 0)
 		return rc;
 	if (!how->defer_index &&
-	    (rc = index_entry(t, id, it->message_id, it->received, plugins,
-	    error_r)) != 0)
+	    (rc = index_entry(t, id, it->message_id, it->digest, it->received,
+	    plugins, error_r)) != 0)
 		return rc;
 	*id_r = id;
 	return 0;
@@ -732,6 +844,7 @@ outbox_msg_free(struct outbox_msg *m)
 	free(m->envelope_from);
 	free(m->message_id);
 	free(m->decision);
+	free(m->digest);
 	for (size_t i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);
@@ -781,8 +894,9 @@ get_entry(struct store_txn *t, uint64_t id, bool with_raw,
 	const unsigned char *p;
 	struct outbox_msg *m;
 	json_t *hdr, *rcpts;
-	json_int_t received = 0, pruned = 0;
+	json_int_t received = 0, pruned = 0, collided = 0;
 	const char *qid = NULL, *from = NULL, *mid = NULL, *dec = NULL;
+	const char *dig = NULL;
 	int dir = 0, trunc = 0, rc;
 	const char *hs;
 	size_t hl, rawlen;
@@ -799,10 +913,12 @@ get_entry(struct store_txn *t, uint64_t id, bool with_raw,
 	if (qmsg_split(&v, &hs, &hl, &p, &rawlen) != 0 ||
 	    (hdr = json_loadb(hs, hl, 0, NULL)) == NULL)
 		goto corrupt;
-	if (json_unpack(hdr, "{s:i, s:I, s?s, s?s, s:o, s?s, s?s, s:b, s?I}",
-	    "direction", &dir, "received", &received, "queue_id", &qid,
-	    "from", &from, "rcpts", &rcpts, "message_id", &mid, "decision",
-	    &dec, "truncated", &trunc, "pruned", &pruned) != 0 ||
+	if (json_unpack(hdr, "{s:i, s:I, s?s, s?s, s:o, s?s, s?s, s:b, s?I, "
+	    "s?s, s?I}", "direction", &dir, "received", &received,
+	    "queue_id", &qid, "from", &from, "rcpts", &rcpts,
+	    "message_id", &mid, "decision", &dec, "truncated", &trunc,
+	    "pruned", &pruned, "digest", &dig, "collided_with",
+	    &collided) != 0 ||
 	    !json_is_array(rcpts)) {
 		json_decref(hdr);
 		goto corrupt;
@@ -818,6 +934,8 @@ get_entry(struct store_txn *t, uint64_t id, bool with_raw,
 	m->envelope_from = dup_or_null(from);
 	m->message_id = dup_or_null(mid);
 	m->decision = dup_or_null(dec);
+	m->digest = dup_or_null(dig);
+	m->collided_with = collided > 0 ? (uint64_t)collided : 0;
 	m->nrcpts = json_array_size(rcpts);
 	m->rcpts = calloc(m->nrcpts + 1, sizeof(char *));
 	for (size_t i = 0; m->rcpts != NULL && i < m->nrcpts; i++)
@@ -1183,7 +1301,7 @@ ob_table_drop(struct store_txn *t, uint64_t id, const char **error_r)
 	struct outbox_msg *m;
 	unsigned char kb[8];
 	MDB_val k = { 8, kb };
-	char mkb[MSGID_KEY_MAX];
+	char mkb[COPY_KEY_MAX];
 	int rc;
 
 	if ((rc = ob_table_get_envelope(t, id, &m, error_r)) != 0)
@@ -1204,10 +1322,16 @@ ob_table_drop(struct store_txn *t, uint64_t id, const char **error_r)
 			}
 		}
 	} while (a.n == 16);
-	if (m->message_id != NULL) {
+	/* Its keys in qmsgid, each only while it still names this entry. */
+	for (int i = 0; m->message_id != NULL && i < 2; i++) {
 		MDB_val mk, mv;
 
-		msgid_key(m->message_id, mkb, &mk);
+		if (i == 0)
+			msgid_key(m->message_id, mkb, &mk);
+		else if (has_digest(m->digest))
+			copy_key(m->message_id, m->digest, mkb, &mk);
+		else
+			break;
 		if (mdb_get(t->txn, t->store->qmsgid, &mk, &mv) == 0 &&
 		    mv.mv_size == 8 && get_be64(mv.mv_data) == id)
 			mdb_del(t->txn, t->store->qmsgid, &mk, NULL);
@@ -1466,22 +1590,39 @@ int
 ob_table_find_message_id(struct store_txn *t, const char *message_id,
     uint64_t *id_r, const char **error_r)
 {
-	MDB_val k, v;
+	MDB_val k;
 	char mkb[MSGID_KEY_MAX];
-	int rc;
 
 	msgid_key(message_id, mkb, &k);
-	if ((rc = mdb_get(t->txn, t->store->qmsgid, &k, &v)) != 0) {
-		if (rc == MDB_NOTFOUND)
-			return DV_ENOTFOUND;
-		return store_mdb_fail(rc, "outbox", error_r);
+	return msgid_get(t, &k, id_r, error_r);
+}
+
+int
+ob_table_match(struct store_txn *t, const char *mid, const char *digest,
+    uint64_t *copy_r, uint64_t *first_r, const char **error_r)
+{
+	char ckb[COPY_KEY_MAX];
+	MDB_val k;
+	int rc;
+
+	*copy_r = *first_r = 0;
+	if (mid == NULL || mid[0] == '\0')
+		return 0;
+	/* A damaged index record names nothing: the message is new (as it
+	 * was before the digest), rather than refused for ever. */
+	if (has_digest(digest)) {
+		copy_key(mid, digest, ckb, &k);
+		rc = msgid_get(t, &k, copy_r, error_r);
+		if (rc == 0)
+			return 0;
+		*copy_r = 0;
+		if (rc != DV_ENOTFOUND && rc != DV_ECORRUPT)
+			return rc;
 	}
-	if (v.mv_size != 8) {
-		*error_r = dv_error_set("outbox Message-ID index is corrupt");
-		return DV_ECORRUPT;
-	}
-	*id_r = get_be64(v.mv_data);
-	return 0;
+	rc = ob_table_find_message_id(t, mid, first_r, error_r);
+	if (rc != 0)
+		*first_r = 0;
+	return rc == 0 || rc == DV_ENOTFOUND || rc == DV_ECORRUPT ? 0 : rc;
 }
 
 int

@@ -27,6 +27,7 @@ struct ob_req {
 	const struct outbox_item *it;
 	int64_t queued_at;		/* mono_us() */
 	uint64_t id;
+	uint64_t collided;		/* the entry whose Message-ID it reused */
 	int rc;
 	bool done;
 	char err[256];
@@ -35,13 +36,17 @@ struct ob_req {
 };
 
 /*
- * A new entry logged but not stored yet: its dedup key (NULL if it has
- * none), id and reception time, which spare indexing a parse of it.
+ * A new entry logged but not stored yet: its dedup key and content
+ * digest (NULL if it has none), id and reception time, which spare
+ * indexing a parse of it, and the earlier entry whose Message-ID it
+ * reused for another message (0 if none: correlation may find it).
  */
 struct ob_pend {
 	char *mid;
 	uint64_t id;
 	int64_t received;
+	char *digest;
+	uint64_t collided;
 };
 
 /* A logged payload (ob_item.c), kept until LMDB has it. */
@@ -121,13 +126,95 @@ wait_until(struct ob_writer *w, int64_t at)
 	return pthread_cond_timedwait(&w->work, &w->lock, &ts);
 }
 
+/* The entry of @p holding the same message: Message-ID and digest. */
 static const struct ob_pend *
-pend_find(const struct ob_pend *p, size_t n, const char *mid)
+pend_copy(const struct ob_pend *p, size_t n, const char *mid,
+    const char *digest)
 {
+	if (mid == NULL || mid[0] == '\0' || digest == NULL ||
+	    digest[0] == '\0')
+		return NULL;
 	for (size_t i = n; i > 0; i--)		/* the newest first */
-		if (p[i - 1].mid != NULL && strcmp(p[i - 1].mid, mid) == 0)
+		if (p[i - 1].mid != NULL && p[i - 1].digest != NULL &&
+		    strcmp(p[i - 1].mid, mid) == 0 &&
+		    strcmp(p[i - 1].digest, digest) == 0)
 			return &p[i - 1];
 	return NULL;
+}
+
+/* The first entry of @p with Message-ID @mid that reused no other's. */
+static const struct ob_pend *
+pend_first(const struct ob_pend *p, size_t n, const char *mid)
+{
+	if (mid == NULL || mid[0] == '\0')
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (p[i].mid != NULL && p[i].collided == 0 &&
+		    strcmp(p[i].mid, mid) == 0)
+			return &p[i];
+	return NULL;
+}
+
+/* Forget one new entry's strings (those it owns). */
+static void
+pend_free(struct ob_pend *p)
+{
+	free(p->mid);
+	free(p->digest);
+	p->mid = p->digest = NULL;
+}
+
+/* Own copies of @mid and @digest for @p; ENOMEM. */
+static int
+pend_own(struct ob_pend *p, const char *mid, const char *digest)
+{
+	p->mid = mid != NULL && mid[0] != '\0' ? strdup(mid) : NULL;
+	p->digest = digest != NULL && digest[0] != '\0' ? strdup(digest) :
+	    NULL;
+	if ((mid != NULL && mid[0] != '\0' && p->mid == NULL) ||
+	    (digest != NULL && digest[0] != '\0' && p->digest == NULL)) {
+		pend_free(p);
+		return ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Where @it goes, by the new entries @a (the older, w->pend) and @b,
+ * then the index as @t sees it: how->merge_into, a new entry of @a or
+ * @b with the same message; or *copy_r, an entry of the index with the
+ * same message; or neither, a new entry, and then how->collided_with,
+ * the entry that has its Message-ID for another message (or 0).
+ */
+static int
+match(const struct ob_pend *a, size_t na,
+    const struct ob_pend *b, size_t nb, struct store_txn *t,
+    const struct outbox_item *it, struct ob_put *how, uint64_t *copy_r,
+    const char **error_r)
+{
+	const char *mid = it->message_id;
+	const struct ob_pend *same;
+	uint64_t first = 0;
+	int rc;
+
+	*copy_r = 0;
+	how->merge_into = how->collided_with = 0;
+	how->checked = true;
+	if ((same = pend_copy(b, nb, mid, it->digest)) != NULL ||
+	    (same = pend_copy(a, na, mid, it->digest)) != NULL) {
+		how->merge_into = same->id;
+		return 0;
+	}
+	if ((rc = ob_table_match(t, mid, it->digest, copy_r, &first,
+	    error_r)) != 0 || *copy_r != 0)
+		return rc;
+	/* The first of them: the one correlation finds. */
+	if (first != 0)
+		how->collided_with = first;
+	else if ((same = pend_first(a, na, mid)) != NULL ||
+	    (same = pend_first(b, nb, mid)) != NULL)
+		how->collided_with = same->id;
+	return 0;
 }
 
 /* Nothing more is taken: see struct ob_writer's failed. */
@@ -146,7 +233,7 @@ static void
 pend_clear(struct ob_writer *w)
 {
 	for (size_t i = 0; i < w->npend; i++)
-		free(w->pend[i].mid);
+		pend_free(&w->pend[i]);
 	w->npend = 0;
 }
 
@@ -188,10 +275,10 @@ reserve(struct ob_writer *w, size_t n)
 }
 
 /*
- * Put one message in @t, where @how says. A message whose Message-ID a
- * new entry of the same transaction has (@made, *nmade of them) is
- * folded into it: the index does not know that entry yet. A new entry
- * joins @made.
+ * Put one message in @t, where @how says. A copy of a message a new
+ * entry of the same transaction holds (@made, *nmade of them) is folded
+ * into it: the index does not know that entry yet; a different message
+ * with its Message-ID collides with it. A new entry joins @made.
  */
 static int
 put_one(struct ob_writer *w, struct store_txn *t, const struct outbox_item *it,
@@ -202,9 +289,20 @@ put_one(struct ob_writer *w, struct store_txn *t, const struct outbox_item *it,
 	const char *mid = it->message_id;
 	int rc;
 
-	if (how.merge_into == 0 && mid != NULL && mid[0] != '\0' &&
-	    (same = pend_find(made, *nmade, mid)) != NULL)
+	if (how.merge_into == 0 &&
+	    (same = pend_copy(made, *nmade, mid, it->digest)) != NULL)
 		how.merge_into = same->id;
+	else if (how.merge_into == 0 && !how.checked) {
+		/* A record of an earlier dvmilter: check it now. */
+		struct ob_put m = how;
+		uint64_t copy;
+
+		if ((rc = match(made, *nmade, NULL, 0, t, it, &m, &copy,
+		    error_r)) != 0)
+			return rc;
+		how.collided_with = m.collided_with;
+		how.checked = true;
+	}
 	how.defer_index = true;
 	rc = ob_table_put(t, it, &how, w->plugins, id_r, error_r);
 	while (rc == DV_EEXIST) {
@@ -218,7 +316,7 @@ put_one(struct ob_writer *w, struct store_txn *t, const struct outbox_item *it,
 	}
 	if (rc == 0 && *id_r != how.merge_into)
 		made[(*nmade)++] = (struct ob_pend){ (char *)mid, *id_r,
-		    it->received };
+		    it->received, (char *)it->digest, how.collided_with };
 	return rc;
 }
 
@@ -261,15 +359,15 @@ put_reqs(struct ob_writer *w, struct store_txn *t, struct ob_req **reqs,
 
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct outbox_item *it = reqs[i]->it;
-		const struct ob_pend *same = NULL;
-		struct ob_put how = { 0 };
+		struct ob_put how = { .id = ++*last_id };
+		uint64_t copy;
 
-		if (it->message_id != NULL && it->message_id[0] != '\0')
-			same = pend_find(w->pend, w->npend, it->message_id);
-		how.merge_into = same != NULL ? same->id : 0;
-		how.id = ++*last_id;
+		if ((rc = match(w->pend, w->npend, made, *nmade, t, it, &how,
+		    &copy, error_r)) != 0)
+			break;
 		rc = put_one(w, t, it, how, made, nmade, last_id, &reqs[i]->id,
 		    error_r);
+		reqs[i]->collided = how.collided_with;
 	}
 	return rc;
 }
@@ -333,7 +431,7 @@ store_logged(struct ob_writer *w, struct ob_req **reqs, size_t nreqs,
 	}
 	for (size_t i = 0; i < w->npend; i++)
 		hints[i] = (struct ob_index_hint){ w->pend[i].id,
-		    w->pend[i].mid, w->pend[i].received };
+		    w->pend[i].mid, w->pend[i].received, w->pend[i].digest };
 	if ((rc = store_txn_begin(w->store, true, &t, error_r)) != 0)
 		goto out;
 	if ((rc = put_logged(w, t, made, &nmade, &last_id, error_r)) == 0 &&
@@ -379,7 +477,7 @@ batch_free(struct ob_batch *b)
 	for (size_t i = 0; i < b->nrecs; i++)
 		free((void *)b->recs[i].data);
 	for (size_t i = 0; i < b->nadded; i++)
-		free(b->added[i].mid);
+		pend_free(&b->added[i]);
 	b->nrecs = b->nadded = 0;
 }
 
@@ -390,30 +488,28 @@ batch_free(struct ob_batch *b)
  */
 static int
 batch_id(struct ob_writer *w, struct store_txn *rt, struct ob_batch *b,
-    const struct outbox_item *it, struct ob_put *how, uint64_t *id_r)
+    const struct outbox_item *it, struct ob_put *how, uint64_t *id_r,
+    const char **err)
 {
-	const struct ob_pend *same = NULL;
-	const char *mid = it->message_id, *err;
-	uint64_t found;
+	uint64_t copy;
+	int rc;
 
 	*how = (struct ob_put){ .id = ++b->last_id };
 	*id_r = how->id;
-	if (mid != NULL && mid[0] == '\0')
-		mid = NULL;
 	/* The same message again: the entry it joins. */
-	if (mid != NULL && (same = pend_find(b->added, b->nadded, mid)) ==
-	    NULL)
-		same = pend_find(w->pend, w->npend, mid);
-	if (same != NULL)
-		*id_r = how->merge_into = same->id;
-	else if (mid != NULL &&
-	    ob_table_find_message_id(rt, mid, &found, &err) == 0)
-		*id_r = found;
-	if (*id_r != how->id)
+	if ((rc = match(w->pend, w->npend, b->added, b->nadded, rt, it,
+	    how, &copy, err)) != 0)
+		return rc;
+	if (how->merge_into != 0 || copy != 0) {
+		*id_r = how->merge_into != 0 ? how->merge_into : copy;
 		return 0;
-	b->added[b->nadded] = (struct ob_pend){ NULL, how->id, it->received };
-	if (mid != NULL && (b->added[b->nadded].mid = strdup(mid)) == NULL)
+	}
+	b->added[b->nadded] = (struct ob_pend){ NULL, how->id, it->received,
+	    NULL, how->collided_with };
+	if (pend_own(&b->added[b->nadded], it->message_id, it->digest) != 0) {
+		*err = "out of memory";
 		return ENOMEM;
+	}
 	b->nadded++;
 	return 0;
 }
@@ -432,8 +528,11 @@ batch_encode(struct ob_writer *w, struct ob_batch *b, struct ob_req **reqs,
 		struct ob_put how;
 		unsigned char *data = NULL;
 
-		if (batch_id(w, rt, b, reqs[i]->it, &how, &reqs[i]->id) != 0 ||
-		    (data = malloc(lens[i])) == NULL) {
+		if ((rc = batch_id(w, rt, b, reqs[i]->it, &how, &reqs[i]->id,
+		    err)) != 0)
+			break;
+		reqs[i]->collided = how.collided_with;
+		if ((data = malloc(lens[i])) == NULL) {
 			*err = "out of memory";
 			rc = ENOMEM;
 			break;
@@ -503,14 +602,28 @@ batch_append(struct ob_writer *w, struct ob_batch *b, const char **err)
 	return 0;
 }
 
-/* Answer @reqs with @rc (and @err if it failed); returns @rc. */
+/*
+ * Answer @reqs with @rc (and @err if it failed); returns @rc. A stored
+ * message that reused another's Message-ID is logged, once it is
+ * durable, with the MTA's queue id and both entries.
+ */
 static int
 answer(struct ob_req **reqs, size_t n, int rc, const char *err)
 {
 	for (size_t i = 0; i < n; i++) {
+		const struct outbox_item *it = reqs[i]->it;
+
 		reqs[i]->rc = rc;
 		if (rc != 0)
 			snprintf(reqs[i]->err, sizeof(reqs[i]->err), "%s", err);
+		else if (reqs[i]->collided != 0)
+			log_warn("%s: Message-ID <%s> is that of outbox entry "
+			    "%llu, with other content: stored as outbox entry "
+			    "%llu, collided_with=%llu", it->queue_id != NULL ?
+			    it->queue_id : "NOQUEUE", it->message_id,
+			    (unsigned long long)reqs[i]->collided,
+			    (unsigned long long)reqs[i]->id,
+			    (unsigned long long)reqs[i]->collided);
 	}
 	return rc;
 }
@@ -783,30 +896,31 @@ replay_pend(struct ob_writer *w, const char **error_r)
 		return rc;
 	for (size_t i = 0; i < w->nrecs && rc == 0; i++) {
 		struct ob_logged q;
-		const char *mid;
-		uint64_t found;
+		struct ob_put how;
+		uint64_t copy;
 
 		if (ob_item_decode(w->recs[i].data, w->recs[i].len, &q) != 0)
 			continue;	/* left out when stored, and said so */
-		mid = q.it.message_id;
 		if (q.how.id > w->last_id)
 			w->last_id = q.how.id;
-		if (q.how.merge_into == 0 && (mid == NULL || mid[0] == '\0' ||
-		    (pend_find(w->pend, w->npend, mid) == NULL &&
-		    ob_table_find_message_id(t, mid, &found, error_r) != 0))) {
+		how = q.how;
+		/* As batch_id() found it; a record of an earlier dvmilter
+		 * (not checked) as ob_table_put() will. */
+		if (q.how.merge_into == 0 && (rc = match(w->pend, w->npend,
+		    NULL, 0, t, &q.it, &how, &copy, error_r)) == 0 &&
+		    how.merge_into == 0 && copy == 0) {
 			w->pend[w->npend] = (struct ob_pend){ NULL, q.how.id,
-			    q.it.received };
-			if (mid != NULL && mid[0] != '\0' &&
-			    (w->pend[w->npend].mid = strdup(mid)) == NULL)
-				rc = ENOMEM;
+			    q.it.received, NULL, q.how.checked ?
+			    q.how.collided_with : how.collided_with };
+			if ((rc = pend_own(&w->pend[w->npend], q.it.message_id,
+			    q.it.digest)) != 0)
+				*error_r = dv_error_set("out of memory");
 			else
 				w->npend++;
 		}
 		ob_item_clear(&q);
 	}
 	store_txn_abort(t);
-	if (rc != 0)
-		*error_r = dv_error_set("out of memory");
 	return rc;
 }
 
@@ -958,7 +1072,9 @@ ob_writer_find_message_id(struct ob_writer *w, const char *mid,
 	const struct ob_pend *p;
 
 	pthread_mutex_lock(&w->lock);
-	if ((p = pend_find(w->pend, w->npend, mid)) != NULL)
+	/* Not one that reused an earlier entry's Message-ID: the index has
+	 * that earlier one, or this list does. */
+	if ((p = pend_first(w->pend, w->npend, mid)) != NULL)
 		*id_r = p->id;
 	else if (indexed_r != NULL)
 		*indexed_r = w->indexed_txn;

@@ -640,11 +640,16 @@ activity_show(const struct dvp_host *h, int argc, char **argv)
 	fmt_time(json_integer_value(json_object_get(a, "received")), when,
 	    sizeof(when));
 	printf("id:          %s\ndirection:   %s\nreceived:    %s\n"
-	    "from:        %s\nsubject:     %s\nmessage-id:  %s\n"
-	    "folder:      %s\ncorrelation: %s\ncase:        %s\n\n%s\n",
+	    "from:        %s\nsubject:     %s\nmessage-id:  %s\n",
 	    str(a, "id"), str(a, "direction"), when, str(a, "from"),
-	    str(a, "subject"), str(a, "message_id"), str(a, "folder"),
-	    str(a, "correlation"), str(a, "case"), str(a, "text"));
+	    str(a, "subject"), str(a, "message_id"));
+	/* Only when it happened: a Message-ID reused by another message. */
+	if (json_string_value(json_object_get(a, "collided_with")) != NULL)
+		printf("collided:    Message-ID first used by activity %s\n",
+		    str(a, "collided_with"));
+	printf("folder:      %s\ncorrelation: %s\ncase:        %s\n\n%s\n",
+	    str(a, "folder"), str(a, "correlation"), str(a, "case"),
+	    str(a, "text"));
 	json_decref(a);
 	return DVP_CMD_OK;
 }

@@ -2,11 +2,18 @@
  * autoreply.c - the acknowledgement of a new case, by SMTP through
  * libcurl.
  *
- * RFC 3834 rules: never answer a null sender, an Auto-Submitted message,
- * bulk or list mail; send from the null envelope sender with
- * Auto-Submitted: auto-replied; answer the envelope sender (the
- * Return-Path), not From. On top, a per-sender rate limit keeps two
- * auto-responders (or a forged sender) from flooding anyone.
+ * RFC 3834 rules: never answer a null sender, a system sender, an
+ * Auto-Submitted message, bulk or list mail (ackpolicy.c says which);
+ * send from the null envelope sender with Auto-Submitted: auto-replied;
+ * answer the envelope sender (the Return-Path), not From. On top, rate
+ * limits per sender (without its subaddress), per domain and for all
+ * replies keep two auto-responders, or a forged sender, from flooding
+ * anyone; the subject echoes no more than a cut case title.
+ *
+ * At most once: a mark on disk before each attempt. A try that fails
+ * for now is kept (autoreplyq/ID) and tried again with a doubling delay
+ * by autoreply_retry(), which the plugin runs in its deliver() and
+ * health() calls, until Local.AutoReplyTries; smtp:// needs STARTTLS.
  */
 #include "config.h"
 
@@ -22,6 +29,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "ackpolicy.h"
 #include "local.h"
 #include "lstore.h"
 
@@ -53,78 +61,26 @@ has_ctl(const char *s)
 	return false;
 }
 
-static bool
-ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
-/*
- * Append @text to a header as RFC 2047 encoded words of at most 75
- * characters each, split at UTF-8 character boundaries and folded.
- */
-static int
-add_encoded(FILE *fp, const char *text)
-{
-	size_t n = strlen(text), off = 0;
-	unsigned char out[64];
-
-	while (off < n) {
-		size_t take = n - off > 42 ? 42 : n - off;
-
-		while (take > 0 && off + take < n &&
-		    ((unsigned char)text[off + take] & 0xC0) == 0x80)
-			take--;
-		if (take == 0)
-			return -1;
-		EVP_EncodeBlock(out, (const unsigned char *)text + off,
-		    (int)take);
-		fprintf(fp, "%s=?UTF-8?B?%s?=", off ? "\r\n " : "", out);
-		off += take;
-	}
-	return 0;
-}
-
-/* Control characters in a subject would break the header. */
-static char *
-clean_title(const char *title)
-{
-	char *t = strdup(title != NULL ? title : "");
-
-	for (char *c = t; c != NULL && *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = ' ';
-	return t;
-}
-
 static char *
 compose(struct local *l, const struct dvp_message *m, const char *from,
     const char *to, const char *number, const char *title,
     const char *token, int64_t now, size_t *len_r)
 {
 	const char *dom = strrchr(from, '@');
-	char date[64], *buf = NULL, *t = clean_title(title);
+	char date[64], *buf = NULL, *subj = ack_subject(number, title, token);
 	time_t tt = (time_t)now;
 	struct tm tm;
 	FILE *fp;
 
 	(void)l;
-	if (t == NULL || (fp = open_memstream(&buf, len_r)) == NULL) {
-		free(t);
+	if (subj == NULL || (fp = open_memstream(&buf, len_r)) == NULL) {
+		free(subj);
 		return NULL;
 	}
 	gmtime_r(&tt, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	fprintf(fp, "From: <%s>\r\nTo: <%s>\r\nSubject: [%s] Received: ",
-	    from, to, number);
-	if (ascii(t))
-		fputs(t, fp);
-	else
-		add_encoded(fp, t);
-	fprintf(fp, "%s%s\r\n", token ? " " : "", token ? token : "");
+	fprintf(fp, "From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n", from, to,
+	    subj);
 	fprintf(fp, "Date: %s\r\nMessage-ID: <ack.%s.%s@%s>\r\n", date,
 	    m->id, number, dom != NULL ? dom + 1 : "localhost");
 	if (m->message_id != NULL && !has_ctl(m->message_id))
@@ -142,7 +98,7 @@ compose(struct local *l, const struct dvp_message *m, const char *from,
 	    "so that your mail reaches the same case.\r\n"
 	    "\r\n"
 	    "This is an automatic reply.\r\n", number, token ? token : number);
-	free(t);
+	free(subj);
 	if (fclose(fp) != 0) {
 		free(buf);
 		return NULL;
@@ -150,32 +106,19 @@ compose(struct local *l, const struct dvp_message *m, const char *from,
 	return buf;
 }
 
-/* Why RFC 3834 forbids answering, or NULL; @buf is for a made-up one. */
+/*
+ * Why RFC 3834 or common practice forbids answering (ackpolicy.c), or
+ * the sender is the queue or no usable address; NULL if none does.
+ * @buf is for a reason made up here.
+ */
 static const char *
 forbidden(const struct dvp_message *m, const char *queue, char *buf,
     size_t bufsz)
 {
-	if (m->envelope_from == NULL || m->envelope_from[0] == '\0')
-		return "not sent: null sender";
-	if (m->auto_submitted != NULL) {
-		const char *v = m->auto_submitted + strspn(m->auto_submitted,
-		    " \t");
+	const char *why;
 
-		if (strncasecmp(v, "no", 2) != 0 || isalnum((unsigned char)v[2]))
-			return "not sent: the message is Auto-Submitted";
-	}
-	if (m->precedence != NULL) {
-		const char *v = m->precedence + strspn(m->precedence, " \t");
-
-		if (strncasecmp(v, "bulk", 4) == 0 ||
-		    strncasecmp(v, "list", 4) == 0 ||
-		    strncasecmp(v, "junk", 4) == 0) {
-			snprintf(buf, bufsz, "not sent: Precedence %.20s", v);
-			return buf;
-		}
-	}
-	if (m->list_id != NULL)
-		return "not sent: mailing list mail";
+	if ((why = ack_suppressed(m, buf, bufsz)) != NULL)
+		return why;
 	if (strcasecmp(m->envelope_from, queue) == 0)
 		return "not sent: the sender is the queue";
 	if (has_ctl(m->envelope_from) || strchr(m->envelope_from, '@') == NULL)
@@ -183,47 +126,124 @@ forbidden(const struct dvp_message *m, const char *queue, char *buf,
 	return NULL;
 }
 
-/* Count one reply to @to; false if the limit is reached. */
-static bool
-rate_ok(struct local *l, const char *to, int64_t now, bool *store_err)
-{
-	char key[LS_KEY_MAX + 1];
-	bool missing;
-	json_t *o;
-	json_int_t since, count;
-	int rc;
+/* --- configuration ---------------------------------------------------- */
 
-	*store_err = false;
-	(void)lstore_key(key, LS_AUTOREPLY, to);
-	for (char *c = key; *c != '\0'; c++)
-		*c = (char)tolower((unsigned char)*c);
-	o = lstore_get(l->h, key, &missing);
-	if (o == NULL && !missing) {
-		*store_err = true;
-		return false;
-	}
-	since = json_integer_value(json_object_get(o, "since"));
-	count = json_integer_value(json_object_get(o, "count"));
+int
+autoreply_config(struct local *l, char *err, size_t errsz)
+{
+	const struct dvp_host *h = l->h;
+	uint64_t dom, all, tries;
+	int64_t delay;
+	int plain;
+
+	if (h->config_uint(h->ctx, "AutoReplyDomainLimit", 50, 0, 100000,
+	    &dom, err, errsz) != DVP_KV_OK ||
+	    h->config_uint(h->ctx, "AutoReplyGlobalLimit", 500, 0, 1000000,
+	    &all, err, errsz) != DVP_KV_OK ||
+	    h->config_bool(h->ctx, "SubmissionAllowPlain", 0, &plain, err,
+	    errsz) != DVP_KV_OK ||
+	    h->config_uint(h->ctx, "AutoReplyTries", 5, 1, 20, &tries, err,
+	    errsz) != DVP_KV_OK ||
+	    h->config_duration(h->ctx, "AutoReplyRetryDelay", 60, 1, 3600,
+	    &delay, err, errsz) != DVP_KV_OK)
+		return -1;
+	l->reply_domain_limit = (long)dom;
+	l->reply_global_limit = (long)all;
+	l->allow_plain = plain != 0;
+	l->tries = (long)tries;
+	l->retry_delay = (long)delay;
+	return 0;
+}
+
+/* --- rate limits ------------------------------------------------------- */
+
+/* One counter: autoreply/ADDRESS, autoreply/@DOMAIN, or the one of all
+ * replies (LS_AUTOREPLY_ALL). */
+struct counter {
+	const char *what;		/* for the reason */
+	long limit;			/* 0: none */
+	char key[LS_KEY_MAX + 1];
+	json_int_t since, count;
+};
+
+static int
+counter_read(struct local *l, struct counter *c, int64_t now)
+{
+	bool missing;
+	json_t *o = lstore_get(l->h, c->key, &missing);
+
+	if (o == NULL && !missing)
+		return -1;
+	c->since = json_integer_value(json_object_get(o, "since"));
+	c->count = json_integer_value(json_object_get(o, "count"));
 	json_decref(o);
-	if (now - since >= l->reply_window) {
-		since = now;
-		count = 0;
+	if (now - c->since >= l->reply_window) {
+		c->since = now;
+		c->count = 0;
 	}
-	if (count >= l->reply_limit)
-		return false;
-	o = json_pack("{s:I, s:I}", "since", since, "count", count + 1);
-	rc = o != NULL ? lstore_put(l->h, key, o) : -1;
-	json_decref(o);
-	if (rc != 0)
-		*store_err = true;
-	return rc == 0;
+	return 0;
 }
 
 /*
+ * Count one reply to @to against the limits of the address (without its
+ * subaddress), of its domain and of all replies, or against none when
+ * one of them is reached: then *why says which. @return 0 or -1 (store).
+ */
+static int
+rate_ok(struct local *l, const char *to, int64_t now, const char **why)
+{
+	struct counter c[3] = {
+		{ "the sender", l->reply_limit, "", 0, 0 },
+		{ "the sender's domain", l->reply_domain_limit, "", 0, 0 },
+		{ "all senders", l->reply_global_limit, "", 0, 0 },
+	};
+	char addr[LS_KEY_MAX + 1];
+	const char *at;
+
+	*why = NULL;
+	if (ack_rate_key(to, addr, sizeof(addr)) != 0)
+		snprintf(addr, sizeof(addr), "%.*s", LS_KEY_MAX - 20, to);
+	lstore_address_key(addr, sizeof(addr));
+	at = strrchr(addr, '@');
+	if (lstore_key(c[0].key, LS_AUTOREPLY, addr) != 0 ||
+	    lstore_key(c[1].key, LS_AUTOREPLY, at != NULL ? at : "@") != 0 ||
+	    lstore_key(c[2].key, LS_AUTOREPLY_ALL, "") != 0)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		if (c[i].limit == 0)
+			continue;
+		if (counter_read(l, &c[i], now) != 0)
+			return -1;
+		if (c[i].count >= c[i].limit && *why == NULL)
+			*why = c[i].what;
+	}
+	if (*why != NULL)
+		return 0;
+	for (int i = 0; i < 3; i++) {
+		json_t *o;
+		int rc;
+
+		if (c[i].limit == 0)
+			continue;
+		o = json_pack("{s:I, s:I}", "since", c[i].since, "count",
+		    c[i].count + 1);
+		rc = o != NULL ? lstore_put(l->h, c[i].key, o) : -1;
+		json_decref(o);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- at most once ------------------------------------------------------ */
+
+/*
  * An acknowledgement goes at most once per message, even when a crash
- * makes its delivery again: a mark, autoreplied/ID, is on disk before it
- * is submitted ("sending") and says how it went after ("sent", or why
- * not).
+ * makes its delivery again: a mark, autoreplied/ID, is on disk before
+ * each attempt ("sending") and says how it went after ("sent", "pending:
+ * ..." while a retry is due, or "not sent: ..."). Only a "pending" mark
+ * is ever tried again; "sending" found later means the worker stopped
+ * mid-attempt, and that one is never tried again.
  */
 static int
 mark_put(struct local *l, const char *id, const char *what)
@@ -263,13 +283,13 @@ mark_get(struct local *l, const char *id, struct autoreply *out)
 		snprintf(out->why, sizeof(out->why), "%.*s",
 		    (int)(len < sizeof(out->why) ? len : sizeof(out->why) - 1),
 		    (const char *)v);
-	out->sent = strcmp(out->why, "sent") == 0;
+	out->sent = strncmp(out->why, "sent", 4) == 0;
 	return 1;
 }
 
 /*
  * Whether the reply may go: not sent before, a server to send it to,
- * RFC 3834 and the rate limit. If not, @out says why.
+ * RFC 3834 and the rate limits. If not, @out says why.
  */
 static bool
 may_send(struct local *l, const struct dvp_message *m, const char *queue,
@@ -277,8 +297,6 @@ may_send(struct local *l, const struct dvp_message *m, const char *queue,
 {
 	const struct dvp_host *h = l->h;
 	const char *why;
-	bool store_err;
-	unsigned held;
 	int rc;
 
 	/* Made again after a crash: once is enough, whatever it did. */
@@ -294,13 +312,6 @@ may_send(struct local *l, const struct dvp_message *m, const char *queue,
 		    "Local.SubmissionURL is not set", number);
 		return false;
 	}
-	if ((held = h->hold_check(h->ctx, SMTP_HOLD)) > 0) {
-		snprintf(out->why, sizeof(out->why), "not sent: the "
-		    "submission server failed; not tried for %u s more", held);
-		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
-		    number, out->why);
-		return false;
-	}
 	if ((why = forbidden(m, queue, out->why, sizeof(out->why))) != NULL) {
 		if (why != out->why)
 			snprintf(out->why, sizeof(out->why), "%s", why);
@@ -308,10 +319,13 @@ may_send(struct local *l, const struct dvp_message *m, const char *queue,
 		    out->why);
 		return false;
 	}
-	if (!rate_ok(l, m->envelope_from, now, &store_err)) {
-		snprintf(out->why, sizeof(out->why), store_err ?
-		    "not sent: store error" : "not sent: rate limit for the "
-		    "sender");
+	if (rate_ok(l, m->envelope_from, now, &why) != 0 || why != NULL) {
+		if (why != NULL)
+			snprintf(out->why, sizeof(out->why), "not sent: rate "
+			    "limit for %s", why);
+		else
+			snprintf(out->why, sizeof(out->why), "not sent: store "
+			    "error");
 		h->log(h->ctx, DVP_LOG_NOTICE, "case %s: auto-reply to %s %s",
 		    number, m->envelope_from, out->why + 10);
 		return false;
@@ -319,15 +333,38 @@ may_send(struct local *l, const struct dvp_message *m, const char *queue,
 	return true;
 }
 
-/* One SMTP transaction: @len bytes of @msg to @to, from the null sender. */
-static CURLcode
-submit(struct local *l, CURL *c, const char *to, const char *msg,
-    size_t len, char errbuf[CURL_ERROR_SIZE])
-{
-	struct curl_slist *rcpt = curl_slist_append(NULL, to);
-	struct upload up = { msg, len };
-	CURLcode cc;
+/* --- submission -------------------------------------------------------- */
 
+/* How one attempt went. */
+enum attempt {
+	ATTEMPT_SENT,
+	ATTEMPT_REFUSED,		/* a 5xx: trying again will not help */
+	ATTEMPT_FAILED			/* for now: try again later */
+};
+
+/*
+ * One SMTP transaction: @len bytes of @msg to @to, from the null sender.
+ * smtp:// must be upgraded by STARTTLS (a stripped STARTTLS fails the
+ * attempt) unless Local.SubmissionAllowPlain says otherwise; smtps:// is
+ * TLS from the start. Certificates are verified (libcurl's default).
+ */
+static enum attempt
+submit(struct local *l, const char *to, const char *msg, size_t len,
+    char *err, size_t errsz)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *rcpt;
+	struct upload up = { msg, len };
+	long code = 0;
+	CURLcode cc;
+	CURL *c;
+
+	if ((c = curl_easy_init()) == NULL ||
+	    (rcpt = curl_slist_append(NULL, to)) == NULL) {
+		curl_easy_cleanup(c);
+		snprintf(err, errsz, "out of memory");
+		return ATTEMPT_FAILED;
+	}
 	curl_easy_setopt(c, CURLOPT_URL, l->submission_url);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<>");
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
@@ -340,37 +377,144 @@ submit(struct local *l, CURL *c, const char *to, const char *msg,
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (strncmp(l->submission_url, "smtp://", 7) == 0)
-		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+		curl_easy_setopt(c, CURLOPT_USE_SSL, l->allow_plain ?
+		    (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL);
 	cc = curl_easy_perform(c);
+	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_slist_free_all(rcpt);
-	return cc;
-}
-
-/* What became of a submission, in @out and the log. */
-static void
-outcome(struct local *l, const struct dvp_message *m, const char *number,
-    CURLcode cc, const char *errbuf, int64_t now, struct autoreply *out)
-{
-	const struct dvp_host *h = l->h;
-
-	if (cc == CURLE_OK) {
-		h->hold_release(h->ctx, SMTP_HOLD);
-		out->sent = true;
-		snprintf(out->why, sizeof(out->why), "sent");
-		h->log(h->ctx, DVP_LOG_INFO, "case %s: auto-reply sent to %s",
-		    number, m->envelope_from);
-		return;
-	}
-	snprintf(out->why, sizeof(out->why), "not sent: %s",
-	    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	curl_easy_cleanup(c);
+	if (cc == CURLE_OK)
+		return ATTEMPT_SENT;
+	if (cc == CURLE_USE_SSL_FAILED)
+		snprintf(err, errsz, "the server does not offer STARTTLS "
+		    "(Local.SubmissionAllowPlain is off)");
+	else
+		snprintf(err, errsz, "%s", errbuf[0] ? errbuf :
+		    curl_easy_strerror(cc));
 	/* A refusal of this one message says nothing of the next. */
-	if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR &&
+	if (code < 400 && cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR &&
 	    cc != CURLE_LOGIN_DENIED && cc != CURLE_WRITE_ERROR &&
 	    cc != CURLE_UPLOAD_FAILED && cc != CURLE_QUOTE_ERROR &&
 	    cc != CURLE_FTP_WEIRD_SERVER_REPLY)
 		(void)l->h->hold_trip(l->h->ctx, SMTP_HOLD);
-	h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to %s failed: %s",
-	    number, m->envelope_from, out->why + 10);
+	return code >= 500 && code < 600 ? ATTEMPT_REFUSED : ATTEMPT_FAILED;
+}
+
+/* --- retries ----------------------------------------------------------- */
+
+/* The wait after @tries failed tries: the delay, doubled, at most 1 h. */
+static int64_t
+backoff(const struct local *l, long tries)
+{
+	int64_t d = l->retry_delay;
+
+	for (long i = 1; i < tries && d < 3600; i++)
+		d *= 2;
+	return d < 3600 ? d : 3600;
+}
+
+/*
+ * Keep a failed acknowledgement for another try: autoreplyq/ID holds
+ * the message as composed, its recipient, its case and the tries so
+ * far; written at once, like the mark, so that the count survives a
+ * delivery that fails.
+ */
+static int
+pending_put(struct local *l, const char *id, const char *to,
+    const char *msg, const char *number, long tries, int64_t next)
+{
+	char key[LS_KEY_MAX + 1], *s;
+	json_t *o;
+	int rc = -1;
+
+	if (lstore_key(key, LS_AUTOREPLYQ, id) != 0)
+		return -1;
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I}", "to", to, "msg", msg,
+	    "case", number, "tries", (json_int_t)tries, "next",
+	    (json_int_t)next);
+	if (o != NULL && (s = json_dumps(o, JSON_COMPACT)) != NULL) {
+		rc = l->h->kv_put_now(l->h->ctx, key, s, strlen(s));
+		free(s);
+	}
+	json_decref(o);
+	return rc;
+}
+
+/*
+ * After a failed try (@tries so far), either keep it pending or give up;
+ * the mark and @out->why say which.
+ */
+static void
+failed_try(struct local *l, const char *id, const char *to, const char *msg,
+    const char *number, long tries, int64_t now, const char *err,
+    struct autoreply *out)
+{
+	const struct dvp_host *h = l->h;
+	int64_t wait = backoff(l, tries);
+
+	if (tries < l->tries &&
+	    pending_put(l, id, to, msg, number, tries, now + wait) == 0) {
+		snprintf(out->why, sizeof(out->why), "pending: try %ld of %ld "
+		    "failed (%.100s); next in %lld s", tries, l->tries, err,
+		    (long long)wait);
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to %s "
+		    "failed, trying again in %lld s: %s", number, to,
+		    (long long)wait, err);
+	} else {
+		if (tries > 1)
+			snprintf(out->why, sizeof(out->why), "not sent: gave "
+			    "up after %ld tries: %.120s", tries, err);
+		else
+			snprintf(out->why, sizeof(out->why), "not sent: %.150s",
+			    err);
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to %s "
+		    "given up after %ld tries: %s", number, to, tries, err);
+	}
+	/* Failing this leaves "sending": not tried again either way. */
+	(void)mark_put(l, id, out->why);
+}
+
+/*
+ * One attempt, the mark on disk first. @tries counts this one.
+ * @return what it did, also in the mark and in @out.
+ */
+static void
+attempt(struct local *l, const char *id, const char *to, const char *msg,
+    const char *number, long tries, int64_t now, struct autoreply *out)
+{
+	const struct dvp_host *h = l->h;
+	char err[CURL_ERROR_SIZE + 80];
+
+	if (mark_put(l, id, "sending") != 0) {
+		snprintf(out->why, sizeof(out->why), "not sent: it could not "
+		    "be recorded first");
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
+		    number, out->why + 10);
+		return;
+	}
+	switch (submit(l, to, msg, strlen(msg), err, sizeof(err))) {
+	case ATTEMPT_SENT:
+		h->hold_release(h->ctx, SMTP_HOLD);
+		out->sent = true;
+		if (tries > 1)
+			snprintf(out->why, sizeof(out->why), "sent (try %ld)",
+			    tries);
+		else
+			snprintf(out->why, sizeof(out->why), "sent");
+		h->log(h->ctx, DVP_LOG_INFO, "case %s: auto-reply sent to %s%s",
+		    number, to, tries > 1 ? " on a later try" : "");
+		(void)mark_put(l, id, out->why);
+		return;
+	case ATTEMPT_REFUSED:
+		snprintf(out->why, sizeof(out->why), "not sent: %.150s", err);
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to %s "
+		    "refused: %s", number, to, err);
+		(void)mark_put(l, id, out->why);
+		return;
+	case ATTEMPT_FAILED:
+		failed_try(l, id, to, msg, number, tries, now, err, out);
+		return;
+	}
 }
 
 void
@@ -378,31 +522,140 @@ autoreply_send(struct local *l, const struct dvp_message *m,
     const char *queue, const char *number, const char *title,
     const char *token, int64_t now, struct autoreply *out)
 {
+	const struct dvp_host *h = l->h;
 	const char *from = l->reply_from ? l->reply_from : queue;
-	char errbuf[CURL_ERROR_SIZE] = "", *msg;
+	char *msg;
+	unsigned held;
 	size_t len;
-	CURL *c;
 
 	memset(out, 0, sizeof(*out));
 	if (!may_send(l, m, queue, number, now, out))
 		return;
 	if ((msg = compose(l, m, from, m->envelope_from, number, title, token,
-	    now, &len)) == NULL || (c = curl_easy_init()) == NULL) {
-		free(msg);
+	    now, &len)) == NULL) {
 		snprintf(out->why, sizeof(out->why), "not sent: out of memory");
 		return;
 	}
-	if (mark_put(l, m->id, "sending") != 0) {
-		snprintf(out->why, sizeof(out->why), "not sent: it could not "
-		    "be recorded first");
-		l->h->log(l->h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
-		    number, out->why + 10);
-	} else {
-		outcome(l, m, number, submit(l, c, m->envelope_from, msg, len,
-		    errbuf), errbuf, now, out);
-		/* Failing this leaves "sending": not sent again either way. */
-		(void)mark_put(l, m->id, out->why);
-	}
-	curl_easy_cleanup(c);
+	/* The server failed a moment ago: not now, but not lost either. */
+	if ((held = h->hold_check(h->ctx, SMTP_HOLD)) > 0 &&
+	    pending_put(l, m->id, m->envelope_from, msg, number, 0,
+	    now + held) == 0) {
+		snprintf(out->why, sizeof(out->why), "pending: the submission "
+		    "server failed; not tried for %u s more", held);
+		if (mark_put(l, m->id, out->why) != 0)
+			snprintf(out->why, sizeof(out->why), "not sent: it "
+			    "could not be recorded first");
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply %s",
+		    number, out->why);
+	} else
+		attempt(l, m->id, m->envelope_from, msg, number, 1, now, out);
 	free(msg);
+}
+
+/* The outcome of a retry into its case's auto_reply, with the batch. */
+static void
+note_on_case(struct local *l, const char *number, const char *why)
+{
+	char key[LS_KEY_MAX + 1], id[64];
+	const void *v;
+	size_t len;
+	bool missing;
+	json_t *c;
+
+	if (lstore_key(key, LS_CASENUM, number) != 0 ||
+	    l->h->kv_get(l->h->ctx, key, &v, &len) != DVP_KV_OK ||
+	    len >= sizeof(id))
+		return;
+	memcpy(id, v, len);
+	id[len] = '\0';
+	if ((c = lstore_get_id(l->h, LS_CASE, id, &missing)) == NULL)
+		return;
+	json_object_set_new(c, "auto_reply", json_string(why));
+	(void)lstore_put_id(l->h, LS_CASE, id, c);
+	json_decref(c);
+}
+
+/* Retry the pending acknowledgement of message @id, if it is due. */
+static void
+retry_one(struct local *l, const char *id, int64_t now)
+{
+	char qkey[LS_KEY_MAX + 1];
+	struct autoreply out;
+	const char *to, *msg, *number;
+	json_t *rec;
+	int rc;
+
+	memset(&out, 0, sizeof(out));
+	if (lstore_key(qkey, LS_AUTOREPLYQ, id) != 0)
+		return;
+	if ((rc = lstore_read(l->h, qkey, &rec)) == LS_CORRUPT) {
+		l->h->log(l->h->ctx, DVP_LOG_WARNING, "%s is corrupt: dropped; "
+		    "its acknowledgement is not tried again", qkey);
+		(void)l->h->kv_del(l->h->ctx, qkey);
+		return;
+	}
+	if (rc != 0)
+		return;
+	to = json_string_value(json_object_get(rec, "to"));
+	msg = json_string_value(json_object_get(rec, "msg"));
+	number = json_string_value(json_object_get(rec, "case"));
+	/* Only a pending mark is tried again; any other is final, and
+	 * without one a delivery made again decides. */
+	if ((rc = mark_get(l, id, &out)) < 0) {
+		json_decref(rec);
+		return;
+	}
+	if (rc == 0 || strncmp(out.why, "pending", 7) != 0 || to == NULL ||
+	    msg == NULL || number == NULL) {
+		(void)l->h->kv_del(l->h->ctx, qkey);
+		json_decref(rec);
+		return;
+	}
+	if (json_integer_value(json_object_get(rec, "next")) <= now) {
+		memset(&out, 0, sizeof(out));
+		attempt(l, id, to, msg, number, (long)json_integer_value(
+		    json_object_get(rec, "tries")) + 1, now, &out);
+		if (strncmp(out.why, "pending", 7) != 0)
+			(void)l->h->kv_del(l->h->ctx, qkey);
+		note_on_case(l, number, out.why);
+	}
+	json_decref(rec);
+}
+
+struct due {
+	int64_t now;
+	size_t n;
+	char ids[8][40];
+};
+
+static int
+collect_due(void *arg, const char *key, const void *val, size_t len)
+{
+	struct due *d = arg;
+	json_t *o = json_loadb(val, len, 0, NULL);
+	const char *id = key + strlen(LS_AUTOREPLYQ);
+
+	/* A record that does not parse is judged (and dropped) by its mark. */
+	if ((o == NULL || json_integer_value(json_object_get(o, "next")) <=
+	    d->now) && strlen(id) < sizeof(d->ids[0]))
+		snprintf(d->ids[d->n++], sizeof(d->ids[0]), "%s", id);
+	json_decref(o);
+	return d->n < sizeof(d->ids) / sizeof(d->ids[0]) ? 0 : 1;
+}
+
+void
+autoreply_retry(struct local *l, int64_t now, unsigned max)
+{
+	const struct dvp_host *h = l->h;
+	struct due d = { .now = now };
+
+	if (l->submission_url == NULL || h->mode != DVP_MODE_WORKER ||
+	    h->hold_check(h->ctx, SMTP_HOLD) > 0)
+		return;
+	(void)h->kv_foreach(h->ctx, LS_AUTOREPLYQ, collect_due, &d);
+	for (size_t i = 0; i < d.n && i < max; i++) {
+		if (h->hold_check(h->ctx, SMTP_HOLD) > 0)
+			break;
+		retry_one(l, d.ids[i], now);
+	}
 }

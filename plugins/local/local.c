@@ -42,7 +42,8 @@
 
 static const char *const config_keys[] = {
 	"SubmissionURL", "AutoReplyFrom", "AutoReplyLimit", "AutoReplyWindow",
-	"SMTPTimeout", NULL
+	"SMTPTimeout", "AutoReplyDomainLimit", "AutoReplyGlobalLimit",
+	"SubmissionAllowPlain", "AutoReplyTries", "AutoReplyRetryDelay", NULL
 };
 
 static json_t *
@@ -402,6 +403,11 @@ build_activity(struct job *j)
 	    "tracking_token", jstr(message_token(d)),
 	    "queue_id", jstr(m->queue_id));
 	if (a != NULL) {
+		/* A different message that reused the Message-ID of an
+		 * earlier one (its activity): both stay, each its own. */
+		json_object_set_new(a, "collided_with",
+		    jstr(DVP_HAS(struct dvp_decision, d, collided_with) ?
+		    d->collided_with : NULL));
 		json_object_set_new(a, "text_truncated", json_boolean(cut));
 		json_object_set_new(a, "truncated", json_boolean(m->truncated));
 		/* Dataverse's internetmessageheaders. */
@@ -441,6 +447,10 @@ local_deliver(void *state, const struct dvp_message *m,
 	    .now = (int64_t)time(NULL) };
 	json_t *old;
 	bool missing;
+
+	/* The plugin runs only in host calls: acknowledgements due for
+	 * another try go now, a few at a time. */
+	autoreply_retry(j.l, j.now, 2);
 
 	if (m->nfrom > 0 && m->from[0].address != NULL) {
 		snprintf(j.customer, sizeof(j.customer), "%s",
@@ -515,6 +525,8 @@ local_config(struct local *l, char *err, size_t errsz)
 	    h->config_duration(h->ctx, "SMTPTimeout", 30, 1, 600, &timeout,
 	    err, errsz) != DVP_KV_OK)
 		return -1;
+	if (autoreply_config(l, err, errsz) != 0)
+		return -1;
 	l->reply_from = h->config(h->ctx, "AutoReplyFrom");
 	l->reply_limit = (long)limit;
 	l->reply_window = (long)window;
@@ -586,7 +598,7 @@ local_init(const struct dvp_host *h, void **state_r, char *err, size_t errsz)
 static int
 local_health(void *state, char *msg, size_t msgsz)
 {
-	(void)state;
+	autoreply_retry(state, (int64_t)time(NULL), 8);
 	snprintf(msg, msgsz, "ok");
 	return DVP_OK;
 }

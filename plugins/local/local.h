@@ -15,9 +15,15 @@
  *   casenum/<CAS-01001>     the id of the case with that number
  *   contact/<address>       a contact, by address (lstore_address_key())
  *   caserule/<queue>        the case rule of a queue mailbox
- *   autoreply/<address>     the auto-reply rate limit of one sender
+ *   autoreply/<address>     the auto-reply rate limit of one sender,
+ *                           without its +subaddress; autoreply/@<domain>
+ *                           that of a domain, autoreply/@@ that of all
  *   autoreplied/<id>        what became of message id's acknowledgement:
- *                           sending, sent, or why not (kv_put_now)
+ *                           sending, sent, pending, or why not
+ *                           (kv_put_now)
+ *   autoreplyq/<id>         an acknowledgement to try again: the message,
+ *                           its recipient, case, tries and next try
+ *                           (kv_put_now; autoreply.c)
  *   counter/case            the last case number (the host's kv_next)
  * and in the host's known-senders index, the address of every contact.
  */
@@ -38,6 +44,11 @@ struct local {
 	long reply_limit;		/* per sender per window */
 	long reply_window;		/* seconds */
 	long smtp_timeout;		/* seconds */
+	long reply_domain_limit;	/* per domain per window; 0: none */
+	long reply_global_limit;	/* all replies per window; 0: none */
+	bool allow_plain;		/* smtp:// without STARTTLS */
+	long tries;			/* attempts of one reply, at most */
+	long retry_delay;		/* seconds before the first retry */
 };
 
 /*
@@ -71,5 +82,23 @@ struct autoreply {
 void autoreply_send(struct local *l, const struct dvp_message *m,
     const char *queue, const char *number, const char *title,
     const char *token, int64_t now, struct autoreply *out);
+
+/**
+ * autoreply_config - read the acknowledgement's keys: AutoReplyDomainLimit
+ * (50), AutoReplyGlobalLimit (500), SubmissionAllowPlain (no),
+ * AutoReplyTries (5), AutoReplyRetryDelay (60 s).
+ * @return 0, or -1 with the reason in @err.
+ */
+int autoreply_config(struct local *l, char *err, size_t errsz);
+
+/**
+ * autoreply_retry - try again at most @max acknowledgements whose try
+ * failed for now and whose next try is due at @now (worker mode only,
+ * and not while the submission server is held). Each goes at most once:
+ * only one whose mark is still "pending" is tried, the mark set to
+ * "sending" on disk first. Its case's auto_reply is updated with the
+ * call's writes.
+ */
+void autoreply_retry(struct local *l, int64_t now, unsigned max);
 
 #endif

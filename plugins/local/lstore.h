@@ -22,6 +22,8 @@
 #define LS_CASERULE	"caserule/"
 #define LS_AUTOREPLY	"autoreply/"
 #define LS_AUTOREPLIED	"autoreplied/"
+#define LS_AUTOREPLYQ	"autoreplyq/"
+#define LS_AUTOREPLY_ALL "autoreply/@@"	/* every reply's counter */
 #define LS_COUNTER_CASE	"case"		/* kv_next(): "counter/case" */
 
 #define LS_KEY_MAX	400		/* the host's limit */

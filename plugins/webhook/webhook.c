@@ -368,6 +368,9 @@ build_body(const struct webhook *w, const struct dvp_message *m,
 	    "tracking_token", jstr(d->tracking_token));
 	if (doc == NULL)
 		return NULL;
+	/* The earlier message whose Message-ID this one reused, or null. */
+	json_object_set_new(doc, "collided_with", jstr(DVP_HAS(struct
+	    dvp_decision, d, collided_with) ? d->collided_with : NULL));
 	s = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(doc);
 	return s;

@@ -58,4 +58,33 @@ dv_conf "PluginDir $DV_TMP/pl" "Plugins oldabi"
 out=$(ctl example list 2>&1); rc=$?
 check_match "a plugin built for ABI 1 is refused, naming file and versions" \
     "^1 dvmilterctl: .* could not be loaded: plugin oldabi \($DV_TMP/pl/oldabi.so\): built for plugin ABI 1\.2, this dvmilter has plugin ABI 2\.0" "$rc $out"
+
+# Nor one whose directory, or any directory above it, another user may
+# change: they could swap the file between the checks and dlopen().
+# Symbolic links are followed first, and the place they lead to counts.
+chmod 644 "$DV_TMP/pl/example.so"
+mkdir -m 755 "$DV_TMP/open" "$DV_TMP/open/sub" "$DV_TMP/link"
+cp "$EX/example.so" "$DV_TMP/open/sub/"
+chmod 777 "$DV_TMP/open"
+dv_conf "PluginDir $DV_TMP/open/sub" "Plugins example"
+out=$(ctl example list 2>&1); rc=$?
+check_match "a plugin under a directory others may write is not loaded" \
+    "^1 dvmilterctl: .*plugin example \($DV_TMP/open/sub/example.so\): its directory $DV_TMP/open is writable by group or others" "$rc $out"
+ln -s "$DV_TMP/open/sub/example.so" "$DV_TMP/link/example.so"
+dv_conf "PluginDir $DV_TMP/link" "Plugins example"
+out=$(ctl example list 2>&1); rc=$?
+check_match "a link from a safe directory to an unsafe one is judged where it leads" \
+    "^1 dvmilterctl: .*its directory $DV_TMP/open is writable by group or others" "$rc $out"
+chmod 1777 "$DV_TMP/open"
+out=$(ctl example list 2>&1); rc=$?
+check_eq "a root-owned sticky directory (like /tmp) above it is trusted" 0 "$rc"
+if id nobody >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	chmod 755 "$DV_TMP/open"
+	chown nobody "$DV_TMP/open/sub"
+	out=$(ctl example list 2>&1); rc=$?
+	check_match "a plugin in a directory another user owns is not loaded" \
+	    "^1 dvmilterctl: .*its directory $DV_TMP/open/sub is owned by a user that is neither root nor us" "$rc $out"
+else
+	not_ok "the ownership check needs root and the user nobody"
+fi
 tap_done

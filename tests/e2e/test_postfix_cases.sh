@@ -31,7 +31,8 @@ pf_start "$DV_TMP/postfix" auto "unix:$DV_SOCK" \
     "milter_header_checks = regexp:$DV_TMP/subjects" ||
     bail "postfix did not start"
 # The acknowledgements are submitted to this very Postfix.
-echo "Local.SubmissionURL smtp://127.0.0.1:$PF_PORT" >> "$DV_CONF"
+printf 'Local.SubmissionURL smtp://127.0.0.1:%s\nLocal.SubmissionAllowPlain yes\n' \
+    "$PF_PORT" >> "$DV_CONF"
 for a in support@example.com alice@example.com; do
 	ctl mailbox add "$a" >/dev/null && ctl mailbox approve "$a" >/dev/null ||
 	    bail "cannot set up mailboxes"

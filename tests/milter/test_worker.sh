@@ -186,10 +186,10 @@ check "the daemon stops" dv_stop
 
 # A daemon that is PID 1 (a container's init) still has a worker: the
 # child's check for a daemon that died first must not take PID 1 as one.
-# The daemon's PID file says 1 here. As a namespace's init it gets no
-# SIGTERM from outside (it sets no handler: libmilter waits for signals
-# with sigwait()), so the test ends it with SIGKILL, which ends its
-# namespace, worker included.
+# The daemon's PID file says 1 here. A SIGTERM from outside the
+# namespace ("docker stop") stops it: the kernel drops a signal to a
+# namespace's init that has no handler for it, but not one the init
+# blocks, and every thread of the daemon blocks SIGTERM for sigwait().
 : > "$DV_LOG"
 unshare --pid --fork --kill-child "$DVMILTER" -f -c "$DV_CONF" >>"$DV_LOG" 2>&1 &
 NS_PID=$!
@@ -200,9 +200,36 @@ check "its worker delivers it" bash -c \
     "for i in \$(seq 100); do grep -Eq 'delivered to (webhook|local)' '$DV_LOG' && exit 0; sleep 0.1; done; exit 1"
 check "its worker did not exit at start" bash -c "! grep -q 'outbox worker .* exited' '$DV_LOG'"
 ns_worker=$(worker_pid)
-kill -KILL "$(pgrep -P "$NS_PID")" 2>/dev/null
+ns_daemon=$(pgrep -P "$NS_PID")
+kill -TERM "$ns_daemon" 2>/dev/null
 for _ in $(seq 1 100); do kill -0 "$NS_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$NS_PID" 2>/dev/null; then
+	not_ok "a SIGTERM from outside its namespace stops a daemon that is PID 1"
+	kill -KILL "$ns_daemon" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$NS_PID" 2>/dev/null || break; sleep 0.1; done
+else
+	ok "a SIGTERM from outside its namespace stops a daemon that is PID 1"
+fi
 check "it and its worker end with their namespace" bash -c \
     "! kill -0 $NS_PID 2>/dev/null && ! kill -0 ${ns_worker:-0} 2>/dev/null"
 wait "$NS_PID" 2>/dev/null
+# Root starts the worker: one that another user could replace is not
+# run, and the daemon says which file and why instead of starting.
+mkdir -m 755 "$DV_TMP/bin"
+cp "$DVMILTER" "$DV_TMP/bin/dvmilter"
+cp "$(dirname "$DVMILTER")/dvmilter-worker" "$DV_TMP/bin/"
+chmod 777 "$DV_TMP/bin/dvmilter-worker"
+: > "$DV_LOG"
+timeout 20 "$DV_TMP/bin/dvmilter" -f -c "$DV_CONF" >>"$DV_LOG" 2>&1
+check_eq "a daemon whose worker others may write exits 1" 1 "$?"
+check_match "and names the worker and the reason" \
+    "will not run the outbox worker $DV_TMP/bin/dvmilter-worker: writable by group or others" \
+    "$(cat "$DV_LOG")"
+chmod 755 "$DV_TMP/bin/dvmilter-worker"
+chmod 757 "$DV_TMP/bin"
+: > "$DV_LOG"
+timeout 20 "$DV_TMP/bin/dvmilter" -f -c "$DV_CONF" >>"$DV_LOG" 2>&1
+check_match "nor one in a directory others may write" \
+    "will not run the outbox worker $DV_TMP/bin/dvmilter-worker: its directory $DV_TMP/bin is writable by group or others" \
+    "$(cat "$DV_LOG")"
 tap_done

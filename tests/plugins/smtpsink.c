@@ -98,6 +98,7 @@ session(struct smtpsink *s, int c)
 				s->msgs[s->count++] = m;
 			else
 				free(data);
+			s->total++;
 			pthread_mutex_unlock(&s->lock);
 			memset(&m, 0, sizeof(m));
 			say(c, "250 queued\r\n");
@@ -116,7 +117,7 @@ static void *
 serve(void *arg)
 {
 	struct smtpsink *s = arg;
-	time_t end = time(NULL) + LIFETIME;
+	time_t end = time(NULL) + (s->lifetime > 0 ? s->lifetime : LIFETIME);
 
 	while (!s->stop && time(NULL) < end) {
 		struct pollfd p = { s->fd, POLLIN, 0 };
@@ -135,10 +136,17 @@ serve(void *arg)
 int
 smtpsink_start(struct smtpsink *s)
 {
+	return smtpsink_start_for(s, 0);
+}
+
+int
+smtpsink_start_for(struct smtpsink *s, int lifetime)
+{
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t al = sizeof(a);
 
 	memset(s, 0, sizeof(*s));
+	s->lifetime = lifetime;
 	pthread_mutex_init(&s->lock, NULL);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((s->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||

@@ -2,7 +2,8 @@
  * smtpsink.h - a one-connection-at-a-time SMTP server on 127.0.0.1 for
  * plugin tests: it accepts every message and keeps its envelope and
  * content. It stops when the test calls smtpsink_stop(), and by itself
- * after two minutes, so a failed test never leaves it behind.
+ * after two minutes (or the seconds given to smtpsink_start_for()), so
+ * a failed test never leaves it behind.
  */
 #ifndef DV_TEST_SMTPSINK_H
 #define DV_TEST_SMTPSINK_H
@@ -26,10 +27,13 @@ struct smtpsink {
 	int stop;
 	int reject;		/* answer MAIL FROM with 451 */
 	struct smtpsink_msg msgs[SMTPSINK_MAX];
-	unsigned count;
+	unsigned count;		/* kept in msgs[] */
+	unsigned total;		/* accepted, kept or not */
+	int lifetime;		/* seconds; 0: two minutes */
 };
 
 int smtpsink_start(struct smtpsink *s);
+int smtpsink_start_for(struct smtpsink *s, int lifetime);
 void smtpsink_stop(struct smtpsink *s);
 
 /* smtpsink_count - how many messages were accepted so far. */

@@ -28,6 +28,7 @@
 #include "../unit/testutil.h"
 #include "conf.h"
 #include "deliver.h"
+#include "mdigest.h"
 #include "known.h"
 #include "pluginkv.h"
 #include "smtpsink.h"
@@ -85,6 +86,22 @@ get_json(const char *key)
 	return o;
 }
 
+/* Whether @key has a value at all, JSON or not. */
+static bool
+exists(const char *key)
+{
+	struct store_txn *t;
+	const char *err;
+	const void *v;
+	size_t len;
+	bool found;
+
+	assert_int_equal(store_txn_begin(F.st, false, &t, &err), 0);
+	found = pluginkv_txn_get(t, "local", key, &v, &len, &err) == 0;
+	store_txn_abort(t);
+	return found;
+}
+
 static int
 setup(void **state, const char *extra, int port)
 {
@@ -118,17 +135,49 @@ setup(void **state, const char *extra, int port)
 	return 0;
 }
 
+/* The sink speaks plain SMTP: STARTTLS is not required here. */
+#define PLAIN "Local.SubmissionAllowPlain yes\n"
+
 static int
 setup_default(void **state)
 {
-	return setup(state, "Local.AutoReplyLimit 2\n", 0);
+	return setup(state, PLAIN "Local.AutoReplyLimit 2\n"
+	    "Local.AutoReplyRetryDelay 1s\n", 0);
 }
 
 /* Port 1: nothing listens there, so every connection is refused. */
 static int
 setup_dead_smtp(void **state)
 {
-	return setup(state, "", 1);
+	return setup(state, PLAIN, 1);
+}
+
+/* The defaults: smtp:// must be upgraded by STARTTLS. */
+static int
+setup_tls_required(void **state)
+{
+	return setup(state, "Local.AutoReplyTries 1\n", 0);
+}
+
+static int
+setup_two_tries(void **state)
+{
+	return setup(state, PLAIN "Local.AutoReplyTries 2\n"
+	    "Local.AutoReplyRetryDelay 1s\n", 0);
+}
+
+/* Limits per address, per domain and in all, each in its own test. */
+static int
+setup_domain_limit(void **state)
+{
+	return setup(state, PLAIN "Local.AutoReplyLimit 1\n"
+	    "Local.AutoReplyDomainLimit 2\nLocal.AutoReplyGlobalLimit 0\n", 0);
+}
+
+static int
+setup_global_limit(void **state)
+{
+	return setup(state, PLAIN "Local.AutoReplyGlobalLimit 3\n", 0);
 }
 
 static int
@@ -145,12 +194,25 @@ teardown(void **state)
 	return 0;
 }
 
+/* A content digest of @raw, as the milter gives one (the text whole). */
+static const char *
+digest_of(const char *raw, char hex[MDIGEST_HEX])
+{
+	struct mdigest *d;
+
+	assert_int_equal(mdigest_new(&d), 0);
+	mdigest_body(d, raw, strlen(raw));
+	assert_int_equal(mdigest_final(d, hex), 0);
+	mdigest_free(d);
+	return hex;
+}
+
 /* Queue one message and run the worker until nothing is due. */
 static uint64_t
 track(const char *from, const char *msgid, const char *subject,
     const char *extra_headers, const char *decision)
 {
-	char raw[4000];
+	char raw[4000], hex[MDIGEST_HEX];
 	struct outbox_item it = { .received = (int64_t)time(NULL) };
 	struct store_txn *t;
 	const char *err;
@@ -166,6 +228,7 @@ track(const char *from, const char *msgid, const char *subject,
 	it.raw_len = strlen(raw);
 	it.envelope_from = from;
 	it.message_id = msgid;
+	it.digest = digest_of(raw, hex);
 	it.decision = decision ? decision : QUEUE_DEC;
 	it.direction = strstr(it.decision, "\"outgoing\"") != NULL;
 	assert_int_equal(store_txn_begin(F.st, true, &t, &err), 0);
@@ -331,7 +394,7 @@ auto_submitted_and_list_mail_get_no_reply(void **state)
 	    "List-Id: <news.ext.example>\r\n", NULL);
 	c = case_of(id);
 	assert_string_equal(jget(c, "auto_reply"),
-	    "not sent: mailing list mail");
+	    "not sent: mailing list mail (List-Id)");
 	json_decref(c);
 	id = track("human@ext.example", "c4@ext.example", "Explicitly not",
 	    "Auto-Submitted: no\r\n", NULL);
@@ -356,6 +419,13 @@ auto_replies_are_rate_limited_per_sender(void **state)
 	}
 	c = case_of(id);
 	assert_string_equal(jget(c, "number"), "CAS-01003");
+	assert_string_equal(jget(c, "auto_reply"),
+	    "not sent: rate limit for the sender");
+	/* A subaddress is the same sender. */
+	id = track("chatty+4@ext.example", "d4@ext.example", "More", NULL,
+	    NULL);
+	json_decref(c);
+	c = case_of(id);
 	assert_string_equal(jget(c, "auto_reply"),
 	    "not sent: rate limit for the sender");
 	json_decref(c);
@@ -431,19 +501,134 @@ one_message_for_two_mailboxes_is_one_activity(void **state)
 	json_decref(c);
 }
 
+/*
+ * The attack of issue 12: a short mail to bob@ reuses the Message-ID of
+ * a case mail to support@. It is an activity of its own that names the
+ * first; the first activity and its case are as they were.
+ */
 static void
-a_refused_acknowledgement_does_not_lose_the_case(void **state)
+a_reused_message_id_is_an_activity_of_its_own(void **state)
+{
+	static const char bob_dec[] = "{\"direction\":\"incoming\","
+	    "\"mailboxes\":[{\"address\":\"bob@example.com\",\"type\":"
+	    "\"user\",\"role\":\"recipient\"}]}";
+	json_t *a1, *before, *a2, *c;
+	char want[32];
+	uint64_t id1, id2;
+
+	(void)state;
+	id1 = track("ann@ext.example", "r1@ext.example", "Printer on fire",
+	    NULL, NULL);
+	before = activity(id1);
+	assert_non_null(before);
+	assert_true(json_is_null(json_object_get(before, "collided_with")));
+	id2 = track("mallory@evil.example", "r1@ext.example", "hi", NULL,
+	    bob_dec);
+	assert_true(id2 != id1);
+	a2 = activity(id2);
+	assert_non_null(a2);
+	snprintf(want, sizeof(want), "%016llx", (unsigned long long)id1);
+	assert_string_equal(jget(a2, "collided_with"), want);
+	assert_string_equal(jget(a2, "from"), "mallory@evil.example");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(a2,
+	    "mailboxes"), 0)), "bob@example.com");
+	assert_int_equal(json_array_size(json_object_get(a2, "mailboxes")), 1);
+	a1 = activity(id1);
+	assert_true(json_equal(a1, before));
+	c = case_of(id1);
+	assert_int_equal(json_array_size(json_object_get(c, "activities")), 1);
+	json_decref(a1);
+	json_decref(a2);
+	json_decref(before);
+	json_decref(c);
+}
+
+static void
+set_reject(int on)
+{
+	pthread_mutex_lock(&F.sink.lock);
+	F.sink.reject = on;
+	pthread_mutex_unlock(&F.sink.lock);
+}
+
+/* The worker's health call, which also runs the plugin's retries. */
+static void
+health(void)
+{
+	char msg[200];
+
+	assert_int_equal(plugin_health(plugin_set_get(F.ps, 0), msg,
+	    sizeof(msg)), DVP_OK);
+}
+
+static void
+wait_retry_delay(void)
+{
+	struct timespec t = { 1, 200000000 };
+
+	nanosleep(&t, NULL);
+}
+
+/*
+ * A 451 from the server: the case stands, the acknowledgement is
+ * pending, and goes, once, at the next call after its delay: a
+ * delivery of another message, or a health check.
+ */
+static void
+a_refused_acknowledgement_is_retried_later_and_sent_once(void **state)
 {
 	json_t *c;
 	uint64_t id;
 
 	(void)state;
-	F.sink.reject = 1;
+	set_reject(1);
 	id = track("ann@ext.example", "g1@ext.example", "Help", NULL, NULL);
 	c = case_of(id);
 	assert_string_equal(jget(c, "status"), "active");
-	assert_non_null(strstr(jget(c, "auto_reply"), "not sent: "));
+	assert_non_null(strstr(jget(c, "auto_reply"), "pending: try 1 of 5 "
+	    "failed"));
 	json_decref(c);
+	set_reject(0);
+	/* Not due yet: another delivery does not send it. */
+	(void)track("bob@ext.example", "g2@ext.example", "Other", NULL, NULL);
+	assert_int_equal(smtpsink_count(&F.sink), 1);	/* bob's own */
+	wait_retry_delay();
+	(void)track("cy@ext.example", "g3@ext.example", "Third", NULL, NULL);
+	assert_int_equal(smtpsink_count(&F.sink), 3);	/* ann's, then cy's */
+	assert_string_equal(F.sink.msgs[1].rcpt, "<ann@ext.example>");
+	c = case_of(id);
+	assert_string_equal(jget(c, "auto_reply"), "sent (try 2)");
+	json_decref(c);
+	assert_null(get_json("autoreplyq/0000000000000001"));
+	health();
+	wait_retry_delay();
+	health();
+	assert_int_equal(smtpsink_count(&F.sink), 3);
+}
+
+/* A bounded number of tries, then a final "not sent" and a log line. */
+static void
+a_failing_acknowledgement_is_given_up_after_its_tries(void **state)
+{
+	json_t *c;
+	uint64_t id;
+
+	(void)state;
+	set_reject(1);
+	id = track("ann@ext.example", "t1@ext.example", "Help", NULL, NULL);
+	wait_retry_delay();
+	health();
+	wait_retry_delay();
+	health();
+	c = case_of(id);
+	assert_string_equal(jget(c, "auto_reply"), "not sent: gave up after "
+	    "2 tries: MAIL failed: 451");
+	json_decref(c);
+	assert_null(get_json("autoreplyq/0000000000000001"));
+	set_reject(0);
+	wait_retry_delay();
+	health();
+	assert_int_equal(smtpsink_count(&F.sink), 0);
 }
 
 static void
@@ -512,7 +697,7 @@ an_unreachable_server_is_not_tried_for_every_case(void **state)
 	(void)state;
 	id = track("ann@ext.example", "u1@ext.example", "First", NULL, NULL);
 	c = case_of(id);
-	assert_non_null(strstr(jget(c, "auto_reply"), "not sent: "));
+	assert_non_null(strstr(jget(c, "auto_reply"), "pending: try 1 of 5"));
 	assert_null(strstr(jget(c, "auto_reply"), "not tried for"));
 	json_decref(c);
 	id = track("bob@ext.example", "u2@ext.example", "Second", NULL, NULL);
@@ -611,35 +796,117 @@ an_acknowledgement_is_not_sent_again_after_a_crash(void **state)
 }
 
 /*
- * Nor is one that failed, or one a crash interrupted while it was being
- * submitted: at most once. What the case says is what became of it.
+ * One that failed is retried by its pending record, not by the delivery
+ * made again after a crash; one a crash interrupted while it was being
+ * submitted is never tried again: at most once. What the case says is
+ * what became of it.
  */
 static void
-a_failed_or_interrupted_acknowledgement_is_not_retried(void **state)
+a_failed_acknowledgement_is_retried_once_an_interrupted_one_never(
+    void **state)
 {
 	json_t *c;
 
 	(void)state;
-	pthread_mutex_lock(&F.sink.lock);
-	F.sink.reject = 1;
-	pthread_mutex_unlock(&F.sink.lock);
+	set_reject(1);
 	deliver_raw("00000000000000b1", true);
-	pthread_mutex_lock(&F.sink.lock);
-	F.sink.reject = 0;
-	pthread_mutex_unlock(&F.sink.lock);
+	set_reject(0);
 	deliver_raw("00000000000000b1", false);
 	assert_int_equal(smtpsink_count(&F.sink), 0);
 	c = case_of(0xb1);
-	assert_int_equal(strncmp(jget(c, "auto_reply"), "not sent: ", 10), 0);
+	assert_int_equal(strncmp(jget(c, "auto_reply"), "pending: ", 9), 0);
 	json_decref(c);
+	wait_retry_delay();
+	health();
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	c = case_of(0xb1);
+	assert_string_equal(jget(c, "auto_reply"), "sent (try 2)");
+	json_decref(c);
+	health();
+	deliver_raw("00000000000000b1", false);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
 
-	/* The worker died between "sending" and the outcome. */
+	/* The worker died between "sending" and the outcome, of a first
+	 * try and of a retry. */
 	set_json("autoreplied/00000000000000c1", "sending");
 	deliver_raw("00000000000000c1", false);
-	assert_int_equal(smtpsink_count(&F.sink), 0);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
 	c = case_of(0xc1);
 	assert_int_equal(strncmp(jget(c, "auto_reply"), "unknown: ", 9), 0);
 	json_decref(c);
+	set_json("autoreplied/00000000000000d1", "sending");
+	set_json("autoreplyq/00000000000000d1", "{\"to\":\"x@ext.example\","
+	    "\"msg\":\"Subject: x\\r\\n\\r\\nx\\r\\n\",\"case\":"
+	    "\"CAS-09999\",\"tries\":1,\"next\":0}");
+	/* And a record that does not parse is dropped, not tried. */
+	set_json("autoreplied/00000000000000e1", "pending: try 1 of 5");
+	set_json("autoreplyq/00000000000000e1", "not json");
+	assert_true(exists("autoreplyq/00000000000000e1"));
+	health();
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	assert_null(get_json("autoreplyq/00000000000000d1"));
+	assert_false(exists("autoreplyq/00000000000000e1"));
+}
+
+/* Under the defaults a server that does not offer STARTTLS gets nothing. */
+static void
+smtp_without_starttls_fails_under_the_default(void **state)
+{
+	json_t *c;
+	uint64_t id;
+
+	(void)state;
+	id = track("ann@ext.example", "tls1@ext.example", "Help", NULL, NULL);
+	c = case_of(id);
+	assert_string_equal(jget(c, "auto_reply"), "not sent: the server does "
+	    "not offer STARTTLS "
+	    "(Local.SubmissionAllowPlain is off)");
+	json_decref(c);
+	assert_int_equal(smtpsink_count(&F.sink), 0);
+}
+
+/* victim+N@ share the address's allowance, then its domain's. */
+static void
+acknowledgements_are_capped_per_address_and_per_domain(void **state)
+{
+	static const char *const want[] = { "sent",
+	    "not sent: rate limit for the sender", "sent",
+	    "not sent: rate limit for the sender's domain", "sent" };
+	static const char *const from[] = { "victim+1@target.example",
+	    "Victim+2@Target.Example", "other@target.example",
+	    "third@target.example", "someone@elsewhere.example" };
+	char mid[32];
+	json_t *c;
+
+	(void)state;
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(mid, sizeof(mid), "v%zu@x.example", i);
+		c = case_of(track(from[i], mid, "Hi", NULL, NULL));
+		if (strcmp(jget(c, "auto_reply"), want[i]) != 0)
+			fail_msg("%s: %s, want %s", from[i],
+			    jget(c, "auto_reply"), want[i]);
+		json_decref(c);
+	}
+	assert_int_equal(smtpsink_count(&F.sink), 3);
+}
+
+static void
+acknowledgements_are_capped_in_all(void **state)
+{
+	char from[64], mid[32];
+	json_t *c = NULL;
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		snprintf(from, sizeof(from), "c%d@d%d.example", i, i);
+		snprintf(mid, sizeof(mid), "w%d@x.example", i);
+		json_decref(c);
+		c = case_of(track(from, mid, "Hi", NULL, NULL));
+	}
+	assert_string_equal(jget(c, "auto_reply"),
+	    "not sent: rate limit for all senders");
+	json_decref(c);
+	assert_int_equal(smtpsink_count(&F.sink), 3);
 }
 
 /* Whether the milter's known-senders lookup finds @addr. */
@@ -788,8 +1055,20 @@ main(void)
 		    an_acknowledgement_is_not_sent_again_after_a_crash,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
-		    a_failed_or_interrupted_acknowledgement_is_not_retried,
+		    a_failed_acknowledgement_is_retried_once_an_interrupted_one_never,
 		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_failing_acknowledgement_is_given_up_after_its_tries,
+		    setup_two_tries, teardown),
+		cmocka_unit_test_setup_teardown(
+		    smtp_without_starttls_fails_under_the_default,
+		    setup_tls_required, teardown),
+		cmocka_unit_test_setup_teardown(
+		    acknowledgements_are_capped_per_address_and_per_domain,
+		    setup_domain_limit, teardown),
+		cmocka_unit_test_setup_teardown(
+		    acknowledgements_are_capped_in_all,
+		    setup_global_limit, teardown),
 		cmocka_unit_test_setup_teardown(an_idn_sender_is_one_contact,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -811,7 +1090,10 @@ main(void)
 		    one_message_for_two_mailboxes_is_one_activity,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
-		    a_refused_acknowledgement_does_not_lose_the_case,
+		    a_reused_message_id_is_an_activity_of_its_own,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_refused_acknowledgement_is_retried_later_and_sent_once,
 		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    mail_to_a_queue_without_a_rule_and_outgoing_mail_make_no_case,

@@ -221,6 +221,35 @@ delivery_posts_signed_json_and_returns_ids(void **state)
 	json_decref(body);
 }
 
+/* A message that reused an earlier one's Message-ID says which (2.1). */
+static void
+a_collision_is_sent_as_collided_with(void **state)
+{
+	struct fx *f = *state;
+	struct dvp_message m;
+	struct dvp_decision d;
+	struct dvp_result r;
+	const char *err;
+	json_t *body;
+
+	assert_int_equal(load(f, NULL, &err), 0);
+	httpd_respond(&f->h, 201, NULL, "{}", 0);
+	sample(&m, &d);
+	deliver(f, &r);
+	body = json_loads(f->h.last.body, 0, NULL);
+	assert_non_null(body);
+	assert_true(json_is_null(json_object_get(body, "collided_with")));
+	json_decref(body);
+	d.collided_with = "0000000000000017";
+	plugin_deliver(plugin_set_get(f->set, 0), &m, &d, &r);
+	assert_int_equal(r.status, DVP_OK);
+	body = json_loads(f->h.last.body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(body,
+	    "collided_with")), "0000000000000017");
+	json_decref(body);
+}
+
 static void
 tampered_body_fails_the_signature(void **state)
 {
@@ -676,6 +705,8 @@ main(void)
 		    idempotency_key_unique_across_stores, setup, teardown),
 		cmocka_unit_test_setup_teardown(tampered_body_fails_the_signature,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_collision_is_sent_as_collided_with, setup, teardown),
 		cmocka_unit_test_setup_teardown(attachments_included_on_request,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(

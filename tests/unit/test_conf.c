@@ -348,8 +348,8 @@ refcount_keeps_snapshot_alive(void **state)
 
 /* The keys as conf_keys_describe() prints them. */
 struct key_list {
-	char name[40][32];
-	bool restart[40];
+	char name[64][32];
+	bool restart[64];
 	size_t n;
 };
 
@@ -368,7 +368,7 @@ described_keys(struct key_list *kl)
 	    line = strtok_r(NULL, "\n", &save)) {
 		char when[16];
 
-		assert_true(kl->n < 40);
+		assert_true(kl->n < 64);
 		assert_int_equal(sscanf(line, "%31s %15s", kl->name[kl->n],
 		    when), 2);
 		if (strcmp(when, "restart") != 0 && strcmp(when, "reload") != 0)
@@ -397,7 +397,7 @@ keys_described_once_each_with_limits_and_default(void **state)
 
 	(void)state;
 	described_keys(&kl);
-	assert_int_equal(kl.n, 39);
+	assert_int_equal(kl.n, 40);
 	for (size_t i = 0; i < kl.n; i++)
 		for (size_t j = i + 1; j < kl.n; j++)
 			if (strcasecmp(kl.name[i], kl.name[j]) == 0)
@@ -425,7 +425,7 @@ man_page_restart_keys_match_table(void **state)
 {
 	const char *top = getenv("top_srcdir");
 	char path[1024], line[1024], section[128] = "", word[64];
-	bool in_man[40] = { false }, entry[40] = { false };
+	bool in_man[64] = { false }, entry[64] = { false };
 	bool intro = false, after_tp = false;
 	struct key_list kl;
 	FILE *fp;
@@ -578,6 +578,55 @@ typed_errors_name_key_and_value(void **state)
 	}
 }
 
+/* CaseRateLimit: two numbers (0 = off), "none", the default 10 60. */
+static void
+case_rate_limit_parses_two_numbers_or_none(void **state)
+{
+	static const struct {
+		const char *value;
+		int rc;
+		unsigned sender, queue;
+		const char *error;
+	} cases[] = {
+		{ NULL, 0, 10, 60, NULL },
+		{ "5 30", 0, 5, 30, NULL },
+		{ "  0\t100000 ", 0, 0, 100000, NULL },
+		{ "none", 0, 0, 0, NULL },
+		{ "NONE", 0, 0, 0, NULL },
+		{ "5", DV_ECONF, 0, 0, "expected two numbers" },
+		{ "5 6 7", DV_ECONF, 0, 0, "expected two numbers" },
+		{ "5 -1", DV_ECONF, 0, 0, "\"-1\"" },
+		{ "100001 1", DV_ECONF, 0, 0, "100001" },
+		{ "0000000000000000000000010 1", DV_ECONF, 0, 0,
+		    "expected two numbers" },
+		{ "5/h 60", DV_ECONF, 0, 0, "5/h" },
+	};
+	char text[200];
+	const char *err;
+	struct conf *c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		snprintf(text, sizeof(text), "%s%s\n", cases[i].value ?
+		    "CaseRateLimit " : "", cases[i].value ? cases[i].value : "");
+		rc = conf_parse_string("r.conf", text, &c, &err);
+		if (rc != cases[i].rc)
+			fail_msg("\"%s\": %d (%s)", text, rc,
+			    rc ? err : "accepted");
+		if (rc != 0) {
+			if (strstr(err, cases[i].error) == NULL ||
+			    strstr(err, "CaseRateLimit") == NULL)
+				fail_msg("\"%s\": %s", text, err);
+			continue;
+		}
+		assert_int_equal(c->case_rate_sender, cases[i].sender);
+		assert_int_equal(c->case_rate_queue, cases[i].queue);
+		conf_unref(c);
+	}
+}
+
 int
 main(void)
 {
@@ -596,6 +645,7 @@ main(void)
 		cmocka_unit_test(man_page_restart_keys_match_table),
 		cmocka_unit_test(every_restart_key_change_reported),
 		cmocka_unit_test(typed_errors_name_key_and_value),
+		cmocka_unit_test(case_rate_limit_parses_two_numbers_or_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,37 @@ lookups_stop_at_the_first_match(void **state)
 	assert_int_equal(calls, 1);	/* the newest reference matched */
 }
 
+/*
+ * A different message that reused the Message-ID of entry 1 (it is
+ * entry 9) names that Message-ID in In-Reply-To and References: it does
+ * not join entry 1's conversation through its own Message-ID; a real
+ * reference after it still counts.
+ */
+static void
+a_reused_message_id_of_its_own_does_not_correlate(void **state)
+{
+	static const char *self_only[] = { "first@crm.example" };
+	static const char *both[] = { "second@crm.example",
+	    "first@crm.example" };
+	int calls = 0;
+	struct corr_source src = { find, exists, &calls };
+	struct corr_result res;
+	struct corr_msg m = { .in_reply_to = "first@crm.example",
+	    .references = self_only, .nreferences = 1, .self = 9,
+	    .message_id = "first@crm.example" };
+
+	(void)state;
+	corr_find(&m, &src, &KEY, "CRM:", &res);
+	assert_int_equal(res.how, CORR_NONE);
+	assert_int_equal(calls, 0);
+	/* Itself (newest) passed over, then a real reference counts. */
+	m.references = both;
+	m.nreferences = 2;
+	corr_find(&m, &src, &KEY, "CRM:", &res);
+	assert_int_equal(res.how, CORR_IN_REPLY_TO);
+	assert_int_equal(res.id, 2);
+}
+
 int
 main(void)
 {
@@ -183,6 +214,8 @@ main(void)
 		cmocka_unit_test(the_table),
 		cmocka_unit_test(without_a_key_tokens_are_not_read),
 		cmocka_unit_test(lookups_stop_at_the_first_match),
+		cmocka_unit_test(
+		    a_reused_message_id_of_its_own_does_not_correlate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,8 +20,10 @@
 
 #include <cmocka.h>
 
+#include "le.h"
 #include "outbox/ob_int.h"
 #include "status.h"
+#include "store.h"
 #include "testutil.h"
 
 #define RING OB_LOG_RING_MIN
@@ -305,6 +307,178 @@ an_item_survives_encoding(void **state)
 	free(buf);
 }
 
+/* An item's digest and collision come back; a string's NUL is kept. */
+static void
+a_digest_and_a_collision_survive_encoding(void **state)
+{
+	static const char dig[] =
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct outbox_item it = { .received = 1, .message_id = "m@x",
+	    .raw = "hi", .raw_len = 2, .digest = dig };
+	const struct ob_put how = { .id = 9, .collided_with = 4 };
+	size_t len = ob_item_size(&it);
+	unsigned char *buf = malloc(len);
+	struct ob_logged q;
+
+	(void)state;
+	assert_int_equal(ob_item_encode(&it, &how, buf, len), 0);
+	assert_int_equal(ob_item_decode(buf, len, &q), 0);
+	assert_string_equal(q.it.digest, dig);
+	assert_int_equal(q.how.collided_with, 4);
+	assert_true(q.how.checked);
+	assert_false(q.it.truncated);
+	assert_memory_equal(q.it.raw, "hi", 2);
+	ob_item_clear(&q);
+	it.digest = NULL;		/* none: still checked */
+	len = ob_item_size(&it);
+	assert_int_equal(ob_item_encode(&it, &how, buf, len), 0);
+	assert_int_equal(ob_item_decode(buf, len, &q), 0);
+	assert_null(q.it.digest);
+	assert_true(q.how.checked);
+	ob_item_clear(&q);
+	free(buf);
+}
+
+static unsigned char *
+legacy_str(unsigned char *p, const char *s)
+{
+	if (s == NULL)
+		return le_put(p, 0xffffffffu, 4);
+	p = le_put(p, strlen(s), 4);
+	memcpy(p, s, strlen(s) + 1);
+	return p + strlen(s) + 1;
+}
+
+/*
+ * A payload as the dvmilter before content digests logged it: flags 0
+ * or 1 (truncated), no digest, no collision; its length.
+ */
+static size_t
+legacy_payload(unsigned char buf[256], uint64_t id, uint64_t merge_into,
+    const char *mid, const char *rcpt, const char *body)
+{
+	unsigned char *p = buf;
+
+	p = le_put(p, id, 8);
+	p = le_put(p, merge_into, 8);
+	p = le_put(p, 1700000000, 8);		/* received */
+	p = le_put(p, 0, 4);			/* direction */
+	p = le_put(p, 1, 4);			/* truncated */
+	p = legacy_str(p, "4Old");
+	p = legacy_str(p, "ann@ext.example");
+	p = legacy_str(p, mid);
+	p = legacy_str(p, NULL);
+	p = le_put(p, 1, 4);
+	p = legacy_str(p, rcpt);
+	p = le_put(p, strlen(body), 8);
+	memcpy(p, body, strlen(body));
+	return (size_t)(p - buf) + strlen(body);
+}
+
+/*
+ * A record as the dvmilter before content digests logged it is read:
+ * no digest, not checked, so the store step decides with the index,
+ * and it never folds.
+ */
+static void
+a_record_of_an_earlier_dvmilter_is_read_without_a_digest(void **state)
+{
+	unsigned char buf[256];
+	size_t len = legacy_payload(buf, 12, 3, "old@x",
+	    "support@example.com", "body");
+	struct ob_logged q;
+
+	(void)state;
+	assert_int_equal(ob_item_decode(buf, len, &q), 0);
+	assert_int_equal(q.how.id, 12);
+	assert_int_equal(q.how.merge_into, 3);
+	assert_true(q.it.truncated);
+	assert_string_equal(q.it.message_id, "old@x");
+	assert_null(q.it.digest);
+	assert_false(q.how.checked);
+	assert_int_equal(q.how.collided_with, 0);
+	assert_string_equal(q.it.rcpts[0], "support@example.com");
+	assert_memory_equal(q.it.raw, "body", 4);
+	ob_item_clear(&q);
+}
+
+/*
+ * An upgrade with messages still in the log: the earlier dvmilter's
+ * records are stored at start under the ids it answered with. One whose
+ * Message-ID an indexed entry has is not folded into it (no digest: it
+ * may be another message) but recorded as colliding with it; a fold
+ * that dvmilter logged between two of its records (merge_into) stands.
+ */
+static void
+an_earlier_dvmilters_log_is_stored_at_start_without_folding(void **state)
+{
+	char *dir = scratch_dir(), path[300], logp[400];
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	static char p_local[] = "local";
+	char *const plugins[] = { p_local, NULL };
+	struct outbox_item old = { .received = 1, .raw = "x", .raw_len = 1,
+	    .message_id = "old@x" };
+	unsigned char buf[3][256];
+	struct ob_log_rec recs[3];
+	uint64_t lsns[3], f, found;
+	struct outbox_msg *m;
+	struct store *st;
+	struct store_txn *t;
+	struct ob_writer *w;
+	struct ob_log *q;
+	struct seen s;
+	const char *err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	snprintf(logp, sizeof(logp), "%s/outbox.log", path);
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	/* A store a writer used: it has an index mark. */
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	assert_int_equal(ob_table_index_pending(t, plugins, NULL, 0, 10, NULL,
+	    NULL, &err), 0);
+	assert_int_equal(ob_table_put(t, &old, NULL, plugins, &f, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	recs[0] = (struct ob_log_rec){ buf[0], legacy_payload(buf[0], f + 1,
+	    0, "old@x", "bob@example.com", "another") };
+	recs[1] = (struct ob_log_rec){ buf[1], legacy_payload(buf[1], f + 2,
+	    0, "new@x", "support@example.com", "new") };
+	recs[2] = (struct ob_log_rec){ buf[2], legacy_payload(buf[2], f + 3,
+	    f + 2, "new@x", "alice@example.com", "new") };
+	q = open_log(logp, 0, 0, &s);
+	assert_int_equal(ob_log_append(q, recs, 3, lsns, &err), 0);
+	assert_int_equal(store_txn_begin(st, true, &t, &err), 0);
+	assert_int_equal(ob_table_log_state_put(t, ob_log_ident(q), lsns[0],
+	    &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	ob_log_close(q);
+
+	assert_int_equal(ob_writer_start(st, logp, plugins, NULL, &w, &err),
+	    0);
+	ob_writer_stop(w);
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, f + 1, &m, &err), 0);
+	assert_int_equal(m->collided_with, f);
+	assert_null(m->digest);
+	assert_string_equal(m->rcpts[0], "bob@example.com");
+	outbox_msg_free(m);
+	assert_int_equal(ob_table_get_envelope(t, f, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 0);		/* not folded into */
+	outbox_msg_free(m);
+	assert_int_equal(ob_table_get_envelope(t, f + 2, &m, &err), 0);
+	assert_int_equal(m->nrcpts, 2);		/* the fold logged */
+	assert_int_equal(m->collided_with, 0);
+	outbox_msg_free(m);
+	assert_false(ob_table_exists(t, f + 3));
+	assert_int_equal(ob_table_find_message_id(t, "old@x", &found, &err), 0);
+	assert_int_equal(found, f);
+	assert_int_equal(ob_table_find_message_id(t, "new@x", &found, &err), 0);
+	assert_int_equal(found, f + 2);
+	store_txn_abort(t);
+	store_close(st);
+	rm_tree(dir);
+}
+
 /* The standard check value, whole and in two steps. */
 static void
 crc32c_gives_the_standard_check_value(void **state)
@@ -327,6 +501,11 @@ main(void)
 		cmocka_unit_test(a_log_of_another_store_is_set_aside),
 		cmocka_unit_test(a_damaged_header_is_an_error_that_names_the_file),
 		cmocka_unit_test(an_item_survives_encoding),
+		cmocka_unit_test(a_digest_and_a_collision_survive_encoding),
+		cmocka_unit_test(
+		    a_record_of_an_earlier_dvmilter_is_read_without_a_digest),
+		cmocka_unit_test(
+		    an_earlier_dvmilters_log_is_stored_at_start_without_folding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

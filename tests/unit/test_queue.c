@@ -27,6 +27,9 @@ static char p_local[] = "local", p_webhook[] = "webhook";
 static char *const two_plugins[] = { p_local, p_webhook, NULL };
 static const char *const rcpts[] = { "support@example.com", "alice@example.com" };
 static const char raw[] = "Subject: hi\r\n\r\nbody\0with a NUL\r\n";
+/* The content digest of raw, as the milter would give it (any 64 digits). */
+#define DIG "5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa"
+#define DIG2 "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
 static const struct retry_policy pol = RETRY_POLICY_DEFAULT;
 
 static int
@@ -81,7 +84,7 @@ put(struct fx *f, const char *mid, int64_t received)
 		.direction = 0, .received = received, .queue_id = "4XyZ",
 		.envelope_from = "ann@ext.example", .rcpts = rcpts, .nrcpts = 2,
 		.message_id = mid, .decision = "{\"mailboxes\":[]}",
-		.raw = raw, .raw_len = sizeof(raw) - 1,
+		.raw = raw, .raw_len = sizeof(raw) - 1, .digest = DIG,
 	};
 	struct store_txn *t = begin(f, true);
 	const char *err;
@@ -424,6 +427,184 @@ orphan_due_entry_does_not_block_the_queue(void **state)
 	commit(t);
 }
 
+static void record(struct fx *f, uint64_t id, const char *plugin,
+    enum outbox_result o);
+
+/* Put @it in a transaction of its own; its id. */
+static uint64_t
+put_item(struct fx *f, const struct outbox_item *it)
+{
+	struct store_txn *t = begin(f, true);
+	const char *err;
+	uint64_t id;
+
+	assert_int_equal(ob_table_put(t, it, NULL, two_plugins, &id, &err), 0);
+	commit(t);
+	return id;
+}
+
+/* Entry @id as stored; freed by the caller. */
+static struct outbox_msg *
+get_msg(struct fx *f, uint64_t id)
+{
+	struct store_txn *t = begin(f, false);
+	struct outbox_msg *m;
+	const char *err;
+
+	assert_int_equal(ob_table_get(t, id, &m, &err), 0);
+	store_txn_abort(t);
+	return m;
+}
+
+static uint64_t
+find_mid(struct fx *f, const char *mid)
+{
+	struct store_txn *t = begin(f, false);
+	const char *err;
+	uint64_t id = 0;
+
+	assert_int_equal(ob_table_find_message_id(t, mid, &id, &err), 0);
+	store_txn_abort(t);
+	return id;
+}
+
+/*
+ * The attack: a 5-byte mail to bob@ reuses the Message-ID of a case
+ * mail to support@. It becomes an entry of its own that names the
+ * first; the first keeps its content, recipients and done deliveries;
+ * the Message-ID still finds the first; each message's copies fold into
+ * its own entry.
+ */
+static void
+a_different_message_reusing_a_message_id_is_an_entry_of_its_own(void **state)
+{
+	static const char case_raw[] = "Subject: printer\r\n\r\nbroken\r\n";
+	static const char *const sup[] = { "support@example.com" };
+	static const char *const bob[] = { "bob@example.com" };
+	static const char *const carol[] = { "carol@example.com" };
+	static const char *const alice[] = { "alice@example.com" };
+	struct fx *f = *state;
+	struct outbox_item a = { .received = 1000, .raw = case_raw,
+	    .raw_len = sizeof(case_raw) - 1, .message_id = "case@ext.example",
+	    .digest = DIG, .rcpts = sup, .nrcpts = 1,
+	    .decision = "{\"mailboxes\":[{\"address\":\"support@example.com\"}]}" };
+	struct outbox_item b = { .received = 2000, .raw = "hello",
+	    .raw_len = 5, .message_id = "case@ext.example", .digest = DIG2,
+	    .rcpts = bob, .nrcpts = 1,
+	    .decision = "{\"mailboxes\":[{\"address\":\"bob@example.com\"}]}" };
+	struct outbox_delivery d;
+	struct outbox_msg *m;
+	struct store_txn *t;
+	uint64_t ia, ib, id;
+	const char *err;
+
+	ia = put_item(f, &a);
+	record(f, ia, "local", OUTBOX_OK);
+	ib = put_item(f, &b);
+	assert_true(ib != ia);
+	m = get_msg(f, ib);
+	assert_int_equal(m->collided_with, ia);
+	assert_string_equal(m->digest, DIG2);
+	assert_int_equal(m->raw_len, 5);
+	assert_memory_equal(m->raw, "hello", 5);
+	assert_null(strstr(m->decision, "support@"));
+	outbox_msg_free(m);
+	/* The first: its content, recipients, mailboxes and outcome. */
+	m = get_msg(f, ia);
+	assert_int_equal(m->collided_with, 0);
+	assert_string_equal(m->digest, DIG);
+	assert_int_equal(m->nrcpts, 1);
+	assert_string_equal(m->rcpts[0], "support@example.com");
+	assert_null(strstr(m->decision, "bob@"));
+	assert_memory_equal(m->raw, case_raw, sizeof(case_raw) - 1);
+	outbox_msg_free(m);
+	t = begin(f, false);
+	assert_int_equal(ob_table_delivery_get(t, ia, "local", &d, &err), 0);
+	assert_int_equal(d.state, OUTBOX_DONE);
+	store_txn_abort(t);
+	/* Replies find the first. */
+	assert_int_equal(find_mid(f, "case@ext.example"), ia);
+
+	/* A copy of the second (another transaction) folds into it... */
+	b.rcpts = carol;
+	assert_int_equal(put_item(f, &b), ib);
+	m = get_msg(f, ib);
+	assert_int_equal(m->nrcpts, 2);
+	outbox_msg_free(m);
+	/* ...and one of the first into the first. */
+	a.rcpts = alice;
+	assert_int_equal(put_item(f, &a), ia);
+	assert_int_equal(find_mid(f, "case@ext.example"), ia);
+
+	/* Dropping the second leaves the first where it is; a copy of the
+	 * second then makes a new entry, colliding again. */
+	t = begin(f, true);
+	assert_int_equal(ob_table_drop(t, ib, &err), 0);
+	commit(t);
+	assert_int_equal(find_mid(f, "case@ext.example"), ia);
+	id = put_item(f, &b);
+	assert_true(id != ia && id != ib);
+	m = get_msg(f, id);
+	assert_int_equal(m->collided_with, ia);
+	outbox_msg_free(m);
+}
+
+/*
+ * An entry stored before content digests has none: a new message with
+ * its Message-ID never folds into it (it may be another message) and
+ * does not take the Message-ID from it; nor do two without a digest.
+ */
+static void
+an_entry_without_a_digest_never_folds(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_item old = { .received = 1000, .raw = raw,
+	    .raw_len = sizeof(raw) - 1, .message_id = "old@ext.example",
+	    .rcpts = rcpts, .nrcpts = 1 };
+	struct outbox_item now = old;
+	struct outbox_msg *m;
+	uint64_t io, in, again;
+
+	now.digest = DIG;
+	io = put_item(f, &old);
+	m = get_msg(f, io);
+	assert_null(m->digest);
+	outbox_msg_free(m);
+	in = put_item(f, &now);
+	assert_true(in != io);
+	m = get_msg(f, in);
+	assert_int_equal(m->collided_with, io);
+	outbox_msg_free(m);
+	assert_int_equal(find_mid(f, "old@ext.example"), io);
+	again = put_item(f, &old);
+	assert_true(again != io && again != in);
+	/* The new one's own copies still fold. */
+	assert_int_equal(put_item(f, &now), in);
+}
+
+/*
+ * A damaged Message-ID index record names nothing: a message with that
+ * Message-ID is stored as new (not refused for ever), and the record is
+ * written again.
+ */
+static void
+a_damaged_message_id_record_does_not_refuse_the_message(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_item it = { .received = 1000, .raw = raw,
+	    .raw_len = sizeof(raw) - 1, .message_id = "bad@x", .digest = DIG,
+	    .rcpts = rcpts, .nrcpts = 1 };
+	MDB_val k = { 5, (void *)"bad@x" }, v = { 3, (void *)"bad" };
+	struct store_txn *t = begin(f, true);
+	uint64_t id;
+
+	assert_int_equal(mdb_put(t->txn, f->st->qmsgid, &k, &v, 0), 0);
+	commit(t);
+	id = put_item(f, &it);
+	assert_int_equal(find_mid(f, "bad@x"), id);
+	assert_int_equal(put_item(f, &it), id);		/* and copies fold */
+}
+
 static void
 same_message_again_is_folded_into_one_entry(void **state)
 {
@@ -432,6 +613,7 @@ same_message_again_is_folded_into_one_entry(void **state)
 	static const char *const r2[] = { "alice@example.com" };
 	struct outbox_item a = { .received = 1000, .raw = raw,
 	    .raw_len = sizeof(raw) - 1, .message_id = "dup@ext.example",
+	    .digest = DIG,
 	    .rcpts = r1, .nrcpts = 1, .decision = "{\"direction\":\"incoming\","
 	    "\"mailboxes\":[{\"address\":\"support@example.com\"}]}" };
 	struct outbox_item b = a;
@@ -479,6 +661,7 @@ merge_during_a_delivery_is_not_lost(void **state)
 	struct fx *f = *state;
 	struct outbox_item a = { .received = 1000, .raw = raw,
 	    .raw_len = sizeof(raw) - 1, .message_id = "race@ext.example",
+	    .digest = DIG,
 	    .decision = "{\"mailboxes\":[{\"address\":\"a@example.com\"}]}" };
 	struct outbox_item b = a;
 	struct store_txn *t;
@@ -687,6 +870,7 @@ put_deferred(struct fx *f, const char *mid, const char *rcpt, uint64_t into)
 		.received = 1000, .envelope_from = "ann@ext.example",
 		.rcpts = one, .nrcpts = 1, .message_id = mid,
 		.decision = dec, .raw = raw, .raw_len = sizeof(raw) - 1,
+		.digest = DIG,
 	};
 	const struct ob_put how = { .defer_index = true, .merge_into = into };
 	struct store_txn *t = begin(f, true);
@@ -741,7 +925,7 @@ an_8bit_message_id_has_one_key(void **state)
 
 	(void)index_pending(f, 10, &more);		/* the mark */
 	b = put_deferred(f, "th\xe9@x", "support@example.com", 0);
-	h = (struct ob_index_hint){ b, "th\xe9@x", 1000 };
+	h = (struct ob_index_hint){ b, "th\xe9@x", 1000, NULL };
 	t = begin(f, true);
 	assert_int_equal(ob_table_index_pending(t, two_plugins, &h, 1, 10, &n,
 	    &more, &err), 0);
@@ -966,8 +1150,8 @@ hints_spare_reading_the_entries(void **state)
 	/* b's record is unreadable; its hint is all indexing needs. */
 	t = begin(f, true);
 	corrupt_record(f, t, b);
-	h[0] = (struct ob_index_hint){ b, "b-hinted@x", 1234 };
-	h[1] = (struct ob_index_hint){ c, NULL, 1500 };
+	h[0] = (struct ob_index_hint){ b, "b-hinted@x", 1234, NULL };
+	h[1] = (struct ob_index_hint){ c, NULL, 1500, NULL };
 	assert_int_equal(ob_table_index_pending(t, two_plugins, h, 2, 10, &n,
 	    &more, &err), 0);
 	assert_int_equal(n, 3);
@@ -1087,6 +1271,9 @@ main(void)
 		T(orphan_due_entry_does_not_block_the_queue),
 		T(same_message_again_is_folded_into_one_entry),
 		T(merge_during_a_delivery_is_not_lost),
+		T(a_different_message_reusing_a_message_id_is_an_entry_of_its_own),
+		T(an_entry_without_a_digest_never_folds),
+		T(a_damaged_message_id_record_does_not_refuse_the_message),
 		T(retention_removes_the_text_of_old_done_entries_only),
 		T(retention_lets_the_store_reuse_the_space),
 	};

@@ -22,6 +22,9 @@
 #define THREADS 8
 #define PER_THREAD 100
 
+/* The content digest the milter would give (any 64 digits). */
+#define DIG "5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa5e1f00aa"
+
 static char p_local[] = "local";
 static char *const plugins[] = { p_local, NULL };
 
@@ -298,7 +301,7 @@ submit(struct ob_writer *w, const char *mid, const char *rcpt)
 {
 	const char *one[] = { rcpt };
 	struct outbox_item it = { .received = 1, .raw = "x", .raw_len = 1,
-	    .message_id = mid, .rcpts = one, .nrcpts = 1 };
+	    .message_id = mid, .rcpts = one, .nrcpts = 1, .digest = DIG };
 	char err[256];
 	uint64_t id;
 
@@ -389,6 +392,183 @@ a_copy_in_another_commit_joins_the_entry(void **state)
 	assert_int_equal(nd, 1);
 	assert_false(ob_table_exists(t, a + 1));
 	store_txn_abort(t);
+	store_close(st);
+	rm_tree(dir);
+}
+
+/* submit() with a content digest and text of its own. */
+static uint64_t
+submit_as(struct ob_writer *w, const char *mid, const char *digest,
+    const char *rcpt, const char *text)
+{
+	const char *one[] = { rcpt };
+	struct outbox_item it = { .received = 1, .raw = text,
+	    .raw_len = strlen(text), .message_id = mid, .rcpts = one,
+	    .nrcpts = 1, .digest = digest, .queue_id = "4QID" };
+	char err[256];
+	uint64_t id;
+
+	assert_int_equal(ob_writer_submit(w, &it, false, &id, err, sizeof(err)),
+	    0);
+	return id;
+}
+
+#define DIG_B "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
+#define DIG_C "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"
+
+/* Entry @id's envelope, through a read transaction of its own. */
+static struct outbox_msg *
+envelope(struct store *st, uint64_t id)
+{
+	struct store_txn *t;
+	struct outbox_msg *m;
+	const char *err;
+
+	assert_int_equal(store_txn_begin(st, false, &t, &err), 0);
+	assert_int_equal(ob_table_get_envelope(t, id, &m, &err), 0);
+	store_txn_abort(t);
+	return m;
+}
+
+/*
+ * In the writer as in the index: a different message reusing a logged
+ * entry's Message-ID is a new entry naming it; correlation goes on
+ * finding the first, logged or indexed; each message's copies fold into
+ * its own entry.
+ */
+static void
+a_reused_message_id_is_a_new_entry_and_never_found(void **state)
+{
+	struct store *st;
+	struct outbox_msg *m;
+	char *dir;
+	struct ob_writer *w = start(&st, &dir, plugins);
+	uint64_t a, b, c, found;
+
+	(void)state;
+	a = submit_as(w, "case@x", DIG, "support@example.com", "case text");
+	b = submit_as(w, "case@x", DIG_B, "bob@example.com", "hello");
+	assert_true(b != a);
+	assert_true(ob_writer_find_message_id(w, "case@x", &found, NULL));
+	assert_int_equal(found, a);
+	assert_int_equal(submit_as(w, "case@x", DIG_B, "carol@example.com",
+	    "hello"), b);
+	assert_int_equal(submit_as(w, "case@x", DIG, "alice@example.com",
+	    "case text"), a);
+	ob_writer_flush(w);
+	assert_int_equal(ob_writer_pending(w), 0);
+	assert_true(find(w, st, "case@x", &found));
+	assert_int_equal(found, a);
+	m = envelope(st, a);
+	assert_int_equal(m->nrcpts, 2);
+	assert_int_equal(m->collided_with, 0);
+	outbox_msg_free(m);
+	m = envelope(st, b);
+	assert_int_equal(m->nrcpts, 2);
+	assert_string_equal(m->rcpts[0], "bob@example.com");
+	assert_int_equal(m->collided_with, a);
+	outbox_msg_free(m);
+
+	/* Against the index: a third message, logged, is not found. */
+	c = submit_as(w, "case@x", DIG_C, "dave@example.com", "other");
+	assert_true(c != a && c != b);
+	assert_int_equal(ob_writer_pending(w), 1);
+	assert_true(find(w, st, "case@x", &found));
+	assert_int_equal(found, a);
+	assert_int_equal(submit_as(w, "case@x", DIG_B, "erin@example.com",
+	    "hello"), b);
+	ob_writer_stop(w);
+	m = envelope(st, c);
+	assert_int_equal(m->collided_with, a);
+	outbox_msg_free(m);
+	m = envelope(st, b);
+	assert_int_equal(m->nrcpts, 3);
+	outbox_msg_free(m);
+	store_close(st);
+	rm_tree(dir);
+}
+
+/*
+ * A writer over the store at @path, in a child process, that submits
+ * what @fill does (its ids into @ids, @n of them) and dies before it
+ * stores them: a crash. The ids come back in @ids.
+ */
+static void
+crashed_writer(const char *path, void (*fill)(struct ob_writer *w,
+    uint64_t *ids), uint64_t *ids, size_t n)
+{
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	struct store *st;
+	struct ob_writer *w;
+	const char *err;
+	int fds[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		if (store_open(path, &o, &st, &err) != 0 ||
+		    ob_writer_start(st, log_at(path), plugins, NULL, &w,
+		    &err) != 0)
+			_exit(2);
+		fill(w, ids);
+		/* Some of it must still be only in the log. */
+		if (ob_writer_pending(w) == 0)
+			_exit(3);
+		if (write(fds[1], ids, n * sizeof(*ids)) !=
+		    (ssize_t)(n * sizeof(*ids)))
+			_exit(4);
+		_exit(0);		/* no ob_writer_stop(): a crash */
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], ids, n * sizeof(*ids)),
+	    (ssize_t)(n * sizeof(*ids)));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void
+submit_collision(struct ob_writer *w, uint64_t *ids)
+{
+	ids[0] = submit_as(w, "crash@x", DIG, "support@example.com", "case");
+	ids[1] = submit_as(w, "crash@x", DIG_B, "bob@example.com", "hi");
+	ids[2] = submit_as(w, "crash@x", DIG_B, "carol@example.com", "hi");
+}
+
+/* After a crash, the log's records keep their collisions and folds. */
+static void
+a_collision_survives_a_crash(void **state)
+{
+	char *dir = scratch_dir(), path[300];
+	struct store_opts o = { .mapsize = 16 << 20, .create = true };
+	uint64_t ids[3], found;
+	struct outbox_msg *m;
+	struct store *st;
+	struct ob_writer *w;
+	const char *err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	crashed_writer(path, submit_collision, ids, 3);
+	assert_true(ids[1] != ids[0]);
+	assert_int_equal(ids[2], ids[1]);
+
+	assert_int_equal(store_open(path, &o, &st, &err), 0);
+	assert_int_equal(ob_writer_start(st, log_at(path), plugins, NULL, &w,
+	    &err), 0);
+	assert_true(find(w, st, "crash@x", &found));
+	assert_int_equal(found, ids[0]);
+	ob_writer_stop(w);
+	m = envelope(st, ids[1]);
+	assert_int_equal(m->collided_with, ids[0]);
+	assert_int_equal(m->nrcpts, 2);
+	outbox_msg_free(m);
+	m = envelope(st, ids[0]);
+	assert_int_equal(m->nrcpts, 1);
+	assert_int_equal(m->collided_with, 0);
+	outbox_msg_free(m);
 	store_close(st);
 	rm_tree(dir);
 }
@@ -547,6 +727,19 @@ count_rec(const struct ob_log_rec *rec, uint64_t lsn, void *arg)
 }
 
 static void
+submit_crash_msgs(struct ob_writer *w, uint64_t *ids)
+{
+	char mid[32];
+
+	for (int i = 0; i < CRASH_MSGS; i++) {
+		/* Every fifth a copy of the one before. */
+		snprintf(mid, sizeof(mid), "crash%d@x", i % 5 == 4 ? i - 1 : i);
+		ids[i] = submit(w, mid, i % 5 == 4 ? "alice@example.com" :
+		    "support@example.com");
+	}
+}
+
+static void
 logged_messages_survive_a_crash(void **state)
 {
 	char *dir = scratch_dir(), path[300];
@@ -559,40 +752,10 @@ logged_messages_survive_a_crash(void **state)
 	struct store_txn *t;
 	struct ob_writer *w;
 	const char *err;
-	int fds[2], status;
-	pid_t pid;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/db", dir);
-	assert_int_equal(pipe(fds), 0);
-	if ((pid = fork()) == 0) {
-		char mid[32];
-
-		close(fds[0]);
-		if (store_open(path, &o, &st, &err) != 0 ||
-		    ob_writer_start(st, log_at(path), plugins, NULL, &w,
-		    &err) != 0)
-			_exit(2);
-		for (int i = 0; i < CRASH_MSGS; i++) {
-			/* Every fifth a copy of the one before. */
-			snprintf(mid, sizeof(mid), "crash%d@x",
-			    i % 5 == 4 ? i - 1 : i);
-			ids[i] = submit(w, mid, i % 5 == 4 ?
-			    "alice@example.com" : "support@example.com");
-		}
-		/* Some of it must still be only in the log. */
-		if (ob_writer_pending(w) == 0)
-			_exit(3);
-		if (write(fds[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids))
-			_exit(4);
-		_exit(0);		/* no ob_writer_stop(): a crash */
-	}
-	close(fds[1]);
-	assert_int_equal(read(fds[0], ids, sizeof(ids)), (ssize_t)sizeof(ids));
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	crashed_writer(path, submit_crash_msgs, ids, CRASH_MSGS);
 
 	assert_int_equal(store_open(path, &o, &st, &err), 0);
 	/* What dvmilterctl queue logged sees before the restart. */
@@ -644,6 +807,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(entries_are_indexed_soon_and_found_meanwhile),
 		cmocka_unit_test(a_copy_in_another_commit_joins_the_entry),
+		cmocka_unit_test(
+		    a_reused_message_id_is_a_new_entry_and_never_found),
+		cmocka_unit_test(a_collision_survives_a_crash),
 		cmocka_unit_test(what_a_crash_left_unindexed_is_indexed_at_start),
 		cmocka_unit_test(
 		    after_a_restart_a_copy_of_an_old_entry_is_not_new),
