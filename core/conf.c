@@ -547,6 +547,37 @@ plugin_item(const char *p, size_t len, char *const *sofar, char **out,
 	return 0;
 }
 
+/* An authserv-id (RFC 8601: a token, in practice a host name). */
+static int
+authserv_item(const char *p, size_t len, char *const *sofar, char **out,
+    const char **error_r)
+{
+	if (len > 255) {
+		*error_r = dv_error_set("authserv-id \"%.20s...\" is too long",
+		    p);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f ||
+		    strchr("()<>@,;:\\\"/[]?=", p[i]) != NULL) {
+			*error_r = dv_error_set("bad authserv-id \"%.*s\" (a "
+			    "host name, as the verifier writes it)", (int)len,
+			    p);
+			return -1;
+		}
+	for (size_t i = 0; sofar[i] != NULL; i++)
+		if (strncasecmp(sofar[i], p, len) == 0 && sofar[i][len] == '\0') {
+			*error_r = dv_error_set("authserv-id \"%.*s\" is listed "
+			    "twice", (int)len, p);
+			return -1;
+		}
+	if ((*out = strndup(p, len)) != NULL)
+		for (char *q = *out; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+	return 0;
+}
+
 /* --- the keys ---------------------------------------------------------- */
 
 static const struct conf_name facilities[] = {
@@ -555,6 +586,11 @@ static const struct conf_name facilities[] = {
 	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
 	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
 	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 }, { NULL, 0 }
+};
+
+static const struct conf_name join_policies[] = {
+	{ "any", CONF_JOIN_ANY }, { "participant", CONF_JOIN_PARTICIPANT },
+	{ "authenticated", CONF_JOIN_AUTHENTICATED }, { NULL, 0 }
 };
 
 static const struct conf_name actions[] = {
@@ -645,6 +681,12 @@ static const struct conf_key conf_keys[] = {
 	  .off = OFF(smart_matching), .def = "no" },
 	{ .name = "CaseRateLimit", .type = CONF_T_CUSTOM,
 	  .off = OFF(case_rate_sender), .def = "10 60", .set = set_caserate },
+	{ .name = "TrustedAuthservIDs", .type = CONF_T_LIST,
+	  .flags = CONF_NONE, .off = OFF(trusted_authserv_ids),
+	  .item = authserv_item },
+	{ .name = "CaseJoinPolicy", .type = CONF_T_ENUM,
+	  .off = OFF(case_join), .def = "participant",
+	  .names = join_policies, .what = "case join policy" },
 	{ .name = "OutboxRetention", .type = CONF_T_DURATION,
 	  .flags = CONF_RESTART, .off = OFF(outbox_retention), .def = "7d",
 	  .min = 0, .max = CENTURY },

@@ -47,6 +47,14 @@ struct conf_rule {
 	struct conf_reply reply;
 };
 
+/* CaseJoinPolicy: who may add mail to an existing case. The values of
+ * DVP_JOIN_* in the plugin header. */
+enum conf_join {
+	CONF_JOIN_ANY = 0,		/* whatever names the case */
+	CONF_JOIN_PARTICIPANT = 1,	/* a participant, or token + pass */
+	CONF_JOIN_AUTHENTICATED = 2	/* as participant, always with a pass */
+};
+
 enum conf_socket_kind {
 	CONF_SOCK_INET = 0,
 	CONF_SOCK_INET6 = 1,
@@ -100,6 +108,9 @@ struct conf {
 	bool smart_matching;		/* SmartMatching, no */
 	unsigned case_rate_sender;	/* CaseRateLimit: per sender per hour */
 	unsigned case_rate_queue;	/* CaseRateLimit: per queue per minute */
+	char **trusted_authserv_ids;	/* TrustedAuthservIDs, lower-case;
+					   NULL: trust none */
+	int case_join;			/* CaseJoinPolicy, enum conf_join */
 	int64_t outbox_retention;	/* OutboxRetention (s), 7d; 0 keeps */
 	char *token_key_file;		/* NULL: Database/token.key */
 

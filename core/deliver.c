@@ -16,6 +16,8 @@
 #include <jansson.h>
 #include <malloc.h>
 
+#include "authres.h"
+#include "conf.h"
 #include "corr.h"
 #include "deliver.h"
 #include "log.h"
@@ -118,7 +120,7 @@ struct view_record {
 struct view {
 	struct dvp_message m;
 	struct dvp_decision d;
-	char corr_id[24], collided_id[24];
+	char corr_id[24], collided_id[24], token_id[24];
 	char token[TOKEN_MAX], own_token[TOKEN_MAX];
 	struct dvp_address *from, *to, *cc;
 	struct dvp_attachment *att;
@@ -139,6 +141,30 @@ addrs(const struct msg_addr *a, size_t n)
 		v[i].address = a[i].address;
 	}
 	return v;
+}
+
+_Static_assert((int)DVP_JOIN_ANY == (int)CONF_JOIN_ANY &&
+    (int)DVP_JOIN_PARTICIPANT == (int)CONF_JOIN_PARTICIPANT &&
+    (int)DVP_JOIN_AUTHENTICATED == (int)CONF_JOIN_AUTHENTICATED,
+    "CaseJoinPolicy values are the ABI's");
+_Static_assert((int)DVP_DMARC_PASS == (int)AUTHRES_DMARC_PASS &&
+    (int)DVP_DMARC_FAIL == (int)AUTHRES_DMARC_FAIL,
+    "DMARC values are the ABI's");
+
+/* The sender-authenticity verdict the milter stored with the message:
+ * an entry of an older version has none, which reads as "none". */
+static void
+view_auth(struct view *v)
+{
+	json_t *a = json_object_get(v->dec, "auth");
+	const char *dmarc = json_string_value(json_object_get(a, "dmarc"));
+
+	v->d.auth_dmarc = dmarc == NULL ? DVP_DMARC_NONE :
+	    strcmp(dmarc, "pass") == 0 ? DVP_DMARC_PASS :
+	    strcmp(dmarc, "fail") == 0 ? DVP_DMARC_FAIL : DVP_DMARC_NONE;
+	v->d.auth_dkim_aligned = json_is_true(json_object_get(a,
+	    "dkim_aligned"));
+	v->d.auth_id = json_string_value(json_object_get(a, "authserv_id"));
 }
 
 static int
@@ -285,6 +311,15 @@ correlate(struct store *st, const struct deliver_opts *o,
 	}
 	cv.t = t;
 	corr_find(&cm, &src, o->key, o->token_prefix, &r);
+	/* The join policy asks for a valid token even when In-Reply-To
+	 * matched first. */
+	if (o->key != NULL && token_find(o->key, o->token_prefix, m->subject,
+	    &id, NULL) == 0 && id != q->id && txn_exists(&cv, id)) {
+		snprintf(v->token_id, sizeof(v->token_id), "%016llx",
+		    (unsigned long long)id);
+		v->d.token_id = v->token_id;
+	}
+	id = 0;
 	if (r.how != CORR_NONE) {
 		id = r.id;
 		how = r.how == CORR_TOKEN ? DVP_CORR_TRACKING_TOKEN :
@@ -437,6 +472,8 @@ attempt_one(struct store *st, struct plugin *p,
 				    (unsigned long long)q->id,
 				    m->problems[i]);
 			correlate(st, o, q, m, &v);
+			view_auth(&v);
+			v.d.join_policy = o->join_policy;
 			view_records(st, o, &v);
 			/* Only this delivery's writes go if it fails. */
 			if (o->kv != NULL)

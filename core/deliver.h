@@ -28,6 +28,7 @@ struct deliver_opts {
 	const char *token_prefix;
 	struct pluginkv *kv;		/* the plugins' store, or NULL */
 	bool smart_matching;		/* SmartMatching: index and match */
+	int join_policy;		/* CaseJoinPolicy, enum conf_join */
 	struct store_reader *reader;	/* for the worker's reads, or NULL */
 };
 

@@ -142,6 +142,22 @@ out:
 	return rc;
 }
 
+void
+track_authenticate(const struct track_msg *m, const struct track_env *env,
+    struct track_facts *facts)
+{
+	char from[DV_ADDR_MAX + 1];
+	const char *at = NULL;
+
+	if (facts->auth_done)
+		return;
+	if (from_address(m->from, NULL, from, sizeof(from)))
+		at = strrchr(from, '@');
+	authres_verdict(m->authres, m->nauthres, env->trusted_ids,
+	    at != NULL ? at + 1 : NULL, &facts->auth);
+	facts->auth_done = true;
+}
+
 /*
  * The sender is a colleague (a mailbox) or an address a plugin knows.
  * Plugins know addresses as written (the local plugin: the From: address
@@ -251,10 +267,15 @@ filter_decides(const struct track_msg *m, const struct track_env *env,
 		    "not a response to tracked mail";
 		return 0;
 	case MBOX_FILTER_KNOWN:
+		/* A From that fails DMARC is not the one it names. */
+		track_authenticate(m, env, facts);
 		if (facts->known < 0)
-			facts->known = known_sender(m, env);
+			facts->known = facts->auth.dmarc == AUTHRES_DMARC_FAIL ?
+			    0 : known_sender(m, env);
 		p->keep = facts->known == 1;
-		p->reason = p->keep ? "known sender" : "unknown sender";
+		p->reason = p->keep ? "known sender" :
+		    facts->auth.dmarc == AUTHRES_DMARC_FAIL ?
+		    "unknown sender: trusted dmarc=fail" : "unknown sender";
 		return 0;
 	default:
 		p->keep = true;

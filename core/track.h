@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "authres.h"
 #include "corr.h"
 #include "store.h"
 #include "token.h"
@@ -40,6 +41,9 @@ struct track_msg {
 	/* The headers the rules may test, "Name: value\n" each, unfolded,
 	 * in order; or NULL. */
 	const char *headers;
+	/* The Authentication-Results values, top to bottom. */
+	const char *const *authres;
+	size_t nauthres;
 };
 
 /* One mailbox the message would be tracked for, and its verdict. */
@@ -66,6 +70,7 @@ struct track_env {
 	const char *token_prefix;
 	const char *subaddress_seps;	/* SubaddressSeparators */
 	char *const *plugins;		/* Plugins, for known senders */
+	char *const *trusted_ids;	/* TrustedAuthservIDs; NULL: none */
 };
 
 /* What the decision found on the way, for the caller to reuse. */
@@ -74,10 +79,13 @@ struct track_facts {
 	struct corr_result corr;
 	int known;			/* -1: not asked; else 0 or 1 */
 	const char *error;		/* why track_decide() failed, or NULL */
+	bool auth_done;			/* auth is filled in */
+	struct authres_verdict auth;	/* what trusted A-R headers say */
 };
 
 /* Facts before a decision: nothing asked yet. */
-#define TRACK_FACTS_INIT { false, { 0, CORR_NONE, false }, -1, NULL }
+#define TRACK_FACTS_INIT { false, { 0, CORR_NONE, false }, -1, NULL, \
+	false, { AUTHRES_DMARC_NONE, false, "", 0, 0, 0 } }
 
 /**
  * track_decide - decide for each of the @n parties whether it takes @m:
@@ -104,6 +112,16 @@ int track_decide(const struct track_msg *m, const struct track_env *env,
  */
 int track_correlate(const struct track_msg *m, const struct track_env *env,
     struct track_facts *facts);
+
+/**
+ * track_authenticate - the sender-authenticity verdict of @m (core/
+ * authres.h): its Authentication-Results headers with an id in
+ * env->trusted_ids, for the domain of its From address; once, like
+ * track_correlate(). A trusted dmarc=fail makes a sender unknown to
+ * the known-senders filter, whatever the index says.
+ */
+void track_authenticate(const struct track_msg *m,
+    const struct track_env *env, struct track_facts *facts);
 
 /** track_party_clear - free what track_decide() set on @p. */
 void track_party_clear(struct track_party *p);

@@ -4,7 +4,8 @@
  *
  * A would-be new case is an incoming tracked message that a queue
  * mailbox takes and that correlates with no earlier tracked message
- * (mf_decide() has run the correlation by then). Such a message over a
+ * (mf_decide() has run the correlation by then), or a reply that the
+ * join policy may turn into a new linked case (reply_may_open_case()). Such a message over a
  * limit is refused with 451 4.7.1 before the MTA is told anything else;
  * nothing is stored. It reads no store, makes no network call and does
  * not wait: one mutex, a few table slots.
@@ -31,13 +32,47 @@ mf_caserate_start(const char **error_r)
 	return rc;
 }
 
-/* Whether the message is a would-be new case; its queues into @q. */
+/*
+ * Whether a reply (it correlates with a tracked message) may still become
+ * a new case. Under CaseJoinPolicy participant or authenticated the
+ * plugin turns a reply that may not join its case into a new, linked
+ * one, and only it knows a case's participants; so a reply counts unless
+ * it will surely join: under participant, one whose sender was a party
+ * to the message it answers (mf_decide.c's reply_from_party) and that
+ * does not fail DMARC; under authenticated, one that also carries a
+ * trusted DMARC or aligned DKIM pass. Without this, one Message-ID
+ * would let anyone open linked cases without limit. (Being a known
+ * sender is no proof: each linked case makes its sender a contact.)
+ */
+static bool
+reply_may_open_case(const struct mf_conn *cc)
+{
+	const struct track_facts *f = &cc->facts;
+	bool pass = f->auth_done && (f->auth.dmarc == AUTHRES_DMARC_PASS ||
+	    f->auth.dkim_aligned);
+	bool fail = f->auth_done && f->auth.dmarc == AUTHRES_DMARC_FAIL;
+
+	switch (cc->conf->case_join) {
+	case CONF_JOIN_ANY:
+		return false;
+	case CONF_JOIN_AUTHENTICATED:
+		return !(cc->reply_from_party && pass);
+	default:
+		return !cc->reply_from_party || fail;
+	}
+}
+
+/*
+ * Whether the message is a would-be new case (one that correlates with
+ * nothing, or a reply that may not join, above); its queues into @q.
+ */
 static size_t
 new_case_queues(const struct mf_conn *cc, const char **q, size_t max)
 {
 	size_t n = 0;
 
-	if (cc->facts.correlated_done && cc->facts.corr.how != CORR_NONE)
+	if (cc->facts.correlated_done && cc->facts.corr.how != CORR_NONE &&
+	    !reply_may_open_case(cc))
 		return 0;
 	for (size_t i = 0; i < cc->ntracked; i++) {
 		if (cc->tracked[i].sender)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 #include "mf_int.h"
 #include "msg.h"
@@ -67,6 +68,50 @@ log_party(const char *qid, const struct track_party *p)
 	    p->regarding_id ? p->regarding_id : "", p->reason);
 }
 
+/* What the Authentication-Results headers said, when there were any. */
+static void
+log_auth(const char *qid, const struct authres_verdict *v)
+{
+	if (v->trusted + v->ignored + v->malformed == 0)
+		return;
+	log_info("%s: authentication dmarc=%s dkim=%s authserv-id=%s "
+	    "trusted=%u ignored=%u malformed=%u", qid,
+	    authres_dmarc_name(v->dmarc), v->dkim_aligned ? "aligned-pass" :
+	    "none", v->authserv_id[0] != '\0' ? v->authserv_id : "-",
+	    v->trusted, v->ignored, v->malformed);
+}
+
+/*
+ * Whether the envelope sender of @cc was the sender or a recipient of
+ * tracked entry @id (addresses compared normalised, subaddress dropped).
+ * CaseRateLimit (mf_caserate.c) counts a reply from anyone else as a
+ * would-be new case: the join policy may turn it into one. Only the
+ * plugin knows a case's participants; this is the part of the
+ * conversation the store has at end of message. An entry the writer has
+ * not stored yet, or one that cannot be read, has no parties.
+ */
+static bool
+sender_took_part(const struct mf_conn *cc, struct store_txn *t, uint64_t id)
+{
+	char me[DV_ADDR_MAX + 1], a[DV_ADDR_MAX + 1];
+	const char *seps = cc->conf->subaddress_seps, *err;
+	struct outbox_msg *q = NULL;
+	bool took = false;
+
+	if (cc->env_from == NULL || addr_normalize(cc->env_from, seps, me,
+	    sizeof(me), &err) != 0 ||
+	    outbox_get(dvd.ob, t, id, 0, &q, &err) != 0)
+		return false;
+	if (q->envelope_from != NULL && addr_normalize(q->envelope_from, seps,
+	    a, sizeof(a), &err) == 0)
+		took = strcmp(a, me) == 0;
+	for (size_t i = 0; !took && i < q->nrcpts; i++)
+		took = addr_normalize(q->rcpts[i], seps, a, sizeof(a),
+		    &err) == 0 && strcmp(a, me) == 0;
+	outbox_msg_free(q);
+	return took;
+}
+
 int
 mf_decide(struct mf_conn *cc, const char *qid)
 {
@@ -79,6 +124,8 @@ mf_decide(struct mf_conn *cc, const char *qid)
 		.in_reply_to = cc->in_reply_to,
 		.references = cc->references,
 		.headers = dbuf_str(&cc->headers),
+		.authres = (const char *const *)cc->authres,
+		.nauthres = cc->nauthres,
 	};
 	struct mf_outbox_view view = { NULL };
 	struct corr_source src = { view_find, view_exists, &view };
@@ -88,6 +135,7 @@ mf_decide(struct mf_conn *cc, const char *qid)
 		.token_prefix = cc->conf->token_prefix,
 		.subaddress_seps = cc->conf->subaddress_seps,
 		.plugins = cc->conf->plugins,
+		.trusted_ids = cc->conf->trusted_authserv_ids,
 	};
 	const char *err;
 	size_t kept = 0;
@@ -102,6 +150,8 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	}
 	view.t = env.txn;
 	cc->facts = (struct track_facts)TRACK_FACTS_INIT;
+	track_authenticate(&m, &env, &cc->facts);
+	log_auth(qid, &cc->facts.auth);
 	if ((rc = track_decide(&m, &env, cc->tracked, cc->ntracked,
 	    &cc->facts)) != 0) {
 		log_error("%s: tempfailing: the tracking decision failed: %s",
@@ -121,6 +171,9 @@ mf_decide(struct mf_conn *cc, const char *qid)
 	if (kept > 0 && track_correlate(&m, &env, &cc->facts) == 0 &&
 	    cc->facts.corr.forged)
 		log_notice("%s: invalid tracking token in subject ignored", qid);
+	cc->reply_from_party = kept > 0 && cc->facts.corr.how != CORR_NONE &&
+	    cc->conf->case_join != CONF_JOIN_ANY &&
+	    sender_took_part(cc, env.txn, cc->facts.corr.id);
 	store_txn_abort(env.txn);
 	return 0;
 }

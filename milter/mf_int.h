@@ -69,10 +69,14 @@ struct mf_conn {
 	struct track_party *tracked;	/* mailboxes to track it for */
 	size_t ntracked;
 	struct track_facts facts;	/* what the decision found */
+	bool reply_from_party;		/* it answers a message whose envelope
+					   had its sender (mf_decide.c) */
 	char *message_id;		/* from the header, without <> */
 	char *in_reply_to, *references, *subject;	/* raw headers */
 	unsigned subjects;		/* Subject headers seen */
 	char *from;			/* raw From: header */
+	char *authres[AUTHRES_MAX_HEADERS];	/* Authentication-Results */
+	size_t nauthres;
 	struct dbuf headers;		/* "Name: value\n"..., capped */
 	struct spool spool;		/* the content, when tracked */
 	bool collecting;

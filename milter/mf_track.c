@@ -61,6 +61,9 @@ mf_track_reset(struct mf_conn *cc)
 	cc->subjects = 0;
 	free(cc->from);
 	cc->in_reply_to = cc->references = cc->subject = cc->from = NULL;
+	for (size_t i = 0; i < cc->nauthres; i++)
+		free(cc->authres[i]);
+	cc->nauthres = 0;
 	dbuf_free(&cc->headers);
 	if (cc->collecting)
 		spool_reset(&cc->spool);
@@ -211,6 +214,11 @@ mf_track_header(struct mf_conn *cc, const char *name, const char *value)
 			keep = NULL;
 		if (keep != NULL && *keep == NULL)
 			*keep = strdup(value);
+		/* Every one, top to bottom: core decides which to believe. */
+		if (strcasecmp(name, "Authentication-Results") == 0 &&
+		    cc->nauthres < AUTHRES_MAX_HEADERS &&
+		    (cc->authres[cc->nauthres] = strdup(value)) != NULL)
+			cc->nauthres++;
 		keep_header(&cc->headers, name, value);
 	}
 	mdigest_header(cc->digest, name, value);
@@ -259,8 +267,12 @@ decision_json(const struct mf_conn *cc, bool outgoing)
 		    "folder", m->folder, "regarding_type", m->regarding_type,
 		    "regarding_id", m->regarding_id));
 	}
-	doc = json_pack("{s:s, s:o}", "direction",
-	    outgoing ? "outgoing" : "incoming", "mailboxes", mbs);
+	doc = json_pack("{s:s, s:o, s:{s:s, s:b, s:s?}}", "direction",
+	    outgoing ? "outgoing" : "incoming", "mailboxes", mbs,
+	    "auth", "dmarc", authres_dmarc_name(cc->facts.auth.dmarc),
+	    "dkim_aligned", cc->facts.auth.dkim_aligned, "authserv_id",
+	    cc->facts.auth.authserv_id[0] != '\0' ?
+	    cc->facts.auth.authserv_id : NULL);
 	if (doc == NULL)
 		return NULL;
 	s = json_dumps(doc, JSON_COMPACT);

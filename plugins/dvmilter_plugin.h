@@ -463,6 +463,35 @@ enum dvp_correlation {
 	DVP_CORR_SMART_MATCH = 3
 };
 
+/* Sender authenticity (2.1): what the trusted Authentication-Results
+ * headers said of DMARC for the message's From domain. */
+enum dvp_dmarc {
+	DVP_DMARC_NONE = 0,	/* no trusted result, or neither pass nor fail */
+	DVP_DMARC_PASS = 1,
+	DVP_DMARC_FAIL = 2
+};
+
+/*
+ * Who may add mail to an existing case (2.1), dvmilter's CaseJoinPolicy;
+ * a plugin that keeps cases applies it to incoming mail that names a
+ * case (by correlation: In-Reply-To, References, token or smart match):
+ *   DVP_JOIN_ANY: it joins, as in 2.0;
+ *   DVP_JOIN_PARTICIPANT: it joins when its From address is a
+ *     participant of the case (the customer, or an address on one of its
+ *     activities) and auth_dmarc is not DVP_DMARC_FAIL; or when its
+ *     subject carries a valid token of the case (token_id) and it is
+ *     authenticated (auth_dmarc DVP_DMARC_PASS, or auth_dkim_aligned);
+ *   DVP_JOIN_AUTHENTICATED: as PARTICIPANT, but always authenticated.
+ * Mail that may not join becomes a new case linked to the one it named,
+ * and its activity says why. Outgoing mail (sent by a mailbox of ours
+ * through the MTA) always joins.
+ */
+enum dvp_join_policy {
+	DVP_JOIN_ANY = 0,
+	DVP_JOIN_PARTICIPANT = 1,
+	DVP_JOIN_AUTHENTICATED = 2
+};
+
 enum dvp_mailbox_type {
 	DVP_MAILBOX_USER = 0,
 	DVP_MAILBOX_QUEUE = 1
@@ -547,6 +576,19 @@ struct dvp_decision {
 	 * DVP_HAS(struct dvp_decision, d, collided_with).
 	 */
 	const char *collided_with;
+	/* (2.1) Sender authenticity, from the Authentication-Results
+	 * headers whose authserv-id is in TrustedAuthservIDs, read at end
+	 * of message; check with DVP_HAS(struct dvp_decision, d, field). */
+	int auth_dmarc;		/* (2.1) enum dvp_dmarc */
+	int auth_dkim_aligned;	/* (2.1) 1: a trusted dkim=pass whose d= is
+				   aligned (relaxed) with the From domain */
+	const char *auth_id;	/* (2.1) the trusted authserv-id believed,
+				   or NULL */
+	int join_policy;	/* (2.1) enum dvp_join_policy */
+	const char *token_id;	/* (2.1) host id of the earlier message that
+				   a valid tracking token in the subject
+				   names, or NULL (even when correlation
+				   went by In-Reply-To) */
 };
 
 /** DVP_MAILBOX - the @i-th mailbox of decision @d. */

@@ -132,6 +132,7 @@ wk_open(struct worker *w, const char *conf_path)
 	w->opts.key = &w->key;
 	w->opts.token_prefix = c->token_prefix;
 	w->opts.smart_matching = c->smart_matching;
+	w->opts.join_policy = c->case_join;
 	log_notice("worker started: %zu plugin%s",
 	    plugin_set_count(w->plugins),
 	    plugin_set_count(w->plugins) == 1 ? "" : "s");

@@ -455,6 +455,28 @@ case_list(const struct dvp_host *h, int argc, char **argv)
 	return print_records(h, c.arr, o.json, 6, hdr, case_row);
 }
 
+/* The cases split from this one (CaseJoinPolicy), by number. */
+static void
+linked_print(const struct dvp_host *h, json_t *c)
+{
+	char key[LS_KEY_MAX + 1];
+	json_t *v, *k;
+	size_t i;
+	int rc;
+
+	printf("linked cases:  ");
+	json_array_foreach(json_object_get(c, "linked_cases"), i, v) {
+		(void)lstore_key(key, LS_CASE, json_string_value(v) ?
+		    json_string_value(v) : "");
+		k = get_json(h, key, &rc);
+		printf(" %s", k != NULL ? str(k, "number") :
+		    json_string_value(v) != NULL ? json_string_value(v) : "-");
+		json_decref(k);
+	}
+	printf("%s\n", json_array_size(json_object_get(c, "linked_cases")) ?
+	    "" : " -");
+}
+
 /* The human form of "case show": the case, then a line per activity. */
 static void
 case_print(const struct dvp_host *h, json_t *c)
@@ -474,7 +496,9 @@ case_print(const struct dvp_host *h, json_t *c)
 	printf("created:        %s\n", when);
 	fmt_time(json_integer_value(json_object_get(c, "resolved_at")), when,
 	    sizeof(when));
-	printf("resolved:       %s\nactivities:\n", when);
+	printf("resolved:       %s\n", when);
+	linked_print(h, c);
+	printf("activities:\n");
 	json_array_foreach(json_object_get(c, "activities"), i, v) {
 		const char *id = json_string_value(v);
 		json_t *a;
@@ -618,6 +642,25 @@ activity_list(const struct dvp_host *h, int argc, char **argv)
 	return print_records(h, c.arr, o.json, 7, hdr, activity_row);
 }
 
+/* The sender-authenticity verdict and the join decision it led to. */
+static void
+auth_print(json_t *a)
+{
+	json_t *v = json_object_get(a, "authentication");
+	json_t *jn = json_object_get(a, "join");
+
+	if (json_is_object(v))
+		printf("auth:        dmarc=%s dkim=%s authserv-id=%s\n",
+		    str(v, "dmarc"), json_is_true(json_object_get(v,
+		    "dkim_aligned")) ? "aligned-pass" : "none",
+		    str(v, "authserv_id"));
+	if (json_is_object(jn))
+		printf("case join:   %s %s (policy %s): %s\n",
+		    json_is_true(json_object_get(jn, "joined")) ? "joined" :
+		    "refused", str(jn, "case_number"), str(jn, "policy"),
+		    str(jn, "reason"));
+}
+
 static int
 activity_show(const struct dvp_host *h, int argc, char **argv)
 {
@@ -647,9 +690,10 @@ activity_show(const struct dvp_host *h, int argc, char **argv)
 	if (json_string_value(json_object_get(a, "collided_with")) != NULL)
 		printf("collided:    Message-ID first used by activity %s\n",
 		    str(a, "collided_with"));
-	printf("folder:      %s\ncorrelation: %s\ncase:        %s\n\n%s\n",
-	    str(a, "folder"), str(a, "correlation"), str(a, "case"),
-	    str(a, "text"));
+	printf("folder:      %s\ncorrelation: %s\ncase:        %s\n",
+	    str(a, "folder"), str(a, "correlation"), str(a, "case"));
+	auth_print(a);
+	printf("\n%s\n", str(a, "text"));
 	json_decref(a);
 	return DVP_CMD_OK;
 }

@@ -270,6 +270,78 @@ load_case(struct job *j, const char *id)
 	return lstore_get_id(j->l->h, LS_CASE, id, &missing);
 }
 
+/* The case a new case was split from lists it, for "case show". */
+static int
+link_child(struct job *j, json_t *parent, const char *parent_id)
+{
+	json_t *l = json_object_get(parent, "linked_cases");
+
+	if (!json_is_array(l)) {
+		l = json_array();
+		json_object_set_new(parent, "linked_cases", l);
+	}
+	json_array_append_new(l, json_string(j->case_id));
+	return lstore_put_id(j->l->h, LS_CASE, parent_id, parent);
+}
+
+/*
+ * Mail that names case @c (@corr_case) by correlation: it joins it if
+ * the join policy lets it (join.c), reopening it within the rule's
+ * reopen days; otherwise, under a rule, it makes a new case linked to
+ * it. The activity's "join" record says which and why. Takes @c.
+ */
+static int
+named_case(struct job *j, json_t *rule, const char *queue,
+    const char *corr_case, json_t *c)
+{
+	const char *st = json_string_value(json_object_get(c, "status"));
+	json_int_t resolved = json_integer_value(json_object_get(c,
+	    "resolved_at"));
+	json_int_t days = json_integer_value(json_object_get(rule,
+	    "reopen_days"));
+	struct join jn;
+	bool attach = true;
+	int rc = 0;
+
+	if (!join_allowed(j->l->h, j->m, j->d, j->customer, c, corr_case,
+	    &jn)) {
+		attach = false;
+		j->l->h->log(j->l->h->ctx, DVP_LOG_NOTICE, "message %s "
+		    "may not join case %s: %s", j->m->id,
+		    json_string_value(json_object_get(c, "number")),
+		    jn.reason);
+		if (rule != NULL)
+			rc = create_case(j, queue, corr_case);
+	} else if (st != NULL && strcmp(st, "active") == 0) {
+		/* the conversation goes on */
+	} else if (rule == NULL) {
+		/* attached; there is no rule to act on it */
+	} else if (st != NULL && strcmp(st, "resolved") == 0 &&
+	    days > 0 && j->now - resolved < days * 86400) {
+		json_object_set_new(c, "status", json_string("active"));
+		json_object_set_new(c, "resolved_at", json_null());
+		json_object_set_new(c, "reopened_at",
+		    json_integer(j->now));
+		j->l->h->log(j->l->h->ctx, DVP_LOG_INFO, "case %s "
+		    "reopened by message %s",
+		    json_string_value(json_object_get(c, "number")),
+		    j->m->id);
+	} else {
+		attach = false;
+		rc = create_case(j, queue, corr_case);
+	}
+	json_object_set_new(j->act, "join", join_json(&jn, corr_case, c));
+	if (attach) {
+		j->kase = c;
+		snprintf(j->case_id, sizeof(j->case_id), "%s", corr_case);
+	} else {
+		if (rc == 0 && j->new_case)
+			rc = link_child(j, c, corr_case);
+		json_decref(c);
+	}
+	return rc;
+}
+
 /*
  * Find or make the case: the one the activity already has (a delivery
  * made again), the one the correlated activity belongs to, or a new one
@@ -297,55 +369,34 @@ route(struct job *j, json_t *old_act)
 		corr_case = json_string_value(json_object_get(corr, "case"));
 	}
 	if (cid != NULL) {
+		/* A delivery made again keeps the first one's verdict. */
+		if (json_object_get(old_act, "join") != NULL)
+			json_object_set(j->act, "join",
+			    json_object_get(old_act, "join"));
 		snprintf(j->case_id, sizeof(j->case_id), "%s", cid);
 		if ((j->kase = load_case(j, cid)) == NULL)
 			rc = -1;
 	} else if (corr_case != NULL && (c = load_case(j, corr_case)) != NULL) {
-		const char *st = json_string_value(json_object_get(c, "status"));
-		json_int_t resolved = json_integer_value(json_object_get(c,
-		    "resolved_at"));
-		json_int_t days = json_integer_value(json_object_get(rule,
-		    "reopen_days"));
-
-		bool attach = true;
-
-		if (st != NULL && strcmp(st, "active") == 0) {
-			/* the conversation goes on */
-		} else if (rule == NULL) {
-			/* attached; there is no rule to act on it */
-		} else if (st != NULL && strcmp(st, "resolved") == 0 &&
-		    days > 0 && j->now - resolved < days * 86400) {
-			json_object_set_new(c, "status", json_string("active"));
-			json_object_set_new(c, "resolved_at", json_null());
-			json_object_set_new(c, "reopened_at",
-			    json_integer(j->now));
-			j->l->h->log(j->l->h->ctx, DVP_LOG_INFO, "case %s "
-			    "reopened by message %s",
-			    json_string_value(json_object_get(c, "number")),
-			    j->m->id);
-		} else {
-			attach = false;
-			rc = create_case(j, queue, corr_case);
-		}
-		if (attach) {
-			j->kase = c;
-			snprintf(j->case_id, sizeof(j->case_id), "%s",
-			    corr_case);
-		} else
-			json_decref(c);
+		rc = named_case(j, rule, queue, corr_case, c);
 	} else if (rule != NULL) {
 		rc = create_case(j, queue, NULL);
 	}
 	json_decref(corr);
 	if (rc == 0 && j->new_case && json_is_true(json_object_get(rule,
 	    "auto_reply"))) {
-		struct autoreply ar;
+		struct autoreply ar = { .sent = false };
 
-		autoreply_send(j->l, j->m, queue,
-		    json_string_value(json_object_get(j->kase, "number")),
-		    json_string_value(json_object_get(j->kase, "title")),
-		    json_string_value(json_object_get(j->kase,
-		    "tracking_token")), j->now, &ar);
+		/* A forged From is not acknowledged: that is backscatter. */
+		if (join_dmarc_failed(j->d))
+			snprintf(ar.why, sizeof(ar.why), "not sent: the sender "
+			    "fails DMARC (trusted dmarc=fail)");
+		else
+			autoreply_send(j->l, j->m, queue,
+			    json_string_value(json_object_get(j->kase,
+			    "number")), json_string_value(json_object_get(
+			    j->kase, "title")), json_string_value(
+			    json_object_get(j->kase, "tracking_token")),
+			    j->now, &ar);
 		json_object_set_new(j->kase, "auto_reply", json_string(ar.why));
 	}
 	json_decref(rule);
@@ -432,6 +483,7 @@ link_case(struct job *j)
 	if (i == json_array_size(acts))
 		json_array_append_new(acts, json_string(j->m->id));
 	json_object_set_new(j->kase, "modified", json_integer(j->now));
+	join_add_participants(j->l->h, j->kase, j->act);
 	json_object_set_new(j->act, "case", json_string(j->case_id));
 	/* In Dataverse a case's email is regarding the case. */
 	if (json_is_null(reg))
@@ -471,6 +523,7 @@ local_deliver(void *state, const struct dvp_message *m,
 		return;
 	}
 	json_object_set_new(j.act, "case", json_null());
+	json_object_set_new(j.act, "authentication", join_auth_json(d));
 	json_object_set_new(j.act, "created", old != NULL ?
 	    json_incref(json_object_get(old, "created")) :
 	    json_integer(j.now));

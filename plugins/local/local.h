@@ -101,4 +101,31 @@ int autoreply_config(struct local *l, char *err, size_t errsz);
  */
 void autoreply_retry(struct local *l, int64_t now, unsigned max);
 
+/* join.c: may incoming mail join the case it names (CaseJoinPolicy)? */
+struct join {
+	const char *policy;	/* "any", "participant", "authenticated" */
+	bool joined;
+	char reason[300];	/* why, for the activity and the log */
+};
+
+/**
+ * join_allowed - whether message @m, from @sender (as
+ * lstore_address_key() has it), may join case @kase (id @case_id) under
+ * the host's join policy and sender-authenticity verdict (@d, 2.1; a
+ * 2.0 host's decision means policy "any"); the why in @out. It may add
+ * the participants list to @kase (to be stored with it).
+ */
+bool join_allowed(const struct dvp_host *h, const struct dvp_message *m,
+    const struct dvp_decision *d, const char *sender, json_t *kase,
+    const char *case_id, struct join *out);
+/** join_add_participants - add @act's From, To and Cc to @kase's list. */
+void join_add_participants(const struct dvp_host *h, json_t *kase,
+    const json_t *act);
+/** join_json - the activity's "join" record: policy, case, joined, why. */
+json_t *join_json(const struct join *j, const char *case_id, json_t *kase);
+/** join_auth_json - the activity's "authentication" record, or null. */
+json_t *join_auth_json(const struct dvp_decision *d);
+/** join_dmarc_failed - a trusted dmarc=fail: never acknowledged. */
+bool join_dmarc_failed(const struct dvp_decision *d);
+
 #endif

@@ -36,8 +36,11 @@ dv_conf "SocketMode 0660" "SocketGroup postfix" "InternalHosts 127.0.0.1/32" \
     "Local.AutoReplyDomainLimit 2" "Local.AutoReplyGlobalLimit 5"
 ctl mailbox add support@example.com --queue >/dev/null &&
     ctl mailbox approve support@example.com >/dev/null &&
-    ctl caserule set support@example.com --auto-reply yes >/dev/null ||
-    bail "cannot set up support@"
+    ctl caserule set support@example.com --auto-reply yes >/dev/null &&
+    ctl mailbox add sales@example.com --queue >/dev/null &&
+    ctl mailbox approve sales@example.com >/dev/null &&
+    ctl caserule set sales@example.com --auto-reply no >/dev/null ||
+    bail "cannot set up support@ and sales@"
 dv_start || bail "dvmilter did not start"
 pf_start "$DV_TMP/postfix" auto "unix:$DV_SOCK" || bail "postfix did not start"
 
@@ -47,7 +50,7 @@ send() {
 	local from=$1 mid=$2
 	shift 2
 	swaks --server 127.0.0.1 --port "$PF_PORT" --local-interface 127.0.0.2 \
-	    --from "$from" --to support@example.com --helo attacker.test \
+	    --from "$from" --to "${TO:-support@example.com}" --helo attacker.test \
 	    --timeout 60 --header "Subject: URGENT $mid" \
 	    --header "Message-Id: <$mid>" "$@" 2>&1 |
 	    sed -n 's/^<[*~-]* *\(2[0-9][0-9] .*queued.*\|[45][0-9][0-9] [0-9]\.[0-9]\.[0-9] .*\)$/\1/p' |
@@ -78,8 +81,10 @@ check_match "the refusal is logged with the limit" \
     "case rate limit: refused with 451 4.7.1: a new case from victim@target.example for support@example.com, but the sender had 3 within the hour \(CaseRateLimit 3 8\)" \
     "$(cat "$DV_LOG")"
 check "the accepted ones are recorded" done_all
+# From the case's customer: under CaseJoinPolicy participant another
+# address's reply would become a new, linked case in the worker.
 check_eq "a reply on the victim's conversation is not a new case: it gets in" \
-    "250 2.0.0" "$(send "victim+7@target.example" v7@attacker.test \
+    "250 2.0.0" "$(send "victim+1@target.example" v7@attacker.test \
     --header "In-Reply-To: <v1@attacker.test>" | cut -c1-9)"
 
 # 2. Many addresses of one domain: the queue's limit stops them (3 of
@@ -110,6 +115,23 @@ check_eq "one went to the victim (its first address), two to the domain" \
 check_eq "the other cases say which limit held their acknowledgement" \
     "not sent: rate limit for the sender:2 not sent: rate limit for the sender's domain:3 sent:3" \
     "$(ctl case list --json | jq -r '[.[] | .auto_reply] | group_by(.) | map(.[0] + ":" + (length|tostring)) | join(" ")')"
+
+# 4. A stranger who has seen one Message-ID: under CaseJoinPolicy
+# participant each of their replies becomes a new linked case, so each
+# counts as a new case (to sales@, whose own limit is untouched).
+replies=""
+for i in 1 2 3 4; do
+	replies="$replies$(TO=sales@example.com send "mallory@evil.example" "r$i@evil.example" \
+	    --header "In-Reply-To: <v1@attacker.test>" | cut -c1-9)|"
+done
+check_eq "a stranger's replies count: 3 get in, the 4th gets 451 4.7.1" \
+    "250 2.0.0|250 2.0.0|250 2.0.0|451 4.7.1|" "$replies"
+check "they are recorded" done_all
+check_eq "each accepted one is a new case linked to the one it named" "3" \
+    "$(ctl case list --json | jq '[.[] | select(.customer == "mallory@evil.example")] | length')"
+check_eq "the customer's own replies are not counted: another gets in" \
+    "250 2.0.0" "$(TO=sales@example.com send "victim+1@target.example" v8@attacker.test \
+    --header "In-Reply-To: <v1@attacker.test>" | cut -c1-9)"
 
 pf_stop
 check "dvmilter and its worker stop cleanly" dv_stop

@@ -1036,10 +1036,155 @@ case_ids_are_time_ordered_guids(void **state)
 	json_decref(c2);
 }
 
+/* --- CaseJoinPolicy ------------------------------------------------------- */
+
+/* A decision for support@ with a sender-authenticity verdict. */
+#define AUTH_DEC(DMARC, DKIM) "{\"direction\":\"incoming\",\"mailboxes\":" \
+	"[{\"address\":\"support@example.com\",\"type\":\"queue\",\"role\":" \
+	"\"recipient\"}],\"auth\":{\"dmarc\":\"" DMARC "\",\"dkim_aligned\":" \
+	DKIM ",\"authserv_id\":\"mx.test\"}}"
+
+/* The number of the case @id's activity is on, and its join record. */
+static void
+expect_join(uint64_t id, const char *number, bool joined, const char *why)
+{
+	json_t *a = activity(id), *c = case_of(id);
+	json_t *jn = json_object_get(a, "join");
+
+	if (strcmp(jget(c, "number"), number) != 0 ||
+	    json_is_true(json_object_get(jn, "joined")) != joined ||
+	    strstr(jget(jn, "reason"), why) == NULL)
+		fail_msg("message %llu: on %s, join %s: %s", (unsigned long long)
+		    id, jget(c, "number"), json_is_true(json_object_get(jn,
+		    "joined")) ? "yes" : "no", jget(jn, "reason"));
+	json_decref(a);
+	json_decref(c);
+}
+
+static void
+participant_policy_joins_participants_and_links_strangers(void **state)
+{
+	char subj[200];
+	json_t *c, *c2, *a;
+	uint64_t first, id;
+
+	(void)state;
+	F.o.join_policy = CONF_JOIN_PARTICIPANT;
+	first = track("ann@ext.example", "j1@ext.example", "Broken", NULL,
+	    NULL);
+	c = case_of(first);
+	/* Someone who saw the Message-ID: a new case, linked. */
+	id = track("mallory@evil.example", "j2@evil.example", "Re: Broken",
+	    "In-Reply-To: <j1@ext.example>\r\n", NULL);
+	expect_join(id, "CAS-01002", false, "mallory@evil.example is not a "
+	    "participant of CAS-01001 and is not authenticated with a valid "
+	    "token");
+	c2 = case_of(id);
+	assert_string_equal(jget(c2, "parent_case"), jget(c, "id"));
+	json_decref(c);
+	c = case_of(first);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(c,
+	    "linked_cases"), 0)), jget(c2, "id"));
+	assert_int_equal(json_array_size(json_object_get(c, "activities")), 1);
+	json_decref(c2);
+	/* The customer, a participant: joins. */
+	id = track("Ann@EXT.example", "j3@ext.example", "Re: Broken",
+	    "In-Reply-To: <j1@ext.example>\r\n", NULL);
+	expect_join(id, "CAS-01001", true, "is a participant of CAS-01001");
+	a = activity(id);
+	assert_string_equal(jget(json_object_get(a, "authentication"),
+	    "dmarc"), "none");
+	json_decref(a);
+	/* The customer's address failing DMARC: a new case, not answered. */
+	id = track("ann@ext.example", "j4@ext.example", "Re: Broken",
+	    "In-Reply-To: <j1@ext.example>\r\n", AUTH_DEC("fail", "false"));
+	expect_join(id, "CAS-01003", false, "fails DMARC");
+	c2 = case_of(id);
+	assert_string_equal(jget(c2, "auto_reply"),
+	    "not sent: the sender fails DMARC (trusted dmarc=fail)");
+	json_decref(c2);
+	/* A stranger with the case's token: only when authenticated. */
+	snprintf(subj, sizeof(subj), "Re: Broken %s",
+	    jget(c, "tracking_token"));
+	id = track("bob@partner.example", "j5@partner.example", subj, NULL,
+	    NULL);
+	expect_join(id, "CAS-01004", false, "not authenticated");
+	id = track("bob@partner.example", "j6@partner.example", subj, NULL,
+	    AUTH_DEC("pass", "false"));
+	expect_join(id, "CAS-01001", true, "a valid tracking token of "
+	    "CAS-01001 and an authenticated sender (dmarc=pass)");
+	id = track("carol@partner.example", "j7@partner.example", subj,
+	    "In-Reply-To: <j1@ext.example>\r\n", AUTH_DEC("none", "true"));
+	expect_join(id, "CAS-01001", true, "aligned dkim=pass");
+	/* Having joined, bob is a participant: no token needed now. */
+	id = track("bob@partner.example", "j8@partner.example", "Re: Broken",
+	    "In-Reply-To: <j1@ext.example>\r\n", NULL);
+	expect_join(id, "CAS-01001", true, "is a participant");
+	json_decref(c);
+}
+
+/* A case stored before participants were kept: its activities say. */
+static void
+participants_of_an_older_case_come_from_its_activities(void **state)
+{
+	char key[80], *rec;
+	json_t *c;
+	uint64_t first, id;
+
+	(void)state;
+	F.o.join_policy = CONF_JOIN_PARTICIPANT;
+	first = track("ann@ext.example", "p1@ext.example", "Broken",
+	    "Cc: Dave <dave@partner.example>\r\n", NULL);
+	c = case_of(first);
+	assert_int_equal(json_array_size(json_object_get(c, "participants")),
+	    3);
+	json_object_del(c, "participants");
+	snprintf(key, sizeof(key), "case/%s", jget(c, "id"));
+	rec = json_dumps(c, JSON_COMPACT);
+	set_json(key, rec);
+	free(rec);
+	id = track("dave@partner.example", "p2@partner.example", "Re: Broken",
+	    "In-Reply-To: <p1@ext.example>\r\n", NULL);
+	expect_join(id, "CAS-01001", true, "dave@partner.example is a "
+	    "participant");
+	json_decref(c);
+}
+
+static void
+authenticated_policy_wants_a_pass_and_any_lets_everyone_in(void **state)
+{
+	uint64_t id;
+
+	(void)state;
+	F.o.join_policy = CONF_JOIN_AUTHENTICATED;
+	(void)track("ann@ext.example", "k1@ext.example", "Broken", NULL, NULL);
+	id = track("ann@ext.example", "k2@ext.example", "Re: Broken",
+	    "In-Reply-To: <k1@ext.example>\r\n", NULL);
+	expect_join(id, "CAS-01002", false, "is a participant of CAS-01001 "
+	    "and is not authenticated (policy authenticated)");
+	id = track("ann@ext.example", "k3@ext.example", "Re: Broken",
+	    "In-Reply-To: <k1@ext.example>\r\n", AUTH_DEC("pass", "false"));
+	expect_join(id, "CAS-01001", true, "participant of CAS-01001, "
+	    "authenticated");
+	F.o.join_policy = CONF_JOIN_ANY;
+	id = track("mallory@evil.example", "k4@evil.example", "Re: Broken",
+	    "In-Reply-To: <k1@ext.example>\r\n", NULL);
+	expect_join(id, "CAS-01001", true, "policy any");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    participant_policy_joins_participants_and_links_strangers,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    authenticated_policy_wants_a_pass_and_any_lets_everyone_in,
+		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    participants_of_an_older_case_come_from_its_activities,
+		    setup_default, teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_contact_made_by_a_case_rule_is_a_known_sender,
 		    setup_default, teardown),

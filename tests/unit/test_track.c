@@ -136,6 +136,17 @@ static const char *RCPT[] = { "support@example.com" };
 
 #define MSG(...) { .rcpts = RCPT, .nrcpts = 1, __VA_ARGS__ }
 
+static const char *const AR_FAIL[] = {
+	"mx.test; dmarc=fail header.from=client.example" };
+static const char *const AR_FAIL_EX[] = {
+	"mx.test; dmarc=fail (p=reject) header.from=example.com" };
+static const char *const AR_UNTRUSTED[] = {
+	"evil.test; dmarc=fail header.from=client.example" };
+static const char *const AR_PASS[] = {
+	"mx.test; dmarc=pass header.from=client.example" };
+static char TRUSTED_ID[] = "mx.test";
+static char *const TRUSTED[] = { TRUSTED_ID, NULL };
+
 static const struct row ROWS[] = {
 	{ "filter all takes new mail", MSG(.env_from = "x@y.example"),
 	  "user@example.com", "", MBOX_FILTER_ALL, false, true, "filter all",
@@ -164,6 +175,26 @@ static const struct row ROWS[] = {
 	{ "known senders: a stranger", MSG(.env_from = "who@else.example",
 	  .from = "who@else.example"), "user@example.com", "",
 	  MBOX_FILTER_KNOWN, false, false, "unknown sender", NULL },
+	{ "known senders: a contact whose From fails trusted DMARC",
+	  MSG(.env_from = "customer@client.example",
+	  .from = "customer@client.example", .authres = AR_FAIL,
+	  .nauthres = 1), "user@example.com", "", MBOX_FILTER_KNOWN, false,
+	  false, "unknown sender: trusted dmarc=fail", NULL },
+	{ "known senders: a colleague whose From fails trusted DMARC",
+	  MSG(.env_from = "colleague@example.com",
+	  .from = "colleague@example.com", .authres = AR_FAIL_EX,
+	  .nauthres = 1), "user@example.com", "", MBOX_FILTER_KNOWN, false,
+	  false, "unknown sender: trusted dmarc=fail", NULL },
+	{ "known senders: a dmarc=fail from an untrusted id is ignored",
+	  MSG(.env_from = "customer@client.example",
+	  .from = "customer@client.example", .authres = AR_UNTRUSTED,
+	  .nauthres = 1), "user@example.com", "", MBOX_FILTER_KNOWN, false,
+	  true, "known sender", NULL },
+	{ "known senders: a contact whose From passes DMARC",
+	  MSG(.env_from = "customer@client.example",
+	  .from = "customer@client.example", .authres = AR_PASS,
+	  .nauthres = 1), "user@example.com", "", MBOX_FILTER_KNOWN, false,
+	  true, "known sender", NULL },
 	{ "a rule comes before the filter: skip on filter all",
 	  MSG(.headers = "Subject: x\nX-Spam-Flag: YES\n"),
 	  "support@example.com", "", MBOX_FILTER_ALL, false, false,
@@ -194,7 +225,7 @@ the_table(void **state)
 	struct corr_source src = { find, exists, f };
 	struct track_env env = { .txn = f->t, .outbox = &src, .key = &KEY,
 	    .token_prefix = "CRM:", .subaddress_seps = "+",
-	    .plugins = PLUGINS };
+	    .plugins = PLUGINS, .trusted_ids = TRUSTED };
 
 	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
 		const struct row *r = &ROWS[i];
