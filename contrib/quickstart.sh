@@ -26,6 +26,8 @@ say() { printf '\n==> %s\n' "$*"; }
 deps() {
 	say "checking Debian packages"
 	"$SRC/contrib/install-deps.sh"
+	# The account dvmilter runs as (UserID's default): never root.
+	"$SRC/contrib/add-service-user.sh"
 }
 
 bootstrap() {

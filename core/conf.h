@@ -25,6 +25,8 @@
 #define DV_SYSCONFDIR "/etc"
 #endif
 #define CONF_DEFAULT_PATH DV_SYSCONFDIR "/dvmilter/dvmilter.conf"
+/* UserID when the file names none: a system account, never root. */
+#define CONF_DEFAULT_USER "dvmilter"
 
 /* What to do with a recipient or sender that a rule applies to. */
 enum conf_action {
@@ -80,7 +82,7 @@ struct conf {
 	char *socket_group;		/* NULL: leave as is */
 	char *database;
 	size_t database_mapsize;
-	char *userid;			/* "user" or "user:group"; NULL: none */
+	char *userid;			/* "user" or "user:group" */
 	char *pidfile;			/* NULL: none */
 
 	/* Reloadable. */

@@ -5,11 +5,12 @@
  * These parsers know the syntax of one value and nothing about the key
  * it belongs to: callers add "file:line: Key: " around the message. They
  * do not allocate, resolve host names, or open the files they check
- * (cval_secret_file() only stats).
+ * (the cval_secret_*() functions open the file, to check it on its descriptor).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,31 +305,46 @@ cval_abs_path(const char *s, const char **error_r)
 }
 
 int
-cval_secret_file(const char *path, const char **error_r)
+cval_secret_open(const char *path, uid_t user, int *fd_r,
+    const char **error_r)
 {
 	struct stat sb;
 	const char *who, *what;
-	int rc;
+	int fd, rc;
 
+	*fd_r = -1;
 	if ((rc = cval_abs_path(path, error_r)) != 0)
 		return rc;
-	if (lstat(path, &sb) != 0)
-		goto stat_failed;
-	/* Whoever owns the link chooses the file; it must be us or root. */
-	if (S_ISLNK(sb.st_mode) && sb.st_uid != 0 && sb.st_uid != geteuid()) {
-		*error_r = dv_error_set("%s: a symbolic link owned by uid %ju, "
-		    "who could point it anywhere", path, (uintmax_t)sb.st_uid);
+	/* Checked on the descriptor it is read from: nothing can be
+	 * swapped in between. A link, whoever owns it, could be. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP) {
+		*error_r = dv_error_set("%s is a symbolic link; a secret is "
+		    "never read through one: name the file itself", path);
 		return DV_EINVAL;
 	}
-	if (stat(path, &sb) != 0)
-		goto stat_failed;
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		rc = errno;
+		*error_r = dv_error_set("%s: %s", path, strerror(rc));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
 	if (!S_ISREG(sb.st_mode)) {
 		*error_r = dv_error_set("%s is not a regular file", path);
-		return DV_EINVAL;
+		goto refused;
+	}
+	if (sb.st_uid != 0 && sb.st_uid != user) {
+		*error_r = dv_error_set("%s: owned by uid %ju; a secret must "
+		    "be owned by root or by UserID (uid %ju): chown it", path,
+		    (uintmax_t)sb.st_uid, (uintmax_t)user);
+		goto refused;
 	}
 	/* Group read is how a root-owned secret reaches UserID's group. */
-	if ((sb.st_mode & (S_IWGRP | S_IROTH | S_IWOTH)) == 0)
+	if ((sb.st_mode & (S_IWGRP | S_IROTH | S_IWOTH)) == 0) {
+		*fd_r = fd;
 		return 0;
+	}
 	if (sb.st_mode & S_IROTH) {
 		who = "others";
 		what = "read";
@@ -339,9 +355,51 @@ cval_secret_file(const char *path, const char **error_r)
 	*error_r = dv_error_set("%s: mode %04o lets %s %s a secret; chmod %s "
 	    "it", path, (unsigned)(sb.st_mode & 07777), who, what,
 	    (sb.st_mode & (S_IROTH | S_IWOTH)) == 0 ? "640" : "600");
+refused:
+	close(fd);
 	return DV_EINVAL;
-stat_failed:
-	rc = errno;
-	*error_r = dv_error_set("%s: %s", path, strerror(rc));
+}
+
+int
+cval_secret_file(const char *path, uid_t user, const char **error_r)
+{
+	int fd, rc = cval_secret_open(path, user, &fd, error_r);
+
+	if (rc == 0)
+		close(fd);
+	return rc;
+}
+
+int
+cval_secret_read(const char *path, uid_t user, void *buf, size_t bufsz,
+    size_t *len_r, const char **error_r)
+{
+	size_t got = 0;
+	ssize_t n = 0;
+	int fd, rc;
+
+	*len_r = 0;
+	if ((rc = cval_secret_open(path, user, &fd, error_r)) != 0)
+		return rc;
+	/* One byte past @bufsz tells a file too long from a full one. */
+	while (got < bufsz && ((n = read(fd, (char *)buf + got, bufsz - got))
+	    > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			got += (size_t)n;
+	if (n < 0) {
+		rc = errno;
+		*error_r = dv_error_set("%s: %s", path, strerror(rc));
+	} else if (got == bufsz) {
+		char extra;
+
+		if (read(fd, &extra, 1) > 0) {
+			*error_r = dv_error_set("%s: longer than %zu bytes",
+			    path, bufsz);
+			rc = DV_EINVAL;
+		}
+	}
+	close(fd);
+	if (rc == 0)
+		*len_r = got;
 	return rc;
 }

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /**
  * cval_bool - a yes/no value.
@@ -111,20 +112,41 @@ int cval_url(const char *s, bool https_only, const char **error_r);
 int cval_abs_path(const char *s, const char **error_r);
 
 /**
- * cval_secret_file - a file fit to hold a secret (a key, a password).
- * @path must be absolute and name a regular file (symbolic links are
- * followed, but a link owned by someone other than this user or root
- * is refused) that others may neither read nor write and its group
- * may not write. Group read is allowed: a root-owned secret of mode 0640
- * whose group is UserID's is the usual way to hand it to the worker.
+ * cval_secret_open - open a file fit to hold a secret (a key, a
+ * password) and check it on the open descriptor, so that the file
+ * checked is the file read. @path must be absolute and name a regular
+ * file, not a symbolic link (opened with O_NOFOLLOW), owned by root or
+ * by @user (UserID's uid), that others may neither read nor write and
+ * its group may not write. Group read is allowed: a root-owned secret of
+ * mode 0640 whose group is UserID's is the usual way to hand it to the
+ * worker.
  * @param[in]  path     the file.
- * @param[out] error_r  on failure, naming the path, for example
- *                      "/etc/x: mode 0644 lets others read a secret;
- *                      chmod 600 it" or "/etc/x: No such file or
+ * @param[in]  user     the uid besides root that may own it.
+ * @param[out] fd_r     on success, the descriptor (O_CLOEXEC), the
+ *                      caller's to close; -1 otherwise.
+ * @param[out] error_r  on failure, naming the path and the rule, for
+ *                      example "/etc/x: mode 0644 lets others read a
+ *                      secret; chmod 600 it", "/etc/x: owned by uid 7;
+ *                      a secret must be owned by root or by UserID
+ *                      (uid 103): chown it" or "/etc/x: No such file or
  *                      directory".
- * @return 0, DV_EINVAL for a bad path, type, owner or mode, or the errno
- *         of a failed stat().
+ * @return 0, DV_EINVAL for a bad path, type, link, owner or mode, or the
+ *         errno of a failed open() or fstat().
  */
-int cval_secret_file(const char *path, const char **error_r);
+int cval_secret_open(const char *path, uid_t user, int *fd_r,
+    const char **error_r);
+
+/** cval_secret_file - cval_secret_open(), and close the file again. */
+int cval_secret_file(const char *path, uid_t user, const char **error_r);
+
+/**
+ * cval_secret_read - cval_secret_open() and read the whole file into
+ * @buf (not NUL-terminated) from that descriptor.
+ * @param[out] len_r  the bytes read.
+ * @return as cval_secret_open(), or DV_EINVAL for a file longer than
+ *         @bufsz, or the errno of a failed read().
+ */
+int cval_secret_read(const char *path, uid_t user, void *buf, size_t bufsz,
+    size_t *len_r, const char **error_r);
 
 #endif

@@ -12,11 +12,13 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 
@@ -221,6 +223,25 @@ host_config_url(void *ctx, const char *key, const char *schemes,
 	return DVP_KV_OK;
 }
 
+/*
+ * The uid besides root that may own a secret: UserID's. A process that is
+ * not root is the worker's user (or runs as itself, and reads its own).
+ * As root ("dvmilter -n"), UserID's files pass too: the worker reads them.
+ */
+static uid_t
+secret_user(const struct plugin *p)
+{
+	const char *u = p->conf->userid != NULL ? p->conf->userid :
+	    CONF_DEFAULT_USER;
+	struct passwd *pw;
+	char user[80];
+
+	if (geteuid() != 0)
+		return geteuid();
+	snprintf(user, sizeof(user), "%.*s", (int)strcspn(u, ":"), u);
+	return (pw = getpwnam(user)) != NULL ? pw->pw_uid : 0;
+}
+
 static int
 host_config_secret_file(void *ctx, const char *key, const char **out,
     char *err, size_t errsz)
@@ -232,9 +253,25 @@ host_config_secret_file(void *ctx, const char *key, const char **out,
 	*out = NULL;
 	if ((v = key_value(p, key, &line)) == NULL)
 		return DVP_KV_OK;
-	if (cval_secret_file(v, &why) != 0)
+	if (cval_secret_file(v, secret_user(p), &why) != 0)
 		return config_fail(p, key, line, why, err, errsz);
 	*out = v;
+	return DVP_KV_OK;
+}
+
+static int
+host_config_secret(void *ctx, const char *key, void *buf, size_t bufsz,
+    size_t *len, char *err, size_t errsz)
+{
+	struct plugin *p = ctx;
+	const char *v, *why;
+	unsigned line;
+
+	*len = 0;
+	if ((v = key_value(p, key, &line)) == NULL)
+		return DVP_KV_NOTFOUND;
+	if (cval_secret_read(v, secret_user(p), buf, bufsz, len, &why) != 0)
+		return config_fail(p, key, line, why, err, errsz);
 	return DVP_KV_OK;
 }
 
@@ -243,8 +280,8 @@ host_secret_file_check(void *ctx, const char *path, char *err, size_t errsz)
 {
 	const char *why;
 
-	(void)ctx;
-	if (path == NULL || cval_secret_file(path, &why) != 0) {
+	if (path == NULL || cval_secret_file(path, secret_user(ctx),
+	    &why) != 0) {
 		snprintf(err, errsz, "%s", path == NULL ? "no file" : why);
 		return DVP_KV_INVALID;
 	}
@@ -645,5 +682,8 @@ plugin_host_setup(struct plugin *p)
 		.hold_check = host_hold_check,
 		.hold_trip = host_hold_trip,
 		.hold_release = host_hold_release,
+		.config_secret = host_config_secret,
+		.store_instance = p->store != NULL ?
+		    store_instance(p->store) : NULL,
 	};
 }

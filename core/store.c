@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <openssl/rand.h>
 
 #include "caps.h"
 #include "log.h"
@@ -32,6 +33,7 @@ struct store_reader {
 };
 
 static const char SCHEMA_KEY[] = "schema";
+static const char INSTANCE_KEY[] = "instance";
 
 /* Map an LMDB return code to ours, with text naming what failed. */
 int
@@ -88,6 +90,51 @@ check_schema(struct store *st, const MDB_val *v, const char **error_r)
 	return 0;
 }
 
+/* The store's identity into st->instance; MDB_NOTFOUND if it has none. */
+static int
+instance_get(struct store *st, MDB_txn *txn)
+{
+	static const char hex[] = "0123456789abcdef";
+	MDB_val k = { sizeof(INSTANCE_KEY) - 1, (void *)INSTANCE_KEY }, v;
+	const unsigned char *p;
+	int rc;
+
+	if ((rc = mdb_get(txn, st->meta, &k, &v)) != 0)
+		return rc;
+	if (v.mv_size != STORE_INSTANCE_LEN / 2)
+		return MDB_NOTFOUND;	/* made again, as if absent */
+	p = v.mv_data;
+	for (size_t i = 0; i < v.mv_size; i++) {
+		st->instance[2 * i] = hex[p[i] >> 4];
+		st->instance[2 * i + 1] = hex[p[i] & 15];
+	}
+	st->instance[STORE_INSTANCE_LEN] = '\0';
+	return 0;
+}
+
+/* Give the store an identity if it has none (a new or older store). */
+static int
+instance_init(struct store *st, MDB_txn *txn, const char **error_r)
+{
+	MDB_val k = { sizeof(INSTANCE_KEY) - 1, (void *)INSTANCE_KEY }, v;
+	unsigned char id[STORE_INSTANCE_LEN / 2];
+	int rc;
+
+	if ((rc = instance_get(st, txn)) != MDB_NOTFOUND)
+		return rc == 0 ? 0 : store_mdb_fail(rc, st->path, error_r);
+	if (RAND_bytes(id, sizeof(id)) != 1) {
+		*error_r = dv_error_set("%s: no random bytes for the store's "
+		    "identity", st->path);
+		return DV_ESTORE;
+	}
+	v.mv_size = sizeof(id);
+	v.mv_data = id;
+	if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0 ||
+	    (rc = instance_get(st, txn)) != 0)
+		return store_mdb_fail(rc, st->path, error_r);
+	return 0;
+}
+
 /*
  * The common case, an initialised store, needs only a read transaction:
  * opening the store must not wait behind a long import holding LMDB's
@@ -109,7 +156,8 @@ store_open_tables_ro(struct store *st, const char **error_r)
 			goto out;
 	}
 	if ((rc = mdb_get(txn, st->meta, &k, &v)) == 0 &&
-	    (rc = check_schema(st, &v, error_r)) == 0) {
+	    (rc = check_schema(st, &v, error_r)) == 0 &&
+	    (rc = instance_get(st, txn)) == 0) {
 		/* Handles opened in a committed read txn stay valid. */
 		return mdb_txn_commit(txn) == 0 ? 0 : DV_ENOTFOUND;
 	}
@@ -159,6 +207,8 @@ store_init_schema(struct store *st, const char **error_r)
 		goto out;
 	}
 	/* Older schemas are migrated here when there are any. */
+	if ((rc = instance_init(st, txn, error_r)) != 0)
+		goto out;
 
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
@@ -168,6 +218,42 @@ out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	return rc;
+}
+
+/*
+ * LMDB opens (and may create) data.mdb and lock.mdb by name, following
+ * symbolic links; dvmilterctl and the daemon open them as root. Refuse a
+ * link (or anything but a regular file with one name) there. The daemon
+ * has made the directory root's before this (milter/mf_daemon.c), so what
+ * is checked stays so.
+ */
+static int
+check_files(const char *dir, const char **error_r)
+{
+	static const char *const names[] = { "data.mdb", "lock.mdb" };
+	char p[DV_PATH_MAX + 16];
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+		if (lstat(p, &sb) != 0) {
+			if (errno == ENOENT)
+				continue;
+			*error_r = dv_error_set("store %s: %s", p,
+			    strerror(errno));
+			return errno;
+		}
+		if (S_ISLNK(sb.st_mode) || !S_ISREG(sb.st_mode) ||
+		    sb.st_nlink != 1) {
+			*error_r = dv_error_set("store %s is %s; dvmilter "
+			    "never opens one there: remove it (and see who "
+			    "made it)", p, S_ISLNK(sb.st_mode) ?
+			    "a symbolic link" : "not a regular file with "
+			    "one link");
+			return DV_EINVAL;
+		}
+	}
+	return 0;
 }
 
 int
@@ -216,6 +302,8 @@ store_open(const char *path, const struct store_opts *opts,
 	mdb_env_set_maxreaders(st->env,
 	    opts->maxreaders ? opts->maxreaders : 4096);
 	mdb_env_set_maxdbs(st->env, 32);
+	if ((rc = check_files(path, error_r)) != 0)
+		goto fail;
 	rc = mdb_env_open(st->env, path, MDB_NOTLS |
 	    (opts->nometasync ? MDB_NOMETASYNC : 0), 0660);
 	if (rc != 0) {
@@ -340,6 +428,12 @@ const char *
 store_path(const struct store *st)
 {
 	return st->path;
+}
+
+const char *
+store_instance(const struct store *st)
+{
+	return st->instance;
 }
 
 static int

@@ -64,6 +64,17 @@ void store_close(struct store *store);
 /** store_path - the directory the store was opened from. */
 const char *store_path(const struct store *store);
 
+#define STORE_INSTANCE_LEN	32	/* hex digits */
+
+/**
+ * store_instance - this store's identity: 16 random bytes in hex, made
+ * when the store is created (or first opened by a dvmilter that keeps
+ * one) and never changed, so that a store made again has another. With
+ * an outbox entry id it makes a key no other store's entry ever has
+ * (the webhook's Idempotency-Key). Valid while the store is open.
+ */
+const char *store_instance(const struct store *store);
+
 /**
  * store_txn_begin - start a transaction.
  * @param[in] write  true for a read-write transaction. LMDB allows one

@@ -26,6 +26,7 @@ struct store {
 	MDB_dbi qsmartid;	/* id -> subject hash */
 	MDB_dbi known;		/* plugin + '\0' + address -> "" (known.c) */
 	char *path;
+	char instance[STORE_INSTANCE_LEN + 1];	/* store_instance() */
 	/*
 	 * Held for reading by every transaction of this process, for
 	 * writing only to adopt a map that another process (dvmilterctl

@@ -19,54 +19,111 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "caps.h"
 #include "status.h"
 #include "token.h"
 
 static const char B32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";	/* Crockford */
 
+/*
+ * Make a new key at @name in directory @dfd: written and synced under a
+ * temporary name, renamed into place, and the directory synced, so that
+ * a crash leaves either no key or the whole key, and never loses one
+ * that tokens were already made with. A key another process made first
+ * wins (EEXIST is success).
+ */
+static int
+key_create(int dfd, const char *path, const char *name, const char **error_r)
+{
+	unsigned char fresh[32];
+	char tmp[300];
+	int fd, rc = 0;
+
+	if (RAND_bytes(fresh, sizeof(fresh)) != 1) {
+		*error_r = dv_error_set("TrackingTokenKeyFile %s: no "
+		    "randomness for a new key", path);
+		return DV_EINVAL;
+	}
+	snprintf(tmp, sizeof(tmp), ".%s.new", name);
+	(void)unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd < 0)
+		rc = errno;
+	else if (write(fd, fresh, sizeof(fresh)) != (ssize_t)sizeof(fresh))
+		rc = errno != 0 ? errno : EIO;
+	else if (fsync(fd) != 0)
+		rc = errno;
+	if (fd >= 0 && close(fd) != 0 && rc == 0)
+		rc = errno;
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	/* link(), not rename(): a key made meanwhile is not replaced. */
+	if (rc == 0 && linkat(dfd, tmp, dfd, name, 0) != 0 && errno != EEXIST)
+		rc = errno;
+	(void)unlinkat(dfd, tmp, 0);
+	if (rc == 0 && fsync(dfd) != 0)
+		rc = errno;
+	if (rc != 0)
+		*error_r = dv_error_set("TrackingTokenKeyFile %s: cannot make "
+		    "a new key: %s", path, strerror(rc));
+	return rc;
+}
+
+/* The directory of @path, opened, and the last component in @name_r. */
+static int
+dir_open(const char *path, const char **name_r)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[DV_PATH_MAX + 1];
+
+	if (slash == NULL) {
+		*name_r = path;
+		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	*name_r = slash + 1;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+	    (int)(slash - path), path);
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int
 token_key_load(const char *path, bool create, struct token_key *key,
     const char **error_r)
 {
+	const char *name;
 	struct stat sb;
 	ssize_t n;
-	int fd, rc;
+	int dfd, fd = -1, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && create) {
-		unsigned char fresh[32];
-
-		if (RAND_bytes(fresh, sizeof(fresh)) != 1) {
-			*error_r = dv_error_set("TrackingTokenKeyFile %s: no "
-			    "randomness for a new key", path);
-			return DV_EINVAL;
-		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			n = write(fd, fresh, sizeof(fresh));
-			rc = fsync(fd);
-			close(fd);
-			if (n != (ssize_t)sizeof(fresh) || rc != 0) {
-				unlink(path);
-				*error_r = dv_error_set("TrackingTokenKeyFile "
-				    "%s: cannot write a new key", path);
-				return EIO;
-			}
-		} else if (errno != EEXIST) {
-			rc = errno;
-			*error_r = dv_error_set("TrackingTokenKeyFile %s: cannot "
-			    "create: %s", path, strerror(rc));
-			return rc;
-		}
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	if (fd < 0) {
-		rc = errno;
+	if (strlen(path) > DV_PATH_MAX || (dfd = dir_open(path, &name)) < 0) {
+		rc = strlen(path) > DV_PATH_MAX ? ENAMETOOLONG : errno;
 		*error_r = dv_error_set("TrackingTokenKeyFile %s: %s", path,
 		    strerror(rc));
 		return rc;
 	}
-	if (fstat(fd, &sb) != 0 || (sb.st_mode & (S_IRWXG | S_IRWXO))) {
+	/* Root reads it: never through a symbolic link. */
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create &&
+	    (rc = key_create(dfd, path, name, error_r)) == 0)
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+	close(dfd);
+	if (rc != 0)
+		return rc;
+	if (fd < 0) {
+		rc = errno;
+		*error_r = dv_error_set("TrackingTokenKeyFile %s: %s", path,
+		    rc == ELOOP ? "a symbolic link, which is never followed; "
+		    "name the file itself" : strerror(rc));
+		return rc;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		*error_r = dv_error_set("TrackingTokenKeyFile %s is not a "
+		    "regular file", path);
+		return DV_EINVAL;
+	}
+	if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
 		close(fd);
 		*error_r = dv_error_set("TrackingTokenKeyFile %s is readable "
 		    "by group or others; chmod 600 it", path);

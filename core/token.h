@@ -26,8 +26,12 @@ struct token_key {
 
 /**
  * token_key_load - read the key from @path (the whole file, at least
- * TOKEN_KEY_MIN bytes, not readable by others). With @create and no
- * file, generate 32 random bytes and write them with mode 0600 first.
+ * TOKEN_KEY_MIN bytes, not readable by others), a regular file opened
+ * with O_NOFOLLOW: a symbolic link there is refused. With @create and no
+ * file, generate 32 random bytes and make the file first, mode 0600:
+ * written and synced under a temporary name in the same directory,
+ * linked into place (a key made meanwhile wins) and the directory
+ * synced, so that a crash never leaves a partial key.
  * @return 0, or DV_EINVAL / an errno with the reason in *error_r.
  */
 int token_key_load(const char *path, bool create, struct token_key *key,

@@ -75,6 +75,37 @@ int ctl_commit(struct store_txn *txn);
 /** ctl_print_json - print one JSON document and release it. */
 int ctl_print_json(json_t *doc);
 
+/* ctl_text.c */
+
+/**
+ * ctl_wants_json - whether a command's arguments (@argv[0] the command)
+ * ask for JSON (--json, or a prefix of it that getopt_long() takes).
+ */
+bool ctl_wants_json(int argc, char **argv);
+
+/* The standard streams that ctl_text_guard() replaced. */
+struct ctl_streams {
+	FILE *out, *err;
+};
+
+/**
+ * ctl_text_guard - replace stdout and stderr by streams on the same
+ * descriptors that escape what a terminal would obey: in text, C0
+ * controls but newline and tab, DEL and C1 controls (raw or UTF-8) as
+ * \xNN; with @json (stdout only), DEL as \u007f, which jansson leaves
+ * raw. Call once, before any output that may carry mail's text.
+ * @param[out] saved  the streams replaced, for ctl_text_end().
+ * @return 0, or -1 (out of memory: the standard streams stay).
+ */
+int ctl_text_guard(bool json, struct ctl_streams *saved);
+
+/**
+ * ctl_text_end - flush and close the guarding streams and put @saved
+ * back.
+ * @return 0, or -1 with errno if the output could not be written.
+ */
+int ctl_text_end(const struct ctl_streams *saved);
+
 /*
  * An aligned text table: add the header and rows, then print.
  */

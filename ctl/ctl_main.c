@@ -340,6 +340,7 @@ int
 main(int argc, char **argv)
 {
 	struct ctl ctl = { .conf_path = CONF_DEFAULT_PATH };
+	struct ctl_streams saved;
 	const struct ctl_command *cmd;
 	const char *err;
 	int ch, rc;
@@ -367,18 +368,22 @@ main(int argc, char **argv)
 	for (cmd = commands; cmd->name != NULL; cmd++)
 		if (strcmp(argv[0], cmd->name) == 0)
 			break;
+	/* Mail's text reaches root's terminal through no other way. */
+	if (ctl_text_guard(ctl_wants_json(argc, argv), &saved) != 0)
+		return ctl_fail("out of memory");
 	if (conf_load(ctl.conf_path, &ctl.conf, &err) != 0)
-		return cmd->name != NULL ? ctl_fail("%s", err) :
+		rc = cmd->name != NULL ? ctl_fail("%s", err) :
 		    ctl_fail("\"%s\" is not one of dvmilterctl's own commands, "
 		    "and a plugin's needs the configuration: %s", argv[0], err);
-	rc = cmd->name != NULL ? cmd->run(&ctl, argc, argv) :
-	    ctl_plugin_command(&ctl, argc, argv);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		rc = ctl_fail("writing output: %s", strerror(errno));
+	else
+		rc = cmd->name != NULL ? cmd->run(&ctl, argc, argv) :
+		    ctl_plugin_command(&ctl, argc, argv);
 	/* The plugins read the store through it: unloaded first. */
 	plugin_set_free(ctl.plugins);
 	outbox_close(ctl.outbox);
 	store_close(ctl.store);
 	conf_unref(ctl.conf);
+	if (ctl_text_end(&saved) != 0)
+		rc = ctl_fail("writing output: %s", strerror(errno));
 	return rc;
 }

@@ -3,9 +3,11 @@
  * shutdown.
  *
  * Start-up order matters and is fixed here: read the config, detach,
- * open the store (LMDB must not cross a fork), prepare and open the
- * socket, drop privileges, block SIGUSR1 for every thread, and only then
- * hand control to libmilter. The parent of a detaching daemon waits until
+ * close the store directory to UserID and open the store (LMDB must not
+ * cross a fork), prepare and open the socket, write the PID file, load
+ * the key, block SIGUSR1 for every thread, open the outbox (its log made
+ * by root), hand the store files to UserID, drop privileges, start the
+ * worker, and only then hand control to libmilter. The parent of a detaching daemon waits until
  * the child is listening, so a failed start is a non-zero exit status.
  */
 #include "config.h"
@@ -97,17 +99,31 @@ daemonize(void)
 	return pfd[1];
 }
 
+/*
+ * Root writes the PID file, maybe in a directory others can write: never
+ * through a symbolic link, and never into a file with another name too
+ * (a hard link), which truncating would clobber.
+ */
 static void
 write_pidfile(const char *path)
 {
+	struct stat sb;
 	char buf[32];
 	int fd, n;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ELOOP)
+		fatal("PidFile %s is a symbolic link; dvmilter never follows "
+		    "one there: remove it (and see who made it)", path);
+	if (fd < 0 || fstat(fd, &sb) != 0)
 		fatal("PidFile %s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1)
+		fatal("PidFile %s is not a regular file with one link; "
+		    "remove it (and see who made it)", path);
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n || close(fd) != 0)
+	if (ftruncate(fd, 0) != 0 || write(fd, buf, (size_t)n) != n ||
+	    close(fd) != 0)
 		fatal("PidFile %s: %s", path, strerror(errno));
 }
 
@@ -176,12 +192,18 @@ check_plugins(bool list, const char **error_r)
 	return 0;
 }
 
-/* Open the store: after the fork, since LMDB must not cross one. */
+/*
+ * Open the store: after the fork, since LMDB must not cross one, and
+ * after its directory is closed to UserID and checked (mf_daemon.c).
+ */
 static void
 open_store(void)
 {
 	struct store_opts sopts = { 0 };
 	const char *err;
+
+	if (mf_store_secure(dvd.conf, &err) != 0)
+		fatal("%s", err);
 
 	sopts.mapsize = dvd.conf->database_mapsize;
 	sopts.create = true;
@@ -251,9 +273,13 @@ start_threads(void)
 		fatal("cannot start the reload thread");
 }
 
-/* With plugins configured, tracked mail goes to the outbox. */
+/*
+ * With plugins configured, tracked mail goes to the outbox. It is opened
+ * before the privilege drop, so that root makes its log in the store
+ * directory, which UserID cannot write; the worker starts after it.
+ */
 static void
-start_outbox(void)
+open_outbox(void)
 {
 	const struct outbox_opts o = { .plugins = dvd.conf->plugins,
 	    .flags = OUTBOX_WRITER, .indexed = mf_worker_kick };
@@ -262,8 +288,26 @@ start_outbox(void)
 	if (dvd.conf->plugins == NULL || dvd.conf->plugins[0] == NULL)
 		return;
 	if (outbox_open(dvd.store, &o, &dvd.ob, &err) != 0 ||
-	    mf_caserate_start(&err) != 0 || mf_worker_start(&err) != 0)
+	    mf_caserate_start(&err) != 0)
 		fatal("%s", err);
+}
+
+/* Become UserID, with a word when that is root. */
+static void
+drop_privileges(void)
+{
+	struct mf_ids ids;
+	const char *err;
+
+	if (mf_store_hand_over(dvd.conf, &err) != 0 ||
+	    mf_drop_privileges(dvd.conf, &err) != 0)
+		fatal("%s", err);
+	if (geteuid() == 0 && mf_userid(dvd.conf, &ids, &err) == 0 &&
+	    ids.uid == 0)
+		log_warn("running as root (UserID %s): the processes that "
+		    "parse mail from the Internet have every privilege; set "
+		    "UserID to an unprivileged account such as \"%s\"",
+		    dvd.conf->userid, CONF_DEFAULT_USER);
 }
 
 /*
@@ -334,10 +378,11 @@ main(int argc, char **argv)
 	if (dvd.conf->plugins != NULL && dvd.conf->plugins[0] != NULL &&
 	    mf_worker_prepare(dvd.conf, &dvd.token_key, &err) != 0)
 		fatal("%s", err);
-	if (mf_drop_privileges(dvd.conf, &err) != 0)
-		fatal("%s", err);
 	start_threads();
-	start_outbox();
+	open_outbox();
+	drop_privileges();
+	if (dvd.ob != NULL && mf_worker_start(&err) != 0)
+		fatal("%s", err);
 	log_notice("dvmilter %s listening on %s, store %s", PACKAGE_VERSION,
 	    dvd.conf->socket, dvd.conf->database);
 	if (ready >= 0) {

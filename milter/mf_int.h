@@ -166,9 +166,8 @@ int mf_caserate_check(struct mf_conn *cc, const char *qid);
 /* mf_supervise.c */
 
 /**
- * mf_worker_prepare - before the privilege drop: create the tracking
- * token key if needed and give UserID the store files and the key, so
- * that the worker, which runs as UserID, can open them.
+ * mf_worker_prepare - before the privilege drop: load the tracking token
+ * key, made if needed (mf_store_hand_over() then gives it to UserID).
  */
 int mf_worker_prepare(const struct conf *c, struct token_key *key,
     const char **error_r);
@@ -218,8 +217,25 @@ int mf_socket_prepare(const struct conf *c, const char **error_r);
  */
 int mf_socket_finish(const struct conf *c, const char **error_r);
 
+/* UserID, resolved. */
+struct mf_ids {
+	uid_t uid;
+	gid_t gid;		/* the group named, or the user's own */
+	char user[80];
+};
+
 /**
- * mf_drop_privileges - switch to UserID (user[:group]) if set.
+ * mf_userid - resolve UserID (user[:group]; CONF_DEFAULT_USER when the
+ * file names none) to ids.
+ * @return 0, or -1 with *error_r: for a missing default account, what to
+ *         do about it.
+ */
+int mf_userid(const struct conf *c, struct mf_ids *ids, const char **error_r);
+
+/**
+ * mf_drop_privileges - switch to UserID. A process that root did not
+ * start stays who it is when UserID is the default; any other UserID
+ * it cannot become is an error.
  * @return 0, or -1 with the reason in *error_r.
  */
 int mf_drop_privileges(const struct conf *c, const char **error_r);
@@ -229,6 +245,29 @@ int mf_drop_privileges(const struct conf *c, const char **error_r);
  * accounts, for "dvmilter -n" and start-up.
  */
 int mf_check_names(const struct conf *c, const char **error_r);
+
+/**
+ * mf_store_secure - before the store is opened, as root: make the
+ * Database directory (if missing) root's, group UserID's, writable by
+ * root only, so that UserID cannot add or swap an entry; then check that
+ * each file root will open there (data.mdb, lock.mdb, the outbox log,
+ * token.key) is absent or a regular file with one link, never a
+ * symbolic link. Then make LMDB's files if new and give them to UserID,
+ * each by fchown() on a descriptor opened with O_NOFOLLOW, before LMDB
+ * opens them (closing one of lock.mdb after would drop LMDB's lock).
+ * Run by anyone else, only the check is made.
+ * @return 0, or -1 with *error_r naming the file and what to do.
+ */
+int mf_store_secure(const struct conf *c, const char **error_r);
+
+/**
+ * mf_store_hand_over - after the key is made, as root: give token.key
+ * (when it is in the store directory) to UserID by fchown() on a
+ * descriptor opened with O_NOFOLLOW. Does nothing when not root or when
+ * UserID is root.
+ * @return 0, or -1 with *error_r.
+ */
+int mf_store_hand_over(const struct conf *c, const char **error_r);
 
 /**
  * mf_reload_thread_start - start the thread that waits for SIGUSR1.

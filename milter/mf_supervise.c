@@ -2,8 +2,8 @@
  * mf_supervise.c - the daemon's side of the outbox worker.
  *
  * Before the privilege drop it prepares what the worker needs (the token
- * key, the store files owned by UserID) and checks that the plugins load
- * as UserID. Afterwards a supervisor thread starts the worker program
+ * key; mf_daemon.c hands it and the store files to UserID) and checks
+ * that the plugins load as UserID. Afterwards a supervisor thread starts the worker program
  * (dvmilter-worker, worker/wk_main.c), waits for it, restarts it with
  * backoff when it dies, wakes it with SIGUSR2 when a message is indexed,
  * and stops it with SIGTERM when the daemon stops. The supervisor's state
@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,43 +41,11 @@ int
 mf_worker_prepare(const struct conf *c, struct token_key *key,
     const char **error_r)
 {
-	static const char *const files[] = { "", "/data.mdb", "/lock.mdb",
-	    "/outbox.log" };
-	char keypath[1100], path[1100];
-	struct passwd *pw;
-	char user[80];
-	const char *colon;
+	char keypath[1100];
 
 	conf_token_key_path(c, keypath, sizeof(keypath));
-	if (token_key_load(keypath, c->token_key_file == NULL, key,
-	    error_r) != 0)
-		return -1;
-	if (c->userid == NULL || getuid() != 0)
-		return 0;
-	colon = strchr(c->userid, ':');
-	snprintf(user, sizeof(user), "%.*s", colon ? (int)(colon - c->userid) :
-	    (int)strlen(c->userid), c->userid);
-	if ((pw = getpwnam(user)) == NULL) {
-		*error_r = dv_error_set("UserID: no such user \"%s\"", user);
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", c->database, files[i]);
-		/* The outbox log is made at the first start. */
-		if (chown(path, pw->pw_uid, (gid_t)-1) != 0 &&
-		    !(errno == ENOENT && i == 3)) {
-			*error_r = dv_error_set("chown %s to %s: %s", path, user,
-			    strerror(errno));
-			return -1;
-		}
-	}
-	if (c->token_key_file == NULL &&
-	    chown(keypath, pw->pw_uid, (gid_t)-1) != 0) {
-		*error_r = dv_error_set("chown %s to %s: %s", keypath, user,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
+	return token_key_load(keypath, c->token_key_file == NULL, key,
+	    error_r) != 0 ? -1 : 0;
 }
 
 int

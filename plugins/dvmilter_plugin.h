@@ -238,16 +238,19 @@ struct dvp_host {
 	/**
 	 * config_secret_file - the path of a file fit to hold a secret
 	 * (secret_file_check()); *out is the value (valid until shutdown),
-	 * or NULL when the key is not set. The plugin reads the file.
+	 * or NULL when the key is not set. The plugin reads the file;
+	 * config_secret() (2.1) reads it for the plugin, race-free.
 	 */
 	int (*config_secret_file)(void *ctx, const char *key,
 	    const char **out, char *err, size_t errsz);
 	/**
 	 * secret_file_check - whether @path is fit to hold a secret (a
-	 * profile's secret_file, say): absolute, a regular file that
-	 * others may neither read nor write and its group may not write
-	 * (group read is how root hands one to UserID), reached through no
-	 * symbolic link owned by someone other than the user or root.
+	 * profile's secret_file, say): absolute, a regular file (not a
+	 * symbolic link) owned by root or by UserID, that others may
+	 * neither read nor write and its group may not write (group read
+	 * is how root hands one to UserID). A plugin that reads the file
+	 * after this check should rather use config_secret() (2.1), which
+	 * reads what it checked.
 	 * @return DVP_KV_OK, or DVP_KV_INVALID with why, naming the path,
 	 *         in @err.
 	 */
@@ -381,6 +384,27 @@ struct dvp_host {
 	/** hold_release - @name worked: release it, and the next failure
 	 *  holds it for PluginHoldFirst again. */
 	void (*hold_release)(void *ctx, const char *name);
+
+	/**
+	 * config_secret - (2.1) the secret in the file that the plugin's key
+	 * KEY names, read into @buf (not NUL-terminated, *len bytes) from
+	 * the descriptor the file was checked on (secret_file_check()'s
+	 * rules; opened once, never through a symbolic link), so that no
+	 * other file can be swapped in between. A file longer than @bufsz
+	 * is refused.
+	 * @return DVP_KV_OK; DVP_KV_NOTFOUND if the key is absent; or
+	 *         DVP_KV_INVALID with "FILE:LINE: Name.KEY: why" in @err.
+	 */
+	int (*config_secret)(void *ctx, const char *key, void *buf,
+	    size_t bufsz, size_t *len, char *err, size_t errsz);
+	/**
+	 * store_instance - (2.1) the store's identity: hex digits made at
+	 * random when the store was created, so that with an outbox entry
+	 * id it names a message uniquely across stores made again (the
+	 * webhook's Idempotency-Key). NULL where the host has no store
+	 * (DVP_MODE_CHECK).
+	 */
+	const char *store_instance;
 };
 
 /* The names of holds a plugin may use (hold_trip()); at most 31 bytes. */

@@ -244,8 +244,10 @@ log_create(struct ob_log *q, const char **error_r)
 	q->ident |= 1;			/* never 0: that means none */
 	q->end = 0;
 	q->hwm = 2 * (uint64_t)q->ring;
-	if ((q->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) < 0) {
+	/* A stale one goes: whatever it is, it is not opened. */
+	(void)unlink(tmp);
+	if ((q->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0) {
 		rc = errno;
 		goto fail;
 	}
@@ -465,7 +467,7 @@ ob_log_open(const char *path, size_t ring, uint64_t ident, uint64_t start,
 		return ENOMEM;
 	}
 	q->ring = ring;
-	q->fd = open(path, O_RDWR | O_CLOEXEC);
+	q->fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (q->fd < 0 && errno != ENOENT) {
 		rc = errno;
 		*error_r = dv_error_set("cannot open the outbox log %s: %s",
@@ -503,7 +505,7 @@ ob_log_peek(const char *path, uint64_t ident, uint64_t start,
 	struct ob_log q = { .fd = -1, .path = (char *)path };
 	int rc = 0;
 
-	if ((q.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((q.fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		rc = errno;

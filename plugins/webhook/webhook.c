@@ -2,8 +2,9 @@
  * webhook.c - the webhook plugin: POST each tracked message as JSON to a
  * URL, signed with HMAC-SHA256 so the receiver can trust it.
  *
- * Request: Content-Type application/json; Idempotency-Key and
- * X-Dvmilter-Id carry the host's message id (a retry repeats it);
+ * Request: Content-Type application/json; X-Dvmilter-Id carries the
+ * host's message id, and Idempotency-Key the store's identity, "-", and
+ * that id, which no store made again repeats (a retry repeats both);
  * X-Dvmilter-Timestamp is Unix time; X-Dvmilter-Signature is
  * "v1=" + hex HMAC-SHA256(secret, timestamp + "." + body).
  *
@@ -15,7 +16,8 @@
  *
  * Keys: Webhook.URL (required), Webhook.SecretFile (required),
  * Webhook.Timeout (seconds, default 10), Webhook.CAFile,
- * Webhook.IncludeAttachments (yes/no, default no: metadata only).
+ * Webhook.IncludeAttachments (yes/no, default no: metadata only),
+ * Webhook.AllowInsecure (yes/no, default no: the URL must be https://).
  *
  * It includes only dvmilter_plugin.h from dvmilter.
  */
@@ -50,6 +52,10 @@ struct webhook {
 	size_t secret_len;
 	long timeout;
 	bool attachments;
+	bool insecure;		/* Webhook.AllowInsecure: http:// allowed */
+	/* "STORE-INSTANCE-" or "": the entry id alone repeats in a store
+	 * made again, so the Idempotency-Key starts with the store's. */
+	char idem[80];
 	CURL *curl;
 };
 
@@ -60,7 +66,8 @@ struct response {
 };
 
 static const char *const webhook_keys[] = {
-	"URL", "SecretFile", "Timeout", "CAFile", "IncludeAttachments", NULL
+	"URL", "SecretFile", "Timeout", "CAFile", "IncludeAttachments",
+	"AllowInsecure", NULL
 };
 
 static void
@@ -77,20 +84,31 @@ errf(char *err, size_t errsz, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The secret, from a file the host has found fit to hold one. */
+/*
+ * The secret: read by the host from the descriptor it checked the file
+ * on (a 2.0 host only checks it, and the plugin reads it after).
+ */
 static int
 read_secret(struct webhook *w, const char *path, char *err, size_t errsz)
 {
-	FILE *fp;
+	const struct dvp_host *h = w->host;
 	size_t n;
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		errf(err, errsz, "Webhook.SecretFile %s: %s", path,
-		    strerror(errno));
-		return -1;
+	if (DVP_HAS(struct dvp_host, h, config_secret) && h->config_secret != NULL) {
+		if (h->config_secret(h->ctx, "SecretFile", w->secret,
+		    sizeof(w->secret), &n, err, errsz) != DVP_KV_OK)
+			return -1;
+	} else {
+		FILE *fp = fopen(path, "r");
+
+		if (fp == NULL) {
+			errf(err, errsz, "Webhook.SecretFile %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		n = fread(w->secret, 1, sizeof(w->secret), fp);
+		fclose(fp);
 	}
-	n = fread(w->secret, 1, sizeof(w->secret), fp);
-	fclose(fp);
 	while (n > 0 && (w->secret[n - 1] == '\n' || w->secret[n - 1] == '\r'))
 		n--;
 	if (n < WH_SECRET_MIN || n >= sizeof(w->secret)) {
@@ -109,9 +127,11 @@ webhook_config(struct webhook *w, const struct dvp_host *host,
     const char **url_r, const char **secret_r, char *err, size_t errsz)
 {
 	int64_t timeout;
-	int att;
+	int att, insecure;
 
-	if (host->config_url(host->ctx, "URL", "http,https", url_r, err,
+	if (host->config_bool(host->ctx, "AllowInsecure", 0, &insecure, err,
+	    errsz) != DVP_KV_OK ||
+	    host->config_url(host->ctx, "URL", "http,https", url_r, err,
 	    errsz) != DVP_KV_OK ||
 	    host->config_secret_file(host->ctx, "SecretFile", secret_r, err,
 	    errsz) != DVP_KV_OK ||
@@ -120,6 +140,15 @@ webhook_config(struct webhook *w, const struct dvp_host *host,
 	    host->config_bool(host->ctx, "IncludeAttachments", 0, &att, err,
 	    errsz) != DVP_KV_OK)
 		return -1;
+	/* Mail and its signature in clear, on a network anyone may read. */
+	if (!insecure && strncasecmp(*url_r, "https://", 8) != 0) {
+		errf(err, errsz, "Webhook.URL %s is not https://: the mail it "
+		    "posts would cross the network in clear; use https://, or "
+		    "set Webhook.AllowInsecure yes (a trusted network only)",
+		    *url_r);
+		return -1;
+	}
+	w->insecure = insecure != 0;
 	w->timeout = (long)timeout;
 	w->attachments = att != 0;
 	return 0;
@@ -147,6 +176,10 @@ webhook_init(const struct dvp_host *host, void **state_r, char *err,
 	    read_secret(w, secret, err, errsz) != 0)
 		goto fail;
 	w->url = strdup(url);
+	if (DVP_HAS(struct dvp_host, host, store_instance) &&
+	    host->store_instance != NULL)
+		snprintf(w->idem, sizeof(w->idem), "%s-",
+		    host->store_instance);
 	ca = host->config(host->ctx, "CAFile");
 	if (ca != NULL)
 		w->cafile = strdup(ca);
@@ -189,7 +222,8 @@ setup(struct webhook *w)
 	curl_easy_setopt(w->curl, CURLOPT_TIMEOUT, w->timeout);
 	curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT, w->timeout);
 	curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR,
+	    w->insecure ? "http,https" : "https");
 	curl_easy_setopt(w->curl, CURLOPT_USERAGENT, "dvmilter-webhook/1");
 	if (w->cafile != NULL)
 		curl_easy_setopt(w->curl, CURLOPT_CAINFO, w->cafile);
@@ -460,7 +494,7 @@ webhook_deliver(void *state, const struct dvp_message *m,
 		return;
 	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	snprintf(line, sizeof(line), "Idempotency-Key: %s", m->id);
+	snprintf(line, sizeof(line), "Idempotency-Key: %s%s", w->idem, m->id);
 	hdrs = curl_slist_append(hdrs, line);
 	snprintf(line, sizeof(line), "X-Dvmilter-Id: %s", m->id);
 	hdrs = curl_slist_append(hdrs, line);

@@ -63,15 +63,15 @@ check "-n on a missing file exits non-zero" test "$rc" -ne 0
 check_match "-n on a missing file names it" "absent.conf: No such file" "$out"
 
 # --- plugins ----------------------------------------------------------------------------
-printf 'plugin-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+dv_secret "$DV_TMP/secret" 'plugin-test-secret-0123456789'
 nconf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
-    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret"
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret"
 check_eq "-n with a working plugin exits 0" 0 "$rc"
 check_match "-n reports each plugin it loaded" "plugin webhook 1.0 loaded from $top_builddir/plugins/webhook/.libs" "$out"
 nconf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
-    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret" "Webhook.Colour blue"
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret" "Webhook.Colour blue"
 check "-n with an unknown plugin key exits non-zero" test "$rc" -ne 0
-check_match "the unknown plugin key is named with file and line" "n.conf:5: unknown key \"webhook.Colour\"" "$out"
+check_match "the unknown plugin key is named with file and line" "n.conf:6: unknown key \"webhook.Colour\"" "$out"
 nconf "PluginDir $DV_TMP" "Plugins absent"
 check_match "-n names a plugin that cannot be loaded and its path" "plugin absent \($DV_TMP/absent.so\): No such file" "$out"
 
@@ -163,12 +163,12 @@ if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
 	chmod 600 "$DV_TMP/secret"		# root's: nobody cannot read it
 	wconf=("Socket local:$DV_SOCK" "Database $DV_TMP/db" "Syslog no"
 	    "UserID nobody" "PluginDir $top_builddir/plugins/webhook/.libs"
-	    "Plugins webhook" "Webhook.URL http://127.0.0.1:9/hook"
+	    "Plugins webhook" "Webhook.URL http://127.0.0.1:9/hook" "Webhook.AllowInsecure yes"
 	    "Webhook.SecretFile $DV_TMP/secret")
 	nconf "${wconf[@]}"
 	check "-n fails when UserID cannot read a plugin's file" test "$rc" -ne 0
 	check_match "-n says which user and why" \
-	    "as UserID nobody, which the outbox worker runs as: plugin webhook .*init failed: Webhook.SecretFile $DV_TMP/secret: Permission denied" "$out"
+	    "as UserID nobody, which the outbox worker runs as: plugin webhook .*init failed: .*Webhook.SecretFile: $DV_TMP/secret: Permission denied" "$out"
 	chown nobody "$DV_TMP/secret"
 	nconf "${wconf[@]}"
 	check_eq "-n passes once UserID can read it" 0 "$rc"

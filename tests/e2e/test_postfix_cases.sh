@@ -20,7 +20,7 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 why=$(pf_available) || skip_all "$why"
 
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 # Postfix logs every subject, and every subject a milter changes.
 printf '/^Subject:/ WARN\n' > "$DV_TMP/subjects"
 dv_conf "SocketMode 0660" "SocketGroup postfix" "InternalHosts 127.0.0.1/32" \

@@ -17,15 +17,15 @@ why=$(pf_available) || skip_all "$why"
 HOOKD="$top_builddir/tests/plugins/hookd"
 
 dv_tmpdir
-mkdir "$DV_TMP/req" "$DV_TMP/spool"
+mkdir "$DV_TMP/req"; dv_spooldir "$DV_TMP/spool"
 "$HOOKD" "$DV_TMP/port" "$DV_TMP/req" 201 '{"activity_id":"act-1"}' 120 &
 HOOKD_PID=$!
 trap 'kill $HOOKD_PID 2>/dev/null; _dv_cleanup' EXIT
 for _ in $(seq 1 50); do [ -s "$DV_TMP/port" ] && break; sleep 0.1; done
-printf 'e2e-track-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+dv_secret "$DV_TMP/secret" 'e2e-track-secret-0123456789'
 dv_conf "SocketMode 0660" "SocketGroup postfix" "InternalHosts 127.0.0.1/32" \
     "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
-    "Webhook.URL http://127.0.0.1:$(cat "$DV_TMP/port")/hook" \
+    "Webhook.URL http://127.0.0.1:$(cat "$DV_TMP/port")/hook" "Webhook.AllowInsecure yes" \
     "Webhook.SecretFile $DV_TMP/secret" "SpoolDirectory $DV_TMP/spool"
 for a in support@example.com alice@example.com; do
 	ctl mailbox add "$a" >/dev/null && ctl mailbox approve "$a" >/dev/null ||

@@ -10,6 +10,14 @@ DV_TIMEOUT=${DV_TIMEOUT:-600}
 _dv_cleanup_dirs=""
 DV_DAEMON_PID=""
 
+# The daemon runs as UserID, by default the "dvmilter" system account, as
+# in production: make it when it is missing (root only; quickstart.sh
+# does too).
+if [ "$(id -u)" -eq 0 ] && ! getent passwd dvmilter >/dev/null; then
+	"${top_srcdir:?}/contrib/add-service-user.sh" >/dev/null ||
+	    echo "# cannot make the dvmilter account"
+fi
+
 # dv_tmpdir: a scratch directory that the postfix user can traverse.
 dv_tmpdir() {
 	DV_TMP=$(mktemp -d /tmp/dvmilter-test.XXXXXX) || bail "mktemp"
@@ -20,8 +28,13 @@ dv_tmpdir() {
 # dv_conf [extra config lines...]: write $DV_TMP/dvmilter.conf.
 dv_conf() {
 	DV_CONF="$DV_TMP/dvmilter.conf"
-	DV_SOCK="$DV_TMP/dvmilter.sock"
-	DV_PIDFILE="$DV_TMP/dvmilter.pid"
+	# The socket and PID file go where the daemon, once it is UserID,
+	# can remove them, as /run/dvmilter is in production.
+	DV_RUN="$DV_TMP/run"
+	mkdir -p "$DV_RUN"
+	[ "$(id -u)" -ne 0 ] || chown dvmilter "$DV_RUN" 2>/dev/null || :
+	DV_SOCK="$DV_RUN/dvmilter.sock"
+	DV_PIDFILE="$DV_RUN/dvmilter.pid"
 	DV_LOG="$DV_TMP/dvmilter.log"
 	{
 		echo "Socket local:$DV_SOCK"
@@ -36,6 +49,19 @@ dv_conf() {
 		esac
 		for line in "$@"; do echo "$line"; done
 	} > "$DV_CONF"
+}
+
+# dv_spooldir DIR: a SpoolDirectory the daemon, as UserID, writes in.
+dv_spooldir() {
+	mkdir -p -m 700 "$1" &&
+	    { [ "$(id -u)" -ne 0 ] || chown dvmilter "$1"; }
+}
+
+# dv_secret FILE TEXT: a secret file as UserID (the worker) reads one:
+# root's, group dvmilter's, mode 0640 (see cval_secret_open()).
+dv_secret() {
+	printf '%s\n' "$2" > "$1" && chmod 640 "$1" &&
+	    { [ "$(id -u)" -ne 0 ] || chgrp dvmilter "$1"; }
 }
 
 ctl() {

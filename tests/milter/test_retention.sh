@@ -10,7 +10,7 @@ command -v miltertest >/dev/null || skip_all "miltertest is not installed"
 command -v jq >/dev/null || skip_all "jq is not installed"
 LUA="$top_srcdir/tests/milter"
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 dv_conf "SpoolDirectory $DV_TMP/spool" "OutboxRetention 4s"
 ctl mailbox add support@example.com --queue >/dev/null
 ctl mailbox approve support@example.com >/dev/null

@@ -11,10 +11,10 @@ command -v miltertest >/dev/null || skip_all "miltertest is not installed"
 command -v jq >/dev/null || skip_all "jq is not installed"
 LUA="$top_srcdir/tests/milter"
 dv_tmpdir
-mkdir "$DV_TMP/spool"
-printf 'track-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+dv_spooldir "$DV_TMP/spool"
+dv_secret "$DV_TMP/secret" 'track-test-secret-0123456789'
 plugin_conf=("PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook"
-    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret"
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret"
     "SpoolDirectory $DV_TMP/spool")
 
 
@@ -160,10 +160,10 @@ check "the daemon stops cleanly" dv_stop
 
 # A store that cannot take the message: the sender must retry.
 dv_tmpdir
-mkdir "$DV_TMP/spool"
-printf 'track-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+dv_spooldir "$DV_TMP/spool"
+dv_secret "$DV_TMP/secret" 'track-test-secret-0123456789'
 plugin_conf=("PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook"
-    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.SecretFile $DV_TMP/secret"
+    "Webhook.URL http://127.0.0.1:9/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret"
     "SpoolDirectory $DV_TMP/spool")
 dv_conf "${plugin_conf[@]}" "DatabaseMapSize 1M" "MaxMessageSize 4M"
 ctl mailbox add support@example.com --queue >/dev/null

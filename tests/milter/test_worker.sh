@@ -12,15 +12,15 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 LUA="$top_srcdir/tests/milter"
 HOOKD="$top_builddir/tests/plugins/hookd"
 dv_tmpdir
-mkdir "$DV_TMP/req" "$DV_TMP/spool"
+mkdir "$DV_TMP/req"; dv_spooldir "$DV_TMP/spool"
 "$HOOKD" "$DV_TMP/port" "$DV_TMP/req" 201 '{"activity_id":"act-7","case_id":"CAS-01001"}' 120 &
 HOOKD_PID=$!
 trap 'kill $HOOKD_PID 2>/dev/null; _dv_cleanup' EXIT
 for _ in $(seq 1 50); do [ -s "$DV_TMP/port" ] && break; sleep 0.1; done
 port=$(cat "$DV_TMP/port")
-printf 'worker-test-secret-0123456789\n' > "$DV_TMP/secret"; chmod 600 "$DV_TMP/secret"
+dv_secret "$DV_TMP/secret" 'worker-test-secret-0123456789'
 dv_conf "PluginDir $top_builddir/plugins/webhook/.libs" "Plugins webhook" \
-    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.SecretFile $DV_TMP/secret" \
+    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret" \
     "Webhook.Timeout 10" "SpoolDirectory $DV_TMP/spool"
 ctl mailbox add support@example.com --queue >/dev/null
 ctl mailbox approve support@example.com >/dev/null
@@ -56,7 +56,7 @@ for _ in $(seq 1 30); do [ -s "$DV_TMP/req/1.headers" ] && break; sleep 0.1; don
 body=$(cat "$DV_TMP/req/1.json" 2>/dev/null)
 check_eq "the receiver got the parsed message" "Printer on fire support@example.com ok1@ext.example" \
     "$(jq -r '.subject + " " + .mailboxes[0].address + " " + .message_id' <<<"$body")"
-check_match "the request carries an idempotency key" "Idempotency-Key: [0-9a-f]{16}" "$(cat "$DV_TMP/req/1.headers")"
+check_match "the request carries an idempotency key: the store's identity and the entry id" "Idempotency-Key: [0-9a-f]{32}-[0-9a-f]{16}" "$(cat "$DV_TMP/req/1.headers")"
 check_match "the worker logged the delivery" "outbox [0-9]+: delivered to webhook: activity=act-7 case=CAS-01001" "$(cat "$DV_LOG")"
 
 echo "503" > "$DV_TMP/req/status"; sleep 0.3
@@ -139,7 +139,7 @@ check "after the restart the delivery completes, the crash counted as an attempt
 check_match "the new worker blamed the delivery it died in" "outbox [0-9]+: webhook: the worker died delivering it \\(1 of 3\\)" "$(cat "$DV_LOG")"
 sleep 0.3	# hookd saves requests every 100 ms
 crash_key=$(printf '%016x' "$(ctl queue list --json | jq -r '.[] | select(.message_id == "crash@ext.example") | .id')")
-n_req=$(grep -il "^Idempotency-Key: $crash_key" "$DV_TMP/req"/*.headers | wc -l)
+n_req=$(grep -il "^Idempotency-Key: [0-9a-f]\{32\}-$crash_key" "$DV_TMP/req"/*.headers | wc -l)
 echo "# worker killed mid-delivery: $n_req requests under one idempotency key, state $(state_of crash@ext.example)"
 check_eq "the delivery was made twice under one idempotency key, no more" "2" "$n_req"
 check_eq "the outbox holds each message once" "9" "$(ctl queue list --json | jq length)"
@@ -174,7 +174,7 @@ mkdir "$DV_TMP/both"
 ln -s "$top_builddir/plugins/webhook/.libs/webhook.so" "$DV_TMP/both/webhook.so"
 ln -s "$top_builddir/plugins/local/.libs/local.so" "$DV_TMP/both/local.so"
 dv_conf "PluginDir $DV_TMP/both" "Plugins webhook local" \
-    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.SecretFile $DV_TMP/secret" \
+    "Webhook.URL http://127.0.0.1:$port/hook" "Webhook.AllowInsecure yes" "Webhook.SecretFile $DV_TMP/secret" \
     "SpoolDirectory $DV_TMP/spool"
 : > "$DV_LOG"
 dv_start || bail "dvmilter did not start with two plugins"

@@ -44,7 +44,7 @@ load_with(const char *plugin, const char *key, const char *value, char *why,
 	fclose(fp);
 	chmod(secret, 0600);
 	snprintf(text, sizeof(text), "PluginDir %s/plugins/%s/.libs\n"
-	    "Plugins %s\nWebhook.URL http://127.0.0.1:9/\n"
+	    "Plugins %s\nWebhook.URL https://127.0.0.1:9/\n"
 	    "Webhook.SecretFile %s\n%s %s\n", top ? top : ".", plugin, plugin,
 	    secret, key, value);
 	if (strcmp(plugin, "local") == 0)	/* keep the line numbers */

@@ -121,6 +121,7 @@ setup(void **state)
 	chmod(text, 0600);
 	snprintf(text, sizeof(text), "PluginDir %s/plugins/webhook/.libs\n"
 	    "Plugins webhook\nWebhook.URL http://127.0.0.1:%d/hook\n"
+	    "Webhook.AllowInsecure yes\n"
 	    "Webhook.SecretFile %s/secret\nWebhook.Timeout 2\n",
 	    top != NULL ? top : ".", f->port, f->dir);
 	if (conf_parse_string("outage.conf", text, &f->c, &err) != 0)

@@ -30,6 +30,7 @@
 #include "plugin.h"
 #include "pluginkv.h"
 #include "status.h"
+#include "store.h"
 
 static const char SECRET[] = "0123456789abcdef-test-secret";
 
@@ -38,6 +39,7 @@ struct fx {
 	struct httpd h;
 	struct conf *conf;
 	struct plugin_set *set;
+	const struct plugin_host_opts *opts;	/* NULL: DVP_MODE_CHECK */
 };
 
 static const char *
@@ -68,14 +70,16 @@ load(struct fx *f, const char *extra, const char **err)
 	char text[4096], secret[600];
 
 	snprintf(secret, sizeof(secret), "%s/secret", f->dir);
+	/* The test server speaks plain HTTP on 127.0.0.1. */
 	snprintf(text, sizeof(text),
 	    "PluginDir %s\nPlugins webhook\n"
 	    "Webhook.URL http://127.0.0.1:%d/hook\n"
-	    "Webhook.SecretFile %s\nWebhook.Timeout 2\n%s",
+	    "Webhook.SecretFile %s\nWebhook.Timeout 2\n%s"
+	    "Webhook.AllowInsecure yes\n",
 	    plugin_dir(), f->h.port, secret, extra ? extra : "");
 	if (conf_parse_string("wh.conf", text, &f->conf, err) != 0)
 		return DV_ECONF;
-	return plugin_set_load(f->conf, NULL, &f->set, err);
+	return plugin_set_load(f->conf, f->opts, &f->set, err);
 }
 
 static int
@@ -418,8 +422,8 @@ wfx_open(struct fx *f, struct wfx *w)
 	assert_int_equal(system(cmd), 0);
 	snprintf(text, sizeof(text), "PluginDir %s/pl\nPlugins webhook kvtest\n"
 	    "Webhook.URL http://127.0.0.1:%d/hook\n"
-	    "Webhook.SecretFile %s/secret\nWebhook.Timeout 2\n", f->dir,
-	    f->h.port, f->dir);
+	    "Webhook.SecretFile %s/secret\nWebhook.Timeout 2\n"
+	    "Webhook.AllowInsecure yes\n", f->dir, f->h.port, f->dir);
 	assert_int_equal(conf_parse_string("wh.conf", text, &w->c, &err), 0);
 	snprintf(text, sizeof(text), "%s/db", f->dir);
 	assert_int_equal(store_open(text, &so, &w->st, &err), 0);
@@ -616,12 +620,89 @@ loader_refuses_unsafe_or_missing_files(void **state)
 	assert_non_null(strstr(err, "not a dvmilter plugin"));
 }
 
+/* Without Webhook.AllowInsecure the URL must be https://. */
+static void
+plain_http_refused_unless_allow_insecure(void **state)
+{
+	struct fx *f = *state;
+	char text[2048];
+	const char *err;
+
+	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n"
+	    "Webhook.URL http://127.0.0.1:%d/hook\nWebhook.SecretFile "
+	    "%s/secret\n", plugin_dir(), f->h.port, f->dir);
+	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err),
+	    DV_ECONF);
+	assert_non_null(strstr(err, "init failed: Webhook.URL http://127.0.0.1"));
+	assert_non_null(strstr(err, "is not https://"));
+	assert_non_null(strstr(err, "set Webhook.AllowInsecure yes"));
+	conf_unref(f->conf);
+	f->conf = NULL;
+	/* https:// needs nothing more (init does not connect). */
+	snprintf(text, sizeof(text), "PluginDir %s\nPlugins webhook\n"
+	    "Webhook.URL https://127.0.0.1:%d/hook\nWebhook.SecretFile "
+	    "%s/secret\n", plugin_dir(), f->h.port, f->dir);
+	assert_int_equal(conf_parse_string("wh.conf", text, &f->conf, &err), 0);
+	assert_int_equal(plugin_set_load(f->conf, NULL, &f->set, &err), 0);
+}
+
+/* The Idempotency-Key of one entry id differs between two stores, as
+ * between a store and the one made again after it was removed. */
+static void
+idempotency_key_unique_across_stores(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts so = { .create = true };
+	struct store *st[2];
+	char path[2][700], idem[2][128], want[160];
+	struct dvp_result r;
+	const char *err;
+
+	for (int i = 0; i < 2; i++) {
+		struct plugin_host_opts o = { .mode = DVP_MODE_WORKER };
+
+		snprintf(path[i], sizeof(path[i]), "%s/db%d", f->dir, i);
+		assert_int_equal(store_open(path[i], &so, &st[i], &err), 0);
+		assert_int_equal(strlen(store_instance(st[i])),
+		    STORE_INSTANCE_LEN);
+		o.store = st[i];
+		f->opts = &o;
+		assert_int_equal(load(f, NULL, &err), 0);
+		httpd_respond(&f->h, 201, NULL, "{}", 0);
+		deliver(f, &r);
+		assert_int_equal(r.status, DVP_OK);
+		assert_non_null(httpd_header(&f->h, "Idempotency-Key", idem[i],
+		    sizeof(idem[i])));
+		snprintf(want, sizeof(want), "%s-0000000000000042",
+		    store_instance(st[i]));
+		assert_string_equal(idem[i], want);
+		plugin_set_free(f->set);
+		f->set = NULL;
+		conf_unref(f->conf);
+		f->conf = NULL;
+		f->opts = NULL;
+	}
+	assert_string_not_equal(idem[0], idem[1]);
+	/* The identity is kept: the same store, opened again, has it. */
+	snprintf(want, sizeof(want), "%s", store_instance(st[0]));
+	store_close(st[0]);
+	assert_int_equal(store_open(path[0], &so, &st[0], &err), 0);
+	assert_string_equal(store_instance(st[0]), want);
+	store_close(st[0]);
+	store_close(st[1]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    delivery_posts_signed_json_and_returns_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    plain_http_refused_unless_allow_insecure, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    idempotency_key_unique_across_stores, setup, teardown),
 		cmocka_unit_test_setup_teardown(tampered_body_fails_the_signature,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -359,7 +359,7 @@ secret_file_checks_type_and_mode(void **state)
 	for (size_t i = 0; i < N(modes); i++) {
 		assert_int_equal(chmod(path, modes[i].mode), 0);
 		err = "";
-		if (cval_secret_file(path, &err) != modes[i].rc)
+		if (cval_secret_file(path, geteuid(), &err) != modes[i].rc)
 			fail_msg("mode %04o: want rc %d (%s)",
 			    (unsigned)modes[i].mode, modes[i].rc, err);
 		if (modes[i].rc != 0) {
@@ -368,21 +368,89 @@ secret_file_checks_type_and_mode(void **state)
 		}
 	}
 
-	/* A link we own to a good file is fine; the file decides. */
+	/* A link, even ours to a good file, is refused: what it points to
+	 * could change between the check and the read. */
 	assert_int_equal(chmod(path, 0600), 0);
 	snprintf(link, sizeof(link), "%s/link", dir);
 	assert_int_equal(symlink(path, link), 0);
-	assert_int_equal(cval_secret_file(link, &err), 0);
+	assert_int_equal(cval_secret_file(link, geteuid(), &err), DV_EINVAL);
+	check_msg("secret", link, err, "is a symbolic link; a secret is never "
+	    "read through one");
 
 	snprintf(path, sizeof(path), "%s/absent", dir);
-	assert_int_equal(cval_secret_file(path, &err), ENOENT);
+	assert_int_equal(cval_secret_file(path, geteuid(), &err), ENOENT);
 	check_msg("secret", path, err, "absent: No such file");
 
-	assert_int_equal(cval_secret_file(dir, &err), DV_EINVAL);
+	assert_int_equal(cval_secret_file(dir, geteuid(), &err), DV_EINVAL);
 	check_msg("secret", dir, err, "is not a regular file");
 
-	assert_int_equal(cval_secret_file("secret", &err), DV_EINVAL);
+	assert_int_equal(cval_secret_file("secret", geteuid(), &err),
+	    DV_EINVAL);
 	check_msg("secret", "secret", err, "not an absolute path");
+	rm_tree(dir);
+}
+
+/* Owned by root or by UserID, no one else: needs root to chown. */
+static void
+secret_file_owned_by_root_or_userid_only(void **state)
+{
+	char *dir = scratch_dir(), path[300], want[400];
+	const char *err = "";
+	FILE *fp;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	assert_non_null(dir);
+	snprintf(path, sizeof(path), "%s/secret", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("0123456789abcdef\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(cval_secret_file(path, 4242, &err), 0);	/* root */
+	assert_int_equal(chown(path, 4242, 0), 0);
+	assert_int_equal(cval_secret_file(path, 4242, &err), 0);	/* UserID */
+	assert_int_equal(cval_secret_file(path, 4343, &err), DV_EINVAL);
+	snprintf(want, sizeof(want), "%s: owned by uid 4242; a secret must be "
+	    "owned by root or by UserID (uid 4343): chown it", path);
+	check_msg("secret", "owner", err, want);
+	rm_tree(dir);
+}
+
+/* The content comes from the descriptor checked; size limits hold. */
+static void
+secret_read_reads_what_it_checked(void **state)
+{
+	char *dir = scratch_dir(), path[300], link[300], buf[16];
+	const char *err = "";
+	size_t len = 99;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(dir);
+	snprintf(path, sizeof(path), "%s/secret", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("0123456789abcdef", fp);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(cval_secret_read(path, geteuid(), buf, sizeof(buf),
+	    &len, &err), 0);
+	assert_int_equal(len, 16);
+	assert_memory_equal(buf, "0123456789abcdef", 16);
+	assert_int_equal(cval_secret_read(path, geteuid(), buf, 15, &len,
+	    &err), DV_EINVAL);
+	check_msg("secret", "long", err, "longer than 15 bytes");
+	assert_int_equal(len, 0);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(cval_secret_read(path, geteuid(), buf, sizeof(buf),
+	    &len, &err), DV_EINVAL);
+	check_msg("secret", "mode", err, "lets others read");
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(cval_secret_read(link, geteuid(), buf, sizeof(buf),
+	    &len, &err), DV_EINVAL);
+	check_msg("secret", "link", err, "is a symbolic link");
 	rm_tree(dir);
 }
 
@@ -398,6 +466,8 @@ main(void)
 		cmocka_unit_test(url_needs_http_scheme_and_host),
 		cmocka_unit_test(url_longer_than_cap_refused),
 		cmocka_unit_test(abs_path_must_start_with_slash_and_fit),
+		cmocka_unit_test(secret_file_owned_by_root_or_userid_only),
+		cmocka_unit_test(secret_read_reads_what_it_checked),
 		cmocka_unit_test(secret_file_checks_type_and_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

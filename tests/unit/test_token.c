@@ -147,6 +147,57 @@ key_file_created_once_with_mode_0600(void **state)
 	rm_tree(dir);
 }
 
+/*
+ * A new key is made whole under a temporary name and linked into place:
+ * no temporary file is left, a stale one (a crash) is no obstacle, the
+ * file holds the 32 bytes loaded, and a symbolic link is never followed.
+ */
+static void
+key_file_made_atomically_and_never_through_a_link(void **state)
+{
+	char *dir = scratch_dir(), path[300], tmp[320], link[300], victim[300];
+	unsigned char disk[64];
+	struct token_key a, b;
+	struct stat sb;
+	const char *err;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/token.key", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.token.key.new", dir);
+	assert_non_null(fp = fopen(tmp, "w"));	/* a crash's leftover */
+	fputs("half", fp);
+	fclose(fp);
+	assert_int_equal(token_key_load(path, true, &a, &err), 0);
+	assert_int_equal(lstat(tmp, &sb), -1);
+	assert_int_equal(lstat(path, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	assert_int_equal(sb.st_nlink, 1);
+	assert_int_equal(sb.st_size, 32);
+	assert_non_null(fp = fopen(path, "r"));
+	assert_int_equal(fread(disk, 1, sizeof(disk), fp), 32);
+	fclose(fp);
+	assert_memory_equal(disk, a.k, 32);
+
+	/* A link at the key's name: refused, its target untouched. */
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	assert_non_null(fp = fopen(victim, "w"));
+	fputs("0123456789abcdef0123456789abcdef", fp);
+	fclose(fp);
+	chmod(victim, 0600);
+	snprintf(link, sizeof(link), "%s/link.key", dir);
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(token_key_load(link, true, &b, &err), ELOOP);
+	assert_non_null(strstr(err, "a symbolic link, which is never "
+	    "followed"));
+	/* A dangling one is not created through either. */
+	assert_int_equal(unlink(victim), 0);
+	assert_int_equal(token_key_load(link, true, &b, &err), ELOOP);
+	assert_int_equal(lstat(victim, &sb), -1);
+	rm_tree(dir);
+}
+
 int
 main(void)
 {
@@ -158,6 +209,8 @@ main(void)
 		cmocka_unit_test(no_token_and_lookalikes),
 		cmocka_unit_test(last_token_wins_and_prefix_is_configurable),
 		cmocka_unit_test(key_file_created_once_with_mode_0600),
+		cmocka_unit_test(
+		    key_file_made_atomically_and_never_through_a_link),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
