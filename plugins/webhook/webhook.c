@@ -305,6 +305,27 @@ corr_name(int c)
 	return "none";
 }
 
+/* The members from fields of ABI 2.1, where the host has them. */
+static void
+add_2_1(json_t *doc, const struct dvp_message *m,
+    const struct dvp_decision *d)
+{
+	/* The earlier message whose Message-ID this one reused, or null. */
+	json_object_set_new(doc, "collided_with", jstr(DVP_HAS(struct
+	    dvp_decision, d, collided_with) ? d->collided_with : NULL));
+	/* What a parsing cap left out, or null. */
+	json_object_set_new(doc, "omitted", jstr(DVP_HAS(struct dvp_message,
+	    m, omitted) ? m->omitted : NULL));
+	/* The trusted Authentication-Results verdict (TrustedAuthservIDs). */
+	if (DVP_HAS(struct dvp_decision, d, auth_id))
+		json_object_set_new(doc, "authentication", json_pack(
+		    "{s:s, s:b, s:o}", "dmarc",
+		    d->auth_dmarc == DVP_DMARC_PASS ? "pass" :
+		    d->auth_dmarc == DVP_DMARC_FAIL ? "fail" : "none",
+		    "dkim_aligned", d->auth_dkim_aligned != 0,
+		    "authserv_id", jstr(d->auth_id)));
+}
+
 static char *
 build_body(const struct webhook *w, const struct dvp_message *m,
     const struct dvp_decision *d)
@@ -368,10 +389,10 @@ build_body(const struct webhook *w, const struct dvp_message *m,
 	    "tracking_token", jstr(d->tracking_token));
 	if (doc == NULL)
 		return NULL;
-	/* The earlier message whose Message-ID this one reused, or null. */
-	json_object_set_new(doc, "collided_with", jstr(DVP_HAS(struct
-	    dvp_decision, d, collided_with) ? d->collided_with : NULL));
-	s = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+	add_2_1(doc, m, d);
+	/* ESCAPE_SLASH: "<\/script>", for a receiver that puts it in a page. */
+	s = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_ESCAPE_SLASH);
 	json_decref(doc);
 	return s;
 }

@@ -250,6 +250,58 @@ a_collision_is_sent_as_collided_with(void **state)
 	json_decref(body);
 }
 
+/*
+ * Header values are data: quotes, backslashes, a forged JSON member,
+ * CR LF, controls, markup and invalid UTF-8 come back from the payload
+ * as the strings they were, and add no member of their own. The
+ * authentication verdict and what a cap left out are sent too.
+ */
+static void
+hostile_header_values_stay_json_strings(void **state)
+{
+	struct fx *f = *state;
+	static const char subj[] = "x\", \"admin\": true, \"y\": \"\\\r\n"
+	    "Bcc: all@example.com\x01\x1b[2J</script><script>alert(1)</script>";
+	static const struct dvp_address evil[] = {
+		{ "\"}]}, {\"name\": \"Mallory", "m\"@evil.example" } };
+	struct dvp_message m;
+	struct dvp_decision d;
+	struct dvp_result r;
+	const char *err;
+	json_t *body;
+
+	assert_int_equal(load(f, NULL, &err), 0);
+	httpd_respond(&f->h, 201, NULL, "{\"activity_id\":\"a\"}", 0);
+	sample(&m, &d);
+	m.subject = subj;
+	m.message_id = "id\"}{@evil.example";
+	m.from = evil;
+	m.omitted = "parts past MaxMessageParts (1000)";
+	d.auth_dmarc = DVP_DMARC_FAIL;
+	d.auth_id = "mx.example.com";
+	plugin_deliver(plugin_set_get(f->set, 0), &m, &d, &r);
+	assert_int_equal(r.status, DVP_OK);
+	body = json_loads(f->h.last.body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(body,
+	    "subject")), subj);
+	assert_null(json_object_get(body, "admin"));
+	assert_string_equal(json_string_value(json_object_get(body,
+	    "message_id")), "id\"}{@evil.example");
+	assert_int_equal(json_array_size(json_object_get(body, "from")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    json_object_get(body, "from"), 0), "name")), evil[0].name);
+	assert_null(strchr(f->h.last.body, '\x1b'));	/* escaped: \u001b */
+	assert_null(strstr(f->h.last.body, "</script>"));	/* <\/script> */
+	assert_string_equal(json_string_value(json_object_get(body,
+	    "omitted")), "parts past MaxMessageParts (1000)");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    body, "authentication"), "dmarc")), "fail");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    body, "authentication"), "authserv_id")), "mx.example.com");
+	json_decref(body);
+}
+
 static void
 tampered_body_fails_the_signature(void **state)
 {
@@ -703,6 +755,8 @@ main(void)
 		    plain_http_refused_unless_allow_insecure, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    idempotency_key_unique_across_stores, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    hostile_header_values_stay_json_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(tampered_body_fails_the_signature,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
