@@ -41,7 +41,7 @@ done
 . "$SRC/tests/bench/lib.sh"
 bench_prepare all
 bench_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 # The defaults (caps, WorkerMemoryLimit 1G, local plugin), with room for
 # the messages: MaxMessageSize above the largest; no CaseRateLimit, for
 # the normal messages all come from one sender.

@@ -53,7 +53,7 @@ command -v smtp-source >/dev/null || bail "smtp-source (package postfix) missing
 bench_prepare all tests/bench/noop_milter
 
 bench_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 # The production defaults (LogLevel info, MessageMemoryLimit 1M, the
 # local plugin), a map large enough for every message of the run, and
 # no CaseRateLimit: every message is a new case from one sender.

@@ -31,7 +31,7 @@ PER=10
 TOTAL=$((THREADS * PER))
 
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 fault_start
 
 accepted() { wc -l < "$DV_TMP/accepted"; }

@@ -32,6 +32,7 @@ dv_tmpdir
 mkdir "$DV_TMP/spool"
 mount -t tmpfs -o size=1m,mode=0700 dvmilter-test-spool "$DV_TMP/spool" ||
     bail "cannot mount a tmpfs on $DV_TMP/spool"
+chown dvmilter "$DV_TMP/spool"	# UserID writes the spool
 trap 'umount -l "$DV_TMP/spool" 2>/dev/null; _dv_cleanup' EXIT
 fault_start "MessageMemoryLimit 64K"
 # send NAME KB: see fault_send.

@@ -23,7 +23,7 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 why=$(pf_available) || skip_all "$why"
 
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 fault_start "DatabaseMapSize 1M"
 # send NAME KB: see fault_send.
 send() { fault_send "full-$1@client.test" "$2"; }

@@ -44,7 +44,7 @@ stop_verifiers() {
 }
 trap 'stop_verifiers; _dv_cleanup' EXIT
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 RESULTS=$DV_TMP/results
 # What the verifier finds, by envelope sender; anyone else: dmarc=none.
 cat > "$RESULTS" <<'EOF'

@@ -20,7 +20,7 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 why=$(pf_available) || skip_all "$why"
 
 dv_tmpdir
-mkdir "$DV_TMP/spool"
+dv_spooldir "$DV_TMP/spool"
 dv_conf "SocketMode 0660" "SocketGroup postfix" \
     "PluginDir $top_builddir/plugins/local/.libs" "Plugins local" \
     "SpoolDirectory $DV_TMP/spool"

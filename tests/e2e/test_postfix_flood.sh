@@ -20,7 +20,8 @@ why=$(pf_available) || skip_all "$why"
 SINKD="$top_builddir/tests/plugins/smtpsinkd"
 
 dv_tmpdir
-mkdir "$DV_TMP/sink" "$DV_TMP/spool"
+mkdir "$DV_TMP/sink"
+dv_spooldir "$DV_TMP/spool"
 "$SINKD" "$DV_TMP/sinkport" "$DV_TMP/sink" 300 &
 SINK_PID=$!
 trap 'kill $SINK_PID 2>/dev/null; _dv_cleanup' EXIT

@@ -16,7 +16,8 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 LUA="$top_srcdir/tests/milter"
 dv_tmpdir
 trap '_dv_cleanup' EXIT
-mkdir "$DV_TMP/plugins" "$DV_TMP/spool"
+mkdir "$DV_TMP/plugins"
+dv_spooldir "$DV_TMP/spool"
 cp "$top_builddir/tests/plugins/.libs/crashy.so" "$DV_TMP/plugins/"
 dv_conf "PluginDir $DV_TMP/plugins" "Plugins crashy" "SpoolDirectory $DV_TMP/spool" \
     "DeliveryCrashLimit 3" "WorkerMemoryLimit 8M" "RetryBaseDelay 1s" \
