@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "html.h"
+#include "utf8.h"
 
 #define HTML_TEXT_MAX	(16u << 20)
 
@@ -183,5 +184,13 @@ html_to_text(const char *html, size_t len)
 		return NULL;
 	r = tidy(dbuf_str(&o.b), o.b.len);
 	dbuf_free(&o.b);
+	/* libxml2 passes some bytes through as they came (a "<" that starts
+	 * no tag, and what follows it), and the text goes into JSON. */
+	if (r != NULL && !utf8_valid(r, strlen(r))) {
+		char *s = utf8_sanitize(r);
+
+		free(r);
+		r = s;
+	}
 	return r;
 }

@@ -263,7 +263,7 @@ rule_from_json(json_t *o, struct rule *r)
 	return rule_check(r, &err) == 0 ? 0 : DV_ECORRUPT;
 }
 
-static int
+int
 rules_decode(const char *mailbox, const void *p, size_t n,
     struct rule_list *l, const char **error_r)
 {

@@ -90,6 +90,17 @@ int rules_get(struct store_txn *t, const char *mailbox, struct rule_list *l,
     const char **error_r);
 
 /**
+ * rules_decode - parse one mailbox's record (@n bytes at @p, the form
+ * rules_put() writes) into @l, every rule checked with rule_check();
+ * what rules_get() does with what it reads. Free @l with rules_free().
+ * @param[in]  mailbox  named in the error message.
+ * @param[out] l        the rules; an empty list on failure.
+ * @return 0, or DV_ECORRUPT with *error_r naming @mailbox.
+ */
+int rules_decode(const char *mailbox, const void *p, size_t n,
+    struct rule_list *l, const char **error_r);
+
+/**
  * rules_put - replace the rules of @mailbox; an empty list deletes the
  * record. Each rule must pass rule_check().
  * @return 0, DV_EINVAL, DV_EFULL or DV_ESTORE.

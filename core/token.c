@@ -171,7 +171,7 @@ token_make(const struct token_key *key, const char *prefix, uint64_t id,
 	char ids[24], tag[9];
 	int n;
 
-	if (strlen(prefix) > 20 || outsz < TOKEN_MAX)
+	if (strlen(prefix) > TOKEN_PREFIX_MAX || outsz < TOKEN_MAX)
 		return DV_EINVAL;
 	snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
 	tag_of(key, prefix, ids, tag);
@@ -219,7 +219,8 @@ token_find(const struct token_key *key, const char *prefix,
 
 	if (forged_r != NULL)
 		*forged_r = false;
-	if (pl == 0 || subject == NULL)
+	/* tag_of() has room for the longest prefix token_make() takes. */
+	if (pl == 0 || pl > TOKEN_PREFIX_MAX || subject == NULL)
 		return DV_ENOTFOUND;
 	/* Every token is checked: a bogus one after a valid one must not
 	 * hide it, and a valid one must not hide a forgery from the log. */

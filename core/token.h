@@ -18,6 +18,7 @@
 #define TOKEN_KEY_MIN	16
 #define TOKEN_KEY_MAX	64
 #define TOKEN_MAX	64	/* longest token text, with its NUL */
+#define TOKEN_PREFIX_MAX	20	/* longest prefix, in bytes */
 
 struct token_key {
 	unsigned char k[TOKEN_KEY_MAX];
@@ -40,7 +41,7 @@ int token_key_load(const char *path, bool create, struct token_key *key,
 /**
  * token_make - the token for message @id.
  * @param[out] out  at least TOKEN_MAX bytes.
- * @return 0, or DV_EINVAL for a prefix longer than 20 bytes.
+ * @return 0, or DV_EINVAL for a prefix longer than TOKEN_PREFIX_MAX.
  */
 int token_make(const struct token_key *key, const char *prefix, uint64_t id,
     char *out, size_t outsz);
@@ -53,7 +54,8 @@ int token_make(const struct token_key *key, const char *prefix, uint64_t id,
  * @param[out] forged_r  if not NULL: whether @subject holds at least one
  *                       token whose tag does not match, valid ones or not.
  * @return 0 for a valid token; DV_EINVAL if there is none but a forged
- *         one; DV_ENOTFOUND if there is no token at all.
+ *         one; DV_ENOTFOUND if there is no token at all, or @prefix is
+ *         empty or longer than TOKEN_PREFIX_MAX (no token has it).
  */
 int token_find(const struct token_key *key, const char *prefix,
     const char *subject, uint64_t *id_r, bool *forged_r);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "html.h"
+#include "utf8.h"
 
 struct html_case {
 	const char *name, *html, *want;
@@ -76,6 +77,21 @@ binary_garbage_does_not_crash(void **state)
 	free(t);
 }
 
+/* Found by tests/fuzz/fuzz_html.c: libxml2 kept the bytes after a "<"
+ * that starts no tag as they were, invalid UTF-8 included. */
+static void
+invalid_utf8_after_lt_is_replaced(void **state)
+{
+	static const char h[] = "<table><tr><td>a</td><td>b<\xff\xff/td>"
+	    "</tr></table>";
+	char *t = html_to_text(h, sizeof(h) - 1);
+
+	assert_non_null(t);
+	assert_true(utf8_valid(t, strlen(t)));
+	assert_string_equal(t, "a b<\xef\xbf\xbd\xef\xbf\xbd/td>");
+	free(t);
+}
+
 static void
 deep_nesting_does_not_overflow(void **state)
 {
@@ -99,6 +115,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(html_table),
 		cmocka_unit_test(binary_garbage_does_not_crash),
+		cmocka_unit_test(invalid_utf8_after_lt_is_replaced),
 		cmocka_unit_test(deep_nesting_does_not_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

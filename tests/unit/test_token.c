@@ -94,6 +94,27 @@ last_token_wins_and_prefix_is_configurable(void **state)
 }
 
 /* A bogus token appended after a valid one must not hide it. */
+/* Found by tests/fuzz/fuzz_token.c: token_find() checked no prefix
+ * length, and tag_of() copied prefix and id into a 64-byte buffer. */
+static void
+overlong_prefix_finds_nothing_and_overflows_nothing(void **state)
+{
+	char prefix[70], subj[200];
+	uint64_t id = 0;
+	bool forged = true;
+
+	memset(prefix, 'P', sizeof(prefix) - 1);
+	prefix[sizeof(prefix) - 1] = '\0';
+	snprintf(subj, sizeof(subj), "Re: %s12345678901234567890-ABCDEFGH",
+	    prefix);
+	assert_int_equal(token_find(&K1, prefix, subj, &id, &forged),
+	    DV_ENOTFOUND);
+	assert_false(forged);
+	memset(prefix + TOKEN_PREFIX_MAX + 1, 0, 1);
+	assert_int_equal(token_make(&K1, prefix, 1, subj, sizeof(subj)),
+	    DV_EINVAL);
+}
+
 static void
 forged_token_after_a_valid_one_is_passed_over_and_reported(void **state)
 {
@@ -207,6 +228,8 @@ main(void)
 		    forged_token_after_a_valid_one_is_passed_over_and_reported),
 		cmocka_unit_test(altered_or_forged_tokens_are_refused),
 		cmocka_unit_test(no_token_and_lookalikes),
+		cmocka_unit_test(
+		    overlong_prefix_finds_nothing_and_overflows_nothing),
 		cmocka_unit_test(last_token_wins_and_prefix_is_configurable),
 		cmocka_unit_test(key_file_created_once_with_mode_0600),
 		cmocka_unit_test(
