@@ -486,7 +486,9 @@ enum dvp_dmarc {
  *   DVP_JOIN_ANY: it joins, as in 2.0;
  *   DVP_JOIN_PARTICIPANT: it joins when its From address is a
  *     participant of the case (the customer, or an address on one of its
- *     activities) and auth_dmarc is not DVP_DMARC_FAIL; or when its
+ *     activities, never one of the site's own mailboxes: a mailbox of
+ *     the decision or one mailbox_get() finds) and auth_dmarc is not
+ *     DVP_DMARC_FAIL; or when its
  *     subject carries a valid token of the case (token_id) and it is
  *     authenticated (auth_dmarc DVP_DMARC_PASS, or auth_dkim_aligned);
  *   DVP_JOIN_AUTHENTICATED: as PARTICIPANT, but always authenticated.

@@ -141,6 +141,30 @@ is_participant(const struct dvp_host *h, json_t *kase, const char *sender)
 	return false;
 }
 
+/*
+ * Whether @sender is one of this organisation's own mailboxes. Incoming
+ * mail that claims to be from one is a forgery or a loop: our own mail
+ * reaches the milter as outgoing (InternalHosts, SMTP AUTH). Such a
+ * sender is never taken for a participant, although our mailboxes are
+ * on every case (the queue a customer wrote to is in each To).
+ */
+static bool
+ours(const struct dvp_host *h, const struct dvp_decision *d,
+    const char *sender)
+{
+	const struct dvp_mailbox *mb;
+	char norm[400], err[200];
+
+	if (h->mailbox_address(h->ctx, sender, norm, sizeof(norm), err,
+	    sizeof(err)) != DVP_KV_OK)
+		return false;
+	for (size_t i = 0; i < d->nmailboxes; i++)
+		if (strcmp(DVP_MAILBOX(d, i)->address, norm) == 0)
+			return true;
+	return h->mailbox_get(h->ctx, norm, &mb, err, sizeof(err)) ==
+	    DVP_KV_OK;
+}
+
 /* A valid token in the subject that names a message of this case. */
 static bool
 token_of_case(const struct dvp_host *h, const struct dvp_decision *d,
@@ -178,7 +202,7 @@ join_allowed(const struct dvp_host *h, const struct dvp_message *m,
 		snprintf(out->reason, sizeof(out->reason), "policy any");
 		return true;
 	}
-	member = is_participant(h, kase, sender);
+	member = !ours(h, d, sender) && is_participant(h, kase, sender);
 	token = token_of_case(h, d, case_id);
 	authed = d->auth_dmarc == DVP_DMARC_PASS || d->auth_dkim_aligned;
 	if (d->auth_dmarc == DVP_DMARC_FAIL) {

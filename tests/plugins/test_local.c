@@ -1140,6 +1140,12 @@ participant_policy_joins_participants_and_links_strangers(void **state)
 	id = track("bob@partner.example", "j8@partner.example", "Re: Broken",
 	    "In-Reply-To: <j1@ext.example>\r\n", NULL);
 	expect_join(id, "CAS-01001", true, "is a participant");
+	/* The queue's own address, forged: it is in the To of every case,
+	 * but incoming mail from one of our mailboxes is nobody's. */
+	id = track("support@example.com", "j9@evil.example", "Re: Broken",
+	    "In-Reply-To: <j1@ext.example>\r\n", NULL);
+	expect_join(id, "CAS-01005", false, "support@example.com is not a "
+	    "participant of CAS-01001");
 	json_decref(c);
 }
 
