@@ -107,9 +107,13 @@ sender_took_part(const struct mf_conn *cc, struct store_txn *t, uint64_t id)
 	const char *seps = cc->conf->subaddress_seps, *err;
 	struct outbox_msg *q = NULL;
 	bool took = false;
+	struct mbox mb;
 
+	/* One of our own mailboxes is a party of every case, and incoming
+	 * mail can only forge it (plugins/local/join.c agrees). */
 	if (cc->env_from == NULL || addr_normalize(cc->env_from, seps, me,
 	    sizeof(me), &err) != 0 ||
+	    store_mailbox_get(t, me, &mb, &err) == 0 ||
 	    outbox_get(dvd.ob, t, id, 0, &q, &err) != 0)
 		return false;
 	if (q->envelope_from != NULL && addr_normalize(q->envelope_from, seps,

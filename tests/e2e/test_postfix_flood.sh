@@ -130,6 +130,13 @@ check_eq "a stranger's replies count: 3 get in, the 4th gets 451 4.7.1" \
 check "they are recorded" done_all
 check_eq "each accepted one is a new case linked to the one it named" "3" \
     "$(ctl case list --json | jq '[.[] | select(.customer == "mallory@evil.example")] | length')"
+replies=""
+for i in 1 2 3 4; do
+	replies="$replies$(TO=sales@example.com send "support@example.com" "f$i@evil.example" \
+	    --header "In-Reply-To: <v1@attacker.test>" | cut -c1-9)|"
+done
+check_eq "nor does forging our own queue, a party to every case: the 4th gets 451 4.7.1" \
+    "250 2.0.0|250 2.0.0|250 2.0.0|451 4.7.1|" "$replies"
 check_eq "the customer's own replies are not counted: another gets in" \
     "250 2.0.0" "$(TO=sales@example.com send "victim+1@target.example" v8@attacker.test \
     --header "In-Reply-To: <v1@attacker.test>" | cut -c1-9)"
