@@ -57,11 +57,13 @@ put(struct guard *g, unsigned char c, char *out)
 	if (g->held_c2) {
 		g->held_c2 = false;
 		if (c >= 0x80 && c <= 0x9f) {	/* U+0080..U+009F */
-			memcpy(out, "\\xc2\\x", 6);
-			out[6] = hex[c >> 4];
-			out[7] = hex[c & 15];
+			/* In JSON its escape is the same character. */
+			n = g->json ? 4 : 6;
+			memcpy(out, g->json ? "\\u00" : "\\xc2\\x", n);
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
 			g->need = 0;
-			return 8;
+			return n;
 		}
 		out[n++] = (char)0xc2;
 	}
@@ -72,7 +74,7 @@ put(struct guard *g, unsigned char c, char *out)
 	}
 	g->need = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 :
 	    c >= 0xf0 && c <= 0xf4 ? 3 : 0;
-	if (c == 0xc2 && !g->json) {
+	if (c == 0xc2) {
 		g->held_c2 = true;
 		return n;
 	}

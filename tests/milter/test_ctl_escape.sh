@@ -55,6 +55,8 @@ for v in "queue list" "case list" "activity list"; do
 	# shellcheck disable=SC2086
 	ctl $v --json > "$DV_TMP/out"
 	check "dvmilterctl $v --json is valid JSON" valid_json "$DV_TMP/out"
+	check_eq "dvmilterctl $v --json prints no raw C1 control either" "0" \
+	    "$(LC_ALL=C grep -c $'\xc2[\x80-\x9f]' "$DV_TMP/out")"
 done
 check_eq "and keeps the text exactly (JSON escapes it)" "$SUBJ" \
     "$(ctl activity list --json | jq -r '.[0].subject')"
