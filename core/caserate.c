@@ -109,14 +109,14 @@ caserate_sender_key(const char *env_from, char out[CASERATE_KEY_MAX + 1])
 	int rc;
 
 	if (env_from == NULL || env_from[0] == '\0') {
-		snprintf(out, CASERATE_KEY_MAX + 1, "<>");
+		snprintf(out, CASERATE_KEY_MAX + 1, CASERATE_NULL_SENDER);
 		return;
 	}
 	rc = addr_normalize(env_from, "+", out, CASERATE_KEY_MAX + 1, &err);
 	if (rc == DV_EEMPTY)
-		snprintf(out, CASERATE_KEY_MAX + 1, "<>");
+		snprintf(out, CASERATE_KEY_MAX + 1, CASERATE_NULL_SENDER);
 	else if (rc != 0)
-		snprintf(out, CASERATE_KEY_MAX + 1, "<invalid>");
+		snprintf(out, CASERATE_KEY_MAX + 1, CASERATE_INVALID_SENDER);
 }
 
 /* The salted digest of @key; false only if OpenSSL fails. */
@@ -202,7 +202,10 @@ caserate_admit(struct caserate *cr, const struct caserate_limits *lim,
 	if (lim->per_sender == 0 && lim->per_queue == 0)
 		return;
 	pthread_mutex_lock(&cr->lock);
-	if (lim->per_sender > 0 && digest(cr, sender, d)) {
+	/* Bounces from everyone share "<>": no allowance of their own. */
+	if (lim->per_sender > 0 && strcmp(sender, CASERATE_NULL_SENDER) != 0 &&
+	    strcmp(sender, CASERATE_INVALID_SENDER) != 0 &&
+	    digest(cr, sender, d)) {
 		ss = lookup(&cr->senders, d, now);
 		if (!room(&cr->senders, ss, lim->per_sender, now, res)) {
 			res->verdict = CASERATE_SENDER;

@@ -32,6 +32,10 @@
 #define CASERATE_SENDER_SLOTS	16384
 #define CASERATE_QUEUE_SLOTS	1024
 
+/* The sender keys of the null sender and of one that does not parse. */
+#define CASERATE_NULL_SENDER	"<>"
+#define CASERATE_INVALID_SENDER	"<invalid>"
+
 /* The longest key: an address (DV_ADDR_MAX) and a little more. */
 #define CASERATE_KEY_MAX	(DV_ADDR_MAX + 16)
 
@@ -76,8 +80,9 @@ void caserate_free(struct caserate *cr);
  * at "+" (the convention of nearly every mail system, RFC 5233, whatever
  * SubaddressSeparator says of this site's own mailboxes), so that
  * victim+1@, victim+2@ ... share one allowance. The null sender is
- * "<>" and any address that does not parse is "<invalid>": each is one
- * key, not a fresh allowance per spelling.
+ * CASERATE_NULL_SENDER and any address that does not parse is
+ * CASERATE_INVALID_SENDER: not a fresh allowance per spelling, and
+ * caserate_admit() counts neither against a sender limit.
  * @param[in]  env_from  the envelope sender as sent, or NULL (null).
  * @param[out] out       CASERATE_KEY_MAX + 1 bytes.
  */
@@ -87,7 +92,10 @@ void caserate_sender_key(const char *env_from,
 /**
  * caserate_admit - count one would-be new case from @sender (a key of
  * caserate_sender_key()) for @nqueues queue mailboxes (normalised
- * addresses), if every limit allows it; else count nothing.
+ * addresses), if every limit allows it; else count nothing. The null
+ * sender and one that does not parse have only the queue limit: they
+ * are every bounce and DSN, from anyone, so one shared sender allowance
+ * would refuse them all once a few came in.
  * A window opens at the first case of a key and lasts
  * CASERATE_SENDER_WINDOW or CASERATE_QUEUE_WINDOW seconds; within it at
  * most the limit is admitted. A refused message counts for nothing, so

@@ -339,7 +339,9 @@ may_send(struct local *l, const struct dvp_message *m, const char *queue,
 enum attempt {
 	ATTEMPT_SENT,
 	ATTEMPT_REFUSED,		/* a 5xx: trying again will not help */
-	ATTEMPT_FAILED			/* for now: try again later */
+	ATTEMPT_FAILED,			/* for now: try again later */
+	ATTEMPT_UNKNOWN			/* all sent, no final reply: the
+					 * server may have queued it */
 };
 
 /*
@@ -355,6 +357,7 @@ submit(struct local *l, const char *to, const char *msg, size_t len,
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *rcpt;
 	struct upload up = { msg, len };
+	curl_off_t sent = 0;
 	long code = 0;
 	CURLcode cc;
 	CURL *c;
@@ -381,6 +384,7 @@ submit(struct local *l, const char *to, const char *msg, size_t len,
 		    (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL);
 	cc = curl_easy_perform(c);
 	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	(void)curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
 	if (cc == CURLE_OK)
@@ -397,6 +401,12 @@ submit(struct local *l, const char *to, const char *msg, size_t len,
 	    cc != CURLE_UPLOAD_FAILED && cc != CURLE_QUOTE_ERROR &&
 	    cc != CURLE_FTP_WEIRD_SERVER_REPLY)
 		(void)l->h->hold_trip(l->h->ctx, SMTP_HOLD);
+	/* The last reply is DATA's 354 and the whole message went out:
+	 * the final dot may have reached the server, which may have
+	 * queued it; sending it again could send it twice. (Dot-stuffing
+	 * only adds bytes, so all sent is at least @len.) */
+	if (code == 354 && sent >= 0 && (uint64_t)sent >= len)
+		return ATTEMPT_UNKNOWN;
 	return code >= 500 && code < 600 ? ATTEMPT_REFUSED : ATTEMPT_FAILED;
 }
 
@@ -513,6 +523,14 @@ attempt(struct local *l, const char *id, const char *to, const char *msg,
 		return;
 	case ATTEMPT_FAILED:
 		failed_try(l, id, to, msg, number, tries, now, err, out);
+		return;
+	case ATTEMPT_UNKNOWN:
+		/* At most once: final, like a crash while it was sent. */
+		snprintf(out->why, sizeof(out->why), "unknown: the server did "
+		    "not answer after the message was sent (%.120s)", err);
+		h->log(h->ctx, DVP_LOG_WARNING, "case %s: auto-reply to %s "
+		    "%s; not sent again", number, to, out->why + 9);
+		(void)mark_put(l, id, out->why);
 		return;
 	}
 }

@@ -61,6 +61,7 @@ session(struct smtpsink *s, int c)
 	char buf[8192], line[1024];
 	size_t have = 0;
 	struct smtpsink_msg m;
+	int mute;
 
 	memset(&m, 0, sizeof(m));
 	say(c, "220 sink ESMTP\r\n");
@@ -99,8 +100,17 @@ session(struct smtpsink *s, int c)
 			else
 				free(data);
 			s->total++;
+			mute = s->mute;
 			pthread_mutex_unlock(&s->lock);
 			memset(&m, 0, sizeof(m));
+			if (mute == SMTPSINK_MUTE_CLOSE)
+				return;
+			/* Until the client gives up (or 5 s idle). */
+			while (mute == SMTPSINK_MUTE_SILENT &&
+			    read_line(c, buf, &have, line, sizeof(line)))
+				;
+			if (mute != 0)
+				return;
 			say(c, "250 queued\r\n");
 		} else if (strcasecmp(line, "QUIT") == 0) {
 			say(c, "221 bye\r\n");

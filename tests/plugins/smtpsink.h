@@ -26,6 +26,10 @@ struct smtpsink {
 	pthread_mutex_t lock;
 	int stop;
 	int reject;		/* answer MAIL FROM with 451 */
+	int mute;		/* after the final dot (keep the message): */
+#define SMTPSINK_MUTE_CLOSE	1	/* close the connection, no reply */
+#define SMTPSINK_MUTE_SILENT	2	/* say nothing until the client
+					 * gives up */
 	struct smtpsink_msg msgs[SMTPSINK_MAX];
 	unsigned count;		/* kept in msgs[] */
 	unsigned total;		/* accepted, kept or not */

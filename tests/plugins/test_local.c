@@ -159,6 +159,14 @@ setup_tls_required(void **state)
 	return setup(state, "Local.AutoReplyTries 1\n", 0);
 }
 
+/* A short SMTPTimeout, for a server that says nothing. */
+static int
+setup_short_timeout(void **state)
+{
+	return setup(state, PLAIN "Local.SMTPTimeout 2s\n"
+	    "Local.AutoReplyRetryDelay 1s\n", 0);
+}
+
 static int
 setup_two_tries(void **state)
 {
@@ -616,6 +624,61 @@ a_refused_acknowledgement_is_retried_later_and_sent_once(void **state)
 	wait_retry_delay();
 	health();
 	assert_int_equal(smtpsink_count(&F.sink), 3);
+}
+
+static void
+set_mute(int mode)
+{
+	pthread_mutex_lock(&F.sink.lock);
+	F.sink.mute = mode;
+	pthread_mutex_unlock(&F.sink.lock);
+}
+
+/*
+ * The server took the whole message and its final dot, then gave no
+ * final reply (@mode: it closed, or it said nothing until the time-out).
+ * It may have queued it: the outcome is a final "unknown", never
+ * "pending", and it is not sent again.
+ */
+#define UNANSWERED "unknown: the server did not answer after the message " \
+	"was sent ("
+
+static void
+unanswered_dot(int mode)
+{
+	json_t *c;
+	uint64_t id;
+
+	set_mute(mode);
+	id = track("ann@ext.example", "u1@ext.example", "Help", NULL, NULL);
+	set_mute(0);
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+	c = case_of(id);
+	assert_string_equal(jget(c, "status"), "active");
+	if (strncmp(jget(c, "auto_reply"), UNANSWERED,
+	    strlen(UNANSWERED)) != 0)
+		fail_msg("auto_reply is \"%s\"", jget(c, "auto_reply"));
+	json_decref(c);
+	assert_null(get_json("autoreplyq/0000000000000001"));
+	wait_retry_delay();
+	health();
+	wait_retry_delay();
+	health();
+	assert_int_equal(smtpsink_count(&F.sink), 1);
+}
+
+static void
+an_acknowledgement_whose_dot_got_no_reply_is_not_sent_again(void **state)
+{
+	(void)state;
+	unanswered_dot(SMTPSINK_MUTE_CLOSE);
+}
+
+static void
+an_acknowledgement_whose_dot_timed_out_is_not_sent_again(void **state)
+{
+	(void)state;
+	unanswered_dot(SMTPSINK_MUTE_SILENT);
 }
 
 /* A bounded number of tries, then a final "not sent" and a log line. */
@@ -1364,6 +1427,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    a_refused_acknowledgement_is_retried_later_and_sent_once,
 		    setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+		    an_acknowledgement_whose_dot_got_no_reply_is_not_sent_again,
+		    setup_short_timeout, teardown),
+		cmocka_unit_test_setup_teardown(
+		    an_acknowledgement_whose_dot_timed_out_is_not_sent_again,
+		    setup_short_timeout, teardown),
 		cmocka_unit_test_setup_teardown(
 		    mail_to_a_queue_without_a_rule_and_outgoing_mail_make_no_case,
 		    setup_default, teardown),

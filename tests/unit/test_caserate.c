@@ -104,6 +104,35 @@ a_sender_gets_its_allowance_per_hour_whatever_its_subaddress(void **state)
 	run(&lim, steps, N(steps));
 }
 
+/*
+ * Bounces (the null sender) and unparsable senders share no sender
+ * allowance: only the queue's limit holds them.
+ */
+static void
+the_null_sender_has_only_the_queue_limit(void **state)
+{
+	static const struct caserate_limits lim = { 1, 3 };
+	static const struct step steps[] = {
+		{ 0, "", "support@example.com", CASERATE_OK },
+		{ 1, "<>", "support@example.com", CASERATE_OK },
+		{ 2, NULL, "support@example.com", CASERATE_OK },
+		{ 3, "", "support@example.com", CASERATE_QUEUE },
+		{ 4, "", "sales@example.com", CASERATE_OK },
+		{ 5, "not an address", "sales@example.com", CASERATE_OK },
+		{ 6, "a@b@c", "sales@example.com", CASERATE_OK },
+		{ 7, "not an address", "sales@example.com", CASERATE_QUEUE },
+		/* A minute later, more, well past the sender limit of 1. */
+		{ 60, "", "support@example.com", CASERATE_OK },
+		{ 61, "a@b@c", "support@example.com", CASERATE_OK },
+		/* A real sender still has its limit. */
+		{ 62, "x@x.example", "other@example.com", CASERATE_OK },
+		{ 63, "x@x.example", "third@example.com", CASERATE_SENDER },
+	};
+
+	(void)state;
+	run(&lim, steps, N(steps));
+}
+
 static void
 a_queue_takes_its_limit_per_minute_from_every_sender(void **state)
 {
@@ -304,6 +333,7 @@ main(void)
 		    a_sender_gets_its_allowance_per_hour_whatever_its_subaddress),
 		cmocka_unit_test(
 		    a_queue_takes_its_limit_per_minute_from_every_sender),
+		cmocka_unit_test(the_null_sender_has_only_the_queue_limit),
 		cmocka_unit_test(a_refusal_by_one_limit_counts_against_neither),
 		cmocka_unit_test(zero_turns_each_limit_off),
 		cmocka_unit_test(
