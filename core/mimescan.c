@@ -157,6 +157,42 @@ stray(struct scan *s, const struct line *l)
 	return true;
 }
 
+/*
+ * A header line @l (not the empty one) of the field from *@field (then
+ * from @l, if @l starts one). GMime turns header bytes into objects (an
+ * address, a parameter, a msg-id each): they are counted, and a field
+ * over MIMESCAN_FIELD_MAX shortened (*@lf its record, its later folds
+ * left out). Returns 1 to go on with @l, 0 to leave it out, or -1 if
+ * the scan cut.
+ */
+static int
+field_line(struct scan *s, const char **field, struct line *l,
+    struct mimescan_long **lf)
+{
+	if (*l->p == ' ' || *l->p == '\t') {
+		if (*lf != NULL) {
+			(*lf)->len += (size_t)(l->next - l->p);
+			return 0;
+		}
+	} else {
+		*field = l->p;
+		*lf = NULL;
+	}
+	if ((size_t)(l->next - *field) > MIMESCAN_FIELD_MAX) {
+		if ((*lf = too_long(s, *field, l)) == NULL)
+			return -1;
+		if (l->p > *field)
+			return 0;
+	}
+	s->header_bytes += *lf != NULL ? (*lf)->keep + 1 :
+	    (size_t)(l->next - l->p);
+	if (s->header_bytes > MIMESCAN_HEADER_BYTES_MAX) {
+		cut(s, *field, MIMESCAN_HEADERS);
+		return -1;
+	}
+	return 1;
+}
+
 /* A Content-Type value: what kind of part, and its boundary. */
 static enum kind
 content_type(const char *v, size_t n, struct frame *f)
@@ -220,6 +256,7 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 	struct mimescan_long *lf = NULL;	/* its folds left out */
 	size_t ctn = 0;
 	bool in_ct = false, end;
+	int fl;
 
 	*k_r = digest ? K_MESSAGE : K_LEAF;
 	*bl_r = NULL;
@@ -232,32 +269,11 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 			*bl_r = l.p;
 			break;
 		}
-		if (*l.p == ' ' || *l.p == '\t') {
-			if (lf != NULL) {	/* a fold left out */
-				lf->len += (size_t)(l.next - l.p);
-				at = l.next;
-				continue;
-			}
-		} else {
-			field = l.p;
-			lf = NULL;
-		}
-		/* GMime turns header bytes into objects (an address, a
-		 * parameter, a msg-id each): their size is bounded too. An
-		 * over-long field is shortened (then its folds left out). */
-		if ((size_t)(l.next - field) > MIMESCAN_FIELD_MAX) {
-			if ((lf = too_long(s, field, &l)) == NULL)
+		if ((fl = field_line(s, &field, &l, &lf)) <= 0) {
+			if (fl < 0)
 				return NULL;
-			if (l.p > field) {
-				at = l.next;
-				continue;
-			}
-		}
-		s->header_bytes += lf != NULL ? lf->keep + 1 :
-		    (size_t)(l.next - l.p);
-		if (s->header_bytes > MIMESCAN_HEADER_BYTES_MAX) {
-			cut(s, field, MIMESCAN_HEADERS);
-			return NULL;
+			at = l.next;		/* a fold left out */
+			continue;
 		}
 		if (*l.p == ' ' || *l.p == '\t') {
 			if (in_ct && ctn + (size_t)(l.e - l.p) < sizeof(ct)) {
