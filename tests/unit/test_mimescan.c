@@ -343,21 +343,23 @@ long_header_blocks_are_cut(void **state)
 	free(raw);
 }
 
+/* The pieces random messages are made of. */
+static const char *const pieces[] = {
+	"--a\r\n", "--b\r\n", "--a--\r\n", "\r\n", "x\r\n",
+	"Content-Type: multipart/mixed; boundary=a\r\n",
+	"Content-Type: multipart/mixed; boundary=b\r\n",
+	"Content-Type: message/rfc822\r\n",
+	"Content-Type: multipart/digest; boundary=a\r\n", " folded\r\n",
+	"--a \t\r\n", "--b--\r\n", "bogus\r\n", "\n", "--a\n",
+	"Content-Type: multipart/alternative; boundary=\"b\"\r\n",
+	"content-type : message/news\r\n", "--a--x\r\n",
+};
+
 /* Whatever the structure, GMime never sees more than the cap: random
  * mixes of boundaries, headers and nesting. */
 static void
 gmime_never_sees_more_parts_than_the_cap(void **state)
 {
-	static const char *const pieces[] = {
-		"--a\r\n", "--b\r\n", "--a--\r\n", "\r\n", "x\r\n",
-		"Content-Type: multipart/mixed; boundary=a\r\n",
-		"Content-Type: multipart/mixed; boundary=b\r\n",
-		"Content-Type: message/rfc822\r\n",
-		"Content-Type: multipart/digest; boundary=a\r\n", " folded\r\n",
-		"--a \t\r\n", "--b--\r\n", "bogus\r\n", "\n", "--a\n",
-		"Content-Type: multipart/alternative; boundary=\"b\"\r\n",
-		"content-type : message/news\r\n", "--a--x\r\n",
-	};
 	const char *env = getenv("MIMESCAN_ROUNDS");
 	int rounds = env != NULL ? (int)strtol(env, NULL, 10) : 3000;
 	char raw[4096];
@@ -407,6 +409,72 @@ gmime_never_sees_more_parts_than_the_cap(void **state)
 	assert_true(over * 50 <= (size_t)rounds);
 }
 
+/*
+ * The random messages again, with an over-long field (one line, folded,
+ * a Content-Type, a run of folds) put between two random pieces: what
+ * GMime is given stays within the message's size and the part bound,
+ * and the fields recorded lie in order before the cut.
+ */
+static void
+long_fields_in_random_messages_stay_bounded(void **state)
+{
+	static const char *const longs[] = { "X-L: ", "To: a@b,\r\n ",
+		"Content-Type: multipart/mixed; boundary=b; x=", " " };
+	size_t cap = 400 * 1024, big = 300 * 1024;
+	char *raw = malloc(cap), *out;
+	unsigned seed = 7;
+	size_t shortened = 0;
+
+	(void)state;
+	assert_non_null(raw);
+	msg_init();
+	for (int round = 0; round < 200; round++) {
+		size_t len, n, pos, g;
+		struct mimescan_result r;
+		const char *lp;
+
+		len = (size_t)snprintf(raw, cap, "Content-Type: "
+		    "multipart/mixed; boundary=a\r\n");
+		seed = seed * 1103515245u + 12345u;
+		pos = (seed >> 16) % 40;
+		for (size_t i = 0; i < 80; i++) {
+			seed = seed * 1103515245u + 12345u;
+			lp = pieces[(seed >> 16) % (sizeof(pieces) /
+			    sizeof(pieces[0]))];
+			memcpy(raw + len, lp, strlen(lp));
+			len += strlen(lp);
+			if (i != pos)
+				continue;
+			lp = longs[round % 4];
+			memcpy(raw + len, lp, strlen(lp));
+			len += strlen(lp);
+			memset(raw + len, round % 8 ? 'y' : ' ', big);
+			len += big;
+			memcpy(raw + len, "\r\n", 2);
+			len += 2;
+		}
+		mimescan(raw, len, 20, 5, &r);
+		assert_true(r.len <= len);
+		shortened += r.nlong;
+		for (size_t i = 0; i < r.nlong; i++) {
+			assert_true(r.longf[i].len > MIMESCAN_FIELD_MAX);
+			assert_true(r.longf[i].keep <= MIMESCAN_FIELD_MAX);
+			assert_true(r.longf[i].at + r.longf[i].len <= r.len);
+			assert_true(i == 0 || r.longf[i].at >=
+			    r.longf[i - 1].at + r.longf[i - 1].len);
+		}
+		n = applied(raw, &r, &out);
+		g = gmime_parts(out, n);
+		free(out);
+		if (g > 21 + 8 * 20 + 64)
+			fail_msg("round %d: GMime sees %zu parts", round, g);
+	}
+	/* Not all in bodies: header fields were shortened too. */
+	printf("# %zu of 200 long fields were header fields\n", shortened);
+	assert_true(shortened >= 20);
+	free(raw);
+}
+
 int
 main(void)
 {
@@ -417,6 +485,7 @@ main(void)
 		cmocka_unit_test(long_fields_in_parts_and_their_caps),
 		cmocka_unit_test(long_header_blocks_are_cut),
 		cmocka_unit_test(gmime_never_sees_more_parts_than_the_cap),
+		cmocka_unit_test(long_fields_in_random_messages_stay_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
