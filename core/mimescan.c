@@ -102,6 +102,38 @@ cut(struct scan *s, const char *at, enum mimescan_cut why)
 {
 	s->r->len = (size_t)(at - s->raw);
 	s->r->cut = why;
+	while (s->r->nlong > 0 &&
+	    s->r->longf[s->r->nlong - 1].at >= s->r->len)
+		s->r->nlong--;
+}
+
+/*
+ * The field from @field passes MIMESCAN_FIELD_MAX with line @l: GMime
+ * gets its lines before @l, or, if @l is its first, the start of @l
+ * (then @l is shortened to it). Returns the field's record, or NULL if
+ * there are too many already (the scan cut at the field).
+ */
+static struct mimescan_long *
+too_long(struct scan *s, const char *field, struct line *l)
+{
+	struct mimescan_long *f;
+
+	if (s->r->nlong == MIMESCAN_LONG_MAX) {
+		cut(s, field, MIMESCAN_HEADERS);
+		return NULL;
+	}
+	f = &s->r->longf[s->r->nlong++];
+	f->at = (size_t)(field - s->raw);
+	f->len = (size_t)(l->next - field);
+	f->part = s->parts;
+	if (l->p > field) {
+		f->keep = (size_t)(l->p - field);
+	} else {
+		if ((size_t)(l->e - l->p) >= MIMESCAN_FIELD_MAX)
+			l->e = l->p + MIMESCAN_FIELD_MAX - 1;
+		f->keep = (size_t)(l->e - l->p);
+	}
+	return f;
 }
 
 /*
@@ -123,6 +155,42 @@ stray(struct scan *s, const struct line *l)
 		return false;
 	cut(s, l->p, MIMESCAN_LINES);
 	return true;
+}
+
+/*
+ * A header line @l (not the empty one) of the field from *@field (then
+ * from @l, if @l starts one). GMime turns header bytes into objects (an
+ * address, a parameter, a msg-id each): they are counted, and a field
+ * over MIMESCAN_FIELD_MAX shortened (*@lf its record, its later folds
+ * left out). Returns 1 to go on with @l, 0 to leave it out, or -1 if
+ * the scan cut.
+ */
+static int
+field_line(struct scan *s, const char **field, struct line *l,
+    struct mimescan_long **lf)
+{
+	if (*l->p == ' ' || *l->p == '\t') {
+		if (*lf != NULL) {
+			(*lf)->len += (size_t)(l->next - l->p);
+			return 0;
+		}
+	} else {
+		*field = l->p;
+		*lf = NULL;
+	}
+	if ((size_t)(l->next - *field) > MIMESCAN_FIELD_MAX) {
+		if ((*lf = too_long(s, *field, l)) == NULL)
+			return -1;
+		if (l->p > *field)
+			return 0;
+	}
+	s->header_bytes += *lf != NULL ? (*lf)->keep + 1 :
+	    (size_t)(l->next - l->p);
+	if (s->header_bytes > MIMESCAN_HEADER_BYTES_MAX) {
+		cut(s, *field, MIMESCAN_HEADERS);
+		return -1;
+	}
+	return 1;
 }
 
 /* A Content-Type value: what kind of part, and its boundary. */
@@ -185,8 +253,10 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 	struct line l;
 	char ct[CTYPE_MAX];
 	const char *field = at;		/* where the current field starts */
+	struct mimescan_long *lf = NULL;	/* its folds left out */
 	size_t ctn = 0;
 	bool in_ct = false, end;
+	int fl;
 
 	*k_r = digest ? K_MESSAGE : K_LEAF;
 	*bl_r = NULL;
@@ -199,15 +269,11 @@ headers(struct scan *s, const char *at, bool digest, enum kind *k_r,
 			*bl_r = l.p;
 			break;
 		}
-		/* GMime turns header bytes into objects (an address, a
-		 * parameter, a msg-id each): their size is bounded too. */
-		if (*l.p != ' ' && *l.p != '\t')
-			field = l.p;
-		s->header_bytes += (size_t)(l.next - l.p);
-		if (s->header_bytes > MIMESCAN_HEADER_BYTES_MAX ||
-		    (size_t)(l.next - field) > MIMESCAN_FIELD_MAX) {
-			cut(s, field, MIMESCAN_HEADERS);
-			return NULL;
+		if ((fl = field_line(s, &field, &l, &lf)) <= 0) {
+			if (fl < 0)
+				return NULL;
+			at = l.next;		/* a fold left out */
+			continue;
 		}
 		if (*l.p == ' ' || *l.p == '\t') {
 			if (in_ct && ctn + (size_t)(l.e - l.p) < sizeof(ct)) {
@@ -352,6 +418,28 @@ mimescan(const char *raw, size_t len, size_t max_parts, unsigned max_depth,
 	s.max_stray = 8 * s.max_parts + 64;
 	run(&s);
 	r->parts = s.parts;
+}
+
+size_t
+mimescan_apply(const char *raw, const struct mimescan_result *r, char *out)
+{
+	size_t from = 0, o = 0;
+
+	for (size_t i = 0; i < r->nlong; i++) {
+		const struct mimescan_long *f = &r->longf[i];
+		size_t to = f->at + f->keep;
+
+		memcpy(out + o, raw + from, to - from);
+		o += to - from;
+		if (f->keep == 0 || raw[to - 1] != '\n')
+			out[o++] = '\n';
+		from = f->at + f->len;
+	}
+	if (r->len > from) {
+		memcpy(out + o, raw + from, r->len - from);
+		o += r->len - from;
+	}
+	return o;
 }
 
 const char *

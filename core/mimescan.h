@@ -12,9 +12,11 @@
  * (GMime makes an object of each address, parameter and msg-id: a 12 MB
  * To field cost it 330 MB), or of the line past a backstop of
  * boundary-like lines the scan could not place. The caller hands GMime
- * only the bytes before it. The scan copies only the boundaries of the
- * multiparts it is inside, into a fixed stack, and never reads past
- * @len.
+ * only the bytes before it (mimescan_apply()). One header field longer
+ * than MIMESCAN_FIELD_MAX costs only itself: GMime gets it shortened,
+ * and the rest of the message after it. The scan copies only the
+ * boundaries of the multiparts it is inside, into a fixed stack, and
+ * never reads past @len.
  */
 #ifndef DV_MIMESCAN_H
 #define DV_MIMESCAN_H
@@ -28,15 +30,31 @@
 /* ... and header bytes, in all, and in one field with its folds. */
 #define MIMESCAN_HEADER_BYTES_MAX	((size_t)1 << 20)
 #define MIMESCAN_FIELD_MAX	((size_t)256 << 10)
+/* Fields over MIMESCAN_FIELD_MAX shortened, at most; past them, cut. */
+#define MIMESCAN_LONG_MAX	16
 
 enum mimescan_cut {
 	MIMESCAN_WHOLE = 0,	/* within every cap */
 	MIMESCAN_PARTS = 1,	/* the part after the max_parts-th */
 	MIMESCAN_DEPTH = 2,	/* a part nested deeper than max_depth */
-	MIMESCAN_HEADERS = 3,	/* the header field past MIMESCAN_HEADERS_MAX,
-				   MIMESCAN_HEADER_BYTES_MAX or
-				   MIMESCAN_FIELD_MAX */
+	MIMESCAN_HEADERS = 3,	/* the header field past MIMESCAN_HEADERS_MAX
+				   or MIMESCAN_HEADER_BYTES_MAX, or the
+				   over-long field past MIMESCAN_LONG_MAX */
 	MIMESCAN_LINES = 4	/* too many "--" lines that are no boundary */
+};
+
+/*
+ * A header field longer than MIMESCAN_FIELD_MAX with its folds. GMime
+ * gets its first @keep bytes: its lines that fit, or, if its first line
+ * alone does not, the start of that line; then an end of line if they
+ * do not end in one. The folds after them are left out.
+ */
+struct mimescan_long {
+	size_t at;		/* where the field starts in the message */
+	size_t len;		/* its bytes, with its folds */
+	size_t keep;		/* with the end of line, at most
+				   MIMESCAN_FIELD_MAX */
+	size_t part;		/* whose header it is: 1 is the message */
 };
 
 struct mimescan_result {
@@ -44,6 +62,10 @@ struct mimescan_result {
 	size_t parts;		/* parts (header blocks) before the cut */
 	unsigned depth;		/* the deepest of them; the message is 0 */
 	enum mimescan_cut cut;
+	/* The over-long fields before the cut, in order: they count
+	 * towards the header byte cap with what GMime gets of them. */
+	struct mimescan_long longf[MIMESCAN_LONG_MAX];
+	size_t nlong;
 };
 
 /**
@@ -62,6 +84,15 @@ struct mimescan_result {
  */
 void mimescan(const char *raw, size_t len, size_t max_parts,
     unsigned max_depth, struct mimescan_result *r);
+
+/**
+ * mimescan_apply - the bytes GMime is given: the first @r->len of @raw,
+ * the over-long fields of @r shortened (at most @r->len + @r->nlong
+ * bytes: the caller makes room for that many in @out).
+ * @return how many bytes were written to @out.
+ */
+size_t mimescan_apply(const char *raw, const struct mimescan_result *r,
+    char *out);
 
 /** mimescan_cut_name - what a cut means, for notes ("too many parts"). */
 const char *mimescan_cut_name(enum mimescan_cut c);

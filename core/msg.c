@@ -816,13 +816,35 @@ omit(struct parse_ctx *pc, const char *fmt, ...)
 		return;		/* the note is cut; the log has it all */
 }
 
+/* One over-long header field GMime got shortened: its name and sizes. */
+static void
+omit_long(struct parse_ctx *pc, const char *raw,
+    const struct mimescan_long *f)
+{
+	char name[48];
+	size_t n = 0;
+
+	while (n < f->keep && n < sizeof(name) - 1 && raw[f->at + n] != ':' &&
+	    raw[f->at + n] != '\n') {
+		unsigned char ch = (unsigned char)raw[f->at + n];
+
+		name[n++] = ch > ' ' && ch < 127 && ch != '"' ? (char)ch : '?';
+	}
+	name[n] = '\0';
+	omit(pc, "the \"%s\" header field%s of %zu bytes was cut to %zu",
+	    name, f->part > 1 ? " of a MIME part" : "", f->len, f->keep +
+	    (raw[f->at + f->keep - 1] != '\n'));
+}
+
 /* msg->omitted from what the scan cut and the caps skipped. */
 static void
-omitted_note(struct parse_ctx *pc, const struct mimescan_result *scan,
-    size_t len)
+omitted_note(struct parse_ctx *pc, const char *raw,
+    const struct mimescan_result *scan, size_t len)
 {
 	struct caps *c = &pc->caps;
 
+	for (size_t i = 0; scan != NULL && i < scan->nlong; i++)
+		omit_long(pc, raw, &scan->longf[i]);
 	if (scan != NULL && scan->cut != MIMESCAN_WHOLE)
 		omit(pc, "%s (caps: %zu parts, depth %u): only the first %zu "
 		    "of %zu bytes were parsed, %zu parts", mimescan_cut_name(
@@ -842,13 +864,13 @@ omitted_note(struct parse_ctx *pc, const struct mimescan_result *scan,
 }
 
 /*
- * Parse the first @scan->len bytes of the @len at @stream's start (all
- * of them without @scan).
+ * Parse what @scan gives GMime of the @len bytes at @raw, at @stream's
+ * start (all of them without @scan).
  */
 static int
-parse_stream(GMimeStream *stream, const struct mimescan_result *scan,
-    size_t len, bool truncated, const struct msg_opts *opts,
-    struct msg **msg_r, const char **error_r)
+parse_stream(GMimeStream *stream, const char *raw,
+    const struct mimescan_result *scan, size_t len, bool truncated,
+    const struct msg_opts *opts, struct msg **msg_r, const char **error_r)
 {
 	static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
 	struct parse_ctx pc = { 0 };
@@ -889,7 +911,7 @@ parse_stream(GMimeStream *stream, const struct mimescan_result *scan,
 	}
 	g_object_unref(parser);
 	g_mime_parser_options_free(popts);
-	omitted_note(&pc, scan, len);
+	omitted_note(&pc, raw, scan, len);
 	if (m->subject == NULL && !pc.oom)
 		m->subject = strdup("");
 	if (m->text == NULL && !pc.oom)
@@ -910,6 +932,8 @@ msg_parse(const void *raw, size_t len, const struct msg_opts *opts,
 	struct mimescan_result scan;
 	GMimeStream *stream;
 	GByteArray *ba;
+	char *copy = NULL;
+	size_t n;
 	bool truncated = false;
 	int rc;
 
@@ -922,19 +946,31 @@ msg_parse(const void *raw, size_t len, const struct msg_opts *opts,
 	mimescan(raw, len, opts != NULL && opts->max_parts ? opts->max_parts :
 	    MSG_MAX_PARTS, opts != NULL && opts->max_depth ? opts->max_depth :
 	    MSG_MAX_DEPTH, &scan);
+	/* Over-long header fields shortened: a copy, at most len + 16. */
+	n = scan.len;
+	if (scan.nlong > 0) {
+		if ((copy = malloc(scan.len + scan.nlong)) == NULL) {
+			*error_r = dv_error_set("out of memory");
+			return ENOMEM;
+		}
+		n = mimescan_apply(raw, &scan, copy);
+	}
 	/*
-	 * Let GMime read the caller's buffer where it is: a byte array that
-	 * borrows it, and a stream that does not own the array. (A stream
-	 * made with g_mime_stream_mem_new_with_buffer() copies the message,
-	 * and, not being its owner, would never free the copy.)
+	 * Let GMime read the caller's buffer (or the copy) where it is: a
+	 * byte array that borrows it, and a stream that does not own the
+	 * array. (A stream made with g_mime_stream_mem_new_with_buffer()
+	 * copies the message, and, not being its owner, would never free
+	 * the copy.)
 	 */
-	ba = g_byte_array_new_take((guint8 *)(uintptr_t)raw, scan.len);
+	ba = g_byte_array_new_take((guint8 *)(uintptr_t)(copy != NULL ? copy :
+	    raw), n);
 	stream = g_mime_stream_mem_new_with_byte_array(ba);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
-	rc = parse_stream(stream, &scan, len, truncated, opts, msg_r,
+	rc = parse_stream(stream, raw, &scan, len, truncated, opts, msg_r,
 	    error_r);
 	g_object_unref(stream);
 	g_byte_array_free(ba, FALSE);	/* the wrapper only */
+	free(copy);
 	return rc;
 }
 

@@ -77,7 +77,8 @@ struct msg_opts {
 	 * The caps that bound what one message costs (0: the default in
 	 * brackets). GMime is given only the bytes before the first part
 	 * past max_parts or nested deeper than max_depth (mimescan.h); the
-	 * rest of the message is left out. Attachments past max_attachments,
+	 * rest of the message is left out. A header field over 256 KiB is
+	 * shortened, the rest kept. Attachments past max_attachments,
 	 * or past max_attachment_bytes in all, are not kept, and no part is
 	 * decoded once max_decoded bytes were (text and attachments; a part
 	 * counts its encoded size before it is decoded). What was left out

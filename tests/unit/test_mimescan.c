@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,55 +149,217 @@ a_header_flood_is_cut(void **state)
 	free(raw);
 }
 
+/* What GMime is given of @raw: *@out_r, mimescan_apply()'d, to free. */
+static size_t
+applied(const char *raw, const struct mimescan_result *r, char **out_r)
+{
+	size_t n;
+
+	*out_r = malloc(r->len + r->nlong + 1);
+	assert_non_null(*out_r);
+	n = mimescan_apply(raw, r, *out_r);
+	assert_true(n <= r->len + r->nlong);
+	(*out_r)[n] = '\0';
+	return n;
+}
+
+/* The header @name of the message GMime parses from @raw, or NULL. */
+static char *
+gmime_header(const char *raw, size_t len, const char *name)
+{
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(raw, len);
+	GMimeParser *p = g_mime_parser_new_with_stream(st);
+	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
+	const char *v = m != NULL ? g_mime_object_get_header(GMIME_OBJECT(m),
+	    name) : NULL;
+	char *c = v != NULL ? strdup(v) : NULL;
+
+	if (m != NULL)
+		g_object_unref(m);
+	g_object_unref(p);
+	g_object_unref(st);
+	return c;
+}
+
+/* A To field of @size bytes or more: folded, or on one line. */
+static size_t
+long_to(char *raw, size_t cap, size_t size, bool folded)
+{
+	size_t len = (size_t)snprintf(raw, cap, "To: a@example.com");
+
+	while (len < size)
+		len += (size_t)snprintf(raw + len, cap - len, folded ?
+		    ",\r\n b@example.com" : ", b@example.com");
+	len += (size_t)snprintf(raw + len, cap - len, "\r\n");
+	return len;
+}
+
 /*
- * One To field of 300 KB (GMime would make 20,000 addresses of it), or
- * 1.2 MB of header fields in all: cut at the field that passes the cap.
+ * One To field of 300 KB (GMime would make 20,000 addresses of it),
+ * folded or on one line, first or later: GMime gets it shortened to
+ * the cap, and every other field and the body.
  */
 static void
-long_header_fields_are_cut(void **state)
+a_long_field_costs_only_itself(void **state)
 {
-	size_t cap = 2 << 20, len;
+	size_t cap = 1 << 20;
+	char *raw = malloc(cap), *out, *v;
+
+	(void)state;
+	assert_non_null(raw);
+	msg_init();
+	for (int first = 0; first < 2; first++)
+		for (int folded = 0; folded < 2; folded++) {
+			struct mimescan_result r;
+			size_t len = 0, at, to, n;
+
+			if (!first)
+				len += (size_t)snprintf(raw, cap, "Subject: x\r\n");
+			at = len;
+			len += long_to(raw + len, cap - len, 300 * 1024, folded);
+			to = len - at;
+			len += (size_t)snprintf(raw + len, cap - len,
+			    "%sSubject: y\r\nContent-Type: multipart/mixed; "
+			    "boundary=b\r\n\r\n--b\r\n\r\nbody\r\n--b--\r\n",
+			    first ? "" : "X-After: 1\r\n");
+			mimescan(raw, len, 1000, 20, &r);
+			assert_int_equal(r.cut, MIMESCAN_WHOLE);
+			assert_int_equal(r.len, len);
+			assert_int_equal(r.parts, 2);
+			assert_int_equal(r.nlong, 1);
+			assert_int_equal(r.longf[0].at, at);
+			assert_int_equal(r.longf[0].len, to);
+			assert_int_equal(r.longf[0].part, 1);
+			/* Folded, its lines that fit; else its first line's
+			 * start and an end of line: the cap in all. */
+			assert_true(r.longf[0].keep <= MIMESCAN_FIELD_MAX);
+			assert_true(r.longf[0].keep > MIMESCAN_FIELD_MAX - 32);
+			n = applied(raw, &r, &out);
+			assert_int_equal(n, len - to + r.longf[0].keep +
+			    (folded ? 0 : 1));
+			assert_memory_equal(out + at, raw + at,
+			    r.longf[0].keep);
+			assert_non_null(strstr(out, "Subject: y\r\nContent-Type: "
+			    "multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n"
+			    "body\r\n--b--\r\n"));
+			v = gmime_header(out, n, "To");
+			assert_non_null(v);
+			assert_true(strlen(v) > 200 * 1024);
+			assert_true(strlen(v) < MIMESCAN_FIELD_MAX);
+			free(v);
+			assert_int_equal(gmime_parts(out, n), 2);
+			free(out);
+		}
+	free(raw);
+}
+
+/*
+ * A part's header field: the part is kept, and so are the parts after
+ * it. Past MIMESCAN_LONG_MAX such fields, and past 1 MiB of header
+ * bytes in all (counting what GMime gets of the long ones), the scan
+ * still cuts.
+ */
+static void
+long_fields_in_parts_and_their_caps(void **state)
+{
+	size_t cap = 12 << 20, len, at, n;
+	char *raw = malloc(cap), *out;
+	struct mimescan_result r;
+
+	(void)state;
+	assert_non_null(raw);
+	msg_init();
+	len = (size_t)snprintf(raw, cap, "Subject: x\r\nContent-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n");
+	at = len;
+	len += long_to(raw + len, cap - len, 300 * 1024, true);
+	len += (size_t)snprintf(raw + len, cap - len, "Content-Type: "
+	    "text/plain\r\n\r\ntwo\r\n--b\r\n\r\nthree\r\n--b--\r\n");
+	mimescan(raw, len, 1000, 20, &r);
+	assert_int_equal(r.cut, MIMESCAN_WHOLE);
+	assert_int_equal(r.nlong, 1);
+	assert_int_equal(r.longf[0].at, at);
+	assert_int_equal(r.longf[0].part, 3);
+	n = applied(raw, &r, &out);
+	assert_int_equal(gmime_parts(out, n), 4);
+	assert_non_null(strstr(out, "Content-Type: text/plain\r\n\r\ntwo"));
+	free(out);
+
+	/* Fields of 300 KB, each of a line, kept to 256 KiB: the header
+	 * byte cap cuts at the fifth. */
+	len = 0;
+	for (int i = 0; i < 6; i++)
+		len += long_to(raw + len, cap - len, 300 * 1024, false);
+	len += (size_t)snprintf(raw + len, cap - len, "\r\nbody\r\n");
+	mimescan(raw, len, 1000, 20, &r);
+	assert_int_equal(r.cut, MIMESCAN_HEADERS);
+	assert_int_equal(r.nlong, 4);
+	assert_int_equal(r.len, r.longf[3].at + r.longf[3].len);
+	assert_true(applied(raw, &r, &out) <= MIMESCAN_HEADER_BYTES_MAX);
+	free(out);
+
+	/* Fields of 300 KB whose first line is short: GMime gets little
+	 * of each, and the scan cuts at the 17th. */
+	len = 0;
+	for (int i = 0; i < MIMESCAN_LONG_MAX + 2; i++) {
+		len += (size_t)snprintf(raw + len, cap - len, "X-%d: v\r\n ",
+		    i);
+		memset(raw + len, 'x', 300 * 1024);
+		len += 300 * 1024;
+		len += (size_t)snprintf(raw + len, cap - len, "\r\n");
+	}
+	len += (size_t)snprintf(raw + len, cap - len, "\r\nbody\r\n");
+	mimescan(raw, len, 1000, 20, &r);
+	assert_int_equal(r.cut, MIMESCAN_HEADERS);
+	assert_int_equal(r.nlong, MIMESCAN_LONG_MAX);
+	assert_int_equal(r.len, r.longf[MIMESCAN_LONG_MAX - 1].at +
+	    r.longf[MIMESCAN_LONG_MAX - 1].len);
+	assert_int_equal(r.longf[0].keep, strlen("X-0: v\r\n"));
+	assert_int_equal(applied(raw, &r, &out), 10 * strlen("X-0: v\r\n") +
+	    6 * strlen("X-10: v\r\n"));
+	free(out);
+	free(raw);
+}
+
+/* 1.2 MB of header fields in all: cut at the field that passes the cap. */
+static void
+long_header_blocks_are_cut(void **state)
+{
+	size_t cap = 2 << 20, len = 0;
 	char *raw = malloc(cap);
 	struct mimescan_result r;
 
 	(void)state;
 	assert_non_null(raw);
-	len = (size_t)snprintf(raw, cap, "Subject: x\r\nTo: a@example.com");
-	while (len < 300 * 1024)
-		len += (size_t)snprintf(raw + len, cap - len,
-		    ",\r\n b@example.com");
-	len += (size_t)snprintf(raw + len, cap - len, "\r\n\r\nbody\r\n");
-	mimescan(raw, len, 1000, 20, &r);
-	assert_int_equal(r.cut, MIMESCAN_HEADERS);
-	assert_int_equal(r.len, strlen("Subject: x\r\n"));
-
-	len = 0;
 	for (int i = 0; len < (12 << 20) / 10; i++)
 		len += (size_t)snprintf(raw + len, cap - len, "X-%d: %0200d\r\n",
 		    i, 0);
 	len += (size_t)snprintf(raw + len, cap - len, "\r\nbody\r\n");
 	mimescan(raw, len, 1000, 20, &r);
 	assert_int_equal(r.cut, MIMESCAN_HEADERS);
+	assert_int_equal(r.nlong, 0);
 	assert_true(r.len <= MIMESCAN_HEADER_BYTES_MAX);
 	assert_true(r.len > MIMESCAN_HEADER_BYTES_MAX - 300);
 	free(raw);
 }
+
+/* The pieces random messages are made of. */
+static const char *const pieces[] = {
+	"--a\r\n", "--b\r\n", "--a--\r\n", "\r\n", "x\r\n",
+	"Content-Type: multipart/mixed; boundary=a\r\n",
+	"Content-Type: multipart/mixed; boundary=b\r\n",
+	"Content-Type: message/rfc822\r\n",
+	"Content-Type: multipart/digest; boundary=a\r\n", " folded\r\n",
+	"--a \t\r\n", "--b--\r\n", "bogus\r\n", "\n", "--a\n",
+	"Content-Type: multipart/alternative; boundary=\"b\"\r\n",
+	"content-type : message/news\r\n", "--a--x\r\n",
+};
 
 /* Whatever the structure, GMime never sees more than the cap: random
  * mixes of boundaries, headers and nesting. */
 static void
 gmime_never_sees_more_parts_than_the_cap(void **state)
 {
-	static const char *const pieces[] = {
-		"--a\r\n", "--b\r\n", "--a--\r\n", "\r\n", "x\r\n",
-		"Content-Type: multipart/mixed; boundary=a\r\n",
-		"Content-Type: multipart/mixed; boundary=b\r\n",
-		"Content-Type: message/rfc822\r\n",
-		"Content-Type: multipart/digest; boundary=a\r\n", " folded\r\n",
-		"--a \t\r\n", "--b--\r\n", "bogus\r\n", "\n", "--a\n",
-		"Content-Type: multipart/alternative; boundary=\"b\"\r\n",
-		"content-type : message/news\r\n", "--a--x\r\n",
-	};
 	const char *env = getenv("MIMESCAN_ROUNDS");
 	int rounds = env != NULL ? (int)strtol(env, NULL, 10) : 3000;
 	char raw[4096];
@@ -246,14 +409,83 @@ gmime_never_sees_more_parts_than_the_cap(void **state)
 	assert_true(over * 50 <= (size_t)rounds);
 }
 
+/*
+ * The random messages again, with an over-long field (one line, folded,
+ * a Content-Type, a run of folds) put between two random pieces: what
+ * GMime is given stays within the message's size and the part bound,
+ * and the fields recorded lie in order before the cut.
+ */
+static void
+long_fields_in_random_messages_stay_bounded(void **state)
+{
+	static const char *const longs[] = { "X-L: ", "To: a@b,\r\n ",
+		"Content-Type: multipart/mixed; boundary=b; x=", " " };
+	size_t cap = 400 * 1024, big = 300 * 1024;
+	char *raw = malloc(cap), *out;
+	unsigned seed = 7;
+	size_t shortened = 0;
+
+	(void)state;
+	assert_non_null(raw);
+	msg_init();
+	for (int round = 0; round < 200; round++) {
+		size_t len, n, pos, g;
+		struct mimescan_result r;
+		const char *lp;
+
+		len = (size_t)snprintf(raw, cap, "Content-Type: "
+		    "multipart/mixed; boundary=a\r\n");
+		seed = seed * 1103515245u + 12345u;
+		pos = (seed >> 16) % 40;
+		for (size_t i = 0; i < 80; i++) {
+			seed = seed * 1103515245u + 12345u;
+			lp = pieces[(seed >> 16) % (sizeof(pieces) /
+			    sizeof(pieces[0]))];
+			memcpy(raw + len, lp, strlen(lp));
+			len += strlen(lp);
+			if (i != pos)
+				continue;
+			lp = longs[round % 4];
+			memcpy(raw + len, lp, strlen(lp));
+			len += strlen(lp);
+			memset(raw + len, round % 8 ? 'y' : ' ', big);
+			len += big;
+			memcpy(raw + len, "\r\n", 2);
+			len += 2;
+		}
+		mimescan(raw, len, 20, 5, &r);
+		assert_true(r.len <= len);
+		shortened += r.nlong;
+		for (size_t i = 0; i < r.nlong; i++) {
+			assert_true(r.longf[i].len > MIMESCAN_FIELD_MAX);
+			assert_true(r.longf[i].keep <= MIMESCAN_FIELD_MAX);
+			assert_true(r.longf[i].at + r.longf[i].len <= r.len);
+			assert_true(i == 0 || r.longf[i].at >=
+			    r.longf[i - 1].at + r.longf[i - 1].len);
+		}
+		n = applied(raw, &r, &out);
+		g = gmime_parts(out, n);
+		free(out);
+		if (g > 21 + 8 * 20 + 64)
+			fail_msg("round %d: GMime sees %zu parts", round, g);
+	}
+	/* Not all in bodies: header fields were shortened too. */
+	printf("# %zu of 200 long fields were header fields\n", shortened);
+	assert_true(shortened >= 20);
+	free(raw);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cuts_where_a_cap_is_passed),
 		cmocka_unit_test(a_header_flood_is_cut),
-		cmocka_unit_test(long_header_fields_are_cut),
+		cmocka_unit_test(a_long_field_costs_only_itself),
+		cmocka_unit_test(long_fields_in_parts_and_their_caps),
+		cmocka_unit_test(long_header_blocks_are_cut),
 		cmocka_unit_test(gmime_never_sees_more_parts_than_the_cap),
+		cmocka_unit_test(long_fields_in_random_messages_stay_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

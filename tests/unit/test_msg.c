@@ -307,6 +307,80 @@ parts_cap_bounds_what_gmime_sees(void **state)
 	free(raw);
 }
 
+/* A To field of about @size bytes, folded: "To: a0@example.com,\r\n ...". */
+static size_t
+long_to(char *raw, size_t cap, size_t size)
+{
+	size_t len = (size_t)snprintf(raw, cap, "To: a0@example.com");
+
+	for (int i = 1; len < size; i++)
+		len += (size_t)snprintf(raw + len, cap - len,
+		    ",\r\n a%d@example.com", i);
+	len += (size_t)snprintf(raw + len, cap - len, "\r\n");
+	return len;
+}
+
+/*
+ * A To field of 300 KB (an announcement to 15,000 addresses, or a huge
+ * field put first to blank the activity) costs only itself: first, or
+ * later, or in a part's headers, GMime gets it shortened to 256 KiB and
+ * the rest of the message, and the note says which field was cut.
+ */
+static void
+an_over_long_field_costs_only_itself(void **state)
+{
+	static const char *const where[] = { "first", "later", "part" };
+	size_t cap = 1 << 20;
+	char *raw = malloc(cap);
+
+	(void)state;
+	assert_non_null(raw);
+	for (size_t w = 0; w < 3; w++) {
+		struct msg *m;
+		const char *err;
+		char note[128];
+		size_t len = 0, to;
+
+		if (w == 0)
+			len += to = long_to(raw, cap, 300 * 1024);
+		len += (size_t)snprintf(raw + len, cap - len,
+		    "From: Sender <s@example.com>\r\n");
+		if (w == 1)
+			len += to = long_to(raw + len, cap - len, 300 * 1024);
+		len += (size_t)snprintf(raw + len, cap - len, "Subject: hello"
+		    "\r\nMessage-ID: <id@example.com>\r\nContent-Type: "
+		    "multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+		    "Content-Type: text/plain\r\n\r\nthe text\r\n--b\r\n");
+		if (w == 2)
+			len += to = long_to(raw + len, cap - len, 300 * 1024);
+		len += (size_t)snprintf(raw + len, cap - len, "Content-Type: "
+		    "application/octet-stream; name=f.bin\r\n\r\nabc\r\n"
+		    "--b--\r\n");
+		assert_int_equal(msg_parse(raw, len, NULL, &m, &err), 0);
+		assert_string_equal(m->subject, "hello");
+		assert_int_equal(m->nfrom, 1);
+		assert_string_equal(m->from[0].address, "s@example.com");
+		assert_string_equal(m->message_id, "id@example.com");
+		assert_string_equal(m->text, "the text");
+		assert_int_equal(m->natt, 1);
+		assert_string_equal(m->att[0].filename, "f.bin");
+		if (w < 2) {
+			/* The addresses that fit are kept. */
+			assert_true(m->nto > 10000);
+			assert_string_equal(m->to[0].address, "a0@example.com");
+		}
+		snprintf(note, sizeof(note), "the \"To\" header field%s of "
+		    "%zu bytes was cut to ", w == 2 ? " of a MIME part" : "",
+		    to);
+		if (m->omitted == NULL || strstr(m->omitted, note) == NULL ||
+		    strstr(m->omitted, "bytes were parsed") != NULL)
+			fail_msg("%s: omitted \"%s\"", where[w],
+			    m->omitted != NULL ? m->omitted : "(none)");
+		msg_free(m);
+	}
+	free(raw);
+}
+
 /* message/rfc822 inside message/rfc822, 10,000 levels. */
 static void
 depth_cap_cuts_nested_messages(void **state)
@@ -434,6 +508,7 @@ main(void)
 		cmocka_unit_test(header_cap_and_lookup),
 		cmocka_unit_test(parsing_keeps_no_copy_of_the_message),
 		cmocka_unit_test(parts_cap_bounds_what_gmime_sees),
+		cmocka_unit_test(an_over_long_field_costs_only_itself),
 		cmocka_unit_test(depth_cap_cuts_nested_messages),
 		cmocka_unit_test(attachment_and_decoding_caps_keep_what_fits),
 		cmocka_unit_test(html_is_cut_before_libxml2_sees_it),
