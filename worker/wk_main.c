@@ -46,6 +46,10 @@ struct worker {
 	struct deliver_opts opts;
 	struct wk_prune prune;
 	int64_t next_prune;
+	/* deliver_recover() succeeded: until then no batch may overwrite
+	 * the last worker's in-flight mark (its crash would go uncounted). */
+	bool recovered;
+	bool recover_failed;		/* logged once until it succeeds */
 	sigset_t stop_set;		/* the signals it waits on */
 };
 
@@ -217,6 +221,35 @@ wk_memory_limit(size_t limit)
 }
 
 /*
+ * Look at what the last worker left marked in flight (deliver_recover());
+ * true once done. Retried each round while it fails (a full store): a
+ * batch started before would write over the mark, and the death of the
+ * last worker would never count against what killed it.
+ */
+static bool
+wk_recover(struct worker *w, int64_t now)
+{
+	const char *err;
+	size_t n;
+
+	if (w->recovered)
+		return true;
+	if (deliver_recover(w->store, &w->opts, now, &n, &err) != 0) {
+		if (!w->recover_failed)
+			log_error("outbox: %s; no delivery until the last "
+			    "worker's deliveries are checked (retried every "
+			    "second)", err);
+		w->recover_failed = true;
+		return false;
+	}
+	if (w->recover_failed)
+		log_notice("outbox: the last worker's deliveries checked; "
+		    "delivering again");
+	w->recovered = true;
+	return true;
+}
+
+/*
  * One round: deliver what is due, prune when idle, then wait. Returns
  * false when a stop signal came.
  */
@@ -229,8 +262,10 @@ wk_round(struct worker *w)
 	siginfo_t si;
 	int did = 0, sig;
 
-	if (deliver_next(w->store, w->plugins, &w->opts, now, &did, &next,
-	    &err) != 0) {
+	if (!wk_recover(w, now))
+		did = 0;
+	else if (deliver_next(w->store, w->plugins, &w->opts, now, &did,
+	    &next, &err) != 0) {
 		log_error("outbox: %s", err);
 		did = 0;
 	}
@@ -307,14 +342,6 @@ main(int argc, char **argv)
 	if (wk_open(&w, path) != 0)
 		return 1;
 	wk_memory_limit(w.conf->worker_memory_limit);
-	{
-		const char *err;
-		size_t n;
-
-		if (deliver_recover(w.store, &w.opts, (int64_t)time(NULL), &n,
-		    &err) != 0)
-			log_error("outbox: %s", err);
-	}
 	while (wk_round(&w))
 		;
 	wk_close(&w);
