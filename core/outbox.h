@@ -161,8 +161,10 @@ void outbox_close(struct outbox *ob);
  * sync shared with the messages submitted meanwhile). A message whose
  * Message-ID (or dedup key) and content digest are those of an entry,
  * the same message received again, is folded into that entry: its
- * mailboxes and recipients join the entry's, and every plugin is due to
- * get it again. A different message that reuses an entry's Message-ID
+ * mailboxes and recipients join the entry's and, if it brought one the
+ * entry lacked, every plugin is due to get it again (attempts reset,
+ * crashes kept), except a delivery dead-lettered after it had killed the
+ * worker, which stays dead. A different message that reuses an entry's Message-ID
  * becomes an entry of its own that records the earlier one
  * (outbox_msg.collided_with), with a warning in the log; outbox_find()
  * goes on finding the earlier one.
@@ -379,8 +381,9 @@ struct outbox_crash {
  * at @c->limit crashes it is dead with
  * "the worker died N times delivering it". Of several, none can be
  * blamed: each becomes a suspect, which the worker makes alone (and so
- * finds the one). A delivery re-armed or recorded since is left alone.
- * The mark is removed.
+ * finds the one). A delivery recorded since is left alone; one re-armed
+ * since by a copy (gen changed) is blamed all the same: the copy did
+ * not change what the worker was making. The mark is removed.
  * @param[out] d_r  the deliveries' new states (room for @max).
  * @param[out] n_r  how many; 0 if no worker died.
  * @return 0, DV_EFULL or DV_ESTORE.

@@ -46,6 +46,10 @@ struct worker {
 	struct deliver_opts opts;
 	struct wk_prune prune;
 	int64_t next_prune;
+	/* deliver_recover() succeeded: until then no batch may overwrite
+	 * the last worker's in-flight mark (its crash would go uncounted). */
+	bool recovered;
+	bool recover_failed;		/* logged once until it succeeds */
 	sigset_t stop_set;		/* the signals it waits on */
 };
 
@@ -155,9 +159,9 @@ wk_open(struct worker *w, const char *conf_path)
 #endif
 #endif
 
-/* The worker's size now (VmSize), in bytes; 0 if unknown. */
+/* The worker's data segment now (VmData), in bytes; 0 if unknown. */
 static size_t
-vm_size(void)
+vm_data(void)
 {
 	FILE *fp = fopen("/proc/self/status", "r");
 	char line[256];
@@ -166,7 +170,7 @@ vm_size(void)
 	if (fp == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(line, "VmSize:", 7) == 0) {
+		if (strncmp(line, "VmData:", 7) == 0) {
 			char *end;
 			unsigned long long v;
 
@@ -181,10 +185,15 @@ vm_size(void)
 }
 
 /*
- * WorkerMemoryLimit: RLIMIT_AS at what the worker has mapped once open
- * (the store's map, the plugins, the libraries) plus the limit, so that
- * a message that needs more fails its allocations, not the machine.
- * GLib aborts when it cannot allocate: the crash counting of
+ * WorkerMemoryLimit: RLIMIT_DATA at the worker's data once open (VmData:
+ * its heap, stacks, the libraries' writable data) plus the limit, so
+ * that a message that needs more fails its allocations, not the machine.
+ * Since Linux 4.7 RLIMIT_DATA counts private writable and anonymous
+ * mappings, malloc's included, and not the store's shared read-only
+ * file map: the daemon may grow that map (DatabaseMapSize and a reload)
+ * and the worker remap it. RLIMIT_AS counted the map, so LMDB's remap
+ * failed after unmapping the old one and the worker read unmapped
+ * memory. GLib aborts when it cannot allocate: the crash counting of
  * deliver_recover() then deals with the message.
  */
 static void
@@ -198,22 +207,50 @@ wk_memory_limit(size_t limit)
 #ifdef WK_ASAN
 	/* Not the sanitizer's name: the tests take that for its report. */
 	log_notice("WorkerMemoryLimit ignored: this build's address "
-	    "sanitizer reserves more address space than any limit allows");
+	    "sanitizer reserves more memory than any limit allows");
 	return;
 #endif
-	if ((base = vm_size()) == 0) {
+	if ((base = vm_data()) == 0) {
 		log_warn("WorkerMemoryLimit not applied: /proc/self/status "
-		    "has no VmSize");
+		    "has no VmData");
 		return;
 	}
 	rl.rlim_cur = rl.rlim_max = (rlim_t)(base + limit);
-	if (setrlimit(RLIMIT_AS, &rl) != 0)
+	if (setrlimit(RLIMIT_DATA, &rl) != 0)
 		log_warn("WorkerMemoryLimit not applied: setrlimit: %s",
 		    strerror(errno));
 	else
-		log_info("worker address space limited to %zu MB (%zu MB "
-		    "mapped at start + WorkerMemoryLimit)",
-		    (base + limit) >> 20, base >> 20);
+		log_info("worker data limited to %zu MB (%zu MB at start + "
+		    "WorkerMemoryLimit)", (base + limit) >> 20, base >> 20);
+}
+
+/*
+ * Look at what the last worker left marked in flight (deliver_recover());
+ * true once done. Retried each round while it fails (a full store): a
+ * batch started before would write over the mark, and the death of the
+ * last worker would never count against what killed it.
+ */
+static bool
+wk_recover(struct worker *w, int64_t now)
+{
+	const char *err;
+	size_t n;
+
+	if (w->recovered)
+		return true;
+	if (deliver_recover(w->store, &w->opts, now, &n, &err) != 0) {
+		if (!w->recover_failed)
+			log_error("outbox: %s; no delivery until the last "
+			    "worker's deliveries are checked (retried every "
+			    "second)", err);
+		w->recover_failed = true;
+		return false;
+	}
+	if (w->recover_failed)
+		log_notice("outbox: the last worker's deliveries checked; "
+		    "delivering again");
+	w->recovered = true;
+	return true;
 }
 
 /*
@@ -229,8 +266,10 @@ wk_round(struct worker *w)
 	siginfo_t si;
 	int did = 0, sig;
 
-	if (deliver_next(w->store, w->plugins, &w->opts, now, &did, &next,
-	    &err) != 0) {
+	if (!wk_recover(w, now))
+		did = 0;
+	else if (deliver_next(w->store, w->plugins, &w->opts, now, &did,
+	    &next, &err) != 0) {
 		log_error("outbox: %s", err);
 		did = 0;
 	}
@@ -307,14 +346,6 @@ main(int argc, char **argv)
 	if (wk_open(&w, path) != 0)
 		return 1;
 	wk_memory_limit(w.conf->worker_memory_limit);
-	{
-		const char *err;
-		size_t n;
-
-		if (deliver_recover(w.store, &w.opts, (int64_t)time(NULL), &n,
-		    &err) != 0)
-			log_error("outbox: %s", err);
-	}
 	while (wk_round(&w))
 		;
 	wk_close(&w);

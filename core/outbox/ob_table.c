@@ -348,7 +348,7 @@ jstr(const char *s)
 	return j;
 }
 
-static int rearm_one(void *arg, struct outbox_delivery *d);
+static int fold_one(void *arg, struct outbox_delivery *d);
 static int each_delivery(struct store_txn *t, uint64_t id,
     int (*fn)(void *arg, struct outbox_delivery *d), void *arg,
     const char **error_r);
@@ -361,11 +361,14 @@ struct retry_arg {
 	const char **error_r;
 };
 
-/* Append the elements of @add that @base lacks (compared by @key). */
-static void
+/*
+ * Append the elements of @add that @base lacks (compared by @key);
+ * returns how many.
+ */
+static size_t
 json_union(json_t *base, json_t *add, const char *key)
 {
-	size_t i, j;
+	size_t i, j, n = 0;
 	json_t *a, *b;
 
 	json_array_foreach(add, i, a) {
@@ -375,37 +378,41 @@ json_union(json_t *base, json_t *add, const char *key)
 		json_array_foreach(base, j, b)
 			if (json_equal(ka, key ? json_object_get(b, key) : b))
 				have = true;
-		if (!have)
-			json_array_append(base, a);
+		if (!have && json_array_append(base, a) == 0)
+			n++;
 	}
+	return n;
 }
 
 /*
  * The header @hdr of an entry with a copy @it folded in: its mailboxes
- * and recipients join the entry's. NULL if out of memory.
+ * and recipients join the entry's; *grew_r says whether the copy brought
+ * one the entry lacked. NULL if out of memory.
  */
 static char *
-merged_header(json_t *hdr, const struct outbox_item *it)
+merged_header(json_t *hdr, const struct outbox_item *it, bool *grew_r)
 {
 	const char *old = json_string_value(json_object_get(hdr, "decision"));
 	json_t *dec = json_loads(old != NULL ? old : "{}", 0, NULL);
 	json_t *newdec = it->decision != NULL ?
 	    json_loads(it->decision, 0, NULL) : NULL;
 	char *ds = NULL, *hs = NULL;
+	size_t added = 0;
 
 	if (dec == NULL)
 		dec = json_object();
 	if (json_object_get(dec, "mailboxes") == NULL)
 		json_object_set_new(dec, "mailboxes", json_array());
 	if (newdec != NULL)
-		json_union(json_object_get(dec, "mailboxes"),
+		added += json_union(json_object_get(dec, "mailboxes"),
 		    json_object_get(newdec, "mailboxes"), "address");
 	for (size_t i = 0; i < it->nrcpts; i++) {
 		json_t *one = json_pack("[o]", jstr(it->rcpts[i]));
 
-		json_union(json_object_get(hdr, "rcpts"), one, NULL);
+		added += json_union(json_object_get(hdr, "rcpts"), one, NULL);
 		json_decref(one);
 	}
+	*grew_r = added > 0;
 	if ((ds = json_dumps(dec, JSON_COMPACT)) != NULL &&
 	    json_object_set_new(hdr, "decision", json_string(ds)) == 0)
 		hs = json_dumps(hdr, JSON_COMPACT);
@@ -416,18 +423,19 @@ merged_header(json_t *hdr, const struct outbox_item *it)
 }
 
 /*
- * After a copy was folded into entry @id: every plugin gets the fuller
- * picture, due again now (same id, so it updates rather than
- * duplicates), and one of @plugins without a delivery gets one.
+ * After a copy was folded into entry @id: if it brought a mailbox or a
+ * recipient (@grew), every plugin gets the fuller picture, due again
+ * now (same id, so it updates rather than duplicates; see fold_one());
+ * and one of @plugins without a delivery gets one.
  */
 static int
-merge_rearm(struct store_txn *t, uint64_t id, int64_t now,
+merge_rearm(struct store_txn *t, uint64_t id, int64_t now, bool grew,
     char *const *plugins, const char **error_r)
 {
 	struct retry_arg ra = { t, NULL, now, 0, error_r };
 	int rc;
 
-	if ((rc = each_delivery(t, id, rearm_one, &ra, error_r)) != 0)
+	if (grew && (rc = each_delivery(t, id, fold_one, &ra, error_r)) != 0)
 		return rc;
 	for (size_t i = 0; plugins != NULL && plugins[i] != NULL; i++) {
 		struct outbox_delivery d;
@@ -462,6 +470,7 @@ merge_copy(struct store_txn *t, uint64_t id, const struct outbox_item *it,
 	size_t hl, rawlen;
 	char *hs = NULL;
 	json_t *hdr;
+	bool grew = false;
 	int rc;
 
 	be64(kb, id);
@@ -481,7 +490,7 @@ merge_copy(struct store_txn *t, uint64_t id, const struct outbox_item *it,
 	}
 	if ((raw = malloc(rawlen + 1)) != NULL) {
 		memcpy(raw, p, rawlen);	/* v dies with the next put */
-		hs = merged_header(hdr, it);
+		hs = merged_header(hdr, it, &grew);
 	}
 	json_decref(hdr);
 	if (raw == NULL || hs == NULL) {
@@ -490,7 +499,7 @@ merge_copy(struct store_txn *t, uint64_t id, const struct outbox_item *it,
 	} else if ((rc = qmsg_reserve(t, kb, hs, rawlen, 0, &dst,
 	    error_r)) == 0) {
 		memcpy(dst, raw, rawlen);
-		rc = merge_rearm(t, id, it->received, plugins, error_r);
+		rc = merge_rearm(t, id, it->received, grew, plugins, error_r);
 	}
 	free(raw);
 	free(hs);
@@ -1277,8 +1286,12 @@ crashed_one(struct store_txn *t, json_t *e, bool alone,
 	if ((rc = ob_table_delivery_get(t, (uint64_t)id, plugin, d,
 	    error_r)) != 0)
 		return rc;
-	/* Recorded, or re-armed by a copy, since: not this worker's. */
-	if (d->state != OUTBOX_PENDING || d->gen != (uint64_t)gen)
+	/*
+	 * Recorded since: not this worker's. A copy folded meanwhile (gen
+	 * changed) does not change what the worker was making when it died:
+	 * ignoring the crash would hide a poison message behind its copies.
+	 */
+	if (d->state != OUTBOX_PENDING)
 		return DV_ENOTFOUND;
 	if (!alone) {
 		d->suspect = true;
@@ -1364,7 +1377,10 @@ out:
 	return rc;
 }
 
-/* Make a delivery due now with fresh attempts, whatever its state. */
+/*
+ * Make a delivery due now with fresh attempts, whatever its state. Its
+ * crashes stay: only the operator forgives them (retry_one()).
+ */
 static int
 rearm_one(void *arg, struct outbox_delivery *d)
 {
@@ -1384,6 +1400,21 @@ rearm_one(void *arg, struct outbox_delivery *d)
 	if ((rc = del_put(a->t, d, a->error_r)) != 0)
 		return rc;
 	return due_set(a->t, d->next_at, d->id, d->plugin, true, a->error_r);
+}
+
+/*
+ * A copy that brought a new mailbox or recipient re-arms a delivery
+ * whatever its outcome, a permanent failure included (the plugin judges
+ * the entry as it is now), except one dead-lettered after it had killed
+ * the worker: a poison message stays dead however often it is sent
+ * again, until `dvmilterctl outbox retry`.
+ */
+static int
+fold_one(void *arg, struct outbox_delivery *d)
+{
+	if (d->state == OUTBOX_DEAD && d->crashes > 0)
+		return 0;
+	return rearm_one(arg, d);
 }
 
 static int

@@ -4,7 +4,9 @@
 # never accepted and lost; a reload (SIGUSR1) with a larger
 # DatabaseMapSize grows the store without a restart, mail flows again,
 # the worker (another process) takes the larger map, and every message
-# Postfix accepted becomes one activity.
+# Postfix accepted becomes one activity. The worker runs under a
+# WorkerMemoryLimit far below the growth (16M for 63M more map): the
+# limit is on its heap, not on the map, so it survives the remap.
 #
 # Messages are 200 KB, so they go through the outbox log (up to 512 KB):
 # while the store is full the log still takes them, durably, and the
@@ -24,7 +26,8 @@ why=$(pf_available) || skip_all "$why"
 
 dv_tmpdir
 dv_spooldir "$DV_TMP/spool"
-fault_start "DatabaseMapSize 1M"
+fault_start "DatabaseMapSize 1M" "WorkerMemoryLimit 16M"
+worker_pid() { pgrep -f -- "dvmilter-[w]orker -c $DV_CONF" | head -n 1; }
 # send NAME KB: see fault_send.
 send() { fault_send "full-$1@client.test" "$2"; }
 
@@ -51,6 +54,7 @@ n_logged_before=$(ctl queue logged 2>/dev/null)
 
 # Grow it, without a restart.
 pid_before=$DV_DAEMON_PID
+worker_before=$(worker_pid)
 sed -i 's/^DatabaseMapSize 1M$/DatabaseMapSize 64M/' "$DV_CONF"
 kill -USR1 "$DV_DAEMON_PID"
 grown() { grep -q "the store's map grew from 1048576 to 67108864 bytes" "$DV_LOG"; }
@@ -66,6 +70,11 @@ check_eq "new mail flows again" $((n_full + 6)) "${#accepted[@]}"
 check_eq "without a restart" "$pid_before" "$(cat "$DV_PIDFILE")"
 
 check "the worker delivers every message into the grown store" dv_deliveries_done
+check_match "the worker ran with its memory limit (a sanitizer build's ignores it)" \
+    "worker data limited to|WorkerMemoryLimit ignored" "$(cat "$DV_LOG")"
+check_eq "the worker took the grown map without dying" \
+    "${worker_before:-none} 0" \
+    "$(worker_pid) $(grep -c "outbox worker .* killed by signal" "$DV_LOG")"
 fault_activities > "$DV_TMP/act.ids"
 printf 'full-%s@client.test\n' "${accepted[@]}" | sort > "$DV_TMP/acc.ids"
 n_act=$(wc -l < "$DV_TMP/act.ids")

@@ -5,7 +5,7 @@
 # worker, the deliveries queued behind the poison keep flowing, and after
 # DeliveryCrashLimit deaths during it alone the poison is dead-lettered
 # with the reason. A message that needs more memory than
-# WorkerMemoryLimit (RLIMIT_AS) fails or kills the worker, and ends dead
+# WorkerMemoryLimit (RLIMIT_DATA) fails or kills the worker, and ends dead
 # as well, not retried for ever.
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
@@ -68,7 +68,7 @@ counts=$(ctl queue list --json | jq -r '.[] | .deliveries[0].activity_id // empt
 check_eq "no normal message was recorded twice" "0" "$counts"
 
 # A message that needs more memory than WorkerMemoryLimit allows: a
-# 10 MB text body with the worker's address space limited to 8 MB more
+# 10 MB text body with the worker's data (RLIMIT_DATA) limited to 8 MB more
 # than it had at start.
 if grep -q "WorkerMemoryLimit ignored" "$DV_LOG"; then
 	check "a sanitizer build logs that the memory limit is ignored" true
@@ -76,7 +76,7 @@ if grep -q "WorkerMemoryLimit ignored" "$DV_LOG"; then
 	check "and delivered" settled
 	check_eq "done" "done 1" "$(state_of hog@ext.example)"
 else
-	check_match "the memory limit is logged" "worker address space limited to" "$(cat "$DV_LOG")"
+	check_match "the memory limit is logged" "worker data limited to" "$(cat "$DV_LOG")"
 	check "the large message is accepted" send hog@ext.example 100000
 	check "a normal message behind it is accepted" send after-hog@ext.example
 	check "the large message is not retried for ever" settled

@@ -290,10 +290,9 @@ delivery_of(struct fx *f, uint64_t id, const char *plugin)
 	return d[0];
 }
 
-/* A worker marks @n deliveries started and dies; the next one looks. */
+/* A new worker looks at what the last one left marked: how many found. */
 static size_t
-die_during(struct fx *f, const struct outbox_delivery *d, size_t n,
-    struct outbox_delivery *after)
+next_worker_looks(struct fx *f, struct outbox_delivery *after)
 {
 	const struct outbox_crash c = { .now = 2000, .policy = &pol,
 	    .limit = 3 };
@@ -301,13 +300,23 @@ die_during(struct fx *f, const struct outbox_delivery *d, size_t n,
 	const char *err;
 	size_t got;
 
-	assert_int_equal(outbox_started(f->ob, t, d, n, 2000, &err), 0);
-	assert_int_equal(store_txn_commit(t, &err), 0);
-	t = begin(f, true);
 	assert_int_equal(outbox_crashed(f->ob, t, &c, after, 8, &got, &err),
 	    0);
 	assert_int_equal(store_txn_commit(t, &err), 0);
 	return got;
+}
+
+/* A worker marks @n deliveries started and dies; the next one looks. */
+static size_t
+die_during(struct fx *f, const struct outbox_delivery *d, size_t n,
+    struct outbox_delivery *after)
+{
+	struct store_txn *t = begin(f, true);
+	const char *err;
+
+	assert_int_equal(outbox_started(f->ob, t, d, n, 2000, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	return next_worker_looks(f, after);
 }
 
 /*
@@ -381,6 +390,112 @@ a_delivery_that_kills_the_worker_is_found_and_dead_lettered(void **state)
 	assert_int_equal(d.crashes, 0);
 }
 
+/* Submit one message and index it: its id; its deliveries in @due. */
+static uint64_t
+submit_one_due(struct fx *f, const char *mid, struct outbox_delivery *due)
+{
+	struct store_txn *t;
+	const char *err;
+	uint64_t id = submit(f->ob, mid, "a@example.com");
+	size_t n;
+
+	outbox_flush(f->ob);
+	t = begin(f, false);
+	assert_int_equal(outbox_due(f->ob, t, 5000, 8, due, &n, NULL, &err), 0);
+	store_txn_abort(t);
+	assert_int_equal(n, 2);
+	return id;
+}
+
+/*
+ * A poison message sent again (same bytes, another recipient): the copy
+ * folds into its entry and re-arms the other plugin, but the delivery
+ * dead-lettered for killing the worker stays dead with its crashes and
+ * reason; only the operator's retry starts it afresh.
+ */
+static void
+a_copy_never_revives_a_delivery_that_killed_the_worker(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_delivery due[8], after[8], d;
+	struct store_txn *t;
+	const char *err;
+	uint64_t id;
+
+	id = submit_one_due(f, "p@x", due);
+	assert_string_equal(due[0].plugin, "local");
+	for (unsigned k = 1; k <= 3; k++)
+		assert_int_equal(die_during(f, &due[0], 1, after), 1);
+	d = delivery_of(f, id, "local");
+	assert_int_equal(d.state, OUTBOX_DEAD);
+
+	for (unsigned k = 0; k < 3; k++) {
+		char rcpt[32];
+
+		snprintf(rcpt, sizeof(rcpt), "r%u@example.com", k);
+		assert_int_equal(submit(f->ob, "p@x", rcpt), id);
+		outbox_flush(f->ob);
+		d = delivery_of(f, id, "local");
+		assert_int_equal(d.state, OUTBOX_DEAD);
+		assert_int_equal(d.crashes, 3);
+		assert_int_equal(d.gen, due[0].gen);
+		assert_string_equal(d.last_error,
+		    "the worker died 3 times delivering it");
+	}
+	/* The other plugin gets the fuller entry. */
+	d = delivery_of(f, id, "webhook");
+	assert_int_equal(d.state, OUTBOX_PENDING);
+	assert_true(d.gen > due[1].gen);
+	t = begin(f, true);
+	assert_int_equal(outbox_retry(f->ob, t, id, "local", 2003, &err), 0);
+	assert_int_equal(store_txn_commit(t, &err), 0);
+	d = delivery_of(f, id, "local");
+	assert_int_equal(d.state, OUTBOX_PENDING);
+	assert_int_equal(d.crashes, 0);
+}
+
+/*
+ * A copy folded while a delivery is in flight re-arms it (gen bumped)
+ * but keeps its crashes, and the worker's death is still blamed on it:
+ * copies cannot hide a poison message's crashes.
+ */
+static void
+a_crash_counts_though_a_copy_folded_during_the_delivery(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_delivery due[8], after[8], d;
+	struct store_txn *t;
+	const char *err;
+	uint64_t id;
+
+	id = submit_one_due(f, "q@x", due);
+	assert_int_equal(die_during(f, &due[0], 1, after), 1);
+	d = delivery_of(f, id, due[0].plugin);
+	assert_int_equal(d.crashes, 1);
+
+	for (unsigned k = 2; k <= 3; k++) {
+		char rcpt[32];
+
+		/* In flight alone, a copy with a new recipient folds. */
+		t = begin(f, true);
+		assert_int_equal(outbox_started(f->ob, t, &d, 1, 2000, &err),
+		    0);
+		assert_int_equal(store_txn_commit(t, &err), 0);
+		snprintf(rcpt, sizeof(rcpt), "r%u@example.com", k);
+		assert_int_equal(submit(f->ob, "q@x", rcpt), id);
+		outbox_flush(f->ob);
+		after[0] = delivery_of(f, id, d.plugin);
+		assert_true(after[0].gen > d.gen);
+		assert_int_equal(after[0].crashes, k - 1);
+		assert_int_equal(after[0].attempts, 0);
+		/* The worker dies: the crash is the delivery's. */
+		assert_int_equal(next_worker_looks(f, after), 1);
+		d = delivery_of(f, id, d.plugin);
+		assert_int_equal(d.crashes, k);
+	}
+	assert_int_equal(d.state, OUTBOX_DEAD);
+}
+
 int
 main(void)
 {
@@ -392,6 +507,8 @@ main(void)
 		T(a_reader_outbox_submits_straight),
 		T(an_entry_goes_from_due_to_done),
 		T(a_delivery_that_kills_the_worker_is_found_and_dead_lettered),
+		T(a_copy_never_revives_a_delivery_that_killed_the_worker),
+		T(a_crash_counts_though_a_copy_folded_during_the_delivery),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -694,6 +694,65 @@ merge_during_a_delivery_is_not_lost(void **state)
 	commit(t);
 }
 
+/* The delivery of @id to @plugin as stored. */
+static struct outbox_delivery
+stored_delivery(struct fx *f, uint64_t id, const char *plugin)
+{
+	struct store_txn *t = begin(f, false);
+	struct outbox_delivery d;
+	const char *err;
+
+	assert_int_equal(ob_table_delivery_get(t, id, plugin, &d, &err), 0);
+	store_txn_abort(t);
+	return d;
+}
+
+/*
+ * A copy that brings nothing new (a client retrying) re-arms nothing:
+ * done stays done, dead stays dead, nothing is delivered again. One
+ * with a new mailbox re-arms every delivery, a permanent failure
+ * included: the plugin judges the fuller entry.
+ */
+static void
+a_copy_rearms_only_when_it_brings_a_mailbox_or_recipient(void **state)
+{
+	struct fx *f = *state;
+	static const char *const r1[] = { "support@example.com" };
+	struct outbox_item a = { .received = 1000, .raw = raw,
+	    .raw_len = sizeof(raw) - 1, .message_id = "again@ext.example",
+	    .digest = DIG, .rcpts = r1, .nrcpts = 1,
+	    .decision = "{\"mailboxes\":[{\"address\":\"support@example.com\"}]}" };
+	struct outbox_item b = a;
+	struct outbox_delivery l0, w0, l, w;
+	uint64_t id;
+
+	id = put_item(f, &a);
+	record(f, id, "local", OUTBOX_OK);
+	record(f, id, "webhook", OUTBOX_PERMANENT);
+	l0 = stored_delivery(f, id, "local");
+	w0 = stored_delivery(f, id, "webhook");
+	a.received = 1500;
+	assert_int_equal(put_item(f, &a), id);
+	l = stored_delivery(f, id, "local");
+	w = stored_delivery(f, id, "webhook");
+	assert_int_equal(l.state, OUTBOX_DONE);
+	assert_int_equal(l.gen, l0.gen);
+	assert_int_equal(w.state, OUTBOX_DEAD);
+	assert_int_equal(w.gen, w0.gen);
+	assert_int_equal(w.attempts, 1);
+
+	b.received = 2000;
+	b.decision = "{\"mailboxes\":[{\"address\":\"alice@example.com\"}]}";
+	assert_int_equal(put_item(f, &b), id);
+	l = stored_delivery(f, id, "local");
+	w = stored_delivery(f, id, "webhook");
+	assert_int_equal(l.state, OUTBOX_PENDING);
+	assert_int_equal(l.next_at, 2000);
+	assert_int_equal(w.state, OUTBOX_PENDING);
+	assert_int_equal(w.attempts, 0);
+	assert_true(w.gen > w0.gen);
+}
+
 /* Record @outcome for @plugin of @id (gen 0: never re-armed). */
 static void
 record(struct fx *f, uint64_t id, const char *plugin, enum outbox_result o)
@@ -1328,6 +1387,7 @@ main(void)
 		T(missing_fields_and_8bit_envelope_round_trip),
 		T(orphan_due_entry_does_not_block_the_queue),
 		T(same_message_again_is_folded_into_one_entry),
+		T(a_copy_rearms_only_when_it_brings_a_mailbox_or_recipient),
 		T(merge_during_a_delivery_is_not_lost),
 		T(a_different_message_reusing_a_message_id_is_an_entry_of_its_own),
 		T(an_entry_without_a_digest_never_folds),
