@@ -74,7 +74,7 @@ extern "C" {
 #endif
 
 #define DVP_ABI_MAJOR	2
-#define DVP_ABI_MINOR	0
+#define DVP_ABI_MINOR	1
 #define DVP_ENTRY_SYMBOL "dvmilter_plugin_entry"
 
 /**

@@ -57,7 +57,7 @@ chmod 644 "$DV_TMP/pl/oldabi.so"
 dv_conf "PluginDir $DV_TMP/pl" "Plugins oldabi"
 out=$(ctl example list 2>&1); rc=$?
 check_match "a plugin built for ABI 1 is refused, naming file and versions" \
-    "^1 dvmilterctl: .* could not be loaded: plugin oldabi \($DV_TMP/pl/oldabi.so\): built for plugin ABI 1\.2, this dvmilter has plugin ABI 2\.0" "$rc $out"
+    "^1 dvmilterctl: .* could not be loaded: plugin oldabi \($DV_TMP/pl/oldabi.so\): built for plugin ABI 1\.2, this dvmilter has plugin ABI 2\.1" "$rc $out"
 
 # Nor one whose directory, or any directory above it, another user may
 # change: they could swap the file between the checks and dlopen().
