@@ -43,16 +43,23 @@ sm_available() {
 	return 0
 }
 
+_sm_download() {
+	# shellcheck disable=SC2086
+	(cd "$1" && apt-get -q -o APT::Sandbox::User=root download \
+	    $SM_PKGS >>"$1/apt.log" 2>&1)
+}
+
 # sm_fetch: unpack the packages into $SM_CACHE/root unless done already.
 sm_fetch() {
-	local bin="$SM_CACHE/root/usr/libexec/sendmail/sendmail" dl
+	local bin="$SM_CACHE/root/usr/libexec/sendmail/sendmail" dl deb
 	[ -x "$bin" ] && [ -f "$SM_CACHE/root/usr/share/sendmail/cf/m4/cf.m4" ] &&
 	    return 0
 	mkdir -p "$SM_CACHE" || return 1
 	dl=$(mktemp -d "$SM_CACHE/dl.XXXXXX") || return 1
-	# Download as root into a directory _apt cannot write to.
-	if ! (cd "$dl" && apt-get -q -o APT::Sandbox::User=root download \
-	    $SM_PKGS >"$dl/apt.log" 2>&1); then
+	# Download as root into a directory _apt cannot write to; on a fresh
+	# machine whose package lists are missing, read them first.
+	if ! _sm_download "$dl" && ! { apt-get update -qq >>"$dl/apt.log" 2>&1 &&
+	    _sm_download "$dl"; }; then
 		echo "# apt-get download $SM_PKGS failed:"
 		sed 's/^/#   /' "$dl/apt.log"
 		rm -rf "$dl"
@@ -122,8 +129,8 @@ EOF
 	    "$dir" > "$dir/deliver" && chmod 755 "$dir/deliver" || return 1
 	m4 "$dir/sendmail.mc" > "$dir/sendmail.cf" 2>"$dir/m4.err" ||
 	    { echo "# m4 failed:"; sed 's/^/#   /' "$dir/m4.err"; return 1; }
-	# -bD: a daemon in the foreground; -O LogLevel, -d0 quiet; the log
-	# goes to syslog, which the test does not have, so -X traces SMTP.
+	# -bD: a daemon in the foreground. Its log goes to syslog, which a
+	# test may not have, so -X traces the SMTP sessions to a file.
 	LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
 	    timeout -s TERM "$SM_TIMEOUT" unshare -m sh -c \
 	    'mount --bind "$1" /etc/hosts && exec "$2" -bD -C "$3" -X "$4"' \
