@@ -86,7 +86,7 @@ sm_start() {
 	mkdir -p "$dir/queue" && chmod 700 "$dir/queue" || return 1
 	: > "$dir/aliases"
 	printf 'hosts\tfiles\naliases\tfiles\n' > "$dir/service.switch"
-	h=$(hostname)
+	h=$(uname -n)
 	printf '127.0.0.1\t%s sm.test localhost\n127.0.0.2\tclient.test\n::1\tlocalhost\n' \
 	    "$h" > "$dir/hosts"
 	cat > "$dir/sendmail.mc" <<EOF
