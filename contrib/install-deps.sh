@@ -8,7 +8,7 @@ autoconf automake libtool pkg-config make gcc
 libmilter-dev liblmdb-dev lmdb-utils libcurl4-openssl-dev libssl-dev
 libxml2-dev libgmime-3.0-dev libjansson-dev libidn2-dev libcmocka-dev libpsl-dev
 postfix miltertest swaks jq python3-milter iproute2 procps util-linux coreutils
-systemd python3
+systemd python3 m4
 "
 
 missing=""

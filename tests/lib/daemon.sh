@@ -145,6 +145,7 @@ dv_stop() {
 _dv_cleanup() {
 	# Postfix first: its instance lives in a directory removed below.
 	type _pf_cleanup >/dev/null 2>&1 && _pf_cleanup
+	type _sm_cleanup >/dev/null 2>&1 && _sm_cleanup
 	if [ -n "${DV_DAEMON_PID:-}" ]; then
 		kill -KILL "$DV_DAEMON_PID" 2>/dev/null
 	fi
