@@ -121,4 +121,15 @@ check_eq "backup without FILE is a usage error" "2" "$rc"
 check_match "that shows the usage" "usage: backup \[--force\] FILE" "$out"
 check_eq "no temporary file is left behind" "link.mdb store.mdb" "$(ls -A "$DV_TMP/backups" | sort | xargs)"
 dv_stop; check_eq "the daemon stops cleanly" 0 "$?"
+
+# The daemon runs on the restored store (no outbox.log: it makes one).
+DV_CONF="$DV_TMP/restored.conf"
+n=$(ctl outbox list --json | jq length)
+dv_start || bail "dvmilter did not start on the restored store"
+mt_check "the daemon on the restored store tracks mail" track.lua \
+    "rcpt=<support@example.com>" data_expect=continue msgid=restored@ext.example \
+    from=restored@ext.example
+dv_stored; check_eq "into the restored store's outbox" "$((n + 1)) restored@ext.example" \
+    "$(ctl outbox list --json | jq -r '(length | tostring) + " " + .[-1].message_id')"
+dv_stop; check_eq "and stops cleanly" 0 "$?"
 tap_done
