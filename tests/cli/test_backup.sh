@@ -132,4 +132,6 @@ mt_check "the daemon on the restored store tracks mail" track.lua \
 dv_stored; check_eq "into the restored store's outbox" "$((n + 1)) restored@ext.example" \
     "$(ctl outbox list --json | jq -r '(length | tostring) + " " + .[-1].message_id')"
 dv_stop; check_eq "and stops cleanly" 0 "$?"
+check_match "it said the outbox log is new, as dvmilterctl(8) tells" \
+    "outbox: the log $R/outbox.log is new" "$(cat "$DV_LOG")"
 tap_done
