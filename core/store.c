@@ -481,6 +481,21 @@ store_sync(struct store *st, const char **error_r)
 	return rc != 0 ? store_mdb_fail(rc, st->path, error_r) : 0;
 }
 
+int
+store_backup(struct store *st, int fd, const char **error_r)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&st->maplock);	/* no store_grow() meanwhile */
+	rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&st->maplock);
+	if (rc == 0)
+		return 0;
+	*error_r = dv_error_set("store %s: backup: %s", st->path,
+	    mdb_strerror(rc));
+	return rc > 0 ? rc : DV_ESTORE;
+}
+
 static void txn_end(struct store_txn *t, bool failed);
 
 int

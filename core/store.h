@@ -93,6 +93,21 @@ int store_txn_begin(struct store *store, bool write, struct store_txn **txn_r,
 int store_sync(struct store *store, const char **error_r);
 
 /**
+ * store_backup - write a compacted copy of the store to @fd: LMDB's
+ * copy with MDB_CP_COMPACT, made in one read transaction, so it is the
+ * store as of one commit (consistent, every table in it) without free
+ * pages. It takes no write lock: the daemon and the worker commit on
+ * meanwhile; their later commits are not in the copy. The copy is a
+ * data.mdb file, a store of its own once put in a directory. Messages
+ * that only the daemon's outbox.log holds (those it accepted in the
+ * last fraction of a second) are not in it: see outbox_logged().
+ * @param[in] fd  a regular file open for writing, empty, at offset 0;
+ *                the caller syncs and closes it.
+ * @return 0, or an errno (ENOSPC...) or DV_ESTORE.
+ */
+int store_backup(struct store *store, int fd, const char **error_r);
+
+/**
  * store_preallocate - keep zeroed, allocated space past the end of the
  * store's data, so that a commit overwrites blocks that exist instead
  * of growing the file: a grown file makes the file system commit its

@@ -131,6 +131,9 @@ int ctl_rule(struct ctl *ctl, int argc, char **argv);
 int ctl_profile(struct ctl *ctl, int argc, char **argv);
 int ctl_outbox(struct ctl *ctl, int argc, char **argv);
 
+/** ctl_backup - "backup [--force] FILE" (ctl_backup.c). */
+int ctl_backup(struct ctl *ctl, int argc, char **argv);
+
 /* The names of dvmilterctl's own commands, NULL-terminated. */
 extern const char *const ctl_builtin_commands[];
 

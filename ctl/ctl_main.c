@@ -277,6 +277,8 @@ usage(FILE *fp, const char *conf_path)
 	ctl_plugin_usage(conf_path, fp);
 	fputs(
 "  reload        ask the running daemon (PidFile) to reload its config\n"
+"  backup [--force] FILE\n"
+"                a compacted copy of the store, safe while mail flows\n"
 "\n"
 "  M is server-side-sync, outlook or none; S is not-run, success or failure;\n"
 "  A is pending, approved, rejected or empty; F is all, responses,\n"
@@ -328,11 +330,13 @@ static const struct ctl_command commands[] = {
 	{ "outbox", ctl_outbox },
 	{ "queue", ctl_outbox },		/* its old name */
 	{ "reload", ctl_reload },
+	{ "backup", ctl_backup },
 	{ NULL, NULL }
 };
 
 const char *const ctl_builtin_commands[] = {
-	"mailbox", "profile", "rule", "outbox", "queue", "reload", "help",
+	"mailbox", "profile", "rule", "outbox", "queue", "reload", "backup",
+	"help",
 	NULL
 };
 

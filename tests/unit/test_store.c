@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -520,6 +521,58 @@ preallocation_keeps_zeroed_space_past_the_data(void **state)
 	store_close(st);
 }
 
+/*
+ * A backup is the store as of its last commit, made while a writer holds
+ * the write lock (no deadlock: the copy takes none), and it opens as a
+ * store of its own.
+ */
+static void
+backup_is_the_last_commit_and_takes_no_write_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *w, *t;
+	struct store *copy;
+	struct mbox mb;
+	char dir[300], file[320];
+	const char *err;
+	int fd;
+
+	put_mailbox(f->st, "one@example.com", MBOX_APPROVAL_APPROVED,
+	    STORE_PUT_CREATE, 0);
+	put_mailbox(f->st, "two@example.com", MBOX_APPROVAL_APPROVED,
+	    STORE_PUT_CREATE, 0);
+	mbox_init(&mb, "three@example.com", MBOX_USER);
+	assert_int_equal(store_txn_begin(f->st, true, &w, &err), 0);
+	assert_int_equal(store_mailbox_put(w, &mb, STORE_PUT_CREATE, &err), 0);
+
+	snprintf(dir, sizeof(dir), "%s/copy", f->dir);
+	assert_int_equal(mkdir(dir, 0750), 0);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(store_backup(f->st, fd, &err), 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(store_txn_commit(w, &err), 0);
+
+	assert_int_equal(store_open(dir, NULL, &copy, &err), 0);
+	assert_int_equal(store_txn_begin(copy, false, &t, &err), 0);
+	assert_int_equal(store_mailbox_get(t, "one@example.com", &mb, &err), 0);
+	assert_int_equal(store_mailbox_get(t, "two@example.com", &mb, &err), 0);
+	assert_int_equal(store_mailbox_get(t, "three@example.com", &mb, &err),
+	    DV_ENOTFOUND);
+	store_txn_abort(t);
+	assert_string_equal(store_instance(copy), store_instance(f->st));
+	store_close(copy);
+
+	/* A descriptor it cannot write names the store. */
+	fd = open(file, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_not_equal(store_backup(f->st, fd, &err), 0);
+	assert_non_null(strstr(err, "backup"));
+	assert_non_null(strstr(err, f->path));
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -543,6 +596,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    missing_directory_is_an_error_unless_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    backup_is_the_last_commit_and_takes_no_write_lock, setup,
+		    teardown),
 		cmocka_unit_test(full_map_reported_as_full),
 		cmocka_unit_test(map_grown_by_another_process_is_adopted),
 		cmocka_unit_test(full_map_grown_takes_the_writes),
