@@ -9,14 +9,9 @@
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root to start a Postfix instance"
-command -v postfix >/dev/null || skip_all "postfix is not installed"
-command -v swaks >/dev/null || skip_all "swaks is not installed"
-command -v jq >/dev/null || skip_all "jq is not installed"
-
 . "$top_srcdir/tests/lib/daemon.sh"
 . "$top_srcdir/tests/lib/postfix.sh"
-why=$(pf_available) || skip_all "$why"
+pf_require swaks jq
 SINKD="$top_builddir/tests/plugins/smtpsinkd"
 
 dv_tmpdir

@@ -48,6 +48,17 @@ pf_available() {
 	return 0
 }
 
+# pf_require TOOL...: skip the whole script (skip_all, tests/lib/tap.sh)
+# unless this host can run a test instance and has every TOOL.
+pf_require() {
+	local why t
+
+	why=$(pf_available) || skip_all "$why"
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || skip_all "$t is not installed"
+	done
+}
+
 # _pf_age FILE...: backdate files. Postfix refuses to read a table or
 # main.cf modified in the last second or so and sleeps until it is older,
 # which would cost seconds per start.
